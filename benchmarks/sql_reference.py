@@ -1,0 +1,811 @@
+"""Reference implementation of every repkpi KPI in plain DuckDB SQL.
+
+This module is an *independent* second implementation of the contract in
+``spec/data-model.md`` and ``spec/kpis.md``. It deliberately shares no code
+with the ``repkpi`` package: it is used
+
+* to cross-check the pandas library (both must agree to 1e-9 relative), and
+* as the baseline of the benchmarks.
+
+Each KPI is one SQL query built from common table expressions (CTEs):
+
+``bounds`` / ``months`` / ``grid`` / ``periods``
+    the period grid: every calendar month between the first and the last
+    non-null date of all the date/datetime columns of all the tables the KPI
+    reads (``generate_series`` over months), truncated to the frequency.
+    Market KPIs use the market table's periods instead.
+``keyed``
+    the KPI's main table with one extra column ``__grp``: the value of the
+    ``by`` dimension (own column, else ``accounts`` via ``account_id``, else
+    ``reps`` via the row's ``rep_id`` or the account's ``rep_id``).
+``groups`` / ``frame``
+    every distinct ``__grp`` seen in the main table (NULL is a group) crossed
+    with every period: the output has exactly one row per (period, group).
+``agg``
+    the KPI itself, aggregated per (period, group) and LEFT JOINed on
+    ``frame`` (counts default to 0, medians to NULL).
+
+Conventions (shared with the pandas library):
+
+* timestamps are normalised to UTC and belong to the period of their UTC date;
+* counts and sums: ``value = numerator``, ``denominator = 1``;
+* ratios: ``value = numerator / denominator``, NaN when the denominator is 0;
+* medians: numerator and denominator NaN, ``value`` = ``quantile_cont(0.5)``;
+* ``nps``: ``value = 100 * numerator / denominator``.
+
+Public API::
+
+    con = connect("data/sample")
+    df = kpi(con, "churn_rate", freq="Q", by="region")
+    long = compute_all(con, freq="M", by="rep_id")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# --------------------------------------------------------------------------
+# Canonical tables (data-model.md)
+# --------------------------------------------------------------------------
+
+SCHEMA: dict[str, dict[str, str]] = {
+    "accounts": {
+        "account_id": "str", "account_name": "str", "rep_id": "str",
+        "region": "str", "segment": "str",
+        "customer_since": "date", "churned_on": "date",
+    },
+    "contracts": {
+        "contract_id": "str", "account_id": "str",
+        "start_date": "date", "end_date": "date",
+        "annual_value": "money", "renewal_of": "str",
+    },
+    "deals": {
+        "deal_id": "str", "account_id": "str", "rep_id": "str",
+        "created_on": "date", "closed_on": "date", "stage": "str",
+        "amount": "money", "deal_type": "str", "channel": "str",
+    },
+    "tickets": {
+        "ticket_id": "str", "account_id": "str", "rep_id": "str",
+        "opened_at": "datetime", "first_response_at": "datetime",
+        "resolved_at": "datetime", "priority": "str", "kind": "str",
+    },
+    "surveys": {
+        "response_id": "str", "account_id": "str", "rep_id": "str",
+        "responded_at": "datetime", "csat": "int", "nps": "int",
+    },
+    "activities": {
+        "activity_id": "str", "account_id": "str",
+        "occurred_on": "date", "kind": "str",
+    },
+    "market": {
+        "period": "str", "region": "str", "company": "str", "revenue": "money",
+    },
+    "reps": {
+        "rep_id": "str", "name": "str", "team": "str", "region": "str",
+        "hired_on": "date", "left_on": "date",
+    },
+}
+
+DATE_COLUMNS = {
+    table: [c for c, t in cols.items() if t in ("date", "datetime")]
+    for table, cols in SCHEMA.items()
+}
+
+# --------------------------------------------------------------------------
+# KPI parameters (spec defaults)
+# --------------------------------------------------------------------------
+
+KEY_ACCOUNT_THRESHOLD = 100_000
+LARGE_DEAL_THRESHOLD = 50_000
+SLA_TARGET_HOURS = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
+SENIOR_YEARS = 3
+
+FREQ_UNIT = {"M": "month", "Q": "quarter", "Y": "year"}
+FREQ_MONTHS = {"M": 1, "Q": 3, "Y": 12}
+
+# KPI name -> (tables it reads, first one = main table; kind of result)
+# kind: count | ratio | median | nps | growth | delta
+KPIS: dict[str, tuple[list[str], str]] = {
+    "new_customers": (["accounts"], "count"),
+    "new_customer_growth": (["accounts"], "growth"),
+    "active_customers": (["accounts"], "count"),
+    "churn_rate": (["accounts"], "ratio"),
+    "retention_rate": (["accounts"], "ratio"),
+    "engagement_rate": (["accounts", "activities", "surveys"], "ratio"),
+    "key_accounts": (["accounts", "deals"], "count"),
+    "revenue": (["deals"], "count"),
+    "win_rate": (["deals"], "ratio"),
+    "cross_sell_rate": (["deals"], "ratio"),
+    "cross_sell_wins": (["deals"], "count"),
+    "large_deals": (["deals"], "count"),
+    "average_deal_size": (["deals"], "ratio"),
+    "renewal_rate": (["contracts"], "ratio"),
+    "renewal_value_rate": (["contracts"], "ratio"),
+    "net_revenue_retention": (["contracts"], "ratio"),
+    "gross_revenue_retention": (["contracts"], "ratio"),
+    "sla_compliance": (["tickets"], "ratio"),
+    "first_response_hours": (["tickets"], "median"),
+    "resolution_hours": (["tickets"], "median"),
+    "csat": (["surveys"], "ratio"),
+    "csat_mean": (["surveys"], "ratio"),
+    "nps": (["surveys"], "nps"),
+    "market_share": (["market", "deals"], "ratio"),
+    "market_share_delta": (["market", "deals"], "delta"),
+    "market_rank": (["market", "deals"], "count"),
+    "senior_reps": (["reps"], "count"),
+}
+
+KPI_NAMES: list[str] = list(KPIS)
+MARKET_KPIS = {"market_share", "market_share_delta", "market_rank"}
+
+
+class MissingTableError(LookupError):
+    """A KPI needs a table that is not loaded."""
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+_SQL_TYPE = {
+    "str": "VARCHAR", "date": "DATE", "datetime": "TIMESTAMP",
+    "money": "DOUBLE", "int": "INTEGER",
+}
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _cast(expr: str, typ: str) -> str:
+    """SQL casting a VARCHAR expression (empty string = NULL) to a canonical type."""
+    v = f"NULLIF({expr}, '')"
+    if typ == "datetime":
+        # mixed naive / Z / +hh:mm values: parse as TIMESTAMPTZ (session time
+        # zone is UTC, so naive = UTC), then drop the zone: a plain UTC TIMESTAMP
+        return f"CAST(CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"CAST({v} AS {_SQL_TYPE[typ]})"
+
+
+def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """Load every ``<table>.csv`` of ``data_dir`` into typed DuckDB tables.
+
+    Columns of the data model missing from a file load as NULL columns of the
+    right type; extra columns are kept as VARCHAR. Absent tables stay absent.
+    """
+    data_dir = Path(data_dir)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table, columns in SCHEMA.items():
+        path = data_dir / f"{table}.csv"
+        if not path.exists():
+            continue
+        source = (
+            f"read_csv({_quote_str(str(path))}, header = true, all_varchar = true, "
+            "delim = ',', quote = '\"', escape = '\"')"
+        )
+        file_cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        select = []
+        for col, typ in columns.items():
+            if col in file_cols:
+                select.append(f"{_cast(_quote_ident(col), typ)} AS {_quote_ident(col)}")
+            else:
+                select.append(f"CAST(NULL AS {_SQL_TYPE[typ]}) AS {_quote_ident(col)}")
+        for col in file_cols:
+            if col not in columns:
+                select.append(f"NULLIF({_quote_ident(col)}, '') AS {_quote_ident(col)}")
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}"
+        )
+    return con
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def _columns(con, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+    ]
+
+
+# --------------------------------------------------------------------------
+# SQL building blocks
+# --------------------------------------------------------------------------
+
+
+def _trunc(expr: str, freq: str) -> str:
+    """First day of the period (at ``freq``) containing the date ``expr``."""
+    return f"CAST(date_trunc('{FREQ_UNIT[freq]}', {expr}) AS DATE)"
+
+
+def _active_on(a: str, day: str) -> str:
+    """Account alias ``a`` is a customer on ``day``."""
+    return f"({a}.customer_since <= {day} AND ({a}.churned_on IS NULL OR {day} < {a}.churned_on))"
+
+
+def _label(freq: str) -> str:
+    if freq == "M":
+        return "strftime(p_first, '%Y-%m')"
+    if freq == "Q":
+        return "strftime(p_first, '%Y') || 'Q' || CAST(quarter(p_first) AS VARCHAR)"
+    return "strftime(p_first, '%Y')"
+
+
+def _periods_ctes(freq: str, months_sql: str) -> str:
+    """``grid``/``periods`` CTEs from a ``months`` CTE body (column ``m``)."""
+    step = FREQ_MONTHS[freq]
+    return f"""
+months AS ({months_sql}),
+grid AS (
+    SELECT DISTINCT {_trunc('m', freq)} AS p_first FROM months
+),
+periods AS (
+    SELECT p_first,
+           CAST(p_first + INTERVAL {step} MONTH - INTERVAL 1 DAY AS DATE) AS p_last,
+           {_label(freq)} AS period
+    FROM grid
+)"""
+
+
+def _grid_ctes(tables: list[str], freq: str) -> str:
+    """Period grid spanned by all date/datetime columns of ``tables``."""
+    parts = [
+        f"SELECT CAST({col} AS DATE) AS d FROM {table}"
+        for table in tables
+        for col in DATE_COLUMNS[table]
+    ]
+    union = "\n        UNION ALL ".join(parts)
+    months = f"""
+    SELECT unnest(generate_series(
+               CAST(date_trunc('month', lo) AS TIMESTAMP),
+               CAST(date_trunc('month', hi) AS TIMESTAMP),
+               INTERVAL 1 MONTH)) AS m
+    FROM bounds
+    WHERE lo IS NOT NULL"""
+    return f"""
+bounds AS (
+    SELECT min(d) AS lo, max(d) AS hi FROM (
+        {union}
+    ) WHERE d IS NOT NULL
+),{_periods_ctes(freq, months)}"""
+
+
+def _by_expr(con, name: str, main: str, by: str | None) -> tuple[str, str]:
+    """(FROM clause producing the main table rows as ``t``, SQL of the group)."""
+    if by is None:
+        return f"{main} AS t", "CAST(NULL AS VARCHAR)"
+    loaded = _tables(con)
+    main_cols = _columns(con, main)
+    if by in main_cols:
+        return f"{main} AS t", f"CAST(t.{_quote_ident(by)} AS VARCHAR)"
+    if "accounts" in loaded and "account_id" in main_cols and main != "accounts":
+        if by in _columns(con, "accounts"):
+            return (
+                f"{main} AS t LEFT JOIN accounts AS by_a ON by_a.account_id = t.account_id",
+                f"CAST(by_a.{_quote_ident(by)} AS VARCHAR)",
+            )
+    if "reps" in loaded and by in _columns(con, "reps") and main != "reps":
+        if "rep_id" in main_cols:
+            return (
+                f"{main} AS t LEFT JOIN reps AS by_r ON by_r.rep_id = t.rep_id",
+                f"CAST(by_r.{_quote_ident(by)} AS VARCHAR)",
+            )
+        if "accounts" in loaded and "account_id" in main_cols:
+            return (
+                f"{main} AS t LEFT JOIN accounts AS by_a ON by_a.account_id = t.account_id "
+                f"LEFT JOIN reps AS by_r ON by_r.rep_id = by_a.rep_id",
+                f"CAST(by_r.{_quote_ident(by)} AS VARCHAR)",
+            )
+    available = set(main_cols)
+    if "account_id" in main_cols and "accounts" in loaded:
+        available |= set(_columns(con, "accounts"))
+    if "reps" in loaded and ("rep_id" in main_cols or "account_id" in main_cols):
+        available |= set(_columns(con, "reps"))
+    raise ValueError(
+        f"{name}: unknown by column {by!r}; available: {', '.join(sorted(available))}"
+    )
+
+
+def _keyed_ctes(con, name: str, main: str, by: str | None) -> str:
+    """``keyed`` (main table + ``__grp``), ``groups`` and ``frame`` CTEs."""
+    source, grp = _by_expr(con, name, main, by)
+    return f"""
+keyed AS (
+    SELECT t.*, {grp} AS __grp FROM {source}
+),
+groups AS (
+    SELECT DISTINCT __grp FROM keyed
+),
+frame AS (
+    SELECT periods.*, groups.__grp FROM periods CROSS JOIN groups
+)"""
+
+
+def _final(kind: str) -> str:
+    """Final SELECT over ``frame`` LEFT JOIN ``agg`` (columns num, den / med)."""
+    join = "FROM frame f LEFT JOIN agg a ON a.p_first = f.p_first AND a.__grp IS NOT DISTINCT FROM f.__grp"
+    if kind == "count":
+        cols = """CAST(coalesce(a.num, 0) AS DOUBLE) AS numerator,
+       CAST(1 AS DOUBLE) AS denominator,
+       CAST(coalesce(a.num, 0) AS DOUBLE) AS value"""
+    elif kind in ("ratio", "nps"):
+        scale = "100.0 * " if kind == "nps" else ""
+        cols = f"""CAST(coalesce(a.num, 0) AS DOUBLE) AS numerator,
+       CAST(coalesce(a.den, 0) AS DOUBLE) AS denominator,
+       CASE WHEN coalesce(a.den, 0) = 0 THEN NULL
+            ELSE {scale}CAST(a.num AS DOUBLE) / CAST(a.den AS DOUBLE) END AS value"""
+    elif kind == "median":
+        cols = """CAST(NULL AS DOUBLE) AS numerator,
+       CAST(NULL AS DOUBLE) AS denominator,
+       CAST(a.med AS DOUBLE) AS value"""
+    else:  # pragma: no cover
+        raise ValueError(kind)
+    return f"""
+SELECT f.period, f.__grp, {cols}
+{join}
+ORDER BY f.p_first, f.__grp NULLS LAST"""
+
+
+# --------------------------------------------------------------------------
+# The KPIs: each returns the ``agg`` CTE(s) (and optionally its own final SELECT)
+# --------------------------------------------------------------------------
+
+
+def _sql_customers(name: str, freq: str) -> tuple[str, str]:
+    in_p = lambda col: f"{_trunc(col, freq)} = p.p_first"  # noqa: E731
+    if name == "new_customers":
+        return f"""
+agg AS (
+    SELECT p.p_first, k.__grp, count(*) AS num
+    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    GROUP BY ALL
+)""", _final("count")
+    if name == "new_customer_growth":
+        return f"""
+new_in_p AS (
+    SELECT p.p_first, k.__grp, count(*) AS n
+    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    GROUP BY ALL
+),
+series AS (
+    SELECT f.p_first, f.period, f.__grp, coalesce(n.n, 0) AS n,
+           lag(coalesce(n.n, 0)) OVER (PARTITION BY f.__grp ORDER BY f.p_first) AS prev
+    FROM frame f LEFT JOIN new_in_p n
+      ON n.p_first = f.p_first AND n.__grp IS NOT DISTINCT FROM f.__grp
+)""", """
+SELECT period, __grp,
+       CAST(n - prev AS DOUBLE) AS numerator,
+       CAST(prev AS DOUBLE) AS denominator,
+       CASE WHEN prev IS NULL OR prev = 0 THEN NULL
+            ELSE CAST(n - prev AS DOUBLE) / CAST(prev AS DOUBLE) END AS value
+FROM series
+ORDER BY p_first, __grp NULLS LAST"""
+    if name == "active_customers":
+        return f"""
+agg AS (
+    SELECT p.p_first, k.__grp, count(*) AS num
+    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    GROUP BY ALL
+)""", _final("count")
+    if name == "churn_rate":
+        return f"""
+agg AS (  -- S = active on P.first; C = those of S churned by P.last
+    SELECT p.p_first, k.__grp,
+           count_if(k.churned_on <= p.p_last) AS num,
+           count(*) AS den
+    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_first')}
+    GROUP BY ALL
+)""", _final("ratio")
+    if name == "retention_rate":
+        return f"""
+e AS (  -- active on P.last
+    SELECT p.p_first, k.__grp, count(*) AS e
+    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    GROUP BY ALL
+),
+n AS (  -- acquired in P
+    SELECT p.p_first, k.__grp, count(*) AS n
+    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    GROUP BY ALL
+),
+s AS (  -- active on P.first
+    SELECT p.p_first, k.__grp, count(*) AS s
+    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_first')}
+    GROUP BY ALL
+),
+agg AS (
+    SELECT f.p_first, f.__grp,
+           coalesce(e.e, 0) - coalesce(n.n, 0) AS num,
+           coalesce(s.s, 0) AS den
+    FROM frame f
+    LEFT JOIN e ON e.p_first = f.p_first AND e.__grp IS NOT DISTINCT FROM f.__grp
+    LEFT JOIN n ON n.p_first = f.p_first AND n.__grp IS NOT DISTINCT FROM f.__grp
+    LEFT JOIN s ON s.p_first = f.p_first AND s.__grp IS NOT DISTINCT FROM f.__grp
+)""", _final("ratio")
+    if name == "engagement_rate":
+        return f"""
+engagements AS (
+    SELECT account_id, occurred_on AS d FROM activities
+    UNION ALL
+    SELECT account_id, CAST(responded_at AS DATE) AS d FROM surveys
+),
+engaged AS (  -- (account, period) pairs with at least one engagement
+    SELECT DISTINCT account_id, {_trunc('d', freq)} AS p_first
+    FROM engagements WHERE d IS NOT NULL
+),
+agg AS (
+    SELECT p.p_first, k.__grp,
+           count(g.account_id) AS num,
+           count(*) AS den
+    FROM periods p
+    JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    LEFT JOIN engaged g ON g.account_id = k.account_id AND g.p_first = p.p_first
+    GROUP BY ALL
+)""", _final("ratio")
+    if name == "key_accounts":
+        return f"""
+won AS (
+    SELECT account_id, closed_on, amount FROM deals
+    WHERE stage = 'won' AND closed_on IS NOT NULL
+),
+won_12m AS (  -- won amount per account over (P.last - 12 months, P.last]
+    SELECT p.p_first, w.account_id, sum(w.amount) AS total
+    FROM periods p
+    JOIN won w ON w.closed_on > CAST(p.p_last - INTERVAL 12 MONTH AS DATE)
+              AND w.closed_on <= p.p_last
+    GROUP BY ALL
+),
+agg AS (
+    SELECT p.p_first, k.__grp, count(*) AS num
+    FROM periods p
+    JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    JOIN won_12m w ON w.account_id = k.account_id AND w.p_first = p.p_first
+    WHERE w.total >= {KEY_ACCOUNT_THRESHOLD}
+    GROUP BY ALL
+)""", _final("count")
+    raise KeyError(name)
+
+
+def _sql_deals(name: str, freq: str) -> tuple[str, str]:
+    xsell = "k.deal_type IN ('cross_sell', 'upsell')"
+    won = "k.stage = 'won'"
+    closed = "k.stage IN ('won', 'lost')"
+    num_den, kind = {
+        "revenue": (f"sum(k.amount) FILTER (WHERE {won}) AS num", "count"),
+        "win_rate": (f"count_if({won}) AS num, count_if({closed}) AS den", "ratio"),
+        "cross_sell_rate": (
+            f"count_if({won} AND {xsell}) AS num, count_if({closed} AND {xsell}) AS den",
+            "ratio",
+        ),
+        "cross_sell_wins": (f"count_if({won} AND {xsell}) AS num", "count"),
+        "large_deals": (
+            f"count_if({won} AND k.amount >= {LARGE_DEAL_THRESHOLD}) AS num", "count"
+        ),
+        "average_deal_size": (
+            f"sum(k.amount) FILTER (WHERE {won}) AS num, count_if({won}) AS den", "ratio"
+        ),
+    }[name]
+    return f"""
+agg AS (  -- deals closed in P
+    SELECT p.p_first, k.__grp, {num_den}
+    FROM keyed k JOIN periods p ON {_trunc('k.closed_on', freq)} = p.p_first
+    GROUP BY ALL
+)""", _final(kind)
+
+
+def _sql_contracts(name: str, freq: str) -> tuple[str, str]:
+    if name in ("renewal_rate", "renewal_value_rate"):
+        if name == "renewal_rate":
+            num_den = "count(r.contract_id) AS num, count(*) AS den"
+        else:
+            num_den = (
+                "coalesce(sum(k.annual_value) FILTER (WHERE r.contract_id IS NOT NULL), 0) AS num, "
+                "sum(k.annual_value) AS den"
+            )
+        return f"""
+renewed AS (  -- contracts that some contract names in renewal_of
+    SELECT DISTINCT renewal_of AS contract_id FROM contracts WHERE renewal_of IS NOT NULL
+),
+agg AS (  -- due = end_date in P
+    SELECT p.p_first, k.__grp, {num_den}
+    FROM keyed k
+    JOIN periods p ON {_trunc('k.end_date', freq)} = p.p_first
+    LEFT JOIN renewed r ON r.contract_id = k.contract_id
+    GROUP BY ALL
+)""", _final("ratio")
+    if name in ("net_revenue_retention", "gross_revenue_retention"):
+        if name == "net_revenue_retention":
+            num = "sum(arr_end)"
+        else:
+            num = "sum(least(arr_end, arr_start))"
+        return f"""
+arr AS (  -- ARR(a, P.first) and ARR(a, P.last) per account
+    SELECT p.p_first, k.account_id, k.__grp,
+           coalesce(sum(k.annual_value) FILTER (
+               WHERE k.start_date <= p.p_first AND p.p_first <= k.end_date), 0) AS arr_start,
+           coalesce(sum(k.annual_value) FILTER (
+               WHERE k.start_date <= p.p_last AND p.p_last <= k.end_date), 0) AS arr_end
+    FROM periods p
+    JOIN keyed k ON k.start_date <= p.p_last AND k.end_date >= p.p_first
+    GROUP BY ALL
+),
+agg AS (  -- cohort = accounts with ARR(a, P.first) > 0
+    SELECT p_first, __grp, {num} AS num, sum(arr_start) AS den
+    FROM arr WHERE arr_start > 0
+    GROUP BY ALL
+)""", _final("ratio")
+    raise KeyError(name)
+
+
+def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
+    opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
+    if name == "sla_compliance":
+        target = "CASE k.priority " + " ".join(
+            f"WHEN '{prio}' THEN {hours}" for prio, hours in SLA_TARGET_HOURS.items()
+        ) + " END"
+        return f"""
+as_of AS (  -- latest timestamp of the tickets table
+    SELECT max(ts) AS as_of FROM (
+        SELECT opened_at AS ts FROM tickets
+        UNION ALL SELECT first_response_at FROM tickets
+        UNION ALL SELECT resolved_at FROM tickets
+    )
+),
+sla AS (
+    SELECT k.*,
+           k.opened_at + to_hours(CAST({target} AS BIGINT)) AS deadline,
+           (k.resolved_at IS NOT NULL AND k.resolved_at <= as_of.as_of) AS is_resolved,
+           as_of.as_of
+    FROM keyed k CROSS JOIN as_of
+),
+status AS (
+    SELECT *,
+           (is_resolved AND resolved_at <= deadline) AS met,
+           ((is_resolved AND resolved_at > deadline)
+            OR (NOT is_resolved AND as_of > deadline)) AS breached
+    FROM sla
+),
+agg AS (
+    SELECT p.p_first, k.__grp,
+           count_if(k.met) AS num,
+           count_if(k.met OR k.breached) AS den
+    FROM status k JOIN periods p ON {opened_in_p}
+    GROUP BY ALL
+)""", _final("ratio")
+    if name in ("first_response_hours", "resolution_hours"):
+        col = "first_response_at" if name == "first_response_hours" else "resolved_at"
+        return f"""
+agg AS (
+    SELECT p.p_first, k.__grp,
+           quantile_cont((epoch(k.{col}) - epoch(k.opened_at)) / 3600.0, 0.5) AS med
+    FROM keyed k JOIN periods p ON {opened_in_p}
+    WHERE k.{col} IS NOT NULL
+    GROUP BY ALL
+)""", _final("median")
+    raise KeyError(name)
+
+
+def _sql_surveys(name: str, freq: str) -> tuple[str, str]:
+    num_den, kind = {
+        "csat": ("count_if(k.csat IN (4, 5)) AS num, count(k.csat) AS den", "ratio"),
+        "csat_mean": ("coalesce(sum(k.csat), 0) AS num, count(k.csat) AS den", "ratio"),
+        "nps": (
+            "count_if(k.nps >= 9) - count_if(k.nps <= 6) AS num, count(k.nps) AS den",
+            "nps",
+        ),
+    }[name]
+    return f"""
+agg AS (  -- responses in P
+    SELECT p.p_first, k.__grp, {num_den}
+    FROM keyed k
+    JOIN periods p ON {_trunc('CAST(k.responded_at AS DATE)', freq)} = p.p_first
+    GROUP BY ALL
+)""", _final(kind)
+
+
+def _sql_reps(name: str, freq: str) -> tuple[str, str]:
+    return f"""
+agg AS (  -- employed on P.last and hired at least {SENIOR_YEARS} years before
+    SELECT p.p_first, k.__grp, count(*) AS num
+    FROM periods p
+    JOIN keyed k ON (k.left_on IS NULL OR k.left_on > p.p_last)
+                AND k.hired_on + INTERVAL {SENIOR_YEARS} YEAR <= p.p_last
+    GROUP BY ALL
+)""", _final("count")
+
+
+# ------------------------------- market ----------------------------------
+
+
+def _market_granularity(con) -> str | None:
+    rows = con.execute(
+        r"""
+        SELECT DISTINCT CASE
+            WHEN regexp_full_match(period, '\d{4}Q[1-4]') THEN 'Q'
+            WHEN regexp_full_match(period, '\d{4}-(0[1-9]|1[0-2])') THEN 'M'
+            ELSE 'bad' END
+        FROM market
+        """
+    ).fetchall()
+    kinds = {r[0] for r in rows}
+    if "bad" in kinds or len(kinds) > 1:
+        raise ValueError(f"market: period values must all be quarters (2026Q3) or all months (2026-07), got {sorted(kinds)}")
+    return kinds.pop() if kinds else None
+
+
+def _market_sql(con, name: str, freq: str, by: str | None) -> str:
+    if by not in (None, "region"):
+        raise ValueError(f"{name}: by must be None or 'region', got {by!r}")
+    gran = _market_granularity(con) or freq
+    if FREQ_MONTHS[freq] < FREQ_MONTHS[gran]:
+        raise ValueError(f"{name}: freq {freq!r} is finer than the market table's granularity {gran!r}")
+    m_first = (
+        "CASE WHEN contains(period, 'Q') "
+        "THEN make_date(CAST(split_part(period, 'Q', 1) AS INTEGER), "
+        "3 * CAST(split_part(period, 'Q', 2) AS INTEGER) - 2, 1) "
+        "ELSE CAST(period || '-01' AS DATE) END"
+    )
+    months = f"""
+    SELECT unnest(generate_series(
+               CAST(min(m_first) AS TIMESTAMP),
+               CAST(max(m_first) AS TIMESTAMP) + INTERVAL {FREQ_MONTHS[gran] - 1} MONTH,
+               INTERVAL 1 MONTH)) AS m
+    FROM mkt
+    HAVING min(m_first) IS NOT NULL"""
+    if by is None:
+        deals_from, deals_grp = "deals AS t", "CAST(NULL AS VARCHAR)"
+        groups = "SELECT CAST(NULL AS VARCHAR) AS __grp"
+        mkt_grp = "CAST(NULL AS VARCHAR)"
+    else:
+        deals_from, deals_grp = _by_expr(con, name, "deals", "region")
+        groups = "SELECT DISTINCT region AS __grp FROM mkt"
+        mkt_grp = "region"
+    ctes = f"""
+mkt AS (
+    SELECT {m_first} AS m_first, region, company, revenue FROM market
+),{_periods_ctes(freq, months)},
+groups AS ({groups}),
+frame AS (
+    SELECT periods.*, groups.__grp FROM periods CROSS JOIN groups
+),
+keyed AS (
+    SELECT t.*, {deals_grp} AS __grp FROM {deals_from}
+),
+ours AS (  -- our revenue: won deals closed in P (deals outside the grid drop out in the join)
+    SELECT f.p_first, f.__grp, sum(k.amount) AS ours
+    FROM keyed k
+    JOIN frame f ON {_trunc('k.closed_on', freq)} = f.p_first
+                AND k.__grp IS NOT DISTINCT FROM f.__grp
+    WHERE k.stage = 'won'
+    GROUP BY ALL
+),
+competitors AS (  -- each company's revenue in (P, group)
+    SELECT {_trunc('m_first', freq)} AS p_first, {mkt_grp} AS __grp, company,
+           sum(revenue) AS revenue
+    FROM mkt
+    GROUP BY ALL
+),
+totals AS (
+    SELECT f.p_first, f.period, f.__grp,
+           coalesce(o.ours, 0) AS ours,
+           coalesce(o.ours, 0) + coalesce(
+               (SELECT sum(c.revenue) FROM competitors c
+                WHERE c.p_first = f.p_first AND c.__grp IS NOT DISTINCT FROM f.__grp), 0) AS total,
+           1 + (SELECT count(*) FROM competitors c
+                WHERE c.p_first = f.p_first AND c.__grp IS NOT DISTINCT FROM f.__grp
+                  AND c.revenue > coalesce(o.ours, 0)) AS rank
+    FROM frame f
+    LEFT JOIN ours o ON o.p_first = f.p_first AND o.__grp IS NOT DISTINCT FROM f.__grp
+),
+shares AS (
+    SELECT *,
+           CASE WHEN total = 0 THEN NULL ELSE CAST(ours AS DOUBLE) / total END AS share
+    FROM totals
+)"""
+    if name == "market_share":
+        final = """
+SELECT period, __grp,
+       CAST(ours AS DOUBLE) AS numerator,
+       CAST(total AS DOUBLE) AS denominator,
+       share AS value"""
+    elif name == "market_share_delta":
+        final = """
+SELECT period, __grp,
+       CAST(NULL AS DOUBLE) AS numerator,
+       CAST(NULL AS DOUBLE) AS denominator,
+       share - lag(share) OVER (PARTITION BY __grp ORDER BY p_first) AS value"""
+    elif name == "market_rank":
+        final = """
+SELECT period, __grp,
+       CAST(rank AS DOUBLE) AS numerator,
+       CAST(1 AS DOUBLE) AS denominator,
+       CAST(rank AS DOUBLE) AS value"""
+    else:  # pragma: no cover
+        raise KeyError(name)
+    return f"WITH {ctes}\n{final}\nFROM shares\nORDER BY p_first, __grp NULLS LAST"
+
+
+# --------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------
+
+_BUILDERS = {
+    "accounts": _sql_customers,
+    "deals": _sql_deals,
+    "contracts": _sql_contracts,
+    "tickets": _sql_tickets,
+    "surveys": _sql_surveys,
+    "reps": _sql_reps,
+}
+
+
+def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None) -> str:
+    """The SQL text computing KPI ``name`` (for inspection and benchmarks)."""
+    if name not in KPIS:
+        raise KeyError(f"unknown KPI {name!r}; known: {', '.join(KPI_NAMES)}")
+    if freq not in FREQ_UNIT:
+        raise ValueError(f"freq must be one of M, Q, Y, got {freq!r}")
+    tables, _kind = KPIS[name]
+    loaded = _tables(con)
+    needed = list(tables)
+    if name in MARKET_KPIS and by is not None:
+        needed.append("accounts")
+    for table in needed:
+        if table not in loaded:
+            raise MissingTableError(f"KPI {name!r} needs table {table!r}, which is not loaded")
+    if name in MARKET_KPIS:
+        return _market_sql(con, name, freq, by)
+    main = tables[0]
+    agg, final = _BUILDERS[main](name, freq)
+    return f"WITH {_grid_ctes(tables, freq)},{_keyed_ctes(con, name, main, by)},{agg}\n{final}"
+
+
+def kpi(con, name: str, *, freq: str = "Q", by: str | None = None) -> pd.DataFrame:
+    """One KPI: columns period, [by], numerator, denominator, value."""
+    sql = kpi_sql(con, name, freq=freq, by=by)
+    df = con.execute(sql).df()
+    out = pd.DataFrame({"period": df["period"].astype(str)})
+    if by is not None:
+        out[by] = df["__grp"].astype(object).where(df["__grp"].notna(), None)
+    for col in ("numerator", "denominator", "value"):
+        out[col] = df[col].astype("float64")
+    return out.reset_index(drop=True)
+
+
+def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None) -> pd.DataFrame:
+    """Every KPI (or those of ``kpis``) in long format with a ``kpi`` column first.
+
+    With ``kpis=None``, KPIs whose tables are not loaded, and market KPIs when
+    ``by`` is neither None nor ``region``, are skipped.
+    """
+    names = list(kpis) if kpis is not None else KPI_NAMES
+    loaded = _tables(con)
+    frames = []
+    for name in names:
+        if kpis is None:
+            tables = KPIS[name][0] + (["accounts"] if name in MARKET_KPIS and by else [])
+            if not set(tables) <= loaded:
+                continue
+            if name in MARKET_KPIS and by not in (None, "region"):
+                continue
+        df = kpi(con, name, freq=freq, by=by)
+        df.insert(0, "kpi", name)
+        frames.append(df)
+    cols = ["kpi", "period"] + ([by] if by else []) + ["numerator", "denominator", "value"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]

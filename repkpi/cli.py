@@ -1,0 +1,107 @@
+"""The ``repkpi`` command: argument parsing only; the work is the library's.
+
+Exit codes: 0 success, 1 invalid data, 2 usage error (a bad option, a missing
+or unreadable file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from repkpi.errors import DataFileError, DataValidationError, RepkpiError, show_value
+from repkpi.loading import load
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repkpi", description="KPIs of a customer-representative team from CRM exports."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check a folder of exports against the data model")
+    validate.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    validate.add_argument("--shown", type=int, default=5, metavar="N",
+                          help="example rows shown per table and check (default 5)")
+
+    sample = commands.add_parser("sample", help="write generated sample exports to a folder")
+    sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--accounts", type=int, default=2000)
+    sample.add_argument("--end", default="2026-09-30",
+                        help="last day of the generated history (default 2026-09-30)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return its exit code."""
+    args = _parser().parse_args(argv)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return _COMMANDS[args.command](args, out)
+    except DataValidationError as exc:
+        err.print(str(exc), markup=False)
+        return EXIT_INVALID
+    except (DataFileError, KeyError, RepkpiError, OSError) as exc:
+        err.print(f"repkpi {args.command}: {exc}", markup=False)
+        return EXIT_USAGE
+
+
+def _validate(args: argparse.Namespace, out: Console) -> int:
+    with out.status(f"Loading {args.data_dir} ..."):
+        data = load(args.data_dir, errors="quarantine")
+    summary = data.summary()
+    for rec in summary.itertuples(index=False):
+        mark = "ok" if rec.rejected == 0 else f"{rec.rejected:,} invalid row(s)"
+        out.print(f"{rec.table:<11} {rec.rows:>10,} rows  {mark}   ({rec.source})", markup=False)
+    if summary.empty:
+        out.print(f"No table files found in {args.data_dir}.", markup=False)
+        return EXIT_USAGE
+    if data.rejects.empty:
+        out.print("All rows are valid.")
+        return EXIT_OK
+    out.print()
+    out.print(_describe_rejects(data.rejects, shown=args.shown), markup=False)
+    return EXIT_INVALID
+
+
+def _describe_rejects(rejects, *, shown: int) -> str:
+    """Failures grouped by table and check, with row numbers and example values."""
+    lines = [f"{rejects.groupby('table')['row'].nunique().sum():,} invalid row(s):"]
+    for (table, column, check), group in rejects.groupby(["table", "column", "check"], sort=False):
+        rows = ", ".join(str(r) for r in group["row"].head(shown))
+        more = f" and {len(group) - shown:,} more" if len(group) > shown else ""
+        values = ", ".join(show_value(v) for v in group["value"].head(shown))
+        lines.append(f"  {table}.{column}: {check}: {len(group):,} row(s)")
+        lines.append(f"      rows {rows}{more}; values {values}")
+    lines.append("Hint: rows are numbered from 1 after the header line. "
+                 "Load with errors='quarantine' to keep the valid rows.")
+    return "\n".join(lines)
+
+
+def _sample(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.sample import write_sample
+
+    if args.accounts < 1:
+        raise RepkpiError(f"--accounts must be at least 1, got {args.accounts}.")
+    with out.status("Generating sample data ...") as status:
+        folder = write_sample(args.out_dir, seed=args.seed, accounts=args.accounts, end=args.end,
+                              progress=lambda msg: status.update(msg))
+    out.print(f"Sample data written to {folder}", markup=False)
+    return EXIT_OK
+
+
+_COMMANDS = {"validate": _validate, "sample": _sample}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

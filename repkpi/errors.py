@@ -1,0 +1,101 @@
+"""Errors raised by repkpi.
+
+Every error derives from :class:`RepkpiError` (itself a :class:`ValueError`);
+specific errors also inherit the matching builtin so that ordinary ``except``
+clauses keep working. Messages say what was expected, what was found, and end
+with a ``Hint:``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = [
+    "ColumnNotFoundError",
+    "DataFileError",
+    "DataValidationError",
+    "GoalsError",
+    "MissingTableError",
+    "OptionError",
+    "RepkpiError",
+]
+
+
+class RepkpiError(ValueError):
+    """Base class of every error repkpi raises on purpose."""
+
+
+class ColumnNotFoundError(KeyError, RepkpiError):
+    """A column (a required one, or a ``by`` dimension) does not exist."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a message reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class DataFileError(RepkpiError):
+    """A data file cannot be used at all: unreadable, empty, misnamed, incomplete."""
+
+
+class MissingTableError(LookupError, RepkpiError):
+    """A KPI needs a table that was not loaded."""
+
+
+class OptionError(TypeError, RepkpiError):
+    """An option that a function does not take, or takes with another value."""
+
+
+class GoalsError(RepkpiError):
+    """A goals file or goal definition is invalid."""
+
+
+class DataValidationError(RepkpiError):
+    """Rows of the input data break the rules of the data model.
+
+    Attributes
+    ----------
+    report : pandas.DataFrame
+        One row per failure, with columns ``table``, ``row`` (1-based data row
+        of the source file, header excluded), ``column``, ``check`` and
+        ``value``.
+    """
+
+    def __init__(self, report: pd.DataFrame, *, shown: int = 10) -> None:
+        self.report = report
+        super().__init__(format_failures(report, shown=shown))
+
+
+def show_value(value: object) -> str:
+    """Quote a reported value; a missing one reads ``<empty>``."""
+    return "<empty>" if value is None or value is pd.NA or value != value else repr(value)
+
+
+def format_failures(report: pd.DataFrame, *, shown: int = 10) -> str:
+    """Render a failure report as a readable message.
+
+    The message gives the number of failures, the first ``shown`` of them,
+    the counts per table and check, and a hint.
+    """
+    n_rows = report.groupby("table", sort=False)["row"].nunique().sum()
+    lines = [
+        f"{len(report)} validation failure(s) in {n_rows} row(s) of "
+        f"{report['table'].nunique()} table(s)."
+    ]
+    lines.append("First failures:")
+    for rec in report.head(shown).itertuples(index=False):
+        where = f"row {rec.row}" if pd.notna(rec.row) else "file"
+        lines.append(
+            f"  {rec.table}: {where}, column {rec.column!r}: {rec.check} (value: {show_value(rec.value)})"
+        )
+    if len(report) > shown:
+        lines.append(f"  ... and {len(report) - shown} more")
+    lines.append("Failures per check:")
+    counts = report.groupby(["table", "column", "check"], sort=True, dropna=False).size()
+    for (table, column, check), n in counts.items():
+        lines.append(f"  {table}.{column}: {check}: {n}")
+    lines.append(
+        "Hint: rows are numbered from 1 after the header line, as in a spreadsheet "
+        "(spreadsheet line = row + 1). Fix the export, or load with "
+        "errors='quarantine' to set the bad rows aside in data.rejects."
+    )
+    return "\n".join(lines)

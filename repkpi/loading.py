@@ -1,0 +1,466 @@
+"""Files and frames in, validated tables out.
+
+Reading is two steps. First every value is read as text (pyarrow's CSV
+reader) and parsed column by column into its type; a value that does not
+parse is a failure of its row, not of the file. Then the typed table is
+checked against its pandera model (all failures collected) and against the
+other tables (``account_id`` must exist in accounts).
+
+In strict mode any failure raises :class:`~repkpi.errors.DataValidationError`.
+In quarantine mode the failing rows go to ``CrmData.rejects``, with the
+reason, and the other rows load. Either way every input row is accounted for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from repkpi.errors import (
+    ColumnNotFoundError,
+    DataFileError,
+    DataValidationError,
+    OptionError,
+)
+from repkpi.schemas import COLUMNS, ROW_CHECKS, SCHEMAS, Column
+
+__all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "load"]
+
+Errors = Literal["strict", "quarantine"]
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
+REJECT_COLUMNS = ["table", "row", "column", "check", "value"]
+SUFFIXES = (".csv", ".parquet")
+_REFERENCING = ("contracts", "deals", "tickets", "surveys", "activities")
+_TYPE_CHECKS = {
+    "date": "type: a date YYYY-MM-DD",
+    "datetime": "type: an ISO 8601 timestamp",
+    "money": "type: a number",
+    "int": "type: a whole number",
+}
+
+
+class CrmData:
+    """Validated CRM tables, one attribute per table (``None`` when absent).
+
+    Parameters
+    ----------
+    accounts, contracts, deals, tickets, surveys, activities, market, reps : DataFrame, optional
+        The tables, as read from an export (text) or already typed. They are
+        parsed and validated exactly as :func:`load` does with files; the
+        frames passed in are not modified.
+    errors : {"strict", "quarantine"}
+        ``"strict"`` raises :class:`~repkpi.errors.DataValidationError` on any
+        invalid row; ``"quarantine"`` sets invalid rows aside in ``rejects``.
+
+    Attributes
+    ----------
+    rejects : DataFrame
+        Columns ``table``, ``row``, ``column``, ``check``, ``value``: one row
+        per failure of a rejected row (empty in strict mode).
+    sources : dict
+        Where each table came from (a file path, or ``"<DataFrame>"``).
+
+    Notes
+    -----
+    The index of a loaded table is the row's position in its source, so
+    ``index + 1`` is the row number that error reports use.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> accounts = pd.DataFrame({"account_id": ["A1", "A2"],
+    ...                          "customer_since": ["2024-01-15", "2024-02-01"]})
+    >>> data = CrmData(accounts=accounts)
+    >>> data.accounts.dtypes["customer_since"]
+    dtype('<M8[us]')
+    >>> data.deals is None
+    True
+    """
+
+    accounts: pd.DataFrame | None
+    contracts: pd.DataFrame | None
+    deals: pd.DataFrame | None
+    tickets: pd.DataFrame | None
+    surveys: pd.DataFrame | None
+    activities: pd.DataFrame | None
+    market: pd.DataFrame | None
+    reps: pd.DataFrame | None
+
+    def __init__(
+        self,
+        accounts: pd.DataFrame | None = None,
+        contracts: pd.DataFrame | None = None,
+        deals: pd.DataFrame | None = None,
+        tickets: pd.DataFrame | None = None,
+        surveys: pd.DataFrame | None = None,
+        activities: pd.DataFrame | None = None,
+        market: pd.DataFrame | None = None,
+        reps: pd.DataFrame | None = None,
+        *,
+        errors: Errors = "strict",
+    ) -> None:
+        given = dict(zip(TABLES, (accounts, contracts, deals, tickets, surveys,
+                                  activities, market, reps), strict=True))
+        raw = {}
+        for name, frame in given.items():
+            if frame is None:
+                continue
+            if not isinstance(frame, pd.DataFrame):
+                raise OptionError(
+                    f"{name} must be a pandas DataFrame, got {type(frame).__name__}.\n"
+                    "Hint: pass None for a table you do not have."
+                )
+            raw[name] = frame.reset_index(drop=True)
+        self._build(raw, {name: "<DataFrame>" for name in raw}, errors)
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, pd.DataFrame], sources: dict[str, str],
+                  errors: Errors) -> CrmData:
+        data = cls.__new__(cls)
+        data._build(raw, sources, errors)
+        return data
+
+    def _build(self, raw: dict[str, pd.DataFrame], sources: dict[str, str],
+               errors: Errors) -> None:
+        if errors not in ("strict", "quarantine"):
+            raise OptionError(
+                f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
+                "Hint: 'quarantine' loads the valid rows and sets the others aside."
+            )
+        self.sources = dict(sources)
+        self.rows_read = {name: len(frame) for name, frame in raw.items()}
+        typed, failures = {}, []
+        for name, frame in raw.items():
+            typed[name], found = _parse(name, frame, sources[name])
+            failures += found
+            failures.append(_check(name, typed[name], frame, found))
+        failures += _check_references(typed, raw)
+        report = _as_report(failures)
+        if errors == "strict" and len(report):
+            raise DataValidationError(report)
+        if len(report):
+            report = _cascade(typed, raw, report)
+        self.rejects = report
+        for name in TABLES:
+            frame = typed.get(name)
+            if frame is not None and len(report):
+                bad = report.loc[report["table"] == name, "row"].to_numpy(dtype=np.int64) - 1
+                frame = frame.drop(index=bad)
+            setattr(self, name, frame)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The loaded tables by name (absent tables left out)."""
+        return {name: getattr(self, name) for name in TABLES if getattr(self, name) is not None}
+
+    def summary(self) -> pd.DataFrame:
+        """Rows read, loaded and rejected per table, with the source of each.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``table``, ``source``, ``rows``, ``loaded``, ``rejected``.
+        """
+        rejected = self.rejects.groupby("table")["row"].nunique()
+        rows = [
+            {"table": name, "source": self.sources[name], "rows": self.rows_read[name],
+             "loaded": len(frame), "rejected": int(rejected.get(name, 0))}
+            for name, frame in self.tables.items()
+        ]
+        return pd.DataFrame(rows, columns=["table", "source", "rows", "loaded", "rejected"])
+
+    def __repr__(self) -> str:
+        parts = [f"{name}={len(frame):,} rows" for name, frame in self.tables.items()]
+        parts.append(f"rejects={len(self.rejects):,}")
+        return f"CrmData({', '.join(parts)})"
+
+
+def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
+    """Load and validate a folder of CRM exports, one file per table.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A folder of ``<table>.csv`` and/or ``<table>.parquet`` files (any
+        subset of the tables), or a single such file.
+    errors : {"strict", "quarantine"}
+        What to do with invalid rows: raise, or set them aside in
+        ``data.rejects``.
+
+    Returns
+    -------
+    CrmData
+
+    Raises
+    ------
+    DataFileError
+        The path does not exist, or a file is unreadable, empty (zero bytes),
+        lacks a required column, or is named after no table.
+    DataValidationError
+        In strict mode, when any row breaks a rule; its ``report`` lists them.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> data = repkpi.load(repkpi.sample_path())
+    >>> data.accounts.shape[0] > 1000 and len(data.rejects) == 0
+    True
+    """
+    files = _table_files(Path(path))
+    raw = {name: _read(file) for name, file in files.items()}
+    return CrmData._from_raw(raw, {name: str(file) for name, file in files.items()}, errors)
+
+
+def _table_files(path: Path) -> dict[str, Path]:
+    if not path.exists():
+        raise DataFileError(
+            f"{path}: no such file or folder.\nHint: give the folder that holds the exports."
+        )
+    candidates = [path] if path.is_file() else sorted(
+        p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
+    )
+    files: dict[str, Path] = {}
+    for file in candidates:
+        name = file.stem
+        if name not in TABLES or file.suffix.lower() not in SUFFIXES:
+            raise DataFileError(
+                f"{file}: the file name is not a table name. Expected one of "
+                f"{', '.join(f'{t}.csv' for t in TABLES)} (or .parquet).\n"
+                "Hint: rename the export after the table it holds, or move it out "
+                "of the folder."
+            )
+        if name in files:
+            raise DataFileError(
+                f"{file}: the table {name!r} is given twice ({files[name].name} and "
+                f"{file.name}).\nHint: keep one file per table."
+            )
+        files[name] = file
+    return files
+
+
+def _read(file: Path) -> pd.DataFrame:
+    if file.stat().st_size == 0:
+        raise DataFileError(
+            f"{file}: the file is empty (zero bytes).\nHint: a table with no rows still "
+            "needs its header line."
+        )
+    try:
+        if file.suffix.lower() == ".parquet":
+            return pq.read_table(file).to_pandas()
+        return _read_csv(file)
+    except (pyarrow.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(
+            f"{file}: the file cannot be read: {exc}\nHint: export it again as "
+            "UTF-8 CSV with one header line, or as Parquet."
+        ) from exc
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    """Read every column as text; empty cells are missing values."""
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(io.StringIO(handle.readline())), [])
+    if len(set(header)) != len(header):
+        dupes = sorted({c for c in header if header.count(c) > 1})
+        raise DataFileError(
+            f"{file}: the header repeats column(s) {dupes}.\nHint: give each column one name."
+        )
+    table = pacsv.read_csv(
+        file,
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pyarrow.string() for name in header},
+            null_values=[""],
+            strings_can_be_null=True,
+        ),
+    )
+    return table.to_pandas()
+
+
+def _parse(table: str, raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Give each data-model column its type; unparseable values are failures."""
+    missing = [c.name for c in COLUMNS[table] if c.required and c.name not in raw.columns]
+    if missing:
+        raise ColumnNotFoundError(
+            f"{source}: the {table} table lacks required column(s) {missing}. "
+            f"Found: {list(raw.columns)}.\nHint: required columns are "
+            f"{[c.name for c in COLUMNS[table] if c.required]}; names are snake_case."
+        )
+    typed = pd.DataFrame(index=raw.index)
+    failures = []
+    for column in COLUMNS[table]:
+        values = raw[column.name] if column.name in raw.columns else None
+        typed[column.name], bad = _convert(values, column, len(raw), raw.index)
+        if bad is not None and bad.any():
+            failures.append(_failures(table, column.name, _TYPE_CHECKS[column.kind],
+                                      raw.index[bad], raw[column.name]))
+    extra = [c for c in raw.columns if c not in typed.columns]
+    typed = pd.concat([typed, raw[extra]], axis=1) if extra else typed
+    return typed, failures
+
+
+def _convert(values: pd.Series | None, column: Column, n: int,
+             index: pd.Index) -> tuple[pd.Series, np.ndarray | None]:
+    """Return the typed column and a mask of values that did not parse."""
+    if values is None:
+        values = pd.Series(pd.NA, index=index, dtype="str")
+    if column.kind == "str":
+        if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+            values = values.astype("str")
+        return values, None
+    if column.kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            if getattr(values.dt, "tz", None) is not None:
+                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+            parsed = values.astype("datetime64[us]")
+            parsed = parsed.where(parsed.dt.normalize() == parsed)
+        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "date":
+            parsed = pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
+        else:
+            parsed = pd.to_datetime(values.astype("str"), format="%Y-%m-%d",
+                                    errors="coerce").astype("datetime64[us]")
+    elif column.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            parsed = (values.dt.tz_localize("UTC") if values.dt.tz is None
+                      else values.dt.tz_convert("UTC"))
+        else:
+            parsed = pd.to_datetime(values.astype("str"), format="ISO8601", utc=True,
+                                    errors="coerce")
+        parsed = parsed.astype("datetime64[us, UTC]")
+    else:
+        number = pd.to_numeric(values, errors="coerce")
+        number = pd.Series(number, index=index).astype("float64")
+        if column.kind == "int":
+            whole = number.isna() | (number == np.round(number))
+            parsed = number.where(whole).astype("Int64")
+        else:
+            parsed = number
+    bad = (parsed.isna() & values.notna()).to_numpy()
+    return parsed, bad
+
+
+def _failures(table: str, column: str, check: str, index: pd.Index,
+              raw_values: pd.Series | None) -> pd.DataFrame:
+    """Failure records for rows at ``index`` of one column."""
+    positions = np.asarray(index, dtype=np.int64)
+    if raw_values is None:
+        value = pd.Series(pd.NA, index=range(len(positions)), dtype="str")
+    else:
+        value = raw_values.take(positions).astype("str").reset_index(drop=True)
+    return pd.DataFrame({
+        "table": table,
+        "row": pd.array(positions + 1, dtype="Int64"),
+        "column": column,
+        "check": check,
+        "value": value,
+    })
+
+
+def _check(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
+           type_failures: list[pd.DataFrame]) -> pd.DataFrame:
+    """Run the table's pandera model; one failure record per (row, column, check)."""
+    try:
+        SCHEMAS[table].validate(typed, lazy=True, inplace=True)
+        return _failures(table, "", "", pd.Index([]), None)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    cases = cases[cases["index"].notna()]
+    cases = cases.assign(row_check=cases["check"].map({k: c for k, (c, _) in ROW_CHECKS.items()}))
+    across = cases["row_check"].notna()
+    cases = cases[~across | (cases["column"] == cases["row_check"])]
+    checks = cases["check"].map(_readable_check)
+    out = []
+    for (column, check), group in cases.groupby([cases["column"], checks], sort=False):
+        index = pd.Index(group["index"].astype(np.int64).unique())
+        out.append(_failures(table, column, check, index,
+                             raw[column] if column in raw.columns else None))
+    found = pd.concat(out, ignore_index=True) if out else _failures(table, "", "", pd.Index([]),
+                                                                     None)
+    if type_failures:
+        # A value that did not parse is missing in the typed table; don't report it twice.
+        parsed = pd.concat(type_failures)[["row", "column"]].assign(dup=True)
+        found = found.merge(parsed, on=["row", "column"], how="left")
+        found = found[found["dup"].isna()].drop(columns="dup")
+    return found
+
+
+def _readable_check(check: str) -> str:
+    """Name a pandera check the way the data model states the rule."""
+    fixed = {
+        "not_nullable": "required: a value must be present",
+        "str_length(1, None)": "required: a value must be present",
+        "field_uniqueness": "unique: the value appears more than once",
+        "multiple_fields_uniqueness": "unique: (period, region, company) appears more than once",
+        "greater_than_or_equal_to(0)": "range: a non-negative amount",
+        "in_range(1, 5)": "range: between 1 and 5",
+        "in_range(0, 10)": "range: between 0 and 10",
+    }
+    if check in fixed:
+        return fixed[check]
+    if check in ROW_CHECKS:
+        return f"rule: {ROW_CHECKS[check][1]}"
+    if check.startswith("isin("):
+        allowed = check[len("isin(["):-len("])")].replace("'", "")
+        return f"allowed: one of {allowed}"
+    if check.startswith("str_matches("):
+        return "format: a quarter like 2026Q3 or a month like 2026-07"
+    return f"rule: {check}"
+
+
+def _check_references(typed: dict[str, pd.DataFrame],
+                      raw: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
+    if "accounts" not in typed:
+        return []
+    known = typed["accounts"]["account_id"].dropna().unique()
+    out = []
+    for name in _REFERENCING:
+        if name not in typed:
+            continue
+        ids = typed[name]["account_id"]
+        bad = ids.notna() & ~ids.isin(known)
+        if bad.any():
+            out.append(_failures(name, "account_id", "reference: account_id not in accounts",
+                                 ids.index[bad], raw[name]["account_id"]))
+    return out
+
+
+def _as_report(failures: list[pd.DataFrame]) -> pd.DataFrame:
+    failures = [f for f in failures if len(f)]
+    if not failures:
+        return _failures("", "", "", pd.Index([]), None)
+    report = pd.concat(failures, ignore_index=True)
+    order = report["table"].map({name: i for i, name in enumerate(TABLES)})
+    return (report.assign(_order=order).sort_values(["_order", "row", "column"], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+def _cascade(typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
+             report: pd.DataFrame) -> pd.DataFrame:
+    """Reject rows that point to a rejected account."""
+    if "accounts" not in typed:
+        return report
+    accounts = typed["accounts"]["account_id"]
+    bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
+    rejected = accounts.iloc[bad_rows].dropna()
+    kept = accounts.drop(index=bad_rows)
+    rejected = rejected[~rejected.isin(kept)].unique()
+    if len(rejected) == 0:
+        return report
+    extra = []
+    for name in _REFERENCING:
+        if name in typed:
+            ids = typed[name]["account_id"]
+            hit = ids.isin(rejected)
+            if hit.any():
+                extra.append(_failures(name, "account_id",
+                                       "reference: the account was rejected",
+                                       ids.index[hit], raw[name]["account_id"]))
+    return _as_report([report, *extra])
