@@ -347,7 +347,7 @@ def _final(kind: str) -> str:
         cols = f"""CAST(coalesce(a.num, 0) AS DOUBLE) AS numerator,
        CAST(coalesce(a.den, 0) AS DOUBLE) AS denominator,
        CASE WHEN coalesce(a.den, 0) = 0 THEN NULL
-            ELSE {scale}CAST(a.num AS DOUBLE) / CAST(a.den AS DOUBLE) END AS value"""
+            ELSE {scale}CAST(coalesce(a.num, 0) AS DOUBLE) / CAST(a.den AS DOUBLE) END AS value"""
     elif kind == "median":
         cols = """CAST(NULL AS DOUBLE) AS numerator,
        CAST(NULL AS DOUBLE) AS denominator,
@@ -405,7 +405,7 @@ agg AS (
         return f"""
 agg AS (  -- S = active on P.first; C = those of S churned by P.last
     SELECT p.p_first, k.__grp,
-           count_if(k.churned_on <= p.p_last) AS num,
+           count(*) FILTER (WHERE k.churned_on <= p.p_last) AS num,
            count(*) AS den
     FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_first')}
     GROUP BY ALL
@@ -486,17 +486,17 @@ def _sql_deals(name: str, freq: str) -> tuple[str, str]:
     closed = "k.stage IN ('won', 'lost')"
     num_den, kind = {
         "revenue": (f"sum(k.amount) FILTER (WHERE {won}) AS num", "count"),
-        "win_rate": (f"count_if({won}) AS num, count_if({closed}) AS den", "ratio"),
+        "win_rate": (f"count(*) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {closed}) AS den", "ratio"),
         "cross_sell_rate": (
-            f"count_if({won} AND {xsell}) AS num, count_if({closed} AND {xsell}) AS den",
+            f"count(*) FILTER (WHERE {won} AND {xsell}) AS num, count(*) FILTER (WHERE {closed} AND {xsell}) AS den",
             "ratio",
         ),
-        "cross_sell_wins": (f"count_if({won} AND {xsell}) AS num", "count"),
+        "cross_sell_wins": (f"count(*) FILTER (WHERE {won} AND {xsell}) AS num", "count"),
         "large_deals": (
-            f"count_if({won} AND k.amount >= {LARGE_DEAL_THRESHOLD}) AS num", "count"
+            f"count(*) FILTER (WHERE {won} AND k.amount >= {LARGE_DEAL_THRESHOLD}) AS num", "count"
         ),
         "average_deal_size": (
-            f"sum(k.amount) FILTER (WHERE {won}) AS num, count_if({won}) AS den", "ratio"
+            f"sum(k.amount) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {won}) AS den", "ratio"
         ),
     }[name]
     return f"""
@@ -581,8 +581,8 @@ status AS (
 ),
 agg AS (
     SELECT p.p_first, k.__grp,
-           count_if(k.met) AS num,
-           count_if(k.met OR k.breached) AS den
+           count(*) FILTER (WHERE k.met) AS num,
+           count(*) FILTER (WHERE k.met OR k.breached) AS den
     FROM status k JOIN periods p ON {opened_in_p}
     GROUP BY ALL
 )""", _final("ratio")
@@ -591,7 +591,7 @@ agg AS (
         return f"""
 agg AS (
     SELECT p.p_first, k.__grp,
-           quantile_cont((epoch(k.{col}) - epoch(k.opened_at)) / 3600.0, 0.5) AS med
+           quantile_cont((epoch_us(k.{col}) - epoch_us(k.opened_at)) / 3600e6, 0.5) AS med
     FROM keyed k JOIN periods p ON {opened_in_p}
     WHERE k.{col} IS NOT NULL
     GROUP BY ALL
@@ -601,10 +601,10 @@ agg AS (
 
 def _sql_surveys(name: str, freq: str) -> tuple[str, str]:
     num_den, kind = {
-        "csat": ("count_if(k.csat IN (4, 5)) AS num, count(k.csat) AS den", "ratio"),
+        "csat": ("count(*) FILTER (WHERE k.csat IN (4, 5)) AS num, count(k.csat) AS den", "ratio"),
         "csat_mean": ("coalesce(sum(k.csat), 0) AS num, count(k.csat) AS den", "ratio"),
         "nps": (
-            "count_if(k.nps >= 9) - count_if(k.nps <= 6) AS num, count(k.nps) AS den",
+            "count(*) FILTER (WHERE k.nps >= 9) - count(*) FILTER (WHERE k.nps <= 6) AS num, count(k.nps) AS den",
             "nps",
         ),
     }[name]
@@ -789,8 +789,9 @@ def kpi(con, name: str, *, freq: str = "Q", by: str | None = None) -> pd.DataFra
 def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None) -> pd.DataFrame:
     """Every KPI (or those of ``kpis``) in long format with a ``kpi`` column first.
 
-    With ``kpis=None``, KPIs whose tables are not loaded, and market KPIs when
-    ``by`` is neither None nor ``region``, are skipped.
+    With ``kpis=None``, KPIs whose tables are not loaded are skipped, and so
+    are market KPIs when ``by`` is neither None nor ``region`` or when ``freq``
+    is finer than the market table's granularity.
     """
     names = list(kpis) if kpis is not None else KPI_NAMES
     loaded = _tables(con)
@@ -801,6 +802,8 @@ def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None) -> pd
             if not set(tables) <= loaded:
                 continue
             if name in MARKET_KPIS and by not in (None, "region"):
+                continue
+            if name in MARKET_KPIS and FREQ_MONTHS[freq] < FREQ_MONTHS[_market_granularity(con) or freq]:
                 continue
         df = kpi(con, name, freq=freq, by=by)
         df.insert(0, "kpi", name)

@@ -17,12 +17,15 @@ from repkpi.errors import (
     OptionError,
     RepkpiError,
 )
+from repkpi import kpis
+from repkpi.kpis import KPIS, compute
 from repkpi.loading import TABLES, CrmData, load
 from repkpi.samples import load_sample, sample_path
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KPIS",
     "TABLES",
     "ColumnNotFoundError",
     "CrmData",
@@ -33,6 +36,8 @@ __all__ = [
     "OptionError",
     "RepkpiError",
     "__version__",
+    "compute",
+    "kpis",
     "load",
     "load_sample",
     "sample_path",

@@ -375,7 +375,11 @@ def _check(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
     cases = cases[cases["index"].notna()]
     cases = cases.assign(row_check=cases["check"].map({k: c for k, (c, _) in ROW_CHECKS.items()}))
     across = cases["row_check"].notna()
-    cases = cases[~across | (cases["column"] == cases["row_check"])]
+    # pandera lists a row failing a check across columns once per column whose value is
+    # present (missing values are dropped), so the rule's own column may be absent, e.g.
+    # an empty closed_on: report each failing row once, against the rule's column.
+    rows = cases[across].drop_duplicates(["index", "check"])
+    cases = pd.concat([cases[~across], rows.assign(column=rows["row_check"])])
     checks = cases["check"].map(_readable_check)
     out = []
     for (column, check), group in cases.groupby([cases["column"], checks], sort=False):

@@ -188,9 +188,14 @@ class MarketSchema(pa.DataFrameModel):
 
     @pa.dataframe_check
     def period_granularity_as_first_row(cls, df: pd.DataFrame) -> pd.Series:
-        """All periods are quarters, or all are months, as the file's first period."""
-        is_quarter = df["period"].str.contains("Q", regex=False)
-        return is_quarter == is_quarter.iloc[0] if len(df) else is_quarter
+        """All periods are quarters, or all are months, as the file's first valid period.
+
+        A missing or malformed period fails its own check and sets no granularity.
+        """
+        valid = df["period"].str.match(MARKET_PERIOD, na=False)
+        is_quarter = df["period"].str.contains("Q", regex=False, na=False)
+        first = is_quarter[valid].iloc[0] if valid.any() else False
+        return ~valid | (is_quarter == first)
 
 
 class RepsSchema(pa.DataFrameModel):
@@ -252,7 +257,7 @@ ROW_CHECKS: dict[str, tuple[str, str]] = {
     "first_response_at_not_before_opened_at": ("first_response_at", "first_response_at >= opened_at"),
     "resolved_at_not_before_opened_at": ("resolved_at", "resolved_at >= opened_at"),
     "csat_or_nps_present": ("csat", "csat or nps present"),
-    "period_granularity_as_first_row": ("period", "one granularity per file, as the first row"),
+    "period_granularity_as_first_row": ("period", "one granularity per file, as the first valid period"),
     "left_on_after_hired_on": ("left_on", "left_on > hired_on"),
 }
 """For each check across columns: the column a failure is reported against, and the rule."""

@@ -1,0 +1,320 @@
+"""The machinery every KPI shares: scopes, dimensions, measures, results.
+
+A KPI is a short declaration on a :class:`Scope`: the table it is about, the
+dates that place its rows in periods, a filter, a numerator and a denominator.
+The scope builds the period grid and the ``by`` groups once; measures return
+a ``(periods, groups)`` array each.
+
+Two kinds of measure cover every KPI:
+
+* **event** measures (:meth:`Scope.events`): rows dated inside P, counted or
+  summed: one :func:`numpy.bincount` over ``period * n_groups + group``;
+* **state** measures (:meth:`Scope.active`): entities whose interval
+  ``[begin, end)`` covers ``P.first`` or ``P.last`` (active customers, ARR):
+  each entity adds +1 (or its weight) at the first boundary it covers and -1
+  where it stops; a cumulative sum along the boundaries gives the state at
+  every period at once.
+
+Both are *additive*: the arrays computed on chunks of the rows add up to the
+arrays of the whole table, so a KPI's numerator and denominator can be summed
+across partitions (the Dask route) before the final division. The exceptions
+are the medians (``first_response_hours``, ``resolution_hours``): a median
+needs every value of its (period, group) at once, so a distributed version
+must shuffle the rows by (period, group) first (or accept an approximate
+quantile sketch). Distinct-entity counts (engagement, key accounts) are
+additive over partitions by ``account_id``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.loading import CrmData
+from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
+from repkpi.schemas import COLUMNS
+
+__all__ = ["KPIS", "By", "Scope", "kpi"]
+
+By = str | Sequence[str] | None
+KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
+_FAR = np.iinfo(np.int64).max
+_COMMON = ("freq", "by", "start", "end", "fiscal_year_start")
+
+
+def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Register a KPI function and give unknown options a clear error.
+
+    The KPI's options are its keyword-only parameters; anything else raises
+    :class:`~repkpi.errors.OptionError` naming the KPI and what it takes.
+    """
+    options = [
+        name for name, p in inspect.signature(func).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+    @functools.wraps(func)
+    def checked(data: CrmData, /, **kwargs: Any) -> pd.DataFrame:
+        unknown = sorted(set(kwargs) - set(options))
+        if unknown:
+            own = [o for o in options if o not in _COMMON]
+            raise OptionError(
+                f"{func.__name__} takes no option {', '.join(map(repr, unknown))}. "
+                f"It takes {', '.join(options)}.\nHint: its own options are "
+                f"{own or 'none'}; see help(repkpi.kpis.{func.__name__})."
+            )
+        return func(data, **kwargs)
+
+    checked.options = tuple(options)  # type: ignore[attr-defined]
+    KPIS[func.__name__] = checked
+    # doctest looks for functions defined in their module; point it at this one.
+    module = sys.modules[func.__module__]
+    module.__dict__.setdefault("__test__", {})[func.__name__] = checked
+    return checked
+
+
+def _dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
+                kpi_name: str) -> pd.DataFrame:
+    """The ``by`` columns for each row of ``frame``: own table, then accounts, then reps."""
+    accounts, reps = data.accounts, data.reps
+    out = {}
+    for column in by:
+        if column in frame.columns:
+            out[column] = frame[column]
+            continue
+        if accounts is not None and "account_id" in frame.columns and column in accounts.columns:
+            out[column] = frame["account_id"].map(accounts.set_index("account_id")[column])
+            continue
+        if reps is not None and column in reps.columns:
+            if "rep_id" in frame.columns:
+                rep_ids = frame["rep_id"]
+            elif accounts is not None and "account_id" in frame.columns:
+                rep_ids = frame["account_id"].map(accounts.set_index("account_id")["rep_id"])
+            else:
+                rep_ids = None
+            if rep_ids is not None:
+                out[column] = rep_ids.map(reps.set_index("rep_id")[column])
+                continue
+        available = set(frame.columns)
+        if "account_id" in frame.columns and accounts is not None:
+            available |= set(accounts.columns)
+        if reps is not None and ("rep_id" in frame.columns or "account_id" in frame.columns):
+            available |= set(reps.columns)
+        raise ColumnNotFoundError(
+            f"Unknown dimension {column!r} for {kpi_name}. Available: {sorted(available)}.\n"
+            f"Hint: dimensions come from the KPI's table ({table}), then accounts, then reps "
+            "(load those tables to use their columns)."
+        )
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _date_columns(table: str) -> list[str]:
+    return [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
+
+
+class Scope:
+    """One KPI computation: its table, period grid and ``by`` groups.
+
+    Parameters
+    ----------
+    data : CrmData
+    name : str
+        The KPI's name, for error messages.
+    table : str
+        The KPI's own table: its rows are what ``by`` groups.
+    reads : sequence of str
+        Every table the KPI reads. The period grid runs from the first to the
+        last period that their date columns span (or ``start``..``end``).
+    freq, by, start, end, fiscal_year_start
+        As the KPI functions take them.
+    optional : sequence of str
+        Tables among ``reads`` that may be absent.
+    grid_dates : sequence of pandas.Series, optional
+        Instead of the date columns of ``reads``, the dates whose span gives
+        the grid.
+    """
+
+    def __init__(self, data: CrmData, name: str, table: str, freq: Freq = "Q", by: By = None,
+                 start: PeriodLike | None = None, end: PeriodLike | None = None,
+                 fiscal_year_start: int = 1, *, reads: Sequence[str] = (),
+                 optional: Sequence[str] = (), grid_dates: Sequence[pd.Series] | None = None,
+                 groups: pd.DataFrame | None = None) -> None:
+        reads = list(dict.fromkeys([table, *reads]))
+        absent = [t for t in reads if getattr(data, t) is None and t not in optional]
+        if absent:
+            raise MissingTableError(
+                f"{name} needs the {' and '.join(absent)} table(s), which were not loaded.\n"
+                f"Hint: put {', '.join(f'{t}.csv' for t in absent)} in the data folder."
+            )
+        self.data, self.name, self.table = data, name, table
+        self.frame: pd.DataFrame = getattr(data, table)
+        self.pfreq = pandas_freq(freq, fiscal_year_start)
+        self.by = [by] if isinstance(by, str) else list(by or [])
+        if grid_dates is None:
+            grid_dates = [getattr(data, t)[c] for t in reads if getattr(data, t) is not None
+                          for c in _date_columns(t)]
+        self.grid, self.keep = self._grid(grid_dates, start, end)
+        if groups is not None:
+            self.keys, self.codes = groups, None
+        else:
+            self.keys, self.codes = self._groups(self.frame)
+
+    # -- set-up ---------------------------------------------------------
+    def _grid(self, dates: Sequence[pd.Series], start: PeriodLike | None,
+              end: PeriodLike | None) -> tuple[Grid, slice]:
+        lo, hi = _FAR, NAT
+        for values in dates:
+            days = day_numbers(values)
+            days = days[days != NAT]
+            if len(days):
+                lo, hi = min(lo, days.min()), max(hi, days.max())
+        first = start and to_period(start, self.pfreq)
+        last = end and to_period(end, self.pfreq)
+        if hi == NAT:  # no dates at all
+            first, last = first or last, last or first
+            if first is None:
+                return Grid.between(pd.Period("2000-01", self.pfreq), pd.Period("1999-01",
+                                                                                self.pfreq)), slice(0, 0)
+            span_first, span_last = first, last
+        else:
+            span_first = pd.Timestamp(lo, unit="D").to_period(self.pfreq)
+            span_last = pd.Timestamp(hi, unit="D").to_period(self.pfreq)
+            first, last = first or span_first, last or span_last
+        grid = Grid.between(min(first, span_first), max(last, span_last))
+        begin = (first - grid.periods[0]).n if len(grid) else 0
+        stop = (last - grid.periods[0]).n + 1 if len(grid) else 0
+        return grid, slice(begin, max(begin, stop))
+
+    def _groups(self, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, np.ndarray]:
+        if not self.by:
+            return None, np.zeros(len(frame), dtype=np.int64)
+        dims = _dimensions(self.data, self.table, frame, self.by, self.name)
+        grouped = dims.groupby(self.by, dropna=False, sort=True)
+        keys = grouped.size().index.to_frame(index=False)
+        return keys, grouped.ngroup().to_numpy(dtype=np.int64)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of ``by`` groups (1 when ungrouped)."""
+        return 1 if self.keys is None else len(self.keys)
+
+    def period_first(self, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Day numbers of ``dates`` and the first day of each one's period (NAT outside the grid)."""
+        days = day_numbers(dates)
+        pos = self.grid.locate(days)
+        return days, np.where(pos >= 0, self.grid.first[np.maximum(pos, 0)], NAT)
+
+    # -- measures -------------------------------------------------------
+    def events(self, dates: pd.Series, *, where: np.ndarray | pd.Series | None = None,
+               weights: np.ndarray | pd.Series | None = None,
+               codes: np.ndarray | None = None) -> np.ndarray:
+        """Count (or sum ``weights`` of) the rows dated in each period, per group."""
+        return self.tally(self.grid.locate(day_numbers(dates)), where, weights, codes)
+
+    def active(self, begin: pd.Series, end: pd.Series, *, at: str,
+               end_inclusive: bool = False, where: np.ndarray | pd.Series | None = None,
+               weights: np.ndarray | pd.Series | None = None, codes: np.ndarray | None = None,
+               n_groups: int | None = None) -> np.ndarray:
+        """Count (or sum ``weights`` of) entities active on each period's first or last day.
+
+        An entity is active on day d when ``begin <= d < end`` (``<= end`` with
+        ``end_inclusive``); a missing ``end`` never comes.
+        """
+        codes = self.codes if codes is None else codes
+        n_groups = self.n_groups if n_groups is None else n_groups
+        bounds = self.grid.first if at == "first" else self.grid.last
+        b, e = day_numbers(begin), day_numbers(end)
+        e = np.where(e == NAT, _FAR, e + 1 if end_inclusive else e)
+        i0 = np.searchsorted(bounds, b, side="left")
+        i1 = np.searchsorted(bounds, e, side="left")
+        ok = (b != NAT) & (i0 < i1) & _mask(where, len(b))
+        width = len(bounds) + 1
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[ok]
+        size = n_groups * width
+        diff = (np.bincount(codes[ok] * width + i0[ok], w, minlength=size)
+                - np.bincount(codes[ok] * width + i1[ok], w, minlength=size))
+        return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :-1].T
+
+    def medians(self, dates: pd.Series, values: pd.Series,
+                where: np.ndarray | pd.Series | None = None) -> np.ndarray:
+        """Median of ``values`` over the rows dated in each period, per group (NaN if none)."""
+        pos = self.grid.locate(day_numbers(dates))
+        vals = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = (pos >= 0) & ~np.isnan(vals) & _mask(where, len(pos))
+        key = pos[ok] * self.n_groups + self.codes[ok]
+        med = pd.Series(vals[ok]).groupby(key).median()
+        out = np.full(len(self.grid) * self.n_groups, np.nan)
+        out[med.index.to_numpy()] = med.to_numpy()
+        return out.reshape(len(self.grid), self.n_groups)
+
+    def tally(self, pos: np.ndarray, where: Any = None, weights: Any = None,
+              codes: np.ndarray | None = None) -> np.ndarray:
+        """Count (or sum ``weights``) per (period position, group code); -1 positions are left out."""
+        codes = self.codes if codes is None else codes
+        ok = (pos >= 0) & _mask(where, len(pos))
+        if codes.dtype.kind == "f":  # rows whose account is unknown to the scope
+            ok &= ~np.isnan(codes)
+        key = pos[ok] * self.n_groups + codes[ok].astype(np.int64)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[ok]
+        counts = np.bincount(key, w, minlength=len(self.grid) * self.n_groups)
+        return counts.reshape(len(self.grid), self.n_groups)
+
+    # -- results --------------------------------------------------------
+    def count(self, numerator: np.ndarray) -> pd.DataFrame:
+        """A count or a sum: value = numerator, denominator = 1."""
+        return self.result(numerator, np.ones_like(numerator, dtype=np.float64), numerator)
+
+    def ratio(self, numerator: np.ndarray, denominator: np.ndarray, *,
+              scale: float = 1.0) -> pd.DataFrame:
+        """A ratio: value = scale x numerator / denominator, NaN where denominator is 0."""
+        num = np.asarray(numerator, dtype=np.float64)
+        den = np.asarray(denominator, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den != 0, scale * num / np.where(den != 0, den, 1.0), np.nan)
+        return self.result(num, den, value)
+
+    def values_only(self, value: np.ndarray) -> pd.DataFrame:
+        """A median or a difference: numerator and denominator NA."""
+        nan = np.full(value.shape, np.nan)
+        return self.result(nan, nan, value)
+
+    def result(self, numerator: np.ndarray, denominator: np.ndarray,
+               value: np.ndarray) -> pd.DataFrame:
+        """The tidy result: period, by columns, numerator, denominator, value."""
+        keep = self.keep
+        periods = self.grid.periods[keep]
+        n_groups = self.n_groups
+        out = {"period": periods.repeat(n_groups)}
+        if self.keys is not None:
+            for column in self.keys.columns:
+                out[column] = np.tile(self.keys[column].to_numpy(), len(periods))
+        frame = pd.DataFrame(out)
+        if self.keys is not None:
+            for column in self.keys.columns:
+                frame[column] = frame[column].astype(self.keys[column].dtype)
+        for label, array in (("numerator", numerator), ("denominator", denominator),
+                             ("value", value)):
+            frame[label] = np.asarray(array, dtype=np.float64)[keep].reshape(-1)
+        return frame
+
+
+def _mask(where: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
+    if where is None:
+        return np.ones(n, dtype=bool)
+    if isinstance(where, pd.Series):
+        return where.fillna(False).to_numpy(dtype=bool)
+    return np.asarray(where, dtype=bool)
+
+
+def shift(array: np.ndarray) -> np.ndarray:
+    """The previous period's values (NaN for the first period)."""
+    out = np.full(array.shape, np.nan)
+    out[1:] = array[:-1]
+    return out

@@ -1,0 +1,285 @@
+"""Customer KPIs, from the accounts table.
+
+An account is *active on day d* when ``customer_since <= d`` and
+(``churned_on`` is empty or ``d < churned_on``).
+
+Examples use this small book of accounts:
+
+>>> from repkpi import examples
+>>> examples.accounts().accounts.shape[0] > 0
+True
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import OptionError
+from repkpi.kpis._engine import By, Scope, kpi, shift
+from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.loading import CrmData
+from repkpi.periods import NAT, Freq, PeriodLike, day_numbers
+
+__all__ = [
+    "active_customers",
+    "churn_rate",
+    "engagement_rate",
+    "key_accounts",
+    "new_customer_growth",
+    "new_customers",
+    "retention_rate",
+]
+
+
+def _active(s: Scope, at: str) -> np.ndarray:
+    accounts = s.frame
+    return s.active(accounts["customer_since"], accounts["churned_on"], at=at)
+
+
+def _churned(s: Scope) -> np.ndarray:
+    """C: accounts active on P.first whose ``churned_on <= P.last``."""
+    accounts = s.frame
+    churned, first = s.period_first(accounts["churned_on"])
+    since = day_numbers(accounts["customer_since"])
+    return s.events(accounts["churned_on"], where=(first != NAT) & (churned > first) & (since <= first))
+
+
+@kpi
+def new_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                  start: PeriodLike | None = None, end: PeriodLike | None = None,
+                  fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Accounts whose ``customer_since`` falls in the period (a count).
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> new_customers(data, freq="Q")[["period", "value"]]
+      period  value
+    0 2023Q4    1.0
+    1 2024Q1    2.0
+    2 2024Q2    1.0
+    """
+    s = Scope(data, "new_customers", "accounts", freq, by, start, end, fiscal_year_start)
+    return s.count(s.events(s.frame["customer_since"]))
+
+
+@kpi
+def new_customer_growth(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                        start: PeriodLike | None = None, end: PeriodLike | None = None,
+                        fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Growth of new customers over the previous period.
+
+    Notes
+    -----
+    value = (new(P) - new(P-1)) / new(P-1), numerator = new(P) - new(P-1),
+    denominator = new(P-1); NaN for the first period of the data and where
+    new(P-1) = 0. The previous period is read from the data even before ``start``.
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> new_customer_growth(data, freq="Q")[["period", "numerator", "denominator", "value"]]
+      period  numerator  denominator  value
+    0 2023Q4        NaN          NaN    NaN
+    1 2024Q1        1.0          1.0    1.0
+    2 2024Q2       -1.0          2.0   -0.5
+    """
+    s = Scope(data, "new_customer_growth", "accounts", freq, by, start, end, fiscal_year_start)
+    new = s.events(s.frame["customer_since"]).astype(np.float64)
+    previous = shift(new)
+    return s.ratio(new - previous, previous)
+
+
+@kpi
+def active_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                     start: PeriodLike | None = None, end: PeriodLike | None = None,
+                     fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Accounts active on the period's last day (a count).
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> active_customers(data, freq="Q", by="region")[["period", "region", "value"]]
+      period region  value
+    0 2023Q4  north    1.0
+    1 2023Q4  south    0.0
+    2 2024Q1  north    1.0
+    3 2024Q1  south    1.0
+    4 2024Q2  north    1.0
+    5 2024Q2  south    2.0
+    """
+    s = Scope(data, "active_customers", "accounts", freq, by, start, end, fiscal_year_start)
+    return s.count(_active(s, "last"))
+
+
+@kpi
+def churn_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+               start: PeriodLike | None = None, end: PeriodLike | None = None,
+               fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Share of the accounts active on P.first that churned by P.last.
+
+    Notes
+    -----
+    value = C / S, S = accounts active on P.first, C = those of S whose
+    ``churned_on <= P.last``. An account acquired inside P is not in S.
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> churn_rate(data, freq="M", end="2024-03")[["period", "numerator", "denominator"]]
+        period  numerator  denominator
+    0  2023-11        0.0          0.0
+    1  2023-12        0.0          1.0
+    2  2024-01        0.0          1.0
+    3  2024-02        0.0          3.0
+    4  2024-03        0.0          2.0
+
+    A2 churns on 1 March, the first day of a month: it is active on 1 February
+    but has not churned by 29 February, and is no longer active on 1 March,
+    so no month counts it as churn. That follows from the definition.
+    """
+    s = Scope(data, "churn_rate", "accounts", freq, by, start, end, fiscal_year_start)
+    return s.ratio(_churned(s), _active(s, "first"))
+
+
+@kpi
+def retention_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                   start: PeriodLike | None = None, end: PeriodLike | None = None,
+                   fiscal_year_start: int = 1,
+                   method: Literal["standard", "cohort"] = "standard") -> pd.DataFrame:
+    """Share of the customers kept over the period.
+
+    Parameters
+    ----------
+    method : {"standard", "cohort"}
+        ``"standard"``: (E - N) / S with E = accounts active on P.last, N =
+        accounts with ``customer_since`` in P, S = accounts active on P.first.
+        ``"cohort"``: (S - C) / S, which equals 1 - ``churn_rate``.
+
+    Notes
+    -----
+    The two differ when a customer acquired inside P also churns inside P:
+    the standard formula counts that loss against the period, the cohort one
+    does not see it.
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> retention_rate(data, freq="Q", start="2024Q1", end="2024Q1")[
+    ...     ["period", "numerator", "denominator", "value"]]
+      period  numerator  denominator  value
+    0 2024Q1        0.0          1.0    0.0
+    >>> retention_rate(data, freq="Q", start="2024Q1", end="2024Q1", method="cohort")["value"]
+    0    1.0
+    Name: value, dtype: float64
+    """
+    if method not in ("standard", "cohort"):
+        raise OptionError(f"retention_rate's method must be 'standard' or 'cohort', got {method!r}.\n"
+                          "Hint: 'cohort' gives 1 - churn_rate.")
+    s = Scope(data, "retention_rate", "accounts", freq, by, start, end, fiscal_year_start)
+    starting = _active(s, "first")
+    if method == "cohort":
+        return s.ratio(starting - _churned(s), starting)
+    return s.ratio(_active(s, "last") - s.events(s.frame["customer_since"]), starting)
+
+
+@kpi
+def engagement_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                    start: PeriodLike | None = None, end: PeriodLike | None = None,
+                    fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Share of the accounts active on P.last that engaged during P.
+
+    Notes
+    -----
+    engaged / active, active = accounts active on P.last, engaged = those of
+    them with at least one ``activities`` row or ``surveys`` response in P.
+    Needs accounts and at least one of activities and surveys.
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> engaged = CrmData(accounts=data.accounts, activities=pd.DataFrame({
+    ...     "activity_id": ["E1", "E2", "E3"], "account_id": ["A1", "A1", "A3"],
+    ...     "occurred_on": ["2024-05-02", "2024-06-20", "2024-06-30"]}))
+    >>> engagement_rate(engaged, freq="Q", start="2024Q2")[["period", "numerator", "denominator"]]
+      period  numerator  denominator
+    0 2024Q2        2.0          3.0
+    """
+    present = [t for t in ("activities", "surveys") if getattr(data, t) is not None]
+    s = Scope(data, "engagement_rate", "accounts", freq, by, start, end, fiscal_year_start,
+              reads=present or ["activities"])
+    accounts = s.frame
+    touches = [(data.activities, "occurred_on"), (data.surveys, "responded_at")]
+    pairs = pd.concat([
+        pd.DataFrame({"account": pd.Index(accounts["account_id"]).get_indexer(t["account_id"]),
+                      "pos": s.grid.locate(day_numbers(t[col]))})
+        for t, col in touches if t is not None
+    ], ignore_index=True)
+    pairs = pairs[(pairs["account"] >= 0) & (pairs["pos"] >= 0)].drop_duplicates()
+    account, pos = pairs["account"].to_numpy(), pairs["pos"].to_numpy()
+    last = s.grid.last[pos]
+    since = day_numbers(accounts["customer_since"])[account]
+    churned = day_numbers(accounts["churned_on"])[account]
+    active = (since <= last) & ((churned == NAT) | (last < churned))
+    engaged = s.tally(pos, active, None, s.codes[account])
+    return s.ratio(engaged, _active(s, "last"))
+
+
+@kpi
+def key_accounts(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                 start: PeriodLike | None = None, end: PeriodLike | None = None,
+                 fiscal_year_start: int = 1, threshold: float = 100_000) -> pd.DataFrame:
+    """Accounts active on P.last whose won deals of the last 12 months reach ``threshold``.
+
+    Notes
+    -----
+    Count of accounts active on P.last whose won deals with ``closed_on`` in
+    (P.last - 12 months, P.last] sum to at least ``threshold`` (default 100 000).
+
+    Examples
+    --------
+    >>> data = examples.accounts()
+    >>> sales = CrmData(accounts=data.accounts, deals=pd.DataFrame({
+    ...     "deal_id": ["D1", "D2", "D3"], "account_id": ["A1", "A1", "A3"],
+    ...     "created_on": ["2023-12-01", "2024-04-01", "2024-04-01"],
+    ...     "closed_on": ["2023-12-15", "2024-05-01", "2024-05-01"],
+    ...     "stage": ["won", "won", "won"], "amount": [60_000, 50_000, 90_000],
+    ...     "deal_type": "new_business", "channel": "direct"}))
+    >>> key_accounts(sales, freq="Q")[["period", "value"]]
+      period  value
+    0 2023Q4    0.0
+    1 2024Q1    0.0
+    2 2024Q2    1.0
+    """
+    s = Scope(data, "key_accounts", "accounts", freq, by, start, end, fiscal_year_start,
+              reads=["deals"])
+    accounts, deals = s.frame, data.deals
+    won = deals[deals["stage"] == "won"]
+    account = pd.Index(accounts["account_id"]).get_indexer(won["account_id"])
+    day = day_numbers(won["closed_on"])
+    ok = (account >= 0) & (day != NAT)
+    # Running totals of won amounts, in whole cents so that sums are exact,
+    # sorted by (account, day): the sum over (L, U] is total(a, U) - total(a, L).
+    key = account[ok].astype(np.int64) * (1 << 32) + (day[ok] + (1 << 31))
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    cents = np.round(won["amount"].to_numpy(np.float64)[ok][order] * 100).astype(np.int64)
+    running = np.concatenate([[0], np.cumsum(cents)])
+    buyers = np.unique(account[ok])
+    last = s.grid.last
+    lower = day_numbers(pd.Series(pd.to_datetime(last.astype("datetime64[D]"))
+                                  - pd.DateOffset(months=12)))
+    a = np.repeat(buyers, len(last)).astype(np.int64) * (1 << 32)
+    upper_at = np.searchsorted(key, a + np.tile(last, len(buyers)) + (1 << 31), side="right")
+    lower_at = np.searchsorted(key, a + np.tile(lower, len(buyers)) + (1 << 31), side="right")
+    total = running[upper_at] - running[lower_at]
+    pos = np.tile(np.arange(len(last)), len(buyers))
+    who = np.repeat(buyers, len(last))
+    since = day_numbers(accounts["customer_since"])[who]
+    churned = day_numbers(accounts["churned_on"])[who]
+    active = (since <= last[pos]) & ((churned == NAT) | (last[pos] < churned))
+    hit = active & (total >= round(threshold * 100))
+    return s.count(s.tally(pos, hit, None, s.codes[who]))

@@ -1,0 +1,151 @@
+"""Service KPIs, from the tickets table (a ticket belongs to the period it was opened in, UTC).
+
+SLA targets are resolution times in calendar hours per priority. A ticket's
+deadline is ``opened_at + target``. At ``as_of`` a ticket has **met** its SLA
+if it was resolved by its deadline, has **breached** it if it was resolved
+later or is unresolved with ``as_of`` past the deadline, and is otherwise
+**pending** (in neither count). A ticket resolved after ``as_of`` is
+unresolved at ``as_of``.
+
+Examples use these tickets (``as_of`` defaults to the latest timestamp, here
+2024-04-10 09:00 UTC):
+
+>>> from repkpi import examples
+>>> examples.tickets().tickets.shape[0] > 0
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import OptionError
+from repkpi.kpis._engine import By, Scope, kpi
+from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.loading import CrmData
+from repkpi.periods import Freq, PeriodLike
+from repkpi.schemas import PRIORITIES
+
+__all__ = ["DEFAULT_SLA_HOURS", "first_response_hours", "resolution_hours", "sla_compliance"]
+
+DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
+"""Resolution targets in calendar hours per priority."""
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _hours(targets: Mapping[str, float] | None) -> dict[str, float]:
+    hours = dict(DEFAULT_SLA_HOURS)
+    if targets is not None:
+        unknown = sorted(set(targets) - set(PRIORITIES))
+        if unknown:
+            raise OptionError(f"sla_compliance's targets name unknown priorities {unknown}.\n"
+                              f"Hint: the priorities are {PRIORITIES}; missing ones keep "
+                              f"their default {DEFAULT_SLA_HOURS}.")
+        hours.update(targets)
+    return hours
+
+
+@kpi
+def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                   start: PeriodLike | None = None, end: PeriodLike | None = None,
+                   fiscal_year_start: int = 1, targets: Mapping[str, float] | None = None,
+                   kinds: str | Sequence[str] | None = None,
+                   as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Share of the period's tickets that met their SLA: met / (met + breached).
+
+    Parameters
+    ----------
+    targets : mapping, optional
+        Hours per priority replacing the defaults ``urgent: 4, high: 24,
+        normal: 72, low: 120`` (priorities left out keep their default).
+    kinds : str or list of str, optional
+        Only tickets of these kinds (e.g. ``"complaint"``).
+    as_of : timestamp, optional
+        When the states are judged (naive = UTC); default: the latest
+        timestamp in the tickets table.
+
+    Examples
+    --------
+    T1 met (3 h <= 4 h), T2 breached (96 h > 72 h); T3, opened at 02:00 UTC
+    on 1 April, is unresolved past its 24 h; T4 met (25 h <= 120 h).
+
+    >>> data = examples.tickets()
+    >>> sla_compliance(data)[["period", "numerator", "denominator"]]
+      period  numerator  denominator
+    0 2024Q1        1.0          2.0
+    1 2024Q2        1.0          2.0
+
+    At noon on 1 April, T3 is still pending:
+
+    >>> sla_compliance(data, as_of="2024-04-01T12:00:00Z", kinds="complaint")[
+    ...     ["period", "numerator", "denominator"]]
+      period  numerator  denominator
+    0 2024Q1        1.0          1.0
+    1 2024Q2        0.0          0.0
+    """
+    s = Scope(data, "sla_compliance", "tickets", freq, by, start, end, fiscal_year_start)
+    tickets = s.frame
+    hours = _hours(targets)
+    stamps = ["opened_at", "first_response_at", "resolved_at"]
+    as_of = tickets[stamps].max().max() if as_of is None else _utc(as_of)
+    deadline = tickets["opened_at"] + pd.to_timedelta(
+        tickets["priority"].map(hours).astype(np.float64), unit="h")
+    resolved = tickets["resolved_at"].notna() & (tickets["resolved_at"] <= as_of)
+    on_time = tickets["resolved_at"] <= deadline
+    met = resolved & on_time
+    breached = (resolved & ~on_time) | (~resolved & (deadline < as_of))
+    chosen = np.ones(len(tickets), dtype=bool) if kinds is None else tickets["kind"].isin(
+        [kinds] if isinstance(kinds, str) else list(kinds)).to_numpy(dtype=bool)
+    opened = tickets["opened_at"]
+    return s.ratio(s.events(opened, where=met & chosen),
+                   s.events(opened, where=(met | breached) & chosen))
+
+
+def _median_hours(name: str, data: CrmData, later: str, args: tuple) -> pd.DataFrame:
+    s = Scope(data, name, "tickets", *args)
+    tickets = s.frame
+    hours = (tickets[later] - tickets["opened_at"]).dt.total_seconds() / 3600.0
+    return s.values_only(s.medians(tickets["opened_at"], hours))
+
+
+@kpi
+def first_response_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                         start: PeriodLike | None = None, end: PeriodLike | None = None,
+                         fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Median hours from ``opened_at`` to ``first_response_at``, tickets opened in P with a response.
+
+    Examples
+    --------
+    >>> data = examples.tickets()
+    >>> first_response_hours(data)[["period", "value"]]
+      period  value
+    0 2024Q1    2.5
+    1 2024Q2    NaN
+    """
+    return _median_hours("first_response_hours", data, "first_response_at",
+                         (freq, by, start, end, fiscal_year_start))
+
+
+@kpi
+def resolution_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
+                     start: PeriodLike | None = None, end: PeriodLike | None = None,
+                     fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Median hours from ``opened_at`` to ``resolved_at``, tickets opened in P that are resolved.
+
+    Examples
+    --------
+    >>> data = examples.tickets()
+    >>> resolution_hours(data)[["period", "value"]]
+      period  value
+    0 2024Q1   49.5
+    1 2024Q2   25.0
+    """
+    return _median_hours("resolution_hours", data, "resolved_at",
+                         (freq, by, start, end, fiscal_year_start))

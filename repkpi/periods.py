@@ -1,0 +1,115 @@
+"""Calendars: months, quarters and (fiscal) years as grids of day numbers.
+
+A grid is a run of consecutive periods. Dates are handled as day numbers
+(days since 1970-01-01, ``int64``) so that finding the period of a million
+dates is one :func:`numpy.searchsorted`.
+
+Examples
+--------
+>>> grid = Grid.between(pd.Period("2024Q1", "Q"), pd.Period("2024Q2", "Q"))
+>>> [str(p) for p in grid.periods]
+['2024Q1', '2024Q2']
+>>> grid.locate(day_numbers(pd.Series(pd.to_datetime(["2024-03-31", "2024-04-01", "2025-01-01"]))))
+array([ 0,  1, -1])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import OptionError
+
+__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "pandas_freq", "to_period"]
+
+Freq = Literal["M", "Q", "Y"]
+PeriodLike = str | pd.Period | pd.Timestamp | dt.date
+NAT = np.iinfo(np.int64).min
+"""The day number of a missing date."""
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def pandas_freq(freq: str, fiscal_year_start: int = 1) -> str:
+    """Return the pandas period frequency of ``freq`` in a calendar.
+
+    A fiscal year is named by the calendar year it ends in, as pandas does.
+
+    Examples
+    --------
+    >>> pandas_freq("Q"), pandas_freq("Q", fiscal_year_start=4), pandas_freq("Y", 4)
+    ('Q-DEC', 'Q-MAR', 'Y-MAR')
+    >>> pandas_freq("W")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: freq must be 'M', 'Q' or 'Y', got 'W'...
+    """
+    if freq not in ("M", "Q", "Y"):
+        raise OptionError(
+            f"freq must be 'M', 'Q' or 'Y', got {freq!r}.\n"
+            "Hint: months, quarters or years; fiscal_year_start shifts quarters and years."
+        )
+    if not (isinstance(fiscal_year_start, int | np.integer) and 1 <= fiscal_year_start <= 12):
+        raise OptionError(
+            f"fiscal_year_start must be a month number 1..12, got {fiscal_year_start!r}.\n"
+            "Hint: 4 for a fiscal year starting in April."
+        )
+    if freq == "M":
+        return "M"
+    return f"{freq}-{_MONTHS[(fiscal_year_start - 2) % 12]}"
+
+
+def to_period(value: PeriodLike, pfreq: str) -> pd.Period:
+    """Read a period-like value (``"2024Q1"``, ``"2024-01"``, a date) as a period of ``pfreq``.
+
+    Examples
+    --------
+    >>> to_period("2024-02-15", "Q-DEC"), to_period("2024Q3", "Q-DEC")
+    (Period('2024Q1', 'Q-DEC'), Period('2024Q3', 'Q-DEC'))
+    """
+    try:
+        if isinstance(value, pd.Period):
+            return value.asfreq(pfreq, how="start") if value.freqstr != pfreq else value
+        return pd.Period(value, freq=pfreq)
+    except (ValueError, TypeError) as exc:
+        raise OptionError(
+            f"Cannot read {value!r} as a period.\nHint: use '2024Q1', '2024-01', '2024' or a date."
+        ) from exc
+
+
+def day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of a date or timestamp column (UTC date); NAT where missing."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[us]").astype("datetime64[D]").view(np.int64)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Consecutive periods with their first and last days as day numbers."""
+
+    periods: pd.PeriodIndex
+    first: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def between(cls, start: pd.Period, end: pd.Period) -> Grid:
+        """The periods from ``start`` to ``end``, both included (none when end < start)."""
+        periods = pd.period_range(start, end, freq=start.freq) if end >= start else pd.PeriodIndex(
+            [], freq=start.freq)
+        first = day_numbers(pd.Series(periods.start_time))
+        last = day_numbers(pd.Series(periods.end_time))
+        return cls(periods, first, last)
+
+    def __len__(self) -> int:
+        return len(self.periods)
+
+    def locate(self, days: np.ndarray) -> np.ndarray:
+        """Position of each day's period in the grid; -1 outside it or missing."""
+        pos = np.searchsorted(self.first, days, side="right") - 1
+        inside = (pos >= 0) & (days <= (self.last[-1] if len(self) else NAT)) & (days != NAT)
+        return np.where(inside, pos, -1)

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny CSV folders written from literal text, and reports as tuples."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+Failure = tuple[str, int, str, str, "str | None"]
+
+
+def write_csv(folder: Path, name: str, text: str) -> Path:
+    """Write dedented CSV ``text`` to ``folder/name`` (``.csv`` added when ``name`` has no suffix)."""
+    path = folder / (name if "." in name else f"{name}.csv")
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def as_failures(report: pd.DataFrame) -> list[Failure]:
+    """A failure report as sorted ``(table, row, column, check, value)`` tuples; missing value -> None."""
+    assert list(report.columns) == ["table", "row", "column", "check", "value"]
+    return sorted(
+        (rec.table, int(rec.row), rec.column, rec.check, None if pd.isna(rec.value) else str(rec.value))
+        for rec in report.itertuples(index=False)
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Callable[..., Path]:
+    """Return ``make(**tables)``: writes ``<table>.csv`` files into a fresh folder and returns it.
+
+    Each keyword is a table name, each value the file's text (dedented), e.g.
+    ``make(accounts="account_id,customer_since\nA1,2024-01-15\n")``.
+    """
+
+    def make(**tables: str) -> Path:
+        for name, text in tables.items():
+            write_csv(tmp_path, name, text)
+        return tmp_path
+
+    return make
+
+
+@pytest.fixture
+def failures_of() -> Callable[[pd.DataFrame], list[Failure]]:
+    """Return :func:`as_failures`, for comparing a report with hand-written tuples."""
+    return as_failures
+
+
+@pytest.fixture
+def write() -> Callable[[Path, str, str], Path]:
+    """Return :func:`write_csv`, for tests that need a file in a particular place."""
+    return write_csv
