@@ -131,7 +131,7 @@ def churn_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     >>> data = examples.accounts()
     >>> churn_rate(data, freq="M", end="2024-03")[["period", "numerator", "denominator"]]
         period  numerator  denominator
-    0  2023-11        0.0          0.0
+    0  2023-11        0.0          1.0
     1  2023-12        0.0          1.0
     2  2024-01        0.0          1.0
     3  2024-02        0.0          3.0
