@@ -17,8 +17,9 @@ from repkpi.errors import (
     OptionError,
     RepkpiError,
 )
-from repkpi import kpis
+from repkpi import kpis, whatif
 from repkpi.kpis import KPIS, compute
+from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
 from repkpi.loading import TABLES, CrmData, load
 from repkpi.samples import load_sample, sample_path
 
@@ -27,10 +28,12 @@ __version__ = "0.1.0"
 __all__ = [
     "KPIS",
     "TABLES",
+    "DEFAULT_GOALS",
     "ColumnNotFoundError",
     "CrmData",
     "DataFileError",
     "DataValidationError",
+    "Goal",
     "GoalsError",
     "MissingTableError",
     "OptionError",
@@ -38,7 +41,11 @@ __all__ = [
     "__version__",
     "compute",
     "kpis",
+    "latest_complete_period",
     "load",
+    "load_goals",
     "load_sample",
     "sample_path",
+    "scorecard",
+    "whatif",
 ]

@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
 
+    kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
+    kpis.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    kpis.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
+    kpis.add_argument("--by", action="append", metavar="COLUMN",
+                      help="a dimension to break the KPIs down by (repeatable)")
+    kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    kpis.add_argument("--out", type=Path, metavar="FILE",
+                      help="also write every period's values to this CSV file")
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -88,6 +97,28 @@ def _describe_rejects(rejects, *, shown: int) -> str:
     return "\n".join(lines)
 
 
+def _kpis(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.kpis import compute
+
+    with out.status(f"Loading {args.data_dir} ..."):
+        data = load(args.data_dir, errors=args.errors)
+    with out.status("Computing the KPIs ..."):
+        result = compute(data, freq=args.freq, by=args.by)
+    if result.empty:
+        out.print("No KPI could be computed from these tables.")
+        return EXIT_USAGE
+    last = result.groupby("kpi", sort=False)["period"].transform("max")
+    table = result[result["period"] == last].drop(columns=["numerator", "denominator"])
+    out.print(table.to_string(index=False), markup=False)
+    for name, reason in result.attrs.get("skipped", {}).items():
+        out.print(f"skipped {name}: {reason}", markup=False)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        result.to_csv(args.out, index=False)
+        out.print(f"All periods written to {args.out}", markup=False)
+    return EXIT_OK
+
+
 def _sample(args: argparse.Namespace, out: Console) -> int:
     from repkpi.sample import write_sample
 
@@ -100,7 +131,7 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"validate": _validate, "sample": _sample}
+_COMMANDS = {"validate": _validate, "kpis": _kpis, "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -256,7 +256,10 @@ def _read(file: Path) -> pd.DataFrame:
         )
     try:
         if file.suffix.lower() == ".parquet":
-            return pq.read_table(file).to_pandas()
+            frame = pq.read_table(file).to_pandas()
+            # Rows are numbered by their position in the file, whatever index pandas
+            # stored with it (a named index is a column of the file).
+            return frame.reset_index(drop=all(name is None for name in frame.index.names))
         return _read_csv(file)
     except (pyarrow.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(
@@ -269,11 +272,14 @@ def _read_csv(file: Path) -> pd.DataFrame:
     """Read every column as text; empty cells are missing values."""
     with open(file, encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(io.StringIO(handle.readline())), [])
+        has_rows = handle.read(1) != ""
     if len(set(header)) != len(header):
         dupes = sorted({c for c in header if header.count(c) > 1})
         raise DataFileError(
             f"{file}: the header repeats column(s) {dupes}.\nHint: give each column one name."
         )
+    if not has_rows:  # a header alone: pyarrow cannot read one without a line end
+        return pd.DataFrame({name: pd.Series(dtype="str") for name in header})
     table = pacsv.read_csv(
         file,
         convert_options=pacsv.ConvertOptions(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Callable
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -176,8 +175,19 @@ _COMPETITORS: list[tuple[str, tuple[str, ...], float, float]] = [
     ("Halcyon", ("west",), 0.45, 0.08),
 ]
 
-#: Targets of ``goals.toml``: (kpi, freq, target, direction, label); the nine
-#: default goals come first, with their exact targets.
+#: The (competitor, region, size, growth) rows of the market table.
+_MARKET_PAIRS = np.array(
+    [
+        (c, int(np.flatnonzero(_REGIONS == r)[0]), size, growth)
+        for c, (_, regions, size, growth) in enumerate(_COMPETITORS)
+        for r in regions
+    ]
+)
+
+#: Targets of ``goals.toml``: (kpi, freq, target, direction, label). The nine
+#: default goals come first, with their exact targets; the other targets are
+#: set so that each chart of the default sample shows quarters or years that
+#: meet the goal and others that miss it.
 GOALS: list[tuple[str, str, float, str, str]] = [
     ("new_customer_growth", "Q", 0.20, "at_least", "New customers +20% q/q"),
     ("csat", "Q", 0.90, "at_least", "CSAT >= 90%"),
@@ -188,25 +198,29 @@ GOALS: list[tuple[str, str, float, str, str]] = [
     ("key_accounts", "Y", 5, "at_least", "At least 5 key accounts"),
     ("market_rank", "Y", 3, "at_most", "Top three in the market"),
     ("senior_reps", "Y", 10, "at_least", "10 senior representatives"),
-    ("new_customers", "Q", 100, "at_least", "100 new customers a quarter"),
-    ("active_customers", "Q", 1200, "at_least", "1,200 active customers"),
-    ("engagement_rate", "Q", 0.45, "at_least", "45% of customers engaged"),
-    ("revenue", "Q", 2_000_000, "at_least", "Revenue >= 2M a quarter"),
+    ("new_customers", "Q", 100, "at_least", "{:,} new customers a quarter"),
+    ("active_customers", "Q", 1000, "at_least", "{:,} active customers"),
+    ("engagement_rate", "Q", 0.55, "at_least", "55% of customers engaged"),
+    ("revenue", "Q", 2_500_000, "at_least", "Revenue of {:,} a quarter"),
     ("win_rate", "Q", 0.60, "at_least", "Win rate >= 60%"),
-    ("cross_sell_wins", "Q", 12, "at_least", "12 cross-sell wins a quarter"),
-    ("average_deal_size", "Q", 6000, "at_least", "Average deal >= 6,000"),
-    ("renewal_rate", "Q", 0.85, "at_least", "Renewal rate >= 85%"),
-    ("renewal_value_rate", "Q", 0.88, "at_least", "Renewed value >= 88%"),
-    ("net_revenue_retention", "Q", 0.97, "at_least", "NRR >= 97% a quarter"),
-    ("gross_revenue_retention", "Q", 0.95, "at_least", "GRR >= 95% a quarter"),
+    ("cross_sell_wins", "Q", 12, "at_least", "{:,} cross-sell and upsell wins a quarter"),
+    ("average_deal_size", "Q", 8000, "at_least", "Average deal >= 8,000"),
+    ("renewal_rate", "Q", 0.80, "at_least", "Renewal rate >= 80%"),
+    ("renewal_value_rate", "Q", 0.85, "at_least", "Renewed value >= 85%"),
+    ("net_revenue_retention", "Q", 0.98, "at_least", "NRR >= 98% a quarter"),
+    ("gross_revenue_retention", "Q", 0.96, "at_least", "GRR >= 96% a quarter"),
     ("sla_compliance", "Q", 0.90, "at_least", "SLA met for 90% of tickets"),
-    ("first_response_hours", "Q", 4.0, "at_most", "Median first response <= 4 h"),
-    ("resolution_hours", "Q", 12.0, "at_most", "Median resolution <= 12 h"),
+    ("first_response_hours", "Q", 3.5, "at_most", "Median first response <= 3.5 h"),
+    ("resolution_hours", "Q", 16.0, "at_most", "Median resolution <= 16 h"),
     ("csat_mean", "Q", 4.4, "at_least", "Mean CSAT >= 4.4"),
-    ("nps", "Q", 40, "at_least", "NPS >= 40"),
-    ("market_share", "Y", 0.20, "at_least", "Market share >= 20%"),
-    ("market_share_delta", "Y", 0.0, "at_least", "Market share grows"),
+    ("nps", "Q", 35, "at_least", "NPS >= 35"),
+    ("market_share", "Y", 0.175, "at_least", "Market share >= 17.5%"),
+    ("market_share_delta", "Y", 0.015, "at_least", "Market share +1.5 points a year"),
 ]
+
+#: KPIs whose targets are counts or sums that grow with the number of accounts
+#: (their labels have a ``{}`` for the target).
+_SCALED_GOALS = frozenset({"new_customers", "active_customers", "revenue", "cross_sell_wins"})
 
 
 # --------------------------------------------------------------------------
@@ -442,7 +456,7 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int) -> d
     region = rng.choice(_REGIONS.size, size=n, p=_REGION_P)
 
     # churn: a cumulative daily hazard with a level per quarter
-    q_rate = np.clip(0.042 * np.exp(rng.normal(0, 0.22, tl.nq)), 0.015, 0.09)
+    q_rate = np.clip(0.044 * np.exp(rng.normal(0, 0.22, tl.nq)), 0.015, 0.09)
     daily = -np.log1p(-q_rate) / tl.q_full_len
     hazard = np.r_[0.0, np.cumsum(np.repeat(daily, tl.q_len))]
     seg_mult = np.where(strategic, 0.25, np.array([1.2, 0.75, 0.4])[segment])
@@ -649,6 +663,13 @@ def _proposal_amount(rng: np.random.Generator, base: np.ndarray) -> np.ndarray:
     return np.round(base * rng.uniform(0.7, 1.3, base.size), 0)
 
 
+def _drift(rng: np.random.Generator, tl: _Timeline, mean: float, wave: float, sd: float):
+    """Return a level per quarter: ``mean``, a slow wave of random phase, and noise."""
+    phase = rng.uniform(0, 2 * np.pi)
+    cycle = np.sin(2 * np.pi * tl.year_frac / 1.75 + phase)  # one cycle in seven quarters
+    return mean + wave * cycle + sd * rng.standard_normal(tl.nq)
+
+
 def _tickets(rng: np.random.Generator, tl: _Timeline, acc: dict, reps: _Reps) -> dict:
     """Draw about ten tickets per account with SLA compliance drifting around 90%."""
     since, last, n = acc["since"], acc["last"], acc["n"]
@@ -664,17 +685,13 @@ def _tickets(rng: np.random.Generator, tl: _Timeline, acc: dict, reps: _Reps) ->
     kind = rng.choice(_TICKET_KIND_P.size, size=m, p=_TICKET_KIND_P)
 
     q = tl.quarter(day)
-    compliance = np.clip(0.905 + 0.028 * rng.standard_normal(tl.nq), 0.82, 0.975)
-    sigma = 1.0
-    mu = np.array([-sigma * NormalDist().inv_cdf(c) for c in compliance])  # ~20 quarters
-    hours = _SLA_HOURS[prio] * np.exp(mu[q] + sigma * rng.standard_normal(m))
+    # log(resolution / SLA target) ~ N(mu, 1): P(met) = Phi(-mu), about 0.86..0.94
+    mu = np.clip(_drift(rng, tl, -1.31, 0.13, 0.11), -2.0, -0.9)
+    hours = _SLA_HOURS[prio] * np.exp(mu[q] + rng.standard_normal(m))
     resolved = opened + np.maximum(np.round(hours * 3600), 60).astype(np.int64)
     speed = np.exp(0.2 - 0.06 * tl.year_frac + rng.normal(0, 0.08, tl.nq))  # gets faster
-    first = np.round(
-        np.minimum(speed[q] * _FIRST_RESPONSE_HOURS[prio] * np.exp(0.9 * rng.standard_normal(m)), hours)
-        * 3600
-    ).astype(np.int64)
-    first = opened + first
+    first_h = speed[q] * _FIRST_RESPONSE_HOURS[prio] * np.exp(0.9 * rng.standard_normal(m))
+    first = opened + np.round(np.minimum(first_h, hours) * 3600).astype(np.int64)
     stale = (day > tl.end - 60) & (rng.random(m) < 0.05)
     resolved = np.where((resolved >= tl.end_s) | stale, _NA, resolved)
     first = np.where(
@@ -723,8 +740,10 @@ def _surveys(rng: np.random.Generator, tl: _Timeline, acc: dict, tix: dict, reps
     has_nps = np.r_[rng.random(nt) < 0.3, np.ones(nr, bool)]
 
     q = tl.quarter(responded // _DAY)
-    good_q = np.clip(0.902 + 0.028 * rng.standard_normal(tl.nq), 0.8, 0.98)
-    p_good = np.clip(good_q[q] + np.where(is_ticket, 0.03 - 0.3 * late, 0.0), 0.05, 0.995)
+    good_q = np.clip(_drift(rng, tl, 0.902, 0.02, 0.018), 0.8, 0.98)
+    # a late ticket lowers the odds of a good score; the quarter's level is kept
+    late_effect = np.where(is_ticket, 0.3 * ((late[:nt].mean() if nt else 0.0) - late), 0.0)
+    p_good = np.clip(good_q[q] + late_effect, 0.05, 0.995)
     m = acct.size
     good = rng.random(m) < p_good
     csat = np.where(
@@ -797,28 +816,23 @@ def _market(rng: np.random.Generator, tl: _Timeline, acc: dict, deals: dict) -> 
     ref = np.maximum(ref, max(float(ref.mean()), 1000.0) * 0.25)
     level = ref * np.maximum(smooth / ref, 0.05) ** 0.7  # the market grows slower than us
     years_to_end = (tl.nq - 1 - np.arange(tl.nq)) / 4.0
-    periods = np.array(
-        [f"{1970 + (tl.q0 + i) // 4}Q{(tl.q0 + i) % 4 + 1}" for i in range(tl.nq)]  # ~20 quarters
-    )
-    out_q, out_r, out_c, out_rev = [], [], [], []
-    for c, (_, regions, size, growth) in enumerate(_COMPETITORS):  # 8 competitors
-        for region in regions:  # at most 4 regions
-            r = int(np.flatnonzero(_REGIONS == region)[0])
-            drift = np.exp(np.cumsum(rng.normal(0, 0.04, tl.nq)))
-            noise = np.exp(rng.normal(0, 0.07, tl.nq))
-            rev = size * level[:, r] * (1 + growth) ** (-years_to_end) * drift * noise
-            out_q.append(np.arange(tl.nq))
-            out_r.append(np.full(tl.nq, r))
-            out_c.append(np.full(tl.nq, c))
-            out_rev.append(rev)
-    qq, rr, cc = np.concatenate(out_q), np.concatenate(out_r), np.concatenate(out_c)
-    rev = np.round(np.concatenate(out_rev), -2)
+    comp, region, size, growth = _MARKET_PAIRS.T
+    comp, region = comp.astype(np.int64), region.astype(np.int64)
+    k = comp.size
+    drift = np.exp(np.cumsum(rng.normal(0, 0.04, (k, tl.nq)), axis=1))
+    noise = np.exp(rng.normal(0, 0.07, (k, tl.nq)))
+    trend = (1 + growth[:, None]) ** (-years_to_end[None, :])
+    rev = size[:, None] * level.T[region] * trend * drift * noise  # (pair, quarter)
+    qq = np.tile(np.arange(tl.nq), k)
+    rr, cc = np.repeat(region, tl.nq), np.repeat(comp, tl.nq)
     order = np.lexsort((cc, rr, qq))
+    first = pd.Period(np.int64(tl.q_first[0]).astype("datetime64[D]"), freq="Q")
+    periods = pd.period_range(first, periods=tl.nq, freq="Q").astype(str).to_numpy()
     return {
         "period": periods[qq[order]],
         "region": rr[order],
         "company": cc[order],
-        "revenue": np.maximum(rev[order], 0.0),
+        "revenue": np.maximum(np.round(rev.ravel()[order], -2), 0.0),
     }
 
 
@@ -842,6 +856,11 @@ def generate_sample(
         accounts give about a million tickets).
     end : str, default "2026-09-30"
         Last day of the history, normally the last day of a quarter.
+
+    Raises
+    ------
+    ValueError
+        When ``accounts`` is less than 1.
 
     Returns
     -------
@@ -986,7 +1005,8 @@ def _format_datetimes(
     naive = pa.array(style == 2)
     out = []
     for sec, na in zip(seconds, missing, strict=True):  # the datetime columns of one table
-        local = pa.array(np.where(na, 0, sec + shift), type=pa.int64(), mask=na).cast(pa.timestamp("s"))
+        local = pa.array(np.where(na, 0, sec + shift), type=pa.int64(), mask=na)
+        local = local.cast(pa.timestamp("s"))
         text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
         text = pc.if_else(naive, pc.utf8_replace_slice(text, 10, 11, " "), text)
         out.append(pc.binary_join_element_wise(text, pa.array(suffix), ""))
@@ -1022,21 +1042,24 @@ def _to_arrow(name: str, df: pd.DataFrame, rng: np.random.Generator) -> pa.Table
     for c, kind in kinds.items():  # the columns of one table
         s = df[c]
         if kind == "str":
-            arrays.append(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string()))
+            arrays.append(pa.array(s).cast(pa.string()))
         elif kind == "date":
-            days = s.to_numpy(dtype="datetime64[D]", na_value=np.datetime64("NaT"))
-            arrays.append(pa.array(days, type=pa.date32()))
+            arrays.append(pa.array(s).cast(pa.date32()))
         elif kind == "datetime":
             arrays.append(texts[c])
         elif kind == "money":
             arrays.append(_format_money(s))
         else:
-            arrays.append(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.int64()))
+            arrays.append(pa.array(s).cast(pa.int64()))
     return pa.table(arrays, names=list(kinds))
 
 
-def _goals_toml() -> str:
-    """Return the goals file of the sample: a target for every KPI."""
+def _goals_toml(accounts: int) -> str:
+    """Return the goals file of the sample: a target for every KPI.
+
+    Count and sum targets other than the default goals are scaled from the
+    2000-account default sample to ``accounts`` (two significant digits).
+    """
     lines = [
         "# Goals of the customer-representative team, for the sample data.",
         "# The first nine are the team's default goals; the others give every",
@@ -1044,6 +1067,11 @@ def _goals_toml() -> str:
         "",
     ]
     for kpi, freq, target, direction, label in GOALS:  # 27 goals
+        if kpi in _SCALED_GOALS and accounts != 2000:
+            scaled = target * accounts / 2000
+            digits = 1 - int(np.floor(np.log10(scaled)))
+            target = max(int(round(scaled, digits)), 1)
+        label = label.format(target)
         value = repr(float(target)) if isinstance(target, float) else str(target)
         lines += [
             "[[goal]]",
@@ -1116,5 +1144,5 @@ def write_sample(
         pacsv.write_csv(table, path, write_options=options)
         if progress is not None:
             progress(f"wrote {path.name} ({table.num_rows:,} rows)")
-    (folder / "goals.toml").write_text(_goals_toml(), encoding="utf-8")
+    (folder / "goals.toml").write_text(_goals_toml(accounts), encoding="utf-8")
     return folder

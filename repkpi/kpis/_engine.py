@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.intervals import PROPORTIONS, wilson_interval
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
@@ -53,15 +54,21 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     """Register a KPI function and give unknown options a clear error.
 
     The KPI's options are its keyword-only parameters; anything else raises
-    :class:`~repkpi.errors.OptionError` naming the KPI and what it takes.
+    :class:`~repkpi.errors.OptionError` naming the KPI and what it takes. A
+    KPI that is a share of counted cases also takes ``ci=0.95`` to add the
+    ``lower`` and ``upper`` bounds of its Wilson score interval.
     """
     options = [
         name for name, p in inspect.signature(func).parameters.items()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     ]
+    proportion = func.__name__ in PROPORTIONS
+    if proportion:
+        options.append("ci")
 
     @functools.wraps(func)
     def checked(data: CrmData, /, **kwargs: Any) -> pd.DataFrame:
+        ci = kwargs.pop("ci", None) if proportion else None
         unknown = sorted(set(kwargs) - set(options))
         if unknown:
             own = [o for o in options if o not in _COMMON]
@@ -70,7 +77,11 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
                 f"It takes {', '.join(options)}.\nHint: its own options are "
                 f"{own or 'none'}; see help(repkpi.kpis.{func.__name__})."
             )
-        return func(data, **kwargs)
+        result = func(data, **kwargs)
+        if ci is not None:
+            lower, upper = wilson_interval(result["numerator"], result["denominator"], ci)
+            result = result.assign(lower=lower, upper=upper)
+        return result
 
     checked.options = tuple(options)  # type: ignore[attr-defined]
     KPIS[func.__name__] = checked

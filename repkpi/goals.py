@@ -1,0 +1,313 @@
+"""Goals, their TOML files, and the scorecard that measures the KPIs against them.
+
+A goal is a KPI, a frequency, a target and a direction (``at_least`` or
+``at_most``), optionally restricted to one period or to some groups
+(``where = { region = "north" }``).
+
+Attainment is value / target for ``at_least`` and target / value for
+``at_most`` (a value of 0 against ``at_most`` is met, with infinite
+attainment). The status is ``met``, ``missed`` or ``no data``.
+
+Examples
+--------
+>>> [goal.kpi for goal in DEFAULT_GOALS][:3]
+['new_customer_growth', 'csat', 'large_deals']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import GoalsError
+from repkpi.intervals import COUNTED, PROPORTIONS, wilson_interval
+from repkpi.kpis import KPIS
+from repkpi.kpis._engine import By
+from repkpi.loading import CrmData
+from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq, to_period
+
+__all__ = [
+    "DEFAULT_GOALS",
+    "LOW_DATA",
+    "Goal",
+    "latest_complete_period",
+    "load_goals",
+    "scorecard",
+]
+
+Direction = Literal["at_least", "at_most"]
+LOW_DATA = 30
+"""A ratio whose denominator is below this rests on too few observations."""
+
+
+_EVENT_DATES = {
+    "accounts": ["customer_since", "churned_on"],
+    "deals": ["created_on", "closed_on"],
+    "tickets": ["opened_at", "first_response_at", "resolved_at"],
+    "surveys": ["responded_at"],
+    "activities": ["occurred_on"],
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal of the work plan."""
+
+    kpi: str
+    freq: Freq
+    target: float
+    direction: Direction
+    label: str = ""
+    period: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        name = self.label or self.kpi
+        if self.kpi not in KPIS:
+            raise GoalsError(f"Goal {name!r}: unknown kpi {self.kpi!r}.\n"
+                             f"Hint: the KPIs are {sorted(KPIS)}.")
+        if self.freq not in ("M", "Q", "Y"):
+            raise GoalsError(f"Goal {name!r}: freq must be 'M', 'Q' or 'Y', got {self.freq!r}.")
+        if self.direction not in ("at_least", "at_most"):
+            raise GoalsError(f"Goal {name!r}: direction must be 'at_least' or 'at_most', "
+                             f"got {self.direction!r}.")
+        if isinstance(self.target, bool) or not isinstance(self.target, int | float) or \
+                not math.isfinite(self.target):
+            raise GoalsError(f"Goal {name!r}: target must be a number, got {self.target!r}.")
+        if not isinstance(self.where, Mapping):
+            raise GoalsError(f"Goal {name!r}: where must be a table of column = value, "
+                             f"got {self.where!r}.")
+        if not self.label:
+            sign = ">=" if self.direction == "at_least" else "<="
+            object.__setattr__(self, "label", f"{self.kpi} {sign} {self.target:g}")
+
+
+DEFAULT_GOALS: tuple[Goal, ...] = (
+    Goal("new_customer_growth", "Q", 0.20, "at_least",
+         "New customers grow at least 20% quarter on quarter"),
+    Goal("csat", "Q", 0.90, "at_least", "Customer satisfaction stays at 90% or above"),
+    Goal("large_deals", "Q", 2, "at_least", "At least two large deals ($50,000+) a quarter"),
+    Goal("retention_rate", "Q", 0.95, "at_least", "Customer retention at 95% or above"),
+    Goal("churn_rate", "Q", 0.05, "at_most", "Customer churn at 5% or below"),
+    Goal("cross_sell_rate", "Y", 0.10, "at_least",
+         "Cross-sell and upsell success rate at least 10% over the year"),
+    Goal("key_accounts", "Y", 5, "at_least", "At least 5 loyal key accounts"),
+    Goal("market_rank", "Y", 3, "at_most", "Market share among the top three"),
+    Goal("senior_reps", "Y", 10, "at_least", "A team of 10 senior representatives"),
+)
+"""The team's goals from its work plan, used when no goals file is given."""
+
+_KEYS = {"kpi", "freq", "target", "direction", "label", "period", "where"}
+
+
+def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
+    """Read a goals file: a TOML list of ``[[goal]]`` tables.
+
+    Raises
+    ------
+    GoalsError
+        The file is not TOML, or a goal has an unknown KPI, key or direction,
+        a missing field, or a target that is not a number. The message names
+        the goal and the field.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "goals.toml"
+    >>> _ = file.write_text('[[goal]]\\nkpi = "csat"\\nfreq = "Q"\\ntarget = 0.9\\n'
+    ...                     'direction = "at_least"\\n')
+    >>> load_goals(file)[0].label
+    'csat >= 0.9'
+    >>> _ = file.write_text('[[goal]]\\nkpi = "csat"\\nfreq = "Q"\\ntarget = "high"\\n'
+    ...                     'direction = "at_least"\\n')
+    >>> load_goals(file)
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.GoalsError: ...goal 1 (csat): target must be a number, got 'high'.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GoalsError(f"{path}: cannot read the goals file: {exc}.\n"
+                         "Hint: a goals file is TOML with one [[goal]] table per goal.") from exc
+    extra = sorted(set(document) - {"goal"})
+    entries = document.get("goal", [])
+    if extra or not isinstance(entries, list):
+        raise GoalsError(f"{path}: unexpected top-level key(s) {extra or ['goal']}.\n"
+                         "Hint: write each goal as a [[goal]] table.")
+    goals = []
+    for number, entry in enumerate(entries, start=1):
+        name = f"{path}: goal {number} ({entry.get('kpi', '?')})"
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise GoalsError(f"{name}: unknown key(s) {unknown}.\nHint: the keys are "
+                             f"{sorted(_KEYS)}.")
+        missing = sorted({"kpi", "freq", "target", "direction"} - set(entry))
+        if missing:
+            raise GoalsError(f"{name}: missing {', '.join(missing)}.")
+        if isinstance(entry["target"], bool) or not isinstance(entry["target"], int | float):
+            raise GoalsError(f"{name}: target must be a number, got {entry['target']!r}.")
+        try:
+            goals.append(Goal(**entry))
+        except GoalsError as exc:
+            raise GoalsError(f"{name}: {str(exc).split(': ', 1)[1]}") from exc
+    return goals
+
+
+def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
+                           fiscal_year_start: int = 1) -> pd.Period | None:
+    """The last period the data covers in full.
+
+    The data reaches as far as its latest event (a customer won or lost, a
+    deal created or closed, a ticket opened, answered or resolved, a survey
+    response, an activity). The period holding that event counts as complete
+    only if the event falls on its last day; otherwise the export was taken
+    during it, and the period before is the latest complete one. Contract
+    terms, reps and market estimates are left out: they run into the future.
+
+    Examples
+    --------
+    >>> from repkpi import examples
+    >>> latest_complete_period(examples.accounts(), "M")   # last event on 2024-04-15
+    Period('2024-03', 'M')
+    """
+    pfreq = pandas_freq(freq, fiscal_year_start)
+    latest = None
+    for table, columns in _EVENT_DATES.items():
+        frame = getattr(data, table)
+        if frame is None or frame.empty:
+            continue
+        for column in columns:
+            days = day_numbers(frame[column])
+            days = days[days != np.iinfo(np.int64).min]
+            if len(days):
+                latest = max(latest or days.max(), days.max())
+    if latest is None:
+        return None
+    day = pd.Timestamp(latest, unit="D")
+    period = day.to_period(pfreq)
+    return period if day == period.end_time.normalize() else period - 1
+
+
+def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series, pd.Series]:
+    if direction == "at_least":
+        met = value >= target
+        with np.errstate(divide="ignore", invalid="ignore"):
+            attainment = value / target
+    else:
+        met = value <= target
+        with np.errstate(divide="ignore", invalid="ignore"):
+            attainment = pd.Series(np.where(value == 0, np.inf, target / value), index=value.index)
+    status = pd.Series(np.where(met, "met", "missed"), index=value.index).where(value.notna(),
+                                                                                 "no data")
+    return attainment.where(value.notna()), status
+
+
+def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None = None, *,
+              period: PeriodLike | None = None, by: By = None, ci: float | None = None,
+              fiscal_year_start: int = 1) -> pd.DataFrame:
+    """Each goal against its KPI for one period: value, target, attainment and status.
+
+    Parameters
+    ----------
+    data : CrmData
+    goals : list of Goal, or a goals file path; default :data:`DEFAULT_GOALS`
+    period : period-like, optional
+        The period to score (read in each goal's freq: ``"2026Q3"`` scores
+        the quarterly goals on 2026Q3 and the yearly goals on 2026). Default:
+        for each goal its own ``period`` if it has one, else the latest
+        complete period of its freq (:func:`latest_complete_period`).
+    by : str or list of str, optional
+        One row per goal and group (rep, team, region, ...).
+    ci : float, optional
+        Add ``lower`` and ``upper``, the Wilson score interval of proportion
+        KPIs at this confidence level.
+
+    Returns
+    -------
+    DataFrame
+        One row per goal (and group): ``goal``, ``kpi``, ``freq``, ``period``,
+        the ``by`` columns, ``value``, ``target``, ``direction``,
+        ``attainment``, ``status`` (met, missed, no data), ``previous``,
+        ``change``, ``observations`` (the denominator of a ratio) and
+        ``low_data`` (fewer than :data:`LOW_DATA` observations behind a ratio:
+        the status is not firm).
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> card = scorecard(repkpi.load_sample(), period="2026Q2")
+    >>> card[["kpi", "period", "status"]].head(2).to_string(index=False)
+    '               kpi period status\\n new_customer_growth 2026Q2 ...\\n               csat 2026Q2 ...'
+    """
+    if goals is None:
+        goals = DEFAULT_GOALS
+    elif isinstance(goals, str | os.PathLike):
+        goals = load_goals(goals)
+    goals = list(goals)
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    rows = []
+    cache: dict[tuple, pd.DataFrame] = {}
+    for goal in goals:
+        dims = list(dict.fromkeys([*by_cols, *goal.where]))
+        key = (goal.kpi, goal.freq, tuple(dims))
+        if key not in cache:
+            cache[key] = KPIS[goal.kpi](data, freq=goal.freq, by=dims or None,
+                                        fiscal_year_start=fiscal_year_start)
+        result = cache[key]
+        for column, wanted in goal.where.items():
+            result = result[result[column] == wanted]
+        pfreq = pandas_freq(goal.freq, fiscal_year_start)
+        chosen = (to_period(goal.period, pfreq) if goal.period is not None
+                  else to_period(period, pfreq) if period is not None
+                  else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
+        rows.append(_score(goal, result, chosen, by_cols, ci))
+    card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return card
+
+
+def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: list[str],
+           ci: float | None) -> pd.DataFrame:
+    groups = result[by_cols].drop_duplicates() if by_cols else pd.DataFrame(index=[0])
+    now = result[result["period"] == chosen] if chosen is not None else result.iloc[:0]
+    before = result[result["period"] == chosen - 1] if chosen is not None else result.iloc[:0]
+    cols = ["numerator", "denominator", "value"]
+    if by_cols:
+        frame = groups.merge(now[[*by_cols, *cols]], on=by_cols, how="left")
+        frame = frame.merge(before[[*by_cols, "value"]].rename(columns={"value": "previous"}),
+                            on=by_cols, how="left")
+    else:
+        frame = pd.DataFrame({c: [now[c].iloc[0] if len(now) else np.nan] for c in cols})
+        frame["previous"] = before["value"].iloc[0] if len(before) else np.nan
+    value = frame["value"].astype(np.float64)
+    attainment, status = _status(value, goal.target, goal.direction)
+    observations = frame["denominator"].astype(np.float64) if goal.kpi in COUNTED else pd.Series(
+        np.nan, index=frame.index)
+    out = pd.DataFrame({
+        "goal": goal.label, "kpi": goal.kpi, "freq": goal.freq,
+        "period": pd.Series([chosen] * len(frame), index=frame.index, dtype=object),
+    })
+    for column in by_cols:
+        out[column] = frame[column]
+    out = out.assign(value=value, target=float(goal.target), direction=goal.direction,
+                     attainment=attainment, status=status,
+                     previous=frame["previous"].astype(np.float64),
+                     change=value - frame["previous"].astype(np.float64),
+                     observations=observations,
+                     low_data=observations.lt(LOW_DATA) & value.notna())
+    if ci is not None:
+        if goal.kpi in PROPORTIONS:
+            lower, upper = wilson_interval(frame["numerator"], frame["denominator"], ci)
+        else:
+            lower = upper = np.full(len(frame), np.nan)
+        out["lower"], out["upper"] = lower, upper
+    return out

@@ -1,0 +1,65 @@
+"""Set up and run the project's two everyday jobs with nothing but Python 3.11+.
+
+    python3 tasks.py report   # virtual env + install, then the KPI run on data/sample
+    python3 tasks.py test     # virtual env + test dependencies, then the whole test suite
+
+The virtual env is ``.venv`` beside this file, created when missing; extra
+arguments after ``test`` go to pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_env() -> None:
+    """Create the virtual env and install the project with its extras when needed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"repkpi needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"Creating the virtual env in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    print("Installing repkpi and its dependencies (first run only) ...", flush=True)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev,notebooks]"])
+    stamp.write_text(wanted)
+
+
+def run(command: list[object]) -> None:
+    """Run a command, stopping with its exit code when it fails."""
+    code = subprocess.call([str(c) for c in command], cwd=ROOT)
+    if code != 0:
+        sys.exit(code)
+
+
+def main(argv: list[str]) -> int:
+    """Run the job named in ``argv``."""
+    job = argv[0] if argv else ""
+    if job not in ("report", "test"):
+        print(__doc__)
+        return 2
+    ensure_env()
+    if job == "test":
+        return subprocess.call([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    out = ROOT / "reports" / "sample"
+    run([BIN / "repkpi", "validate", ROOT / "data" / "sample"])
+    run([BIN / "repkpi", "kpis", ROOT / "data" / "sample", "--out", out / "kpis.csv"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
