@@ -39,6 +39,7 @@ __all__ = [
     "LOW_DATA",
     "Goal",
     "latest_complete_period",
+    "goal_result",
     "load_goals",
     "scorecard",
 ]
@@ -198,6 +199,32 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
     return period if day == period.end_time.normalize() else period - 1
 
 
+def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By = None,
+                end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+    """The goal's KPI by period (at ``freq``, default the goal's), restricted to its ``where``.
+
+    ``end`` extends (or cuts) the periods to that one, so that every goal's
+    KPI reaches the period being reviewed.
+
+    Examples
+    --------
+    >>> from repkpi import examples
+    >>> goal = Goal("active_customers", "Q", 2, "at_least", where={"region": "south"})
+    >>> goal_result(examples.accounts(), goal)[["period", "region", "value"]]
+      period region  value
+    0 2023Q4  south    0.0
+    1 2024Q1  south    1.0
+    2 2024Q2  south    2.0
+    """
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    dims = list(dict.fromkeys([*by_cols, *goal.where]))
+    result = KPIS[goal.kpi](data, freq=freq or goal.freq, by=dims or None, end=end,
+                            fiscal_year_start=fiscal_year_start)
+    for column, wanted in goal.where.items():
+        result = result[result[column] == wanted]
+    return result.reset_index(drop=True)
+
+
 def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series, pd.Series]:
     if direction == "at_least":
         met = value >= target
@@ -244,10 +271,16 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
 
     Examples
     --------
-    >>> import repkpi
-    >>> card = scorecard(repkpi.load_sample(), period="2026Q2")
-    >>> card[["kpi", "period", "status"]].head(2).to_string(index=False)
-    '               kpi period status\\n new_customer_growth 2026Q2 ...\\n               csat 2026Q2 ...'
+    The example book's latest event is on 15 April 2024, so the latest
+    complete quarter is 2024Q1 and the latest complete month March 2024:
+
+    >>> from repkpi import examples
+    >>> card = scorecard(examples.accounts(), [Goal("active_customers", "Q", 2, "at_least"),
+    ...                                        Goal("churn_rate", "M", 0.05, "at_most")])
+    >>> card[["kpi", "period", "value", "status", "previous", "low_data"]]
+                    kpi   period  value status  previous  low_data
+    0  active_customers   2024Q1    2.0    met       1.0     False
+    1        churn_rate  2024-03    0.0    met       0.0      True
     """
     if goals is None:
         goals = DEFAULT_GOALS
@@ -256,20 +289,13 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     goals = list(goals)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     rows = []
-    cache: dict[tuple, pd.DataFrame] = {}
     for goal in goals:
-        dims = list(dict.fromkeys([*by_cols, *goal.where]))
-        key = (goal.kpi, goal.freq, tuple(dims))
-        if key not in cache:
-            cache[key] = KPIS[goal.kpi](data, freq=goal.freq, by=dims or None,
-                                        fiscal_year_start=fiscal_year_start)
-        result = cache[key]
-        for column, wanted in goal.where.items():
-            result = result[result[column] == wanted]
         pfreq = pandas_freq(goal.freq, fiscal_year_start)
         chosen = (to_period(goal.period, pfreq) if goal.period is not None
                   else to_period(period, pfreq) if period is not None
                   else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
+        result = goal_result(data, goal, by=by_cols, end=chosen,
+                             fiscal_year_start=fiscal_year_start)
         rows.append(_score(goal, result, chosen, by_cols, ci))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return card

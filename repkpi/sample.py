@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["COLUMNS", "generate_sample", "write_sample"]
+__all__ = ["COLUMNS", "GOALS", "generate_sample", "write_sample"]
 
 #: Columns of each table, in the order of the data model, with their type
 #: (``str``, ``date``, ``datetime``, ``money`` or ``int``).
@@ -165,9 +165,9 @@ _NAME_FORMS = np.array(["Inc", "LLC", "Ltd", "Group", "Co", "GmbH", "AG", "BV", 
 #: Competitors: name, regions where present, size relative to our recent
 #: revenue in the region, and yearly growth.
 _COMPETITORS: list[tuple[str, tuple[str, ...], float, float]] = [
-    ("Altavia", ("north", "south", "east", "west"), 1.22, 0.02),
-    ("Brightwell", ("north", "south", "east", "west"), 1.02, 0.06),
-    ("Corvanta", ("north", "east", "west"), 1.18, 0.11),
+    ("Altavia", ("north", "south", "east", "west"), 1.30, 0.02),
+    ("Brightwell", ("north", "south", "east", "west"), 1.04, 0.06),
+    ("Corvanta", ("north", "east", "west"), 1.17, 0.11),
     ("Dunmore", ("north",), 0.55, 0.00),
     ("Everpine", ("east", "west"), 0.85, 0.04),
     ("Falkner", ("east",), 1.35, 0.03),
@@ -202,7 +202,7 @@ GOALS: list[tuple[str, str, float, str, str]] = [
     ("active_customers", "Q", 1000, "at_least", "{:,} active customers"),
     ("engagement_rate", "Q", 0.55, "at_least", "55% of customers engaged"),
     ("revenue", "Q", 2_500_000, "at_least", "Revenue of {:,} a quarter"),
-    ("win_rate", "Q", 0.60, "at_least", "Win rate >= 60%"),
+    ("win_rate", "Q", 0.58, "at_least", "Win rate >= 58%"),
     ("cross_sell_wins", "Q", 12, "at_least", "{:,} cross-sell and upsell wins a quarter"),
     ("average_deal_size", "Q", 8000, "at_least", "Average deal >= 8,000"),
     ("renewal_rate", "Q", 0.80, "at_least", "Renewal rate >= 80%"),
@@ -214,8 +214,8 @@ GOALS: list[tuple[str, str, float, str, str]] = [
     ("resolution_hours", "Q", 16.0, "at_most", "Median resolution <= 16 h"),
     ("csat_mean", "Q", 4.4, "at_least", "Mean CSAT >= 4.4"),
     ("nps", "Q", 35, "at_least", "NPS >= 35"),
-    ("market_share", "Y", 0.175, "at_least", "Market share >= 17.5%"),
-    ("market_share_delta", "Y", 0.015, "at_least", "Market share +1.5 points a year"),
+    ("market_share", "Y", 0.165, "at_least", "Market share >= 16.5%"),
+    ("market_share_delta", "Y", 0.02, "at_least", "Market share +2 points a year"),
 ]
 
 #: KPIs whose targets are counts or sums that grow with the number of accounts

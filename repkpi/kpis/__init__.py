@@ -7,7 +7,7 @@ column per ``by`` dimension, ``numerator``, ``denominator``, ``value``.
 
 from __future__ import annotations
 
-from repkpi.kpis._engine import KPIS
+from repkpi.kpis._engine import KPIS, UNITS
 from repkpi.kpis.compute import compute
 from repkpi.kpis.contracts import (
     gross_revenue_retention,
@@ -39,6 +39,7 @@ from repkpi.kpis.team import senior_reps
 
 __all__ = [
     "KPIS",
+    "UNITS",
     "active_customers",
     "average_deal_size",
     "churn_rate",

@@ -42,10 +42,22 @@ from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 
-__all__ = ["KPIS", "By", "Scope", "kpi"]
+__all__ = ["KPIS", "UNITS", "By", "Scope", "kpi"]
 
 By = str | Sequence[str] | None
 KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
+UNITS: dict[str, str] = {
+    **dict.fromkeys(["new_customers", "active_customers", "key_accounts", "cross_sell_wins",
+                     "large_deals", "senior_reps"], "count"),
+    **dict.fromkeys(["new_customer_growth", "churn_rate", "retention_rate", "engagement_rate",
+                     "win_rate", "cross_sell_rate", "renewal_rate", "renewal_value_rate",
+                     "net_revenue_retention", "gross_revenue_retention", "sla_compliance",
+                     "csat", "market_share", "market_share_delta"], "percent"),
+    **dict.fromkeys(["revenue", "average_deal_size"], "money"),
+    **dict.fromkeys(["first_response_hours", "resolution_hours"], "hours"),
+    "csat_mean": "score", "nps": "score", "market_rank": "rank",
+}
+"""How each KPI's value reads: a count, a percent, money, hours, a score or a rank."""
 _FAR = np.iinfo(np.int64).max
 _COMMON = ("freq", "by", "start", "end", "fiscal_year_start")
 
@@ -81,6 +93,7 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
         if ci is not None:
             lower, upper = wilson_interval(result["numerator"], result["denominator"], ci)
             result = result.assign(lower=lower, upper=upper)
+        result.attrs["kpi"] = func.__name__
         return result
 
     checked.options = tuple(options)  # type: ignore[attr-defined]
