@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from repkpi.errors import DataFileError, DataValidationError, RepkpiError, show_value
+from repkpi.errors import DataFileError, DataValidationError, GoalsError, RepkpiError, show_value
 from repkpi.loading import load
 
 __all__ = ["main"]
@@ -31,6 +31,17 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
+
+    report = commands.add_parser("report", help="charts, scorecard and report.html for a data folder")
+    report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    report.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
+    report.add_argument("--goals", type=Path, metavar="FILE",
+                        help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
+                             "team's default goals)")
+    report.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
+    report.add_argument("--period", help="the period under review, e.g. 2026Q3 "
+                                         "(default: the latest complete one)")
+    report.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
     kpis.add_argument("data_dir", metavar="DATA_DIR", type=Path)
@@ -60,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataValidationError as exc:
         err.print(str(exc), markup=False)
         return EXIT_INVALID
-    except (DataFileError, KeyError, RepkpiError, OSError) as exc:
+    except (DataFileError, GoalsError, KeyError, RepkpiError, OSError) as exc:
         err.print(f"repkpi {args.command}: {exc}", markup=False)
         return EXIT_USAGE
 
@@ -97,6 +108,25 @@ def _describe_rejects(rejects, *, shown: int) -> str:
     return "\n".join(lines)
 
 
+def _report(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.goals import DEFAULT_GOALS, load_goals
+    from repkpi.report import write_report
+
+    goals_file = args.goals or (args.data_dir / "goals.toml")
+    goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
+    with out.status(f"Loading {args.data_dir} ...") as status:
+        data = load(args.data_dir, errors=args.errors)
+        page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
+                            progress=lambda msg: status.update(f"{msg} ..."))
+    out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
+              markup=False)
+    if len(data.rejects):
+        out.print(f"{data.rejects.groupby('table')['row'].nunique().sum():,} invalid row(s) set "
+                  f"aside in {args.out / 'rejects.csv'}", markup=False)
+    out.print(f"Report written to {page}", markup=False)
+    return EXIT_OK
+
+
 def _kpis(args: argparse.Namespace, out: Console) -> int:
     from repkpi.kpis import compute
 
@@ -131,7 +161,7 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"validate": _validate, "kpis": _kpis, "sample": _sample}
+_COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover

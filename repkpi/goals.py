@@ -225,6 +225,17 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     return result.reset_index(drop=True)
 
 
+def _reviewed(period: PeriodLike, pfreq: str) -> pd.Period:
+    """The latest period of ``pfreq`` that has ended by the end of ``period``."""
+    try:
+        given = period if isinstance(period, pd.Period) else pd.Period(period)
+    except (ValueError, TypeError):
+        given = to_period(period, pfreq)
+    ends = given.end_time
+    chosen = ends.to_period(pfreq)
+    return chosen if chosen.end_time <= ends else chosen - 1
+
+
 def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series, pd.Series]:
     if direction == "at_least":
         met = value >= target
@@ -249,8 +260,10 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     data : CrmData
     goals : list of Goal, or a goals file path; default :data:`DEFAULT_GOALS`
     period : period-like, optional
-        The period to score (read in each goal's freq: ``"2026Q3"`` scores
-        the quarterly goals on 2026Q3 and the yearly goals on 2026). Default:
+        The period under review. Each goal is scored on the latest period of
+        its own freq that has ended by the end of it: ``"2026Q3"`` scores the
+        quarterly goals on 2026Q3, the monthly ones on 2026-09 and the yearly
+        ones on 2025 (2026 is not over). Default:
         for each goal its own ``period`` if it has one, else the latest
         complete period of its freq (:func:`latest_complete_period`).
     by : str or list of str, optional
@@ -292,7 +305,7 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     for goal in goals:
         pfreq = pandas_freq(goal.freq, fiscal_year_start)
         chosen = (to_period(goal.period, pfreq) if goal.period is not None
-                  else to_period(period, pfreq) if period is not None
+                  else _reviewed(period, pfreq) if period is not None
                   else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
         result = goal_result(data, goal, by=by_cols, end=chosen,
                              fiscal_year_start=fiscal_year_start)

@@ -1,0 +1,185 @@
+"""The monthly report: charts, a scorecard and a self-contained HTML page.
+
+:func:`write_report` writes into one folder:
+
+* ``<kpi>.png``: each KPI by period, with its goal line where a goal names it;
+* ``dashboard.png``: every goal's KPI in small multiples;
+* ``scorecard.csv``: :func:`repkpi.scorecard` for the reviewed period;
+* ``rejects.csv``: the rows set aside (quarantine mode);
+* ``report.html``: all of it on one page, images embedded, with a data-quality section.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  # noqa: E402
+from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, scorecard  # noqa: E402
+from repkpi.kpis import KPIS, UNITS  # noqa: E402
+from repkpi.loading import CrmData  # noqa: E402
+from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
+from repkpi.plot import dashboard, format_value, period_label, trend  # noqa: E402
+
+__all__ = ["write_report"]
+
+Progress = Callable[[str], None]
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None = None,
+                 freq: Freq = "Q", period: PeriodLike | None = None,
+                 progress: Progress | None = None) -> Path:
+    """Write the charts, the scorecard and ``report.html`` for ``data`` into ``out``.
+
+    Parameters
+    ----------
+    data : CrmData
+    out : path
+        The folder to write (created when missing; files of the same names
+        are replaced).
+    goals : list of Goal, optional
+        Default :data:`repkpi.DEFAULT_GOALS`.
+    freq : {"M", "Q", "Y"}
+        The charts' periods.
+    period : period-like, optional
+        The period under review; default the latest complete one.
+    progress : callable, optional
+        Called with a message before each step.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Examples
+    --------
+    >>> import repkpi, tempfile
+    >>> page = write_report(repkpi.load_sample(), tempfile.mkdtemp(), period="2026Q2")
+    >>> page.name, (page.parent / "dashboard.png").is_file()
+    ('report.html', True)
+    """
+    say = progress or (lambda message: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    goals = list(DEFAULT_GOALS if goals is None else goals)
+    pfreq = pandas_freq(freq)
+    end = to_period(period, pfreq) if period is not None else latest_complete_period(data, freq)
+
+    say("Scoring the goals")
+    card = scorecard(data, goals, period=end)
+    card.to_csv(out / "scorecard.csv", index=False)
+    if len(data.rejects):
+        data.rejects.to_csv(out / "rejects.csv", index=False)
+
+    say("Drawing the dashboard")
+    images = {"dashboard": _png(dashboard(data, goals, freq=freq))}
+    (out / "dashboard.png").write_bytes(images["dashboard"])
+    goal_of = {}
+    for goal in goals:
+        if not goal.where and goal.freq == freq:
+            goal_of.setdefault(goal.kpi, goal)
+    skipped = {}
+    for number, name in enumerate(KPIS, start=1):
+        say(f"Charting {name} ({number}/{len(KPIS)})")
+        try:
+            result = KPIS[name](data, freq=freq, end=end)
+        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
+            skipped[name] = str(exc).splitlines()[0]
+            continue
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.22)
+        trend(result, goal=goal_of.get(name), ax=ax)
+        images[name] = _png(fig)
+        (out / f"{name}.png").write_bytes(images[name])
+
+    say("Writing report.html")
+    page = out / "report.html"
+    page.write_text(_html(data, card, images, skipped, end, freq), encoding="utf-8")
+    return page
+
+
+def _img(png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2rem; } .muted { color: #666; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.7rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.met { color: #1e8449; font-weight: 600; } .missed { color: #c0392b; font-weight: 600; }
+.nodata, .low { color: #b9770e; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1rem; }
+img { max-width: 100%; }
+"""
+
+
+def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: dict[str, str],
+          end: pd.Period | None, freq: str) -> str:
+    covered = period_label(end) if end is not None else "no complete period"
+    rows = []
+    for rec in card.itertuples(index=False):
+        unit = UNITS.get(rec.kpi, "score")
+        status = rec.status.replace(" ", "")
+        note = " (low data)" if rec.low_data else ""
+        rows.append(
+            f'<tr class="goal"><td>{html.escape(rec.goal)}</td>'
+            f"<td>{html.escape(str(rec.period))}</td>"
+            f'<td class="num">{format_value(rec.value, unit)}</td>'
+            f'<td class="num">{format_value(rec.target, unit)}</td>'
+            f'<td class="{status}">{html.escape(rec.status)}'
+            f'<span class="low">{note}</span></td>'
+            f'<td class="num">{format_value(rec.previous, unit)}</td></tr>'
+        )
+    met = int((card["status"] == "met").sum())
+    quality = data.summary()
+    quality_rows = "".join(
+        f"<tr><td>{html.escape(r.table)}</td><td class='num'>{r.rows:,}</td>"
+        f"<td class='num'>{r.loaded:,}</td><td class='num'>{r.rejected:,}</td>"
+        f"<td class='muted'>{html.escape(Path(r.source).name)}</td></tr>"
+        for r in quality.itertuples(index=False)
+    )
+    charts = "".join(
+        f"<figure>{_img(png, name)}</figure>" for name, png in images.items() if name != "dashboard"
+    )
+    missing = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>KPI report, {covered}</title>
+<style>{_CSS}</style></head><body>
+<h1>KPI report</h1>
+<p class="muted">Period under review: <strong>{covered}</strong> (charts by
+{ {"M": "month", "Q": "quarter", "Y": "year"}[freq] }). {met} of {len(card)} goals met.</p>
+<h2>Scorecard</h2>
+<table id="scorecard"><thead><tr><th>Goal</th><th>Period</th><th>Value</th><th>Target</th>
+<th>Status</th><th>Previous</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
+<p class="muted">"low data": the value rests on fewer than 30 observations, so its status is not firm.</p>
+<h2>Dashboard</h2>
+{_img(images["dashboard"], "dashboard")}
+<h2>Every KPI</h2>
+<div class="charts">{charts}</div>
+{f"<h3>Not computed</h3><ul>{missing}</ul>" if missing else ""}
+<h2>Data quality</h2>
+<table id="quality"><thead><tr><th>Table</th><th>Rows read</th><th>Loaded</th><th>Rejected</th>
+<th>File</th></tr></thead><tbody>{quality_rows}</tbody></table>
+<p class="muted">{len(data.rejects):,} failure(s) recorded{"; see rejects.csv" if len(data.rejects) else ""}.</p>
+</body></html>
+"""
