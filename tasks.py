@@ -1,6 +1,6 @@
 """Set up and run the project's two everyday jobs with nothing but Python 3.11+.
 
-    python3 tasks.py report   # virtual env + install, then the KPI run on data/sample
+    python3 tasks.py report   # virtual env + install, then `repkpi report` on data/sample
     python3 tasks.py test     # virtual env + test dependencies, then the whole test suite
 
 The virtual env is ``.venv`` beside this file, created when missing; extra
@@ -56,8 +56,8 @@ def main(argv: list[str]) -> int:
     if job == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT)
     out = ROOT / "reports" / "sample"
-    run([BIN / "repkpi", "validate", ROOT / "data" / "sample"])
-    run([BIN / "repkpi", "kpis", ROOT / "data" / "sample", "--out", out / "kpis.csv"])
+    run([BIN / "repkpi", "report", ROOT / "data" / "sample", "--out", out])
+    print(f"Open {out / 'report.html'} in a browser.")
     return 0
 
 

@@ -1,0 +1,156 @@
+"""Contract KPIs: renewals and revenue retention, worked out by hand from spec/kpis.md.
+
+A contract is active on day d when start_date <= d <= end_date (end included).
+ARR(a, d) = sum of annual_value of a's contracts active on d.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import repkpi
+from repkpi import kpis
+
+nan = float("nan")
+
+# -- renewals ----------------------------------------------------------------------------------
+# C1 (A1, 1 200, ends 2024-03-31) renewed by C2; C5 (A3, 300, ends 2024-02-15) not renewed;
+# C3 (A2, 1 000, ends 2024-04-30) not renewed; C4 (A2, 400) and C2 end in 2025.
+RENEWALS = {
+    "contract_id": ["C1", "C2", "C3", "C4", "C5"],
+    "account_id": ["A1", "A1", "A2", "A2", "A3"],
+    "start_date": ["2023-04-01", "2024-04-01", "2023-05-01", "2024-05-01", "2023-02-16"],
+    "end_date": ["2024-03-31", "2025-03-31", "2024-04-30", "2025-04-30", "2024-02-15"],
+    "annual_value": ["1200", "1500", "1000", "400", "300"],
+    "renewal_of": [None, "C1", None, None, None],
+}
+RENEWAL_ACCOUNTS = {
+    "account_id": ["A1", "A2", "A3"],
+    "rep_id": ["R1", "R2", "R1"],
+    "customer_since": ["2023-01-01", "2023-01-01", "2023-01-01"],
+}
+REPS = {"rep_id": ["R1", "R2"], "team": ["a", "b"], "hired_on": ["2015-01-01", "2015-01-01"]}
+
+
+@pytest.mark.parametrize(
+    ("kpi", "freq", "start", "end", "expected"),
+    [
+        pytest.param("renewal_rate", "Q", "2024Q1", "2024Q3", [
+            ("2024Q1", 1, 2, 0.5),      # due C1 (renewed) and C5
+            ("2024Q2", 0, 1, 0.0),      # due C3
+            ("2024Q3", 0, 0, nan),      # nothing due
+        ], id="count_quarters"),
+        pytest.param("renewal_value_rate", "Q", "2024Q1", "2024Q3", [
+            ("2024Q1", 1200, 1500, 0.8),  # 1 200 / (1 200 + 300)
+            ("2024Q2", 0, 1000, 0.0),
+            ("2024Q3", 0, 0, nan),
+        ], id="value_quarters"),
+        pytest.param("renewal_rate", "Y", None, None, [
+            ("2023", 0, 0, nan),        # the grid starts with C5's start in 2023; nothing due
+            ("2024", 1, 3, 1 / 3),      # C1, C5, C3 due; C1 renewed
+            ("2025", 0, 2, 0.0),        # C2, C4 due, neither renewed (yet)
+        ], id="count_years"),
+        pytest.param("renewal_value_rate", "Y", "2024", "2024", [
+            ("2024", 1200, 2500, 0.48),   # 1 200 / (1 200 + 300 + 1 000)
+        ], id="value_year"),
+    ],
+)
+def test_renewals(crm, rows, expect, kpi, freq, start, end, expected):
+    data = crm(contracts=RENEWALS)
+    result = repkpi.KPIS[kpi](data, freq=freq, start=start, end=end)
+    assert rows(result) == expect(expected)
+
+
+def test_renewal_rate_by_team_via_the_accounts_rep(crm, rows, expect):
+    # contracts have no rep_id: the account's rep decides. A1, A3 -> R1 (team a); A2 -> R2 (b).
+    data = crm(accounts=RENEWAL_ACCOUNTS, contracts=RENEWALS, reps=REPS)
+    result = kpis.renewal_rate(data, by="team", start="2024Q1", end="2024Q2")
+    assert rows(result) == expect([
+        ("2024Q1", "a", 1, 2, 0.5),     # C1 (renewed), C5
+        ("2024Q1", "b", 0, 0, nan),
+        ("2024Q2", "a", 0, 0, nan),
+        ("2024Q2", "b", 0, 1, 0.0),     # C3
+    ])
+
+
+# -- revenue retention -------------------------------------------------------------------------
+# A1: N1 1 000 all 2024, plus N2 600 from 2024-05-01 to 2024-06-30 (expansion, ends on Q2.last)
+# A2: N3 1 000 to 2024-04-30, then N4 400 (contraction)
+# A3: N5 500 to 2024-06-29 (churn, one day before Q2.last)
+# A4: N6 900 from 2024-05-01 (new in Q2: not in Q2's cohort)
+RETENTION = {
+    "contract_id": ["N1", "N2", "N3", "N4", "N5", "N6"],
+    "account_id": ["A1", "A1", "A2", "A2", "A3", "A4"],
+    "start_date": ["2024-01-01", "2024-05-01", "2023-07-01", "2024-05-01", "2024-01-01", "2024-05-01"],
+    "end_date": ["2024-12-31", "2024-06-30", "2024-04-30", "2025-04-30", "2024-06-29", "2025-04-30"],
+    "annual_value": ["1000", "600", "1000", "400", "500", "900"],
+}
+RETENTION_ACCOUNTS = {
+    "account_id": ["A1", "A2", "A3", "A4"],
+    "region": ["north", "south", "south", "north"],
+    "customer_since": ["2023-01-01", "2023-01-01", "2023-01-01", "2023-01-01"],
+}
+
+
+@pytest.mark.parametrize(
+    ("kpi", "freq", "period", "expected"),
+    [
+        # 2024Q2: ARR on 04-01 / 06-30 -- A1 1 000 / 1 600 (N2 active on its end day), A2 1 000 / 400,
+        # A3 500 / 0, A4 0 (out of the cohort). ARR_start = 2 500.
+        pytest.param("net_revenue_retention", "Q", "2024Q2",
+                     ("2024Q2", 2000, 2500, 0.8), id="nrr_q2"),        # 1 600 + 400 + 0
+        pytest.param("gross_revenue_retention", "Q", "2024Q2",
+                     ("2024Q2", 1400, 2500, 0.56), id="grr_q2"),       # min: 1 000 + 400 + 0
+        # 2024Q1: A1 1 000 / 1 000, A2 1 000 / 1 000, A3 500 / 500.
+        pytest.param("net_revenue_retention", "Q", "2024Q1",
+                     ("2024Q1", 2500, 2500, 1.0), id="nrr_q1"),
+        # 2024Q3: A1 1 000 / 1 000, A2 400 / 400, A4 900 / 900; A3 has 0 on 07-01: out.
+        pytest.param("gross_revenue_retention", "Q", "2024Q3",
+                     ("2024Q3", 2300, 2300, 1.0), id="grr_q3"),
+        # 2024 as a year: 01-01 / 12-31 -- A1 1 000 / 1 000 (N1 active on its end day 12-31),
+        # A2 1 000 / 400, A3 500 / 0; A4 0 on 01-01: out.
+        pytest.param("net_revenue_retention", "Y", "2024",
+                     ("2024", 1400, 2500, 0.56), id="nrr_year"),
+        pytest.param("gross_revenue_retention", "Y", "2024",
+                     ("2024", 1400, 2500, 0.56), id="grr_year"),
+    ],
+)
+def test_revenue_retention(crm, rows, expect, kpi, freq, period, expected):
+    data = crm(contracts=RETENTION)
+    result = repkpi.KPIS[kpi](data, freq=freq, start=period, end=period)
+    assert rows(result) == expect([expected])
+
+
+@pytest.mark.parametrize(
+    ("kpi", "expected"),
+    [
+        # north: A1 1 000 -> 1 600 (A4 not in the cohort); south: A2 + A3 1 500 -> 400.
+        pytest.param("net_revenue_retention", [
+            ("2024Q2", "north", 1600, 1000, 1.6),       # expansion lifts NRR above 1
+            ("2024Q2", "south", 400, 1500, 400 / 1500),
+        ], id="nrr"),
+        pytest.param("gross_revenue_retention", [
+            ("2024Q2", "north", 1000, 1000, 1.0),       # GRR caps each account at its start ARR
+            ("2024Q2", "south", 400, 1500, 400 / 1500),
+        ], id="grr"),
+    ],
+)
+def test_revenue_retention_by_region(crm, rows, expect, kpi, expected):
+    data = crm(accounts=RETENTION_ACCOUNTS, contracts=RETENTION)
+    result = repkpi.KPIS[kpi](data, by="region", start="2024Q2", end="2024Q2")
+    assert rows(result) == expect(expected)
+
+
+def test_revenue_retention_is_nan_without_a_cohort(crm, rows, expect):
+    # The only contract starts on 2024-05-01: nobody has ARR on 2024-04-01, ARR_start = 0.
+    data = crm(contracts={"start_date": ["2024-05-01"], "end_date": ["2024-12-31"]})
+    for kpi in (kpis.net_revenue_retention, kpis.gross_revenue_retention):
+        assert rows(kpi(data, start="2024Q2", end="2024Q2")) == expect([("2024Q2", 0, 0, nan)])
+
+
+@pytest.mark.parametrize("kpi", ["renewal_rate", "renewal_value_rate", "net_revenue_retention",
+                                 "gross_revenue_retention"])
+def test_contract_kpis_need_contracts(crm, kpi):
+    data = crm(accounts=RENEWAL_ACCOUNTS)
+    with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the contracts table"):
+        repkpi.KPIS[kpi](data)
