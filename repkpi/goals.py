@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import GoalsError
+from repkpi.errors import GoalsError, OptionError
 from repkpi.intervals import COUNTED, PROPORTIONS, wilson_interval
 from repkpi.kpis import KPIS
 from repkpi.kpis._engine import By
@@ -71,8 +71,8 @@ class Goal:
     where: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        name = self.label or self.kpi
-        if self.kpi not in KPIS:
+        name = _goal_name(self.kpi, self.label)
+        if not isinstance(self.kpi, str) or self.kpi not in KPIS:
             raise GoalsError(f"Goal {name!r}: unknown kpi {self.kpi!r}.\n"
                              f"Hint: the KPIs are {sorted(KPIS)}.")
         if self.freq not in ("M", "Q", "Y"):
@@ -86,9 +86,30 @@ class Goal:
         if not isinstance(self.where, Mapping):
             raise GoalsError(f"Goal {name!r}: where must be a table of column = value, "
                              f"got {self.where!r}.")
+        if not isinstance(self.label, str):
+            raise GoalsError(f"Goal {name!r}: label must be text, got {self.label!r}.")
+        if self.period is not None and not _readable_period(self.period, self.freq):
+            raise GoalsError(f"Goal {name!r}: period must be a period of freq {self.freq!r} "
+                             f"such as '2026Q3', '2026-07' or '2026', got {self.period!r}.")
         if not self.label:
             sign = ">=" if self.direction == "at_least" else "<="
             object.__setattr__(self, "label", f"{self.kpi} {sign} {self.target:g}")
+
+
+def _goal_name(kpi: object, label: object) -> object:
+    """Return the name a goal's errors use: its label, else its KPI."""
+    return label if isinstance(label, str) and label else kpi
+
+
+def _readable_period(period: object, freq: str) -> bool:
+    """Tell whether ``period`` is text or a Period that reads as a period of ``freq``."""
+    if not isinstance(period, str | pd.Period):
+        return False
+    try:
+        to_period(period, pandas_freq(freq))
+    except OptionError:
+        return False
+    return True
 
 
 DEFAULT_GOALS: tuple[Goal, ...] = (
@@ -147,6 +168,9 @@ def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
                          "Hint: write each goal as a [[goal]] table.")
     goals = []
     for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise GoalsError(f"{path}: goal {number} must be a table, got {entry!r}.\n"
+                             "Hint: write each goal as a [[goal]] table.")
         name = f"{path}: goal {number} ({entry.get('kpi', '?')})"
         unknown = sorted(set(entry) - _KEYS)
         if unknown:
@@ -160,7 +184,8 @@ def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
         try:
             goals.append(Goal(**entry))
         except GoalsError as exc:
-            raise GoalsError(f"{name}: {str(exc).split(': ', 1)[1]}") from exc
+            own = f"Goal {_goal_name(entry['kpi'], entry.get('label'))!r}: "
+            raise GoalsError(f"{name}: {str(exc).removeprefix(own)}") from exc
     return goals
 
 

@@ -22,10 +22,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow as pyarrow
+import pyarrow
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from repkpi._vector import isin, to_arrow
 from repkpi.errors import (
     ColumnNotFoundError,
     DataFileError,
@@ -33,6 +35,8 @@ from repkpi.errors import (
     OptionError,
 )
 from repkpi.schemas import COLUMNS, ROW_CHECKS, SCHEMAS, Column
+
+NAT = np.iinfo(np.int64).min
 
 __all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "load"]
 
@@ -331,19 +335,16 @@ def _convert(values: pd.Series | None, column: Column, n: int,
         elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "date":
             parsed = pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
         else:
-            parsed = pd.to_datetime(values.astype("str"), format="%Y-%m-%d",
-                                    errors="coerce").astype("datetime64[us]")
+            parsed = _parse_dates(values)
     elif column.kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             parsed = (values.dt.tz_localize("UTC") if values.dt.tz is None
                       else values.dt.tz_convert("UTC"))
         else:
-            parsed = pd.to_datetime(values.astype("str"), format="ISO8601", utc=True,
-                                    errors="coerce")
+            parsed = _parse_timestamps(values)
         parsed = parsed.astype("datetime64[us, UTC]")
     else:
-        number = pd.to_numeric(values, errors="coerce")
-        number = pd.Series(number, index=index).astype("float64")
+        number = _parse_numbers(values)
         if column.kind == "int":
             whole = number.isna() | (number == np.round(number))
             parsed = number.where(whole).astype("Int64")
@@ -351,6 +352,69 @@ def _convert(values: pd.Series | None, column: Column, n: int,
             parsed = number
     bad = (parsed.isna() & values.notna()).to_numpy()
     return parsed, bad
+
+
+_ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+
+def _cast(text: pyarrow.Array | pyarrow.ChunkedArray,
+          kind: pyarrow.DataType) -> pyarrow.Array | pyarrow.ChunkedArray | None:
+    """Arrow's strict cast of a whole text column, or None when some value does not parse."""
+    try:
+        return pc.cast(text, kind)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+        return None
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD`` text to naive ``datetime64[us]``; anything else is missing.
+
+    Arrow's strict cast reads a clean column at C speed; a column with a bad
+    value goes through pandas instead, which marks just the bad values.
+    """
+    days = _cast(to_arrow(values), pyarrow.date32())
+    if days is None:
+        return pd.to_datetime(values.astype("str"), format="%Y-%m-%d",
+                              errors="coerce").astype("datetime64[us]")
+    stamps = days.cast(pyarrow.timestamp("us"))
+    return pd.Series(stamps.to_pandas(), index=values.index).astype("datetime64[us]")
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """ISO 8601 text to UTC timestamps; naive values are UTC, offsets are converted.
+
+    Values with a zone (``Z`` or an offset) and values without are cast
+    separately by Arrow's strict ISO 8601 parser; a group in which some value
+    does not parse goes through pandas' parser instead, which marks just the
+    bad values.
+    """
+    text = to_arrow(values)
+    zoned = np.asarray(pc.fill_null(pc.match_substring_regex(text, _ZONED), False), dtype=bool)
+    present = values.notna().to_numpy()
+    micros = np.full(len(values), NAT, dtype=np.int64)  # microseconds since the epoch, UTC
+    for rows, kind in ((zoned, pyarrow.timestamp("us", tz="UTC")),
+                       (present & ~zoned, pyarrow.timestamp("us"))):
+        if not rows.any():
+            continue
+        cast = _cast(text.filter(pyarrow.array(rows)), kind)
+        if cast is None:
+            parsed = pd.to_datetime(values[rows].astype("str"), format="ISO8601", utc=True,
+                                    errors="coerce").astype("datetime64[us, UTC]")
+            micros[rows] = parsed.dt.tz_localize(None).to_numpy().view(np.int64)
+        else:
+            micros[rows] = pc.fill_null(cast.cast(pyarrow.int64()), NAT).to_numpy()
+    return pd.Series(micros.view("datetime64[us]"), index=values.index).dt.tz_localize("UTC")
+
+
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """Text (or numbers) to float64; text that is no number is missing."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    try:
+        return pd.Series(pc.cast(to_arrow(values), pyarrow.float64()).to_pandas(),
+                         index=values.index).astype("float64")
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def _failures(table: str, column: str, check: str, index: pd.Index,
@@ -435,7 +499,7 @@ def _check_references(typed: dict[str, pd.DataFrame],
         if name not in typed:
             continue
         ids = typed[name]["account_id"]
-        bad = ids.notna() & ~ids.isin(known)
+        bad = ids.notna().to_numpy() & ~isin(ids, known)
         if bad.any():
             out.append(_failures(name, "account_id", "reference: account_id not in accounts",
                                  ids.index[bad], raw[name]["account_id"]))
@@ -461,14 +525,14 @@ def _cascade(typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
     bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
     rejected = accounts.iloc[bad_rows].dropna()
     kept = accounts.drop(index=bad_rows)
-    rejected = rejected[~rejected.isin(kept)].unique()
+    rejected = rejected[~isin(rejected, kept)].unique()
     if len(rejected) == 0:
         return report
     extra = []
     for name in _REFERENCING:
         if name in typed:
             ids = typed[name]["account_id"]
-            hit = ids.isin(rejected)
+            hit = isin(ids, rejected)
             if hit.any():
                 extra.append(_failures(name, "account_id",
                                        "reference: the account was rejected",

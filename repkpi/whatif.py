@@ -38,6 +38,9 @@ ADDITIVE_MONTHLY = frozenset({
 })
 """KPIs whose quarterly numerator and denominator are sums of the monthly ones."""
 
+_SUMS = frozenset({"new_customers", "revenue", "cross_sell_wins", "large_deals"})
+"""The KPIs of :data:`ADDITIVE_MONTHLY` that are counts or sums rather than ratios."""
+
 
 def _shaped(result: pd.api.extensions.ExtensionArray, *inputs: object) -> object:
     """Give ``result`` the form of the inputs: a Series, an array, or a scalar."""
@@ -319,7 +322,7 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         else np.full(draws, seen["numerator"].sum())
     den = seen["denominator"].sum() + past["denominator"].to_numpy()[pick].sum(axis=1) \
         if todo > 0 else np.full(draws, seen["denominator"].sum())
-    is_count = (monthly["denominator"] == 1).all()
+    is_count = name in _SUMS
     scale = 100.0 if name == "nps" else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         value = num if is_count else scale * num / den
@@ -356,7 +359,7 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
     for _ in range(max_iter):
         mid = (lo + hi) / 2
         f_mid = func(mid) - target
-        if f_mid == 0 or (hi - lo) / 2 < tol:
+        if f_mid == 0 or abs(hi - lo) / 2 < tol:
             return mid
         if np.sign(f_mid) == np.sign(f_lo):
             lo, f_lo = mid, f_mid
