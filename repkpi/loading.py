@@ -14,8 +14,10 @@ reason, and the other rows load. Either way every input row is accounted for.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -125,35 +127,40 @@ class CrmData:
                     "Hint: pass None for a table you do not have."
                 )
             raw[name] = frame.reset_index(drop=True)
-        self._build(raw, {name: "<DataFrame>" for name in raw}, errors)
+        self._build([(name, "<DataFrame>", functools.partial(raw.get, name)) for name in raw],
+                    errors)
 
     @classmethod
-    def _from_raw(cls, raw: dict[str, pd.DataFrame], sources: dict[str, str],
-                  errors: Errors) -> CrmData:
+    def _from_sources(cls, sources: list[tuple[str, str, Callable[[], pd.DataFrame]]],
+                      errors: Errors) -> CrmData:
         data = cls.__new__(cls)
-        data._build(raw, sources, errors)
+        data._build(sources, errors)
         return data
 
-    def _build(self, raw: dict[str, pd.DataFrame], sources: dict[str, str],
+    def _build(self, sources: list[tuple[str, str, Callable[[], pd.DataFrame]]],
                errors: Errors) -> None:
+        """Read, parse and check one table at a time, so that only one raw table is in memory."""
         if errors not in ("strict", "quarantine"):
             raise OptionError(
                 f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
                 "Hint: 'quarantine' loads the valid rows and sets the others aside."
             )
-        self.sources = dict(sources)
-        self.rows_read = {name: len(frame) for name, frame in raw.items()}
+        self.sources = {name: source for name, source, _ in sources}
+        self.rows_read = {}
         typed, failures = {}, []
-        for name, frame in raw.items():
-            typed[name], found = _parse(name, frame, sources[name])
+        for name, source, read in sources:
+            frame = read()
+            self.rows_read[name] = len(frame)
+            typed[name], found = _parse(name, frame, source)
             failures += found
             failures.append(_check(name, typed[name], frame, found))
-        failures += _check_references(typed, raw)
+            del frame
+        failures += _check_references(typed)
         report = _as_report(failures)
         if errors == "strict" and len(report):
             raise DataValidationError(report)
         if len(report):
-            report = _cascade(typed, raw, report)
+            report = _cascade(typed, report)
         self.rejects = report
         for name in TABLES:
             frame = typed.get(name)
@@ -221,8 +228,8 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
     True
     """
     files = _table_files(Path(path))
-    raw = {name: _read(file) for name, file in files.items()}
-    return CrmData._from_raw(raw, {name: str(file) for name, file in files.items()}, errors)
+    return CrmData._from_sources(
+        [(name, str(file), functools.partial(_read, file)) for name, file in files.items()], errors)
 
 
 def _table_files(path: Path) -> dict[str, Path]:
@@ -489,8 +496,7 @@ def _readable_check(check: str) -> str:
     return f"rule: {check}"
 
 
-def _check_references(typed: dict[str, pd.DataFrame],
-                      raw: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
+def _check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
     if "accounts" not in typed:
         return []
     known = typed["accounts"]["account_id"].dropna().unique()
@@ -502,7 +508,7 @@ def _check_references(typed: dict[str, pd.DataFrame],
         bad = ids.notna().to_numpy() & ~isin(ids, known)
         if bad.any():
             out.append(_failures(name, "account_id", "reference: account_id not in accounts",
-                                 ids.index[bad], raw[name]["account_id"]))
+                                 ids.index[bad], ids))
     return out
 
 
@@ -516,8 +522,7 @@ def _as_report(failures: list[pd.DataFrame]) -> pd.DataFrame:
             .drop(columns="_order").reset_index(drop=True))
 
 
-def _cascade(typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
-             report: pd.DataFrame) -> pd.DataFrame:
+def _cascade(typed: dict[str, pd.DataFrame], report: pd.DataFrame) -> pd.DataFrame:
     """Reject rows that point to a rejected account."""
     if "accounts" not in typed:
         return report
@@ -536,5 +541,5 @@ def _cascade(typed: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
             if hit.any():
                 extra.append(_failures(name, "account_id",
                                        "reference: the account was rejected",
-                                       ids.index[hit], raw[name]["account_id"]))
+                                       ids.index[hit], ids))
     return _as_report([report, *extra])

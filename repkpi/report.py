@@ -83,7 +83,7 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     end = to_period(period, pfreq) if period is not None else latest_complete_period(data, freq)
 
     say("Scoring the goals")
-    card = scorecard(data, goals, period=end)
+    card = _scorecard(data, goals, end)
     card.to_csv(out / "scorecard.csv", index=False)
     if len(data.rejects):
         data.rejects.to_csv(out / "rejects.csv", index=False)
@@ -113,6 +113,23 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     page = out / "report.html"
     page.write_text(_html(data, card, images, skipped, end, freq), encoding="utf-8")
     return page
+
+
+def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None) -> pd.DataFrame:
+    """:func:`scorecard`, with "no data" for a goal whose KPI needs a table that was not loaded."""
+    cards = []
+    for goal in goals:
+        try:
+            cards.append(scorecard(data, [goal], period=end))
+        except MissingTableError:
+            cards.append(pd.DataFrame({
+                "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
+                "value": float("nan"), "target": float(goal.target), "direction": goal.direction,
+                "attainment": float("nan"), "status": "no data", "previous": float("nan"),
+                "change": float("nan"), "observations": float("nan"), "low_data": False}))
+    return pd.concat(cards, ignore_index=True) if cards else pd.DataFrame(
+        columns=["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
+                 "status", "previous", "change", "observations", "low_data"])
 
 
 def _img(png: bytes, alt: str) -> str:

@@ -1,0 +1,46 @@
+"""Run one job in a fresh Python process and report its wall time and peak memory.
+
+A fresh process per job keeps the peak resident set size (``ru_maxrss``) of
+one job from hiding another's, and repeats give the best of N wall times.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+setup = {setup!r}
+job = {job!r}
+scope = {{}}
+exec(setup, scope)
+start = time.perf_counter()
+exec(job, scope)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"seconds": seconds, "peak_bytes": peak}}))
+"""
+
+
+def measure(setup: str, job: str, *, repeat: int = 3) -> dict[str, float]:
+    """Best wall time and largest peak memory of ``job`` (after ``setup``) over ``repeat`` runs."""
+    root = str(Path(__file__).resolve().parent.parent)
+    runs = []
+    for _ in range(repeat):
+        code = CHILD.format(root=root, setup=setup, job=job)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {"seconds": min(r["seconds"] for r in runs),
+            "peak_bytes": max(r["peak_bytes"] for r in runs)}
+
+
+def folder_bytes(folder: Path, suffix: str = ".csv") -> int:
+    """Total size of the files with ``suffix`` in ``folder``."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == suffix)

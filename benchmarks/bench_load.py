@@ -1,0 +1,53 @@
+"""Loading benchmark: ``repkpi.load`` (read + parse + validate) against DuckDB on the same CSVs.
+
+The reference is DuckDB's ``read_csv`` of every table into typed tables, with
+the same casts (dates, UTC timestamps, numbers), as written in
+``benchmarks/sql_reference.py``. Each side runs in its own fresh process,
+best of ``--repeat`` runs; peak memory is the process's peak resident set
+size, compared with the size of the CSV files.
+
+    python benchmarks/bench_load.py [DATA_DIR] [--accounts 100000] [--repeat 3]
+
+Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from pathlib import Path
+
+from _measure import folder_bytes, measure
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown table row set."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", type=Path)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    folder = args.data_dir
+    if folder is None:
+        from repkpi.sample import write_sample
+
+        folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
+        write_sample(folder, accounts=args.accounts, seed=1)
+    size = folder_bytes(folder)
+    ours = measure("import repkpi", f"data = repkpi.load({str(folder)!r})", repeat=args.repeat)
+    theirs = measure("from benchmarks import sql_reference",
+                     f"con = sql_reference.connect({str(folder)!r})", repeat=args.repeat)
+    print(f"data: {folder} ({size / 1e6:.0f} MB of CSV); {platform.processor() or platform.machine()}")
+    print("| job | seconds | peak memory (MB) | peak / CSV size |")
+    print("|---|---|---|---|")
+    for name, result in (("repkpi.load (read, parse, validate)", ours),
+                         ("DuckDB read_csv + casts", theirs)):
+        print(f"| {name} | {result['seconds']:.2f} | {result['peak_bytes'] / 1e6:.0f} | "
+              f"{result['peak_bytes'] / size:.2f}x |")
+    print(f"\nrepkpi / DuckDB time: {ours['seconds'] / theirs['seconds']:.2f}x (target <= 1.5x); "
+          f"repkpi peak memory / CSV size: {ours['peak_bytes'] / size:.2f}x (target <= 4x)")
+
+
+if __name__ == "__main__":
+    main()
