@@ -6,7 +6,7 @@ the same casts (dates, UTC timestamps, numbers), as written in
 best of ``--repeat`` runs; peak memory is the process's peak resident set
 size, compared with the size of the CSV files.
 
-    python benchmarks/bench_load.py [DATA_DIR] [--accounts 100000] [--repeat 3]
+    python -m benchmarks.bench_load [DATA_DIR] [--accounts 100000] [--repeat 3]
 
 Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
 """
@@ -18,7 +18,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from _measure import folder_bytes, measure
+from benchmarks._measure import folder_bytes, measure
 
 
 def main() -> None:

@@ -33,6 +33,27 @@ Conventions (shared with the pandas library):
 * medians: numerator and denominator NaN, ``value`` = ``quantile_cont(0.5)``;
 * ``nps``: ``value = 100 * numerator / denominator``.
 
+Interpretation notes (where the spec leaves room, this is what is done):
+
+* the grid of a KPI uses only the tables the KPI itself reads (``KPIS``
+  below), never a table consulted just to look up the ``by`` column;
+* every table of ``KPIS[name]`` must be loaded (``engagement_rate`` needs
+  accounts, activities *and* surveys), else ``MissingTableError``;
+* ``new_customer_growth`` when new(P-1) = 0: numerator = new(P),
+  denominator = 0, value NaN;
+* market: the grid runs from the first to the last market period (gaps are
+  filled), converted to ``freq``; a deal counts when its period *at freq*
+  is in that grid (so at ``freq="Y"`` a year only half covered by market rows
+  still gets the whole year of our revenue). By region, deals of accounts
+  whose region is not a market region (or is empty) are left out;
+* an account whose ``churned_on`` is the first day of a period is in no
+  period's churn: it is active on P.last of the previous period (so not in C)
+  and not active on P.first of the next one (so not in S). This follows the
+  definition literally;
+* only the spec defaults are implemented (no ``fiscal_year_start``,
+  ``start``/``end``, ``method``, ``kinds``, ``targets``, ``as_of`` options);
+  input is assumed valid (unique ids, enum values), CSV only.
+
 Public API::
 
     con = connect("data/sample")
@@ -54,45 +75,75 @@ import pandas as pd
 
 SCHEMA: dict[str, dict[str, str]] = {
     "accounts": {
-        "account_id": "str", "account_name": "str", "rep_id": "str",
-        "region": "str", "segment": "str",
-        "customer_since": "date", "churned_on": "date",
+        "account_id": "str",
+        "account_name": "str",
+        "rep_id": "str",
+        "region": "str",
+        "segment": "str",
+        "customer_since": "date",
+        "churned_on": "date",
     },
     "contracts": {
-        "contract_id": "str", "account_id": "str",
-        "start_date": "date", "end_date": "date",
-        "annual_value": "money", "renewal_of": "str",
+        "contract_id": "str",
+        "account_id": "str",
+        "start_date": "date",
+        "end_date": "date",
+        "annual_value": "money",
+        "renewal_of": "str",
     },
     "deals": {
-        "deal_id": "str", "account_id": "str", "rep_id": "str",
-        "created_on": "date", "closed_on": "date", "stage": "str",
-        "amount": "money", "deal_type": "str", "channel": "str",
+        "deal_id": "str",
+        "account_id": "str",
+        "rep_id": "str",
+        "created_on": "date",
+        "closed_on": "date",
+        "stage": "str",
+        "amount": "money",
+        "deal_type": "str",
+        "channel": "str",
     },
     "tickets": {
-        "ticket_id": "str", "account_id": "str", "rep_id": "str",
-        "opened_at": "datetime", "first_response_at": "datetime",
-        "resolved_at": "datetime", "priority": "str", "kind": "str",
+        "ticket_id": "str",
+        "account_id": "str",
+        "rep_id": "str",
+        "opened_at": "datetime",
+        "first_response_at": "datetime",
+        "resolved_at": "datetime",
+        "priority": "str",
+        "kind": "str",
     },
     "surveys": {
-        "response_id": "str", "account_id": "str", "rep_id": "str",
-        "responded_at": "datetime", "csat": "int", "nps": "int",
+        "response_id": "str",
+        "account_id": "str",
+        "rep_id": "str",
+        "responded_at": "datetime",
+        "csat": "int",
+        "nps": "int",
     },
     "activities": {
-        "activity_id": "str", "account_id": "str",
-        "occurred_on": "date", "kind": "str",
+        "activity_id": "str",
+        "account_id": "str",
+        "occurred_on": "date",
+        "kind": "str",
     },
     "market": {
-        "period": "str", "region": "str", "company": "str", "revenue": "money",
+        "period": "str",
+        "region": "str",
+        "company": "str",
+        "revenue": "money",
     },
     "reps": {
-        "rep_id": "str", "name": "str", "team": "str", "region": "str",
-        "hired_on": "date", "left_on": "date",
+        "rep_id": "str",
+        "name": "str",
+        "team": "str",
+        "region": "str",
+        "hired_on": "date",
+        "left_on": "date",
     },
 }
 
 DATE_COLUMNS = {
-    table: [c for c, t in cols.items() if t in ("date", "datetime")]
-    for table, cols in SCHEMA.items()
+    table: [c for c, t in cols.items() if t in ("date", "datetime")] for table, cols in SCHEMA.items()
 }
 
 # --------------------------------------------------------------------------
@@ -152,8 +203,11 @@ class MissingTableError(LookupError):
 # --------------------------------------------------------------------------
 
 _SQL_TYPE = {
-    "str": "VARCHAR", "date": "DATE", "datetime": "TIMESTAMP",
-    "money": "DOUBLE", "int": "INTEGER",
+    "str": "VARCHAR",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+    "money": "DOUBLE",
+    "int": "INTEGER",
 }
 
 
@@ -202,9 +256,7 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
         for col in file_cols:
             if col not in columns:
                 select.append(f"NULLIF({_quote_ident(col)}, '') AS {_quote_ident(col)}")
-        con.execute(
-            f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}"
-        )
+        con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}")
     return con
 
 
@@ -251,7 +303,7 @@ def _periods_ctes(freq: str, months_sql: str) -> str:
     return f"""
 months AS ({months_sql}),
 grid AS (
-    SELECT DISTINCT {_trunc('m', freq)} AS p_first FROM months
+    SELECT DISTINCT {_trunc("m", freq)} AS p_first FROM months
 ),
 periods AS (
     SELECT p_first,
@@ -264,12 +316,10 @@ periods AS (
 def _grid_ctes(tables: list[str], freq: str) -> str:
     """Period grid spanned by all date/datetime columns of ``tables``."""
     parts = [
-        f"SELECT CAST({col} AS DATE) AS d FROM {table}"
-        for table in tables
-        for col in DATE_COLUMNS[table]
+        f"SELECT CAST({col} AS DATE) AS d FROM {table}" for table in tables for col in DATE_COLUMNS[table]
     ]
     union = "\n        UNION ALL ".join(parts)
-    months = f"""
+    months = """
     SELECT unnest(generate_series(
                CAST(date_trunc('month', lo) AS TIMESTAMP),
                CAST(date_trunc('month', hi) AS TIMESTAMP),
@@ -315,9 +365,7 @@ def _by_expr(con, name: str, main: str, by: str | None) -> tuple[str, str]:
         available |= set(_columns(con, "accounts"))
     if "reps" in loaded and ("rep_id" in main_cols or "account_id" in main_cols):
         available |= set(_columns(con, "reps"))
-    raise ValueError(
-        f"{name}: unknown by column {by!r}; available: {', '.join(sorted(available))}"
-    )
+    raise ValueError(f"{name}: unknown by column {by!r}; available: {', '.join(sorted(available))}")
 
 
 def _keyed_ctes(con, name: str, main: str, by: str | None) -> str:
@@ -368,17 +416,21 @@ ORDER BY f.p_first, f.__grp NULLS LAST"""
 def _sql_customers(name: str, freq: str) -> tuple[str, str]:
     in_p = lambda col: f"{_trunc(col, freq)} = p.p_first"  # noqa: E731
     if name == "new_customers":
-        return f"""
+        return (
+            f"""
 agg AS (
     SELECT p.p_first, k.__grp, count(*) AS num
-    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    FROM keyed k JOIN periods p ON {in_p("k.customer_since")}
     GROUP BY ALL
-)""", _final("count")
+)""",
+            _final("count"),
+        )
     if name == "new_customer_growth":
-        return f"""
+        return (
+            f"""
 new_in_p AS (
     SELECT p.p_first, k.__grp, count(*) AS n
-    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    FROM keyed k JOIN periods p ON {in_p("k.customer_since")}
     GROUP BY ALL
 ),
 series AS (
@@ -386,45 +438,54 @@ series AS (
            lag(coalesce(n.n, 0)) OVER (PARTITION BY f.__grp ORDER BY f.p_first) AS prev
     FROM frame f LEFT JOIN new_in_p n
       ON n.p_first = f.p_first AND n.__grp IS NOT DISTINCT FROM f.__grp
-)""", """
+)""",
+            """
 SELECT period, __grp,
        CAST(n - prev AS DOUBLE) AS numerator,
        CAST(prev AS DOUBLE) AS denominator,
        CASE WHEN prev IS NULL OR prev = 0 THEN NULL
             ELSE CAST(n - prev AS DOUBLE) / CAST(prev AS DOUBLE) END AS value
 FROM series
-ORDER BY p_first, __grp NULLS LAST"""
+ORDER BY p_first, __grp NULLS LAST""",
+        )
     if name == "active_customers":
-        return f"""
+        return (
+            f"""
 agg AS (
     SELECT p.p_first, k.__grp, count(*) AS num
-    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_last")}
     GROUP BY ALL
-)""", _final("count")
+)""",
+            _final("count"),
+        )
     if name == "churn_rate":
-        return f"""
+        return (
+            f"""
 agg AS (  -- S = active on P.first; C = those of S churned by P.last
     SELECT p.p_first, k.__grp,
            count(*) FILTER (WHERE k.churned_on <= p.p_last) AS num,
            count(*) AS den
-    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_first')}
+    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_first")}
     GROUP BY ALL
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     if name == "retention_rate":
-        return f"""
+        return (
+            f"""
 e AS (  -- active on P.last
     SELECT p.p_first, k.__grp, count(*) AS e
-    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_last")}
     GROUP BY ALL
 ),
 n AS (  -- acquired in P
     SELECT p.p_first, k.__grp, count(*) AS n
-    FROM keyed k JOIN periods p ON {in_p('k.customer_since')}
+    FROM keyed k JOIN periods p ON {in_p("k.customer_since")}
     GROUP BY ALL
 ),
 s AS (  -- active on P.first
     SELECT p.p_first, k.__grp, count(*) AS s
-    FROM periods p JOIN keyed k ON {_active_on('k', 'p.p_first')}
+    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_first")}
     GROUP BY ALL
 ),
 agg AS (
@@ -435,16 +496,19 @@ agg AS (
     LEFT JOIN e ON e.p_first = f.p_first AND e.__grp IS NOT DISTINCT FROM f.__grp
     LEFT JOIN n ON n.p_first = f.p_first AND n.__grp IS NOT DISTINCT FROM f.__grp
     LEFT JOIN s ON s.p_first = f.p_first AND s.__grp IS NOT DISTINCT FROM f.__grp
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     if name == "engagement_rate":
-        return f"""
+        return (
+            f"""
 engagements AS (
     SELECT account_id, occurred_on AS d FROM activities
     UNION ALL
     SELECT account_id, CAST(responded_at AS DATE) AS d FROM surveys
 ),
 engaged AS (  -- (account, period) pairs with at least one engagement
-    SELECT DISTINCT account_id, {_trunc('d', freq)} AS p_first
+    SELECT DISTINCT account_id, {_trunc("d", freq)} AS p_first
     FROM engagements WHERE d IS NOT NULL
 ),
 agg AS (
@@ -452,12 +516,15 @@ agg AS (
            count(g.account_id) AS num,
            count(*) AS den
     FROM periods p
-    JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    JOIN keyed k ON {_active_on("k", "p.p_last")}
     LEFT JOIN engaged g ON g.account_id = k.account_id AND g.p_first = p.p_first
     GROUP BY ALL
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     if name == "key_accounts":
-        return f"""
+        return (
+            f"""
 won AS (
     SELECT account_id, closed_on, amount FROM deals
     WHERE stage = 'won' AND closed_on IS NOT NULL
@@ -472,11 +539,13 @@ won_12m AS (  -- won amount per account over (P.last - 12 months, P.last]
 agg AS (
     SELECT p.p_first, k.__grp, count(*) AS num
     FROM periods p
-    JOIN keyed k ON {_active_on('k', 'p.p_last')}
+    JOIN keyed k ON {_active_on("k", "p.p_last")}
     JOIN won_12m w ON w.account_id = k.account_id AND w.p_first = p.p_first
     WHERE w.total >= {KEY_ACCOUNT_THRESHOLD}
     GROUP BY ALL
-)""", _final("count")
+)""",
+            _final("count"),
+        )
     raise KeyError(name)
 
 
@@ -486,25 +555,34 @@ def _sql_deals(name: str, freq: str) -> tuple[str, str]:
     closed = "k.stage IN ('won', 'lost')"
     num_den, kind = {
         "revenue": (f"sum(k.amount) FILTER (WHERE {won}) AS num", "count"),
-        "win_rate": (f"count(*) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {closed}) AS den", "ratio"),
+        "win_rate": (
+            f"count(*) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {closed}) AS den",
+            "ratio",
+        ),
         "cross_sell_rate": (
-            f"count(*) FILTER (WHERE {won} AND {xsell}) AS num, count(*) FILTER (WHERE {closed} AND {xsell}) AS den",
+            f"count(*) FILTER (WHERE {won} AND {xsell}) AS num, "
+            f"count(*) FILTER (WHERE {closed} AND {xsell}) AS den",
             "ratio",
         ),
         "cross_sell_wins": (f"count(*) FILTER (WHERE {won} AND {xsell}) AS num", "count"),
         "large_deals": (
-            f"count(*) FILTER (WHERE {won} AND k.amount >= {LARGE_DEAL_THRESHOLD}) AS num", "count"
+            f"count(*) FILTER (WHERE {won} AND k.amount >= {LARGE_DEAL_THRESHOLD}) AS num",
+            "count",
         ),
         "average_deal_size": (
-            f"sum(k.amount) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {won}) AS den", "ratio"
+            f"sum(k.amount) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {won}) AS den",
+            "ratio",
         ),
     }[name]
-    return f"""
+    return (
+        f"""
 agg AS (  -- deals closed in P
     SELECT p.p_first, k.__grp, {num_den}
-    FROM keyed k JOIN periods p ON {_trunc('k.closed_on', freq)} = p.p_first
+    FROM keyed k JOIN periods p ON {_trunc("k.closed_on", freq)} = p.p_first
     GROUP BY ALL
-)""", _final(kind)
+)""",
+        _final(kind),
+    )
 
 
 def _sql_contracts(name: str, freq: str) -> tuple[str, str]:
@@ -516,23 +594,27 @@ def _sql_contracts(name: str, freq: str) -> tuple[str, str]:
                 "coalesce(sum(k.annual_value) FILTER (WHERE r.contract_id IS NOT NULL), 0) AS num, "
                 "sum(k.annual_value) AS den"
             )
-        return f"""
+        return (
+            f"""
 renewed AS (  -- contracts that some contract names in renewal_of
     SELECT DISTINCT renewal_of AS contract_id FROM contracts WHERE renewal_of IS NOT NULL
 ),
 agg AS (  -- due = end_date in P
     SELECT p.p_first, k.__grp, {num_den}
     FROM keyed k
-    JOIN periods p ON {_trunc('k.end_date', freq)} = p.p_first
+    JOIN periods p ON {_trunc("k.end_date", freq)} = p.p_first
     LEFT JOIN renewed r ON r.contract_id = k.contract_id
     GROUP BY ALL
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     if name in ("net_revenue_retention", "gross_revenue_retention"):
         if name == "net_revenue_retention":
             num = "sum(arr_end)"
         else:
             num = "sum(least(arr_end, arr_start))"
-        return f"""
+        return (
+            f"""
 arr AS (  -- ARR(a, P.first) and ARR(a, P.last) per account
     SELECT p.p_first, k.account_id, k.__grp,
            coalesce(sum(k.annual_value) FILTER (
@@ -547,17 +629,22 @@ agg AS (  -- cohort = accounts with ARR(a, P.first) > 0
     SELECT p_first, __grp, {num} AS num, sum(arr_start) AS den
     FROM arr WHERE arr_start > 0
     GROUP BY ALL
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     raise KeyError(name)
 
 
 def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
     opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
     if name == "sla_compliance":
-        target = "CASE k.priority " + " ".join(
-            f"WHEN '{prio}' THEN {hours}" for prio, hours in SLA_TARGET_HOURS.items()
-        ) + " END"
-        return f"""
+        target = (
+            "CASE k.priority "
+            + " ".join(f"WHEN '{prio}' THEN {hours}" for prio, hours in SLA_TARGET_HOURS.items())
+            + " END"
+        )
+        return (
+            f"""
 as_of AS (  -- latest timestamp of the tickets table
     SELECT max(ts) AS as_of FROM (
         SELECT opened_at AS ts FROM tickets
@@ -585,17 +672,22 @@ agg AS (
            count(*) FILTER (WHERE k.met OR k.breached) AS den
     FROM status k JOIN periods p ON {opened_in_p}
     GROUP BY ALL
-)""", _final("ratio")
+)""",
+            _final("ratio"),
+        )
     if name in ("first_response_hours", "resolution_hours"):
         col = "first_response_at" if name == "first_response_hours" else "resolved_at"
-        return f"""
+        return (
+            f"""
 agg AS (
     SELECT p.p_first, k.__grp,
            quantile_cont((epoch_us(k.{col}) - epoch_us(k.opened_at)) / 3600e6, 0.5) AS med
     FROM keyed k JOIN periods p ON {opened_in_p}
     WHERE k.{col} IS NOT NULL
     GROUP BY ALL
-)""", _final("median")
+)""",
+            _final("median"),
+        )
     raise KeyError(name)
 
 
@@ -604,28 +696,35 @@ def _sql_surveys(name: str, freq: str) -> tuple[str, str]:
         "csat": ("count(*) FILTER (WHERE k.csat IN (4, 5)) AS num, count(k.csat) AS den", "ratio"),
         "csat_mean": ("coalesce(sum(k.csat), 0) AS num, count(k.csat) AS den", "ratio"),
         "nps": (
-            "count(*) FILTER (WHERE k.nps >= 9) - count(*) FILTER (WHERE k.nps <= 6) AS num, count(k.nps) AS den",
+            "count(*) FILTER (WHERE k.nps >= 9) - count(*) FILTER (WHERE k.nps <= 6) AS num, "
+            "count(k.nps) AS den",
             "nps",
         ),
     }[name]
-    return f"""
+    return (
+        f"""
 agg AS (  -- responses in P
     SELECT p.p_first, k.__grp, {num_den}
     FROM keyed k
-    JOIN periods p ON {_trunc('CAST(k.responded_at AS DATE)', freq)} = p.p_first
+    JOIN periods p ON {_trunc("CAST(k.responded_at AS DATE)", freq)} = p.p_first
     GROUP BY ALL
-)""", _final(kind)
+)""",
+        _final(kind),
+    )
 
 
 def _sql_reps(name: str, freq: str) -> tuple[str, str]:
-    return f"""
+    return (
+        f"""
 agg AS (  -- employed on P.last and hired at least {SENIOR_YEARS} years before
     SELECT p.p_first, k.__grp, count(*) AS num
     FROM periods p
     JOIN keyed k ON (k.left_on IS NULL OR k.left_on > p.p_last)
                 AND k.hired_on + INTERVAL {SENIOR_YEARS} YEAR <= p.p_last
     GROUP BY ALL
-)""", _final("count")
+)""",
+        _final("count"),
+    )
 
 
 # ------------------------------- market ----------------------------------
@@ -643,7 +742,10 @@ def _market_granularity(con) -> str | None:
     ).fetchall()
     kinds = {r[0] for r in rows}
     if "bad" in kinds or len(kinds) > 1:
-        raise ValueError(f"market: period values must all be quarters (2026Q3) or all months (2026-07), got {sorted(kinds)}")
+        raise ValueError(
+            "market: period values must all be quarters (2026Q3) or all months (2026-07), "
+            f"got {sorted(kinds)}"
+        )
     return kinds.pop() if kinds else None
 
 
@@ -688,13 +790,13 @@ keyed AS (
 ours AS (  -- our revenue: won deals closed in P (deals outside the grid drop out in the join)
     SELECT f.p_first, f.__grp, sum(k.amount) AS ours
     FROM keyed k
-    JOIN frame f ON {_trunc('k.closed_on', freq)} = f.p_first
+    JOIN frame f ON {_trunc("k.closed_on", freq)} = f.p_first
                 AND k.__grp IS NOT DISTINCT FROM f.__grp
     WHERE k.stage = 'won'
     GROUP BY ALL
 ),
 competitors AS (  -- each company's revenue in (P, group)
-    SELECT {_trunc('m_first', freq)} AS p_first, {mkt_grp} AS __grp, company,
+    SELECT {_trunc("m_first", freq)} AS p_first, {mkt_grp} AS __grp, company,
            sum(revenue) AS revenue
     FROM mkt
     GROUP BY ALL

@@ -102,7 +102,7 @@ def check(df, expected, by=None):
     got = rows(df, by)
     for key, exp in expected.items():
         assert key in got, (key, sorted(got))
-        for e, g in zip(exp, got[key]):
+        for e, g in zip(exp, got[key], strict=True):
             assert same(e, g), (key, exp, got[key])
 
 
@@ -111,7 +111,11 @@ def test_loading_types_and_utc(con):
     assert ts["T1"] == "2024-04-01 04:30:00"
     assert ts["T2"] == "2024-03-31 23:00:00"
     assert ts["T3"] == "2024-04-10 12:00:00"
-    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'tickets'").fetchall())
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'tickets'"
+        ).fetchall()
+    )
     assert types["opened_at"] == "TIMESTAMP"
     # empty string -> NULL
     assert con.execute("SELECT count(*) FROM accounts WHERE rep_id IS NULL").fetchone()[0] == 1
@@ -121,50 +125,93 @@ def test_loading_types_and_utc(con):
 def test_customer_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
     assert list(k("new_customers")["period"]) == ["2023Q4", "2024Q1", "2024Q2", "2024Q3"]
-    check(k("new_customers"), {"2023Q4": (3, 1, 3), "2024Q1": (2, 1, 2), "2024Q2": (1, 1, 1), "2024Q3": (0, 1, 0)})
-    check(k("new_customer_growth"), {
-        "2023Q4": (NAN, NAN, NAN), "2024Q1": (-1, 3, -1 / 3),
-        "2024Q2": (-1, 2, -0.5), "2024Q3": (-1, 1, -1.0)})
-    check(k("active_customers"), {"2023Q4": (3, 1, 3), "2024Q1": (3, 1, 3), "2024Q2": (3, 1, 3), "2024Q3": (2, 1, 2)})
+    check(
+        k("new_customers"),
+        {"2023Q4": (3, 1, 3), "2024Q1": (2, 1, 2), "2024Q2": (1, 1, 1), "2024Q3": (0, 1, 0)},
+    )
+    check(
+        k("new_customer_growth"),
+        {
+            "2023Q4": (NAN, NAN, NAN),
+            "2024Q1": (-1, 3, -1 / 3),
+            "2024Q2": (-1, 2, -0.5),
+            "2024Q3": (-1, 1, -1.0),
+        },
+    )
+    check(
+        k("active_customers"),
+        {"2023Q4": (3, 1, 3), "2024Q1": (3, 1, 3), "2024Q2": (3, 1, 3), "2024Q3": (2, 1, 2)},
+    )
     # S(Q1) = A1 A2 A4 A6; C = A6 only: A2 churns 04-01 > 03-31, and is not in S(Q2)
     # (its churn is counted in no quarter), A3 was never in S.
-    check(k("churn_rate"), {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (0, 2, 0.0), "2024Q3": (0, 2, 0.0)})
+    check(
+        k("churn_rate"),
+        {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (0, 2, 0.0), "2024Q3": (0, 2, 0.0)},
+    )
     # Q1: E = A1 A2 A4 = 3, N = A3 A4 = 2, S = 4 -> 0.25 (A3 acquired and lost inside Q1)
-    check(k("retention_rate"), {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (2, 2, 1.0), "2024Q3": (2, 2, 1.0)})
+    check(
+        k("retention_rate"),
+        {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (2, 2, 1.0), "2024Q3": (2, 2, 1.0)},
+    )
     by = k("churn_rate", by="region")
     assert list(by["region"][:3]) == ["north", "south", None]
-    check(by, {("2024Q1", "north"): (1, 3, 1 / 3), ("2024Q1", "south"): (0, 1, 0.0),
-               ("2024Q1", None): (0, 0, NAN)}, by="region")
+    check(
+        by,
+        {("2024Q1", "north"): (1, 3, 1 / 3), ("2024Q1", "south"): (0, 1, 0.0), ("2024Q1", None): (0, 0, NAN)},
+        by="region",
+    )
     check(k("retention_rate", by="region"), {("2024Q1", "south"): (-1, 1, -1.0)}, by="region")
-    check(k("active_customers", by="rep_id"), {("2024Q2", "R1"): (1, 1, 1), ("2024Q2", "R2"): (1, 1, 1),
-                                               ("2024Q2", None): (1, 1, 1)}, by="rep_id")
+    check(
+        k("active_customers", by="rep_id"),
+        {("2024Q2", "R1"): (1, 1, 1), ("2024Q2", "R2"): (1, 1, 1), ("2024Q2", None): (1, 1, 1)},
+        by="rep_id",
+    )
     # engagement: Q1 A1 (survey S4), A2 (X1, S2), A4 (S3) all engaged; Q2 active A1 A4 A5,
     # engaged A1 (S1 lands in Q2 in UTC) and A5 (X2)
-    check(k("engagement_rate"), {"2023Q4": (0, 3, 0.0), "2024Q1": (3, 3, 1.0), "2024Q2": (2, 3, 2 / 3), "2024Q3": (0, 2, 0.0)})
+    check(
+        k("engagement_rate"),
+        {"2023Q4": (0, 3, 0.0), "2024Q1": (3, 3, 1.0), "2024Q2": (2, 3, 2 / 3), "2024Q3": (0, 2, 0.0)},
+    )
     # key accounts: A1 won 60000 + 50000 in Feb/Mar 2024
-    check(k("key_accounts"), {"2023Q4": (0, 1, 0), "2024Q1": (1, 1, 1), "2024Q2": (1, 1, 1), "2024Q3": (1, 1, 1)})
+    check(
+        k("key_accounts"),
+        {"2023Q4": (0, 1, 0), "2024Q1": (1, 1, 1), "2024Q2": (1, 1, 1), "2024Q3": (1, 1, 1)},
+    )
     check(k("key_accounts", freq="M"), {"2024-02": (0, 1, 0), "2024-03": (1, 1, 1)})
 
 
 def test_deal_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
-    check(k("revenue"), {"2024Q1": (110000, 1, 110000), "2024Q2": (20000, 1, 20000), "2024Q3": (1000, 1, 1000)})
+    check(
+        k("revenue"), {"2024Q1": (110000, 1, 110000), "2024Q2": (20000, 1, 20000), "2024Q3": (1000, 1, 1000)}
+    )
     check(k("win_rate"), {"2024Q1": (2, 3, 2 / 3), "2024Q2": (1, 1, 1.0)})
     check(k("cross_sell_rate"), {"2024Q1": (1, 2, 0.5), "2024Q2": (1, 1, 1.0), "2024Q3": (0, 0, NAN)})
     check(k("cross_sell_wins"), {"2024Q1": (1, 1, 1), "2024Q2": (1, 1, 1)})
     check(k("large_deals"), {"2024Q1": (2, 1, 2), "2024Q2": (0, 1, 0)})
     check(k("average_deal_size"), {"2024Q1": (110000, 2, 55000.0), "2024Q2": (20000, 1, 20000.0)})
-    check(k("revenue", by="region"), {("2024Q1", "north"): (110000, 1, 110000), ("2024Q1", "south"): (0, 1, 0),
-                                      ("2024Q2", "south"): (20000, 1, 20000)}, by="region")
+    check(
+        k("revenue", by="region"),
+        {
+            ("2024Q1", "north"): (110000, 1, 110000),
+            ("2024Q1", "south"): (0, 1, 0),
+            ("2024Q2", "south"): (20000, 1, 20000),
+        },
+        by="region",
+    )
     # deals by rep_id use the deal's own rep_id
-    check(k("win_rate", by="rep_id"), {("2024Q1", "R1"): (2, 2, 1.0), ("2024Q1", "R2"): (0, 1, 0.0),
-                                       ("2024Q1", None): (0, 0, NAN)}, by="rep_id")
+    check(
+        k("win_rate", by="rep_id"),
+        {("2024Q1", "R1"): (2, 2, 1.0), ("2024Q1", "R2"): (0, 1, 0.0), ("2024Q1", None): (0, 0, NAN)},
+        by="rep_id",
+    )
 
 
 def test_contract_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
     df = k("renewal_rate")
-    assert df["period"].iloc[0] == "2023Q1" and df["period"].iloc[-1] == "2025Q1"
+    assert df["period"].iloc[0] == "2023Q1"
+    assert df["period"].iloc[-1] == "2025Q1"
     check(df, {"2023Q4": (1, 1, 1.0), "2024Q2": (0, 1, 0.0), "2024Q4": (0, 2, 0.0), "2024Q1": (0, 0, NAN)})
     check(k("renewal_value_rate"), {"2023Q4": (1000, 1000, 1.0), "2024Q4": (0, 1500, 0.0)})
     # 2024Q1: cohort A1 (1200) + A2 (500); on 03-31 A1 has 1200 + 300
@@ -180,9 +227,18 @@ def test_ticket_kpis(con):
     check(k("sla_compliance"), {"2024Q1": (1, 2, 0.5), "2024Q2": (2, 3, 2 / 3)})
     check(k("first_response_hours"), {"2024Q1": (NAN, NAN, 1.25), "2024Q2": (NAN, NAN, 1.0)})
     check(k("resolution_hours"), {"2024Q1": (NAN, NAN, 24.0), "2024Q2": (NAN, NAN, 10.0)})
-    check(k("sla_compliance", by="rep_id"), {
-        ("2024Q1", "R1"): (0, 1, 0.0), ("2024Q1", "R2"): (1, 1, 1.0), ("2024Q1", None): (0, 0, NAN),
-        ("2024Q2", "R1"): (1, 1, 1.0), ("2024Q2", "R2"): (1, 1, 1.0), ("2024Q2", None): (0, 1, 0.0)}, by="rep_id")
+    check(
+        k("sla_compliance", by="rep_id"),
+        {
+            ("2024Q1", "R1"): (0, 1, 0.0),
+            ("2024Q1", "R2"): (1, 1, 1.0),
+            ("2024Q1", None): (0, 0, NAN),
+            ("2024Q2", "R1"): (1, 1, 1.0),
+            ("2024Q2", "R2"): (1, 1, 1.0),
+            ("2024Q2", None): (0, 1, 0.0),
+        },
+        by="rep_id",
+    )
     m = k("sla_compliance", freq="M")
     assert list(m["period"]) == ["2024-02", "2024-03", "2024-04", "2024-05"]
     check(m, {"2024-03": (0, 1, 0.0), "2024-04": (2, 3, 2 / 3), "2024-05": (0, 0, NAN)})
@@ -203,26 +259,53 @@ def test_market_kpis(con):
     check(share, {"2024Q1": (110000, 216000, 110 / 216), "2024Q2": (20000, 60000, 1 / 3)})
     check(k("market_rank"), {"2024Q1": (1, 1, 1), "2024Q2": (2, 1, 2)})
     check(k("market_share_delta"), {"2024Q1": (NAN, NAN, NAN), "2024Q2": (NAN, NAN, 1 / 3 - 110 / 216)})
-    check(k("market_share", by="region"), {
-        ("2024Q1", "north"): (110000, 215000, 110 / 215), ("2024Q1", "south"): (0, 1000, 0.0),
-        ("2024Q2", "north"): (0, 10000, 0.0), ("2024Q2", "south"): (20000, 50000, 0.4)}, by="region")
-    check(k("market_rank", by="region"), {("2024Q1", "north"): (1, 1, 1), ("2024Q1", "south"): (2, 1, 2),
-                                          ("2024Q2", "north"): (2, 1, 2), ("2024Q2", "south"): (2, 1, 2)}, by="region")
+    check(
+        k("market_share", by="region"),
+        {
+            ("2024Q1", "north"): (110000, 215000, 110 / 215),
+            ("2024Q1", "south"): (0, 1000, 0.0),
+            ("2024Q2", "north"): (0, 10000, 0.0),
+            ("2024Q2", "south"): (20000, 50000, 0.4),
+        },
+        by="region",
+    )
+    check(
+        k("market_rank", by="region"),
+        {
+            ("2024Q1", "north"): (1, 1, 1),
+            ("2024Q1", "south"): (2, 1, 2),
+            ("2024Q2", "north"): (2, 1, 2),
+            ("2024Q2", "south"): (2, 1, 2),
+        },
+        by="region",
+    )
     # freq Y: the grid is {2024}, so D6 (2024-07-15) counts although the market rows stop at Q2
     check(k("market_share", freq="Y"), {"2024": (131000, 277000, 131 / 277)})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finer"):
         k("market_share", freq="M")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="by must be"):
         k("market_share", by="rep_id")
 
 
 def test_senior_reps(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
     # R1 hired 2020-02-29 -> senior from 2023-02-28; R2 senior from 2024-06-15, left 2024-07-10
-    check(k("senior_reps"), {"2022Q4": (0, 1, 0), "2023Q1": (1, 1, 1), "2024Q1": (1, 1, 1),
-                             "2024Q2": (2, 1, 2), "2024Q3": (1, 1, 1)})
+    check(
+        k("senior_reps"),
+        {
+            "2022Q4": (0, 1, 0),
+            "2023Q1": (1, 1, 1),
+            "2024Q1": (1, 1, 1),
+            "2024Q2": (2, 1, 2),
+            "2024Q3": (1, 1, 1),
+        },
+    )
     check(k("senior_reps", freq="M"), {"2023-01": (0, 1, 0), "2023-02": (1, 1, 1)})
-    check(k("senior_reps", by="region"), {("2024Q2", "north"): (1, 1, 1), ("2024Q2", "south"): (1, 1, 1)}, by="region")
+    check(
+        k("senior_reps", by="region"),
+        {("2024Q2", "north"): (1, 1, 1), ("2024Q2", "south"): (1, 1, 1)},
+        by="region",
+    )
 
 
 @pytest.mark.parametrize("freq", ["M", "Q", "Y"])
@@ -232,7 +315,7 @@ def test_compute_all_shape(con, freq, by):
     assert list(df.columns[:2]) == ["kpi", "period"]
     expected = set(ref.KPI_NAMES) - (ref.MARKET_KPIS if by == "rep_id" or freq == "M" else set())
     if freq == "M":
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="finer|by must be"):
             ref.compute_all(con, freq=freq, by=by, kpis=["market_share"])
         expected = set(ref.KPI_NAMES) - ref.MARKET_KPIS
         df = ref.compute_all(con, freq=freq, by=by, kpis=sorted(expected))
@@ -250,5 +333,11 @@ def test_missing_table(tmp_path):
     with pytest.raises(ref.MissingTableError, match="accounts"):
         ref.kpi(con, "churn_rate")
     df = ref.compute_all(con)
-    assert set(df["kpi"]) == {"revenue", "win_rate", "cross_sell_rate", "cross_sell_wins",
-                              "large_deals", "average_deal_size"}
+    assert set(df["kpi"]) == {
+        "revenue",
+        "win_rate",
+        "cross_sell_rate",
+        "cross_sell_wins",
+        "large_deals",
+        "average_deal_size",
+    }

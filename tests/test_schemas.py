@@ -480,7 +480,7 @@ def test_account_id_must_exist_in_accounts(folder, failures_of, table):
     assert data.accounts is None
 
 
-def test_reps_and_market_have_no_account_reference(folder):
+def test_rep_id_is_not_checked_against_reps(folder):
     data = repkpi.load(folder(
         accounts="""
             account_id,rep_id,customer_since
