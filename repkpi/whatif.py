@@ -184,9 +184,10 @@ def project_customers(data: CrmData, *, periods: int,
     new = np.array([n for _, n in combos], dtype=np.float64)[:, None]
     t = np.arange(1, periods + 1, dtype=np.float64)[None, :]
     keep = 1 - churn
-    # Closed form of A(t) = A(t-1) * keep + new, for every scenario and quarter at once.
-    growth = np.where(np.isclose(keep, 1.0), t, (1 - keep ** t) / np.where(np.isclose(keep, 1.0),
-                                                                               1.0, 1 - keep))
+    # Closed form of A(t) = A(t-1) * keep + new, for every scenario and quarter at once:
+    # new x (1 - keep^t) / churn, or new x t without churn (expm1/log1p: exact for tiny churn).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.where(churn == 0, t, -np.expm1(t * np.log1p(-churn)) / churn)
     active = start * keep ** t + new * growth
     begin = np.concatenate([np.full((len(combos), 1), start), active[:, :-1]], axis=1)
     lost = begin * churn
