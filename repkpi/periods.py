@@ -24,7 +24,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 
-__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "pandas_freq", "to_period"]
+__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "micros", "pandas_freq", "to_period"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -86,6 +86,13 @@ def day_numbers(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     return values.to_numpy(dtype="datetime64[us]").astype("datetime64[D]").view(np.int64)
+
+
+def micros(values: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of a timestamp column; NAT where missing."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[us]").view(np.int64)
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from repkpi._vector import to_arrow
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.intervals import PROPORTIONS, wilson_interval
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 
-__all__ = ["KPIS", "UNITS", "By", "Scope", "kpi"]
+__all__ = ["KPIS", "UNITS", "By", "Scope", "compact", "kpi", "positions"]
 
 By = str | Sequence[str] | None
 KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
@@ -104,27 +106,59 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     return checked
 
 
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes in sorted order of the values, with missing values last; and the labels."""
+    codes, uniques = pd.factorize(values, sort=True)
+    labels = pd.Series(uniques, dtype=values.dtype)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels = pd.concat([labels, pd.Series([pd.NA], dtype=values.dtype)], ignore_index=True)
+    return codes.astype(np.int64), labels
+
+
+def _through(ids: pd.Series, keys: pd.Series, column: pd.Series,
+             memo: dict) -> tuple[np.ndarray, pd.Series]:
+    """Codes and labels of ``column`` looked up for each of ``ids`` in ``keys`` (a unique id)."""
+    codes, labels = _factorize(column)
+    position = positions(ids, keys, memo=memo)
+    if (position < 0).any():
+        na = len(labels)
+        if not labels.isna().any():
+            labels = pd.concat([labels, pd.Series([pd.NA], dtype=labels.dtype)],
+                               ignore_index=True)
+        else:
+            na = len(labels) - 1
+        return np.where(position >= 0, codes[np.maximum(position, 0)], na), labels
+    return codes[position], labels
+
+
 def _dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
-                kpi_name: str) -> pd.DataFrame:
-    """The ``by`` columns for each row of ``frame``: own table, then accounts, then reps."""
+                kpi_name: str) -> list[tuple[np.ndarray, pd.Series]]:
+    """Codes and labels of each ``by`` column for the rows of ``frame``.
+
+    A column is looked up in the table itself, then in accounts (by
+    ``account_id``), then in reps (by ``rep_id``, or the account's ``rep_id``).
+    """
     accounts, reps = data.accounts, data.reps
-    out = {}
+    memo = lookups(data)
+    out = []
     for column in by:
         if column in frame.columns:
-            out[column] = frame[column]
+            out.append(_factorize(frame[column]))
             continue
         if accounts is not None and "account_id" in frame.columns and column in accounts.columns:
-            out[column] = frame["account_id"].map(accounts.set_index("account_id")[column])
+            out.append(_through(frame["account_id"], accounts["account_id"], accounts[column],
+                                memo))
             continue
         if reps is not None and column in reps.columns:
+            rep_ids = None
             if "rep_id" in frame.columns:
                 rep_ids = frame["rep_id"]
             elif accounts is not None and "account_id" in frame.columns:
-                rep_ids = frame["account_id"].map(accounts.set_index("account_id")["rep_id"])
-            else:
-                rep_ids = None
+                where = positions(frame["account_id"], accounts["account_id"], memo=memo)
+                rep_ids = accounts["rep_id"].reset_index(drop=True).reindex(where)
             if rep_ids is not None:
-                out[column] = rep_ids.map(reps.set_index("rep_id")[column])
+                out.append(_through(rep_ids, reps["rep_id"], reps[column], memo))
                 continue
         available = set(frame.columns)
         if "account_id" in frame.columns and accounts is not None:
@@ -136,7 +170,64 @@ def _dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
             f"Hint: dimensions come from the KPI's table ({table}), then accounts, then reps "
             "(load those tables to use their columns)."
         )
-    return pd.DataFrame(out, index=frame.index)
+    return out
+
+
+def lookups(data: CrmData) -> dict:
+    """The data's cache of id lookups (see :func:`positions`)."""
+    return data.__dict__.setdefault("_lookups", {})
+
+
+def compact(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct codes in order, and each code's rank among them (like ``np.unique``).
+
+    Codes are small non-negative integers, so counting beats sorting.
+
+    Examples
+    --------
+    >>> compact(np.array([7, 2, 7, 5]))
+    (array([2, 5, 7]), array([2, 0, 2, 1]))
+    """
+    if len(codes) == 0:
+        return codes.astype(np.int64), codes.astype(np.int64)
+    top = int(codes.max()) + 1
+    if top > 4 * len(codes) + 1_000_000:
+        seen, rank = np.unique(codes, return_inverse=True)
+        return seen, rank.astype(np.int64)
+    present = np.bincount(codes, minlength=top) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[codes]
+
+
+def _arrow_of(values: pd.Series) -> object:
+    """The Arrow array behind a pyarrow-backed column (None for other columns).
+
+    Arrow arrays are immutable: a column edited in place gets a new one, so
+    the identity of this object tells whether a cached lookup is still good.
+    """
+    export = getattr(values.array, "__arrow_array__", None)
+    return export() if export is not None else None
+
+
+def positions(ids: pd.Series, keys: pd.Series, *, memo: dict | None = None) -> np.ndarray:
+    """Position of each id among ``keys`` (unique), -1 where it is missing or unknown.
+
+    With ``memo`` (a dict kept by the data), the answer for the same two
+    Arrow arrays is computed once: every KPI by region looks up the same
+    million ticket accounts.
+    """
+    source, target = _arrow_of(ids), _arrow_of(keys)
+    key = (id(source), id(target))
+    if memo is not None and source is not None and target is not None:
+        hit = memo.get(key)
+        if hit is not None and hit[0] is source and hit[1] is target:
+            return hit[2]
+    found = pc.index_in(to_arrow(ids.astype("str")), value_set=to_arrow(keys.astype("str")))
+    result = np.asarray(pc.fill_null(found, -1), dtype=np.int64)
+    if memo is not None and source is not None and target is not None:
+        result.setflags(write=False)
+        memo[key] = (source, target, result)
+    return result
 
 
 def _date_columns(table: str) -> list[str]:
@@ -195,10 +286,9 @@ class Scope:
               end: PeriodLike | None) -> tuple[Grid, slice]:
         lo, hi = _FAR, NAT
         for values in dates:
-            days = day_numbers(values)
-            days = days[days != NAT]
-            if len(days):
-                lo, hi = min(lo, days.min()), max(hi, days.max())
+            if values.notna().any():
+                ends = day_numbers(pd.Series([values.min(), values.max()], dtype=values.dtype))
+                lo, hi = min(lo, ends[0]), max(hi, ends[1])
         first = start and to_period(start, self.pfreq)
         last = end and to_period(end, self.pfreq)
         if hi == NAT:  # no dates at all
@@ -217,12 +307,19 @@ class Scope:
         return grid, slice(begin, max(begin, stop))
 
     def _groups(self, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, np.ndarray]:
+        """Group code of each row, and the groups seen, sorted with missing values last."""
         if not self.by:
             return None, np.zeros(len(frame), dtype=np.int64)
         dims = _dimensions(self.data, self.table, frame, self.by, self.name)
-        grouped = dims.groupby(self.by, dropna=False, sort=True)
-        keys = grouped.size().index.to_frame(index=False)
-        return keys, grouped.ngroup().to_numpy(dtype=np.int64)
+        combined = np.zeros(len(frame), dtype=np.int64)
+        for codes, labels in dims:
+            combined = combined * (len(labels) + 1) + codes
+        seen, codes = compact(combined)
+        keys = {}
+        for column, (_, labels) in zip(reversed(self.by), reversed(dims), strict=True):
+            keys[column] = labels.take(seen % (len(labels) + 1)).reset_index(drop=True)
+            seen = seen // (len(labels) + 1)
+        return pd.DataFrame({c: keys[c] for c in self.by}), codes.astype(np.int64)
 
     @property
     def n_groups(self) -> int:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi.kpis._engine import By, Scope, kpi
+from repkpi._vector import isin
+from repkpi.kpis._engine import By, Scope, compact, kpi, positions
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
@@ -28,7 +29,7 @@ __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "
 def _renewals(name: str, data: CrmData, args: tuple, *, by_value: bool) -> pd.DataFrame:
     s = Scope(data, name, "contracts", *args)
     contracts = s.frame
-    renewed = contracts["contract_id"].isin(contracts["renewal_of"].dropna())
+    renewed = isin(contracts["contract_id"], contracts["renewal_of"])
     weights = contracts["annual_value"] if by_value else None
     return s.ratio(s.events(contracts["end_date"], where=renewed, weights=weights),
                    s.events(contracts["end_date"], weights=weights))
@@ -81,29 +82,28 @@ def _arr(s: Scope) -> tuple[np.ndarray, ...]:
     taken within their ``by`` group (a contract's own column may split one).
     """
     contracts = s.frame
-    entity, first_rows = pd.factorize(
-        pd.MultiIndex.from_arrays([contracts["account_id"], s.codes]), sort=False)
-    entity = entity.astype(np.int64)
-    n = len(first_rows)
-    group = np.asarray(first_rows.get_level_values(1), dtype=np.int64)
-    value = contracts["annual_value"]
+    # An entity is an account within a group: a contract's own column may split an account.
+    account = positions(contracts["account_id"], contracts["account_id"].drop_duplicates())
+    keys, entity = compact(account * s.n_groups + s.codes)
+    n = len(keys)
+    group = keys % s.n_groups
+    # ARR in whole cents: the running sums over contract starts and ends are then exact,
+    # so an account whose contracts have all ended has ARR 0, not a rounding residue.
+    cents = np.round(contracts["annual_value"].to_numpy(np.float64) * 100)
 
-    def state(at: str, **kw: object) -> np.ndarray:
+    def arr(at: str) -> np.ndarray:
         return s.active(contracts["start_date"], contracts["end_date"], at=at,
-                        end_inclusive=True, codes=entity, n_groups=n, **kw)
+                        end_inclusive=True, codes=entity, n_groups=n, weights=cents) / 100
 
-    arr_first, arr_last = state("first", weights=value), state("last", weights=value)
-    # Counting contracts is exact: an account with none active has ARR 0, not a rounding residue.
-    arr_first[state("first") == 0] = 0.0
-    arr_last[state("last") == 0] = 0.0
-    cohort = state("first", where=value > 0) > 0
-    sums = []
-    for matrix in (arr_first, arr_last, np.minimum(arr_first, arr_last)):
-        kept = np.where(cohort, matrix, 0.0)
-        by_group = np.zeros((len(s.grid), s.n_groups))
-        np.add.at(by_group.T, group, kept.T)
-        sums.append(by_group)
-    return tuple(sums)
+    arr_first, arr_last = arr("first"), arr("last")
+    cohort = arr_first > 0
+    slot = (np.arange(len(s.grid))[:, None] * s.n_groups + group[None, :]).reshape(-1)
+    size = len(s.grid) * s.n_groups
+    return tuple(
+        np.bincount(slot, np.where(cohort, matrix, 0.0).reshape(-1), minlength=size)
+        .reshape(len(s.grid), s.n_groups)
+        for matrix in (arr_first, arr_last, np.minimum(arr_first, arr_last))
+    )
 
 
 @kpi

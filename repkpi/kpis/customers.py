@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi, shift
+from repkpi.kpis._engine import By, Scope, compact, kpi, lookups, positions, shift
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, day_numbers
@@ -213,13 +213,16 @@ def engagement_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
               reads=present or ["activities"])
     accounts = s.frame
     touches = [(data.activities, "occurred_on"), (data.surveys, "responded_at")]
-    pairs = pd.concat([
-        pd.DataFrame({"account": pd.Index(accounts["account_id"]).get_indexer(t["account_id"]),
-                      "pos": s.grid.locate(day_numbers(t[col]))})
-        for t, col in touches if t is not None
-    ], ignore_index=True)
-    pairs = pairs[(pairs["account"] >= 0) & (pairs["pos"] >= 0)].drop_duplicates()
-    account, pos = pairs["account"].to_numpy(), pairs["pos"].to_numpy()
+    width = len(s.grid)
+    pairs = []  # (account position, period position) of every touch, as one number
+    for table, column in touches:
+        if table is not None:
+            account = positions(table["account_id"], accounts["account_id"], memo=lookups(data))
+            pos = s.grid.locate(day_numbers(table[column]))
+            inside = (account >= 0) & (pos >= 0)
+            pairs.append(account[inside] * width + pos[inside])
+    pairs = compact(np.concatenate(pairs))[0]
+    account, pos = pairs // width, pairs % width
     last = s.grid.last[pos]
     since = day_numbers(accounts["customer_since"])[account]
     churned = day_numbers(accounts["churned_on"])[account]
@@ -258,28 +261,25 @@ def key_accounts(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
               reads=["deals"])
     accounts, deals = s.frame, data.deals
     won = deals[deals["stage"] == "won"]
-    account = pd.Index(accounts["account_id"]).get_indexer(won["account_id"])
+    account = positions(won["account_id"], accounts["account_id"])
     day = day_numbers(won["closed_on"])
-    ok = (account >= 0) & (day != NAT)
-    # Running totals of won amounts, in whole cents so that sums are exact,
-    # sorted by (account, day): the sum over (L, U] is total(a, U) - total(a, L).
-    key = account[ok].astype(np.int64) * (1 << 32) + (day[ok] + (1 << 31))
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    cents = np.round(won["amount"].to_numpy(np.float64)[ok][order] * 100).astype(np.int64)
-    running = np.concatenate([[0], np.cumsum(cents)])
-    buyers = np.unique(account[ok])
     last = s.grid.last
     lower = day_numbers(pd.Series(pd.to_datetime(last.astype("datetime64[D]"))
                                   - pd.DateOffset(months=12)))
-    a = np.repeat(buyers, len(last)).astype(np.int64) * (1 << 32)
-    upper_at = np.searchsorted(key, a + np.tile(last, len(buyers)) + (1 << 31), side="right")
-    lower_at = np.searchsorted(key, a + np.tile(lower, len(buyers)) + (1 << 31), side="right")
-    total = running[upper_at] - running[lower_at]
-    pos = np.tile(np.arange(len(last)), len(buyers))
-    who = np.repeat(buyers, len(last))
-    since = day_numbers(accounts["customer_since"])[who]
-    churned = day_numbers(accounts["churned_on"])[who]
-    active = (since <= last[pos]) & ((churned == NAT) | (last[pos] < churned))
+    # A deal closed on day d counts in the windows (P.last - 12 months, P.last] that hold d:
+    # the periods from the first with P.last >= d to the last with lower bound < d.
+    k0 = np.searchsorted(last, day, side="left")
+    k1 = np.searchsorted(lower, day, side="left")
+    ok = (account >= 0) & (day != NAT) & (k0 < k1)
+    width = len(last) + 1
+    cents = np.round(won["amount"].to_numpy(np.float64) * 100)[ok]  # whole cents: sums are exact
+    size = len(accounts) * width
+    diff = (np.bincount(account[ok] * width + k0[ok], cents, minlength=size)
+            - np.bincount(account[ok] * width + k1[ok], cents, minlength=size))
+    total = np.cumsum(diff.reshape(len(accounts), width), axis=1)[:, :-1]
+    since = day_numbers(accounts["customer_since"])[:, None]
+    churned = day_numbers(accounts["churned_on"])[:, None]
+    active = (since <= last[None, :]) & ((churned == NAT) | (last[None, :] < churned))
     hit = active & (total >= round(threshold * 100))
-    return s.count(s.tally(pos, hit, None, s.codes[who]))
+    who, pos = np.nonzero(hit)
+    return s.count(s.tally(pos, None, None, s.codes[who]))

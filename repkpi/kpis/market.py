@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi, shift
+from repkpi.kpis._engine import By, Scope, kpi, lookups, positions, shift
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq
@@ -61,10 +61,11 @@ class _Market:
                   grid_dates=[starts])
         deals = data.deals
         if by:
-            region = deals["account_id"].map(data.accounts.set_index("account_id")["region"])
-            lookup = pd.Series(np.arange(s.n_groups, dtype=np.float64),
-                               index=s.keys["region"].to_numpy())
-            codes = region.map(lookup).to_numpy(dtype=np.float64, na_value=np.nan)
+            accounts = data.accounts
+            account = positions(deals["account_id"], accounts["account_id"], memo=lookups(data))
+            region = positions(accounts["region"], s.keys["region"])  # market region of each account
+            codes = np.where(account >= 0, region[np.maximum(account, 0)], -1).astype(np.float64)
+            codes[codes < 0] = np.nan
         else:
             codes = np.zeros(len(deals), dtype=np.int64)
         self.scope = s

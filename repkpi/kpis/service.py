@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi
+from repkpi._vector import isin
+from repkpi.kpis._engine import By, Scope, kpi, positions
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
-from repkpi.periods import Freq, PeriodLike
+from repkpi.periods import NAT, Freq, PeriodLike, micros
 from repkpi.schemas import PRIORITIES
 
 __all__ = ["DEFAULT_SLA_HOURS", "first_response_hours", "resolution_hours", "sla_compliance"]
 
+_HOUR = 3_600_000_000  # microseconds
 DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
 """Resolution targets in calendar hours per priority."""
 
@@ -93,26 +95,32 @@ def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     s = Scope(data, "sla_compliance", "tickets", freq, by, start, end, fiscal_year_start)
     tickets = s.frame
     hours = _hours(targets)
-    stamps = ["opened_at", "first_response_at", "resolved_at"]
-    as_of = tickets[stamps].max().max() if as_of is None else _utc(as_of)
-    deadline = tickets["opened_at"] + pd.to_timedelta(
-        tickets["priority"].map(hours).astype(np.float64), unit="h")
-    resolved = tickets["resolved_at"].notna() & (tickets["resolved_at"] <= as_of)
-    on_time = tickets["resolved_at"] <= deadline
-    met = resolved & on_time
-    breached = (resolved & ~on_time) | (~resolved & (deadline < as_of))
-    chosen = np.ones(len(tickets), dtype=bool) if kinds is None else tickets["kind"].isin(
-        [kinds] if isinstance(kinds, str) else list(kinds)).to_numpy(dtype=bool)
-    opened = tickets["opened_at"]
-    return s.ratio(s.events(opened, where=met & chosen),
-                   s.events(opened, where=(met | breached) & chosen))
+    opened, resolved = micros(tickets["opened_at"]), micros(tickets["resolved_at"])
+    if as_of is None:
+        latest = [micros(tickets[c]) for c in ("opened_at", "first_response_at", "resolved_at")]
+        as_of = max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
+    else:
+        as_of = micros(pd.Series([_utc(as_of)]))[0]
+    allowed = np.array([hours[p] for p in PRIORITIES], dtype=np.float64) * _HOUR
+    deadline = opened + np.round(allowed[positions(tickets["priority"], pd.Series(PRIORITIES))]
+                                 ).astype(np.int64)
+    known = (resolved != NAT) & (resolved <= as_of)
+    on_time = (resolved != NAT) & (resolved <= deadline)
+    met = known & on_time
+    breached = (known & ~on_time) | (~known & (deadline < as_of))
+    if kinds is not None:
+        chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
+        met, breached = met & chosen, breached & chosen
+    return s.ratio(s.events(tickets["opened_at"], where=met),
+                   s.events(tickets["opened_at"], where=met | breached))
 
 
 def _median_hours(name: str, data: CrmData, later: str, args: tuple) -> pd.DataFrame:
     s = Scope(data, name, "tickets", *args)
     tickets = s.frame
-    hours = (tickets[later] - tickets["opened_at"]).dt.total_seconds() / 3600.0
-    return s.values_only(s.medians(tickets["opened_at"], hours))
+    start, stop = micros(tickets["opened_at"]), micros(tickets[later])
+    hours = np.where(stop != NAT, (stop - start) / _HOUR, np.nan)
+    return s.values_only(s.medians(tickets["opened_at"], pd.Series(hours)))
 
 
 @kpi
