@@ -25,6 +25,15 @@ from repkpi.samples import load_sample, sample_path
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """Import ``repkpi.plot`` and ``repkpi.report`` (matplotlib) on first use."""
+    if name in ("plot", "report"):
+        import importlib
+
+        return importlib.import_module(f"repkpi.{name}")
+    raise AttributeError(f"module 'repkpi' has no attribute {name!r}")
+
 __all__ = [
     "KPIS",
     "TABLES",
@@ -45,6 +54,8 @@ __all__ = [
     "load",
     "load_goals",
     "load_sample",
+    "plot",
+    "report",
     "sample_path",
     "scorecard",
     "whatif",

@@ -87,6 +87,8 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     card.to_csv(out / "scorecard.csv", index=False)
     if len(data.rejects):
         data.rejects.to_csv(out / "rejects.csv", index=False)
+    else:  # a rejects.csv of an earlier run would tell of rows this data does not have
+        (out / "rejects.csv").unlink(missing_ok=True)
 
     say("Drawing the dashboard")
     images = {"dashboard": _png(dashboard(data, goals, freq=freq))}
@@ -102,6 +104,7 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
             result = KPIS[name](data, freq=freq, end=end)
         except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
             skipped[name] = str(exc).splitlines()[0]
+            (out / f"{name}.png").unlink(missing_ok=True)  # an earlier run's chart
             continue
         fig, ax = plt.subplots(figsize=(7, 3.4))
         fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.22)
