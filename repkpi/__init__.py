@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from repkpi import kpis, whatif
 from repkpi.errors import (
     ColumnNotFoundError,
     DataFileError,
@@ -17,9 +18,8 @@ from repkpi.errors import (
     OptionError,
     RepkpiError,
 )
-from repkpi import kpis, whatif
-from repkpi.kpis import KPIS, compute
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
+from repkpi.kpis import KPIS, compute
 from repkpi.loading import TABLES, CrmData, load
 from repkpi.samples import load_sample, sample_path
 

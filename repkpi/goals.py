@@ -144,12 +144,12 @@ def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
     --------
     >>> import tempfile, pathlib
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "goals.toml"
-    >>> _ = file.write_text('[[goal]]\\nkpi = "csat"\\nfreq = "Q"\\ntarget = 0.9\\n'
-    ...                     'direction = "at_least"\\n')
+    >>> _ = file.write_text(chr(10).join(['[[goal]]', 'kpi = "csat"', 'freq = "Q"',
+    ...                                   'target = 0.9', 'direction = "at_least"']))
     >>> load_goals(file)[0].label
     'csat >= 0.9'
-    >>> _ = file.write_text('[[goal]]\\nkpi = "csat"\\nfreq = "Q"\\ntarget = "high"\\n'
-    ...                     'direction = "at_least"\\n')
+    >>> _ = file.write_text(chr(10).join(['[[goal]]', 'kpi = "csat"', 'freq = "Q"',
+    ...                                   'target = "high"', 'direction = "at_least"']))
     >>> load_goals(file)
     Traceback (most recent call last):
     ...

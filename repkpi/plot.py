@@ -70,7 +70,7 @@ def period_label(period: pd.Period) -> str:
 
 
 def _kpi_name(result: pd.DataFrame) -> str:
-    if "kpi" in result.columns and result["kpi"].nunique() == 1:
+    if "kpi" in result.columns and len(result) and (result["kpi"] == result["kpi"].iloc[0]).all():
         return str(result["kpi"].iloc[0])
     name = result.attrs.get("kpi")
     if name is None:

@@ -200,6 +200,7 @@ def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: 
 <h2>Data quality</h2>
 <table id="quality"><thead><tr><th>Table</th><th>Rows read</th><th>Loaded</th><th>Rejected</th>
 <th>File</th></tr></thead><tbody>{quality_rows}</tbody></table>
-<p class="muted">{len(data.rejects):,} failure(s) recorded{"; see rejects.csv" if len(data.rejects) else ""}.</p>
+<p class="muted">{len(data.rejects):,} failure(s) recorded{
+    "; see rejects.csv" if len(data.rejects) else ""}.</p>
 </body></html>
 """

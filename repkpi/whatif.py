@@ -14,8 +14,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.goals import Goal, latest_complete_period
-from repkpi.kpis import KPIS
-from repkpi.kpis import customers
+from repkpi.kpis import KPIS, customers
 from repkpi.loading import CrmData
 from repkpi.periods import PeriodLike, to_period
 

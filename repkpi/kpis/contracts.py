@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
 from repkpi.kpis._engine import By, Scope, compact, kpi, positions
-from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 

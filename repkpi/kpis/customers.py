@@ -17,9 +17,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, compact, kpi, lookups, positions, shift
-from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, day_numbers
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, kpi, lookups, positions, shift
-from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq
 

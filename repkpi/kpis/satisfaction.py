@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi.kpis._engine import By, Scope, kpi
 from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.kpis._engine import By, Scope, kpi
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 

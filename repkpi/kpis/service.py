@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import OptionError
-from repkpi._vector import isin
-from repkpi.kpis._engine import By, Scope, kpi, positions
 from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi._vector import isin
+from repkpi.errors import OptionError
+from repkpi.kpis._engine import By, Scope, kpi, positions
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, micros
 from repkpi.schemas import PRIORITIES

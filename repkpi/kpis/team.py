@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, kpi
-from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
