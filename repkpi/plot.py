@@ -7,6 +7,7 @@ hours or plain counts, by the KPI's unit (:data:`repkpi.kpis.UNITS`).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
@@ -150,7 +151,8 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
     if goal is not None:
         ax.axhline(goal.target, color=GOAL, linestyle="--", linewidth=1.2,
                    label=f"goal {format_value(goal.target, unit)}")
-    ax.set_title(goal.label if goal is not None and goal.label else name, fontsize=10)
+    ax.set_title(textwrap.fill(goal.label if goal is not None and goal.label else name, 50),
+                 fontsize=10)
     step = max(1, int(np.ceil(len(periods) / 10)))
     ax.set_xticks(np.arange(0, len(periods), step))
     ax.set_xticklabels([period_label(p) for p in periods[::step]], rotation=45, ha="right",
@@ -180,8 +182,11 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
     """
     goals = list(DEFAULT_GOALS if goals is None else goals)
     nrows = max(1, int(np.ceil(len(goals) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows), layout="constrained",
-                             squeeze=False)
+    # Fixed margins: a constrained layout of many panels costs seconds at every save.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows), squeeze=False)
+    height = 3.2 * nrows
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.55 / height, top=1 - 0.9 / height,
+                        hspace=0.65, wspace=0.22)
     end = latest_complete_period(data, freq)
     for ax, goal in zip(axes.flat, goals, strict=False):
         try:
@@ -194,7 +199,8 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
         trend(result.drop(columns=list(goal.where)), goal=goal, ax=ax)
     for ax in list(axes.flat)[len(goals):]:
         fig.delaxes(ax)
-    fig.suptitle("KPIs against goals" + (f", to {period_label(end)}" if end is not None else ""))
+    fig.suptitle("KPIs against goals" + (f", to {period_label(end)}" if end is not None else ""),
+                 y=1 - 0.25 / height, fontsize=13)
     return fig
 
 
