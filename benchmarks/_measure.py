@@ -1,7 +1,8 @@
 """Run one job in a fresh Python process and report its wall time and peak memory.
 
-A fresh process per job keeps the peak resident set size (``ru_maxrss``) of
-one job from hiding another's, and repeats give the best of N wall times.
+A fresh process per job keeps the peak resident set size (``VmHWM`` of
+``/proc/self/status``, Linux) of one job from hiding another's, and repeats
+give the best of N wall times.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 setup = {setup!r}
 job = {job!r}
@@ -21,7 +22,9 @@ exec(setup, scope)
 start = time.perf_counter()
 exec(job, scope)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: this process's peak resident set (ru_maxrss would keep the parent's from before exec)
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 print(json.dumps({{"seconds": seconds, "peak_bytes": peak}}))
 """
 

@@ -155,6 +155,8 @@ class CrmData:
             failures += found
             failures.append(_check(name, typed[name], frame, found))
             del frame
+            # Arrow's allocator keeps freed blocks for reuse; hand the raw table's back.
+            pyarrow.default_memory_pool().release_unused()
         failures += _check_references(typed)
         report = _as_report(failures)
         if errors == "strict" and len(report):
@@ -228,8 +230,10 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
     True
     """
     files = _table_files(Path(path))
+    # Largest file first: its raw text is then in memory beside the fewest parsed tables.
+    order = sorted(files.items(), key=lambda item: item[1].stat().st_size, reverse=True)
     return CrmData._from_sources(
-        [(name, str(file), functools.partial(_read, file)) for name, file in files.items()], errors)
+        [(name, str(file), functools.partial(_read, file)) for name, file in order], errors)
 
 
 def _table_files(path: Path) -> dict[str, Path]:
@@ -294,7 +298,7 @@ def _read_csv(file: Path) -> pd.DataFrame:
     table = pacsv.read_csv(
         file,
         convert_options=pacsv.ConvertOptions(
-            column_types={name: pyarrow.string() for name in header},
+            column_types={name: pyarrow.large_string() for name in header},
             null_values=[""],
             strings_can_be_null=True,
         ),
