@@ -106,13 +106,22 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     return checked
 
 
+def _with_missing(labels: pd.Series) -> pd.Series:
+    """``labels`` with a missing value appended, in a dtype that can hold it."""
+    try:
+        missing = pd.Series([None], dtype=labels.dtype)
+    except (TypeError, ValueError):  # e.g. bool
+        labels, missing = labels.astype(object), pd.Series([None], dtype=object)
+    return pd.concat([labels, missing], ignore_index=True)
+
+
 def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Codes in sorted order of the values, with missing values last; and the labels."""
     codes, uniques = pd.factorize(values, sort=True)
     labels = pd.Series(uniques, dtype=values.dtype)
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
-        labels = pd.concat([labels, pd.Series([pd.NA], dtype=values.dtype)], ignore_index=True)
+        labels = _with_missing(labels)
     return codes.astype(np.int64), labels
 
 
@@ -124,8 +133,7 @@ def _through(ids: pd.Series, keys: pd.Series, column: pd.Series,
     if (position < 0).any():
         na = len(labels)
         if not labels.isna().any():
-            labels = pd.concat([labels, pd.Series([pd.NA], dtype=labels.dtype)],
-                               ignore_index=True)
+            labels = _with_missing(labels)
         else:
             na = len(labels) - 1
         return np.where(position >= 0, codes[np.maximum(position, 0)], na), labels
