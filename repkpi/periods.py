@@ -63,22 +63,43 @@ def pandas_freq(freq: str, fiscal_year_start: int = 1) -> str:
     return f"{freq}-{_MONTHS[(fiscal_year_start - 2) % 12]}"
 
 
-def to_period(value: PeriodLike, pfreq: str) -> pd.Period:
+_RANK = {"D": 0, "M": 1, "Q": 2, "Y": 3, "A": 3}
+
+
+def to_period(value: PeriodLike, pfreq: str, how: str = "start") -> pd.Period:
     """Read a period-like value (``"2024Q1"``, ``"2024-01"``, a date) as a period of ``pfreq``.
+
+    A label of the same or a finer frequency names the period of ``pfreq``
+    that holds it (in ``pfreq``'s calendar: ``"2024Q1"`` with fiscal quarters
+    is fiscal 2024Q1). A coarser one names its first period, or its last
+    with ``how="end"``: ``"2024Q2"`` as an ``end`` in months is June.
 
     Examples
     --------
     >>> to_period("2024-02-15", "Q-DEC"), to_period("2024Q3", "Q-DEC")
     (Period('2024Q1', 'Q-DEC'), Period('2024Q3', 'Q-DEC'))
+    >>> to_period("2024Q2", "M"), to_period("2024Q2", "M", how="end")
+    (Period('2024-04', 'M'), Period('2024-06', 'M'))
     """
     try:
+        natural = value if isinstance(value, pd.Period) else _natural(value)
+        if natural is not None and _RANK.get(natural.freqstr[0], 0) > _RANK[pfreq[0]]:
+            return natural.asfreq(pfreq, how=how)
         if isinstance(value, pd.Period):
-            return value.asfreq(pfreq, how="start") if value.freqstr != pfreq else value
+            return value.asfreq(pfreq, how=how) if value.freqstr != pfreq else value
         return pd.Period(value, freq=pfreq)
     except (ValueError, TypeError) as exc:
         raise OptionError(
             f"Cannot read {value!r} as a period.\nHint: use '2024Q1', '2024-01', '2024' or a date."
         ) from exc
+
+
+def _natural(value: PeriodLike) -> pd.Period | None:
+    """The period a label names on its own (``"2024Q2"`` a quarter, ``"2024"`` a year)."""
+    try:
+        return pd.Period(value)
+    except (ValueError, TypeError):
+        return None
 
 
 def day_numbers(values: pd.Series) -> np.ndarray:

@@ -78,8 +78,10 @@ def market(crm):
             ("2024", "s", 20, 85, 20 / 85),       # ours 20, theirs 50 + 15
         ], id="share_year_by_region"),
         pytest.param("market_share", {"freq": "Y", "fiscal_year_start": 4}, [
-            # fiscal years from April: 2024Q1 is in fiscal 2024, 2024Q2 and Q3 in fiscal 2025
-            ("2024", 120, 270, 120 / 270),
+            # fiscal years from April: 2024Q1 is in fiscal 2024, 2024Q2 and Q3 in fiscal 2025.
+            # Fiscal 2024 runs 2023-04-01 .. 2024-03-31, so it holds D6 (2023-12-15, 999) too:
+            # ours 999 + 100 + 20 = 1 119 against the competitors' one quarter of figures, 150.
+            ("2024", 1119, 1269, 1119 / 1269),
             ("2025", 45, 190, 45 / 190),          # ours 40 + 5, theirs 115 + 30
         ], id="share_fiscal_year"),
         pytest.param("market_rank", {}, [
