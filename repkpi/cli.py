@@ -19,6 +19,8 @@ from repkpi.loading import load
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+_SOURCE = ("the exports are a CRM's own: salesforce, hubspot, zendesk, or a mapping TOML file "
+           "(default: canonical tables)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a folder of exports against the data model")
     validate.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    validate.add_argument("--source", metavar="CRM", help=_SOURCE)
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
 
@@ -42,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--period", help="the period under review, e.g. 2026Q3 "
                                          "(default: the latest complete one)")
     report.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    report.add_argument("--source", metavar="CRM", help=_SOURCE)
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
     kpis.add_argument("data_dir", metavar="DATA_DIR", type=Path)
@@ -49,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     kpis.add_argument("--by", action="append", metavar="COLUMN",
                       help="a dimension to break the KPIs down by (repeatable)")
     kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    kpis.add_argument("--source", metavar="CRM", help=_SOURCE)
     kpis.add_argument("--out", type=Path, metavar="FILE",
                       help="also write every period's values to this CSV file")
 
@@ -78,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
     with out.status(f"Loading {args.data_dir} ..."):
-        data = load(args.data_dir, errors="quarantine")
+        data = load(args.data_dir, errors="quarantine", source=args.source)
     summary = data.summary()
     for rec in summary.itertuples(index=False):
         mark = "ok" if rec.rejected == 0 else f"{rec.rejected:,} invalid row(s)"
@@ -115,7 +120,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     goals_file = args.goals or (args.data_dir / "goals.toml")
     goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
     with out.status(f"Loading {args.data_dir} ...") as status:
-        data = load(args.data_dir, errors=args.errors)
+        data = load(args.data_dir, errors=args.errors, source=args.source)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
                             progress=lambda msg: status.update(f"{msg} ..."))
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
@@ -131,7 +136,7 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     from repkpi.kpis import compute
 
     with out.status(f"Loading {args.data_dir} ..."):
-        data = load(args.data_dir, errors=args.errors)
+        data = load(args.data_dir, errors=args.errors, source=args.source)
     with out.status("Computing the KPIs ..."):
         result = compute(data, freq=args.freq, by=args.by)
     if result.empty:

@@ -198,7 +198,8 @@ class CrmData:
         return f"CrmData({', '.join(parts)})"
 
 
-def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
+def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
+         source: str | os.PathLike[str] | None = None) -> CrmData:
     """Load and validate a folder of CRM exports, one file per table.
 
     Parameters
@@ -209,6 +210,10 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
     errors : {"strict", "quarantine"}
         What to do with invalid rows: raise, or set them aside in
         ``data.rejects``.
+    source : str or path-like, optional
+        The folder holds a CRM's own exports: ``"salesforce"``,
+        ``"hubspot"``, ``"zendesk"``, or the path of a mapping file for any
+        other CRM (see :mod:`repkpi.mapping`). Default: canonical tables.
 
     Returns
     -------
@@ -229,6 +234,10 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict") -> CrmData:
     >>> data.accounts.shape[0] > 1000 and len(data.rejects) == 0
     True
     """
+    if source is not None:
+        from repkpi.mapping import load_mapped
+
+        return load_mapped(path, source, errors)
     files = _table_files(Path(path))
     # Largest file first: its raw text is then in memory beside the fewest parsed tables.
     order = sorted(files.items(), key=lambda item: item[1].stat().st_size, reverse=True)
@@ -295,14 +304,17 @@ def _read_csv(file: Path) -> pd.DataFrame:
         )
     if not has_rows:  # a header alone: pyarrow cannot read one without a line end
         return pd.DataFrame({name: pd.Series(dtype="str") for name in header})
-    table = pacsv.read_csv(
-        file,
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pyarrow.large_string() for name in header},
-            null_values=[""],
-            strings_can_be_null=True,
-        ),
+    convert = pacsv.ConvertOptions(
+        column_types={name: pyarrow.large_string() for name in header},
+        null_values=[""],
+        strings_can_be_null=True,
     )
+    try:
+        table = pacsv.read_csv(file, convert_options=convert)
+    except pyarrow.ArrowInvalid:
+        # Quoted text over several lines (notes, descriptions) needs the slower reader.
+        table = pacsv.read_csv(file, convert_options=convert,
+                               parse_options=pacsv.ParseOptions(newlines_in_values=True))
     return table.to_pandas()
 
 
@@ -435,7 +447,7 @@ def _failures(table: str, column: str, check: str, index: pd.Index,
     if raw_values is None:
         value = pd.Series(pd.NA, index=range(len(positions)), dtype="str")
     else:
-        value = raw_values.take(positions).astype("str").reset_index(drop=True)
+        value = raw_values.loc[positions].astype("str").reset_index(drop=True)
     return pd.DataFrame({
         "table": table,
         "row": pd.array(positions + 1, dtype="Int64"),
@@ -532,7 +544,7 @@ def _cascade(typed: dict[str, pd.DataFrame], report: pd.DataFrame) -> pd.DataFra
         return report
     accounts = typed["accounts"]["account_id"]
     bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
-    rejected = accounts.iloc[bad_rows].dropna()
+    rejected = accounts.loc[bad_rows].dropna()
     kept = accounts.drop(index=bad_rows)
     rejected = rejected[~isin(rejected, kept)].unique()
     if len(rejected) == 0:
