@@ -400,7 +400,8 @@ def _parse_dates(values: pd.Series) -> pd.Series:
         return pd.to_datetime(values.astype("str"), format="%Y-%m-%d",
                               errors="coerce").astype("datetime64[us]")
     stamps = days.cast(pyarrow.timestamp("us"))
-    return pd.Series(stamps.to_pandas(), index=values.index).astype("datetime64[us]")
+    # Positional: the index may be an export's row numbers, not 0..n-1.
+    return pd.Series(stamps.to_pandas().to_numpy(), index=values.index).astype("datetime64[us]")
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -434,7 +435,7 @@ def _parse_numbers(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         return values.astype("float64")
     try:
-        return pd.Series(pc.cast(to_arrow(values), pyarrow.float64()).to_pandas(),
+        return pd.Series(pc.cast(to_arrow(values), pyarrow.float64()).to_pandas().to_numpy(),
                          index=values.index).astype("float64")
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
         return pd.to_numeric(values, errors="coerce").astype("float64")
