@@ -30,7 +30,9 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,7 @@ from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 
-__all__ = ["KPIS", "UNITS", "By", "Scope", "compact", "kpi", "positions"]
+__all__ = ["KPIS", "UNITS", "By", "Scope", "compact", "kpi", "positions", "shared", "sharing"]
 
 By = str | Sequence[str] | None
 KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
@@ -62,6 +64,34 @@ UNITS: dict[str, str] = {
 """How each KPI's value reads: a count, a percent, money, hours, a score or a rank."""
 _FAR = np.iinfo(np.int64).max
 _COMMON = ("freq", "by", "start", "end", "fiscal_year_start")
+
+
+_SHARED: ContextVar[dict | None] = ContextVar("repkpi_shared", default=None)
+
+
+@contextmanager
+def sharing() -> Iterator[None]:
+    """Let the KPIs computed inside the block share their intermediate results.
+
+    :func:`repkpi.compute` computes all its KPIs inside one such block: the
+    period grid, the ``by`` groups and the ARR matrix of NRR and GRR are then
+    built once. The data cannot change in between, so nothing goes stale.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def shared(key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()``, computed once per ``key`` inside a :func:`sharing` block."""
+    cache = _SHARED.get()
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
@@ -280,14 +310,20 @@ class Scope:
         self.frame: pd.DataFrame = getattr(data, table)
         self.pfreq = pandas_freq(freq, fiscal_year_start)
         self.by = [by] if isinstance(by, str) else list(by or [])
+        self.key = (id(data), table, tuple(reads), self.pfreq, tuple(self.by), str(start),
+                    str(end), grid_dates is None)
         if grid_dates is None:
             grid_dates = [getattr(data, t)[c] for t in reads if getattr(data, t) is not None
                           for c in _date_columns(t)]
-        self.grid, self.keep = self._grid(grid_dates, start, end)
+            self.grid, self.keep = shared(("grid", *self.key),
+                                          lambda: self._grid(grid_dates, start, end))
+        else:
+            self.grid, self.keep = self._grid(grid_dates, start, end)
         if groups is not None:
             self.keys, self.codes = groups, None
         else:
-            self.keys, self.codes = self._groups(self.frame)
+            self.keys, self.codes = shared(("groups", id(data), table, tuple(self.by)),
+                                           lambda: self._groups(self.frame))
 
     # -- set-up ---------------------------------------------------------
     def _grid(self, dates: Sequence[pd.Series], start: PeriodLike | None,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
-from repkpi.kpis._engine import KPIS, By
+from repkpi.kpis._engine import KPIS, By, sharing
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
@@ -56,16 +56,17 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
     if unknown:
         raise OptionError(f"Unknown KPI(s) {unknown}.\nHint: the KPIs are {sorted(KPIS)}.")
     frames, skipped = [], {}
-    for name in names:
-        try:
-            result = KPIS[name](data, freq=freq, by=by, start=start, end=end,
-                                fiscal_year_start=fiscal_year_start)
-        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-            if explicit:
-                raise
-            skipped[name] = str(exc).split("\n")[0]
-            continue
-        frames.append(result.assign(kpi=name))
+    with sharing():  # the KPIs share grids, groups and intermediate results
+        for name in names:
+            try:
+                result = KPIS[name](data, freq=freq, by=by, start=start, end=end,
+                                    fiscal_year_start=fiscal_year_start)
+            except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
+                if explicit:
+                    raise
+                skipped[name] = str(exc).split("\n")[0]
+                continue
+            frames.append(result.assign(kpi=name))
     if not frames:
         out = pd.DataFrame(columns=["kpi", "period", "numerator", "denominator", "value"])
     else:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
-from repkpi.kpis._engine import By, Scope, compact, kpi, positions
+from repkpi.kpis._engine import By, Scope, compact, kpi, positions, shared
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
@@ -76,6 +76,11 @@ def renewal_value_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
 
 
 def _arr(s: Scope) -> tuple[np.ndarray, ...]:
+    """Per-period sums of ARR at P.first and P.last over the cohort, and of their minimum."""
+    return shared(("arr", *s.key), lambda: _arr_sums(s))
+
+
+def _arr_sums(s: Scope) -> tuple[np.ndarray, ...]:
     """Per-period sums of ARR at P.first and P.last over the cohort, and of their minimum.
 
     The cohort of P is the accounts with ARR on P.first > 0. Accounts are
