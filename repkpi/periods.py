@@ -102,18 +102,31 @@ def _natural(value: PeriodLike) -> pd.Period | None:
         return None
 
 
-def day_numbers(values: pd.Series) -> np.ndarray:
-    """Days since 1970-01-01 of a date or timestamp column (UTC date); NAT where missing."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.to_numpy(dtype="datetime64[us]").astype("datetime64[D]").view(np.int64)
+_US_PER_DAY = 86_400_000_000
+_TO_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 
 def micros(values: pd.Series) -> np.ndarray:
-    """Microseconds since the epoch (UTC) of a timestamp column; NAT where missing."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.to_numpy(dtype="datetime64[us]").view(np.int64)
+    """Microseconds since the epoch (UTC) of a date or timestamp column; NAT where missing.
+
+    Read straight from the column's integers (UTC for zoned ones): no copy
+    through strings or time zones.
+    """
+    if not isinstance(values.dtype, pd.DatetimeTZDtype) and values.dtype.kind != "M":
+        values = pd.to_datetime(values)
+    ints = np.asarray(values.array.asi8)
+    unit = values.dt.unit
+    if unit == "us":
+        return ints
+    missing = ints == NAT
+    scaled = ints // 1_000 if unit == "ns" else ints * _TO_US[unit]
+    return np.where(missing, NAT, scaled)
+
+
+def day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of a date or timestamp column (UTC date); NAT where missing."""
+    us = micros(values)
+    return np.where(us == NAT, NAT, np.floor_divide(us, _US_PER_DAY))
 
 
 @dataclass(frozen=True)
