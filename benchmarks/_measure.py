@@ -7,9 +7,11 @@ give the best of N wall times.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 CHILD = r"""
@@ -42,6 +44,26 @@ def measure(setup: str, job: str, *, repeat: int = 3) -> dict[str, float]:
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {"seconds": min(r["seconds"] for r in runs),
             "peak_bytes": max(r["peak_bytes"] for r in runs)}
+
+
+def data_folder(description: str) -> tuple[Path, int]:
+    """Parse the benchmark's arguments; return the data folder and ``--repeat``.
+
+    Without a DATA_DIR argument, ``--accounts`` accounts are generated into a
+    temporary folder.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("data_dir", nargs="?", type=Path)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    folder = args.data_dir
+    if folder is None:
+        from repkpi.sample import write_sample
+
+        folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
+        write_sample(folder, accounts=args.accounts, seed=1)
+    return folder, args.repeat
 
 
 def folder_bytes(folder: Path, suffix: str = ".csv") -> int:

@@ -16,14 +16,11 @@ Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import repkpi
 from benchmarks import sql_reference
-from benchmarks._measure import folder_bytes, measure
+from benchmarks._measure import data_folder, folder_bytes, measure
 from benchmarks.agreement import mismatches
 
 
@@ -38,17 +35,7 @@ def _best(job, repeat: int) -> float:
 
 def main() -> None:
     """Run the benchmark and print Markdown tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", type=Path)
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    folder = args.data_dir
-    if folder is None:
-        from repkpi.sample import write_sample
-
-        folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
-        write_sample(folder, accounts=args.accounts, seed=1)
+    folder, repeat = data_folder(__doc__.splitlines()[0])
     data = repkpi.load(folder)
     con = sql_reference.connect(folder)
     print(f"data: {folder}: {data}; {folder_bytes(folder) / 1e6:.0f} MB of CSV\n")
@@ -56,8 +43,8 @@ def main() -> None:
     print("| all KPIs, quarterly | repkpi (s) | DuckDB SQL (s) | repkpi / DuckDB |")
     print("|---|---|---|---|")
     for by in (None, "region"):
-        ours = _best(lambda by=by: repkpi.compute(data, freq="Q", by=by), args.repeat)
-        theirs = _best(lambda by=by: sql_reference.compute_all(con, freq="Q", by=by), args.repeat)
+        ours = _best(lambda by=by: repkpi.compute(data, freq="Q", by=by), repeat)
+        theirs = _best(lambda by=by: sql_reference.compute_all(con, freq="Q", by=by), repeat)
         print(f"| compute, by={by} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
 
     job_ours = (f"data = repkpi.load({str(folder)!r}); "
@@ -65,8 +52,8 @@ def main() -> None:
     job_sql = (f"con = sql_reference.connect({str(folder)!r}); "
                "sql_reference.compute_all(con, freq='Q'); "
                "sql_reference.compute_all(con, freq='Q', by='region')")
-    ours = measure("import repkpi", job_ours, repeat=args.repeat)
-    theirs = measure("from benchmarks import sql_reference", job_sql, repeat=args.repeat)
+    ours = measure("import repkpi", job_ours, repeat=repeat)
+    theirs = measure("from benchmarks import sql_reference", job_sql, repeat=repeat)
     print(f"| load + compute (both by), end to end | {ours['seconds']:.2f} | "
           f"{theirs['seconds']:.2f} | {ours['seconds'] / theirs['seconds']:.2f}x |")
     print(f"\npeak memory, load + compute: repkpi {ours['peak_bytes'] / 1e6:.0f} MB, "

@@ -13,31 +13,18 @@ Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
 
 from __future__ import annotations
 
-import argparse
 import platform
-import tempfile
-from pathlib import Path
 
-from benchmarks._measure import folder_bytes, measure
+from benchmarks._measure import data_folder, folder_bytes, measure
 
 
 def main() -> None:
     """Run the benchmark and print a Markdown table row set."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", type=Path)
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    folder = args.data_dir
-    if folder is None:
-        from repkpi.sample import write_sample
-
-        folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
-        write_sample(folder, accounts=args.accounts, seed=1)
+    folder, repeat = data_folder(__doc__.splitlines()[0])
     size = folder_bytes(folder)
-    ours = measure("import repkpi", f"data = repkpi.load({str(folder)!r})", repeat=args.repeat)
+    ours = measure("import repkpi", f"data = repkpi.load({str(folder)!r})", repeat=repeat)
     theirs = measure("from benchmarks import sql_reference",
-                     f"con = sql_reference.connect({str(folder)!r})", repeat=args.repeat)
+                     f"con = sql_reference.connect({str(folder)!r})", repeat=repeat)
     print(f"data: {folder} ({size / 1e6:.0f} MB of CSV); {platform.processor() or platform.machine()}")
     print("| job | seconds | peak memory (MB) | peak / CSV size |")
     print("|---|---|---|---|")

@@ -31,77 +31,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from repkpi.schemas import COLUMNS as SCHEMA_COLUMNS
+
 __all__ = ["COLUMNS", "GOALS", "generate_sample", "write_sample"]
 
 #: Columns of each table, in the order of the data model, with their type
-#: (``str``, ``date``, ``datetime``, ``money`` or ``int``).
+#: (``str``, ``date``, ``datetime``, ``money`` or ``int``), from :mod:`repkpi.schemas`.
 COLUMNS: dict[str, dict[str, str]] = {
-    "accounts": {
-        "account_id": "str",
-        "account_name": "str",
-        "rep_id": "str",
-        "region": "str",
-        "segment": "str",
-        "customer_since": "date",
-        "churned_on": "date",
-    },
-    "contracts": {
-        "contract_id": "str",
-        "account_id": "str",
-        "start_date": "date",
-        "end_date": "date",
-        "annual_value": "money",
-        "renewal_of": "str",
-    },
-    "deals": {
-        "deal_id": "str",
-        "account_id": "str",
-        "rep_id": "str",
-        "created_on": "date",
-        "closed_on": "date",
-        "stage": "str",
-        "amount": "money",
-        "deal_type": "str",
-        "channel": "str",
-    },
-    "tickets": {
-        "ticket_id": "str",
-        "account_id": "str",
-        "rep_id": "str",
-        "opened_at": "datetime",
-        "first_response_at": "datetime",
-        "resolved_at": "datetime",
-        "priority": "str",
-        "kind": "str",
-    },
-    "surveys": {
-        "response_id": "str",
-        "account_id": "str",
-        "rep_id": "str",
-        "responded_at": "datetime",
-        "csat": "int",
-        "nps": "int",
-    },
-    "activities": {
-        "activity_id": "str",
-        "account_id": "str",
-        "occurred_on": "date",
-        "kind": "str",
-    },
-    "market": {
-        "period": "str",
-        "region": "str",
-        "company": "str",
-        "revenue": "money",
-    },
-    "reps": {
-        "rep_id": "str",
-        "name": "str",
-        "team": "str",
-        "region": "str",
-        "hired_on": "date",
-        "left_on": "date",
-    },
+    table: {column.name: column.kind for column in columns}
+    for table, columns in SCHEMA_COLUMNS.items()
 }
 
 _NA = np.iinfo(np.int64).min  # missing day / second in the internal int arrays
