@@ -57,7 +57,7 @@ class DataValidationError(RepkpiError):
     report : pandas.DataFrame
         One row per failure, with columns ``table``, ``row`` (1-based data row
         of the source file, header excluded), ``column``, ``check`` and
-        ``value``.
+        ``value``; with ``engine="dask"`` also ``file``, the part file of the row.
     """
 
     def __init__(self, report: pd.DataFrame, *, shown: int = 10) -> None:
@@ -76,7 +76,8 @@ def format_failures(report: pd.DataFrame, *, shown: int = 10) -> str:
     The message gives the number of failures, the first ``shown`` of them,
     the counts per table and check, and a hint.
     """
-    n_rows = report.groupby("table", sort=False)["row"].nunique().sum()
+    where_cols = ["table", "file"] if "file" in report.columns else ["table"]
+    n_rows = len(report[[*where_cols, "row"]].drop_duplicates())
     lines = [
         f"{len(report)} validation failure(s) in {n_rows} row(s) of "
         f"{report['table'].nunique()} table(s)."
@@ -84,6 +85,8 @@ def format_failures(report: pd.DataFrame, *, shown: int = 10) -> str:
     lines.append("First failures:")
     for rec in report.head(shown).itertuples(index=False):
         where = f"row {rec.row}" if pd.notna(rec.row) else "file"
+        if "file" in report.columns:
+            where = f"{rec.file}, {where}"
         lines.append(
             f"  {rec.table}: {where}, column {rec.column!r}: {rec.check} (value: {show_value(rec.value)})"
         )

@@ -171,6 +171,17 @@ class CrmData:
                 frame = frame.drop(index=bad)
             setattr(self, name, frame)
 
+    @classmethod
+    def _trusted(cls, **tables: pd.DataFrame | None) -> CrmData:
+        """Tables taken as they are: already typed and validated (parts of loaded data)."""
+        data = cls.__new__(cls)
+        for name in TABLES:
+            setattr(data, name, tables.get(name))
+        data.rejects = _as_report([])
+        data.sources = {name: "<validated>" for name in tables}
+        data.rows_read = {name: len(frame) for name, frame in tables.items() if frame is not None}
+        return data
+
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
         """The loaded tables by name (absent tables left out)."""
@@ -199,7 +210,8 @@ class CrmData:
 
 
 def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
-         source: str | os.PathLike[str] | None = None) -> CrmData:
+         source: str | os.PathLike[str] | None = None, engine: Literal["pandas", "dask"] = "pandas",
+         scheduler: str | None = None) -> CrmData:
     """Load and validate a folder of CRM exports, one file per table.
 
     Parameters
@@ -214,10 +226,20 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         The folder holds a CRM's own exports: ``"salesforce"``,
         ``"hubspot"``, ``"zendesk"``, or the path of a mapping file for any
         other CRM (see :mod:`repkpi.mapping`). Default: canonical tables.
+    engine : {"pandas", "dask"}
+        ``"dask"`` reads each table lazily as a Dask DataFrame, one partition
+        per file; a table may then also be a folder of part files
+        (``tickets/part-0001.parquet``), and ``path`` a glob or an fsspec URL
+        (``s3://bucket/exports/``). Needs ``pip install 'repkpi[dask]'``.
+    scheduler : str, optional
+        With ``engine="dask"``: the address of a ``dask.distributed``
+        scheduler to run on (default: Dask's current scheduler).
 
     Returns
     -------
     CrmData
+        Or, with ``engine="dask"``, a :class:`~repkpi.dask_loading.DaskCrmData`
+        that every KPI, ``compute`` and ``scorecard`` take the same way.
 
     Raises
     ------
@@ -234,6 +256,18 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     >>> data.accounts.shape[0] > 1000 and len(data.rejects) == 0
     True
     """
+    if engine not in ("pandas", "dask"):
+        raise OptionError(f"engine must be 'pandas' or 'dask', got {engine!r}.\n"
+                          "Hint: 'dask' needs pip install 'repkpi[dask]'.")
+    if engine == "dask":
+        if source is not None:
+            raise OptionError("source= is not available with engine='dask'.\nHint: load the CRM "
+                              "export with the pandas engine and save its tables as Parquet.")
+        from repkpi.dask_loading import load_dask
+
+        return load_dask(path, errors, scheduler=scheduler)
+    if scheduler is not None:
+        raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:
         from repkpi.mapping import load_mapped
 

@@ -23,6 +23,13 @@ needs every value of its (period, group) at once, so a distributed version
 must shuffle the rows by (period, group) first (or accept an approximate
 quantile sketch). Distinct-entity counts (engagement, key accounts) are
 additive over partitions by ``account_id``.
+
+The Dask route (:mod:`repkpi.kpis._dask`) runs a KPI on each partition of its
+table inside a :class:`Partial` context: the grid comes from the dates of the
+whole data, groups are coded against every label the data holds, and the KPI
+returns a :class:`Piece` (numerator and denominator arrays) instead of a
+frame. Pieces add up across partitions; :func:`finish` turns their sum into
+the same frame the pandas route gives.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,7 +54,8 @@ from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 
-__all__ = ["KPIS", "UNITS", "By", "Scope", "compact", "kpi", "positions", "shared", "sharing"]
+__all__ = ["KPIS", "UNITS", "By", "Partial", "Piece", "Scope", "compact", "finish", "kpi",
+           "partial_value", "positions", "shared", "sharing"]
 
 By = str | Sequence[str] | None
 KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
@@ -94,6 +103,76 @@ def shared(key: tuple, make: Callable[[], Any]) -> Any:
     return cache[key]
 
 
+@dataclass
+class Partial:
+    """What a KPI computed on part of the data must know of the whole.
+
+    Attributes
+    ----------
+    spans : dict
+        ``(table, column) -> (first, last)`` day numbers of the whole column
+        (``NAT`` when it has no value): the period grid is built from these.
+    labels : dict
+        ``column -> Series``: every value a ``by`` column takes in the whole
+        data, sorted, without missing values. Groups are coded against these,
+        so codes mean the same in every partition.
+    values : dict
+        Other facts of the whole data (see :func:`partial_value`).
+    pieces : bool
+        Whether the KPIs return :class:`Piece` objects; False when only the
+        grid comes from the whole data and the KPI returns its frame.
+    """
+
+    spans: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    labels: dict[str, pd.Series] = field(default_factory=dict)
+    values: dict[tuple, Any] = field(default_factory=dict)
+    pieces: bool = True
+
+
+_PARTIAL: ContextVar[Partial | None] = ContextVar("repkpi_partial", default=None)
+
+
+@contextmanager
+def partial(context: Partial) -> Iterator[None]:
+    """Compute the KPIs inside the block on part of the data, as ``context`` describes the whole."""
+    token = _PARTIAL.set(context)
+    try:
+        yield
+    finally:
+        _PARTIAL.reset(token)
+
+
+def partial_value(key: tuple, make: Callable[[], Any]) -> Any:
+    """A fact of the whole data: from the :class:`Partial` context when there is one, else ``make()``."""
+    context = _PARTIAL.get()
+    if context is not None and key in context.values:
+        return context.values[key]
+    return make()
+
+
+@dataclass
+class Piece:
+    """A KPI's additive arrays on part of the data, per (period, group code).
+
+    ``kind`` is ``"count"`` (value = numerator), ``"ratio"`` (value = scale x
+    numerator / denominator) or ``"median"`` (``rows``: group key and value of
+    each row; not additive, the route computes the medians). ``seen`` counts
+    the rows of each group: a group is in the result when some partition
+    holds it.
+    """
+
+    kind: str
+    numerator: np.ndarray
+    denominator: np.ndarray
+    seen: np.ndarray
+    scale: float = 1.0
+    rows: pd.DataFrame | None = None
+
+    def __add__(self, other: Piece) -> Piece:
+        return Piece(self.kind, self.numerator + other.numerator,
+                     self.denominator + other.denominator, self.seen + other.seen, self.scale)
+
+
 def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
     """Register a KPI function and give unknown options a clear error.
 
@@ -121,7 +200,12 @@ def kpi(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
                 f"It takes {', '.join(options)}.\nHint: its own options are "
                 f"{own or 'none'}; see help(repkpi.kpis.{func.__name__})."
             )
-        result = func(data, **kwargs)
+        if type(data).__name__ == "DaskCrmData":
+            from repkpi.kpis._dask import cached_run
+
+            (result,) = cached_run(data, [(func.__name__, kwargs)])
+        else:
+            result = func(data, **kwargs)
         if ci is not None:
             lower, upper = wilson_interval(result["numerator"], result["denominator"], ci)
             result = result.assign(lower=lower, upper=upper)
@@ -312,18 +396,30 @@ class Scope:
         self.by = [by] if isinstance(by, str) else list(by or [])
         self.key = (id(data), table, tuple(reads), self.pfreq, tuple(self.by), str(start),
                     str(end), grid_dates is None)
+        self.context = _PARTIAL.get()
         if grid_dates is None:
-            grid_dates = [getattr(data, t)[c] for t in reads if getattr(data, t) is not None
-                          for c in _date_columns(t)]
+            if self.context is not None:
+                spans = [self.context.spans[(t, c)] for t in reads if getattr(data, t) is not None
+                         for c in _date_columns(t)]
+                grid_dates = [pd.Series(np.array(span, dtype="datetime64[D]")).astype(
+                    "datetime64[s]") for span in spans]
+            else:
+                grid_dates = [getattr(data, t)[c] for t in reads if getattr(data, t) is not None
+                              for c in _date_columns(t)]
             self.grid, self.keep = shared(("grid", *self.key),
                                           lambda: self._grid(grid_dates, start, end))
         else:
             self.grid, self.keep = self._grid(grid_dates, start, end)
+        self.pieces = self.context is not None and self.context.pieces and groups is None
         if groups is not None:
             self.keys, self.codes = groups, None
+        elif self.pieces:
+            self.keys, self.codes = shared(("groups", id(data), table, tuple(self.by)),
+                                           lambda: self._global_groups(self.frame))
         else:
             self.keys, self.codes = shared(("groups", id(data), table, tuple(self.by)),
                                            lambda: self._groups(self.frame))
+        self._median_rows: pd.DataFrame | None = None
 
     # -- set-up ---------------------------------------------------------
     def _grid(self, dates: Sequence[pd.Series], start: PeriodLike | None,
@@ -364,6 +460,23 @@ class Scope:
             keys[column] = labels.take(seen % (len(labels) + 1)).reset_index(drop=True)
             seen = seen // (len(labels) + 1)
         return pd.DataFrame({c: keys[c] for c in self.by}), codes.astype(np.int64)
+
+    def _global_groups(self, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, np.ndarray]:
+        """Group codes against the labels of the whole data: every combination is a group."""
+        if not self.by:
+            return None, np.zeros(len(frame), dtype=np.int64)
+        dims = _dimensions(self.data, self.table, frame, self.by, self.name)
+        combined = np.zeros(len(frame), dtype=np.int64)
+        keys = []
+        for column, (codes, labels) in zip(self.by, dims, strict=True):
+            whole = self.context.labels[column]
+            # Codes of this part's labels among the whole's, missing values last.
+            where = pd.Index(whole).get_indexer(pd.Index(labels))
+            where = np.append(np.where(labels.isna().to_numpy(), len(whole), where), len(whole))
+            combined = combined * (len(whole) + 1) + where[codes]
+            keys.append(_with_missing(whole.reset_index(drop=True)))
+        product = pd.MultiIndex.from_product(keys, names=self.by).to_frame(index=False)
+        return product, combined
 
     @property
     def n_groups(self) -> int:
@@ -414,6 +527,9 @@ class Scope:
         vals = values.to_numpy(dtype=np.float64, na_value=np.nan)
         ok = (pos >= 0) & ~np.isnan(vals) & _mask(where, len(pos))
         key = pos[ok] * self.n_groups + self.codes[ok]
+        if self.pieces:  # a median needs all of its rows: the route gathers them
+            self._median_rows = pd.DataFrame({"key": key, "value": vals[ok]})
+            return np.full((len(self.grid), self.n_groups), np.nan)
         med = pd.Series(vals[ok]).groupby(key).median()
         out = np.full(len(self.grid) * self.n_groups, np.nan)
         out[med.index.to_numpy()] = med.to_numpy()
@@ -432,13 +548,23 @@ class Scope:
         return counts.reshape(len(self.grid), self.n_groups)
 
     # -- results --------------------------------------------------------
+    def _piece(self, kind: str, numerator: np.ndarray, denominator: np.ndarray,
+               scale: float = 1.0) -> Piece:
+        seen = np.bincount(self.codes, minlength=self.n_groups)
+        return Piece(kind, np.asarray(numerator, dtype=np.float64),
+                     np.asarray(denominator, dtype=np.float64), seen, scale, self._median_rows)
+
     def count(self, numerator: np.ndarray) -> pd.DataFrame:
         """A count or a sum: value = numerator, denominator = 1."""
+        if self.pieces:
+            return self._piece("count", numerator, np.ones_like(numerator, dtype=np.float64))
         return self.result(numerator, np.ones_like(numerator, dtype=np.float64), numerator)
 
     def ratio(self, numerator: np.ndarray, denominator: np.ndarray, *,
               scale: float = 1.0) -> pd.DataFrame:
         """A ratio: value = scale x numerator / denominator, NaN where denominator is 0."""
+        if self.pieces:
+            return self._piece("ratio", numerator, denominator, scale)
         num = np.asarray(numerator, dtype=np.float64)
         den = np.asarray(denominator, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -448,26 +574,61 @@ class Scope:
     def values_only(self, value: np.ndarray) -> pd.DataFrame:
         """A median or a difference: numerator and denominator NA."""
         nan = np.full(value.shape, np.nan)
+        if self.pieces:
+            if self._median_rows is None:
+                raise TypeError(f"{self.name} is not additive over parts of the data.")
+            return self._piece("median", nan, nan)
         return self.result(nan, nan, value)
 
     def result(self, numerator: np.ndarray, denominator: np.ndarray,
                value: np.ndarray) -> pd.DataFrame:
         """The tidy result: period, by columns, numerator, denominator, value."""
-        keep = self.keep
-        periods = self.grid.periods[keep]
-        n_groups = self.n_groups
-        out = {"period": periods.repeat(n_groups)}
-        if self.keys is not None:
-            for column in self.keys.columns:
-                out[column] = np.tile(self.keys[column].to_numpy(), len(periods))
-        frame = pd.DataFrame(out)
-        if self.keys is not None:
-            for column in self.keys.columns:
-                frame[column] = frame[column].astype(self.keys[column].dtype)
-        for label, array in (("numerator", numerator), ("denominator", denominator),
-                             ("value", value)):
-            frame[label] = np.asarray(array, dtype=np.float64)[keep].reshape(-1)
-        return frame
+        return _tidy(self.grid.periods[self.keep], self.keys,
+                     *(np.asarray(a, dtype=np.float64)[self.keep]
+                       for a in (numerator, denominator, value)))
+
+
+def _tidy(periods: pd.PeriodIndex, keys: pd.DataFrame | None, numerator: np.ndarray,
+          denominator: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+    """Period, the ``by`` columns, numerator, denominator and value, a row per (period, group)."""
+    n_groups = 1 if keys is None else len(keys)
+    out = {"period": periods.repeat(n_groups)}
+    if keys is not None:
+        for column in keys.columns:
+            out[column] = np.tile(keys[column].to_numpy(), len(periods))
+    frame = pd.DataFrame(out)
+    if keys is not None:
+        for column in keys.columns:
+            frame[column] = frame[column].astype(keys[column].dtype)
+    for label, array in (("numerator", numerator), ("denominator", denominator), ("value", value)):
+        frame[label] = array.reshape(-1)
+    return frame
+
+
+def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.DataFrame:
+    """The KPI's frame from the sum of its pieces, as the pandas route gives it.
+
+    ``scope`` is the KPI's scope in the same :class:`Partial` context (built on
+    any part of the data); ``medians`` the values of a ``"median"`` piece.
+    """
+    present = np.flatnonzero(piece.seen > 0) if scope.keys is not None else np.array([0])
+    num, den = piece.numerator[:, present], piece.denominator[:, present]
+    if piece.kind == "count":
+        value, den = num, np.ones_like(num)
+    elif piece.kind == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den != 0, piece.scale * num / np.where(den != 0, den, 1.0), np.nan)
+    else:
+        value = medians[:, present]
+    keys = None
+    if scope.keys is not None:
+        keys = scope.keys.take(present).reset_index(drop=True)
+        for column in keys.columns:
+            whole = scope.context.labels[column]
+            if keys[column].notna().all() and keys[column].dtype != whole.dtype:
+                keys[column] = keys[column].astype(whole.dtype)
+    keep = scope.keep
+    return _tidy(scope.grid.periods[keep], keys, num[keep], den[keep], value[keep])
 
 
 def _mask(where: np.ndarray | pd.Series | None, n: int) -> np.ndarray:

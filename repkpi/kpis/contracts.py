@@ -19,7 +19,7 @@ import pandas as pd
 
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
-from repkpi.kpis._engine import By, Scope, compact, kpi, positions, shared
+from repkpi.kpis._engine import By, Scope, compact, kpi, partial_value, positions, shared
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
@@ -29,7 +29,8 @@ __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "
 def _renewals(name: str, data: CrmData, args: tuple, *, by_value: bool) -> pd.DataFrame:
     s = Scope(data, name, "contracts", *args)
     contracts = s.frame
-    renewed = isin(contracts["contract_id"], contracts["renewal_of"])
+    renewed = isin(contracts["contract_id"],
+                   partial_value(("renewal_of",), lambda: contracts["renewal_of"]))
     weights = contracts["annual_value"] if by_value else None
     return s.ratio(s.events(contracts["end_date"], where=renewed, weights=weights),
                    s.events(contracts["end_date"], weights=weights))

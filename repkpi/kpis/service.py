@@ -25,7 +25,7 @@ import pandas as pd
 from repkpi import examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi, positions
+from repkpi.kpis._engine import By, Scope, kpi, partial_value, positions
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, micros
 from repkpi.schemas import PRIORITIES
@@ -97,8 +97,7 @@ def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     hours = _hours(targets)
     opened, resolved = micros(tickets["opened_at"]), micros(tickets["resolved_at"])
     if as_of is None:
-        latest = [micros(tickets[c]) for c in ("opened_at", "first_response_at", "resolved_at")]
-        as_of = max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
+        as_of = partial_value(("latest", "tickets"), lambda: _latest(tickets))
     else:
         as_of = micros(pd.Series([_utc(as_of)]))[0]
     allowed = np.array([hours[p] for p in PRIORITIES], dtype=np.float64) * _HOUR
@@ -113,6 +112,12 @@ def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
         met, breached = met & chosen, breached & chosen
     return s.ratio(s.events(tickets["opened_at"], where=met),
                    s.events(tickets["opened_at"], where=met | breached))
+
+
+def _latest(tickets: pd.DataFrame) -> int:
+    """The latest timestamp of the tickets, in microseconds (``NAT`` when there is none)."""
+    latest = [micros(tickets[c]) for c in ("opened_at", "first_response_at", "resolved_at")]
+    return max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
 
 
 def _median_hours(name: str, data: CrmData, later: str, args: tuple) -> pd.DataFrame:
