@@ -23,6 +23,26 @@ _SOURCE = ("the exports are a CRM's own: salesforce, hubspot, zendesk, or a mapp
            "(default: canonical tables)")
 
 
+def _engine_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+                         help="dask: read the tables lazily as Dask DataFrames (one partition "
+                              "per file; a table may be a folder of part files)")
+    command.add_argument("--scheduler", metavar="ADDRESS",
+                         help="with --engine dask: the dask.distributed scheduler to run on, "
+                              "e.g. tcp://scheduler:8786")
+
+
+def _load(args: argparse.Namespace, errors: str) -> object:
+    """The data of ``args.data_dir``, with the command's engine."""
+    if args.engine == "dask":
+        if args.source:
+            raise RepkpiError("--source is not available with --engine dask.")
+        return load(str(args.data_dir), errors=errors, engine="dask", scheduler=args.scheduler)
+    if args.scheduler:
+        raise RepkpiError("--scheduler goes with --engine dask.")
+    return load(args.data_dir, errors=errors, source=args.source)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repkpi", description="KPIs of a customer-representative team from CRM exports."
@@ -32,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a folder of exports against the data model")
     validate.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     validate.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _engine_options(validate)
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
 
@@ -46,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                                          "(default: the latest complete one)")
     report.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
     report.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _engine_options(report)
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
     kpis.add_argument("data_dir", metavar="DATA_DIR", type=Path)
@@ -54,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="a dimension to break the KPIs down by (repeatable)")
     kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
     kpis.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _engine_options(kpis)
     kpis.add_argument("--out", type=Path, metavar="FILE",
                       help="also write every period's values to this CSV file")
 
@@ -83,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
     with out.status(f"Loading {args.data_dir} ..."):
-        data = load(args.data_dir, errors="quarantine", source=args.source)
+        data = _load(args, "quarantine")
     summary = data.summary()
     for rec in summary.itertuples(index=False):
         mark = "ok" if rec.rejected == 0 else f"{rec.rejected:,} invalid row(s)"
@@ -120,7 +143,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     goals_file = args.goals or (args.data_dir / "goals.toml")
     goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
     with out.status(f"Loading {args.data_dir} ...") as status:
-        data = load(args.data_dir, errors=args.errors, source=args.source)
+        data = _load(args, args.errors)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
                             progress=lambda msg: status.update(f"{msg} ..."))
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
@@ -136,7 +159,7 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     from repkpi.kpis import compute
 
     with out.status(f"Loading {args.data_dir} ..."):
-        data = load(args.data_dir, errors=args.errors, source=args.source)
+        data = _load(args, args.errors)
     with out.status("Computing the KPIs ..."):
         result = compute(data, freq=args.freq, by=args.by)
     if result.empty:

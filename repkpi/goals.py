@@ -30,6 +30,7 @@ import pandas as pd
 from repkpi.errors import GoalsError, OptionError
 from repkpi.intervals import COUNTED, PROPORTIONS, wilson_interval
 from repkpi.kpis import KPIS
+from repkpi.kpis._dask import cached_run, is_dask, latest_day
 from repkpi.kpis._engine import By
 from repkpi.loading import CrmData
 from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq, to_period
@@ -208,7 +209,9 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
     """
     pfreq = pandas_freq(freq, fiscal_year_start)
     latest = None
-    for table, columns in _EVENT_DATES.items():
+    if is_dask(data):
+        latest = latest_day(data, _EVENT_DATES)
+    for table, columns in _EVENT_DATES.items() if latest is None else ():
         frame = getattr(data, table)
         if frame is None or frame.empty:
             continue
@@ -242,12 +245,43 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     2 2024Q2  south    2.0
     """
     by_cols = [by] if isinstance(by, str) else list(by or [])
-    dims = list(dict.fromkeys([*by_cols, *goal.where]))
+    dims = _dims(goal, by_cols)
     result = KPIS[goal.kpi](data, freq=freq or goal.freq, by=dims or None, end=end,
                             fiscal_year_start=fiscal_year_start)
     for column, wanted in goal.where.items():
         result = result[result[column] == wanted]
     return result.reset_index(drop=True)
+
+
+def _plan(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None,
+          fiscal_year_start: int) -> list[tuple[Goal, pd.Period | None]]:
+    """Each goal with the period it is scored on."""
+    plan = []
+    for goal in goals:
+        pfreq = pandas_freq(goal.freq, fiscal_year_start)
+        chosen = (to_period(goal.period, pfreq) if goal.period is not None
+                  else _reviewed(period, pfreq) if period is not None
+                  else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
+        plan.append((goal, chosen))
+    return plan
+
+
+def goal_calls(plan: list[tuple[Goal, pd.Period | None]], by_cols: list[str],
+               fiscal_year_start: int) -> list[tuple[str, dict[str, Any]]]:
+    """The KPI calls that scoring ``plan`` makes: name and keyword arguments of each."""
+    return [(goal.kpi, {"freq": goal.freq, "by": _dims(goal, by_cols) or None, "end": chosen,
+                        "fiscal_year_start": fiscal_year_start}) for goal, chosen in plan]
+
+
+def scorecard_calls(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None = None,
+                    fiscal_year_start: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    """The KPI calls :func:`scorecard` makes for ``goals`` (to compute them in one pass)."""
+    return goal_calls(_plan(data, goals, period, fiscal_year_start), [], fiscal_year_start)
+
+
+def _dims(goal: Goal, by_cols: list[str]) -> list[str]:
+    """The columns a goal's KPI is grouped by: the scorecard's, then the goal's ``where``."""
+    return list(dict.fromkeys([*by_cols, *goal.where]))
 
 
 def _reviewed(period: PeriodLike, pfreq: str) -> pd.Period:
@@ -326,12 +360,11 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         goals = load_goals(goals)
     goals = list(goals)
     by_cols = [by] if isinstance(by, str) else list(by or [])
+    plan = _plan(data, goals, period, fiscal_year_start)
+    if is_dask(data):  # every goal's KPI in one pass over the data
+        cached_run(data, goal_calls(plan, by_cols, fiscal_year_start))
     rows = []
-    for goal in goals:
-        pfreq = pandas_freq(goal.freq, fiscal_year_start)
-        chosen = (to_period(goal.period, pfreq) if goal.period is not None
-                  else _reviewed(period, pfreq) if period is not None
-                  else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
+    for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
                              fiscal_year_start=fiscal_year_start)
         rows.append(_score(goal, result, chosen, by_cols, ci))

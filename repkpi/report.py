@@ -25,8 +25,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  # noqa: E402
-from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, scorecard  # noqa: E402
+from repkpi.goals import (  # noqa: E402
+    DEFAULT_GOALS,
+    Goal,
+    latest_complete_period,
+    scorecard,
+    scorecard_calls,
+)
 from repkpi.kpis import KPIS, UNITS  # noqa: E402
+from repkpi.kpis._dask import cached_run, check, is_dask  # noqa: E402
 from repkpi.loading import CrmData  # noqa: E402
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
 from repkpi.plot import dashboard, format_value, period_label, trend  # noqa: E402
@@ -82,6 +89,9 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     pfreq = pandas_freq(freq)
     end = to_period(period, pfreq) if period is not None else latest_complete_period(data, freq)
 
+    if is_dask(data):
+        say("Computing the KPIs on Dask")
+        _warm(data, goals, freq, end)
     say("Scoring the goals")
     card = _scorecard(data, goals, end)
     card.to_csv(out / "scorecard.csv", index=False)
@@ -116,6 +126,19 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     page = out / "report.html"
     page.write_text(_html(data, card, images, skipped, end, freq), encoding="utf-8")
     return page
+
+
+def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None) -> None:
+    """Compute every KPI this report draws or scores in one pass over Dask data."""
+    calls = []
+    wanted = [(name, {"freq": freq, "end": end}) for name in KPIS]
+    for name, kwargs in [*wanted, *scorecard_calls(data, goals, end)]:
+        try:
+            check(data, name, kwargs)
+        except (MissingTableError, ColumnNotFoundError, OptionError):
+            continue
+        calls.append((name, kwargs))
+    cached_run(data, calls)
 
 
 def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None) -> pd.DataFrame:

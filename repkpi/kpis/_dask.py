@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.kpis._engine import KPIS, Partial, Piece, Scope, finish, partial, sharing
-from repkpi.loading import TABLES, CrmData
+from repkpi.loading import CrmData
 from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 
@@ -108,17 +108,28 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         if "spans" in found:
             cache["spans"] = found["spans"]
             cache["renewal_of"] = found.get("renewal_of")
-            cache.update(found["small"])
+            cache.update({t: _plain(f) for t, f in found["small"].items()})
         if "accounts" in found:
-            cache["accounts"] = found["accounts"]
+            cache["accounts"] = _plain(found["accounts"])
         for column, values in found.get("labels", {}).items():
-            values = [pd.Series(v) for v in values]
+            values = [pd.Series(v) for v in values] or [pd.Series(dtype="str")]
             whole = pd.concat(values, ignore_index=True).drop_duplicates()
             dtype = values[0].dtype
-            if pd.api.types.is_string_dtype(dtype) and dtype != object:
+            if _nullable_string(dtype):
                 dtype = "str"  # Dask may hand back Arrow strings; pandas tables hold str
             labels[column] = whole.sort_values(ignore_index=True).astype(dtype)
     return cache
+
+
+def _nullable_string(dtype: object) -> bool:
+    """Whether ``dtype`` is a string dtype whose missing value is ``pd.NA`` (not pandas' ``str``)."""
+    return isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with pandas' default ``str`` columns where Dask may have made Arrow strings."""
+    text = [c for c, t in frame.dtypes.items() if _nullable_string(t)]
+    return frame.astype(dict.fromkeys(text, "str")) if text else frame
 
 
 def _context(facts: dict[str, Any], *, pieces: bool) -> Partial:
@@ -136,7 +147,7 @@ def _context(facts: dict[str, Any], *, pieces: bool) -> Partial:
         values[("latest", "tickets")] = max((s for s in stamps if s != NAT), default=NAT)
     if facts.get("renewal_of") is not None:
         values[("renewal_of",)] = pd.Series(facts["renewal_of"], dtype="str")
-    return Partial(spans=spans, labels=facts["labels"], values=values, pieces=pieces)
+    return Partial(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
 
 
 def latest_day(data: Any, columns: dict[str, Sequence[str]]) -> int | None:
@@ -159,8 +170,10 @@ def _empty(data: Any, facts: dict[str, Any]) -> CrmData:
 
 
 def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
-    """Raise what the pandas engine would (missing table, unknown column, bad option), by
-    running the KPI on the data's empty frames."""
+    """Raise what the pandas engine would: a missing table, an unknown column, a bad option.
+
+    The KPI runs on the data's empty frames, which is instant.
+    """
     facts = _facts(data, _by(kwargs))
     with partial(_context(facts, pieces=False)), sharing():
         KPIS[name].__wrapped__(_empty(data, facts), **kwargs)
@@ -275,6 +288,9 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
                          for p in frame.to_delayed()]
                 wanted[f"pairs:{index}:{table}"] = dask.delayed(_union)(parts)
     (found,) = dask.compute(wanted)
+    for key in ("won", "contracts"):
+        if key in found:
+            found[key] = _plain(found[key])
     results: dict[int, pd.DataFrame] = {}
     for table, table_calls in by_table.items():
         total = found[f"pieces:{table}"]

@@ -116,7 +116,7 @@ class Partial:
         ``column -> Series``: every value a ``by`` column takes in the whole
         data, sorted, without missing values. Groups are coded against these,
         so codes mean the same in every partition.
-    values : dict
+    facts : dict
         Other facts of the whole data (see :func:`partial_value`).
     pieces : bool
         Whether the KPIs return :class:`Piece` objects; False when only the
@@ -125,7 +125,7 @@ class Partial:
 
     spans: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     labels: dict[str, pd.Series] = field(default_factory=dict)
-    values: dict[tuple, Any] = field(default_factory=dict)
+    facts: dict[tuple, Any] = field(default_factory=dict)
     pieces: bool = True
 
 
@@ -145,8 +145,8 @@ def partial(context: Partial) -> Iterator[None]:
 def partial_value(key: tuple, make: Callable[[], Any]) -> Any:
     """A fact of the whole data: from the :class:`Partial` context when there is one, else ``make()``."""
     context = _PARTIAL.get()
-    if context is not None and key in context.values:
-        return context.values[key]
+    if context is not None and key in context.facts:
+        return context.facts[key]
     return make()
 
 

@@ -1,0 +1,272 @@
+"""engine="dask": the same validation and the same KPIs as the pandas engine, on a local cluster.
+
+The sample (and the messy data) is split into part files row by row, in
+turn: row r of a table goes to part (r - 1) % n. One account's deals,
+tickets and contracts therefore sit in different partitions, which is what
+the additive pieces and the gathered KPIs must cope with. Every expected
+value comes from the pandas engine on the unsplit files, which the other
+test modules check by hand and against SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import repkpi
+from repkpi.cli import main
+
+distributed = pytest.importorskip("distributed")
+
+SAMPLE = Path(repkpi.sample_path())
+MESSY = Path(__file__).parent.parent / "data" / "messy"
+PARTS = 3
+
+
+def split(source: Path, target: Path, parts: int = PARTS) -> Path:
+    """Write each table of ``source`` as ``parts`` part files, rows dealt out in turn.
+
+    Even parts are Parquet (text columns), odd parts CSV: both readers are used.
+    """
+    for file in sorted(source.glob("*.csv")):
+        raw = pd.read_csv(file, dtype="str", keep_default_na=False, na_values=[""])
+        folder = target / file.stem
+        folder.mkdir(parents=True)
+        for part in range(parts):
+            rows = raw.iloc[part::parts]
+            if part % 2:
+                rows.to_csv(folder / f"part-{part:04d}.csv", index=False)
+            else:
+                pq.write_table(pa.Table.from_pandas(rows, preserve_index=False),
+                               folder / f"part-{part:04d}.parquet")
+    return target
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A dask.distributed LocalCluster with two worker processes, the default scheduler meanwhile."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, memory_limit="2GiB") as local, \
+            distributed.Client(local) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def pandas_data():
+    return repkpi.load(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def dask_data(cluster, tmp_path_factory):
+    folder = split(SAMPLE, tmp_path_factory.mktemp("split"))
+    return repkpi.load(folder, engine="dask")
+
+
+def test_the_split_puts_one_account_in_several_partitions(dask_data):
+    parts = [p.compute() for p in dask_data.deals.to_delayed()]
+    holding = pd.concat([pd.Series(p["account_id"].unique()) for p in parts]).value_counts()
+    assert dask_data.deals.npartitions == PARTS
+    assert (holding == PARTS).sum() > 100
+
+
+def test_tables_load_lazily_with_the_same_rows(dask_data, pandas_data):
+    assert repr(dask_data).startswith("DaskCrmData(accounts=3 partition(s)")
+    for name, frame in pandas_data.tables.items():
+        whole = getattr(dask_data, name).compute()
+        assert len(whole) == len(frame), name
+        assert list(whole.columns) == list(frame.columns), name
+    summary = dask_data.summary()
+    assert summary["rejected"].sum() == 0
+    assert summary.set_index("table")["rows"].to_dict() == {
+        name: len(frame) for name, frame in pandas_data.tables.items()}
+
+
+def _same(dask_result: pd.DataFrame, pandas_result: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(dask_result.reset_index(drop=True),
+                                  pandas_result.reset_index(drop=True), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize(("freq", "by"), [
+    ("Q", None), ("Q", "region"), ("M", ["region", "segment"]), ("Y", "rep_id"), ("Q", "team"),
+])
+def test_every_kpi_matches_the_pandas_engine(dask_data, pandas_data, freq, by):
+    got = repkpi.compute(dask_data, freq=freq, by=by)
+    want = repkpi.compute(pandas_data, freq=freq, by=by)
+    assert got.attrs["skipped"] == want.attrs["skipped"]
+    assert sorted(got["kpi"].unique()) == sorted(want["kpi"].unique())
+    for name in want["kpi"].unique():
+        _same(got[got["kpi"] == name], want[want["kpi"] == name])
+
+
+def test_the_sample_gives_every_kpi_unsplit_and_split(dask_data, pandas_data):
+    got = repkpi.compute(dask_data, freq="Q")
+    assert set(got["kpi"]) == set(repkpi.KPIS)
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("sla_compliance", {"kinds": "complaint", "targets": {"urgent": 2}, "ci": 0.9}),
+    ("sla_compliance", {"as_of": "2025-06-30"}),
+    ("retention_rate", {"method": "cohort", "start": "2025Q1", "end": "2026Q2"}),
+    ("key_accounts", {"threshold": 20_000, "by": "segment"}),
+    ("large_deals", {"threshold": 10_000, "freq": "M", "fiscal_year_start": 4}),
+    ("senior_reps", {"years": 2, "by": "region"}),
+    ("engagement_rate", {"by": "rep_id", "freq": "M"}),
+    ("resolution_hours", {"by": ["region", "priority"], "freq": "M"}),
+    ("first_response_hours", {"by": "kind", "start": "2024-01", "end": "2024-06", "freq": "M"}),
+    ("net_revenue_retention", {"by": "segment", "freq": "Y"}),
+    ("market_rank", {"by": "region"}),
+    ("market_share_delta", {"freq": "Y"}),
+    ("win_rate", {"by": "channel", "ci": 0.95}),
+])
+def test_each_kpi_function_with_its_options(dask_data, pandas_data, name, options):
+    got = repkpi.KPIS[name](dask_data, **options)
+    want = repkpi.KPIS[name](pandas_data, **options)
+    _same(got, want)
+    assert got.attrs["kpi"] == name
+
+
+def test_scorecard_and_latest_period_match(dask_data, pandas_data):
+    goals = repkpi.load_goals(SAMPLE / "goals.toml")
+    _same(repkpi.scorecard(dask_data, goals), repkpi.scorecard(pandas_data, goals))
+    _same(repkpi.scorecard(dask_data, goals, by="region", period="2025Q4"),
+          repkpi.scorecard(pandas_data, goals, by="region", period="2025Q4"))
+    for freq in "MQY":
+        assert (repkpi.latest_complete_period(dask_data, freq)
+                == repkpi.latest_complete_period(pandas_data, freq))
+
+
+def test_errors_are_those_of_the_pandas_engine(dask_data, pandas_data, tmp_path):
+    for data in (dask_data, pandas_data):
+        with pytest.raises(repkpi.ColumnNotFoundError, match="Unknown dimension 'nowhere'"):
+            repkpi.kpis.revenue(data, by="nowhere")
+        with pytest.raises(repkpi.OptionError, match="takes no option 'threshhold'"):
+            repkpi.kpis.large_deals(data, threshhold=5)
+    (tmp_path / "deals").mkdir()
+    for file in dask_data.sources["deals"]:
+        (tmp_path / "deals" / Path(file).name).symlink_to(file)
+    only_deals = repkpi.load(tmp_path, engine="dask")
+    with pytest.raises(repkpi.MissingTableError, match="accounts"):
+        repkpi.kpis.churn_rate(only_deals)
+
+
+# -- validation --------------------------------------------------------------------------------
+def _original_row(report: pd.DataFrame) -> pd.Series:
+    """Row in the unsplit file of each row of a part file (rows were dealt out in turn)."""
+    part = report["file"].str.extract(r"part-(\d+)\.")[0].astype(int)
+    return (report["row"].astype(int) - 1) * PARTS + part + 1
+
+
+def test_quarantine_sets_aside_the_rows_the_pandas_engine_does(cluster, tmp_path):
+    folder = split(MESSY, tmp_path / "messy")
+    data = repkpi.load(folder, engine="dask", errors="quarantine")
+    want = repkpi.load(MESSY, errors="quarantine")
+    got = data.rejects.assign(row=_original_row(data.rejects))
+    key = ["table", "row", "column", "check"]
+    pd.testing.assert_frame_equal(
+        got[key].sort_values(key).reset_index(drop=True),
+        want.rejects[key].astype({"row": int}).sort_values(key).reset_index(drop=True),
+        check_dtype=False)
+    for name, frame in want.tables.items():
+        assert len(getattr(data, name).compute()) == len(frame), name
+    # The rows left out are the rejected ones, named by file and row.
+    kept = data.accounts.compute()
+    assert not kept["account_id"].duplicated().any()
+
+
+def test_a_key_repeated_across_part_files_is_caught(cluster, tmp_path):
+    folder = tmp_path / "dupes"
+    (folder / "deals").mkdir(parents=True)
+    header = "deal_id,account_id,rep_id,created_on,closed_on,stage,amount,deal_type,channel\n"
+    (folder / "deals" / "a.csv").write_text(
+        header + "D1,A1,R1,2024-01-02,2024-01-05,won,100,new_business,direct\n"
+                 "D2,A1,R1,2024-01-02,2024-01-05,won,200,new_business,direct\n")
+    (folder / "deals" / "b.csv").write_text(
+        header + "D3,A1,R1,2024-01-02,2024-01-05,won,300,new_business,direct\n"
+                 "D1,A1,R1,2024-01-03,2024-01-06,lost,400,new_business,direct\n")
+    with pytest.raises(repkpi.DataValidationError) as caught:
+        repkpi.load(folder, engine="dask")
+    report = caught.value.report
+    assert sorted(zip(report["file"].str[-5:], report["row"], strict=True)) == [
+        ("a.csv", 1), ("b.csv", 2)]
+    assert set(report["check"]) == {"unique: the value appears more than once"}
+    assert "a.csv, row 1" in str(caught.value)
+    data = repkpi.load(folder, engine="dask", errors="quarantine")
+    assert data.deals.compute()["deal_id"].tolist() == ["D2", "D3"]
+    assert repkpi.kpis.revenue(data, freq="Y")["value"].tolist() == [500.0]
+
+
+def test_a_rejected_account_cascades_across_partitions(cluster, tmp_path):
+    folder = tmp_path / "cascade"
+    (folder / "accounts").mkdir(parents=True)
+    (folder / "deals").mkdir()
+    accounts = "account_id,account_name,rep_id,region,segment,customer_since,churned_on\n"
+    (folder / "accounts" / "1.csv").write_text(accounts + "A1,One,R1,north,smb,2024-01-01,\n")
+    (folder / "accounts" / "2.csv").write_text(accounts + "A2,Two,R1,north,smb,not a date,\n")
+    deals = "deal_id,account_id,rep_id,created_on,closed_on,stage,amount,deal_type,channel\n"
+    (folder / "deals" / "1.csv").write_text(
+        deals + "D1,A2,R1,2024-01-02,2024-01-05,won,100,new_business,direct\n")
+    (folder / "deals" / "2.csv").write_text(
+        deals + "D2,A1,R1,2024-01-02,2024-01-05,won,200,new_business,direct\n"
+                "D3,A9,R1,2024-01-02,2024-01-05,won,300,new_business,direct\n")
+    data = repkpi.load(folder, engine="dask", errors="quarantine")
+    rejects = data.rejects.assign(
+        file=data.rejects["file"].str.rsplit("/", n=2).str[-2:].str.join("/"))
+    assert rejects[["table", "file", "row", "check"]].to_numpy().tolist() == [
+        ["accounts", "accounts/2.csv", 2 - 1, "type: a date YYYY-MM-DD"],
+        ["deals", "deals/1.csv", 1, "reference: the account was rejected"],
+        ["deals", "deals/2.csv", 2, "reference: account_id not in accounts"],
+    ]
+    assert data.deals.compute()["deal_id"].tolist() == ["D2"]
+
+
+def test_file_problems_are_clear(cluster, tmp_path):
+    (tmp_path / "deals").mkdir()
+    (tmp_path / "deals" / "1.csv").write_text(
+        "deal_id,account_id,rep_id,created_on,closed_on,stage,amount,deal_type,channel\n"
+        "D1,A1,R1,2024-01-02,2024-01-05,won,100,new_business,direct\n")
+    (tmp_path / "deals" / "2.csv").write_text("deal_id,account_id,extra\nD2,A1,x\n")
+    with pytest.raises(repkpi.ColumnNotFoundError, match="2.csv: the deals table lacks required"):
+        repkpi.load(tmp_path, engine="dask")
+    with pytest.raises(repkpi.DataFileError, match="no such file or folder"):
+        repkpi.load(tmp_path / "nowhere", engine="dask")
+    (tmp_path / "notes.csv").write_text("a\n1\n")
+    with pytest.raises(repkpi.DataFileError, match="not a table name"):
+        repkpi.load(tmp_path, engine="dask")
+    with pytest.raises(repkpi.OptionError, match="engine must be"):
+        repkpi.load(tmp_path, engine="spark")
+
+
+def test_parts_must_share_their_columns(cluster, tmp_path):
+    header = "deal_id,account_id,rep_id,created_on,closed_on,stage,amount,deal_type,channel"
+    row = "D{},,R1,2024-01-02,2024-01-05,won,100,new_business,direct"
+    (tmp_path / "deals").mkdir()
+    (tmp_path / "deals" / "1.csv").write_text(f"{header}\n{row.format(1)}\n")
+    (tmp_path / "deals" / "2.csv").write_text(f"{header},note\n{row.format(2)},x\n")
+    with pytest.raises(repkpi.DataFileError, match="differ from those of"):
+        repkpi.load(tmp_path, engine="dask")
+
+
+def test_a_scheduler_address_is_used(cluster, tmp_path):
+    folder = split(SAMPLE, tmp_path / "s", parts=2)
+    data = repkpi.load(folder, engine="dask", scheduler=cluster.scheduler.address)
+    assert len(data.tickets.compute()) == len(repkpi.load_sample().tickets)
+    with pytest.raises(repkpi.OptionError, match="scheduler= goes with engine='dask'"):
+        repkpi.load(SAMPLE, scheduler=cluster.scheduler.address)
+
+
+def test_command_line_engine_dask(cluster, tmp_path, capsys):
+    folder = split(SAMPLE, tmp_path / "s", parts=2)
+    assert main(["kpis", str(folder), "--engine", "dask", "--freq", "Y",
+                 "--out", str(tmp_path / "kpis.csv")]) == 0
+    got = pd.read_csv(tmp_path / "kpis.csv")
+    want = repkpi.compute(repkpi.load_sample(), freq="Y")
+    assert len(got) == len(want)
+    assert main(["validate", str(folder), "--engine", "dask"]) == 0
+    messy = split(MESSY, tmp_path / "m", parts=2)
+    assert main(["validate", str(messy), "--engine", "dask"]) == 1
+    assert "invalid row(s)" in capsys.readouterr().out
+    assert main(["kpis", str(folder), "--scheduler", "tcp://x:1"]) == 2
