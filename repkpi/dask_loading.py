@@ -31,7 +31,7 @@ from repkpi import loading
 from repkpi._vector import isin
 from repkpi.errors import DataFileError, DataValidationError, OptionError
 from repkpi.loading import _REFERENCING, SUFFIXES, TABLES, Errors
-from repkpi.schemas import SCHEMAS
+from repkpi.schemas import COLUMNS, SCHEMAS
 
 __all__ = ["DaskCrmData", "load_dask"]
 
@@ -95,17 +95,22 @@ class DaskCrmData:
         is the 1-based data row in ``file``.
     sources : dict
         The files of each table, in partition order.
+    client : distributed.Client or None
+        The client of the ``scheduler`` given to :func:`repkpi.load`, which
+        then runs the KPIs; None runs them on Dask's current scheduler.
     rows_read : dict
         Rows read per table.
     """
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
-                 rows_read: dict[str, int], meta: dict[str, pd.DataFrame]) -> None:
+                 rows_read: dict[str, int], meta: dict[str, pd.DataFrame],
+                 facts: dict[str, Any] | None = None, client: Any = None) -> None:
         dd = _dask().dataframe
+        self.client = client
         self.sources = parts
         self.rows_read = rows_read
         self.rejects = rejects
-        self._cache: dict[tuple, Any] = {}
+        self._cache: dict[str, Any] = {} if facts is None else {"facts": facts}
         for name in TABLES:
             frame = None
             if name in parts:
@@ -148,7 +153,7 @@ class _Part:
         self.table, self.dropped = table, dropped
 
     def __call__(self, file: str) -> pd.DataFrame:
-        typed, _ = _parse(self.table, file)
+        typed, _ = loading._parse(self.table, _read(file), file)  # checked at load already
         bad = self.dropped.get(file)
         return typed if bad is None else typed.drop(index=bad)
 
@@ -164,20 +169,20 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     if errors not in ("strict", "quarantine"):
         raise OptionError(f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
                           "Hint: 'quarantine' loads the valid rows and sets the others aside.")
-    if scheduler is not None:
-        connect(scheduler)
+    client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
-    failures, rows_read, meta, hashes = [], {}, {}, {}
+    failures, rows_read, meta, hashes, summaries = [], {}, {}, {}, {}
     known = rejected = None
     first = (["accounts"] if "accounts" in parts else []), [t for t in parts if t != "accounts"]
     for tables in first:
         tasks = {t: [dask.delayed(_validate)(t, f, known, rejected) for f in parts[t]] for t in tables}
-        (done,) = dask.compute(tasks)
+        (done,) = dask.compute(tasks, scheduler=client)
         for table, results in done.items():
             rows_read[table] = sum(r["rows"] for r in results)
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             hashes[table] = [r["hashes"] for r in results]
+            summaries[table] = [r["facts"] for r in results]
         if tables and tables[0] == "accounts":
             failures += _duplicates("accounts", parts["accounts"], hashes["accounts"], failures)
             known, rejected = _account_ids(parts["accounts"], done["accounts"], failures)
@@ -186,7 +191,9 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     report = _report(failures)
     if errors == "strict" and len(report):
         raise DataValidationError(report)
-    return DaskCrmData(parts, report, rows_read, meta)
+    # With rows rejected across files, the facts of the kept rows are found again when needed.
+    facts = None if len(report) else _whole(summaries)
+    return DaskCrmData(parts, report, rows_read, meta, facts, client)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -278,12 +285,74 @@ def _validate(table: str, file: str, known: np.ndarray | None,
                                                   ids).assign(file=file))
     keys = _keys(table)
     present = typed[keys].notna().all(axis=1).to_numpy()
-    out = {"rows": len(typed), "failures": pd.concat(failures, ignore_index=True),
+    failures = pd.concat(failures, ignore_index=True)
+    out = {"rows": len(typed), "failures": failures,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
-           "hashes": (_hash(typed[present], keys), np.flatnonzero(present))}
+           "hashes": (_hash(typed[present], keys), np.flatnonzero(present)),
+           "facts": _summary(table, typed.drop(
+               index=np.unique(failures["row"].to_numpy(np.int64) - 1)))}
     if table == "accounts":
         out["ids"] = typed["account_id"]
     return out
+
+
+_FEW = 10_000
+"""A column with at most this many distinct values in a file has its labels found at load."""
+_ACCOUNT_FACTS = ["account_id", "rep_id", "customer_since", "churned_on"]
+
+
+def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
+    """What the KPIs need to know of the whole data, from one partition's valid rows.
+
+    The first and last value of each date column, the distinct values of the
+    columns that have few of them, the contracts' ``renewal_of`` ids, and
+    the small tables (reps, market) and accounts' lookup columns whole.
+    """
+    dates = [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
+    labels = {}
+    for column in kept.columns:
+        if column in dates or column in _keys(table):
+            continue
+        values = kept[column].dropna().unique()
+        labels[column] = values if len(values) <= _FEW else None
+    out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels}
+    if table == "contracts":
+        out["renewal_of"] = kept["renewal_of"].dropna().unique()
+    if table in ("reps", "market"):
+        out["frame"] = kept
+    if table == "accounts":
+        out["frame"] = kept[[*_ACCOUNT_FACTS, *(c for c, v in labels.items()
+                                               if v is not None and c not in _ACCOUNT_FACTS)]]
+    return out
+
+
+def _whole(summaries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The facts of the whole data from those of its partitions (see :func:`_summary`)."""
+    facts: dict[str, Any] = {"spans": {}, "labels": {}}
+    found: dict[str, list] = {}
+    for table, parts in summaries.items():
+        for column in parts[0]["spans"]:
+            lows = pd.Series([p["spans"][column][0] for p in parts])
+            highs = pd.Series([p["spans"][column][1] for p in parts])
+            facts["spans"][(table, column)] = (lows.min(), highs.max())
+        for column in parts[0]["labels"]:
+            found.setdefault(column, []).extend(p["labels"][column] for p in parts)
+        if table in ("reps", "market"):
+            facts[table] = pd.concat([p["frame"] for p in parts])
+    for column, values in found.items():
+        if all(v is not None for v in values):
+            whole = pd.concat([pd.Series(v) for v in values], ignore_index=True)
+            dtype = whole.dtype if len(values) and not isinstance(whole.dtype, pd.StringDtype) \
+                else "str"
+            facts["labels"][column] = whole.drop_duplicates().sort_values(ignore_index=True) \
+                .astype(dtype)
+    if "contracts" in summaries:
+        facts["renewal_of"] = np.unique(np.concatenate(
+            [np.asarray(p["renewal_of"], dtype=object) for p in summaries["contracts"]]))
+    if "accounts" in summaries:
+        facts["accounts"] = pd.concat([p["frame"] for p in summaries["accounts"]])
+        facts["accounts_columns"] = list(facts["accounts"].columns)
+    return facts
 
 
 def _meta(table: str, files: list[str], results: list[dict]) -> pd.DataFrame:

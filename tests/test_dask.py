@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import repkpi
+from repkpi import dask_loading
 from repkpi.cli import main
 
 distributed = pytest.importorskip("distributed")
@@ -252,8 +253,16 @@ def test_parts_must_share_their_columns(cluster, tmp_path):
 
 def test_a_scheduler_address_is_used(cluster, tmp_path):
     folder = split(SAMPLE, tmp_path / "s", parts=2)
-    data = repkpi.load(folder, engine="dask", scheduler=cluster.scheduler.address)
-    assert len(data.tickets.compute()) == len(repkpi.load_sample().tickets)
+    try:
+        data = repkpi.load(folder, engine="dask", scheduler=cluster.scheduler.address)
+        assert len(data.tickets.compute()) == len(repkpi.load_sample().tickets)
+        assert data.client is dask_loading._CLIENTS[cluster.scheduler.address]
+        assert data.client is not cluster
+        _same(repkpi.kpis.win_rate(data), repkpi.kpis.win_rate(repkpi.load_sample()))
+    finally:
+        for client in dask_loading._CLIENTS.values():
+            client.close()
+        dask_loading._CLIENTS.clear()
     with pytest.raises(repkpi.OptionError, match="scheduler= goes with engine='dask'"):
         repkpi.load(SAMPLE, scheduler=cluster.scheduler.address)
 

@@ -104,7 +104,7 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
             frame[column].dropna().unique() for frame in data.tables.values()
             if column in frame.columns]
     if wanted:
-        (found,) = dask.compute(wanted)
+        (found,) = dask.compute(wanted, scheduler=data.client)
         if "spans" in found:
             cache["spans"] = found["spans"]
             cache["renewal_of"] = found.get("renewal_of")
@@ -180,9 +180,22 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
+def _broadcast(dask: Any, value: Any, client: Any) -> Any:
+    """``value`` sent once to every worker of a distributed cluster (else one graph key)."""
+    if client is None:
+        try:
+            from distributed import get_client
+
+            client = get_client()
+        except (ImportError, ValueError):  # no dask.distributed, or no client
+            return dask.delayed(value, pure=True)
+    return client.scatter(value, broadcast=True, hash=False)
+
+
 def _pieces(part: pd.DataFrame, table: str, calls: list[tuple[int, Call]],
-            context: Partial, lookups: dict[str, pd.DataFrame]) -> dict[int, Piece]:
+            shared: tuple[Partial, dict[str, pd.DataFrame]]) -> dict[int, Piece]:
     """Every additive KPI of ``calls`` on one partition of ``table``."""
+    context, lookups = shared
     data = CrmData._trusted(**{**lookups, table: part})
     out = {}
     with partial(context), sharing():
@@ -222,12 +235,12 @@ def _won(part: pd.DataFrame) -> pd.DataFrame:
     return won
 
 
-def _pairs(part: pd.DataFrame, column: str, accounts: pd.Series, first: np.ndarray,
-           last: np.ndarray) -> np.ndarray:
+def _pairs(part: pd.DataFrame, column: str, shared: tuple[Partial, dict[str, pd.DataFrame]],
+           first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Distinct (account position, period position) of one partition's touches, as one number."""
     from repkpi.kpis._engine import positions
 
-    account = positions(part["account_id"], accounts)
+    account = positions(part["account_id"], shared[1]["accounts"]["account_id"])
     days = day_numbers(part[column])
     pos = np.searchsorted(first, days, side="right") - 1
     ok = (account >= 0) & (pos >= 0) & (days != NAT) & (days <= (last[-1] if len(last) else NAT))
@@ -245,7 +258,7 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
     empty = _empty(data, facts)
     for name, kwargs in calls:
         check(data, name, kwargs)
-    shared_lookups = dask.delayed(lookups, pure=True)
+    shared = _broadcast(dask, (context, lookups), data.client)
     wanted: dict[str, Any] = {}
     by_table: dict[str, list[tuple[int, Call]]] = {}
     gathered = []
@@ -256,7 +269,7 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
             gathered.append((index, (name, kwargs)))
     medians = {}
     for table, table_calls in by_table.items():
-        parts = [dask.delayed(_pieces)(p, table, table_calls, context, shared_lookups)
+        parts = [dask.delayed(_pieces)(p, table, table_calls, shared)
                  for p in getattr(data, table).to_delayed()]
         wanted[f"pieces:{table}"] = _tree_sum(dask, parts)
         for index, (name, _) in table_calls:
@@ -283,11 +296,11 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
         for table, column in _TOUCHES.items():
             frame = getattr(data, table)
             if frame is not None:
-                parts = [dask.delayed(_pairs)(p, column, lookups["accounts"]["account_id"],
-                                              scope.grid.first, scope.grid.last)
+                parts = [dask.delayed(_pairs)(p, column, shared, scope.grid.first,
+                                              scope.grid.last)
                          for p in frame.to_delayed()]
                 wanted[f"pairs:{index}:{table}"] = dask.delayed(_union)(parts)
-    (found,) = dask.compute(wanted)
+    (found,) = dask.compute(wanted, scheduler=data.client)
     for key in ("won", "contracts"):
         if key in found:
             found[key] = _plain(found[key])
