@@ -138,7 +138,7 @@ def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None) -> 
         except (MissingTableError, ColumnNotFoundError, OptionError):
             continue
         calls.append((name, kwargs))
-    cached_run(data, calls)
+    cached_run(data, calls, checked=True)
 
 
 def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None) -> pd.DataFrame:

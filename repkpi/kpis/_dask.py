@@ -133,6 +133,13 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _context(facts: dict[str, Any], *, pieces: bool) -> Partial:
+    """The :class:`Partial` context of the whole data (made once per data object)."""
+    if ("context", pieces) not in facts:
+        facts[("context", pieces)] = _make_context(facts, pieces=pieces)
+    return facts[("context", pieces)]
+
+
+def _make_context(facts: dict[str, Any], *, pieces: bool) -> Partial:
     spans = {}
     for key, (lo, hi) in facts["spans"].items():
         days = day_numbers(pd.Series([lo, hi]))
@@ -175,8 +182,10 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
     The KPI runs on the data's empty frames, which is instant.
     """
     facts = _facts(data, _by(kwargs))
+    tables = {t: frame._meta for t, frame in data.tables.items()}
+    small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
     with partial(_context(facts, pieces=False)), sharing():
-        KPIS[name].__wrapped__(_empty(data, facts), **kwargs)
+        KPIS[name].__wrapped__(CrmData._trusted(**{**tables, **small}), **kwargs)
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
@@ -247,8 +256,11 @@ def _pairs(part: pd.DataFrame, column: str, shared: tuple[Partial, dict[str, pd.
     return np.unique(account[ok] * len(first) + pos[ok])
 
 
-def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
-    """The result of each KPI call on Dask ``data``, in order; one ``dask.compute`` for all."""
+def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
+    """The result of each KPI call on Dask ``data``, in order; one ``dask.compute`` for all.
+
+    ``checked``: the calls went through :func:`check` already.
+    """
     dask = _dask()
     columns = list(dict.fromkeys(c for _, kwargs in calls for c in _by(kwargs)))
     facts = _facts(data, columns)
@@ -256,7 +268,7 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
     plain = _context(facts, pieces=False)
     lookups = _lookups(facts)
     empty = _empty(data, facts)
-    for name, kwargs in calls:
+    for name, kwargs in [] if checked else calls:
         check(data, name, kwargs)
     shared = _broadcast(dask, (context, lookups), data.client)
     wanted: dict[str, Any] = {}
@@ -318,23 +330,25 @@ def run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
                 values[found_medians.index.to_numpy(dtype=np.int64)] = found_medians.to_numpy()
                 values = values.reshape(total[index].numerator.shape)
             results[index] = finish(scope, total[index], values)
-    for index, (name, kwargs) in gathered:
-        tables = dict(lookups)
-        if name in _WON_DEALS and "won" in found:
-            tables["deals"] = found["won"]
-        if name in _CONTRACTS:
-            tables["contracts"] = found["contracts"]
-        if name == "engagement_rate":
-            with partial(plain):
+    tables = dict(lookups)
+    if "won" in found:
+        tables["deals"] = found["won"]
+    if "contracts" in found:
+        tables["contracts"] = found["contracts"]
+    common = CrmData._trusted(**tables)  # one object: the KPIs share their grids and ARR sums
+    with partial(plain), sharing():
+        for index, (name, kwargs) in gathered:
+            on = common
+            if name == "engagement_rate":
                 scope = Scope(empty, "engagement_rate", "accounts", **_scope_args(kwargs),
                               reads=[t for t in _TOUCHES if getattr(data, t) is not None])
-            for table, column in _TOUCHES.items():
-                key = f"pairs:{index}:{table}"
-                if key in found:
-                    tables[table] = _touches(found[key], lookups["accounts"]["account_id"],
-                                             scope.grid.first, column, table)
-        with partial(plain), sharing():
-            results[index] = KPIS[name].__wrapped__(CrmData._trusted(**tables), **kwargs)
+                touches = {table: _touches(found[f"pairs:{index}:{table}"],
+                                           lookups["accounts"]["account_id"], scope.grid.first,
+                                           column, table)
+                           for table, column in _TOUCHES.items()
+                           if f"pairs:{index}:{table}" in found}
+                on = CrmData._trusted(**tables, **touches)
+            results[index] = KPIS[name].__wrapped__(on, **kwargs)
     return [results[i] for i in range(len(calls))]
 
 
@@ -363,14 +377,14 @@ def is_dask(data: Any) -> bool:
     return type(data).__name__ == "DaskCrmData"
 
 
-def cached_run(data: Any, calls: Sequence[Call]) -> list[pd.DataFrame]:
+def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
     """:func:`run`, keeping each result on ``data`` for the same call later (scorecard's goals)."""
     store = data._cache.setdefault("results", {})
     keys = [_key(call) for call in calls]
     todo = [(key, call) for key, call in zip(keys, calls, strict=True) if key not in store]
     todo = list(dict((key, call) for key, call in todo).items())
     if todo:
-        for (key, _), result in zip(todo, run(data, [c for _, c in todo]), strict=True):
+        for (key, _), result in zip(todo, run(data, [c for _, c in todo], checked=checked), strict=True):
             store[key] = result
     return [store[key].copy() for key in keys]
 

@@ -103,5 +103,5 @@ def _on_dask(data: object, names: list[str], explicit: bool,
             skipped[name] = str(exc).split("\n")[0]
             continue
         usable.append(name)
-    results = cached_run(data, [(name, kwargs) for name in usable])
+    results = cached_run(data, [(name, kwargs) for name in usable], checked=True)
     return [r.assign(kpi=name) for name, r in zip(usable, results, strict=True)], skipped
