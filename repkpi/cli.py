@@ -37,7 +37,7 @@ def _load(args: argparse.Namespace, errors: str) -> object:
     if args.engine == "dask":
         if args.source:
             raise RepkpiError("--source is not available with --engine dask.")
-        return load(str(args.data_dir), errors=errors, engine="dask", scheduler=args.scheduler)
+        return load(args.data_dir, errors=errors, engine="dask", scheduler=args.scheduler)
     if args.scheduler:
         raise RepkpiError("--scheduler goes with --engine dask.")
     return load(args.data_dir, errors=errors, source=args.source)
@@ -50,14 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check a folder of exports against the data model")
-    validate.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    validate.add_argument("data_dir", metavar="DATA_DIR")
     validate.add_argument("--source", metavar="CRM", help=_SOURCE)
     _engine_options(validate)
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
 
     report = commands.add_parser("report", help="charts, scorecard and report.html for a data folder")
-    report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    report.add_argument("data_dir", metavar="DATA_DIR")
     report.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
     report.add_argument("--goals", type=Path, metavar="FILE",
                         help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     _engine_options(report)
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
-    kpis.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    kpis.add_argument("data_dir", metavar="DATA_DIR")
     kpis.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
     kpis.add_argument("--by", action="append", metavar="COLUMN",
                       help="a dimension to break the KPIs down by (repeatable)")
@@ -140,7 +140,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     from repkpi.goals import DEFAULT_GOALS, load_goals
     from repkpi.report import write_report
 
-    goals_file = args.goals or (args.data_dir / "goals.toml")
+    goals_file = args.goals or (Path(args.data_dir) / "goals.toml")
     goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
     with out.status(f"Loading {args.data_dir} ...") as status:
         data = _load(args, args.errors)

@@ -9,8 +9,9 @@ Validation runs on the partitions with the same parsing, schemas and rules
 as the pandas engine, in two passes: accounts first (their ids are what the
 other tables refer to), then every other table at once. Keys must be unique
 across the whole table, not just within a file: each partition hands back a
-64-bit hash of each key, and the few hashes seen more than once are checked
-against the actual values. Failures name the file and its row; in
+64-bit hash of each key (only the files whose key ranges overlap: exports
+split by date or id range skip this), and the few hashes seen more than once
+are checked against the actual values. Failures name the file and its row; in
 quarantine mode the failing rows are left out of the partitions when they
 are read again for a computation.
 """
@@ -78,6 +79,21 @@ def connect(address: str) -> Any:
                               "Hint: check the address (tcp://host:8786) and that the "
                               "scheduler is running.") from exc
     return _CLIENTS[address]
+
+
+def broadcast(dask: Any, value: Any, client: Any = None) -> Any:
+    """``value`` sent once to every worker of a distributed cluster (else one graph key).
+
+    Passing a large object straight to many tasks would copy it into each.
+    """
+    if client is None:
+        try:
+            from distributed import get_client
+
+            client = get_client()
+        except (ImportError, ValueError):  # no dask.distributed, or no client
+            return dask.delayed(value, pure=True)
+    return client.scatter(value, broadcast=True, hash=False)
 
 
 class DaskCrmData:
@@ -171,23 +187,21 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                           "Hint: 'quarantine' loads the valid rows and sets the others aside.")
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
-    failures, rows_read, meta, hashes, summaries = [], {}, {}, {}, {}
-    known = rejected = None
+    failures, rows_read, meta, summaries = [], {}, {}, {}
+    ids = None
     first = (["accounts"] if "accounts" in parts else []), [t for t in parts if t != "accounts"]
     for tables in first:
-        tasks = {t: [dask.delayed(_validate)(t, f, known, rejected) for f in parts[t]] for t in tables}
+        tasks = {t: [dask.delayed(_validate)(t, f, ids) for f in parts[t]] for t in tables}
         (done,) = dask.compute(tasks, scheduler=client)
         for table, results in done.items():
             rows_read[table] = sum(r["rows"] for r in results)
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
-            hashes[table] = [r["hashes"] for r in results]
             summaries[table] = [r["facts"] for r in results]
+        failures += _repeated_keys(dask, client, parts, done, failures)
         if tables and tables[0] == "accounts":
-            failures += _duplicates("accounts", parts["accounts"], hashes["accounts"], failures)
-            known, rejected = _account_ids(parts["accounts"], done["accounts"], failures)
-    for table in first[1]:
-        failures += _duplicates(table, parts[table], hashes[table], failures)
+            ids = broadcast(dask, _account_ids(parts["accounts"], done["accounts"], failures),
+                            client)
     report = _report(failures)
     if errors == "strict" and len(report):
         raise DataValidationError(report)
@@ -269,12 +283,16 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(frame[columns].astype("str"), index=False).to_numpy()
 
 
-def _validate(table: str, file: str, known: np.ndarray | None,
-              rejected: np.ndarray | None) -> dict[str, Any]:
-    """Parse and check one partition: its failures, row count, columns and key hashes."""
+def _validate(table: str, file: str,
+              ids: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """Parse and check one partition: its failures, row count, columns and range of keys.
+
+    ``ids``: every account id, and the ids of rejected accounts.
+    """
     typed, report = _parse(table, file)
     failures = [report]
-    if known is not None and table in _REFERENCING:
+    if ids is not None and table in _REFERENCING:
+        known, rejected = ids
         ids = typed["account_id"]
         bad = ids.notna().to_numpy() & ~isin(ids, known)
         hit = isin(ids, rejected) if len(rejected) else np.zeros(len(ids), dtype=bool)
@@ -283,12 +301,12 @@ def _validate(table: str, file: str, known: np.ndarray | None,
             if mask.any():
                 failures.append(loading._failures(table, "account_id", check, ids.index[mask],
                                                   ids).assign(file=file))
-    keys = _keys(table)
-    present = typed[keys].notna().all(axis=1).to_numpy()
+    keys = typed[_keys(table)].dropna()
     failures = pd.concat(failures, ignore_index=True)
     out = {"rows": len(typed), "failures": failures,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
-           "hashes": (_hash(typed[present], keys), np.flatnonzero(present)),
+           "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
+                     else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),
            "facts": _summary(table, typed.drop(
                index=np.unique(failures["row"].to_numpy(np.int64) - 1)))}
     if table == "accounts":
@@ -313,8 +331,10 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
     for column in kept.columns:
         if column in dates or column in _keys(table):
             continue
-        values = kept[column].dropna().unique()
-        labels[column] = values if len(values) <= _FEW else None
+        labels[column] = None
+        if len(kept[column].iloc[:5 * _FEW].dropna().unique()) <= _FEW:  # many? don't look further
+            values = kept[column].dropna().unique()
+            labels[column] = values if len(values) <= _FEW else None
     out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels}
     if table == "contracts":
         out["renewal_of"] = kept["renewal_of"].dropna().unique()
@@ -364,6 +384,61 @@ def _meta(table: str, files: list[str], results: list[dict]) -> pd.DataFrame:
                 f"{file}: its columns {result['columns']} differ from those of {files[0]} "
                 f"({first}).\nHint: every part file of the {table} table needs the same header.")
     return results[0]["dtypes"]
+
+
+def _overlapping(ranges: list[tuple[str, str] | None]) -> list[int]:
+    """Positions of the key ranges (first, last) that overlap another: only they can share a key.
+
+    Examples
+    --------
+    >>> _overlapping([("A1", "A5"), ("A6", "A9"), ("A4", "A4"), ("B1", "B2")])
+    [0, 2]
+    """
+    marked, cluster, top = [], [], None
+    for low, high, index in sorted((r[0], r[1], i) for i, r in enumerate(ranges)):
+        if top is not None and low <= top:
+            cluster.append(index)
+            top = max(top, high)
+            continue
+        marked += cluster if len(cluster) > 1 else []
+        cluster, top = [index], high
+    marked += cluster if len(cluster) > 1 else []
+    return sorted(marked)
+
+
+def _key_hashes(table: str, file: str) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the keys of one partition, and the rows that have a key."""
+    typed = loading._parse(table, _read(file), file)[0]
+    keys = _keys(table)
+    present = typed[keys].notna().all(axis=1).to_numpy()
+    return _hash(typed[present], keys), np.flatnonzero(present)
+
+
+def _repeated_keys(dask: Any, client: Any, parts: dict[str, list[str]],
+                   done: dict[str, list[dict]], failures: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Failures for keys repeated across the files of each table in ``done``.
+
+    Files whose key ranges do not overlap cannot share a key; the others
+    hand back the hashes of their keys, and repeated hashes are checked
+    against the values.
+    """
+    suspects = {}
+    for table, results in done.items():
+        if len(_keys(table)) > 1:  # no single key to take a range of
+            suspects[table] = list(range(len(results))) if len(results) > 1 else []
+        else:
+            ranges = [(i, r["range"]) for i, r in enumerate(results) if r["range"] is not None]
+            suspects[table] = [ranges[j][0] for j in _overlapping([r for _, r in ranges])]
+    tasks = {table: [dask.delayed(_key_hashes)(table, parts[table][i]) for i in found]
+             for table, found in suspects.items() if found}
+    if not tasks:
+        return []
+    (hashes,) = dask.compute(tasks, scheduler=client)
+    out = []
+    for table, found in hashes.items():
+        files = [parts[table][i] for i in suspects[table]]
+        out += _duplicates(table, files, found, failures)
+    return out
 
 
 def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.ndarray]],

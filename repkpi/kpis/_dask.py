@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repkpi.dask_loading import broadcast
 from repkpi.kpis._engine import KPIS, Partial, Piece, Scope, finish, partial, sharing
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, day_numbers, micros
@@ -189,18 +190,6 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
-def _broadcast(dask: Any, value: Any, client: Any) -> Any:
-    """``value`` sent once to every worker of a distributed cluster (else one graph key)."""
-    if client is None:
-        try:
-            from distributed import get_client
-
-            client = get_client()
-        except (ImportError, ValueError):  # no dask.distributed, or no client
-            return dask.delayed(value, pure=True)
-    return client.scatter(value, broadcast=True, hash=False)
-
-
 def _pieces(part: pd.DataFrame, table: str, calls: list[tuple[int, Call]],
             shared: tuple[Partial, dict[str, pd.DataFrame]]) -> dict[int, Piece]:
     """Every additive KPI of ``calls`` on one partition of ``table``."""
@@ -270,7 +259,7 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     empty = _empty(data, facts)
     for name, kwargs in [] if checked else calls:
         check(data, name, kwargs)
-    shared = _broadcast(dask, (context, lookups), data.client)
+    shared = broadcast(dask, (context, lookups), data.client)
     wanted: dict[str, Any] = {}
     by_table: dict[str, list[tuple[int, Call]]] = {}
     gathered = []
@@ -294,12 +283,11 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     wanted.update({f"median:{i}": m for i, m in medians.items()})
     names = {name for _, (name, _) in gathered}
     if names & set(_WON_DEALS) and data.deals is not None:
-        wanted["won"] = dask.delayed(pd.concat)([dask.delayed(_won)(p)
-                                                for p in data.deals.to_delayed()])
+        wanted["won"] = [dask.delayed(_won)(p) for p in data.deals.to_delayed()]
     if names & set(_CONTRACTS) and data.contracts is not None:
         own = [c for c in columns if c in data.contracts.columns]
         keep = list(dict.fromkeys(["account_id", "start_date", "end_date", "annual_value", *own]))
-        wanted["contracts"] = dask.delayed(pd.concat)([p[keep] for p in data.contracts.to_delayed()])
+        wanted["contracts"] = [p[keep] for p in data.contracts.to_delayed()]
     engagement = [(i, c) for i, c in gathered if c[0] == "engagement_rate"]
     for index, (_, kwargs) in engagement:
         with partial(plain):
@@ -311,11 +299,14 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
                 parts = [dask.delayed(_pairs)(p, column, shared, scope.grid.first,
                                               scope.grid.last)
                          for p in frame.to_delayed()]
-                wanted[f"pairs:{index}:{table}"] = dask.delayed(_union)(parts)
+                wanted[f"pairs:{index}:{table}"] = parts
     (found,) = dask.compute(wanted, scheduler=data.client)
+    # Gathered pieces are put together here, not on a worker: the client keeps them anyway.
     for key in ("won", "contracts"):
         if key in found:
-            found[key] = _plain(found[key])
+            found[key] = _plain(pd.concat(found[key]))
+    for key in [k for k in found if k.startswith("pairs:")]:
+        found[key] = _union(found[key])
     results: dict[int, pd.DataFrame] = {}
     for table, table_calls in by_table.items():
         total = found[f"pieces:{table}"]
