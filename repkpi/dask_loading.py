@@ -284,7 +284,7 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 def _validate(table: str, file: str,
-              ids: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+              ids: tuple[pd.Series, pd.Series] | None) -> dict[str, Any]:
     """Parse and check one partition: its failures, row count, columns and range of keys.
 
     ``ids``: every account id, and the ids of rejected accounts.
@@ -458,7 +458,7 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     keys = _keys(table)
     candidates = []
     for index in np.unique(part[np.isin(values, suspects)]):
-        typed, _ = _parse(table, files[index])
+        typed = loading._parse(table, _read(files[index]), files[index])[0]
         present = typed[keys].notna().all(axis=1)
         rows = typed[present]
         mask = np.isin(_hash(rows, keys), suspects)
@@ -484,7 +484,7 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
 
 
 def _account_ids(files: list[str], results: list[dict],
-                 failures: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
+                 failures: list[pd.DataFrame]) -> tuple[pd.Series, pd.Series]:
     """Every account id, and those whose every row was rejected (their rows cascade)."""
     ids = pd.concat([r["ids"] for r in results], keys=range(len(results)))
     report = pd.concat([f for f in failures if len(f)] or [pd.DataFrame(columns=REJECT_COLUMNS)])
@@ -495,10 +495,11 @@ def _account_ids(files: list[str], results: list[dict],
         part = report["file"].map(lookup)
         where = pd.MultiIndex.from_arrays([part.to_numpy(), report["row"].to_numpy(np.int64) - 1])
         bad = pd.Series(ids.index.isin(where), index=ids.index)
-    known = ids.dropna().unique()
+    # Arrow-backed text: sent to the workers and looked up without conversion.
+    known = pd.Series(ids.dropna().unique(), dtype="str")
     kept = ids[~bad.to_numpy()].dropna()
     rejected = ids[bad.to_numpy()].dropna()
-    return np.asarray(known), np.asarray(rejected[~isin(rejected, kept)].unique())
+    return known, pd.Series(rejected[~isin(rejected, kept)].unique(), dtype="str")
 
 
 def _report(failures: Iterable[pd.DataFrame]) -> pd.DataFrame:

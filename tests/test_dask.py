@@ -176,6 +176,11 @@ def test_quarantine_sets_aside_the_rows_the_pandas_engine_does(cluster, tmp_path
     # The rows left out are the rejected ones, named by file and row.
     kept = data.accounts.compute()
     assert not kept["account_id"].duplicated().any()
+    # With rows set aside, the KPIs see the kept rows only, as with pandas.
+    for by in (None, "region"):
+        got, expected = repkpi.compute(data, by=by), repkpi.compute(want, by=by)
+        assert got.attrs["skipped"] == expected.attrs["skipped"]
+        _same(got, expected)
 
 
 def test_a_key_repeated_across_part_files_is_caught(cluster, tmp_path):

@@ -242,7 +242,7 @@ def _pairs(part: pd.DataFrame, column: str, shared: tuple[Partial, dict[str, pd.
     days = day_numbers(part[column])
     pos = np.searchsorted(first, days, side="right") - 1
     ok = (account >= 0) & (pos >= 0) & (days != NAT) & (days <= (last[-1] if len(last) else NAT))
-    return np.unique(account[ok] * len(first) + pos[ok])
+    return pd.unique(account[ok] * len(first) + pos[ok])
 
 
 def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
@@ -348,7 +348,7 @@ def _scope_args(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _union(parts: list[np.ndarray]) -> np.ndarray:
-    return np.unique(np.concatenate(parts)) if parts else np.array([], dtype=np.int64)
+    return pd.unique(np.concatenate(parts)) if parts else np.array([], dtype=np.int64)
 
 
 def _touches(pairs: np.ndarray, accounts: pd.Series, first: np.ndarray, column: str,

@@ -29,8 +29,8 @@ __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "
 def _renewals(name: str, data: CrmData, args: tuple, *, by_value: bool) -> pd.DataFrame:
     s = Scope(data, name, "contracts", *args)
     contracts = s.frame
-    renewed = isin(contracts["contract_id"],
-                   partial_value(("renewal_of",), lambda: contracts["renewal_of"]))
+    renewed = shared(("renewed", id(data)), lambda: isin(
+        contracts["contract_id"], partial_value(("renewal_of",), lambda: contracts["renewal_of"])))
     weights = contracts["annual_value"] if by_value else None
     return s.ratio(s.events(contracts["end_date"], where=renewed, weights=weights),
                    s.events(contracts["end_date"], weights=weights))
