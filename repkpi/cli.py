@@ -10,11 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from repkpi.errors import DataFileError, DataValidationError, GoalsError, RepkpiError, show_value
 from repkpi.loading import load
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -122,11 +126,19 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     return EXIT_INVALID
 
 
+def _row_columns(rejects: pd.DataFrame) -> list[str]:
+    """The columns that tell one rejected row from another (rows count within a file on Dask)."""
+    return ["table", "file", "row"] if "file" in rejects.columns else ["table", "row"]
+
+
 def _describe_rejects(rejects, *, shown: int) -> str:
     """Failures grouped by table and check, with row numbers and example values."""
-    lines = [f"{rejects.groupby('table')['row'].nunique().sum():,} invalid row(s):"]
+    lines = [f"{len(rejects[_row_columns(rejects)].drop_duplicates()):,} invalid row(s):"]
     for (table, column, check), group in rejects.groupby(["table", "column", "check"], sort=False):
-        rows = ", ".join(str(r) for r in group["row"].head(shown))
+        where = group["row"].astype("str")
+        if "file" in group.columns:  # engine dask: rows are numbered within their part file
+            where = group["file"].str.rsplit("/", n=1).str[-1] + ":" + where
+        rows = ", ".join(where.head(shown))
         more = f" and {len(group) - shown:,} more" if len(group) > shown else ""
         values = ", ".join(show_value(v) for v in group["value"].head(shown))
         lines.append(f"  {table}.{column}: {check}: {len(group):,} row(s)")
@@ -149,7 +161,8 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
               markup=False)
     if len(data.rejects):
-        out.print(f"{data.rejects.groupby('table')['row'].nunique().sum():,} invalid row(s) set "
+        out.print(f"{len(data.rejects[_row_columns(data.rejects)].drop_duplicates()):,} invalid "
+                  "row(s) set "
                   f"aside in {args.out / 'rejects.csv'}", markup=False)
     out.print(f"Report written to {page}", markup=False)
     return EXIT_OK

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow
 
 from repkpi import loading
 from repkpi._vector import isin
@@ -170,6 +171,7 @@ class _Part:
 
     def __call__(self, file: str) -> pd.DataFrame:
         typed, _ = loading._parse(self.table, _read(file), file)  # checked at load already
+        pyarrow.default_memory_pool().release_unused()  # hand the file's buffers back
         bad = self.dropped.get(file)
         return typed if bad is None else typed.drop(index=bad)
 
@@ -311,6 +313,8 @@ def _validate(table: str, file: str,
                index=np.unique(failures["row"].to_numpy(np.int64) - 1)))}
     if table == "accounts":
         out["ids"] = typed["account_id"]
+    del typed
+    pyarrow.default_memory_pool().release_unused()  # a worker reads many files in turn
     return out
 
 
