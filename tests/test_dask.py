@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import distributed
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,8 +21,6 @@ import pytest
 import repkpi
 from repkpi import dask_loading
 from repkpi.cli import main
-
-distributed = pytest.importorskip("distributed")
 
 SAMPLE = Path(repkpi.sample_path())
 MESSY = Path(__file__).parent.parent / "data" / "messy"
