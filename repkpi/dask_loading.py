@@ -50,7 +50,20 @@ def _keys(table: str) -> list[str]:
     return [name for name, column in schema.columns.items() if column.unique]
 
 
-def _dask() -> Any:
+def sorted_labels(parts: list[Any]) -> pd.Series:
+    """The distinct values of several partitions' distinct values, sorted.
+
+    Text comes back as pandas' ``str`` whatever string dtype Dask used, as
+    the pandas engine's tables hold it.
+    """
+    values = [pd.Series(v) for v in parts] or [pd.Series(dtype="str")]
+    whole = pd.concat(values, ignore_index=True).drop_duplicates()
+    dtype = "str" if isinstance(values[0].dtype, pd.StringDtype) else values[0].dtype
+    return whole.sort_values(ignore_index=True).astype(dtype)
+
+
+def require_dask() -> Any:
+    """The dask module, with dask.dataframe loaded; a clear error when Dask is not installed."""
     try:
         import dask
         import dask.dataframe  # noqa: F401
@@ -122,7 +135,7 @@ class DaskCrmData:
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
                  rows_read: dict[str, int], meta: dict[str, pd.DataFrame],
                  facts: dict[str, Any] | None = None, client: Any = None) -> None:
-        dd = _dask().dataframe
+        dd = require_dask().dataframe
         self.client = client
         self.sources = parts
         self.rows_read = rows_read
@@ -183,7 +196,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     See :func:`repkpi.load`; ``scheduler`` is the address of a running
     ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to.
     """
-    dask = _dask()
+    dask = require_dask()
     if errors not in ("strict", "quarantine"):
         raise OptionError(f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
                           "Hint: 'quarantine' loads the valid rows and sets the others aside.")
@@ -365,11 +378,7 @@ def _whole(summaries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             facts[table] = pd.concat([p["frame"] for p in parts])
     for column, values in found.items():
         if all(v is not None for v in values):
-            whole = pd.concat([pd.Series(v) for v in values], ignore_index=True)
-            dtype = whole.dtype if len(values) and not isinstance(whole.dtype, pd.StringDtype) \
-                else "str"
-            facts["labels"][column] = whole.drop_duplicates().sort_values(ignore_index=True) \
-                .astype(dtype)
+            facts["labels"][column] = sorted_labels(values)
     if "contracts" in summaries:
         facts["renewal_of"] = np.unique(np.concatenate(
             [np.asarray(p["renewal_of"], dtype=object) for p in summaries["contracts"]]))

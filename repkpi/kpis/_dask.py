@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.dask_loading import broadcast
+from repkpi.dask_loading import broadcast, require_dask, sorted_labels
 from repkpi.kpis._engine import KPIS, Partial, Piece, Scope, finish, partial, sharing
 from repkpi.loading import CrmData
 from repkpi.periods import NAT, day_numbers, micros
@@ -63,13 +63,6 @@ Call = tuple[str, dict[str, Any]]
 """A KPI name and its keyword arguments (freq, by, start, end, fiscal_year_start, options)."""
 
 
-def _dask() -> Any:
-    import dask
-    import dask.dataframe  # noqa: F401
-
-    return dask
-
-
 def _by(kwargs: dict[str, Any]) -> list[str]:
     by = kwargs.get("by")
     return [by] if isinstance(by, str) else list(by or [])
@@ -78,7 +71,7 @@ def _by(kwargs: dict[str, Any]) -> list[str]:
 # -- pass 1: facts of the whole data ------------------------------------------------------------
 def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
     """Spans, labels, lookups and other facts of the whole data (computed once, then cached)."""
-    dask = _dask()
+    dask = require_dask()
     cache = data._cache.setdefault("facts", {})
     wanted: dict[str, Any] = {}
     if "spans" not in cache:
@@ -113,12 +106,7 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         if "accounts" in found:
             cache["accounts"] = _plain(found["accounts"])
         for column, values in found.get("labels", {}).items():
-            values = [pd.Series(v) for v in values] or [pd.Series(dtype="str")]
-            whole = pd.concat(values, ignore_index=True).drop_duplicates()
-            dtype = values[0].dtype
-            if _nullable_string(dtype):
-                dtype = "str"  # Dask may hand back Arrow strings; pandas tables hold str
-            labels[column] = whole.sort_values(ignore_index=True).astype(dtype)
+            labels[column] = sorted_labels(values)
     return cache
 
 
@@ -250,7 +238,7 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
 
     ``checked``: the calls went through :func:`check` already.
     """
-    dask = _dask()
+    dask = require_dask()
     columns = list(dict.fromkeys(c for _, kwargs in calls for c in _by(kwargs)))
     facts = _facts(data, columns)
     context = _context(facts, pieces=True)
