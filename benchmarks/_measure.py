@@ -59,7 +59,7 @@ def data_folder(description: str) -> tuple[Path, int]:
     args = parser.parse_args()
     folder = args.data_dir
     if folder is None:
-        from repkpi.sample import write_sample
+        from repkpi.datasets.generator import write_sample
 
         folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
         write_sample(folder, accounts=args.accounts, seed=1)

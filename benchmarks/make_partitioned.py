@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from repkpi.sample import generate_sample
+from repkpi.datasets.generator import generate_sample
 
 _SHARED = ("reps", "market")
 

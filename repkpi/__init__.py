@@ -20,8 +20,8 @@ from repkpi.errors import (
 )
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
 from repkpi.kpis import KPIS, compute
-from repkpi.loading import TABLES, CrmData, load
-from repkpi.samples import load_sample, sample_path
+from repkpi.io.loading import TABLES, CrmData, load
+from repkpi.datasets.shipped import load_sample, sample_path
 
 __version__ = "0.1.0"
 

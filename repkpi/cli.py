@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from repkpi.errors import DataFileError, DataValidationError, GoalsError, RepkpiError, show_value
-from repkpi.loading import load
+from repkpi.io.loading import load
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +191,7 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
 
 
 def _sample(args: argparse.Namespace, out: Console) -> int:
-    from repkpi.sample import write_sample
+    from repkpi.datasets.generator import write_sample
 
     if args.accounts < 1:
         raise RepkpiError(f"--accounts must be at least 1, got {args.accounts}.")

@@ -32,7 +32,7 @@ from repkpi.intervals import COUNTED, PROPORTIONS, wilson_interval
 from repkpi.kpis import KPIS
 from repkpi.kpis._dask import cached_run, is_dask, latest_day
 from repkpi.kpis._engine import By
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq, to_period
 
 __all__ = [
@@ -203,7 +203,7 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
 
     Examples
     --------
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> latest_complete_period(examples.accounts(), "M")   # last event on 2024-04-15
     Period('2024-03', 'M')
     """
@@ -236,7 +236,7 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
 
     Examples
     --------
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> goal = Goal("active_customers", "Q", 2, "at_least", where={"region": "south"})
     >>> goal_result(examples.accounts(), goal)[["period", "region", "value"]]
       period region  value
@@ -346,7 +346,7 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     The example book's latest event is on 15 April 2024, so the latest
     complete quarter is 2024Q1 and the latest complete month March 2024:
 
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> card = scorecard(examples.accounts(), [Goal("active_customers", "Q", 2, "at_least"),
     ...                                        Goal("churn_rate", "M", 0.05, "at_most")])
     >>> card[["kpi", "period", "value", "status", "previous", "low_data"]]

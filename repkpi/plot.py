@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from repkpi.errors import MissingTableError, OptionError
 from repkpi.goals import DEFAULT_GOALS, Goal, goal_result, latest_complete_period
 from repkpi.kpis import UNITS
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, day_numbers, pandas_freq
 
 __all__ = ["cohort_retention", "dashboard", "format_value", "leaderboard", "period_label", "trend"]
@@ -120,7 +120,7 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import repkpi
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> result = repkpi.kpis.new_customers(examples.accounts(), freq="Q")
     >>> ax = trend(result, goal=2)
     >>> [line.get_label() for line in ax.get_lines()]
@@ -215,7 +215,7 @@ def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None)
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> ax = cohort_retention(examples.accounts(), freq="M")
     >>> ax.get_ylabel()
     'cohort (acquired in)'
@@ -272,7 +272,7 @@ def leaderboard(result: pd.DataFrame, *, period: object = None, ax: Axes | None 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import repkpi
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> ax = leaderboard(repkpi.kpis.revenue(examples.deals(), by="channel"), period="2024Q1")
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['partner', 'direct']

@@ -34,7 +34,7 @@ from repkpi.goals import (  # noqa: E402
 )
 from repkpi.kpis import KPIS, UNITS  # noqa: E402
 from repkpi.kpis._dask import cached_run, check, is_dask  # noqa: E402
-from repkpi.loading import CrmData  # noqa: E402
+from repkpi.io.loading import CrmData  # noqa: E402
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
 from repkpi.plot import dashboard, format_value, period_label, trend  # noqa: E402
 

@@ -3,7 +3,7 @@
 One :class:`pandera.pandas.DataFrameModel` per table of the data model, with
 every rule it states: types, uniqueness, allowed values, ranges and date
 order. References between tables (``account_id`` must exist in accounts) need
-two tables at once and are checked by :mod:`repkpi.loading`.
+two tables at once and are checked by :mod:`repkpi.io.loading`.
 
 Column types after loading: text as pandas' string dtype, ``date`` as naive
 ``datetime64[us]`` at midnight, ``datetime`` as ``datetime64[us, UTC]``,

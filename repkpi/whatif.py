@@ -15,7 +15,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 from repkpi.goals import Goal, latest_complete_period
 from repkpi.kpis import KPIS, customers
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import PeriodLike, to_period
 
 __all__ = [
@@ -157,7 +157,7 @@ def project_customers(data: CrmData, *, periods: int,
 
     Examples
     --------
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> data = examples.accounts()   # A1 and A3 are active at the end of 2024Q1
     >>> project_customers(data, periods=2, churn_rate=[0.0, 0.5], new_per_period=2)[
     ...     ["churn_rate", "period", "start", "active"]]
@@ -232,7 +232,7 @@ def revenue_grid(data: CrmData, *, win_rates: Sequence[float], deal_sizes: Seque
 
     Examples
     --------
-    >>> from repkpi import examples
+    >>> from repkpi.datasets import doctest_data as examples
     >>> data = examples.deals()   # D5 is open; D4 (10 000) won in 2024Q2
     >>> revenue_grid(data, win_rates=[0.2, 0.5], deal_sizes=[40_000], target=25_000)[
     ...     ["win_rate", "open_deals", "booked", "projected", "meets"]]

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import repkpi
-from repkpi import dask_loading
+from repkpi.io import dask as dask_loading
 from repkpi.cli import main
 
 SAMPLE = Path(repkpi.sample_path())

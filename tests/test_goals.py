@@ -28,7 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import repkpi
-from repkpi import CrmData, Goal, GoalsError, OptionError, examples, load_goals, scorecard
+from repkpi import CrmData, Goal, GoalsError, OptionError, load_goals, scorecard
+from repkpi.datasets import doctest_data as examples
 from repkpi.goals import DEFAULT_GOALS, LOW_DATA, goal_result, latest_complete_period
 from repkpi.intervals import PROPORTIONS, wilson_interval
 

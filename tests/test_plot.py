@@ -1,7 +1,7 @@
 """Charts, tested under Agg by inspecting what was drawn: lines, goal lines, markers, labels, ticks.
 
 Expected values are worked out by hand from the tiny data sets of
-:mod:`repkpi.examples` (restated here) or from frames written in the test.
+:mod:`repkpi.datasets.doctest_data` (restated here) or from frames written in the test.
 
 examples.accounts()::
 
@@ -37,7 +37,8 @@ from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 import repkpi  # noqa: E402
-from repkpi import Goal, examples, plot  # noqa: E402
+from repkpi import Goal, plot  # noqa: E402
+from repkpi.datasets import doctest_data as examples  # noqa: E402
 from repkpi.plot import cohort_retention, dashboard, format_value, leaderboard, period_label, trend  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import repkpi
-from repkpi.mapping import read_mapping
+from repkpi.io.mapping import read_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = [("salesforce", "salesforce"), ("hubspot", "hubspot"), ("zendesk", "zendesk"),

@@ -238,8 +238,8 @@ def test_progress_reports_each_step(messy_report):
 def test_report_on_a_subset_of_tables_scores_missing_goals_as_no_data(tmp_path):
     # examples.accounts() and examples.deals(): the latest event is 2024-04-15, so the
     # quarter under review is 2024Q1 and the year 2023.
-    data = repkpi.CrmData(accounts=repkpi.examples.accounts().accounts,
-                          deals=repkpi.examples.deals().deals)
+    data = repkpi.CrmData(accounts=repkpi.datasets.doctest_data.accounts().accounts,
+                          deals=repkpi.datasets.doctest_data.deals().deals)
     page = write_report(data, tmp_path, freq="Q")
     card = pd.read_csv(tmp_path / "scorecard.csv", dtype={"period": str}, keep_default_na=False)
     assert list(card["kpi"]) == [goal.kpi for goal in repkpi.DEFAULT_GOALS]
@@ -262,7 +262,7 @@ def test_report_on_a_subset_of_tables_scores_missing_goals_as_no_data(tmp_path):
 
 
 def test_report_without_goals_has_an_empty_scorecard(tmp_path):
-    data = repkpi.CrmData(accounts=repkpi.examples.accounts().accounts)
+    data = repkpi.CrmData(accounts=repkpi.datasets.doctest_data.accounts().accounts)
     page = write_report(data, tmp_path, goals=[], freq="Q")
     card = pd.read_csv(tmp_path / "scorecard.csv")
     assert card.empty

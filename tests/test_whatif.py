@@ -14,7 +14,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import repkpi
-from repkpi import CrmData, Goal, OptionError, examples
+from repkpi import CrmData, Goal, OptionError
+from repkpi.datasets import doctest_data as examples
 from repkpi.whatif import (
     attainment_probability,
     goal_seek,

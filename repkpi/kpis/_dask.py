@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.dask_loading import broadcast, require_dask, sorted_labels
+from repkpi.io.dask import broadcast, require_dask, sorted_labels
 from repkpi.kpis._engine import KPIS, Partial, Piece, Scope, finish, partial, sharing
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 

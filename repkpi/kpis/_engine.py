@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from repkpi._vector import to_arrow
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.intervals import PROPORTIONS, wilson_interval
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 

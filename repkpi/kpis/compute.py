@@ -9,7 +9,7 @@ import pandas as pd
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.kpis._dask import cached_run, check, is_dask
 from repkpi.kpis._engine import KPIS, By, sharing
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]

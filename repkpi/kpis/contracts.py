@@ -7,7 +7,7 @@ on d.
 Examples use these contracts: C1 (1 200 a year) was renewed by C2 at 1 500;
 C3 (1 000) was not renewed; C4 (400) started in 2024Q2.
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.contracts().contracts.shape[0] > 0
 True
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
 from repkpi.kpis._engine import By, Scope, compact, kpi, partial_value, positions, shared
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "renewal_value_rate"]

@@ -5,7 +5,7 @@ An account is *active on day d* when ``customer_since <= d`` and
 
 Examples use this small book of accounts:
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.accounts().accounts.shape[0] > 0
 True
 """
@@ -17,10 +17,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, compact, kpi, lookups, positions, shift
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, day_numbers
 
 __all__ = [

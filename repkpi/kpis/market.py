@@ -9,7 +9,7 @@ NaN: without competitors' figures there is no market to compare with.
 
 Examples use two regions with two competitors each:
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.market().market.shape[0] > 0
 True
 """
@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, kpi, lookups, positions, shift
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq
 
 __all__ = ["market_rank", "market_share", "market_share_delta"]

@@ -6,7 +6,7 @@ partner sales.
 
 Examples use these deals:
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.deals().deals.shape[0] > 0
 True
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = [

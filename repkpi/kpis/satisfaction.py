@@ -2,7 +2,7 @@
 
 Examples use these responses:
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.surveys().surveys.shape[0] > 0
 True
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["csat", "csat_mean", "nps"]

@@ -10,7 +10,7 @@ unresolved at ``as_of``.
 Examples use these tickets (``as_of`` defaults to the latest timestamp, here
 2024-04-10 09:00 UTC):
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.tickets().tickets.shape[0] > 0
 True
 """
@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, kpi, partial_value, positions
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import NAT, Freq, PeriodLike, micros
 from repkpi.schemas import PRIORITIES
 

@@ -1,6 +1,6 @@
 """Team KPIs, from the reps table.
 
->>> from repkpi import examples
+>>> from repkpi.datasets import doctest_data as examples
 >>> examples.reps().reps.shape[0] > 0
 True
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi import examples  # noqa: F401 (the doctests use it)
+from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
 from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["senior_reps"]

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 import pyarrow
 
-from repkpi import loading
+from repkpi.io import loading
 from repkpi._vector import isin
 from repkpi.errors import DataFileError, DataValidationError, OptionError
-from repkpi.loading import _REFERENCING, SUFFIXES, TABLES, Errors
+from repkpi.io.loading import _REFERENCING, SUFFIXES, TABLES, Errors
 from repkpi.schemas import COLUMNS, SCHEMAS
 
 __all__ = ["DaskCrmData", "load_dask"]

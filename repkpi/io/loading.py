@@ -225,7 +225,7 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     source : str or path-like, optional
         The folder holds a CRM's own exports: ``"salesforce"``,
         ``"hubspot"``, ``"zendesk"``, or the path of a mapping file for any
-        other CRM (see :mod:`repkpi.mapping`). Default: canonical tables.
+        other CRM (see :mod:`repkpi.io.mapping`). Default: canonical tables.
     engine : {"pandas", "dask"}
         ``"dask"`` reads each table lazily as a Dask DataFrame, one partition
         per file; a table may then also be a folder of part files
@@ -238,7 +238,7 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     Returns
     -------
     CrmData
-        Or, with ``engine="dask"``, a :class:`~repkpi.dask_loading.DaskCrmData`
+        Or, with ``engine="dask"``, a :class:`~repkpi.io.dask.DaskCrmData`
         that every KPI, ``compute`` and ``scorecard`` take the same way.
 
     Raises
@@ -263,13 +263,13 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         if source is not None:
             raise OptionError("source= is not available with engine='dask'.\nHint: load the CRM "
                               "export with the pandas engine and save its tables as Parquet.")
-        from repkpi.dask_loading import load_dask
+        from repkpi.io.dask import load_dask
 
         return load_dask(path, errors, scheduler=scheduler)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:
-        from repkpi.mapping import load_mapped
+        from repkpi.io.mapping import load_mapped
 
         return load_mapped(path, source, errors)
     files = _table_files(Path(path))

@@ -3,7 +3,7 @@
 A *mapping* says, for each canonical table, which export file holds it,
 which export column gives each canonical column, how export values translate
 (``"Closed Won"`` is ``won``), and how dates and amounts are written. The
-built-in presets are TOML files in ``repkpi/presets``; any other CRM gets a
+built-in presets are TOML files in ``repkpi/io/presets``; any other CRM gets a
 mapping file of the same form (see ``docs/mappings.md``).
 
 Nothing is guessed: a date is read with the mapping's format only, an amount
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import DataFileError
-from repkpi.loading import SUFFIXES, TABLES, CrmData, Errors, _read
+from repkpi.io.loading import SUFFIXES, TABLES, CrmData, Errors, _read
 from repkpi.schemas import COLUMNS
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "load_mapped", "read_mapping"]
@@ -77,7 +77,7 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
     """
     if str(source) in PRESETS:
         where = f"preset {source}"
-        text = (resources.files("repkpi") / "presets" / f"{source}.toml").read_text("utf-8")
+        text = (resources.files("repkpi.io") / "presets" / f"{source}.toml").read_text("utf-8")
         name = str(source)
     else:
         path = Path(source)

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from repkpi.errors import DataFileError
-from repkpi.loading import CrmData, Errors, load
+from repkpi.io.loading import CrmData, Errors, load
 
 __all__ = ["load_sample", "sample_path"]
 
@@ -30,7 +30,7 @@ def sample_path() -> Path:
     True
     """
     shipped = Path(str(resources.files("repkpi") / "_sample"))
-    checkout = Path(__file__).resolve().parent.parent / "data" / "sample"
+    checkout = Path(__file__).resolve().parents[2] / "data" / "sample"
     for folder in (shipped, checkout):
         if (folder / "accounts.csv").is_file():
             return folder

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi.loading import CrmData
+from repkpi.io.loading import CrmData
 
 __all__ = ["accounts", "contracts", "deals", "market", "reps", "surveys", "tickets"]
 
