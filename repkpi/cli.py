@@ -7,14 +7,26 @@ or unreadable file).
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
-from repkpi.errors import DataFileError, DataValidationError, GoalsError, RepkpiError, show_value
+from repkpi.errors import (
+    DataFileError,
+    DataValidationError,
+    GoalsError,
+    MissingTableError,
+    OptionError,
+    RepkpiError,
+    show_value,
+)
 from repkpi.io.loading import load
 
 if TYPE_CHECKING:
@@ -45,6 +57,28 @@ def _load(args: argparse.Namespace, errors: str) -> object:
     if args.scheduler:
         raise RepkpiError("--scheduler goes with --engine dask.")
     return load(args.data_dir, errors=errors, source=args.source)
+
+
+def _kpi_option(text: str) -> tuple[str, object]:
+    """``key=value`` from ``--option``: the value is a number when it reads as one, else text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. threshold=10000, got {text!r}")
+    value = value.strip()
+    if re.fullmatch(r"[+-]?\d+", value):
+        return key.strip(), int(value)
+    try:
+        number = float(value)
+    except ValueError:
+        return key.strip(), value
+    return key.strip(), number if math.isfinite(number) else value
+
+
+def _month(text: str) -> int:
+    """The first month of a fiscal year, 1..12."""
+    if not re.fullmatch(r"\d{1,2}", text.strip()) or not 1 <= int(text) <= 12:
+        raise argparse.ArgumentTypeError(f"a month number 1-12, got {text!r}")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +117,26 @@ def _parser() -> argparse.ArgumentParser:
     _engine_options(kpis)
     kpis.add_argument("--out", type=Path, metavar="FILE",
                       help="also write every period's values to this CSV file")
+
+    detail = commands.add_parser("detail", help="the rows behind one KPI's number in one period")
+    detail.add_argument("data_dir", metavar="DATA_DIR")
+    detail.add_argument("--kpi", required=True, metavar="NAME", help="the KPI, e.g. churn_rate")
+    detail.add_argument("--period", required=True, metavar="P",
+                        help="a quarter 2026Q3, a month 2026-07 or a year 2026 (fiscal labels "
+                             "with --fiscal-year-start)")
+    detail.add_argument("--by", action="append", metavar="COLUMN",
+                        help="a dimension to break the rows down by (repeatable)")
+    detail.add_argument("--option", action="append", type=_kpi_option, default=[],
+                        metavar="KEY=VALUE", dest="options",
+                        help="one of the KPI's own options, e.g. threshold=10000 (repeatable; "
+                             "a value that reads as a number is a number)")
+    detail.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
+                        help="first month of the fiscal year, 1-12 (default 1: calendar years)")
+    detail.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    detail.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _engine_options(detail)
+    detail.add_argument("--out", type=Path, metavar="FILE",
+                        help="write every row to this .csv or .xlsx file instead of printing them")
 
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
@@ -190,6 +244,144 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+_SHOWN = 50
+"""Rows that ``repkpi detail`` prints at most; ``--out`` writes them all."""
+_WRITERS = (".csv", ".xlsx")
+
+
+def _detail(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.kpis import KPIS, detail
+
+    if args.kpi not in KPIS:
+        raise OptionError(f"Unknown KPI {args.kpi!r}.\nHint: one of {', '.join(sorted(KPIS))}.")
+    if args.out and args.out.suffix.lower() not in _WRITERS:
+        raise OptionError(f"--out must end in .csv or .xlsx, got {args.out.name!r}.")
+    if args.out and args.out.suffix.lower() == ".xlsx":
+        _openpyxl()  # before the work, not after it
+    options = dict(args.options)
+    by = args.by[0] if args.by and len(args.by) == 1 else args.by
+    with out.status(f"Loading {args.data_dir} ..."):
+        data = _load(args, args.errors)
+    try:
+        with out.status(f"Listing the rows of {args.kpi} in {args.period} ..."):
+            rows = detail(data, args.kpi, period=args.period, by=by,
+                          fiscal_year_start=args.fiscal_year_start, **options)
+    except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"repkpi detail: {exc}", markup=False)
+        return EXIT_INVALID
+    if len(data.rejects):
+        out.print(f"{len(data.rejects[_row_columns(data.rejects)].drop_duplicates()):,} invalid "
+                  "row(s) set aside (repkpi validate lists them)", markup=False)
+    if args.out:
+        _write_rows(rows, args.out)
+        out.print(f"{len(rows):,} row(s) of {args.kpi} in {args.period} written to {args.out}",
+                  markup=False)
+        return EXIT_OK
+    out.print(f"{args.kpi} in {args.period}: {len(rows):,} row(s)", markup=False)
+    if len(rows):
+        table = _rows_table(rows.head(_SHOWN))
+        # At its natural width, whatever the terminal's: squeezed columns would cut ids and dates.
+        width = Measurement.get(out, out.options.update(width=100_000), table).maximum
+        Console(file=out.file, width=width, highlight=False, soft_wrap=True).print(table)
+    if len(rows) > _SHOWN:
+        out.print(f"... and {len(rows) - _SHOWN:,} more row(s); --out FILE.csv writes them all.",
+                  markup=False)
+    return EXIT_OK
+
+
+def _cell(value: object) -> str:
+    """A cell as the terminal shows it: missing as blank, numbers without needless decimals."""
+    import pandas as pd
+
+    if isinstance(value, pd.Timestamp) and value == value.normalize() and value.tzinfo is None:
+        return value.strftime("%Y-%m-%d")
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def _rows_table(rows: pd.DataFrame) -> Table:
+    import pandas as pd
+
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in rows.columns:
+        numeric = pd.api.types.is_numeric_dtype(rows[column]) and not pd.api.types.is_bool_dtype(
+            rows[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for record in rows.astype(object).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in record))
+    return table
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_plain_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _formula_safe(rows: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, with a leading apostrophe."""
+    import pandas as pd
+
+    safe = rows.copy()
+    for column in safe.columns:
+        if pd.api.types.is_string_dtype(safe[column]) or safe[column].dtype == object:
+            values = safe[column]
+            risky = values.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START)
+                               and not _is_plain_number(v), na_action="ignore")
+            risky = risky.fillna(False).astype(bool)
+            if risky.any():
+                safe[column] = values.astype(object).where(~risky, "'" + values.astype("str"))
+    return safe
+
+
+def _openpyxl() -> object:
+    try:
+        import openpyxl
+    except ImportError:
+        raise OptionError("Writing .xlsx needs openpyxl, which is not installed.\n"
+                          "Hint: pip install openpyxl, or write a .csv file.") from None
+    return openpyxl
+
+
+def _write_rows(rows: pd.DataFrame, path: Path) -> None:
+    """``rows`` as CSV or xlsx (by the suffix), written whole or not at all."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if path.suffix.lower() == ".csv":
+            _formula_safe(rows).to_csv(partial, index=False)
+        else:
+            _openpyxl()
+            sheet = rows.copy()
+            for column in sheet.columns:
+                if isinstance(sheet[column].dtype, pd.PeriodDtype):
+                    sheet[column] = sheet[column].astype("str")
+                elif isinstance(sheet[column].dtype, pd.DatetimeTZDtype):  # Excel has no time zones
+                    sheet[column] = sheet[column].dt.tz_convert("UTC").dt.tz_localize(None)
+            with pd.ExcelWriter(partial, engine="openpyxl") as writer:
+                sheet.to_excel(writer, sheet_name="detail", index=False)
+                for row in writer.sheets["detail"].iter_rows(min_row=2):
+                    for cell in row:
+                        if cell.data_type == "f":  # text that reads like a formula stays text
+                            cell.data_type = "s"
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _sample(args: argparse.Namespace, out: Console) -> int:
     from repkpi.datasets.generator import write_sample
 
@@ -202,7 +394,8 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "sample": _sample}
+_COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
+             "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover
