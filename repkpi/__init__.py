@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from repkpi import kpis, whatif
+from repkpi.datasets.shipped import load_sample, sample_path
 from repkpi.errors import (
     ColumnNotFoundError,
     DataFileError,
@@ -19,9 +20,8 @@ from repkpi.errors import (
     RepkpiError,
 )
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
-from repkpi.kpis import KPIS, compute
 from repkpi.io.loading import TABLES, CrmData, load
-from repkpi.datasets.shipped import load_sample, sample_path
+from repkpi.kpis import KPIS, compute, detail
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ __all__ = [
     "RepkpiError",
     "__version__",
     "compute",
+    "detail",
     "kpis",
     "latest_complete_period",
     "load",

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import GoalsError, OptionError
-from repkpi.intervals import COUNTED, PROPORTIONS, wilson_interval
-from repkpi.kpis import KPIS
-from repkpi.kpis._dask import cached_run, is_dask, latest_day
-from repkpi.kpis._engine import By
 from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq, to_period
+from repkpi.kpis import KPIS
+from repkpi.kpis.engine import By
+from repkpi.kpis.intervals import wilson_interval
+from repkpi.kpis.registry import executor_for
+from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
 __all__ = [
     "DEFAULT_GOALS",
@@ -208,18 +208,7 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
     Period('2024-03', 'M')
     """
     pfreq = pandas_freq(freq, fiscal_year_start)
-    latest = None
-    if is_dask(data):
-        latest = latest_day(data, _EVENT_DATES)
-    for table, columns in _EVENT_DATES.items() if latest is None else ():
-        frame = getattr(data, table)
-        if frame is None or frame.empty:
-            continue
-        for column in columns:
-            days = day_numbers(frame[column])
-            days = days[days != np.iinfo(np.int64).min]
-            if len(days):
-                latest = max(latest or days.max(), days.max())
+    latest = executor_for(data).latest_day(data, _EVENT_DATES)
     if latest is None:
         return None
     day = pd.Timestamp(latest, unit="D")
@@ -361,8 +350,8 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     goals = list(goals)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     plan = _plan(data, goals, period, fiscal_year_start)
-    if is_dask(data):  # every goal's KPI in one pass over the data
-        cached_run(data, goal_calls(plan, by_cols, fiscal_year_start))
+    # On Dask data, every goal's KPI in one pass over the data.
+    executor_for(data).prefetch(data, goal_calls(plan, by_cols, fiscal_year_start))
     rows = []
     for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
@@ -387,7 +376,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         frame["previous"] = before["value"].iloc[0] if len(before) else np.nan
     value = frame["value"].astype(np.float64)
     attainment, status = _status(value, goal.target, goal.direction)
-    observations = frame["denominator"].astype(np.float64) if goal.kpi in COUNTED else pd.Series(
+    observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].spec.counted else pd.Series(
         np.nan, index=frame.index)
     out = pd.DataFrame({
         "goal": goal.label, "kpi": goal.kpi, "freq": goal.freq,
@@ -402,7 +391,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
                      observations=observations,
                      low_data=observations.lt(LOW_DATA) & value.notna())
     if ci is not None:
-        if goal.kpi in PROPORTIONS:
+        if KPIS[goal.kpi].spec.proportion:
             lower, upper = wilson_interval(frame["numerator"], frame["denominator"], ci)
         else:
             lower = upper = np.full(len(frame), np.nan)

@@ -19,8 +19,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from repkpi.errors import MissingTableError, OptionError
 from repkpi.goals import DEFAULT_GOALS, Goal, goal_result, latest_complete_period
-from repkpi.kpis import UNITS
 from repkpi.io.loading import CrmData
+from repkpi.kpis import UNITS
 from repkpi.periods import Freq, day_numbers, pandas_freq
 
 __all__ = ["cohort_retention", "dashboard", "format_value", "leaderboard", "period_label", "trend"]

@@ -32,9 +32,9 @@ from repkpi.goals import (  # noqa: E402
     scorecard,
     scorecard_calls,
 )
-from repkpi.kpis import KPIS, UNITS  # noqa: E402
-from repkpi.kpis._dask import cached_run, check, is_dask  # noqa: E402
 from repkpi.io.loading import CrmData  # noqa: E402
+from repkpi.kpis import KPIS, UNITS  # noqa: E402
+from repkpi.kpis.registry import executor_for  # noqa: E402
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
 from repkpi.plot import dashboard, format_value, period_label, trend  # noqa: E402
 
@@ -89,8 +89,8 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     pfreq = pandas_freq(freq)
     end = to_period(period, pfreq) if period is not None else latest_complete_period(data, freq)
 
-    if is_dask(data):
-        say("Computing the KPIs on Dask")
+    if executor_for(data).batches:
+        say("Computing the KPIs in one pass")
         _warm(data, goals, freq, end)
     say("Scoring the goals")
     card = _scorecard(data, goals, end)
@@ -129,16 +129,9 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
 
 
 def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None) -> None:
-    """Compute every KPI this report draws or scores in one pass over Dask data."""
-    calls = []
+    """Compute every KPI this report draws or scores in one pass (on Dask data)."""
     wanted = [(name, {"freq": freq, "end": end}) for name in KPIS]
-    for name, kwargs in [*wanted, *scorecard_calls(data, goals, end)]:
-        try:
-            check(data, name, kwargs)
-        except (MissingTableError, ColumnNotFoundError, OptionError):
-            continue
-        calls.append((name, kwargs))
-    cached_run(data, calls, checked=True)
+    executor_for(data).prefetch(data, [*wanted, *scorecard_calls(data, goals, end)])
 
 
 def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None) -> pd.DataFrame:

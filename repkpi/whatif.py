@@ -14,8 +14,9 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.goals import Goal, latest_complete_period
-from repkpi.kpis import KPIS, customers
 from repkpi.io.loading import CrmData
+from repkpi.kpis import KPIS, customers
+from repkpi.kpis.registry import SpecView
 from repkpi.periods import PeriodLike, to_period
 
 __all__ = [
@@ -30,15 +31,8 @@ __all__ = [
 
 _EPS = 1e-9
 
-ADDITIVE_MONTHLY = frozenset({
-    "new_customers", "revenue", "win_rate", "cross_sell_rate", "cross_sell_wins", "large_deals",
-    "average_deal_size", "renewal_rate", "renewal_value_rate", "sla_compliance", "csat",
-    "csat_mean", "nps",
-})
-"""KPIs whose quarterly numerator and denominator are sums of the monthly ones."""
-
-_SUMS = frozenset({"new_customers", "revenue", "cross_sell_wins", "large_deals"})
-"""The KPIs of :data:`ADDITIVE_MONTHLY` that are counts or sums rather than ratios."""
+ADDITIVE_MONTHLY = SpecView("adds_over_time")
+"""Whether a KPI's quarterly numerator and denominator are sums of the monthly ones."""
 
 
 def _shaped(result: pd.api.extensions.ExtensionArray, *inputs: object) -> object:
@@ -298,10 +292,10 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         name, target, direction = goal.kpi, goal.target, goal.direction
     else:
         name = goal
-    if name not in ADDITIVE_MONTHLY:
+    if name not in KPIS or not ADDITIVE_MONTHLY[name]:
         raise OptionError(f"attainment_probability cannot simulate {name!r}: its quarterly value "
                           "is not built from monthly sums.\nHint: it works for "
-                          f"{sorted(ADDITIVE_MONTHLY)}.")
+                          f"{sorted(n for n, adds in ADDITIVE_MONTHLY.items() if adds)}.")
     if target is None or direction not in ("at_least", "at_most"):
         raise OptionError("Give a target and direction='at_least' or 'at_most' (or a Goal).")
     quarter = (to_period(period, "Q-DEC") if period is not None
@@ -322,8 +316,9 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         else np.full(draws, seen["numerator"].sum())
     den = seen["denominator"].sum() + past["denominator"].to_numpy()[pick].sum(axis=1) \
         if todo > 0 else np.full(draws, seen["denominator"].sum())
-    is_count = name in _SUMS
-    scale = 100.0 if name == "nps" else 1.0
+    spec = KPIS[name].spec
+    is_count = spec.kind in ("count", "sum")
+    scale = spec.scale
     with np.errstate(divide="ignore", invalid="ignore"):
         value = num if is_count else scale * num / den
     met = value >= target if direction == "at_least" else value <= target

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import repkpi
-from repkpi.io import dask as dask_loading
 from repkpi.cli import main
+from repkpi.io import dask as dask_loading
 
 SAMPLE = Path(repkpi.sample_path())
 MESSY = Path(__file__).parent.parent / "data" / "messy"

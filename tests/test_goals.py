@@ -31,7 +31,7 @@ import repkpi
 from repkpi import CrmData, Goal, GoalsError, OptionError, load_goals, scorecard
 from repkpi.datasets import doctest_data as examples
 from repkpi.goals import DEFAULT_GOALS, LOW_DATA, goal_result, latest_complete_period
-from repkpi.intervals import PROPORTIONS, wilson_interval
+from repkpi.kpis.intervals import wilson_interval
 
 nan = float("nan")
 
@@ -500,7 +500,7 @@ def test_scorecard_ci_adds_the_wilson_interval():
     assert card["value"].iloc[0] == pytest.approx(0.8)
     assert (round(card["lower"].iloc[0], 4), round(card["upper"].iloc[0], 4)) == (0.4902, 0.9433)
     # csat_mean (39 / 10) is not a share of counted cases: no interval.
-    assert "csat_mean" not in PROPORTIONS
+    assert not repkpi.KPIS["csat_mean"].spec.proportion
     assert card["value"].iloc[1] == pytest.approx(3.9)
     assert np.isnan(card["lower"].iloc[1])
     assert np.isnan(card["upper"].iloc[1])

@@ -1,71 +1,33 @@
-"""Every KPI of the spec, one function each, and :func:`compute` for all at once.
+"""Every KPI of the spec, one declaration each, with :func:`compute` and :func:`detail`.
 
-Each KPI takes ``(data, *, freq="Q", by=None, start=None, end=None,
+Each KPI takes ``(data, /, *, freq="Q", by=None, start=None, end=None,
 fiscal_year_start=1, **options)`` and returns a tidy frame: ``period``, one
 column per ``by`` dimension, ``numerator``, ``denominator``, ``value``.
+Everything known about a KPI is in its declaration, in the module of its
+topic (see :mod:`repkpi.kpis.registry`); :data:`KPIS`, the names of this
+package and :data:`UNITS` are read from the declarations.
 """
 
 from __future__ import annotations
 
-from repkpi.kpis._engine import KPIS, UNITS
+# The topic modules declare the KPIs; the Dask executor registers itself for Dask data.
+from repkpi.kpis import (  # noqa: F401
+    contracts,
+    customers,
+    dask,
+    market,
+    sales,
+    satisfaction,
+    service,
+    team,
+)
 from repkpi.kpis.compute import compute
-from repkpi.kpis.contracts import (
-    gross_revenue_retention,
-    net_revenue_retention,
-    renewal_rate,
-    renewal_value_rate,
-)
-from repkpi.kpis.customers import (
-    active_customers,
-    churn_rate,
-    engagement_rate,
-    key_accounts,
-    new_customer_growth,
-    new_customers,
-    retention_rate,
-)
-from repkpi.kpis.market import market_rank, market_share, market_share_delta
-from repkpi.kpis.sales import (
-    average_deal_size,
-    cross_sell_rate,
-    cross_sell_wins,
-    large_deals,
-    revenue,
-    win_rate,
-)
-from repkpi.kpis.satisfaction import csat, csat_mean, nps
-from repkpi.kpis.service import first_response_hours, resolution_hours, sla_compliance
-from repkpi.kpis.team import senior_reps
+from repkpi.kpis.detail import detail
+from repkpi.kpis.registry import KPIS, KpiSpec, SpecView, kpi, specs
 
-__all__ = [
-    "KPIS",
-    "UNITS",
-    "active_customers",
-    "average_deal_size",
-    "churn_rate",
-    "compute",
-    "cross_sell_rate",
-    "cross_sell_wins",
-    "csat",
-    "csat_mean",
-    "engagement_rate",
-    "first_response_hours",
-    "gross_revenue_retention",
-    "key_accounts",
-    "large_deals",
-    "market_rank",
-    "market_share",
-    "market_share_delta",
-    "net_revenue_retention",
-    "new_customer_growth",
-    "new_customers",
-    "nps",
-    "renewal_rate",
-    "renewal_value_rate",
-    "resolution_hours",
-    "retention_rate",
-    "revenue",
-    "senior_reps",
-    "sla_compliance",
-    "win_rate",
-]
+UNITS = SpecView("unit")
+"""How each KPI's value reads: a count, a percent, money, hours, a score or a rank."""
+
+globals().update(KPIS)  # repkpi.kpis.<name> for every declared KPI
+
+__all__ = ["KPIS", "UNITS", "KpiSpec", "compute", "detail", "kpi", "specs", *sorted(KPIS)]

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
-from repkpi.kpis._dask import cached_run, check, is_dask
-from repkpi.kpis._engine import KPIS, By, sharing
+from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
+from repkpi.kpis.engine import By
+from repkpi.kpis.registry import KPIS, executor_for
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]
@@ -56,13 +56,18 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
     unknown = [n for n in names if n not in KPIS]
     if unknown:
         raise OptionError(f"Unknown KPI(s) {unknown}.\nHint: the KPIs are {sorted(KPIS)}.")
+    common = dict(freq=freq, by=by, start=start, end=end, fiscal_year_start=fiscal_year_start)
+    # One run for all: the KPIs share grids and groups (and, on Dask, one pass over the data).
+    results = executor_for(data).run(data, [(name, common) for name in names])
     frames, skipped = [], {}
-    if is_dask(data):
-        frames, skipped = _on_dask(data, names, explicit, dict(
-            freq=freq, by=by, start=start, end=end, fiscal_year_start=fiscal_year_start))
-    else:
-        frames, skipped = _on_pandas(data, names, explicit, freq, by, start, end,
-                                     fiscal_year_start)
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, Exception):
+            if explicit:
+                raise result
+            skipped[name] = str(result).split("\n")[0]
+            continue
+        result.attrs["kpi"] = name
+        frames.append(result.assign(kpi=name))
     if not frames:
         out = pd.DataFrame(columns=["kpi", "period", "numerator", "denominator", "value"])
     else:
@@ -70,38 +75,3 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
         out = out[["kpi", *[c for c in out.columns if c != "kpi"]]]
     out.attrs["skipped"] = skipped
     return out
-
-
-def _on_pandas(data: CrmData, names: list[str], explicit: bool, freq: Freq, by: By,
-               start: PeriodLike | None, end: PeriodLike | None,
-               fiscal_year_start: int) -> tuple[list[pd.DataFrame], dict[str, str]]:
-    frames, skipped = [], {}
-    with sharing():  # the KPIs share grids, groups and intermediate results
-        for name in names:
-            try:
-                result = KPIS[name](data, freq=freq, by=by, start=start, end=end,
-                                    fiscal_year_start=fiscal_year_start)
-            except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-                if explicit:
-                    raise
-                skipped[name] = str(exc).split("\n")[0]
-                continue
-            frames.append(result.assign(kpi=name))
-    return frames, skipped
-
-
-def _on_dask(data: object, names: list[str], explicit: bool,
-             kwargs: dict) -> tuple[list[pd.DataFrame], dict[str, str]]:
-    """The KPIs of Dask data, in one pass; KPIs the data cannot support are skipped first."""
-    usable, skipped = [], {}
-    for name in names:
-        try:
-            check(data, name, kwargs)
-        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-            if explicit:
-                raise
-            skipped[name] = str(exc).split("\n")[0]
-            continue
-        usable.append(name)
-    results = cached_run(data, [(name, kwargs) for name in usable], checked=True)
-    return [r.assign(kpi=name) for name, r in zip(usable, results, strict=True)], skipped

@@ -7,7 +7,6 @@ on d.
 Examples use these contracts: C1 (1 200 a year) was renewed by C2 at 1 500;
 C3 (1 000) was not renewed; C4 (400) started in 2024Q2.
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.contracts().contracts.shape[0] > 0
 True
 """
@@ -17,29 +16,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
-from repkpi._vector import isin
-from repkpi.kpis._engine import By, Scope, compact, kpi, partial_value, positions, shared
-from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike
+from repkpi.kpis.engine import Matrix, Parts, Scope, compact, positions, running
+from repkpi.kpis.registry import kpi
+from repkpi.periods import NAT, day_numbers
 
 __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "renewal_value_rate"]
 
 
-def _renewals(name: str, data: CrmData, args: tuple, *, by_value: bool) -> pd.DataFrame:
-    s = Scope(data, name, "contracts", *args)
+_SHOW = ("account_id", "start_date", "end_date", "annual_value")
+
+
+def _renewals(s: Scope, *, by_value: bool) -> Parts:
     contracts = s.frame
-    renewed = shared(("renewed", id(data)), lambda: isin(
-        contracts["contract_id"], partial_value(("renewal_of",), lambda: contracts["renewal_of"])))
+    renewals = s.fact(("renewals",), lambda: contracts.loc[contracts["renewal_of"].notna(),
+                                                           ["contract_id", "renewal_of"]])
+    first = renewals.drop_duplicates("renewal_of")  # the contract that renews each one
+    where = positions(contracts["contract_id"], first["renewal_of"])
+    renewed = where >= 0
+    renewed_by = first["contract_id"].reset_index(drop=True).reindex(where).where(renewed)
     weights = contracts["annual_value"] if by_value else None
-    return s.ratio(s.events(contracts["end_date"], where=renewed, weights=weights),
-                   s.events(contracts["end_date"], weights=weights))
+    columns = {"renewed_by": renewed_by.reset_index(drop=True)}
+    return s.parts("ratio",
+                   s.events(contracts["end_date"], where=renewed, weights=weights, columns=columns),
+                   s.events(contracts["end_date"], weights=weights, columns=columns), show=_SHOW)
 
 
-@kpi
-def renewal_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                 start: PeriodLike | None = None, end: PeriodLike | None = None,
-                 fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="contracts", unit="percent", kind="ratio", interval="wilson")
+def renewal_rate(s: Scope) -> Parts:
     """Share of the contracts due in the period that were renewed.
 
     Notes
@@ -55,13 +58,11 @@ def renewal_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1        1.0          1.0
     1 2024Q2        0.0          1.0
     """
-    return _renewals("renewal_rate", data, (freq, by, start, end, fiscal_year_start), by_value=False)
+    return _renewals(s, by_value=False)
 
 
-@kpi
-def renewal_value_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                       start: PeriodLike | None = None, end: PeriodLike | None = None,
-                       fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="contracts", unit="percent", kind="ratio")
+def renewal_value_rate(s: Scope) -> Parts:
     """Annual value of the renewed contracts over that of the contracts due in the period.
 
     Examples
@@ -72,50 +73,47 @@ def renewal_value_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
       period  numerator  denominator     value
     0   2024     1200.0       2200.0  0.545455
     """
-    return _renewals("renewal_value_rate", data, (freq, by, start, end, fiscal_year_start),
-                     by_value=True)
+    return _renewals(s, by_value=True)
 
 
-def _arr(s: Scope) -> tuple[np.ndarray, ...]:
-    """Per-period sums of ARR at P.first and P.last over the cohort, and of their minimum."""
-    return shared(("arr", *s.key), lambda: _arr_sums(s))
+def _arr(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
+    """ARR on P.first and on P.last of each account in the cohort, and their minimum."""
+    return s.shared(("arr", *s.key), lambda: _arr_terms(s))
 
 
-def _arr_sums(s: Scope) -> tuple[np.ndarray, ...]:
-    """Per-period sums of ARR at P.first and P.last over the cohort, and of their minimum.
+def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
+    """ARR on P.first and on P.last of each account in the cohort, and their minimum.
 
     The cohort of P is the accounts with ARR on P.first > 0. Accounts are
     taken within their ``by`` group (a contract's own column may split one).
     """
     contracts = s.frame
     # An entity is an account within a group: a contract's own column may split an account.
-    account = positions(contracts["account_id"], contracts["account_id"].drop_duplicates())
+    ids = contracts["account_id"].drop_duplicates()
+    account = positions(contracts["account_id"], ids)
     keys, entity = compact(account * s.n_groups + s.codes)
-    n = len(keys)
     group = keys % s.n_groups
+    entities = pd.DataFrame({"account_id": ids.to_numpy()[keys // s.n_groups]})
     # ARR in whole cents: the running sums over contract starts and ends are then exact,
     # so an account whose contracts have all ended has ARR 0, not a rounding residue.
     cents = np.round(contracts["annual_value"].to_numpy(np.float64) * 100)
+    begin = day_numbers(contracts["start_date"])
+    end = day_numbers(contracts["end_date"])
+    end = np.where(end == NAT, np.iinfo(np.int64).max, end + 1)  # active on its end date
 
-    def arr(at: str) -> np.ndarray:
-        return s.active(contracts["start_date"], contracts["end_date"], at=at,
-                        end_inclusive=True, codes=entity, n_groups=n, weights=cents) / 100
+    def arr(bounds: np.ndarray) -> np.ndarray:
+        return running(bounds, begin, end, begin != NAT, entity, len(keys), cents) / 100
 
-    arr_first, arr_last = arr("first"), arr("last")
+    arr_first, arr_last = arr(s.grid.first), arr(s.grid.last)
     cohort = arr_first > 0
-    slot = (np.arange(len(s.grid))[:, None] * s.n_groups + group[None, :]).reshape(-1)
-    size = len(s.grid) * s.n_groups
-    return tuple(
-        np.bincount(slot, np.where(cohort, matrix, 0.0).reshape(-1), minlength=size)
-        .reshape(len(s.grid), s.n_groups)
-        for matrix in (arr_first, arr_last, np.minimum(arr_first, arr_last))
-    )
+    return tuple(Matrix(s, np.where(cohort, matrix, 0.0), codes=group, frame=entities,
+                        table="accounts")
+                 for matrix in (arr_first, arr_last, np.minimum(arr_first, arr_last)))
 
 
-@kpi
-def net_revenue_retention(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                          start: PeriodLike | None = None, end: PeriodLike | None = None,
-                          fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="contracts", unit="percent", kind="ratio",
+     timing="state", route="contracts")
+def net_revenue_retention(s: Scope) -> Parts:
     """ARR on P.last over ARR on P.first, for the accounts with ARR on P.first.
 
     Notes
@@ -134,15 +132,13 @@ def net_revenue_retention(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
       period  numerator  denominator  value
     0 2024Q2     1900.0       2500.0   0.76
     """
-    s = Scope(data, "net_revenue_retention", "contracts", freq, by, start, end, fiscal_year_start)
     arr_first, arr_last, _ = _arr(s)
-    return s.ratio(arr_last, arr_first)
+    return s.parts("ratio", arr_last, arr_first)
 
 
-@kpi
-def gross_revenue_retention(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                            start: PeriodLike | None = None, end: PeriodLike | None = None,
-                            fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="contracts", unit="percent", kind="ratio",
+     timing="state", route="contracts")
+def gross_revenue_retention(s: Scope) -> Parts:
     """Sum of min(ARR on P.last, ARR on P.first) over ARR on P.first, same cohort as NRR.
 
     Examples
@@ -156,6 +152,5 @@ def gross_revenue_retention(data: CrmData, /, *, freq: Freq = "Q", by: By = None
       period  numerator  denominator     value
     0   2024     1600.0       2200.0  0.727273
     """
-    s = Scope(data, "gross_revenue_retention", "contracts", freq, by, start, end, fiscal_year_start)
     arr_first, _, kept = _arr(s)
-    return s.ratio(kept, arr_first)
+    return s.parts("ratio", kept, arr_first)

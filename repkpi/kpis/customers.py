@@ -5,7 +5,6 @@ An account is *active on day d* when ``customer_since <= d`` and
 
 Examples use this small book of accounts:
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.accounts().accounts.shape[0] > 0
 True
 """
@@ -17,11 +16,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, compact, kpi, lookups, positions, shift
-from repkpi.io.loading import CrmData
-from repkpi.periods import NAT, Freq, PeriodLike, day_numbers
+from repkpi.kpis.engine import Active, Events, Pairs, Parts, Scope, Shifted, compact, lookups, positions
+from repkpi.kpis.registry import kpi
+from repkpi.periods import NAT, day_numbers
 
 __all__ = [
     "active_customers",
@@ -34,23 +32,30 @@ __all__ = [
 ]
 
 
-def _active(s: Scope, at: str) -> np.ndarray:
+_SHOW = ("rep_id", "customer_since", "churned_on")
+
+
+def _active(s: Scope, at: str) -> Active:
     accounts = s.frame
     return s.active(accounts["customer_since"], accounts["churned_on"], at=at)
 
 
-def _churned(s: Scope) -> np.ndarray:
+def _new(s: Scope) -> Events:
+    return s.events(s.frame["customer_since"])
+
+
+def _churned(s: Scope) -> Events:
     """C: accounts active on P.first whose ``churned_on <= P.last``."""
     accounts = s.frame
-    churned, first = s.period_first(accounts["churned_on"])
+    churned = day_numbers(accounts["churned_on"])
+    pos = s.grid.locate(churned)
+    first = np.where(pos >= 0, s.grid.first[np.maximum(pos, 0)], NAT)
     since = day_numbers(accounts["customer_since"])
     return s.events(accounts["churned_on"], where=(first != NAT) & (churned > first) & (since <= first))
 
 
-@kpi
-def new_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                  start: PeriodLike | None = None, end: PeriodLike | None = None,
-                  fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="accounts", unit="count", kind="count")
+def new_customers(s: Scope) -> Parts:
     """Accounts whose ``customer_since`` falls in the period (a count).
 
     Examples
@@ -62,14 +67,11 @@ def new_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     1 2024Q1    2.0
     2 2024Q2    1.0
     """
-    s = Scope(data, "new_customers", "accounts", freq, by, start, end, fiscal_year_start)
-    return s.count(s.events(s.frame["customer_since"]))
+    return s.parts("count", _new(s), show=_SHOW)
 
 
-@kpi
-def new_customer_growth(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                        start: PeriodLike | None = None, end: PeriodLike | None = None,
-                        fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="accounts", unit="percent", kind="ratio", counted=True, timing="compare")
+def new_customer_growth(s: Scope) -> Parts:
     """Growth of new customers over the previous period.
 
     Notes
@@ -87,16 +89,12 @@ def new_customer_growth(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     1 2024Q1        1.0          1.0    1.0
     2 2024Q2       -1.0          2.0   -0.5
     """
-    s = Scope(data, "new_customer_growth", "accounts", freq, by, start, end, fiscal_year_start)
-    new = s.events(s.frame["customer_since"]).astype(np.float64)
-    previous = shift(new)
-    return s.ratio(new - previous, previous)
+    new, previous = _new(s), Shifted(_new(s))
+    return s.parts("ratio", new - previous, previous, show=_SHOW)
 
 
-@kpi
-def active_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                     start: PeriodLike | None = None, end: PeriodLike | None = None,
-                     fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="accounts", unit="count", kind="count", timing="state")
+def active_customers(s: Scope) -> Parts:
     """Accounts active on the period's last day (a count).
 
     Examples
@@ -111,14 +109,11 @@ def active_customers(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     4 2024Q2  north    1.0
     5 2024Q2  south    2.0
     """
-    s = Scope(data, "active_customers", "accounts", freq, by, start, end, fiscal_year_start)
-    return s.count(_active(s, "last"))
+    return s.parts("count", _active(s, "last"), show=_SHOW)
 
 
-@kpi
-def churn_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-               start: PeriodLike | None = None, end: PeriodLike | None = None,
-               fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
+def churn_rate(s: Scope) -> Parts:
     """Share of the accounts active on P.first that churned by P.last.
 
     Notes
@@ -141,15 +136,11 @@ def churn_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     but has not churned by 29 February, and is no longer active on 1 March,
     so no month counts it as churn. That follows from the definition.
     """
-    s = Scope(data, "churn_rate", "accounts", freq, by, start, end, fiscal_year_start)
-    return s.ratio(_churned(s), _active(s, "first"))
+    return s.parts("ratio", _churned(s), _active(s, "first"), show=_SHOW)
 
 
-@kpi
-def retention_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                   start: PeriodLike | None = None, end: PeriodLike | None = None,
-                   fiscal_year_start: int = 1,
-                   method: Literal["standard", "cohort"] = "standard") -> pd.DataFrame:
+@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
+def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Parts:
     """Share of the customers kept over the period.
 
     Parameters
@@ -179,17 +170,15 @@ def retention_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     if method not in ("standard", "cohort"):
         raise OptionError(f"retention_rate's method must be 'standard' or 'cohort', got {method!r}.\n"
                           "Hint: 'cohort' gives 1 - churn_rate.")
-    s = Scope(data, "retention_rate", "accounts", freq, by, start, end, fiscal_year_start)
     starting = _active(s, "first")
     if method == "cohort":
-        return s.ratio(starting - _churned(s), starting)
-    return s.ratio(_active(s, "last") - s.events(s.frame["customer_since"]), starting)
+        return s.parts("ratio", starting - _churned(s), starting, show=_SHOW)
+    return s.parts("ratio", _active(s, "last") - _new(s), starting, show=_SHOW)
 
 
-@kpi
-def engagement_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                    start: PeriodLike | None = None, end: PeriodLike | None = None,
-                    fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
+     route="touches", any_of=("activities", "surveys"))
+def engagement_rate(s: Scope) -> Parts:
     """Share of the accounts active on P.last that engaged during P.
 
     Notes
@@ -208,10 +197,7 @@ def engagement_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
       period  numerator  denominator
     0 2024Q2        2.0          3.0
     """
-    present = [t for t in ("activities", "surveys") if getattr(data, t) is not None]
-    s = Scope(data, "engagement_rate", "accounts", freq, by, start, end, fiscal_year_start,
-              reads=present or ["activities"])
-    accounts = s.frame
+    accounts, data = s.frame, s.data
     touches = [(data.activities, "occurred_on"), (data.surveys, "responded_at")]
     width = len(s.grid)
     pairs = []  # (account position, period position) of every touch, as one number
@@ -227,14 +213,13 @@ def engagement_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     since = day_numbers(accounts["customer_since"])[account]
     churned = day_numbers(accounts["churned_on"])[account]
     active = (since <= last) & ((churned == NAT) | (last < churned))
-    engaged = s.tally(pos, active, None, s.codes[account])
-    return s.ratio(engaged, _active(s, "last"))
+    engaged = Pairs(s, account[active], pos[active], codes=s.codes[account[active]])
+    return s.parts("ratio", engaged, _active(s, "last"), show=_SHOW)
 
 
-@kpi
-def key_accounts(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                 start: PeriodLike | None = None, end: PeriodLike | None = None,
-                 fiscal_year_start: int = 1, threshold: float = 100_000) -> pd.DataFrame:
+@kpi(table="accounts", unit="count", kind="count", timing="window", route="won_deals",
+     reads=("deals",))
+def key_accounts(s: Scope, *, threshold: float = 100_000) -> Parts:
     """Accounts active on P.last whose won deals of the last 12 months reach ``threshold``.
 
     Notes
@@ -257,9 +242,7 @@ def key_accounts(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     1 2024Q1    0.0
     2 2024Q2    1.0
     """
-    s = Scope(data, "key_accounts", "accounts", freq, by, start, end, fiscal_year_start,
-              reads=["deals"])
-    accounts, deals = s.frame, data.deals
+    accounts, deals = s.frame, s.data.deals
     won = deals[deals["stage"] == "won"]
     account = positions(won["account_id"], accounts["account_id"])
     day = day_numbers(won["closed_on"])
@@ -282,4 +265,6 @@ def key_accounts(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     active = (since <= last[None, :]) & ((churned == NAT) | (last[None, :] < churned))
     hit = active & (total >= round(threshold * 100))
     who, pos = np.nonzero(hit)
-    return s.count(s.tally(pos, None, None, s.codes[who]))
+    won_12m = total[who, pos] / 100
+    return s.parts("count", Pairs(s, who, pos, codes=s.codes[who], columns={"won_12m": won_12m}),
+                   show=_SHOW)

@@ -9,7 +9,6 @@ NaN: without competitors' figures there is no market to compare with.
 
 Examples use two regions with two competitors each:
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.market().market.shape[0] > 0
 True
 """
@@ -19,11 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi, lookups, positions, shift
-from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike, day_numbers, pandas_freq
+from repkpi.kpis.engine import Pairs, Parts, Scope, Term, lookups, positions
+from repkpi.kpis.registry import kpi
+from repkpi.periods import day_numbers, pandas_freq
 
 __all__ = ["market_rank", "market_share", "market_share_delta"]
 
@@ -31,17 +29,13 @@ _ORDER = {"M": 0, "Q": 1, "Y": 2}
 
 
 class _Market:
-    """Our revenue, the competitors' total and the companies' revenue per (period, group)."""
+    """Our won deals, the competitors' rows and the companies' revenue per (period, group)."""
 
-    def __init__(self, name: str, data: CrmData, freq: Freq, by: By, start: PeriodLike | None,
-                 end: PeriodLike | None, fiscal_year_start: int) -> None:
-        if by not in (None, "region", ["region"], ("region",)):
-            raise OptionError(f"{name} takes by=None or by='region', got by={by!r}.\n"
-                              "Hint: the market table gives competitors' revenue per region only.")
+    def __init__(self, s: Scope) -> None:
+        name, data = s.name, s.data
+        freq, by, start, end, fiscal_year_start = s.args
         pfreq = pandas_freq(freq, fiscal_year_start)
         market = data.market
-        if market is None:  # let Scope name the missing table
-            Scope(data, name, "market", freq, None, start, end, fiscal_year_start)
         grain = "Q" if len(market) and market["period"].iloc[0].find("Q") > 0 else "M"
         if _ORDER[freq] < _ORDER[grain]:
             raise OptionError(f"{name}: freq={freq!r} is finer than the market table's periods "
@@ -57,8 +51,8 @@ class _Market:
                               f"{fiscal_year_start}.\nHint: with quarterly market data, fiscal "
                               "years must start in January, April, July or October.")
         needs = ["deals", "accounts"] if by else ["deals"]
-        s = Scope(data, name, "market", freq, by, start, end, fiscal_year_start, reads=needs,
-                  grid_dates=[starts])
+        s = Scope(data, name, "market", *s.args, reads=needs, grid_dates=[starts],
+                  whole=s.whole, cache=s.cache)
         deals = data.deals
         if by:
             accounts = data.accounts
@@ -70,29 +64,25 @@ class _Market:
             codes = np.zeros(len(deals), dtype=np.int64)
         self.scope = s
         self.ours = s.events(deals["closed_on"], where=deals["stage"] == "won",
-                             weights=deals["amount"], codes=codes)
+                             weights=deals["amount"], codes=codes, frame=deals, table="deals")
         self.theirs = s.events(starts, weights=market["revenue"])
-        self.covered = s.events(starts) > 0
+        self.covered = s.events(starts).array() > 0
         pos = s.grid.locate(day_numbers(starts))
         self.companies = (pd.DataFrame({"pos": pos, "group": s.codes, "company": market["company"],
                                         "revenue": market["revenue"]})
                           .groupby(["pos", "group", "company"], sort=False)["revenue"].sum()
                           .reset_index())
 
-    def share(self) -> tuple[np.ndarray, np.ndarray]:
-        total = self.ours + self.theirs
-        return np.where(self.covered, self.ours, np.nan), np.where(self.covered, total, np.nan)
+    def share(self, kind: str) -> Parts:
+        """Our revenue over ours plus the competitors', where the market table covers the cell."""
+        ours: Term = self.ours
+        return self.scope.parts(kind, ours, ours + self.theirs, defined=self.covered,
+                               show=("revenue",))
 
 
-def _market_share(name: str, args: tuple) -> tuple[Scope, np.ndarray, np.ndarray]:
-    market = _Market(name, *args)
-    return (market.scope, *market.share())
-
-
-@kpi
-def market_share(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                 start: PeriodLike | None = None, end: PeriodLike | None = None,
-                 fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="market", unit="percent", kind="ratio", route="market",
+     reads=("deals",), by_columns=("region",))
+def market_share(s: Scope) -> Parts:
     """Our revenue over the market total (ours plus the competitors').
 
     Examples
@@ -108,14 +98,12 @@ def market_share(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
       period  numerator  denominator  value
     0   2024      600.0       2300.0  0.26087
     """
-    s, ours, total = _market_share("market_share", (data, freq, by, start, end, fiscal_year_start))
-    return s.ratio(ours, total)
+    return _Market(s).share("ratio")
 
 
-@kpi
-def market_share_delta(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                       start: PeriodLike | None = None, end: PeriodLike | None = None,
-                       fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="market", unit="percent", kind="difference", timing="compare", route="market",
+     reads=("deals",), by_columns=("region",))
+def market_share_delta(s: Scope) -> Parts:
     """Change of market share over the previous period, in share points (0.012 = 1.2 points).
 
     Notes
@@ -133,17 +121,12 @@ def market_share_delta(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1       NaN
     1 2024Q2 -0.151515
     """
-    s, ours, total = _market_share("market_share_delta",
-                                   (data, freq, by, start, end, fiscal_year_start))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(total > 0, ours / np.where(total > 0, total, 1.0), np.nan)
-    return s.values_only(share - shift(share))
+    return _Market(s).share("difference")
 
 
-@kpi
-def market_rank(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                start: PeriodLike | None = None, end: PeriodLike | None = None,
-                fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="market", unit="rank", kind="rank", route="market",
+     reads=("deals",), by_columns=("region",))
+def market_rank(s: Scope) -> Parts:
     """Our rank in the market: 1 + the number of competitors with more revenue than ours.
 
     Notes
@@ -164,9 +147,20 @@ def market_rank(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     >>> market_rank(data)["value"].tolist()
     [2.0, 3.0]
     """
-    market = _Market("market_rank", data, freq, by, start, end, fiscal_year_start)
+    market = _Market(s)
     s, rivals = market.scope, market.companies
     pos, group = rivals["pos"].to_numpy(), rivals["group"].to_numpy()
-    ahead = rivals["revenue"].to_numpy() > market.ours[pos, group]
-    rank = 1.0 + s.tally(pos, ahead, codes=group)
-    return s.count(np.where(market.covered, rank, np.nan))
+    ours = market.ours.array()
+    ahead = rivals[rivals["revenue"].to_numpy() > ours[pos, group]]
+    # Rank = 1 + rivals ahead: a row per rival ahead, and our own row, weigh 1 each.
+    cell, code = np.nonzero(np.ones_like(ours, dtype=bool))
+    us = pd.DataFrame({"pos": cell, "group": code, "company": "(us)", "revenue": ours[cell, code]})
+    rows = pd.concat([ahead, us], ignore_index=True)
+    rows = rows[rows["pos"] >= 0].reset_index(drop=True)
+    # Ranked over all regions together, a company's row holds its total: no one region.
+    region = (s.keys["region"].take(rows["group"]).to_numpy() if s.keys is not None
+              else pd.Series(pd.NA, index=rows.index, dtype="str"))
+    shown = pd.DataFrame({"region": region, "company": rows["company"], "revenue": rows["revenue"]})
+    term = Pairs(s, np.arange(len(rows)), rows["pos"].to_numpy(), codes=rows["group"].to_numpy(),
+                 frame=shown, table="market")
+    return s.parts("rank", term, defined=market.covered, show=("revenue",))

@@ -6,7 +6,6 @@ partner sales.
 
 Examples use these deals:
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.deals().deals.shape[0] > 0
 True
 """
@@ -15,10 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
-from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike
+from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.registry import kpi
 
 __all__ = [
     "average_deal_size",
@@ -32,15 +29,16 @@ __all__ = [
 _EXPANSION = ["cross_sell", "upsell"]
 
 
-def _deals(name: str, data: CrmData, *args: object) -> tuple[Scope, pd.DataFrame, pd.Series, pd.Series]:
-    s = Scope(data, name, "deals", *args)
+_SHOW = ("account_id", "stage", "closed_on", "amount", "deal_type", "channel")
+
+
+def _deals(s: Scope) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     deals = s.frame
-    return s, deals, deals["stage"] == "won", deals["stage"].isin(["won", "lost"])
+    return deals, deals["stage"] == "won", deals["stage"].isin(["won", "lost"])
 
 
-@kpi
-def revenue(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike | None = None,
-            end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="deals", unit="money", kind="sum")
+def revenue(s: Scope) -> Parts:
     """Sum of the ``amount`` of won deals closed in the period.
 
     Examples
@@ -53,13 +51,13 @@ def revenue(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodL
     2 2024Q2   direct  10000.0
     3 2024Q2  partner      0.0
     """
-    s, deals, won, _ = _deals("revenue", data, freq, by, start, end, fiscal_year_start)
-    return s.count(s.events(deals["closed_on"], where=won, weights=deals["amount"]))
+    deals, won, _ = _deals(s)
+    return s.parts("sum", s.events(deals["closed_on"], where=won, weights=deals["amount"]),
+                   show=_SHOW)
 
 
-@kpi
-def win_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike | None = None,
-             end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="deals", unit="percent", kind="ratio", interval="wilson")
+def win_rate(s: Scope) -> Parts:
     """Won / (won + lost), deals closed in the period.
 
     Examples
@@ -70,15 +68,13 @@ def win_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: Period
     0 2024Q1        2.0          3.0  0.666667
     1 2024Q2        1.0          1.0  1.000000
     """
-    s, deals, won, closed = _deals("win_rate", data, freq, by, start, end, fiscal_year_start)
-    return s.ratio(s.events(deals["closed_on"], where=won),
-                   s.events(deals["closed_on"], where=closed))
+    deals, won, closed = _deals(s)
+    return s.parts("ratio", s.events(deals["closed_on"], where=won),
+                   s.events(deals["closed_on"], where=closed), show=_SHOW)
 
 
-@kpi
-def cross_sell_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                    start: PeriodLike | None = None, end: PeriodLike | None = None,
-                    fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="deals", unit="percent", kind="ratio", interval="wilson")
+def cross_sell_rate(s: Scope) -> Parts:
     """Won / (won + lost) among ``cross_sell`` and ``upsell`` deals closed in the period.
 
     Examples
@@ -89,16 +85,14 @@ def cross_sell_rate(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1        1.0          2.0    0.5
     1 2024Q2        1.0          1.0    1.0
     """
-    s, deals, won, closed = _deals("cross_sell_rate", data, freq, by, start, end, fiscal_year_start)
+    deals, won, closed = _deals(s)
     expansion = deals["deal_type"].isin(_EXPANSION)
-    return s.ratio(s.events(deals["closed_on"], where=won & expansion),
-                   s.events(deals["closed_on"], where=closed & expansion))
+    return s.parts("ratio", s.events(deals["closed_on"], where=won & expansion),
+                   s.events(deals["closed_on"], where=closed & expansion), show=_SHOW)
 
 
-@kpi
-def cross_sell_wins(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                    start: PeriodLike | None = None, end: PeriodLike | None = None,
-                    fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="deals", unit="count", kind="count")
+def cross_sell_wins(s: Scope) -> Parts:
     """Won ``cross_sell`` and ``upsell`` deals closed in the period (a count).
 
     Examples
@@ -108,14 +102,13 @@ def cross_sell_wins(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
       period  value
     0   2024    2.0
     """
-    s, deals, won, _ = _deals("cross_sell_wins", data, freq, by, start, end, fiscal_year_start)
-    return s.count(s.events(deals["closed_on"], where=won & deals["deal_type"].isin(_EXPANSION)))
+    deals, won, _ = _deals(s)
+    return s.parts("count", s.events(deals["closed_on"],
+                                     where=won & deals["deal_type"].isin(_EXPANSION)), show=_SHOW)
 
 
-@kpi
-def large_deals(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                start: PeriodLike | None = None, end: PeriodLike | None = None,
-                fiscal_year_start: int = 1, threshold: float = 50_000) -> pd.DataFrame:
+@kpi(table="deals", unit="count", kind="count")
+def large_deals(s: Scope, *, threshold: float = 50_000) -> Parts:
     """Won deals closed in the period with ``amount >= threshold`` (default 50 000; a count).
 
     Examples
@@ -128,14 +121,13 @@ def large_deals(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     >>> large_deals(data, threshold=10_000)["value"].tolist()
     [2.0, 1.0]
     """
-    s, deals, won, _ = _deals("large_deals", data, freq, by, start, end, fiscal_year_start)
-    return s.count(s.events(deals["closed_on"], where=won & (deals["amount"] >= threshold)))
+    deals, won, _ = _deals(s)
+    return s.parts("count", s.events(deals["closed_on"], where=won & (deals["amount"] >= threshold)),
+                   show=_SHOW)
 
 
-@kpi
-def average_deal_size(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                      start: PeriodLike | None = None, end: PeriodLike | None = None,
-                      fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="deals", unit="money", kind="ratio", counted=True)
+def average_deal_size(s: Scope) -> Parts:
     """Mean ``amount`` of won deals closed in the period (numerator sum, denominator count).
 
     Examples
@@ -146,6 +138,6 @@ def average_deal_size(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1    80000.0          2.0  40000.0
     1 2024Q2    10000.0          1.0  10000.0
     """
-    s, deals, won, _ = _deals("average_deal_size", data, freq, by, start, end, fiscal_year_start)
-    return s.ratio(s.events(deals["closed_on"], where=won, weights=deals["amount"]),
-                   s.events(deals["closed_on"], where=won))
+    deals, won, _ = _deals(s)
+    return s.parts("ratio", s.events(deals["closed_on"], where=won, weights=deals["amount"]),
+                   s.events(deals["closed_on"], where=won), show=_SHOW)

@@ -2,26 +2,22 @@
 
 Examples use these responses:
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.surveys().surveys.shape[0] > 0
 True
 """
 
 from __future__ import annotations
 
-import pandas as pd
-
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
-from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike
+from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.registry import kpi
 
 __all__ = ["csat", "csat_mean", "nps"]
 
+_SHOW = ("account_id", "responded_at", "csat", "nps")
 
-@kpi
-def csat(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike | None = None,
-         end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+
+@kpi(table="surveys", unit="percent", kind="ratio", interval="wilson")
+def csat(s: Scope) -> Parts:
     """Share of the period's responses with a ``csat`` of 4 or 5, among those with a ``csat``.
 
     Examples
@@ -34,16 +30,13 @@ def csat(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike
     0 2024Q1        2.0          3.0  0.666667
     1 2024Q2        1.0          1.0  1.000000
     """
-    s = Scope(data, "csat", "surveys", freq, by, start, end, fiscal_year_start)
     scores = s.frame["csat"]
-    return s.ratio(s.events(s.frame["responded_at"], where=scores >= 4),
-                   s.events(s.frame["responded_at"], where=scores.notna()))
+    return s.parts("ratio", s.events(s.frame["responded_at"], where=scores >= 4),
+                   s.events(s.frame["responded_at"], where=scores.notna()), show=_SHOW)
 
 
-@kpi
-def csat_mean(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-              start: PeriodLike | None = None, end: PeriodLike | None = None,
-              fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="surveys", unit="score", kind="ratio", counted=True)
+def csat_mean(s: Scope) -> Parts:
     """Mean ``csat`` of the period's responses (numerator sum, denominator count).
 
     Examples
@@ -54,16 +47,15 @@ def csat_mean(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1       12.0          3.0    4.0
     1 2024Q2        4.0          1.0    4.0
     """
-    s = Scope(data, "csat_mean", "surveys", freq, by, start, end, fiscal_year_start)
     scores = s.frame["csat"]
     present = scores.notna()
-    return s.ratio(s.events(s.frame["responded_at"], where=present, weights=scores.fillna(0)),
-                   s.events(s.frame["responded_at"], where=present))
+    return s.parts("ratio",
+                   s.events(s.frame["responded_at"], where=present, weights=scores.fillna(0)),
+                   s.events(s.frame["responded_at"], where=present), show=_SHOW)
 
 
-@kpi
-def nps(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike | None = None,
-        end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="surveys", unit="score", kind="ratio", counted=True, scale=100.0)
+def nps(s: Scope) -> Parts:
     """Net promoter score: 100 x (promoters - detractors) / responses with an ``nps``.
 
     Notes
@@ -79,7 +71,6 @@ def nps(data: CrmData, /, *, freq: Freq = "Q", by: By = None, start: PeriodLike 
     0 2024Q1        0.0          3.0    0.0
     1 2024Q2        1.0          1.0  100.0
     """
-    s = Scope(data, "nps", "surveys", freq, by, start, end, fiscal_year_start)
     scores, when = s.frame["nps"], s.frame["responded_at"]
-    return s.ratio(s.events(when, where=scores >= 9) - s.events(when, where=scores <= 6),
-                   s.events(when, where=scores.notna()), scale=100.0)
+    return s.parts("ratio", s.events(when, where=scores >= 9) - s.events(when, where=scores <= 6),
+                   s.events(when, where=scores.notna()), scale=100.0, show=_SHOW)

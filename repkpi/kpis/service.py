@@ -10,7 +10,6 @@ unresolved at ``as_of``.
 Examples use these tickets (``as_of`` defaults to the latest timestamp, here
 2024-04-10 09:00 UTC):
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.tickets().tickets.shape[0] > 0
 True
 """
@@ -22,17 +21,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi._vector import isin
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi, partial_value, positions
-from repkpi.io.loading import CrmData
-from repkpi.periods import NAT, Freq, PeriodLike, micros
+from repkpi.kpis.engine import Parts, Scope, positions
+from repkpi.kpis.registry import kpi
+from repkpi.periods import NAT, micros
 from repkpi.schemas import PRIORITIES
 
 __all__ = ["DEFAULT_SLA_HOURS", "first_response_hours", "resolution_hours", "sla_compliance"]
 
 _HOUR = 3_600_000_000  # microseconds
+_SHOW = ("account_id", "kind", "priority", "opened_at", "first_response_at", "resolved_at")
 DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
 """Resolution targets in calendar hours per priority."""
 
@@ -54,12 +53,10 @@ def _hours(targets: Mapping[str, float] | None) -> dict[str, float]:
     return hours
 
 
-@kpi
-def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                   start: PeriodLike | None = None, end: PeriodLike | None = None,
-                   fiscal_year_start: int = 1, targets: Mapping[str, float] | None = None,
+@kpi(table="tickets", unit="percent", kind="ratio", interval="wilson")
+def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
                    kinds: str | Sequence[str] | None = None,
-                   as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+                   as_of: str | pd.Timestamp | None = None) -> Parts:
     """Share of the period's tickets that met their SLA: met / (met + breached).
 
     Parameters
@@ -92,12 +89,11 @@ def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1        1.0          1.0
     1 2024Q2        0.0          0.0
     """
-    s = Scope(data, "sla_compliance", "tickets", freq, by, start, end, fiscal_year_start)
     tickets = s.frame
     hours = _hours(targets)
     opened, resolved = micros(tickets["opened_at"]), micros(tickets["resolved_at"])
     if as_of is None:
-        as_of = partial_value(("latest", "tickets"), lambda: _latest(tickets))
+        as_of = s.fact(("latest", "tickets"), lambda: _latest(tickets))
     else:
         as_of = micros(pd.Series([_utc(as_of)]))[0]
     allowed = np.array([hours[p] for p in PRIORITIES], dtype=np.float64) * _HOUR
@@ -110,8 +106,13 @@ def sla_compliance(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     if kinds is not None:
         chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
         met, breached = met & chosen, breached & chosen
-    return s.ratio(s.events(tickets["opened_at"], where=met),
-                   s.events(tickets["opened_at"], where=met | breached))
+    # Hours past the deadline when resolved (or, unresolved, at as_of); negative: to spare.
+    stop = np.where(known, resolved, as_of)
+    columns = {"deadline": pd.Series(deadline.astype("datetime64[us]")).dt.tz_localize("UTC"),
+               "hours_late": (stop - deadline) / _HOUR}
+    return s.parts("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
+                   s.events(tickets["opened_at"], where=met | breached, columns=columns),
+                   show=_SHOW)
 
 
 def _latest(tickets: pd.DataFrame) -> int:
@@ -120,18 +121,16 @@ def _latest(tickets: pd.DataFrame) -> int:
     return max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
 
 
-def _median_hours(name: str, data: CrmData, later: str, args: tuple) -> pd.DataFrame:
-    s = Scope(data, name, "tickets", *args)
+def _median_hours(s: Scope, later: str) -> Parts:
     tickets = s.frame
     start, stop = micros(tickets["opened_at"]), micros(tickets[later])
     hours = np.where(stop != NAT, (stop - start) / _HOUR, np.nan)
-    return s.values_only(s.medians(tickets["opened_at"], pd.Series(hours)))
+    return s.parts("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours),
+                   show=_SHOW)
 
 
-@kpi
-def first_response_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                         start: PeriodLike | None = None, end: PeriodLike | None = None,
-                         fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="tickets", unit="hours", kind="median")
+def first_response_hours(s: Scope) -> Parts:
     """Median hours from ``opened_at`` to ``first_response_at``, tickets opened in P with a response.
 
     Examples
@@ -142,14 +141,11 @@ def first_response_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1    2.5
     1 2024Q2    NaN
     """
-    return _median_hours("first_response_hours", data, "first_response_at",
-                         (freq, by, start, end, fiscal_year_start))
+    return _median_hours(s, "first_response_at")
 
 
-@kpi
-def resolution_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                     start: PeriodLike | None = None, end: PeriodLike | None = None,
-                     fiscal_year_start: int = 1) -> pd.DataFrame:
+@kpi(table="tickets", unit="hours", kind="median")
+def resolution_hours(s: Scope) -> Parts:
     """Median hours from ``opened_at`` to ``resolved_at``, tickets opened in P that are resolved.
 
     Examples
@@ -160,5 +156,4 @@ def resolution_hours(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     0 2024Q1   49.5
     1 2024Q2   25.0
     """
-    return _median_hours("resolution_hours", data, "resolved_at",
-                         (freq, by, start, end, fiscal_year_start))
+    return _median_hours(s, "resolved_at")

@@ -1,6 +1,5 @@
 """Team KPIs, from the reps table.
 
->>> from repkpi.datasets import doctest_data as examples
 >>> examples.reps().reps.shape[0] > 0
 True
 """
@@ -9,19 +8,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi.datasets import doctest_data as examples  # noqa: F401 (the doctests use it)
 from repkpi.errors import OptionError
-from repkpi.kpis._engine import By, Scope, kpi
-from repkpi.io.loading import CrmData
-from repkpi.periods import Freq, PeriodLike
+from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.registry import kpi
 
 __all__ = ["senior_reps"]
 
 
-@kpi
-def senior_reps(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
-                start: PeriodLike | None = None, end: PeriodLike | None = None,
-                fiscal_year_start: int = 1, years: int = 3) -> pd.DataFrame:
+@kpi(table="reps", unit="count", kind="count", timing="state")
+def senior_reps(s: Scope, *, years: int = 3) -> Parts:
     """Reps employed on P.last with at least ``years`` of service (a count).
 
     Notes
@@ -44,7 +39,7 @@ def senior_reps(data: CrmData, /, *, freq: Freq = "Q", by: By = None,
     if not isinstance(years, int) or years < 0:
         raise OptionError(f"senior_reps' years must be a whole number >= 0, got {years!r}.\n"
                           "Hint: years=3 counts reps with three years of service or more.")
-    s = Scope(data, "senior_reps", "reps", freq, by, start, end, fiscal_year_start)
     reps = s.frame
-    return s.count(s.active(reps["hired_on"] + pd.DateOffset(years=years), reps["left_on"],
-                            at="last"))
+    return s.parts("count", s.active(reps["hired_on"] + pd.DateOffset(years=years),
+                                     reps["left_on"], at="last"),
+                   show=("hired_on", "left_on"))

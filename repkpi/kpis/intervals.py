@@ -9,16 +9,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 
-__all__ = ["COUNTED", "PROPORTIONS", "wilson_interval"]
-
-PROPORTIONS = frozenset({
-    "churn_rate", "retention_rate", "engagement_rate", "win_rate", "cross_sell_rate",
-    "renewal_rate", "sla_compliance", "csat",
-})
-"""KPIs whose value is a share of counted cases: they take ``ci=`` for a Wilson interval."""
-
-COUNTED = PROPORTIONS | {"csat_mean", "nps", "average_deal_size", "new_customer_growth"}
-"""KPIs whose denominator counts observations (responses, deals, customers)."""
+__all__ = ["wilson_interval"]
 
 
 def wilson_interval(successes: np.ndarray | pd.Series, trials: np.ndarray | pd.Series,

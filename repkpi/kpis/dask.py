@@ -10,76 +10,81 @@ Two passes over the data at most:
    in (accounts' ids, dates and dimensions; reps; market).
 2. **The KPIs**, all requested at once in one ``dask.compute``:
 
-   * *additive* KPIs run on each partition of their own table, inside a
-     :class:`~repkpi.kpis._engine.Partial` context, and return
-     :class:`~repkpi.kpis._engine.Piece` arrays that are summed in a tree;
-   * the medians (``first_response_hours``, ``resolution_hours``) are
+   * *additive* KPIs (route ``"partition"``) run on each partition of their
+     own table, with a :class:`~repkpi.kpis.engine.Whole` describing the
+     whole data, and return :class:`~repkpi.kpis.engine.Piece` arrays that
+     are summed in a tree;
+   * the medians (kind ``"median"``) are
      **exact**: each partition gives the (period, group, hours) of its
      tickets, the rows are shuffled by (period, group), and each group's
      median is taken whole, as pandas does;
-   * KPIs that need all rows of an account together (``engagement_rate``,
-     ``key_accounts``, ``net_revenue_retention``, ``gross_revenue_retention``)
-     and the market KPIs gather only what they read: the distinct
+   * KPIs that need all rows of an account together (routes ``"touches"``,
+     ``"won_deals"``, ``"contracts"``) and the market KPIs gather only what
+     they read: the distinct
      (account, period) pairs of activities and surveys, the won deals'
      account, date and amount, the contracts' account, dates and value.
      They are then computed by the pandas code on the period grid of the
      whole data.
 
 Every route gives the numbers of the pandas engine; ``tests/test_dask.py``
-checks that on a local cluster.
+checks that on a local cluster. The executor registers itself for
+:class:`~repkpi.io.dask.DaskCrmData`; importing this module does not import
+Dask (the data's loader does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from repkpi.io.dask import broadcast, require_dask, sorted_labels
-from repkpi.kpis._engine import KPIS, Partial, Piece, Scope, finish, partial, sharing
+from repkpi.errors import RepkpiError
+from repkpi.io.dask import DaskCrmData, broadcast, require_dask, sorted_labels
 from repkpi.io.loading import CrmData
+from repkpi.kpis.engine import (
+    Piece,
+    Scope,
+    Whole,
+    detail_frame,
+    evaluate,
+    positions,
+    run_spec,
+    scope_for,
+    tidy,
+)
+from repkpi.kpis.registry import EXPECTED, KPIS, Call, KpiSpec, normalise_by, register_executor
 from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 
-__all__ = ["Call", "cached_run", "check", "is_dask", "latest_day", "run"]
+__all__ = ["DaskExecutor"]
 
-ADDITIVE = {
-    **dict.fromkeys(["new_customers", "new_customer_growth", "active_customers", "churn_rate",
-                     "retention_rate"], "accounts"),
-    **dict.fromkeys(["revenue", "win_rate", "cross_sell_rate", "cross_sell_wins", "large_deals",
-                     "average_deal_size"], "deals"),
-    **dict.fromkeys(["csat", "csat_mean", "nps"], "surveys"),
-    **dict.fromkeys(["sla_compliance", "first_response_hours", "resolution_hours"], "tickets"),
-    **dict.fromkeys(["renewal_rate", "renewal_value_rate"], "contracts"),
-}
-"""KPIs computed per partition of their table, and that table."""
-_WON_DEALS = ("key_accounts", "market_share", "market_share_delta", "market_rank")
-_CONTRACTS = ("net_revenue_retention", "gross_revenue_retention")
 _TOUCHES = {"activities": "occurred_on", "surveys": "responded_at"}
 
-Call = tuple[str, dict[str, Any]]
-"""A KPI name and its keyword arguments (freq, by, start, end, fiscal_year_start, options)."""
+
+
+def _spec(name: str) -> KpiSpec:
+    return KPIS[name].spec  # type: ignore[attr-defined]
 
 
 def _by(kwargs: dict[str, Any]) -> list[str]:
-    by = kwargs.get("by")
-    return [by] if isinstance(by, str) else list(by or [])
+    return normalise_by(kwargs.get("by"))
 
 
 # -- pass 1: facts of the whole data ------------------------------------------------------------
 def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
     """Spans, labels, lookups and other facts of the whole data (computed once, then cached)."""
     dask = require_dask()
-    cache = data._cache.setdefault("facts", {})
+    cache = data.cache.setdefault("facts", {})
     wanted: dict[str, Any] = {}
     if "spans" not in cache:
         wanted["spans"] = {(t, c.name): (frame[c.name].min(), frame[c.name].max())
                            for t, frame in data.tables.items()
                            for c in COLUMNS[t] if c.kind in ("date", "datetime")}
         if data.contracts is not None:
-            wanted["renewal_of"] = data.contracts["renewal_of"].dropna().unique()
+            renewals = data.contracts[["contract_id", "renewal_of"]]
+            wanted["renewals"] = renewals[renewals["renewal_of"].notna()]
         small = {t: getattr(data, t) for t in ("reps", "market") if getattr(data, t) is not None}
         wanted["small"] = small
     accounts = data.accounts
@@ -101,7 +106,7 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         (found,) = dask.compute(wanted, scheduler=data.client)
         if "spans" in found:
             cache["spans"] = found["spans"]
-            cache["renewal_of"] = found.get("renewal_of")
+            cache["renewals"] = found.get("renewals")
             cache.update({t: _plain(f) for t, f in found["small"].items()})
         if "accounts" in found:
             cache["accounts"] = _plain(found["accounts"])
@@ -121,14 +126,14 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(text, "str")) if text else frame
 
 
-def _context(facts: dict[str, Any], *, pieces: bool) -> Partial:
-    """The :class:`Partial` context of the whole data (made once per data object)."""
+def _context(facts: dict[str, Any], *, pieces: bool) -> Whole:
+    """The :class:`Whole` of the data (made once per data object)."""
     if ("context", pieces) not in facts:
         facts[("context", pieces)] = _make_context(facts, pieces=pieces)
     return facts[("context", pieces)]
 
 
-def _make_context(facts: dict[str, Any], *, pieces: bool) -> Partial:
+def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
     spans = {}
     for key, (lo, hi) in facts["spans"].items():
         days = day_numbers(pd.Series([lo, hi]))
@@ -141,9 +146,9 @@ def _make_context(facts: dict[str, Any], *, pieces: bool) -> Partial:
     if latest:
         stamps = micros(pd.Series(latest).astype("datetime64[us, UTC]"))
         values[("latest", "tickets")] = max((s for s in stamps if s != NAT), default=NAT)
-    if facts.get("renewal_of") is not None:
-        values[("renewal_of",)] = pd.Series(facts["renewal_of"], dtype="str")
-    return Partial(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
+    if facts.get("renewals") is not None:
+        values[("renewals",)] = _plain(facts["renewals"]).reset_index(drop=True)
+    return Whole(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
 
 
 def latest_day(data: Any, columns: dict[str, Sequence[str]]) -> int | None:
@@ -162,7 +167,7 @@ def _lookups(facts: dict[str, Any]) -> dict[str, pd.DataFrame]:
 def _empty(data: Any, facts: dict[str, Any]) -> CrmData:
     """The data with no rows (the lookups whole): enough to build a KPI's scope."""
     tables = {t: frame._meta for t, frame in data.tables.items()}
-    return CrmData._trusted(**{**tables, **_lookups(facts)})
+    return CrmData.trusted(**{**tables, **_lookups(facts)})
 
 
 def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
@@ -173,21 +178,19 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
     facts = _facts(data, _by(kwargs))
     tables = {t: frame._meta for t, frame in data.tables.items()}
     small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
-    with partial(_context(facts, pieces=False)), sharing():
-        KPIS[name].__wrapped__(CrmData._trusted(**{**tables, **small}), **kwargs)
+    evaluate(run_spec(_spec(name), CrmData.trusted(**{**tables, **small}), kwargs,
+                      whole=_context(facts, pieces=False)))
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
 def _pieces(part: pd.DataFrame, table: str, calls: list[tuple[int, Call]],
-            shared: tuple[Partial, dict[str, pd.DataFrame]]) -> dict[int, Piece]:
+            shared: tuple[Whole, dict[str, pd.DataFrame]]) -> dict[int, Piece]:
     """Every additive KPI of ``calls`` on one partition of ``table``."""
-    context, lookups = shared
-    data = CrmData._trusted(**{**lookups, table: part})
-    out = {}
-    with partial(context), sharing():
-        for index, (name, kwargs) in calls:
-            out[index] = KPIS[name].__wrapped__(data, **kwargs)
-    return out
+    whole, lookups = shared
+    data = CrmData.trusted(**{**lookups, table: part})
+    cache: dict = {}
+    return {index: evaluate(run_spec(_spec(name), data, kwargs, whole=whole, cache=cache))
+            for index, (name, kwargs) in calls}
 
 
 def _add(*pieces: dict[int, Piece]) -> dict[int, Piece]:
@@ -221,16 +224,28 @@ def _won(part: pd.DataFrame) -> pd.DataFrame:
     return won
 
 
-def _pairs(part: pd.DataFrame, column: str, shared: tuple[Partial, dict[str, pd.DataFrame]],
+def _pairs(part: pd.DataFrame, column: str, shared: tuple[Whole, dict[str, pd.DataFrame]],
            first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """Distinct (account position, period position) of one partition's touches, as one number."""
-    from repkpi.kpis._engine import positions
-
     account = positions(part["account_id"], shared[1]["accounts"]["account_id"])
     days = day_numbers(part[column])
     pos = np.searchsorted(first, days, side="right") - 1
     ok = (account >= 0) & (pos >= 0) & (days != NAT) & (days <= (last[-1] if len(last) else NAT))
     return pd.unique(account[ok] * len(first) + pos[ok])
+
+
+def _gathered(data: Any, calls: Sequence[tuple[int, Call]], columns: list[str]) -> dict[str, Any]:
+    """What the gathered KPIs of ``calls`` read, as delayed objects to compute."""
+    dask = require_dask()
+    routes = {_spec(name).route for _, (name, _) in calls}
+    wanted: dict[str, Any] = {}
+    if routes & {"won_deals", "market"} and data.deals is not None:
+        wanted["won"] = [dask.delayed(_won)(p) for p in data.deals.to_delayed()]
+    if "contracts" in routes and data.contracts is not None:
+        own = [c for c in columns if c in data.contracts.columns]
+        keep = list(dict.fromkeys(["account_id", "start_date", "end_date", "annual_value", *own]))
+        wanted["contracts"] = [p[keep] for p in data.contracts.to_delayed()]
+    return wanted
 
 
 def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
@@ -252,8 +267,9 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     by_table: dict[str, list[tuple[int, Call]]] = {}
     gathered = []
     for index, (name, kwargs) in enumerate(calls):
-        if name in ADDITIVE:
-            by_table.setdefault(ADDITIVE[name], []).append((index, (name, kwargs)))
+        spec = _spec(name)
+        if spec.route == "partition":
+            by_table.setdefault(spec.table, []).append((index, (name, kwargs)))
         else:
             gathered.append((index, (name, kwargs)))
     medians = {}
@@ -262,25 +278,17 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
                  for p in getattr(data, table).to_delayed()]
         wanted[f"pieces:{table}"] = _tree_sum(dask, parts)
         for index, (name, _) in table_calls:
-            if name in ("first_response_hours", "resolution_hours"):
+            if _spec(name).kind == "median":
                 # Rows of one key meet in one bucket, so each median is taken over all its rows.
                 n = min(len(parts), 64)
                 split = [dask.delayed(_split, nout=n)(p, index, n) for p in parts]
                 buckets = [dask.delayed(_medians)([s[i] for s in split]) for i in range(n)]
                 medians[index] = dask.delayed(pd.concat)(buckets)
     wanted.update({f"median:{i}": m for i, m in medians.items()})
-    names = {name for _, (name, _) in gathered}
-    if names & set(_WON_DEALS) and data.deals is not None:
-        wanted["won"] = [dask.delayed(_won)(p) for p in data.deals.to_delayed()]
-    if names & set(_CONTRACTS) and data.contracts is not None:
-        own = [c for c in columns if c in data.contracts.columns]
-        keep = list(dict.fromkeys(["account_id", "start_date", "end_date", "annual_value", *own]))
-        wanted["contracts"] = [p[keep] for p in data.contracts.to_delayed()]
-    engagement = [(i, c) for i, c in gathered if c[0] == "engagement_rate"]
-    for index, (_, kwargs) in engagement:
-        with partial(plain):
-            scope = Scope(empty, "engagement_rate", "accounts", **_scope_args(kwargs),
-                          reads=[t for t in _TOUCHES if getattr(data, t) is not None])
+    wanted.update(_gathered(data, gathered, columns))
+    touching = [(i, c) for i, c in gathered if _spec(c[0]).route == "touches"]
+    for index, (name, kwargs) in touching:
+        scope = scope_for(_spec(name), empty, kwargs, whole=plain)
         for table, column in _TOUCHES.items():
             frame = getattr(data, table)
             if frame is not None:
@@ -298,10 +306,9 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     results: dict[int, pd.DataFrame] = {}
     for table, table_calls in by_table.items():
         total = found[f"pieces:{table}"]
+        part = CrmData.trusted(**{**lookups, table: empty.tables[table]})
         for index, (name, kwargs) in table_calls:
-            with partial(context), sharing():
-                scope = Scope(CrmData._trusted(**{**lookups, table: empty.tables[table]}), name,
-                              table, **_scope_args(kwargs))
+            scope = scope_for(_spec(name), part, kwargs, whole=context)
             values = None
             if total[index].kind == "median":
                 values = np.full(total[index].numerator.shape, np.nan).reshape(-1)
@@ -309,30 +316,56 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
                 values[found_medians.index.to_numpy(dtype=np.int64)] = found_medians.to_numpy()
                 values = values.reshape(total[index].numerator.shape)
             results[index] = finish(scope, total[index], values)
+    common = _common(lookups, found)  # one object: the KPIs share their grids and ARR sums
+    cache: dict = {}
+    for index, (name, kwargs) in gathered:
+        on = common
+        spec = _spec(name)
+        if spec.route == "touches":
+            scope = scope_for(spec, empty, kwargs, whole=plain)
+            touches = {table: _touches(found[f"pairs:{index}:{table}"],
+                                       lookups["accounts"]["account_id"], scope.grid.first,
+                                       column, table)
+                       for table, column in _TOUCHES.items()
+                       if f"pairs:{index}:{table}" in found}
+            on = CrmData.trusted(**common.tables, **touches)
+        results[index] = evaluate(run_spec(spec, on, kwargs, whole=plain, cache=cache))
+    return [results[i] for i in range(len(calls))]
+
+
+def _common(lookups: dict[str, pd.DataFrame], found: dict[str, Any]) -> CrmData:
     tables = dict(lookups)
     if "won" in found:
         tables["deals"] = found["won"]
     if "contracts" in found:
         tables["contracts"] = found["contracts"]
-    common = CrmData._trusted(**tables)  # one object: the KPIs share their grids and ARR sums
-    with partial(plain), sharing():
-        for index, (name, kwargs) in gathered:
-            on = common
-            if name == "engagement_rate":
-                scope = Scope(empty, "engagement_rate", "accounts", **_scope_args(kwargs),
-                              reads=[t for t in _TOUCHES if getattr(data, t) is not None])
-                touches = {table: _touches(found[f"pairs:{index}:{table}"],
-                                           lookups["accounts"]["account_id"], scope.grid.first,
-                                           column, table)
-                           for table, column in _TOUCHES.items()
-                           if f"pairs:{index}:{table}" in found}
-                on = CrmData._trusted(**tables, **touches)
-            results[index] = KPIS[name].__wrapped__(on, **kwargs)
-    return [results[i] for i in range(len(calls))]
+    return CrmData.trusted(**tables)
 
 
-def _scope_args(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: kwargs[k] for k in ("freq", "by", "start", "end", "fiscal_year_start") if k in kwargs}
+def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.DataFrame:
+    """The KPI's frame from the sum of its pieces, as the pandas executor gives it.
+
+    ``scope`` is the KPI's scope on any part of the data, with the same
+    :class:`Whole`; ``medians`` the values of a ``"median"`` piece.
+    """
+    present = np.flatnonzero(piece.seen > 0) if scope.keys is not None else np.array([0])
+    num, den = piece.numerator[:, present], piece.denominator[:, present]
+    if piece.kind == "count":
+        value, den = num, np.ones_like(num)
+    elif piece.kind == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den != 0, piece.scale * num / np.where(den != 0, den, 1.0), np.nan)
+    else:
+        value = medians[:, present]
+    keys = None
+    if scope.keys is not None:
+        keys = scope.keys.take(present).reset_index(drop=True)
+        for column in keys.columns:
+            whole = scope.whole.labels[column]
+            if keys[column].notna().all() and keys[column].dtype != whole.dtype:
+                keys[column] = keys[column].astype(whole.dtype)
+    keep = scope.keep
+    return tidy(scope.grid.periods[keep], keys, num[keep], den[keep], value[keep])
 
 
 def _union(parts: list[np.ndarray]) -> np.ndarray:
@@ -351,14 +384,9 @@ def _touches(pairs: np.ndarray, accounts: pd.Series, first: np.ndarray, column: 
     return pd.DataFrame({"account_id": accounts.to_numpy()[account], column: when})
 
 
-def is_dask(data: Any) -> bool:
-    """Whether ``data`` holds Dask tables (made by ``load(..., engine="dask")``)."""
-    return type(data).__name__ == "DaskCrmData"
-
-
 def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
     """:func:`run`, keeping each result on ``data`` for the same call later (scorecard's goals)."""
-    store = data._cache.setdefault("results", {})
+    store = data.cache.setdefault("results", {})
     keys = [_key(call) for call in calls]
     todo = [(key, call) for key, call in zip(keys, calls, strict=True) if key not in store]
     todo = list(dict((key, call) for key, call in todo).items())
@@ -371,3 +399,77 @@ def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> li
 def _key(call: Call) -> str:
     name, kwargs = call
     return repr((name, sorted((k, repr(v)) for k, v in kwargs.items())))
+
+
+# -- the executor -------------------------------------------------------------------------------
+def _detail_part(part: pd.DataFrame, table: str, spec: KpiSpec, kwargs: dict[str, Any],
+                 period: pd.Period, shared: tuple[Whole, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """The rows behind ``period`` in one partition of ``table`` (codes of the whole data)."""
+    whole, lookups = shared
+    plain = Whole(whole.spans, whole.labels, whole.facts, pieces=True)
+    data = CrmData.trusted(**{**lookups, table: part})
+    return detail_frame(run_spec(spec, data, kwargs, whole=plain), period,
+                        normalise_by(kwargs.get("by")))
+
+
+class DaskExecutor:
+    """Runs KPIs on :class:`~repkpi.io.dask.DaskCrmData`: on the workers, one pass for all."""
+
+    batches = True
+
+    def run(self, data: Any, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
+        """Each call's result, or the expected error it raises (checked on empty frames)."""
+        out: list[Any] = [None] * len(calls)
+        usable = []
+        for index, (name, kwargs) in enumerate(calls):
+            try:
+                check(data, name, kwargs)
+            except EXPECTED as exc:
+                out[index] = exc
+                continue
+            usable.append(index)
+        results = cached_run(data, [calls[i] for i in usable], checked=True)
+        for index, result in zip(usable, results, strict=True):
+            out[index] = result
+        return out
+
+    def prefetch(self, data: Any, calls: Sequence[Call]) -> None:
+        """Compute every call the data supports in one pass; later calls find the results."""
+        self.run(data, calls)
+
+    def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
+               period: pd.Period) -> pd.DataFrame:
+        """The rows behind ``period``: small, so gathered from the workers."""
+        dask = require_dask()
+        check(data, spec.name, kwargs)
+        by = normalise_by(kwargs.get("by"))
+        facts = _facts(data, by)
+        context, plain = _context(facts, pieces=True), _context(facts, pieces=False)
+        lookups = _lookups(facts)
+        if spec.route == "partition":
+            shared = broadcast(dask, (context, lookups), data.client)
+            parts = [dask.delayed(_detail_part)(p, spec.table, spec, kwargs, period, shared)
+                     for p in getattr(data, spec.table).to_delayed()]
+            (frames,) = dask.compute(parts, scheduler=data.client)
+            return pd.concat(frames, ignore_index=True)
+        call = [(0, (spec.name, kwargs))]
+        wanted = _gathered(data, call, by)
+        if spec.route == "touches":
+            for table in _TOUCHES:
+                if getattr(data, table) is not None:
+                    wanted[table] = getattr(data, table)
+        (found,) = dask.compute(wanted, scheduler=data.client)
+        for key in ("won", "contracts"):
+            if key in found:
+                found[key] = _plain(pd.concat(found[key]))
+        common = _common(lookups, found)
+        tables = {t: _plain(found[t]) for t in _TOUCHES if t in found}
+        on = CrmData.trusted(**common.tables, **tables)
+        return detail_frame(run_spec(spec, on, kwargs, whole=plain), period, by)
+
+    def latest_day(self, data: Any, columns: Mapping[str, Sequence[str]]) -> int | None:
+        """The latest day number among ``columns`` (table -> date columns)."""
+        return latest_day(data, columns)
+
+
+register_executor(DaskCrmData, DaskExecutor())

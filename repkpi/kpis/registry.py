@@ -1,0 +1,341 @@
+"""The KPI registry: one declaration per KPI, and everything derived from it.
+
+A KPI is declared once, with :func:`kpi` on a function of a
+:class:`~repkpi.kpis.engine.Scope` that returns the KPI's
+:class:`~repkpi.kpis.engine.Parts` (the rows of its numerator and
+denominator, and their weights). The decorator records a :class:`KpiSpec`
+and builds the public function: its signature (``data, /, *, freq, by,
+start, end, fiscal_year_start`` and the KPI's own options), its docstring
+(the shared sections added to the declaration's), its option checks, and its
+entry in :data:`KPIS`. The units table, the interval and what-if sets and
+the Dask routes are read from the specs (:func:`specs`), never listed by
+name elsewhere.
+
+A KPI runs on an *executor*, looked up by the data's type along its MRO (as
+pandera looks up backends): the pandas executor registers itself for
+:class:`~repkpi.io.loading.CrmData`, the Dask executor for Dask data when
+its module is imported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
+
+__all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView",
+           "check_by", "check_options", "executor_for", "kpi", "normalise_by", "register_executor", "run_one",
+           "specs"]
+
+Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
+Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
+Timing = Literal["events", "state", "window", "compare"]
+Route = Literal["partition", "touches", "won_deals", "contracts", "market"]
+Call = tuple[str, dict[str, Any]]
+"""A KPI name and its keyword arguments (freq, by, start, end, fiscal_year_start, options)."""
+
+COMMON = ("freq", "by", "start", "end", "fiscal_year_start")
+"""The keyword arguments every KPI takes."""
+
+EXPECTED = (MissingTableError, ColumnNotFoundError, OptionError)
+"""What a KPI raises when the data or ``by`` cannot support it: compute skips such KPIs."""
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """Everything repkpi knows about one KPI.
+
+    Attributes
+    ----------
+    name : str
+    table : str
+        The KPI's own table: its rows (entities) are what ``by`` groups and
+        what :func:`repkpi.detail` lists.
+    unit : {"count", "percent", "money", "hours", "score", "rank"}
+        How the value reads.
+    kind : {"count", "sum", "ratio", "median", "difference", "rank"}
+        How the value comes from the parts: the numerator (count, sum,
+        rank), numerator / denominator (ratio), the median of the rows'
+        values, or the change of a ratio over the previous period.
+    declare : callable
+        ``declare(scope, **options) -> Parts``.
+    interval : {"wilson"} or None
+        ``"wilson"`` for a share of counted cases: the KPI takes ``ci=``.
+    counted : bool
+        The denominator counts observations (responses, deals, customers):
+        the scorecard flags low data by it.
+    timing : {"events", "state", "window", "compare"}
+        ``"events"``: rows dated inside P, so a quarter's numerator and
+        denominator are the sums of its months'; ``"state"``: entities
+        measured on a day of P; ``"window"``: a trailing window;
+        ``"compare"``: against the previous period.
+    route : {"partition", "touches", "won_deals", "contracts", "market"}
+        How the KPI splits over the partitions of Dask data: per partition
+        of its table (additive pieces, or the rows of a median), or by
+        gathering the columns it reads.
+    reads : tuple of str
+        Other tables it reads (a missing one is an error).
+    any_of : tuple of str
+        Tables of which at least one must be loaded.
+    scale : float
+        Factor of the ratio (100 for NPS).
+    by_columns : tuple of str, optional
+        The only columns it can be grouped by (None: any column).
+    options : tuple of str
+        Its own keyword options.
+    """
+
+    name: str
+    table: str
+    unit: Unit
+    kind: Kind
+    declare: Callable[..., Any] = field(repr=False, compare=False)
+    interval: Literal["wilson"] | None = None
+    counted: bool = False
+    timing: Timing = "events"
+    route: Route = "partition"
+    reads: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    scale: float = 1.0
+    by_columns: tuple[str, ...] | None = None
+    options: tuple[str, ...] = ()
+
+    @property
+    def proportion(self) -> bool:
+        """Whether the value is a share of counted cases (it takes ``ci=``)."""
+        return self.interval == "wilson"
+
+    @property
+    def adds_over_time(self) -> bool:
+        """Whether a period's numerator and denominator are the sums of its months'."""
+        return self.timing == "events" and self.kind in ("count", "sum", "ratio")
+
+
+KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
+"""Every KPI: name -> public function (each has a ``spec``)."""
+
+
+def specs() -> dict[str, KpiSpec]:
+    """The :class:`KpiSpec` of every KPI, by name."""
+    return {name: function.spec for name, function in KPIS.items()}  # type: ignore[attr-defined]
+
+
+class SpecView(Mapping[str, Any]):
+    """A read-only mapping KPI name -> one attribute of its spec, always up to date.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> repkpi.kpis.UNITS["revenue"]
+    'money'
+    """
+
+    def __init__(self, attribute: str) -> None:
+        self._attribute = attribute
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(KPIS[name].spec, self._attribute)  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KPIS)
+
+    def __len__(self) -> int:
+        return len(KPIS)
+
+
+def normalise_by(by: str | Sequence[str] | None) -> list[str]:
+    """``by`` as a list of column names (None -> [])."""
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+# -- executors ----------------------------------------------------------------------------------
+class Executor(Protocol):
+    """Runs KPIs on one kind of data (pandas frames, Dask frames...)."""
+
+    batches: bool
+    """Whether computing many KPIs at once (:meth:`prefetch`) saves passes over the data."""
+
+    def run(self, data: Any, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
+        """Each call's result, or the :data:`EXPECTED` error it raised, in order."""
+
+    def prefetch(self, data: Any, calls: Sequence[Call]) -> None:
+        """Prepare the results of ``calls`` at once, for later calls to find (when it pays)."""
+
+    def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
+               period: pd.Period) -> pd.DataFrame:
+        """The rows behind the KPI's value of ``period`` (see :func:`repkpi.detail`)."""
+
+    def latest_day(self, data: Any, columns: Mapping[str, Sequence[str]]) -> int | None:
+        """The latest day number among ``columns`` (table -> date columns), None when empty."""
+
+
+_EXECUTORS: dict[type, Executor] = {}
+
+
+def register_executor(data_type: type, executor: Executor) -> None:
+    """Run the KPIs of ``data_type`` (and its subclasses) on ``executor``."""
+    _EXECUTORS[data_type] = executor
+
+
+def executor_for(data: Any) -> Executor:
+    """The executor registered for the type of ``data``, looked up along its MRO."""
+    for klass in type(data).__mro__:
+        if klass in _EXECUTORS:
+            return _EXECUTORS[klass]
+    raise OptionError(f"KPIs take the data of repkpi.load or repkpi.CrmData, got "
+                      f"{type(data).__name__}.\nHint: wrap your DataFrames in "
+                      "repkpi.CrmData(accounts=..., deals=...).")
+
+
+# -- the decorator ------------------------------------------------------------------------------
+_COMMON_DOC = """\
+data : CrmData
+    Loaded data (``repkpi.load``, ``repkpi.CrmData``), or Dask data.
+freq : {"M", "Q", "Y"}
+    Period length: month, quarter or year.
+by : str or list of str, optional
+    Columns to group by: the KPI's table's, then accounts', then reps'.
+start, end : period-like, optional
+    First and last period returned (``"2024Q1"``, ``"2024-01"``, a date).
+fiscal_year_start : int
+    Month the (fiscal) year starts in; quarters and years follow it."""
+_CI_DOC = """\
+ci : float, optional
+    Confidence level of a Wilson score interval: adds ``lower`` and ``upper``."""
+_RETURNS_DOC = """\
+DataFrame
+    ``period``, one column per ``by`` column, ``numerator``, ``denominator``
+    and ``value``; ``attrs["kpi"]`` names the KPI."""
+_SECTION = re.compile(r"^(\w[\w ]*)\n-+\n", re.MULTILINE)
+
+
+def _sections(doc: str) -> tuple[str, dict[str, str]]:
+    """The text before the first numpydoc section, and each section's body by title."""
+    doc = inspect.cleandoc(doc or "")
+    found = list(_SECTION.finditer(doc))
+    head = doc[:found[0].start()] if found else doc
+    bodies = {}
+    for i, match in enumerate(found):
+        stop = found[i + 1].start() if i + 1 < len(found) else len(doc)
+        bodies[match.group(1)] = doc[match.end():stop].strip("\n")
+    return head.rstrip() + "\n", bodies
+
+
+def _document(doc: str | None, proportion: bool) -> str:
+    """The public docstring: the declaration's, with the shared Parameters and Returns."""
+    head, bodies = _sections(doc or "")
+    parameters = [_COMMON_DOC, *([_CI_DOC] if proportion else []),
+                  *([bodies.pop("Parameters")] if "Parameters" in bodies else [])]
+    bodies.pop("Returns", None)
+    out = [head, _block("Parameters", "\n".join(parameters)), _block("Returns", _RETURNS_DOC)]
+    out += [_block(title, body) for title, body in bodies.items()]
+    return "\n".join(out)
+
+
+def _block(title: str, body: str) -> str:
+    return f"{title}\n{'-' * len(title)}\n{body}\n"
+
+
+def _signature(declare: Callable[..., Any], proportion: bool) -> inspect.Signature:
+    """``(data, /, *, freq, by, start, end, fiscal_year_start, <own options>[, ci])``."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_ONLY)]
+    params += [inspect.Parameter(name, keyword, default=default) for name, default in
+               (("freq", "Q"), ("by", None), ("start", None), ("end", None),
+                ("fiscal_year_start", 1))]
+    params += [p for p in inspect.signature(declare).parameters.values() if p.kind is keyword]
+    if proportion:
+        params.append(inspect.Parameter("ci", keyword, default=None))
+    return inspect.Signature(params, return_annotation="pd.DataFrame")
+
+
+def kpi(*, table: str, unit: Unit, kind: Kind, interval: Literal["wilson"] | None = None,
+        counted: bool | None = None, timing: Timing = "events", route: Route = "partition",
+        reads: Sequence[str] = (), any_of: Sequence[str] = (), scale: float = 1.0,
+        by_columns: Sequence[str] | None = None,
+        ) -> Callable[[Callable[..., Any]], Callable[..., pd.DataFrame]]:
+    """Declare a KPI: register its spec and return its public function.
+
+    ``counted`` defaults to True for proportions. See :class:`KpiSpec` for
+    the other fields.
+    """
+
+    def register(declare: Callable[..., Any]) -> Callable[..., pd.DataFrame]:
+        name = declare.__name__
+        own = tuple(p.name for p in inspect.signature(declare).parameters.values()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        spec = KpiSpec(name=name, table=table, unit=unit, kind=kind, declare=declare,
+                       interval=interval,
+                       counted=interval == "wilson" if counted is None else counted,
+                       timing=timing, route=route, reads=tuple(reads), any_of=tuple(any_of),
+                       scale=scale, options=own,
+                       by_columns=None if by_columns is None else tuple(by_columns))
+
+        def public(data: Any, /, **kwargs: Any) -> pd.DataFrame:
+            return run_one(spec, data, kwargs)
+
+        public.__name__ = public.__qualname__ = name
+        public.__module__ = declare.__module__
+        public.__doc__ = _document(declare.__doc__, spec.proportion)
+        public.__signature__ = _signature(declare, spec.proportion)  # type: ignore[attr-defined]
+        public.spec = spec  # type: ignore[attr-defined]
+        public.options = (  # type: ignore[attr-defined]
+            *COMMON, *own, *(("ci",) if spec.proportion else ()))
+        KPIS[name] = public
+        # doctest looks for functions defined in their module; point it at this one.
+        module = sys.modules[declare.__module__]
+        module.__dict__.setdefault("__test__", {})[name] = public
+        return public
+
+    return register
+
+
+def check_options(spec: KpiSpec, kwargs: Mapping[str, Any], *, allowed: Sequence[str] = COMMON,
+                  ) -> None:
+    """Raise :class:`OptionError` for a keyword the KPI does not take."""
+    options = [*allowed, *spec.options, *(("ci",) if spec.proportion else ())]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise OptionError(
+            f"{spec.name} takes no option {', '.join(map(repr, unknown))}. "
+            f"It takes {', '.join(options)}.\nHint: its own options are "
+            f"{list(spec.options) or 'none'}; see help(repkpi.kpis.{spec.name})."
+        )
+
+
+def check_by(spec: KpiSpec, by: str | Sequence[str] | None) -> None:
+    """Raise :class:`OptionError` when the KPI cannot be grouped by ``by``."""
+    extra = [c for c in normalise_by(by) if c not in (spec.by_columns or ())]
+    if spec.by_columns is not None and extra:
+        allowed = " or ".join(f"by={c!r}" for c in spec.by_columns)
+        raise OptionError(f"{spec.name} takes by=None or {allowed}, got by={by!r}.\n"
+                          f"Hint: its {spec.table} table gives figures per "
+                          f"{', '.join(spec.by_columns)} only.")
+
+
+def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
+    """One KPI call: options checked, run on the data's executor, ``ci`` bounds added."""
+    check_options(spec, kwargs)
+    kwargs = dict(kwargs)
+    ci = kwargs.pop("ci", None)
+    (result,) = executor_for(data).run(data, [(spec.name, kwargs)])
+    if isinstance(result, Exception):
+        raise result
+    if ci is not None:
+        from repkpi.kpis.intervals import wilson_interval
+
+        lower, upper = wilson_interval(result["numerator"], result["denominator"], ci)
+        result = result.assign(lower=lower, upper=upper)
+    result.attrs["kpi"] = spec.name
+    return result
