@@ -26,7 +26,7 @@ from typing import Literal
 
 import pandas as pd
 import pandera.pandas as pa
-from pandera.typing import Series
+from pandera.typing.pandas import Series
 
 __all__ = [
     "COLUMNS",
@@ -239,10 +239,12 @@ _KINDS: dict[str, dict[str, Kind]] = {
 
 
 def _columns(table: str) -> tuple[Column, ...]:
-    schema = SCHEMAS[table].to_schema()
+    # The model's fields, read without building its pandera schema: building one looks up
+    # every installed backend's types (pandera imports Dask to do so), which import must not.
+    fields = SCHEMAS[table].__fields__
     return tuple(
-        Column(name, _KINDS[table].get(name, "str"), required=not col.nullable)
-        for name, col in schema.columns.items()
+        Column(name, _KINDS[table].get(name, "str"), required=not field.nullable)
+        for name, (_, field) in fields.items()
     )
 
 

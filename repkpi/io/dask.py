@@ -5,9 +5,10 @@ folder of part files (``tickets/part-0001.parquet``, ...; CSV and Parquet,
 in sub-folders too). ``path`` may be a local folder, a glob of folders, or
 any URL that fsspec knows (``s3://bucket/exports/``).
 
-Validation runs on the partitions with the same parsing, schemas and rules
-as the pandas engine, in two passes: accounts first (their ids are what the
-other tables refer to), then every other table at once. Keys must be unique
+Validation runs on the partitions with the same files, parsing, schemas and
+rules as the pandas engine (:mod:`repkpi.io.files`, :mod:`repkpi.io.parsing`,
+:mod:`repkpi.io.validation`), in two passes: accounts first (their ids are
+what the other tables refer to), then every other table at once. Keys must be unique
 across the whole table, not just within a file: each partition hands back a
 64-bit hash of each key (only the files whose key ranges overlap: exports
 split by date or id range skip this), and the few hashes seen more than once
@@ -18,36 +19,30 @@ are read again for a computation.
 
 from __future__ import annotations
 
-import glob as globbing
 import os
-import tempfile
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow
 
-from repkpi.io import loading
-from repkpi._vector import isin
 from repkpi.errors import DataFileError, DataValidationError, OptionError
-from repkpi.io.loading import _REFERENCING, SUFFIXES, TABLES, Errors
-from repkpi.schemas import COLUMNS, SCHEMAS
+from repkpi.io.files import TABLES, read_file, table_parts
+from repkpi.io.parsing import failure_records, parse_table
+from repkpi.io.validation import (
+    REFERENCING,
+    Errors,
+    as_report,
+    check_errors_option,
+    reference_failures,
+    rejected_accounts,
+    unique_check,
+    unique_keys,
+    validate_table,
+)
+from repkpi.schemas import COLUMNS
 
-__all__ = ["DaskCrmData", "load_dask"]
-
-_UNIQUE = "unique: the value appears more than once"
-_UNIQUE_MARKET = "unique: (period, region, company) appears more than once"
-REJECT_COLUMNS = ["table", "file", "row", "column", "check", "value"]
-
-
-def _keys(table: str) -> list[str]:
-    """The columns whose values (together) must be unique in ``table``."""
-    schema = SCHEMAS[table].to_schema()
-    if schema.unique:
-        return list(schema.unique)
-    return [name for name, column in schema.columns.items() if column.unique]
+__all__ = ["DaskCrmData", "broadcast", "connect", "load_dask", "require_dask", "sorted_labels"]
 
 
 def sorted_labels(parts: list[Any]) -> pd.Series:
@@ -130,6 +125,9 @@ class DaskCrmData:
         then runs the KPIs; None runs them on Dask's current scheduler.
     rows_read : dict
         Rows read per table.
+    cache : dict
+        What the KPIs found of the whole data (``"facts"``: the facts
+        gathered at load) and the results they computed, kept for reuse.
     """
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
@@ -140,7 +138,7 @@ class DaskCrmData:
         self.sources = parts
         self.rows_read = rows_read
         self.rejects = rejects
-        self._cache: dict[str, Any] = {} if facts is None else {"facts": facts}
+        self.cache: dict[str, Any] = {} if facts is None else {"facts": facts}
         for name in TABLES:
             frame = None
             if name in parts:
@@ -148,6 +146,11 @@ class DaskCrmData:
                                     meta=meta[name], enforce_metadata=False,
                                     label=f"repkpi-{name}")
             setattr(self, name, frame)
+
+    @property
+    def _cache(self) -> dict[str, Any]:
+        """The former name of :attr:`cache`, until :mod:`repkpi.kpis` reads ``cache``."""
+        return self.cache
 
     def _dropped(self, table: str) -> dict[str, np.ndarray]:
         """Zero-based rows of each file of ``table`` that were rejected."""
@@ -183,7 +186,7 @@ class _Part:
         self.table, self.dropped = table, dropped
 
     def __call__(self, file: str) -> pd.DataFrame:
-        typed, _ = loading._parse(self.table, _read(file), file)  # checked at load already
+        typed, _ = parse_table(self.table, read_file(file), file)  # checked at load already
         pyarrow.default_memory_pool().release_unused()  # hand the file's buffers back
         bad = self.dropped.get(file)
         return typed if bad is None else typed.drop(index=bad)
@@ -197,9 +200,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to.
     """
     dask = require_dask()
-    if errors not in ("strict", "quarantine"):
-        raise OptionError(f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
-                          "Hint: 'quarantine' loads the valid rows and sets the others aside.")
+    check_errors_option(errors)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
     failures, rows_read, meta, summaries = [], {}, {}, {}
@@ -217,7 +218,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         if tables and tables[0] == "accounts":
             ids = broadcast(dask, _account_ids(parts["accounts"], done["accounts"], failures),
                             client)
-    report = _report(failures)
+    report = as_report(failures, by_file=True)
     if errors == "strict" and len(report):
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
@@ -225,73 +226,9 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     return DaskCrmData(parts, report, rows_read, meta, facts, client)
 
 
-# -- files --------------------------------------------------------------------------------------
-def table_parts(path: str) -> dict[str, list[str]]:
-    """The files of each table under ``path`` (a folder, a glob of folders, or one file)."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(path)
-    roots = sorted(fs.glob(root)) if globbing.has_magic(root) else [root]
-    roots = [r for r in roots if fs.exists(r)]
-    if not roots:
-        raise DataFileError(f"{path}: no such file or folder.\n"
-                            "Hint: give the folder that holds the exports (or a glob of folders).")
-    found: dict[str, list[str]] = {}
-    for base in roots:
-        entries = [base] if fs.isfile(base) else sorted(fs.ls(base, detail=False))
-        for entry in entries:
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
-            if fs.isdir(entry):
-                if name not in TABLES:
-                    continue
-                files = sorted(f for f in fs.find(entry) if f.lower().endswith(SUFFIXES))
-            else:
-                stem, _, suffix = name.rpartition(".")
-                if f".{suffix.lower()}" not in SUFFIXES:
-                    continue
-                if stem not in TABLES:
-                    raise DataFileError(
-                        f"{entry}: the file name is not a table name. Expected one of "
-                        f"{', '.join(f'{t}.csv' for t in TABLES)} (or .parquet, or a folder "
-                        "of part files named after the table).\nHint: rename the export after "
-                        "the table it holds, or move it out of the folder.")
-                name, files = stem, [entry]
-            found.setdefault(name, []).extend(fs.unstrip_protocol(f) if fs.protocol not in (
-                "file", ("file", "local")) and "file" not in fs.protocol else f for f in files)
-    if not found:
-        raise DataFileError(f"{path}: no table files found.\nHint: name each export after its "
-                            f"table ({', '.join(TABLES)}), as .csv or .parquet, or as a folder "
-                            "of part files.")
-    return found
-
-
-def _read(file: str) -> pd.DataFrame:
-    """One file as the pandas engine reads it: text for CSV, as stored for Parquet."""
-    if os.path.exists(file):
-        return loading._read(Path(file))
-    import fsspec
-
-    suffix = Path(file.split("?")[0]).suffix.lower()
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / f"part{suffix}"
-        try:
-            with fsspec.open(file, "rb") as remote, open(local, "wb") as out:
-                while chunk := remote.read(1 << 24):
-                    out.write(chunk)
-        except OSError as exc:
-            raise DataFileError(f"{file}: the file cannot be read: {exc}") from exc
-        return loading._read(local)
-
-
-def _parse(table: str, file: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The typed partition and its failures (file column added)."""
-    raw = _read(file)
-    typed, found = loading._parse(table, raw, file)
-    found.append(loading._check(table, typed, raw, found))
-    found = [f for f in found if len(f)]
-    report = pd.concat(found, ignore_index=True) if found else loading._failures(
-        table, "", "", pd.Index([]), None)
-    return typed, report.assign(file=file)
+def _typed(table: str, file: str) -> pd.DataFrame:
+    """One partition, typed (its failures are found by :func:`_validate`)."""
+    return parse_table(table, read_file(file), file)[0]
 
 
 def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -304,20 +241,14 @@ def _validate(table: str, file: str,
 
     ``ids``: every account id, and the ids of rejected accounts.
     """
-    typed, report = _parse(table, file)
-    failures = [report]
-    if ids is not None and table in _REFERENCING:
+    typed, failures = validate_table(table, read_file(file), file)
+    if ids is not None and table in REFERENCING:
         known, rejected = ids
-        ids = typed["account_id"]
-        bad = ids.notna().to_numpy() & ~isin(ids, known)
-        hit = isin(ids, rejected) if len(rejected) else np.zeros(len(ids), dtype=bool)
-        for mask, check in ((bad, "reference: account_id not in accounts"),
-                            (hit, "reference: the account was rejected")):
-            if mask.any():
-                failures.append(loading._failures(table, "account_id", check, ids.index[mask],
-                                                  ids).assign(file=file))
-    keys = typed[_keys(table)].dropna()
-    failures = pd.concat(failures, ignore_index=True)
+        failures += reference_failures(table, typed["account_id"], known=known, rejected=rejected)
+    keys = typed[unique_keys(table)].dropna()
+    failures = pd.concat([f for f in failures if len(f)]
+                         or [failure_records(table, "", "", pd.Index([]), None)],
+                         ignore_index=True).assign(file=file)
     out = {"rows": len(typed), "failures": failures,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
@@ -340,21 +271,21 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
     """What the KPIs need to know of the whole data, from one partition's valid rows.
 
     The first and last value of each date column, the distinct values of the
-    columns that have few of them, the contracts' ``renewal_of`` ids, and
+    columns that have few of them, the contracts that renew others, and
     the small tables (reps, market) and accounts' lookup columns whole.
     """
     dates = [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
     labels = {}
     for column in kept.columns:
-        if column in dates or column in _keys(table):
+        if column in dates or column in unique_keys(table):
             continue
         labels[column] = None
         if len(kept[column].iloc[:5 * _FEW].dropna().unique()) <= _FEW:  # many? don't look further
             values = kept[column].dropna().unique()
             labels[column] = values if len(values) <= _FEW else None
     out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels}
-    if table == "contracts":
-        out["renewal_of"] = kept["renewal_of"].dropna().unique()
+    if table == "contracts":  # which contract renews which
+        out["renewals"] = kept.loc[kept["renewal_of"].notna(), ["contract_id", "renewal_of"]]
     if table in ("reps", "market"):
         out["frame"] = kept
     if table == "accounts":
@@ -380,8 +311,8 @@ def _whole(summaries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         if all(v is not None for v in values):
             facts["labels"][column] = sorted_labels(values)
     if "contracts" in summaries:
-        facts["renewal_of"] = np.unique(np.concatenate(
-            [np.asarray(p["renewal_of"], dtype=object) for p in summaries["contracts"]]))
+        facts["renewals"] = pd.concat([p["renewals"] for p in summaries["contracts"]],
+                                      ignore_index=True)
     if "accounts" in summaries:
         facts["accounts"] = pd.concat([p["frame"] for p in summaries["accounts"]])
         facts["accounts_columns"] = list(facts["accounts"].columns)
@@ -421,8 +352,8 @@ def _overlapping(ranges: list[tuple[str, str] | None]) -> list[int]:
 
 def _key_hashes(table: str, file: str) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the keys of one partition, and the rows that have a key."""
-    typed = loading._parse(table, _read(file), file)[0]
-    keys = _keys(table)
+    typed = _typed(table, file)
+    keys = unique_keys(table)
     present = typed[keys].notna().all(axis=1).to_numpy()
     return _hash(typed[present], keys), np.flatnonzero(present)
 
@@ -437,7 +368,7 @@ def _repeated_keys(dask: Any, client: Any, parts: dict[str, list[str]],
     """
     suspects = {}
     for table, results in done.items():
-        if len(_keys(table)) > 1:  # no single key to take a range of
+        if len(unique_keys(table)) > 1:  # no single key to take a range of
             suspects[table] = list(range(len(results))) if len(results) > 1 else []
         else:
             ranges = [(i, r["range"]) for i, r in enumerate(results) if r["range"] is not None]
@@ -468,10 +399,10 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     if not across.any():
         return []
     suspects = np.unique(values[1:][across])
-    keys = _keys(table)
+    keys = unique_keys(table)
     candidates = []
     for index in np.unique(part[np.isin(values, suspects)]):
-        typed = loading._parse(table, _read(files[index]), files[index])[0]
+        typed = _typed(table, files[index])
         present = typed[keys].notna().all(axis=1)
         rows = typed[present]
         mask = np.isin(_hash(rows, keys), suspects)
@@ -481,8 +412,8 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     cases = pd.concat(candidates, ignore_index=True)
     parts = cases.groupby(keys)["_part"].transform("nunique")
     cases = cases[parts > 1]
-    check = _UNIQUE_MARKET if table == "market" else _UNIQUE
-    reported = pd.concat([f for f in failures if len(f)] or [pd.DataFrame(columns=REJECT_COLUMNS)])
+    check = unique_check(table)
+    reported = as_report(failures, by_file=True)
     reported = reported[(reported["table"] == table) & (reported["check"] == check)]
     seen = set(zip(reported["file"], reported["row"].astype(np.int64), strict=True))
     out = []
@@ -491,7 +422,7 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
         if rows:
             column = keys[0]
             values = group.set_index("_row")[column]
-            out.append(loading._failures(table, column, check, pd.Index(rows), values)
+            out.append(failure_records(table, column, check, pd.Index(rows), values)
                        .assign(file=file))
     return out
 
@@ -500,7 +431,7 @@ def _account_ids(files: list[str], results: list[dict],
                  failures: list[pd.DataFrame]) -> tuple[pd.Series, pd.Series]:
     """Every account id, and those whose every row was rejected (their rows cascade)."""
     ids = pd.concat([r["ids"] for r in results], keys=range(len(results)))
-    report = pd.concat([f for f in failures if len(f)] or [pd.DataFrame(columns=REJECT_COLUMNS)])
+    report = as_report(failures, by_file=True)
     report = report[report["table"] == "accounts"]
     bad = pd.Series(False, index=ids.index)
     if len(report):
@@ -510,18 +441,4 @@ def _account_ids(files: list[str], results: list[dict],
         bad = pd.Series(ids.index.isin(where), index=ids.index)
     # Arrow-backed text: sent to the workers and looked up without conversion.
     known = pd.Series(ids.dropna().unique(), dtype="str")
-    kept = ids[~bad.to_numpy()].dropna()
-    rejected = ids[bad.to_numpy()].dropna()
-    return known, pd.Series(rejected[~isin(rejected, kept)].unique(), dtype="str")
-
-
-def _report(failures: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    failures = [f for f in failures if len(f)]
-    if not failures:
-        return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "row" else "str")
-                             for c in REJECT_COLUMNS})
-    report = pd.concat(failures, ignore_index=True)
-    order = report["table"].map({name: i for i, name in enumerate(TABLES)})
-    return (report.assign(_order=order).sort_values(["_order", "file", "row", "column"],
-                                                    kind="stable")
-            .drop(columns="_order").reset_index(drop=True)[REJECT_COLUMNS])
+    return known, rejected_accounts(ids, bad.to_numpy())

@@ -1,4 +1,10 @@
-"""Files and frames in, validated tables out.
+"""Files and frames in, validated tables out: :class:`CrmData` and :func:`load`.
+
+The top of :mod:`repkpi.io`. :func:`load` finds the files
+(:mod:`repkpi.io.files`), or translates a CRM's own exports
+(:mod:`repkpi.io.mapping`), or hands the folder to the Dask reader
+(:mod:`repkpi.io.dask`); every table is then parsed and checked by the rules
+of :mod:`repkpi.io.validation`, and nothing below this module imports it.
 
 Reading is two steps. First every value is read as text (pyarrow's CSV
 reader) and parsed column by column into its type; a value that does not
@@ -13,46 +19,31 @@ reason, and the other rows load. Either way every input row is accounted for.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from repkpi._vector import isin, to_arrow
-from repkpi.errors import (
-    ColumnNotFoundError,
-    DataFileError,
-    DataValidationError,
-    OptionError,
+from repkpi.errors import DataValidationError, OptionError
+from repkpi.io.files import TABLES, Source, read_file, table_files
+from repkpi.io.mapping import mapped_sources
+from repkpi.io.parsing import REJECT_COLUMNS
+from repkpi.io.validation import (
+    Errors,
+    as_report,
+    cascade_rejects,
+    check_errors_option,
+    check_references,
+    validate_table,
 )
-from repkpi.schemas import COLUMNS, ROW_CHECKS, SCHEMAS, Column
 
-NAT = np.iinfo(np.int64).min
-
-__all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "load"]
-
-Errors = Literal["strict", "quarantine"]
-TABLES: tuple[str, ...] = tuple(SCHEMAS)
-REJECT_COLUMNS = ["table", "row", "column", "check", "value"]
-SUFFIXES = (".csv", ".parquet")
-_REFERENCING = ("contracts", "deals", "tickets", "surveys", "activities")
-_TYPE_CHECKS = {
-    "date": "type: a date YYYY-MM-DD",
-    "datetime": "type: an ISO 8601 timestamp",
-    "money": "type: a number",
-    "int": "type: a whole number",
-}
+# TABLES, Errors and REJECT_COLUMNS belong to files, validation and parsing; they stay
+# importable from here, where callers have long found them beside CrmData and load.
+__all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "Errors", "load"]
 
 
 class CrmData:
@@ -127,42 +118,52 @@ class CrmData:
                     "Hint: pass None for a table you do not have."
                 )
             raw[name] = frame.reset_index(drop=True)
-        self._build([(name, "<DataFrame>", functools.partial(raw.get, name)) for name in raw],
-                    errors)
+        self._build([Source(name, "<DataFrame>", functools.partial(raw.get, name))
+                     for name in raw], errors)
 
     @classmethod
-    def _from_sources(cls, sources: list[tuple[str, str, Callable[[], pd.DataFrame]]],
-                      errors: Errors) -> CrmData:
+    def from_sources(cls, sources: list[Source], errors: Errors = "strict") -> CrmData:
+        """Read, parse and validate each table of ``sources`` as :func:`load` does with files.
+
+        Parameters
+        ----------
+        sources : list of Source
+            For each table: its name, where it comes from (for messages and
+            ``sources``) and a function that reads it (text or typed).
+        errors : {"strict", "quarantine"}
+            As for :func:`load`.
+
+        Examples
+        --------
+        >>> accounts = pd.DataFrame({"account_id": ["A1"], "customer_since": ["2024-01-15"]})
+        >>> data = CrmData.from_sources([Source("accounts", "memory", lambda: accounts)])
+        >>> data.sources
+        {'accounts': 'memory'}
+        """
         data = cls.__new__(cls)
         data._build(sources, errors)
         return data
 
-    def _build(self, sources: list[tuple[str, str, Callable[[], pd.DataFrame]]],
-               errors: Errors) -> None:
+    def _build(self, sources: list[Source], errors: Errors) -> None:
         """Read, parse and check one table at a time, so that only one raw table is in memory."""
-        if errors not in ("strict", "quarantine"):
-            raise OptionError(
-                f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
-                "Hint: 'quarantine' loads the valid rows and sets the others aside."
-            )
-        self.sources = {name: source for name, source, _ in sources}
+        check_errors_option(errors)
+        self.sources = {source.table: source.origin for source in sources}
         self.rows_read = {}
         typed, failures = {}, []
-        for name, source, read in sources:
+        for name, origin, read in sources:
             frame = read()
             self.rows_read[name] = len(frame)
-            typed[name], found = _parse(name, frame, source)
+            typed[name], found = validate_table(name, frame, origin)
             failures += found
-            failures.append(_check(name, typed[name], frame, found))
             del frame
             # Arrow's allocator keeps freed blocks for reuse; hand the raw table's back.
             pyarrow.default_memory_pool().release_unused()
-        failures += _check_references(typed)
-        report = _as_report(failures)
+        failures += check_references(typed)
+        report = as_report(failures)
         if errors == "strict" and len(report):
             raise DataValidationError(report)
         if len(report):
-            report = _cascade(typed, report)
+            report = cascade_rejects(typed, report)
         self.rejects = report
         for name in TABLES:
             frame = typed.get(name)
@@ -172,15 +173,28 @@ class CrmData:
             setattr(self, name, frame)
 
     @classmethod
-    def _trusted(cls, **tables: pd.DataFrame | None) -> CrmData:
-        """Tables taken as they are: already typed and validated (parts of loaded data)."""
+    def trusted(cls, **tables: pd.DataFrame | None) -> CrmData:
+        """Tables taken as they are: already typed and validated (parts of loaded data).
+
+        Nothing is parsed or checked: the tables must come from a
+        :class:`CrmData` (or a Dask partition of one).
+
+        Examples
+        --------
+        >>> data = CrmData(accounts=pd.DataFrame({"account_id": ["A1"],
+        ...                                       "customer_since": ["2024-01-15"]}))
+        >>> CrmData.trusted(accounts=data.accounts.iloc[:0])
+        CrmData(accounts=0 rows, rejects=0)
+        """
         data = cls.__new__(cls)
         for name in TABLES:
             setattr(data, name, tables.get(name))
-        data.rejects = _as_report([])
+        data.rejects = as_report([])
         data.sources = {name: "<validated>" for name in tables}
         data.rows_read = {name: len(frame) for name, frame in tables.items() if frame is not None}
         return data
+
+    _trusted = trusted  # the former name, until repkpi.kpis calls trusted()
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -263,334 +277,17 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         if source is not None:
             raise OptionError("source= is not available with engine='dask'.\nHint: load the CRM "
                               "export with the pandas engine and save its tables as Parquet.")
+        # Imported here, not above: ``import repkpi`` stays without the Dask reader.
         from repkpi.io.dask import load_dask
 
         return load_dask(path, errors, scheduler=scheduler)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:
-        from repkpi.io.mapping import load_mapped
-
-        return load_mapped(path, source, errors)
-    files = _table_files(Path(path))
+        return CrmData.from_sources(mapped_sources(path, source), errors)
+    files = table_files(Path(path))
     # Largest file first: its raw text is then in memory beside the fewest parsed tables.
     order = sorted(files.items(), key=lambda item: item[1].stat().st_size, reverse=True)
-    return CrmData._from_sources(
-        [(name, str(file), functools.partial(_read, file)) for name, file in order], errors)
-
-
-def _table_files(path: Path) -> dict[str, Path]:
-    if not path.exists():
-        raise DataFileError(
-            f"{path}: no such file or folder.\nHint: give the folder that holds the exports."
-        )
-    candidates = [path] if path.is_file() else sorted(
-        p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
-    )
-    files: dict[str, Path] = {}
-    for file in candidates:
-        name = file.stem
-        if name not in TABLES or file.suffix.lower() not in SUFFIXES:
-            raise DataFileError(
-                f"{file}: the file name is not a table name. Expected one of "
-                f"{', '.join(f'{t}.csv' for t in TABLES)} (or .parquet).\n"
-                "Hint: rename the export after the table it holds, or move it out "
-                "of the folder."
-            )
-        if name in files:
-            raise DataFileError(
-                f"{file}: the table {name!r} is given twice ({files[name].name} and "
-                f"{file.name}).\nHint: keep one file per table."
-            )
-        files[name] = file
-    return files
-
-
-def _read(file: Path) -> pd.DataFrame:
-    if file.stat().st_size == 0:
-        raise DataFileError(
-            f"{file}: the file is empty (zero bytes).\nHint: a table with no rows still "
-            "needs its header line."
-        )
-    try:
-        if file.suffix.lower() == ".parquet":
-            frame = pq.read_table(file).to_pandas()
-            # Rows are numbered by their position in the file, whatever index pandas
-            # stored with it (a named index is a column of the file).
-            return frame.reset_index(drop=all(name is None for name in frame.index.names))
-        return _read_csv(file)
-    except (pyarrow.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataFileError(
-            f"{file}: the file cannot be read: {exc}\nHint: export it again as "
-            "UTF-8 CSV with one header line, or as Parquet."
-        ) from exc
-
-
-def _read_csv(file: Path) -> pd.DataFrame:
-    """Read every column as text; empty cells are missing values."""
-    with open(file, encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(io.StringIO(handle.readline())), [])
-        has_rows = handle.read(1) != ""
-    if len(set(header)) != len(header):
-        dupes = sorted({c for c in header if header.count(c) > 1})
-        raise DataFileError(
-            f"{file}: the header repeats column(s) {dupes}.\nHint: give each column one name."
-        )
-    if not has_rows:  # a header alone: pyarrow cannot read one without a line end
-        return pd.DataFrame({name: pd.Series(dtype="str") for name in header})
-    convert = pacsv.ConvertOptions(
-        column_types={name: pyarrow.large_string() for name in header},
-        null_values=[""],
-        strings_can_be_null=True,
-    )
-    try:
-        table = pacsv.read_csv(file, convert_options=convert)
-    except pyarrow.ArrowInvalid:
-        # Quoted text over several lines (notes, descriptions) needs the slower reader.
-        table = pacsv.read_csv(file, convert_options=convert,
-                               parse_options=pacsv.ParseOptions(newlines_in_values=True))
-    return table.to_pandas()
-
-
-def _parse(table: str, raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """Give each data-model column its type; unparseable values are failures."""
-    missing = [c.name for c in COLUMNS[table] if c.required and c.name not in raw.columns]
-    if missing:
-        raise ColumnNotFoundError(
-            f"{source}: the {table} table lacks required column(s) {missing}. "
-            f"Found: {list(raw.columns)}.\nHint: required columns are "
-            f"{[c.name for c in COLUMNS[table] if c.required]}; names are snake_case."
-        )
-    typed = pd.DataFrame(index=raw.index)
-    failures = []
-    for column in COLUMNS[table]:
-        values = raw[column.name] if column.name in raw.columns else None
-        typed[column.name], bad = _convert(values, column, len(raw), raw.index)
-        if bad is not None and bad.any():
-            failures.append(_failures(table, column.name, _TYPE_CHECKS[column.kind],
-                                      raw.index[bad], raw[column.name]))
-    extra = [c for c in raw.columns if c not in typed.columns]
-    typed = pd.concat([typed, raw[extra]], axis=1) if extra else typed
-    return typed, failures
-
-
-def _convert(values: pd.Series | None, column: Column, n: int,
-             index: pd.Index) -> tuple[pd.Series, np.ndarray | None]:
-    """Return the typed column and a mask of values that did not parse."""
-    if values is None:
-        values = pd.Series(pd.NA, index=index, dtype="str")
-    if column.kind == "str":
-        if not pd.api.types.is_string_dtype(values) or values.dtype == object:
-            values = values.astype("str")
-        return values, None
-    if column.kind == "date":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            if getattr(values.dt, "tz", None) is not None:
-                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-            parsed = values.astype("datetime64[us]")
-            parsed = parsed.where(parsed.dt.normalize() == parsed)
-        elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "date":
-            parsed = pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
-        else:
-            parsed = _parse_dates(values)
-    elif column.kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            parsed = (values.dt.tz_localize("UTC") if values.dt.tz is None
-                      else values.dt.tz_convert("UTC"))
-        else:
-            parsed = _parse_timestamps(values)
-        parsed = parsed.astype("datetime64[us, UTC]")
-    else:
-        number = _parse_numbers(values)
-        if column.kind == "int":
-            whole = number.isna() | (number == np.round(number))
-            parsed = number.where(whole).astype("Int64")
-        else:
-            parsed = number
-    bad = (parsed.isna() & values.notna()).to_numpy()
-    return parsed, bad
-
-
-_ZONED = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
-
-
-def _cast(text: pyarrow.Array | pyarrow.ChunkedArray,
-          kind: pyarrow.DataType) -> pyarrow.Array | pyarrow.ChunkedArray | None:
-    """Arrow's strict cast of a whole text column, or None when some value does not parse."""
-    try:
-        return pc.cast(text, kind)
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
-        return None
-
-
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """``YYYY-MM-DD`` text to naive ``datetime64[us]``; anything else is missing.
-
-    Arrow's strict cast reads a clean column at C speed; a column with a bad
-    value goes through pandas instead, which marks just the bad values.
-    """
-    days = _cast(to_arrow(values), pyarrow.date32())
-    if days is None:
-        return pd.to_datetime(values.astype("str"), format="%Y-%m-%d",
-                              errors="coerce").astype("datetime64[us]")
-    stamps = days.cast(pyarrow.timestamp("us"))
-    # Positional: the index may be an export's row numbers, not 0..n-1.
-    return pd.Series(stamps.to_pandas().to_numpy(), index=values.index).astype("datetime64[us]")
-
-
-def _parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 text to UTC timestamps; naive values are UTC, offsets are converted.
-
-    Values with a zone (``Z`` or an offset) and values without are cast
-    separately by Arrow's strict ISO 8601 parser; a group in which some value
-    does not parse goes through pandas' parser instead, which marks just the
-    bad values.
-    """
-    text = to_arrow(values)
-    zoned = np.asarray(pc.fill_null(pc.match_substring_regex(text, _ZONED), False), dtype=bool)
-    present = values.notna().to_numpy()
-    micros = np.full(len(values), NAT, dtype=np.int64)  # microseconds since the epoch, UTC
-    for rows, kind in ((zoned, pyarrow.timestamp("us", tz="UTC")),
-                       (present & ~zoned, pyarrow.timestamp("us"))):
-        if not rows.any():
-            continue
-        cast = _cast(text.filter(pyarrow.array(rows)), kind)
-        if cast is None:
-            parsed = pd.to_datetime(values[rows].astype("str"), format="ISO8601", utc=True,
-                                    errors="coerce").astype("datetime64[us, UTC]")
-            micros[rows] = parsed.dt.tz_localize(None).to_numpy().view(np.int64)
-        else:
-            micros[rows] = pc.fill_null(cast.cast(pyarrow.int64()), NAT).to_numpy()
-    return pd.Series(micros.view("datetime64[us]"), index=values.index).dt.tz_localize("UTC")
-
-
-def _parse_numbers(values: pd.Series) -> pd.Series:
-    """Text (or numbers) to float64; text that is no number is missing."""
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64")
-    try:
-        return pd.Series(pc.cast(to_arrow(values), pyarrow.float64()).to_pandas().to_numpy(),
-                         index=values.index).astype("float64")
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
-        return pd.to_numeric(values, errors="coerce").astype("float64")
-
-
-def _failures(table: str, column: str, check: str, index: pd.Index,
-              raw_values: pd.Series | None) -> pd.DataFrame:
-    """Failure records for rows at ``index`` of one column."""
-    positions = np.asarray(index, dtype=np.int64)
-    if raw_values is None:
-        value = pd.Series(pd.NA, index=range(len(positions)), dtype="str")
-    else:
-        value = raw_values.loc[positions].astype("str").reset_index(drop=True)
-    return pd.DataFrame({
-        "table": table,
-        "row": pd.array(positions + 1, dtype="Int64"),
-        "column": column,
-        "check": check,
-        "value": value,
-    })
-
-
-def _check(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
-           type_failures: list[pd.DataFrame]) -> pd.DataFrame:
-    """Run the table's pandera model; one failure record per (row, column, check)."""
-    try:
-        SCHEMAS[table].validate(typed, lazy=True, inplace=True)
-        return _failures(table, "", "", pd.Index([]), None)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    cases = cases[cases["index"].notna()]
-    cases = cases.assign(row_check=cases["check"].map({k: c for k, (c, _) in ROW_CHECKS.items()}))
-    across = cases["row_check"].notna()
-    # pandera lists a row failing a check across columns once per column whose value is
-    # present (missing values are dropped), so the rule's own column may be absent, e.g.
-    # an empty closed_on: report each failing row once, against the rule's column.
-    rows = cases[across].drop_duplicates(["index", "check"])
-    cases = pd.concat([cases[~across], rows.assign(column=rows["row_check"])])
-    checks = cases["check"].map(_readable_check)
-    out = []
-    for (column, check), group in cases.groupby([cases["column"], checks], sort=False):
-        index = pd.Index(group["index"].astype(np.int64).unique())
-        out.append(_failures(table, column, check, index,
-                             raw[column] if column in raw.columns else None))
-    found = pd.concat(out, ignore_index=True) if out else _failures(table, "", "", pd.Index([]),
-                                                                     None)
-    if type_failures:
-        # A value that did not parse is missing in the typed table; don't report it twice.
-        parsed = pd.concat(type_failures)[["row", "column"]].assign(dup=True)
-        found = found.merge(parsed, on=["row", "column"], how="left")
-        found = found[found["dup"].isna()].drop(columns="dup")
-    return found
-
-
-def _readable_check(check: str) -> str:
-    """Name a pandera check the way the data model states the rule."""
-    fixed = {
-        "not_nullable": "required: a value must be present",
-        "str_length(1, None)": "required: a value must be present",
-        "field_uniqueness": "unique: the value appears more than once",
-        "multiple_fields_uniqueness": "unique: (period, region, company) appears more than once",
-        "greater_than_or_equal_to(0)": "range: a non-negative amount",
-        "in_range(1, 5)": "range: between 1 and 5",
-        "in_range(0, 10)": "range: between 0 and 10",
-    }
-    if check in fixed:
-        return fixed[check]
-    if check in ROW_CHECKS:
-        return f"rule: {ROW_CHECKS[check][1]}"
-    if check.startswith("isin("):
-        allowed = check[len("isin(["):-len("])")].replace("'", "")
-        return f"allowed: one of {allowed}"
-    if check.startswith("str_matches("):
-        return "format: a quarter like 2026Q3 or a month like 2026-07"
-    return f"rule: {check}"
-
-
-def _check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
-    if "accounts" not in typed:
-        return []
-    known = typed["accounts"]["account_id"].dropna().unique()
-    out = []
-    for name in _REFERENCING:
-        if name not in typed:
-            continue
-        ids = typed[name]["account_id"]
-        bad = ids.notna().to_numpy() & ~isin(ids, known)
-        if bad.any():
-            out.append(_failures(name, "account_id", "reference: account_id not in accounts",
-                                 ids.index[bad], ids))
-    return out
-
-
-def _as_report(failures: list[pd.DataFrame]) -> pd.DataFrame:
-    failures = [f for f in failures if len(f)]
-    if not failures:
-        return _failures("", "", "", pd.Index([]), None)
-    report = pd.concat(failures, ignore_index=True)
-    order = report["table"].map({name: i for i, name in enumerate(TABLES)})
-    return (report.assign(_order=order).sort_values(["_order", "row", "column"], kind="stable")
-            .drop(columns="_order").reset_index(drop=True))
-
-
-def _cascade(typed: dict[str, pd.DataFrame], report: pd.DataFrame) -> pd.DataFrame:
-    """Reject rows that point to a rejected account."""
-    if "accounts" not in typed:
-        return report
-    accounts = typed["accounts"]["account_id"]
-    bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
-    rejected = accounts.loc[bad_rows].dropna()
-    kept = accounts.drop(index=bad_rows)
-    rejected = rejected[~isin(rejected, kept)].unique()
-    if len(rejected) == 0:
-        return report
-    extra = []
-    for name in _REFERENCING:
-        if name in typed:
-            ids = typed[name]["account_id"]
-            hit = isin(ids, rejected)
-            if hit.any():
-                extra.append(_failures(name, "account_id",
-                                       "reference: the account was rejected",
-                                       ids.index[hit], ids))
-    return _as_report([report, *extra])
+    return CrmData.from_sources(
+        [Source(name, str(file), functools.partial(read_file, file)) for name, file in order],
+        errors)

@@ -10,6 +10,10 @@ Nothing is guessed: a date is read with the mapping's format only, an amount
 only when it fits the mapping's separators, a value only when the mapping
 names it. Whatever does not translate is passed on as it is, so that
 validation reports it on its row of the export file (or quarantines the row).
+
+:func:`mapped_sources` hands the translated tables to
+:meth:`CrmData.from_sources <repkpi.io.loading.CrmData.from_sources>`, which
+:func:`repkpi.load` calls with ``source=``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import DataFileError
-from repkpi.io.loading import SUFFIXES, TABLES, CrmData, Errors, _read
+from repkpi.io.files import SUFFIXES, TABLES, Source, read_file
 from repkpi.schemas import COLUMNS
 
-__all__ = ["PRESETS", "Mapping", "TableMapping", "load_mapped", "read_mapping"]
+__all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
 
 PRESETS = ("salesforce", "hubspot", "zendesk")
 _SYMBOLS = re.compile(r"[\s\u00a0$€£¥]")
@@ -143,19 +147,19 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         dict(spec.get("split", {})), keep, spec.get("currency"))
 
 
-def load_mapped(path: str | os.PathLike[str], source: str | os.PathLike[str] | Mapping,
-                errors: Errors = "strict") -> CrmData:
-    """Load a folder of CRM exports through a mapping, validated as :func:`repkpi.load` does.
+def mapped_sources(path: str | os.PathLike[str],
+                   source: str | os.PathLike[str] | Mapping) -> list[Source]:
+    """The canonical tables of a folder of CRM exports, translated through a mapping.
 
-    Row numbers in errors and rejects are the rows of the export files.
+    Each table is text, to be validated as :func:`repkpi.load` does
+    (``repkpi.load(path, source=...)``); its index is the row of the export
+    file, so that row numbers in errors and rejects are the export's.
 
     Raises
     ------
     DataFileError
         A file the mapping does not know, an export lacking a column the
         mapping needs, several currencies without exchange rates.
-    DataValidationError
-        In strict mode, when translated rows break the data model.
     """
     mapping = source if isinstance(source, Mapping) else read_mapping(source)
     folder = Path(path)
@@ -177,10 +181,10 @@ def load_mapped(path: str | os.PathLike[str], source: str | os.PathLike[str] | M
         if file is None:
             continue
         if file not in raws:
-            raws[file] = _read(file)
+            raws[file] = read_file(file)
         frame = _translate(raws[file], spec, mapping, file)
-        sources.append((table, f"{file} ({mapping.name})", lambda frame=frame: frame))
-    return CrmData._from_sources(sources, errors)
+        sources.append(Source(table, f"{file} ({mapping.name})", lambda frame=frame: frame))
+    return sources
 
 
 def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
