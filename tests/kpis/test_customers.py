@@ -14,12 +14,15 @@ The book of accounts most tests use (quarterly):
 
 Its dates span 2023-11-01 .. 2024-08-01, so the grid is 2023Q4 .. 2024Q3.
 
-Who is active on each boundary day:
+The state at the start of P is the state on P.open, the day before P.first (spec "Opening
+and closing state"), so P's opening book is exactly P-1's closing one, and a churn dated
+P.first (A3 on 2024-04-01) falls inside P. Who is active on each boundary day:
 
-    2023-10-01 (Q4.first): nobody          2023-12-31 (Q4.last): A1 A3
-    2024-01-01 (Q1.first): A1 A3           2024-03-31 (Q1.last): A1 A3 A5
-    2024-04-01 (Q2.first): A1 A5           2024-06-30 (Q2.last): A1 A4 A5
-    2024-07-01 (Q3.first): A1 A4 A5        2024-09-30 (Q3.last): A1 A5
+    2023-09-30 (Q4.open): nobody
+    2023-12-31 (Q4.last = Q1.open): A1 A3
+    2024-03-31 (Q1.last = Q2.open): A1 A3 A5   (A2 gone 03-20; A3 still on until 04-01)
+    2024-06-30 (Q2.last = Q3.open): A1 A4 A5
+    2024-09-30 (Q3.last):           A1 A5
 
 New (customer_since in P): Q4 A1 A3; Q1 A2 A5; Q2 A4; Q3 nobody.
 """
@@ -65,25 +68,25 @@ def book(crm):
             ("2023Q4", 2, 1, 2), ("2024Q1", 3, 1, 3), ("2024Q2", 3, 1, 3), ("2024Q3", 2, 1, 2),
         ], id="active_customers"),
         pytest.param("churn_rate", {}, [
-            ("2023Q4", 0, 0, nan),          # S = nobody active on 2023-10-01: 0/0 is NaN
-            ("2024Q1", 0, 2, 0.0),          # S = A1 A3; A3 churns on 04-01 > 03-31: not in C
-            ("2024Q2", 0, 2, 0.0),          # S = A1 A5 (A3 left on 04-01 itself); A4 not in S
-            ("2024Q3", 1, 3, 1 / 3),        # S = A1 A4 A5; A4 churned 08-01 <= 09-30
+            ("2023Q4", 0, 0, nan),          # S = nobody active on 2023-09-30: 0/0 is NaN
+            ("2024Q1", 0, 2, 0.0),          # S = A1 A3 (on 12-31); A3 churns on 04-01 > 03-31: not in C
+            ("2024Q2", 1, 3, 1 / 3),        # S = A1 A3 A5 (on 03-31); A3 churns 04-01 = Q2.first: in C
+            ("2024Q3", 1, 3, 1 / 3),        # S = A1 A4 A5 (on 06-30); A4 churned 08-01 <= 09-30
         ], id="churn_rate"),
         pytest.param("retention_rate", {}, [
             ("2023Q4", 0, 0, nan),          # E - N = 2 - 2, S = 0
-            ("2024Q1", 1, 2, 0.5),          # E=3 (A1 A3 A5), N=2 (A2 A5), S=2: A2 came and went
-            ("2024Q2", 2, 2, 1.0),          # E=3 (A1 A4 A5), N=1 (A4), S=2
-            ("2024Q3", 2, 3, 2 / 3),        # E=2, N=0, S=3
+            ("2024Q1", 1, 2, 0.5),          # E=3 (A1 A3 A5), N=2 (A2 A5), S=2 (A1 A3): A2 came and went
+            ("2024Q2", 2, 3, 2 / 3),        # E=3 (A1 A4 A5), N=1 (A4), S=3 (A1 A3 A5): A3 lost
+            ("2024Q3", 2, 3, 2 / 3),        # E=2 (A1 A5), N=0, S=3 (A1 A4 A5): A4 lost
         ], id="retention_standard"),
         pytest.param("retention_rate", {"method": "standard"}, [
-            ("2023Q4", 0, 0, nan), ("2024Q1", 1, 2, 0.5), ("2024Q2", 2, 2, 1.0), ("2024Q3", 2, 3, 2 / 3),
+            ("2023Q4", 0, 0, nan), ("2024Q1", 1, 2, 0.5), ("2024Q2", 2, 3, 2 / 3), ("2024Q3", 2, 3, 2 / 3),
         ], id="retention_standard_explicit"),
         pytest.param("retention_rate", {"method": "cohort"}, [
             ("2023Q4", 0, 0, nan),          # (S - C) / S = 0/0
             ("2024Q1", 2, 2, 1.0),          # (2 - 0) / 2: the cohort never sees A2
-            ("2024Q2", 2, 2, 1.0),          # (2 - 0) / 2
-            ("2024Q3", 2, 3, 2 / 3),        # (3 - 1) / 3
+            ("2024Q2", 2, 3, 2 / 3),        # (3 - 1) / 3: A3 (churned 04-01)
+            ("2024Q3", 2, 3, 2 / 3),        # (3 - 1) / 3: A4
         ], id="retention_cohort"),
     ],
 )
@@ -104,15 +107,15 @@ def test_customer_kpis_on_the_book(book, rows, expect, kpi, options, expected):
         ], id="new_customers"),
         pytest.param("churn_rate", [
             ("2023Q4", "north", 0, 0), ("2023Q4", "south", 0, 0), ("2023Q4", None, 0, 0),
-            ("2024Q1", "north", 0, 1),      # S = A1
-            ("2024Q1", "south", 0, 1),      # S = A3
+            ("2024Q1", "north", 0, 1),      # S = A1 (on 12-31; A2 comes 02-10)
+            ("2024Q1", "south", 0, 1),      # S = A3, churns 04-01: after Q1.last
             ("2024Q1", None, 0, 0),         # A5 starts 01-20: S empty
-            ("2024Q2", "north", 0, 1),      # S = A1
-            ("2024Q2", "south", 0, 0),      # A3 gone on 04-01, A4 not yet: S empty
+            ("2024Q2", "north", 0, 1),      # S = A1 (on 03-31; A2 gone 03-20)
+            ("2024Q2", "south", 1, 1),      # S = A3 (still on 03-31), churns 04-01 = Q2.first
             ("2024Q2", None, 0, 1),         # S = A5
-            ("2024Q3", "north", 0, 1),
-            ("2024Q3", "south", 1, 1),      # S = A4, churns 08-01
-            ("2024Q3", None, 0, 1),
+            ("2024Q3", "north", 0, 1),      # S = A1
+            ("2024Q3", "south", 1, 1),      # S = A4 (on 06-30), churns 08-01
+            ("2024Q3", None, 0, 1),         # S = A5
         ], id="churn_rate"),
     ],
 )
@@ -124,26 +127,34 @@ def test_by_region_keeps_every_group_in_every_period(book, rows, expect, kpi, ex
 def test_by_region_ratio_is_nan_where_the_group_has_no_denominator(book):
     result = kpis.churn_rate(book, by="region")
     empty = result[result["denominator"] == 0]
-    # (Q4, all three), (Q1, NA), (Q2, south): 5 rows, all NaN rather than 0.
-    assert len(empty) == 5
+    # (Q4, all three), (Q1, NA): 4 rows, all NaN rather than 0. (Q2, south) has S = A3 on 03-31.
+    assert len(empty) == 4
     assert empty["value"].isna().all()
 
 
 @pytest.mark.parametrize(
     ("freq", "churned_on", "expected"),
     [
-        # X active from 2023-12-01, churns on 2024-04-01 = 2024Q2.first. Y keeps Q2's S non-empty.
-        # Q1: S = X Y, X's churned_on 04-01 > 03-31: C = 0. Q2: X not active on 04-01: S = Y only.
-        pytest.param("Q", "2024-04-01", [("2024Q1", 0, 2), ("2024Q2", 0, 1)], id="quarter"),
-        # Monthly, X churns on 2024-03-01: in February's S but not churned by 02-29 (leap year),
-        # and not in March's S: no month counts it.
-        pytest.param("M", "2024-03-01", [("2024-02", 0, 2), ("2024-03", 0, 1)], id="month"),
-        # One day later it is churn in the period it happens: Q2 S = X Y, C = X.
+        # X and Y customers from 2023-12-01; X churns on the date given, Y stays.
+        # X churns on 2024-04-01 = 2024Q2.first. Q1: S = X Y (on 12-31), X's churned_on 04-01 > 03-31:
+        # C = 0. Q2: X is still a customer on Q2.open 03-31 (03-31 < churned_on): S = X Y, C = X.
+        pytest.param("Q", "2024-04-01", [("2024Q1", 0, 2), ("2024Q2", 1, 2)], id="quarter"),
+        # Monthly, X churns on 2024-03-01: February S = X Y (on 01-31), 03-01 > 02-29: C = 0.
+        # March opens on 2024-02-29 (leap year), X still on: S = X Y, C = X.
+        pytest.param("M", "2024-03-01", [("2024-02", 0, 2), ("2024-03", 1, 2)], id="month"),
+        # Not a leap year: March 2025 opens on 2025-02-28, X still on: S = X Y, C = X.
+        pytest.param("M", "2025-03-01", [("2025-02", 0, 2), ("2025-03", 1, 2)], id="month_not_leap"),
+        # Monthly, 1 April (a quarter's first day too): March S = X Y, C = 0; April S = X Y, C = X.
+        pytest.param("M", "2024-04-01", [("2024-03", 0, 2), ("2024-04", 1, 2)], id="month_april"),
+        # Yearly, 1 January: 2024 S = X Y (on 2023-12-31), C = 0 (2025-01-01 > 2024-12-31);
+        # 2025 opens on 2024-12-31, X still on: S = X Y, C = X.
+        pytest.param("Y", "2025-01-01", [("2024", 0, 2), ("2025", 1, 2)], id="year"),
+        # One day later it is churn in the same period: Q2 S = X Y, C = X.
         pytest.param("Q", "2024-04-02", [("2024Q1", 0, 2), ("2024Q2", 1, 2)], id="second_day"),
     ],
 )
-def test_churn_on_the_first_day_of_a_period_is_never_counted(crm, rows, expect, freq, churned_on,
-                                                              expected):
+def test_churn_on_the_first_day_of_a_period_counts_in_that_period(crm, rows, expect, freq, churned_on,
+                                                                   expected):
     data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
                          "churned_on": [churned_on, None]})
     start, end = expected[0][0], expected[-1][0]
@@ -151,12 +162,25 @@ def test_churn_on_the_first_day_of_a_period_is_never_counted(crm, rows, expect, 
     assert rows(result, ["period", "numerator", "denominator"]) == expect(expected)
 
 
+def test_a_churn_on_1_march_is_in_marchs_numerator_and_denominator(crm):
+    # The rows behind the month case above: March opens on 2024-02-29, X (churned_on 03-01) is still
+    # a customer then, so it is in March's S (denominator) and in C (numerator); Y is only in S.
+    # February: both in S (on 01-31), nobody in C.
+    data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
+                         "churned_on": ["2024-03-01", None]})
+    columns = ["account_id", "in_numerator", "in_denominator"]
+    march = repkpi.detail(data, "churn_rate", period="2024-03").sort_values("account_id")
+    assert march[columns].values.tolist() == [["X", True, True], ["Y", False, True]]
+    february = repkpi.detail(data, "churn_rate", period="2024-02").sort_values("account_id")
+    assert february[columns].values.tolist() == [["X", False, True], ["Y", False, True]]
+
+
 def test_cohort_retention_is_one_minus_churn(book):
     cohort = kpis.retention_rate(book, method="cohort")
     churn = kpis.churn_rate(book)
     defined = churn["denominator"] > 0
-    # Q1: 1 - 0/2, Q2: 1 - 0/2, Q3: 1 - 1/3; Q4 has S = 0 on both sides.
-    assert cohort["value"][defined].tolist() == pytest.approx([1.0, 1.0, 2 / 3])
+    # Q1: 1 - 0/2, Q2: 1 - 1/3 (A3, churned 04-01), Q3: 1 - 1/3 (A4); Q4 has S = 0 on both sides.
+    assert cohort["value"][defined].tolist() == pytest.approx([1.0, 2 / 3, 2 / 3])
     assert cohort["value"][defined].tolist() == pytest.approx((1 - churn["value"][defined]).tolist())
     assert cohort["value"][~defined].isna().all()
 
@@ -173,13 +197,100 @@ def test_acquired_and_churned_in_the_same_period_separates_the_methods(crm, rows
     assert rows(kpis.churn_rate(data, **q1)) == expect([("2024Q1", 0, 1, 0.0)])
 
 
-def test_retention_counts_an_account_acquired_on_the_first_day_in_both_s_and_n(crm, rows, expect):
-    # The literal definition: F's customer_since = 2024-01-01 = Q1.first, so F is active on
-    # P.first (in S) and has customer_since in P (in N). With K kept all quarter:
-    # E = 2 (K, F), N = 1 (F), S = 2 (K, F) -> (2 - 1) / 2 = 0.5, although nobody left.
+def test_an_account_acquired_on_the_first_day_is_new_in_p_and_in_the_opening_book_of_p_plus_1(
+        crm, rows, expect):
+    # F's customer_since = 2024-01-01 = Q1.first: F is not active on Q1.open (2023-12-31), so it is
+    # not in Q1's S; it is in Q1's N. K is a customer from 2023-10-01, kept throughout.
+    # Q1: S = 1 (K), E = 2 (K F on 03-31), N = 1 (F) -> retention (2 - 1) / 1 = 1; churn 0 / 1.
+    # Q2: S = 2 (K F on 03-31), E = 2, N = 0 -> retention 2 / 2 = 1; churn 0 / 2.
     data = crm(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]})
-    result = kpis.retention_rate(data, start="2024Q1", end="2024Q1")
-    assert rows(result) == expect([("2024Q1", 1, 2, 0.5)])
+    q1_q2 = {"start": "2024Q1", "end": "2024Q2"}
+    assert rows(kpis.retention_rate(data, **q1_q2)) == expect([("2024Q1", 1, 1, 1.0), ("2024Q2", 2, 2, 1.0)])
+    assert rows(kpis.churn_rate(data, **q1_q2)) == expect([("2024Q1", 0, 1, 0.0), ("2024Q2", 0, 2, 0.0)])
+    assert rows(kpis.new_customers(data, **q1_q2)) == expect([("2024Q1", 1, 1, 1), ("2024Q2", 0, 1, 0)])
+
+
+# Nobody leaves: K before the data's first quarter, then F on 2024-01-01 (Q1.first and January's
+# first), G on 2024-02-15, M on 2024-03-01 (March's first day). No churned_on at all.
+NOBODY_LEAVES = {"account_id": ["K", "F", "G", "M"],
+                 "customer_since": ["2023-11-15", "2024-01-01", "2024-02-15", "2024-03-01"]}
+
+
+@pytest.mark.parametrize(
+    ("freq", "start", "end", "expected"),
+    [
+        pytest.param("Q", "2024Q1", "2024Q2", [
+            ("2024Q1", 1, 1, 1.0),   # S = K (on 12-31); E = K F G M = 4; N = F G M = 3: (4 - 3) / 1
+            ("2024Q2", 4, 4, 1.0),   # S = K F G M (on 03-31); E = 4; N = 0: 4 / 4
+        ], id="quarter"),
+        pytest.param("M", "2024-01", "2024-03", [
+            ("2024-01", 1, 1, 1.0),  # S = K (on 12-31); E = K F = 2; N = F: (2 - 1) / 1
+            ("2024-02", 2, 2, 1.0),  # S = K F (on 01-31); E = K F G = 3; N = G: (3 - 1) / 2
+            ("2024-03", 3, 3, 1.0),  # S = K F G (on 02-29); E = K F G M = 4; N = M: (4 - 1) / 3
+        ], id="month"),
+    ],
+)
+def test_standard_retention_is_exactly_one_when_nobody_leaves(crm, rows, expect, freq, start, end,
+                                                              expected):
+    data = crm(accounts=NOBODY_LEAVES)
+    window = {"freq": freq, "start": start, "end": end}
+    assert rows(kpis.retention_rate(data, **window)) == expect(expected)
+    # With no churn, E - N = S: the cohort method gives the same, and churn is 0 / S.
+    assert rows(kpis.retention_rate(data, method="cohort", **window)) == expect(expected)
+    assert rows(kpis.churn_rate(data, **window), ["numerator", "denominator"]) == expect(
+        [(0, s) for (_, _, s, _) in expected])
+
+
+# Churns dated on the first day of a month (and of a quarter):
+#     P1  since 2023-12-01  churned 2024-01-01
+#     P2  since 2023-12-15  churned 2024-02-01
+#     P3  since 2024-01-01  churned 2024-03-01   (acquired on Q1.first, lost inside Q1)
+#     P4  since 2023-11-01  -
+#     P5  since 2024-02-01  churned 2024-04-01   (lost on Q2.first)
+FIRST_DAY_CHURNS = {"account_id": ["P1", "P2", "P3", "P4", "P5"],
+                    "customer_since": ["2023-12-01", "2023-12-15", "2024-01-01", "2023-11-01", "2024-02-01"],
+                    "churned_on": ["2024-01-01", "2024-02-01", "2024-03-01", None, "2024-04-01"]}
+
+
+@pytest.mark.parametrize(
+    ("freq", "start", "end", "churn", "cohort", "standard"),
+    [
+        pytest.param("M", "2024-01", "2024-04", [
+            ("2024-01", 1, 3),       # S = P1 P2 P4 (on 12-31); C = P1 (01-01)
+            ("2024-02", 1, 3),       # S = P2 P3 P4 (on 01-31); C = P2 (02-01)
+            ("2024-03", 1, 3),       # S = P3 P4 P5 (on 02-29); C = P3 (03-01)
+            ("2024-04", 1, 2),       # S = P4 P5 (on 03-31); C = P5 (04-01)
+        ], [
+            ("2024-01", 2, 3), ("2024-02", 2, 3), ("2024-03", 2, 3), ("2024-04", 1, 2),   # S - C, S
+        ], [
+            # E - N, S: nobody is acquired and lost in the same month, so it equals the cohort's.
+            ("2024-01", 2, 3),       # E = P2 P3 P4 (on 01-31), N = P3
+            ("2024-02", 2, 3),       # E = P3 P4 P5 (on 02-29), N = P5
+            ("2024-03", 2, 3),       # E = P4 P5 (on 03-31), N = none
+            ("2024-04", 1, 2),       # E = P4 (on 04-30), N = none
+        ], id="month"),
+        pytest.param("Q", "2024Q1", "2024Q2", [
+            ("2024Q1", 2, 3),        # S = P1 P2 P4 (on 12-31); C = P1 (01-01), P2 (02-01); P3 not in S
+            ("2024Q2", 1, 2),        # S = P4 P5 (on 03-31); C = P5 (04-01)
+        ], [
+            ("2024Q1", 1, 3), ("2024Q2", 1, 2),
+        ], [
+            ("2024Q1", 0, 3),        # E = P4 P5 (on 03-31), N = P3 P5: P3 came and went inside Q1
+            ("2024Q2", 1, 2),        # E = P4 (on 06-30), N = none
+        ], id="quarter"),
+    ],
+)
+def test_cohort_retention_is_one_minus_churn_with_churns_on_first_days(crm, rows, expect, freq, start,
+                                                                       end, churn, cohort, standard):
+    data = crm(accounts=FIRST_DAY_CHURNS)
+    window = {"freq": freq, "start": start, "end": end}
+    churned = kpis.churn_rate(data, **window)
+    kept = kpis.retention_rate(data, method="cohort", **window)
+    assert rows(churned, ["period", "numerator", "denominator"]) == expect(churn)
+    assert rows(kept, ["period", "numerator", "denominator"]) == expect(cohort)
+    assert kept["value"].tolist() == pytest.approx((1 - churned["value"]).tolist())
+    kept_standard = kpis.retention_rate(data, **window)
+    assert rows(kept_standard, ["period", "numerator", "denominator"]) == expect(standard)
 
 
 def test_retention_rejects_an_unknown_method(book):

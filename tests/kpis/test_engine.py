@@ -390,8 +390,8 @@ def test_compute_long_format(crm, rows, expect):
     assert rows(result) == expect([
         ("new_customers", "2024Q1", 2, 1, 2),
         ("new_customers", "2024Q2", 0, 1, 0),
-        ("churn_rate", "2024Q1", 0, 0, nan),      # nobody active on 01-01
-        ("churn_rate", "2024Q2", 1, 2, 0.5),      # A1, A2 on 04-01; A2 churned 05-10
+        ("churn_rate", "2024Q1", 0, 0, nan),      # nobody active on Q1.open 2023-12-31
+        ("churn_rate", "2024Q2", 1, 2, 0.5),      # A1, A2 on Q2.open 03-31; A2 churned 05-10
     ])
     assert result.attrs["skipped"] == {}
 

@@ -6,7 +6,10 @@
 - counts, sums and the numerators and denominators of ratios add up over the `by` groups
   to the ungrouped figure of every period;
 - every period x group has exactly one row, periods without gaps;
-- retention_rate(method="cohort") == 1 - churn_rate wherever S > 0.
+- retention_rate(method="cohort") == 1 - churn_rate wherever S > 0;
+- with S measured on P.open (the day before P.first), the standard numerator E - N is the cohort
+  numerator S - C less the accounts acquired and lost inside P, so with no churn at all both
+  retentions are exactly S / S.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def day(n: int) -> str:
     return (DAY0 + dt.timedelta(days=n)).isoformat()
 
 
+# Day numbers of the first days of months (of quarters and years too) up to SPAN + 300: real CRMs
+# date most acquisitions and churns there, and P.first is where the opening state is decided.
+FIRSTS = [n for n in range(SPAN + 301) if (DAY0 + dt.timedelta(days=n)).day == 1]
+
+
 ACCOUNT_COLUMNS = ["account_id", "region", "segment", "customer_since", "churned_on"]
 DEAL_COLUMNS = ["deal_id", "account_id", "created_on", "closed_on", "stage", "amount", "deal_type",
                 "channel"]
@@ -39,13 +47,14 @@ SURVEY_COLUMNS = ["response_id", "account_id", "responded_at", "csat", "nps"]
 
 
 @st.composite
-def crm_data(draw: st.DrawFn) -> CrmData:
-    """Accounts (1-8), deals (0-10) and surveys (0-10) that pass validation."""
+def crm_data(draw: st.DrawFn, churns: bool = True) -> CrmData:
+    """Accounts (1-8), deals (0-10) and surveys (0-10) that pass validation (no churn if not ``churns``)."""
     n_accounts = draw(st.integers(1, 8))
     accounts = []
     for i in range(n_accounts):
-        since = draw(st.integers(0, SPAN))
-        churn = draw(st.none() | st.integers(1, 300))
+        since = draw(st.integers(0, SPAN) | st.sampled_from([n for n in FIRSTS if n <= SPAN]))
+        later_firsts = [n - since for n in FIRSTS if since < n <= since + 300]
+        churn = draw(st.none() | st.integers(1, 300) | st.sampled_from(later_firsts)) if churns else None
         accounts.append({
             "account_id": f"A{i}",
             "region": draw(st.sampled_from(["north", "south", None])),
@@ -146,8 +155,8 @@ def test_nps_lies_between_minus_100_and_100(data, freq):
 @SETTINGS
 @given(data=crm_data(), freq=FREQS)
 def test_other_ratios_keep_their_bounds(data, freq):
-    # standard retention: E - N = S - C - (acquired on P.first) - (acquired after P.first and lost
-    # in P) <= S, so value <= 1, though it may be negative
+    # standard retention: E - N = S - C - (acquired and lost in P) <= S, so value <= 1, though it
+    # may be negative
     standard = repkpi.kpis.retention_rate(data, freq=freq)
     assert (standard["numerator"] <= standard["denominator"]).all()
     assert (defined(standard)["value"] <= 1).all()
@@ -215,3 +224,34 @@ def test_cohort_retention_is_one_minus_churn(data, freq, by):
     np.testing.assert_allclose(cohort.loc[ok, "value"].to_numpy(), 1 - churn.loc[ok, "value"].to_numpy(),
                                rtol=0, atol=1e-12)
     assert cohort.loc[~ok, "value"].isna().all()
+
+
+@SETTINGS
+@given(data=crm_data(), freq=FREQS)
+def test_standard_retention_is_the_cohort_one_less_those_acquired_and_lost_in_p(data, freq):
+    # E = (S - C) + (acquired in P and not lost by P.last) and N = acquired in P, so
+    # (E - N) = (S - C) - (acquired in P and lost in P); both share the denominator S.
+    standard = repkpi.kpis.retention_rate(data, freq=freq)
+    cohort = repkpi.kpis.retention_rate(data, freq=freq, method="cohort")
+    accounts = data.accounts
+    lost = accounts["churned_on"].notna()
+    since = accounts.loc[lost, "customer_since"].dt.to_period(freq)
+    gone = accounts.loc[lost, "churned_on"].dt.to_period(freq)
+    inside = since[since == gone].value_counts()
+    expected = [float(inside.get(p, 0)) for p in cohort["period"]]
+    assert standard["denominator"].tolist() == cohort["denominator"].tolist()
+    assert (cohort["numerator"] - standard["numerator"]).tolist() == expected
+
+
+@SETTINGS
+@given(data=crm_data(churns=False), freq=FREQS, by=st.sampled_from([None, "region", "segment"]))
+def test_retention_is_exactly_one_when_nobody_churns(data, freq, by):
+    # No churned_on: E = S + N, so E - N = S in every period and group, accounts acquired on
+    # P.first included (they are in N, not in S); churn is 0 / S.
+    for options in ({}, {"method": "cohort"}):
+        result = repkpi.kpis.retention_rate(data, freq=freq, by=by, **options)
+        assert (result["numerator"] == result["denominator"]).all(), options
+        assert (defined(result)["value"] == 1).all(), options
+        assert result.loc[result["denominator"] == 0, "value"].isna().all(), options
+    churn = repkpi.kpis.churn_rate(data, freq=freq, by=by)
+    assert (churn["numerator"] == 0).all()
