@@ -46,10 +46,9 @@ Interpretation notes (where the spec leaves room, this is what is done):
   is in that grid (so at ``freq="Y"`` a year only half covered by market rows
   still gets the whole year of our revenue). By region, deals of accounts
   whose region is not a market region (or is empty) are left out;
-* an account whose ``churned_on`` is the first day of a period is in no
-  period's churn: it is active on P.last of the previous period (so not in C)
-  and not active on P.first of the next one (so not in S). This follows the
-  definition literally;
+* the opening state of P (churn's and retention's S, NRR's and GRR's ARR
+  at the start) is taken on P.open, the day before P.first: an account whose
+  ``churned_on`` is P.first is in P's S and churns in P;
 * only the spec defaults are implemented (no ``fiscal_year_start``,
   ``start``/``end``, ``method``, ``kinds``, ``targets``, ``as_of`` options);
   input is assumed valid (unique ids, enum values), CSV only.
@@ -284,6 +283,10 @@ def _trunc(expr: str, freq: str) -> str:
     return f"CAST(date_trunc('{FREQ_UNIT[freq]}', {expr}) AS DATE)"
 
 
+_OPEN = "CAST(p.p_first - INTERVAL 1 DAY AS DATE)"
+"""P.open, the day before P.first: the opening state of P is the closing state of P-1."""
+
+
 def _active_on(a: str, day: str) -> str:
     """Account alias ``a`` is a customer on ``day``."""
     return f"({a}.customer_since <= {day} AND ({a}.churned_on IS NULL OR {day} < {a}.churned_on))"
@@ -461,11 +464,11 @@ agg AS (
     if name == "churn_rate":
         return (
             f"""
-agg AS (  -- S = active on P.first; C = those of S churned by P.last
+agg AS (  -- S = active on P.open (the day before P.first); C = those of S churned by P.last
     SELECT p.p_first, k.__grp,
            count(*) FILTER (WHERE k.churned_on <= p.p_last) AS num,
            count(*) AS den
-    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_first")}
+    FROM periods p JOIN keyed k ON {_active_on("k", _OPEN)}
     GROUP BY ALL
 )""",
             _final("ratio"),
@@ -483,9 +486,9 @@ n AS (  -- acquired in P
     FROM keyed k JOIN periods p ON {in_p("k.customer_since")}
     GROUP BY ALL
 ),
-s AS (  -- active on P.first
+s AS (  -- active on P.open
     SELECT p.p_first, k.__grp, count(*) AS s
-    FROM periods p JOIN keyed k ON {_active_on("k", "p.p_first")}
+    FROM periods p JOIN keyed k ON {_active_on("k", _OPEN)}
     GROUP BY ALL
 ),
 agg AS (
@@ -615,17 +618,17 @@ agg AS (  -- due = end_date in P
             num = "sum(least(arr_end, arr_start))"
         return (
             f"""
-arr AS (  -- ARR(a, P.first) and ARR(a, P.last) per account
+arr AS (  -- ARR(a, P.open) and ARR(a, P.last) per account
     SELECT p.p_first, k.account_id, k.__grp,
            coalesce(sum(k.annual_value) FILTER (
-               WHERE k.start_date <= p.p_first AND p.p_first <= k.end_date), 0) AS arr_start,
+               WHERE k.start_date <= {_OPEN} AND {_OPEN} <= k.end_date), 0) AS arr_start,
            coalesce(sum(k.annual_value) FILTER (
                WHERE k.start_date <= p.p_last AND p.p_last <= k.end_date), 0) AS arr_end
     FROM periods p
-    JOIN keyed k ON k.start_date <= p.p_last AND k.end_date >= p.p_first
+    JOIN keyed k ON k.start_date <= p.p_last AND k.end_date >= {_OPEN}
     GROUP BY ALL
 ),
-agg AS (  -- cohort = accounts with ARR(a, P.first) > 0
+agg AS (  -- cohort = accounts with ARR(a, P.open) > 0
     SELECT p_first, __grp, {num} AS num, sum(arr_start) AS den
     FROM arr WHERE arr_start > 0
     GROUP BY ALL

@@ -12,8 +12,9 @@ import repkpi
 from benchmarks import sql_reference as ref
 
 CSV = {
-    # A2 churns on the first day of 2024Q2 (active all of Q1, gone on Q2.first);
-    # A3 is acquired and churns inside 2024Q1; A5 has no region; A4 no rep.
+    # A2 churns on the first day of 2024Q2 (in Q2's opening book on 03-31, so Q2's churn);
+    # A3 is acquired and churns inside 2024Q1; A5 has no region and churns on 2024Q3's
+    # first day; A4, acquired on 2024Q1's first day, is not in Q1's opening book; A4 no rep.
     "accounts": """account_id,account_name,rep_id,region,segment,customer_since,churned_on
 A1,One,R1,north,smb,2023-11-15,
 A2,Two,R1,north,smb,2023-12-01,2024-04-01
@@ -143,25 +144,31 @@ def test_customer_kpis(con):
         k("active_customers"),
         {"2023Q4": (3, 1, 3), "2024Q1": (3, 1, 3), "2024Q2": (3, 1, 3), "2024Q3": (2, 1, 2)},
     )
-    # S(Q1) = A1 A2 A4 A6; C = A6 only: A2 churns 04-01 > 03-31, and is not in S(Q2)
-    # (its churn is counted in no quarter), A3 was never in S.
+    # S = the opening book, active on P.open (the day before P.first):
+    # S(Q4 2023, on 09-30) = none; S(Q1, on 12-31) = A1 A2 A6 (A4 starts 01-01), C = A6;
+    # S(Q2, on 03-31) = A1 A2 A4 (A2 churns 04-01, inside Q2), C = A2;
+    # S(Q3, on 06-30) = A1 A4 A5, C = A5 (churns 07-01, inside Q3). A3 was never in S.
     check(
         k("churn_rate"),
-        {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (0, 2, 0.0), "2024Q3": (0, 2, 0.0)},
+        {"2023Q4": (0, 0, NAN), "2024Q1": (1, 3, 1 / 3), "2024Q2": (1, 3, 1 / 3),
+         "2024Q3": (1, 3, 1 / 3)},
     )
-    # Q1: E = A1 A2 A4 = 3, N = A3 A4 = 2, S = 4 -> 0.25 (A3 acquired and lost inside Q1)
+    # (E - N) / S: Q4 2023: E = A1 A2 A6 = N, S = 0; Q1: E = A1 A2 A4 = 3, N = A3 A4 = 2, S = 3;
+    # Q2: E = A1 A4 A5, N = A5, S = 3; Q3: E = A1 A4, N = none, S = 3.
     check(
         k("retention_rate"),
-        {"2023Q4": (0, 1, 0.0), "2024Q1": (1, 4, 0.25), "2024Q2": (2, 2, 1.0), "2024Q3": (2, 2, 1.0)},
+        {"2023Q4": (0, 0, NAN), "2024Q1": (1, 3, 1 / 3), "2024Q2": (2, 3, 2 / 3),
+         "2024Q3": (2, 3, 2 / 3)},
     )
     by = k("churn_rate", by="region")
     assert list(by["region"][:3]) == ["north", "south", None]
     check(
         by,
-        {("2024Q1", "north"): (1, 3, 1 / 3), ("2024Q1", "south"): (0, 1, 0.0), ("2024Q1", None): (0, 0, NAN)},
+        {("2024Q1", "north"): (1, 3, 1 / 3), ("2024Q1", "south"): (0, 0, NAN), ("2024Q1", None): (0, 0, NAN)},
         by="region",
     )
-    check(k("retention_rate", by="region"), {("2024Q1", "south"): (-1, 1, -1.0)}, by="region")
+    # south in Q1: E = A4 (A3 left), N = A3 A4, S = none on 12-31
+    check(k("retention_rate", by="region"), {("2024Q1", "south"): (-1, 0, NAN)}, by="region")
     check(
         k("active_customers", by="rep_id"),
         {("2024Q2", "R1"): (1, 1, 1), ("2024Q2", "R2"): (1, 1, 1), ("2024Q2", None): (1, 1, 1)},
@@ -215,10 +222,13 @@ def test_contract_kpis(con):
     assert df["period"].iloc[-1] == "2025Q1"
     check(df, {"2023Q4": (1, 1, 1.0), "2024Q2": (0, 1, 0.0), "2024Q4": (0, 2, 0.0), "2024Q1": (0, 0, NAN)})
     check(k("renewal_value_rate"), {"2023Q4": (1000, 1000, 1.0), "2024Q4": (0, 1500, 0.0)})
-    # 2024Q1: cohort A1 (1200) + A2 (500); on 03-31 A1 has 1200 + 300
-    check(k("net_revenue_retention"), {"2024Q1": (2000, 1700, 2000 / 1700), "2025Q1": (0, 800, 0.0)})
-    check(k("gross_revenue_retention"), {"2024Q1": (1700, 1700, 1.0), "2025Q1": (0, 800, 0.0)})
-    check(k("net_revenue_retention", by="rep_id"), {("2024Q1", "R1"): (2000, 1700, 2000 / 1700)}, by="rep_id")
+    # 2024Q1 opens on 2023-12-31: cohort A1 (C1, 1000) + A2 (C3, 500); on 03-31 A1 has
+    # C2 1200 (renewing C1 from 01-01: expansion in Q1) + C5 300, A2 still 500.
+    # GRR: min(1500, 1000) + min(500, 500) = 1500.
+    # 2025Q1 opens on 2024-12-31: A1 1200 + 300, A4 800; on 2025-03-31 nobody has ARR.
+    check(k("net_revenue_retention"), {"2024Q1": (2000, 1500, 2000 / 1500), "2025Q1": (0, 2300, 0.0)})
+    check(k("gross_revenue_retention"), {"2024Q1": (1500, 1500, 1.0), "2025Q1": (0, 2300, 0.0)})
+    check(k("net_revenue_retention", by="rep_id"), {("2024Q1", "R1"): (2000, 1500, 2000 / 1500)}, by="rep_id")
 
 
 def test_ticket_kpis(con):

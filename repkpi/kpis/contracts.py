@@ -77,14 +77,14 @@ def renewal_value_rate(s: Scope) -> Parts:
 
 
 def _arr(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
-    """ARR on P.first and on P.last of each account in the cohort, and their minimum."""
+    """ARR on P.open and on P.last of each account in the cohort, and their minimum."""
     return s.shared(("arr", *s.key), lambda: _arr_terms(s))
 
 
 def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
-    """ARR on P.first and on P.last of each account in the cohort, and their minimum.
+    """ARR on P.open and on P.last of each account in the cohort, and their minimum.
 
-    The cohort of P is the accounts with ARR on P.first > 0. Accounts are
+    The cohort of P is the accounts with ARR on P.open > 0. Accounts are
     taken within their ``by`` group (a contract's own column may split one).
     """
     contracts = s.frame
@@ -104,42 +104,44 @@ def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
     def arr(bounds: np.ndarray) -> np.ndarray:
         return running(bounds, begin, end, begin != NAT, entity, len(keys), cents) / 100
 
-    arr_first, arr_last = arr(s.grid.first), arr(s.grid.last)
-    cohort = arr_first > 0
+    arr_open, arr_last = arr(s.bounds("open")), arr(s.bounds("last"))
+    cohort = arr_open > 0
     return tuple(Matrix(s, np.where(cohort, matrix, 0.0), codes=group, frame=entities,
                         table="accounts")
-                 for matrix in (arr_first, arr_last, np.minimum(arr_first, arr_last)))
+                 for matrix in (arr_open, arr_last, np.minimum(arr_open, arr_last)))
 
 
 @kpi(table="contracts", unit="percent", kind="ratio",
      timing="state", route="contracts")
 def net_revenue_retention(s: Scope) -> Parts:
-    """ARR on P.last over ARR on P.first, for the accounts with ARR on P.first.
+    """ARR on P.last over ARR on P.open, for the accounts with ARR on P.open.
 
     Notes
     -----
-    cohort = accounts with ARR(a, P.first) > 0; numerator = sum ARR(a, P.last),
-    denominator = sum ARR(a, P.first), over the cohort. Expansion raises it,
+    cohort = accounts with ARR(a, P.open) > 0; numerator = sum ARR(a, P.last),
+    denominator = sum ARR(a, P.open), over the cohort. Expansion raises it,
     contraction and churn lower it.
 
     Examples
     --------
-    2024Q2: A1 goes 1 500 -> 1 500; A2 1 000 -> 400 (C3 ended, C4 started).
+    2024Q2 opens on 31 March: A1 goes 1 200 -> 1 500 (C1 ends on 31 March and
+    C2 renews it at a higher value from 1 April: expansion in Q2); A2 goes
+    1 000 -> 400 (C3 ended, C4 started).
 
     >>> data = examples.contracts()
     >>> net_revenue_retention(data, start="2024Q2", end="2024Q2")[
     ...     ["period", "numerator", "denominator", "value"]]
-      period  numerator  denominator  value
-    0 2024Q2     1900.0       2500.0   0.76
+      period  numerator  denominator     value
+    0 2024Q2     1900.0       2200.0  0.863636
     """
-    arr_first, arr_last, _ = _arr(s)
-    return s.parts("ratio", arr_last, arr_first)
+    arr_open, arr_last, _ = _arr(s)
+    return s.parts("ratio", arr_last, arr_open)
 
 
 @kpi(table="contracts", unit="percent", kind="ratio",
      timing="state", route="contracts")
 def gross_revenue_retention(s: Scope) -> Parts:
-    """Sum of min(ARR on P.last, ARR on P.first) over ARR on P.first, same cohort as NRR.
+    """Sum of min(ARR on P.last, ARR on P.open) over ARR on P.open, same cohort as NRR.
 
     Examples
     --------
@@ -152,5 +154,5 @@ def gross_revenue_retention(s: Scope) -> Parts:
       period  numerator  denominator     value
     0   2024     1600.0       2200.0  0.727273
     """
-    arr_first, _, kept = _arr(s)
-    return s.parts("ratio", kept, arr_first)
+    arr_open, _, kept = _arr(s)
+    return s.parts("ratio", kept, arr_open)

@@ -45,13 +45,13 @@ def _new(s: Scope) -> Events:
 
 
 def _churned(s: Scope) -> Events:
-    """C: accounts active on P.first whose ``churned_on <= P.last``."""
+    """C: accounts of P's opening book (active on P.open) whose ``churned_on`` is in P."""
     accounts = s.frame
-    churned = day_numbers(accounts["churned_on"])
-    pos = s.grid.locate(churned)
+    pos = s.grid.locate(day_numbers(accounts["churned_on"]))
     first = np.where(pos >= 0, s.grid.first[np.maximum(pos, 0)], NAT)
     since = day_numbers(accounts["customer_since"])
-    return s.events(accounts["churned_on"], where=(first != NAT) & (churned > first) & (since <= first))
+    # Active on P.open = customer by then and not yet churned: churned_on >= P.first holds.
+    return s.events(accounts["churned_on"], where=(first != NAT) & (since < first))
 
 
 @kpi(table="accounts", unit="count", kind="count")
@@ -114,11 +114,11 @@ def active_customers(s: Scope) -> Parts:
 
 @kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
 def churn_rate(s: Scope) -> Parts:
-    """Share of the accounts active on P.first that churned by P.last.
+    """Share of the opening book (accounts active on P.open) that churned by P.last.
 
     Notes
     -----
-    value = C / S, S = accounts active on P.first, C = those of S whose
+    value = C / S, S = accounts active on P.open, C = those of S whose
     ``churned_on <= P.last``. An account acquired inside P is not in S.
 
     Examples
@@ -126,17 +126,18 @@ def churn_rate(s: Scope) -> Parts:
     >>> data = examples.accounts()
     >>> churn_rate(data, freq="M", end="2024-03")[["period", "numerator", "denominator"]]
         period  numerator  denominator
-    0  2023-11        0.0          1.0
+    0  2023-11        0.0          0.0
     1  2023-12        0.0          1.0
     2  2024-01        0.0          1.0
-    3  2024-02        0.0          3.0
-    4  2024-03        0.0          2.0
+    3  2024-02        0.0          2.0
+    4  2024-03        1.0          3.0
 
-    A2 churns on 1 March, the first day of a month: it is active on 1 February
-    but has not churned by 29 February, and is no longer active on 1 March,
-    so no month counts it as churn. That follows from the definition.
+    A2 churns on 1 March, the first day of a month: it is still a customer on
+    29 February (P.open of March), so it is in March's opening book, and its
+    churn counts in March. A1, a customer from 1 November, is not in
+    November's opening book (31 October).
     """
-    return s.parts("ratio", _churned(s), _active(s, "first"), show=_SHOW)
+    return s.parts("ratio", _churned(s), _active(s, "open"), show=_SHOW)
 
 
 @kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
@@ -147,7 +148,7 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
     ----------
     method : {"standard", "cohort"}
         ``"standard"``: (E - N) / S with E = accounts active on P.last, N =
-        accounts with ``customer_since`` in P, S = accounts active on P.first.
+        accounts with ``customer_since`` in P, S = accounts active on P.open.
         ``"cohort"``: (S - C) / S, which equals 1 - ``churn_rate``.
 
     Notes
@@ -170,7 +171,7 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
     if method not in ("standard", "cohort"):
         raise OptionError(f"retention_rate's method must be 'standard' or 'cohort', got {method!r}.\n"
                           "Hint: 'cohort' gives 1 - churn_rate.")
-    starting = _active(s, "first")
+    starting = _active(s, "open")
     if method == "cohort":
         return s.parts("ratio", starting - _churned(s), starting, show=_SHOW)
     return s.parts("ratio", _active(s, "last") - _new(s), starting, show=_SHOW)

@@ -408,6 +408,14 @@ class Scope:
         """Number of ``by`` groups (1 when ungrouped)."""
         return 1 if self.keys is None else len(self.keys)
 
+    def bounds(self, at: str) -> np.ndarray:
+        """Day numbers of each period's ``P.open`` (``at="open"``) or ``P.last`` (``"last"``)."""
+        if at == "open":
+            return self.grid.first - 1
+        if at == "last":
+            return self.grid.last
+        raise ValueError(f"at must be 'open' or 'last', got {at!r}")
+
     def locate(self, dates: pd.Series) -> np.ndarray:
         """Position in the grid of each date's period; -1 outside it or missing."""
         return self.grid.locate(day_numbers(dates))
@@ -433,10 +441,12 @@ class Scope:
 
     def active(self, begin: pd.Series, end: pd.Series, *, at: str, end_inclusive: bool = False,
                where: Any = None, weights: Any = None) -> Active:
-        """Rows of the KPI's table active on P's first (``at="first"``) or last day.
+        """Rows of the KPI's table active at the start (``at="open"``) or the end of P.
 
-        A row is active on day d when ``begin <= d < end`` (``<= end`` with
-        ``end_inclusive``); a missing ``end`` never comes.
+        The start of P is the close of ``P.open``, the day before ``P.first``
+        (P's opening state is P-1's closing state); the end is the close of
+        ``P.last``. A row is active on day d when ``begin <= d < end``
+        (``<= end`` with ``end_inclusive``); a missing ``end`` never comes.
         """
         return Active(self, begin, end, at, end_inclusive, where, weights)
 
@@ -577,7 +587,7 @@ class Active(Term):
     def __init__(self, s: Scope, begin: pd.Series, end: pd.Series, at: str, end_inclusive: bool,
                  where: Any, weights: Any) -> None:
         self.s, self.table, self.frame = s, s.table, s.frame
-        self.bounds = s.grid.first if at == "first" else s.grid.last
+        self.bounds = s.bounds(at)
         self.b = day_numbers(begin)
         e = day_numbers(end)
         self.e = np.where(e == NAT, _FAR, e + 1 if end_inclusive else e)
