@@ -256,7 +256,32 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
             if col not in columns:
                 select.append(f"NULLIF({_quote_ident(col)}, '') AS {_quote_ident(col)}")
         con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}")
+    _create_as_of(con)
     return con
+
+
+RECORDED = {
+    "accounts": ["customer_since"],
+    "deals": ["created_on", "closed_on"],
+    "tickets": ["opened_at", "first_response_at", "resolved_at"],
+    "surveys": ["responded_at"],
+    "activities": ["occurred_on"],
+}
+"""Columns that record what has happened (kpis.md, "Complete periods")."""
+
+
+def _create_as_of(con) -> None:
+    """The view ``as_of(d)``: the latest recorded date (UTC), only won or lost deals' closed_on."""
+    loaded = _tables(con)
+    parts = []
+    for table, columns in RECORDED.items():
+        if table not in loaded:
+            continue
+        for col in columns:
+            where = " AND stage IN ('won', 'lost')" if col == "closed_on" else ""
+            parts.append(f"SELECT CAST({col} AS DATE) AS d FROM {table} WHERE {col} IS NOT NULL{where}")
+    body = " UNION ALL ".join(parts) if parts else "SELECT CAST(NULL AS DATE) AS d"
+    con.execute(f"CREATE VIEW as_of AS SELECT max(d) AS d FROM ({body})")
 
 
 def _tables(con) -> set[str]:
@@ -308,11 +333,16 @@ months AS ({months_sql}),
 grid AS (
     SELECT DISTINCT {_trunc("m", freq)} AS p_first FROM months
 ),
-periods AS (
-    SELECT p_first,
-           CAST(p_first + INTERVAL {step} MONTH - INTERVAL 1 DAY AS DATE) AS p_last,
-           {_label(freq)} AS period
+period_ends AS (
+    SELECT p_first, CAST(p_first + INTERVAL {step} MONTH - INTERVAL 1 DAY AS DATE) AS p_end
     FROM grid
+),
+periods AS (  -- in the period in progress, the end is the as-of date
+    SELECT p_first,
+           CASE WHEN (SELECT d FROM as_of) >= p_first AND (SELECT d FROM as_of) < p_end
+                THEN (SELECT d FROM as_of) ELSE p_end END AS p_last,
+           {_label(freq)} AS period
+    FROM period_ends
 )"""
 
 
@@ -330,8 +360,9 @@ def _grid_ctes(tables: list[str], freq: str) -> str:
     FROM bounds
     WHERE lo IS NOT NULL"""
     return f"""
-bounds AS (
-    SELECT min(d) AS lo, max(d) AS hi FROM (
+bounds AS (  -- from the first date of the KPI's tables to the as-of date of the whole data
+    SELECT least(min(d), (SELECT d FROM as_of)) AS lo,
+           coalesce((SELECT d FROM as_of), max(d)) AS hi FROM (
         {union}
     ) WHERE d IS NOT NULL
 ),{_periods_ctes(freq, months)}"""
@@ -766,8 +797,9 @@ def _market_sql(con, name: str, freq: str, by: str | None) -> str:
     )
     months = f"""
     SELECT unnest(generate_series(
-               CAST(min(m_first) AS TIMESTAMP),
-               CAST(max(m_first) AS TIMESTAMP) + INTERVAL {FREQ_MONTHS[gran] - 1} MONTH,
+               CAST(least(min(m_first), date_trunc('month', (SELECT d FROM as_of))) AS TIMESTAMP),
+               coalesce(CAST(date_trunc('month', (SELECT d FROM as_of)) AS TIMESTAMP),
+                        CAST(max(m_first) AS TIMESTAMP) + INTERVAL {FREQ_MONTHS[gran] - 1} MONTH),
                INTERVAL 1 MONTH)) AS m
     FROM mkt
     HAVING min(m_first) IS NOT NULL"""
@@ -816,10 +848,18 @@ totals AS (
     FROM frame f
     LEFT JOIN ours o ON o.p_first = f.p_first AND o.__grp IS NOT DISTINCT FROM f.__grp
 ),
+covered AS (  -- (P, group) with market rows: elsewhere there is no market to compare with
+    SELECT DISTINCT p_first, __grp FROM competitors
+),
 shares AS (
-    SELECT *,
-           CASE WHEN total = 0 THEN NULL ELSE CAST(ours AS DOUBLE) / total END AS share
-    FROM totals
+    SELECT t.p_first, t.period, t.__grp,
+           CASE WHEN c.p_first IS NULL THEN NULL ELSE t.ours END AS ours,
+           CASE WHEN c.p_first IS NULL THEN NULL ELSE t.total END AS total,
+           CASE WHEN c.p_first IS NULL THEN NULL ELSE t.rank END AS rank,
+           CASE WHEN c.p_first IS NULL OR t.total = 0 THEN NULL
+                ELSE CAST(t.ours AS DOUBLE) / t.total END AS share
+    FROM totals t
+    LEFT JOIN covered c ON c.p_first = t.p_first AND c.__grp IS NOT DISTINCT FROM t.__grp
 )"""
     if name == "market_share":
         final = """

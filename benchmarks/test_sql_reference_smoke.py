@@ -219,15 +219,17 @@ def test_contract_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
     df = k("renewal_rate")
     assert df["period"].iloc[0] == "2023Q1"
-    assert df["period"].iloc[-1] == "2025Q1"
-    check(df, {"2023Q4": (1, 1, 1.0), "2024Q2": (0, 1, 0.0), "2024Q4": (0, 2, 0.0), "2024Q1": (0, 0, NAN)})
-    check(k("renewal_value_rate"), {"2023Q4": (1000, 1000, 1.0), "2024Q4": (0, 1500, 0.0)})
+    # Contract dates are scheduled: results stop at the as-of date's quarter (2024-07-15).
+    assert df["period"].iloc[-1] == "2024Q3"
+    check(df, {"2023Q4": (1, 1, 1.0), "2024Q2": (0, 1, 0.0), "2024Q3": (0, 0, NAN), "2024Q1": (0, 0, NAN)})
+    check(k("renewal_value_rate"), {"2023Q4": (1000, 1000, 1.0), "2024Q2": (0, 500, 0.0)})
     # 2024Q1 opens on 2023-12-31: cohort A1 (C1, 1000) + A2 (C3, 500); on 03-31 A1 has
     # C2 1200 (renewing C1 from 01-01: expansion in Q1) + C5 300, A2 still 500.
     # GRR: min(1500, 1000) + min(500, 500) = 1500.
-    # 2025Q1 opens on 2024-12-31: A1 1200 + 300, A4 800; on 2025-03-31 nobody has ARR.
-    check(k("net_revenue_retention"), {"2024Q1": (2000, 1500, 2000 / 1500), "2025Q1": (0, 2300, 0.0)})
-    check(k("gross_revenue_retention"), {"2024Q1": (1500, 1500, 1.0), "2025Q1": (0, 2300, 0.0)})
+    # 2024Q3, in progress, opens on 06-30 with A1 1500, A2 500 (C3 active on its end date),
+    # A4 800, and is measured on the as-of date 07-15: A1 1500, A2 0, A4 800.
+    check(k("net_revenue_retention"), {"2024Q1": (2000, 1500, 2000 / 1500), "2024Q3": (2300, 2800, 2300 / 2800)})
+    check(k("gross_revenue_retention"), {"2024Q1": (1500, 1500, 1.0), "2024Q3": (2300, 2800, 2300 / 2800)})
     check(k("net_revenue_retention", by="rep_id"), {("2024Q1", "R1"): (2000, 1500, 2000 / 1500)}, by="rep_id")
 
 
@@ -250,9 +252,11 @@ def test_ticket_kpis(con):
         },
         by="rep_id",
     )
+    # Months run to the as-of date's, 2024-07 (D6 won on 07-15), though tickets stop in May.
     m = k("sla_compliance", freq="M")
-    assert list(m["period"]) == ["2024-02", "2024-03", "2024-04", "2024-05"]
-    check(m, {"2024-03": (0, 1, 0.0), "2024-04": (2, 3, 2 / 3), "2024-05": (0, 0, NAN)})
+    assert list(m["period"]) == ["2024-02", "2024-03", "2024-04", "2024-05", "2024-06", "2024-07"]
+    check(m, {"2024-03": (0, 1, 0.0), "2024-04": (2, 3, 2 / 3), "2024-05": (0, 0, NAN),
+              "2024-07": (0, 0, NAN)})
     check(k("resolution_hours", freq="M"), {"2024-03": (NAN, NAN, NAN)})
 
 
@@ -266,8 +270,11 @@ def test_survey_kpis(con):
 def test_market_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
     share = k("market_share")
-    assert list(share["period"]) == ["2024Q1", "2024Q2"]  # D6 (2024Q3) is outside the market grid
+    # The grid runs to the as-of date's quarter, 2024Q3, where the market table has no row:
+    # no market to compare with, so no share (kpis.md, Market).
+    assert list(share["period"]) == ["2024Q1", "2024Q2", "2024Q3"]
     check(share, {"2024Q1": (110000, 216000, 110 / 216), "2024Q2": (20000, 60000, 1 / 3)})
+    assert math.isnan(share["value"].iloc[-1])
     check(k("market_rank"), {"2024Q1": (1, 1, 1), "2024Q2": (2, 1, 2)})
     check(k("market_share_delta"), {"2024Q1": (NAN, NAN, NAN), "2024Q2": (NAN, NAN, 1 / 3 - 110 / 216)})
     check(

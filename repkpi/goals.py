@@ -33,7 +33,7 @@ from repkpi.kpis import KPIS
 from repkpi.kpis.engine import By
 from repkpi.kpis.intervals import wilson_interval
 from repkpi.kpis.registry import executor_for
-from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 
 __all__ = [
     "DEFAULT_GOALS",
@@ -48,15 +48,6 @@ __all__ = [
 Direction = Literal["at_least", "at_most"]
 LOW_DATA = 30
 """A ratio whose denominator is below this rests on too few observations."""
-
-
-_EVENT_DATES = {
-    "accounts": ["customer_since", "churned_on"],
-    "deals": ["created_on", "closed_on"],
-    "tickets": ["opened_at", "first_response_at", "resolved_at"],
-    "surveys": ["responded_at"],
-    "activities": ["occurred_on"],
-}
 
 
 @dataclass(frozen=True)
@@ -192,14 +183,14 @@ def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
 
 def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
                            fiscal_year_start: int = 1) -> pd.Period | None:
-    """The last period the data covers in full.
+    """The last period the data covers in full: the one that ends on or before ``data.as_of``.
 
-    The data reaches as far as its latest event (a customer won or lost, a
-    deal created or closed, a ticket opened, answered or resolved, a survey
-    response, an activity). The period holding that event counts as complete
-    only if the event falls on its last day; otherwise the export was taken
-    during it, and the period before is the latest complete one. Contract
-    terms, reps and market estimates are left out: they run into the future.
+    The data's as-of date is the latest recorded event (a customer won, a
+    deal created, won or lost, a ticket opened, answered or resolved, a
+    survey response, an activity), or the cut-off declared with
+    ``load(..., as_of=)``. The period holding it counts as complete only if
+    it is its last day; otherwise the export was taken during it, and the
+    period before is the latest complete one.
 
     Examples
     --------
@@ -207,13 +198,11 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
     >>> latest_complete_period(examples.accounts(), "M")   # last event on 2024-04-15
     Period('2024-03', 'M')
     """
-    pfreq = pandas_freq(freq, fiscal_year_start)
-    latest = executor_for(data).latest_day(data, _EVENT_DATES)
-    if latest is None:
+    as_of = data.as_of
+    if as_of is None:
         return None
-    day = pd.Timestamp(latest, unit="D")
-    period = day.to_period(pfreq)
-    return period if day == period.end_time.normalize() else period - 1
+    period = as_of.to_period(pandas_freq(freq, fiscal_year_start))
+    return period - 1 if in_progress(as_of, period.freqstr) is not None else period
 
 
 def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By = None,

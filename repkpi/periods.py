@@ -24,7 +24,8 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 
-__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "micros", "pandas_freq", "to_period"]
+__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros", "pandas_freq",
+           "to_period"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -61,6 +62,22 @@ def pandas_freq(freq: str, fiscal_year_start: int = 1) -> str:
     if freq == "M":
         return "M"
     return f"{freq}-{_MONTHS[(fiscal_year_start - 2) % 12]}"
+
+
+def in_progress(as_of: pd.Timestamp | None, pfreq: str) -> pd.Period | None:
+    """The period of ``pfreq`` in progress on ``as_of``: None when ``as_of`` is its last day.
+
+    Examples
+    --------
+    >>> in_progress(pd.Timestamp("2026-11-30"), "Q-DEC")
+    Period('2026Q4', 'Q-DEC')
+    >>> in_progress(pd.Timestamp("2026-11-30"), "M") is None
+    True
+    """
+    if as_of is None or pd.isna(as_of):
+        return None
+    period = as_of.to_period(pfreq)
+    return None if as_of.normalize() == period.end_time.normalize() else period
 
 
 _RANK = {"D": 0, "M": 1, "Q": 2, "Y": 3, "A": 3}

@@ -30,6 +30,7 @@ from pandera.typing.pandas import Series
 
 __all__ = [
     "COLUMNS",
+    "RECORDED",
     "ROW_CHECKS",
     "SCHEMAS",
     "AccountsSchema",
@@ -49,6 +50,18 @@ STAGES = ["open", "won", "lost"]
 DEAL_TYPES = ["new_business", "cross_sell", "upsell", "renewal"]
 CHANNELS = ["direct", "partner"]
 PRIORITIES = ["urgent", "high", "normal", "low"]
+RECORDED: dict[str, tuple[str, ...]] = {
+    "accounts": ("customer_since",),
+    "deals": ("created_on", "closed_on"),
+    "tickets": ("opened_at", "first_response_at", "resolved_at"),
+    "surveys": ("responded_at",),
+    "activities": ("occurred_on",),
+}
+"""The columns that record what has happened: the data's as-of date is their latest date.
+
+Scheduled dates (contract terms, ``churned_on``, ``hired_on``, ``left_on``) are
+not among them, and an open deal's ``closed_on`` is an expected close date:
+only won and lost deals' count."""
 MARKET_PERIOD = r"^(\d{4}Q[1-4]|\d{4}-(0[1-9]|1[0-2]))$"
 
 _UTC = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow
 
 from repkpi.errors import DataFileError, DataValidationError, OptionError
+from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
 from repkpi.io.files import TABLES, read_file, table_parts
 from repkpi.io.parsing import failure_records, parse_table
 from repkpi.io.validation import (
@@ -40,7 +41,7 @@ from repkpi.io.validation import (
     unique_keys,
     validate_table,
 )
-from repkpi.schemas import COLUMNS
+from repkpi.schemas import COLUMNS, RECORDED
 
 __all__ = ["DaskCrmData", "broadcast", "connect", "load_dask", "require_dask", "sorted_labels"]
 
@@ -132,8 +133,10 @@ class DaskCrmData:
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
                  rows_read: dict[str, int], meta: dict[str, pd.DataFrame],
-                 facts: dict[str, Any] | None = None, client: Any = None) -> None:
+                 facts: dict[str, Any] | None = None, client: Any = None, *,
+                 as_of: pd.Timestamp | None = None) -> None:
         dd = require_dask().dataframe
+        self.declared_as_of = as_of
         self.client = client
         self.sources = parts
         self.rows_read = rows_read
@@ -148,9 +151,19 @@ class DaskCrmData:
             setattr(self, name, frame)
 
     @property
-    def _cache(self) -> dict[str, Any]:
-        """The former name of :attr:`cache`, until :mod:`repkpi.kpis` reads ``cache``."""
-        return self.cache
+    def as_of(self) -> pd.Timestamp | None:
+        """The data's as-of date: declared, else the latest recorded date (see ``CrmData.as_of``)."""
+        if self.declared_as_of is not None:
+            return self.declared_as_of
+        facts = self.cache.setdefault("facts", {})
+        if "as_of" not in facts:
+            dask = require_dask()
+            latest = [dask.delayed(latest_recorded)(name, part)
+                      for name, frame in self.tables.items() if name in RECORDED
+                      for part in frame.to_delayed()]
+            (days,) = dask.compute(latest, scheduler=self.client)
+            facts["as_of"] = _latest_day(days)
+        return facts["as_of"]
 
     def _dropped(self, table: str) -> dict[str, np.ndarray]:
         """Zero-based rows of each file of ``table`` that were rejected."""
@@ -193,7 +206,7 @@ class _Part:
 
 
 def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
-              scheduler: str | None = None) -> DaskCrmData:
+              scheduler: str | None = None, as_of: AsOfLike | None = None) -> DaskCrmData:
     """Validate the exports under ``path`` on Dask and return them as lazy tables.
 
     See :func:`repkpi.load`; ``scheduler`` is the address of a running
@@ -223,7 +236,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
     facts = None if len(report) else _whole(summaries)
-    return DaskCrmData(parts, report, rows_read, meta, facts, client)
+    return DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
 
 
 def _typed(table: str, file: str) -> pd.DataFrame:
@@ -283,7 +296,8 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
         if len(kept[column].iloc[:5 * _FEW].dropna().unique()) <= _FEW:  # many? don't look further
             values = kept[column].dropna().unique()
             labels[column] = values if len(values) <= _FEW else None
-    out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels}
+    out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels,
+           "recorded": latest_recorded(table, kept)}
     if table == "contracts":  # which contract renews which
         out["renewals"] = kept.loc[kept["renewal_of"].notna(), ["contract_id", "renewal_of"]]
     if table in ("reps", "market"):
@@ -294,9 +308,16 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _latest_day(days: list[int | None]) -> pd.Timestamp | None:
+    """The latest of the day numbers (None ignored) as a day; None when there is none."""
+    known = [d for d in days if d is not None]
+    return from_days(max(known)) if known else None
+
+
 def _whole(summaries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The facts of the whole data from those of its partitions (see :func:`_summary`)."""
     facts: dict[str, Any] = {"spans": {}, "labels": {}}
+    facts["as_of"] = _latest_day([p["recorded"] for parts in summaries.values() for p in parts])
     found: dict[str, list] = {}
     for table, parts in summaries.items():
         for column in parts[0]["spans"]:

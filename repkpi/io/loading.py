@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow
 
 from repkpi.errors import DataValidationError, OptionError
+from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
 from repkpi.io.files import TABLES, Source, read_file, table_files
 from repkpi.io.mapping import mapped_sources
 from repkpi.io.parsing import REJECT_COLUMNS
@@ -105,6 +106,7 @@ class CrmData:
         reps: pd.DataFrame | None = None,
         *,
         errors: Errors = "strict",
+        as_of: AsOfLike | None = None,
     ) -> None:
         given = dict(zip(TABLES, (accounts, contracts, deals, tickets, surveys,
                                   activities, market, reps), strict=True))
@@ -120,9 +122,11 @@ class CrmData:
             raw[name] = frame.reset_index(drop=True)
         self._build([Source(name, "<DataFrame>", functools.partial(raw.get, name))
                      for name in raw], errors)
+        self.declared_as_of = as_of_date(as_of)
 
     @classmethod
-    def from_sources(cls, sources: list[Source], errors: Errors = "strict") -> CrmData:
+    def from_sources(cls, sources: list[Source], errors: Errors = "strict", *,
+                     as_of: AsOfLike | None = None) -> CrmData:
         """Read, parse and validate each table of ``sources`` as :func:`load` does with files.
 
         Parameters
@@ -131,6 +135,8 @@ class CrmData:
             For each table: its name, where it comes from (for messages and
             ``sources``) and a function that reads it (text or typed).
         errors : {"strict", "quarantine"}
+            As for :func:`load`.
+        as_of : date, optional
             As for :func:`load`.
 
         Examples
@@ -142,6 +148,7 @@ class CrmData:
         """
         data = cls.__new__(cls)
         data._build(sources, errors)
+        data.declared_as_of = as_of_date(as_of)
         return data
 
     def _build(self, sources: list[Source], errors: Errors) -> None:
@@ -173,7 +180,7 @@ class CrmData:
             setattr(self, name, frame)
 
     @classmethod
-    def trusted(cls, **tables: pd.DataFrame | None) -> CrmData:
+    def trusted(cls, *, as_of: AsOfLike | None = None, **tables: pd.DataFrame | None) -> CrmData:
         """Tables taken as they are: already typed and validated (parts of loaded data).
 
         Nothing is parsed or checked: the tables must come from a
@@ -192,9 +199,34 @@ class CrmData:
         data.rejects = as_report([])
         data.sources = {name: "<validated>" for name in tables}
         data.rows_read = {name: len(frame) for name, frame in tables.items() if frame is not None}
+        data.declared_as_of = as_of_date(as_of)
         return data
 
-    _trusted = trusted  # the former name, until repkpi.kpis calls trusted()
+    @property
+    def as_of(self) -> pd.Timestamp | None:
+        """The data's as-of date: declared (``load(..., as_of=)``), else the latest recorded date.
+
+        Recorded dates are those of what has happened (see
+        :data:`repkpi.schemas.RECORDED`): customers won, deals created, won or
+        lost, tickets opened, answered or resolved, survey responses,
+        activities. None when the data records nothing.
+
+        Examples
+        --------
+        >>> data = CrmData(accounts=pd.DataFrame({"account_id": ["A1", "A2"],
+        ...     "customer_since": ["2024-01-15", "2024-03-02"], "churned_on": [None, "2025-01-01"]}))
+        >>> data.as_of
+        Timestamp('2024-03-02 00:00:00')
+        >>> CrmData(accounts=data.accounts, as_of="2024-03-31").as_of
+        Timestamp('2024-03-31 00:00:00')
+        """
+        if self.declared_as_of is not None:
+            return self.declared_as_of
+        if "recorded_as_of" not in self.__dict__:
+            days = [latest_recorded(name, frame) for name, frame in self.tables.items()]
+            days = [d for d in days if d is not None]
+            self.__dict__["recorded_as_of"] = from_days(max(days)) if days else None
+        return self.__dict__["recorded_as_of"]
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -225,7 +257,7 @@ class CrmData:
 
 def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
          source: str | os.PathLike[str] | None = None, engine: Literal["pandas", "dask"] = "pandas",
-         scheduler: str | None = None) -> CrmData:
+         scheduler: str | None = None, as_of: AsOfLike | None = None) -> CrmData:
     """Load and validate a folder of CRM exports, one file per table.
 
     Parameters
@@ -248,6 +280,9 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     scheduler : str, optional
         With ``engine="dask"``: the address of a ``dask.distributed``
         scheduler to run on (default: Dask's current scheduler).
+    as_of : date, optional
+        The export's cut-off, when it is not the latest recorded date (a
+        month whose last day had no recorded event is then complete).
 
     Returns
     -------
@@ -280,14 +315,14 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         # Imported here, not above: ``import repkpi`` stays without the Dask reader.
         from repkpi.io.dask import load_dask
 
-        return load_dask(path, errors, scheduler=scheduler)
+        return load_dask(path, errors, scheduler=scheduler, as_of=as_of)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:
-        return CrmData.from_sources(mapped_sources(path, source), errors)
+        return CrmData.from_sources(mapped_sources(path, source), errors, as_of=as_of)
     files = table_files(Path(path))
     # Largest file first: its raw text is then in memory beside the fewest parsed tables.
     order = sorted(files.items(), key=lambda item: item[1].stat().st_size, reverse=True)
     return CrmData.from_sources(
         [Source(name, str(file), functools.partial(read_file, file)) for name, file in order],
-        errors)
+        errors, as_of=as_of)

@@ -9,7 +9,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.engine import By
-from repkpi.kpis.registry import KPIS, executor_for
+from repkpi.kpis.registry import KPIS, executor_for, time_attrs
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]
@@ -66,7 +66,6 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
                 raise result
             skipped[name] = str(result).split("\n")[0]
             continue
-        result.attrs["kpi"] = name
         frames.append(result.assign(kpi=name))
     if not frames:
         out = pd.DataFrame(columns=["kpi", "period", "numerator", "denominator", "value"])
@@ -74,4 +73,5 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
         out = pd.concat(frames, ignore_index=True)
         out = out[["kpi", *[c for c in out.columns if c != "kpi"]]]
     out.attrs["skipped"] = skipped
+    out.attrs.update(time_attrs(data, common))
     return out

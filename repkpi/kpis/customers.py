@@ -47,11 +47,15 @@ def _new(s: Scope) -> Events:
 def _churned(s: Scope) -> Events:
     """C: accounts of P's opening book (active on P.open) whose ``churned_on`` is in P."""
     accounts = s.frame
-    pos = s.grid.locate(day_numbers(accounts["churned_on"]))
-    first = np.where(pos >= 0, s.grid.first[np.maximum(pos, 0)], NAT)
+    churned = day_numbers(accounts["churned_on"])
+    pos = s.grid.locate(churned)
+    inside = pos >= 0
+    first = np.where(inside, s.grid.first[np.maximum(pos, 0)], NAT)
+    end = np.where(inside, s.bounds("last")[np.maximum(pos, 0)], NAT)
     since = day_numbers(accounts["customer_since"])
     # Active on P.open = customer by then and not yet churned: churned_on >= P.first holds.
-    return s.events(accounts["churned_on"], where=(first != NAT) & (since < first))
+    # In a period in progress, a churn after the as-of date has not happened yet.
+    return s.events(accounts["churned_on"], where=inside & (since < first) & (churned <= end))
 
 
 @kpi(table="accounts", unit="count", kind="count")
@@ -119,7 +123,8 @@ def churn_rate(s: Scope) -> Parts:
     Notes
     -----
     value = C / S, S = accounts active on P.open, C = those of S whose
-    ``churned_on <= P.last``. An account acquired inside P is not in S.
+    ``churned_on <= P.last`` (the as-of date in a period in progress). An
+    account acquired inside P is not in S.
 
     Examples
     --------
@@ -210,7 +215,7 @@ def engagement_rate(s: Scope) -> Parts:
             pairs.append(account[inside] * width + pos[inside])
     pairs = compact(np.concatenate(pairs))[0]
     account, pos = pairs // width, pairs % width
-    last = s.grid.last[pos]
+    last = s.bounds("last")[pos]
     since = day_numbers(accounts["customer_since"])[account]
     churned = day_numbers(accounts["churned_on"])[account]
     active = (since <= last) & ((churned == NAT) | (last < churned))
@@ -247,7 +252,7 @@ def key_accounts(s: Scope, *, threshold: float = 100_000) -> Parts:
     won = deals[deals["stage"] == "won"]
     account = positions(won["account_id"], accounts["account_id"])
     day = day_numbers(won["closed_on"])
-    last = s.grid.last
+    last = s.bounds("last")
     lower = day_numbers(pd.Series(pd.to_datetime(last.astype("datetime64[D]"))
                                   - pd.DateOffset(months=12)))
     # A deal closed on day d counts in the windows (P.last - 12 months, P.last] that hold d:

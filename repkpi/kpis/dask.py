@@ -34,7 +34,7 @@ Dask (the data's loader does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,7 @@ from repkpi.kpis.engine import (
     Piece,
     Scope,
     Whole,
+    as_of_day,
     detail_frame,
     evaluate,
     positions,
@@ -83,8 +84,8 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
                            for t, frame in data.tables.items()
                            for c in COLUMNS[t] if c.kind in ("date", "datetime")}
         if data.contracts is not None:
-            renewals = data.contracts[["contract_id", "renewal_of"]]
-            wanted["renewals"] = renewals[renewals["renewal_of"].notna()]
+            wanted["renewals"] = data.contracts[["contract_id", "renewal_of"]].dropna(
+                subset=["renewal_of"])
         small = {t: getattr(data, t) for t in ("reps", "market") if getattr(data, t) is not None}
         wanted["small"] = small
     accounts = data.accounts
@@ -95,6 +96,8 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         if need != have:
             wanted["accounts"] = accounts[need]
             cache["accounts_columns"] = need
+    if "as_of_day" not in cache:
+        cache["as_of_day"] = as_of_day(data)
     labels = cache.setdefault("labels", {})
     for column in columns:
         if column in labels:
@@ -139,7 +142,7 @@ def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
         days = day_numbers(pd.Series([lo, hi]))
         spans[key] = tuple(np.datetime64("NaT") if d == NAT else np.datetime64(int(d), "D")
                            for d in days)
-    values = {}
+    values: dict[tuple, Any] = {("as_of",): facts["as_of_day"]}
     latest = [facts["spans"][("tickets", c)][1] for c in ("opened_at", "first_response_at",
                                                           "resolved_at")
               if ("tickets", c) in facts["spans"]]
@@ -149,15 +152,6 @@ def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
     if facts.get("renewals") is not None:
         values[("renewals",)] = _plain(facts["renewals"]).reset_index(drop=True)
     return Whole(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
-
-
-def latest_day(data: Any, columns: dict[str, Sequence[str]]) -> int | None:
-    """The latest day number among ``columns`` (table -> date columns) of Dask data."""
-    spans = _facts(data, [])["spans"]
-    days = [day_numbers(pd.Series([spans[(t, c)][1]]))[0] for t, cols in columns.items()
-            for c in cols if (t, c) in spans]
-    days = [d for d in days if d != NAT]
-    return max(days) if days else None
 
 
 def _lookups(facts: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -466,10 +460,6 @@ class DaskExecutor:
         tables = {t: _plain(found[t]) for t in _TOUCHES if t in found}
         on = CrmData.trusted(**common.tables, **tables)
         return detail_frame(run_spec(spec, on, kwargs, whole=plain), period, by)
-
-    def latest_day(self, data: Any, columns: Mapping[str, Sequence[str]]) -> int | None:
-        """The latest day number among ``columns`` (table -> date columns)."""
-        return latest_day(data, columns)
 
 
 register_executor(DaskCrmData, DaskExecutor())

@@ -50,7 +50,7 @@ from repkpi.periods import NAT, Grid, PeriodLike, day_numbers, pandas_freq, to_p
 from repkpi.schemas import COLUMNS
 
 __all__ = ["Active", "By", "Events", "Matrix", "Pairs", "Parts", "PandasExecutor", "Piece",
-           "Scope", "Shifted", "Term", "Whole", "compact", "date_columns", "evaluate",
+           "Scope", "Shifted", "Term", "Whole", "as_of_day", "compact", "date_columns", "evaluate",
            "lookups", "period_rows", "positions", "run_spec", "running", "shift", "tidy",
            "with_missing"]
 
@@ -240,6 +240,12 @@ def positions(ids: pd.Series, keys: pd.Series, *, memo: dict | None = None) -> n
     return result
 
 
+def as_of_day(data: Any) -> int:
+    """The day number of the data's as-of date (``NAT`` when it has none)."""
+    as_of = getattr(data, "as_of", None)
+    return NAT if as_of is None else int(day_numbers(pd.Series([as_of]))[0])
+
+
 def date_columns(table: str) -> list[str]:
     """The date and timestamp columns of a table."""
     return [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
@@ -316,6 +322,7 @@ class Scope:
         self.cache = {} if cache is None else cache
         self.key = (id(data), table, tuple(reads), self.pfreq, tuple(self.by), str(start),
                     str(end), grid_dates is None)
+        self.as_of: int = self.fact(("as_of",), lambda: as_of_day(data))
         if grid_dates is None:
             if whole is not None:
                 spans = [whole.spans[(t, c)] for t in reads if getattr(data, t) is not None
@@ -365,6 +372,9 @@ class Scope:
         else:
             span_first = pd.Timestamp(lo, unit="D").to_period(self.pfreq)
             span_last = pd.Timestamp(hi, unit="D").to_period(self.pfreq)
+            if self.as_of != NAT:  # by default, results end at the as-of date's period
+                span_last = pd.Timestamp(self.as_of, unit="D").to_period(self.pfreq)
+                span_first = min(span_first, span_last)
             first, last = first or span_first, last or span_last
         grid = Grid.between(min(first, span_first), max(last, span_last))
         begin = (first - grid.periods[0]).n if len(grid) else 0
@@ -412,8 +422,9 @@ class Scope:
         """Day numbers of each period's ``P.open`` (``at="open"``) or ``P.last`` (``"last"``)."""
         if at == "open":
             return self.grid.first - 1
-        if at == "last":
-            return self.grid.last
+        if at == "last":  # in a period in progress, the end is the as-of date
+            last = self.grid.last
+            return np.where((self.grid.first <= self.as_of) & (self.as_of < last), self.as_of, last)
         raise ValueError(f"at must be 'open' or 'last', got {at!r}")
 
     def locate(self, dates: pd.Series) -> np.ndarray:
@@ -953,20 +964,6 @@ class PandasExecutor:
         """The rows behind ``period``'s value."""
         parts = run_spec(spec, data, kwargs)
         return detail_frame(parts, period, normalise_by(kwargs.get("by")))
-
-    def latest_day(self, data: CrmData, columns: dict[str, Sequence[str]]) -> int | None:
-        """The latest day number among ``columns`` (table -> date columns)."""
-        latest = None
-        for table, names in columns.items():
-            frame = getattr(data, table)
-            if frame is None or frame.empty:
-                continue
-            for column in names:
-                days = day_numbers(frame[column])
-                days = days[days != NAT]
-                if len(days):
-                    latest = max(latest or NAT, int(days.max()))
-        return latest
 
 
 register_executor(CrmData, PandasExecutor())

@@ -29,10 +29,11 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
+from repkpi.periods import in_progress, pandas_freq
 
 __all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView",
            "check_by", "check_options", "executor_for", "kpi", "normalise_by", "register_executor", "run_one",
-           "specs"]
+           "specs", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -175,9 +176,6 @@ class Executor(Protocol):
     def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
                period: pd.Period) -> pd.DataFrame:
         """The rows behind the KPI's value of ``period`` (see :func:`repkpi.detail`)."""
-
-    def latest_day(self, data: Any, columns: Mapping[str, Sequence[str]]) -> int | None:
-        """The latest day number among ``columns`` (table -> date columns), None when empty."""
 
 
 _EXECUTORS: dict[type, Executor] = {}
@@ -324,6 +322,13 @@ def check_by(spec: KpiSpec, by: str | Sequence[str] | None) -> None:
                           f"{', '.join(spec.by_columns)} only.")
 
 
+def time_attrs(data: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``as_of`` (the data's as-of date) and ``in_progress`` (its period, unless it ends there)."""
+    as_of = getattr(data, "as_of", None)
+    pfreq = pandas_freq(kwargs.get("freq", "Q"), kwargs.get("fiscal_year_start", 1))
+    return {"as_of": as_of, "in_progress": in_progress(as_of, pfreq)}
+
+
 def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     """One KPI call: options checked, run on the data's executor, ``ci`` bounds added."""
     check_options(spec, kwargs)
@@ -332,6 +337,7 @@ def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     (result,) = executor_for(data).run(data, [(spec.name, kwargs)])
     if isinstance(result, Exception):
         raise result
+    result.attrs.update(time_attrs(data, kwargs))
     if ci is not None:
         from repkpi.kpis.intervals import wilson_interval
 
