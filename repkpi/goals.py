@@ -235,11 +235,17 @@ def _plan(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None,
           fiscal_year_start: int) -> list[tuple[Goal, pd.Period | None]]:
     """Each goal with the period it is scored on."""
     plan = []
+    as_of = data.as_of if period == "current" else None
     for goal in goals:
         pfreq = pandas_freq(goal.freq, fiscal_year_start)
-        chosen = (to_period(goal.period, pfreq) if goal.period is not None
-                  else _reviewed(period, pfreq) if period is not None
-                  else latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start))
+        if goal.period is not None:
+            chosen = to_period(goal.period, pfreq, fiscal_year_start=fiscal_year_start)
+        elif period == "current":  # the period in progress on the as-of date
+            chosen = None if as_of is None else as_of.to_period(pfreq)
+        elif period is not None:
+            chosen = _reviewed(period, pfreq, fiscal_year_start)
+        else:
+            chosen = latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start)
         plan.append((goal, chosen))
     return plan
 
@@ -262,15 +268,13 @@ def _dims(goal: Goal, by_cols: list[str]) -> list[str]:
     return list(dict.fromkeys([*by_cols, *goal.where]))
 
 
-def _reviewed(period: PeriodLike, pfreq: str) -> pd.Period:
-    """The latest period of ``pfreq`` that has ended by the end of ``period``."""
-    try:
-        given = period if isinstance(period, pd.Period) else pd.Period(period)
-    except (ValueError, TypeError):
-        given = to_period(period, pfreq)
-    ends = given.end_time
-    chosen = ends.to_period(pfreq)
-    return chosen if chosen.end_time <= ends else chosen - 1
+def _reviewed(period: PeriodLike, pfreq: str, fiscal_year_start: int) -> pd.Period:
+    """The period of ``pfreq`` a review of ``period`` scores.
+
+    A quarter reviews the monthly goals on its last month and the yearly ones
+    on the (fiscal) year that contains it, in progress until its last day.
+    """
+    return to_period(period, pfreq, how="end", fiscal_year_start=fiscal_year_start)
 
 
 def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series, pd.Series]:
@@ -345,13 +349,36 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
                              fiscal_year_start=fiscal_year_start)
-        rows.append(_score(goal, result, chosen, by_cols, ci))
+        rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if "elapsed" in card.columns:  # some goal is in progress: pace and outlook go last
+        card = card[[c for c in card.columns if c not in _PACE] + _PACE]
     return card
 
 
+_PACE = ["elapsed", "pace", "outlook"]
+
+
+def _pace(goal: Goal, frame: pd.DataFrame, elapsed: float) -> pd.Series:
+    """The value the period in progress ends with if the rest goes like the elapsed part."""
+    num = frame["numerator"].astype(np.float64)
+    den = frame["denominator"].astype(np.float64)
+    value = frame["value"].astype(np.float64)
+    rule = KPIS[goal.kpi].spec.pace_rule
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if rule == "scale":
+            return value / elapsed
+        if rule == "growth":  # new(P) = numerator + denominator, scaled; against new(P-1)
+            return ((num + den) / elapsed - den).where(den > 0) / den
+        if rule == "churn":  # churned count C scaled, against the opening book S
+            return (num / elapsed / den).where(den > 0).clip(upper=1.0)
+        if rule == "retention":  # the book's losses S - (E - N), scaled
+            return (1 - (den - num) / elapsed / den).where(den > 0).clip(lower=0.0)
+    return value
+
+
 def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: list[str],
-           ci: float | None) -> pd.DataFrame:
+           ci: float | None, as_of: pd.Timestamp | None) -> pd.DataFrame:
     groups = result[by_cols].drop_duplicates() if by_cols else pd.DataFrame(index=[0])
     now = result[result["period"] == chosen] if chosen is not None else result.iloc[:0]
     before = result[result["period"] == chosen - 1] if chosen is not None else result.iloc[:0]
@@ -379,6 +406,15 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
                      change=value - frame["previous"].astype(np.float64),
                      observations=observations,
                      low_data=observations.lt(LOW_DATA) & value.notna())
+    if chosen is not None and in_progress(as_of, chosen.freqstr) == chosen:
+        days = (chosen.end_time.normalize() - chosen.start_time).days + 1
+        elapsed = ((as_of - chosen.start_time).days + 1) / days
+        pace = _pace(goal, frame, elapsed)
+        _, outlook = _status(pace, goal.target, goal.direction)
+        out["status"] = "in progress"
+        out["elapsed"] = elapsed
+        out["pace"] = pace
+        out["outlook"] = outlook.map({"met": "on track", "missed": "at risk"})
     if ci is not None:
         if KPIS[goal.kpi].spec.proportion:
             lower, upper = wilson_interval(frame["numerator"], frame["denominator"], ci)

@@ -83,13 +83,18 @@ def in_progress(as_of: pd.Timestamp | None, pfreq: str) -> pd.Period | None:
 _RANK = {"D": 0, "M": 1, "Q": 2, "Y": 3, "A": 3}
 
 
-def to_period(value: PeriodLike, pfreq: str, how: str = "start") -> pd.Period:
+def to_period(value: PeriodLike, pfreq: str, how: str = "start", *,
+              fiscal_year_start: int | None = None) -> pd.Period:
     """Read a period-like value (``"2024Q1"``, ``"2024-01"``, a date) as a period of ``pfreq``.
 
-    A label of the same or a finer frequency names the period of ``pfreq``
-    that holds it (in ``pfreq``'s calendar: ``"2024Q1"`` with fiscal quarters
-    is fiscal 2024Q1). A coarser one names its first period, or its last
-    with ``how="end"``: ``"2024Q2"`` as an ``end`` in months is June.
+    One rule for every period string: a quarter or year label (``"2027Q2"``,
+    ``"2027"``) is a *fiscal* label when the year starts in month
+    ``fiscal_year_start`` != 1 (FY2027 Q2 = July-September 2026 for April),
+    as pandas' ``Q-MAR`` names it; a month or a date is a calendar month or
+    date. ``fiscal_year_start`` defaults to the one ``pfreq`` implies
+    (``"Q-MAR"``: April; monthly: January). A label of the same or a finer
+    frequency names the period of ``pfreq`` that holds it; a coarser one
+    names its first period, or its last with ``how="end"``.
 
     Examples
     --------
@@ -97,26 +102,48 @@ def to_period(value: PeriodLike, pfreq: str, how: str = "start") -> pd.Period:
     (Period('2024Q1', 'Q-DEC'), Period('2024Q3', 'Q-DEC'))
     >>> to_period("2024Q2", "M"), to_period("2024Q2", "M", how="end")
     (Period('2024-04', 'M'), Period('2024-06', 'M'))
+
+    FY2027 Q2 of a year starting in April is July-September 2026, whatever
+    the length of the periods asked for:
+
+    >>> to_period("2027Q2", "Q-MAR"), to_period("2027Q2", "M", fiscal_year_start=4)
+    (Period('2027Q2', 'Q-MAR'), Period('2026-07', 'M'))
+    >>> to_period("2026Q3", "Y-MAR")
+    Period('2026', 'Y-MAR')
     """
+    fiscal = fiscal_year_start or _fiscal_start(pfreq)
     try:
-        natural = value if isinstance(value, pd.Period) else _natural(value)
-        if natural is not None and _RANK.get(natural.freqstr[0], 0) > _RANK[pfreq[0]]:
+        natural = value if isinstance(value, pd.Period) else _natural(value, fiscal)
+        if natural is None:
+            return pd.Period(value, freq=pfreq)
+        if _RANK.get(natural.freqstr[0], 0) > _RANK[pfreq[0]]:
             return natural.asfreq(pfreq, how=how)
-        if isinstance(value, pd.Period):
-            return value.asfreq(pfreq, how=how) if value.freqstr != pfreq else value
-        return pd.Period(value, freq=pfreq)
+        if natural.freqstr == pfreq:
+            return natural
+        return natural.start_time.to_period(pfreq)
     except (ValueError, TypeError) as exc:
         raise OptionError(
             f"Cannot read {value!r} as a period.\nHint: use '2024Q1', '2024-01', '2024' or a date."
         ) from exc
 
 
-def _natural(value: PeriodLike) -> pd.Period | None:
-    """The period a label names on its own (``"2024Q2"`` a quarter, ``"2024"`` a year)."""
+def _fiscal_start(pfreq: str) -> int:
+    """The month a quarterly or yearly pandas frequency starts its year in (1 for months)."""
+    if "-" not in pfreq:
+        return 1
+    return (_MONTHS.index(pfreq.split("-")[1]) + 1) % 12 + 1
+
+
+def _natural(value: PeriodLike, fiscal_year_start: int = 1) -> pd.Period | None:
+    """The period a label names on its own: a (fiscal) quarter or year, a month, a day."""
     try:
-        return pd.Period(value)
+        period = pd.Period(value)
     except (ValueError, TypeError):
         return None
+    letter = period.freqstr[0]
+    if letter in ("Q", "Y") and isinstance(value, str) and fiscal_year_start != 1:
+        return pd.Period(value.strip(), freq=pandas_freq(letter, fiscal_year_start))
+    return period
 
 
 _US_PER_DAY = 86_400_000_000

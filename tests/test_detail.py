@@ -283,7 +283,8 @@ def cells(rows: pd.DataFrame, columns: list[str]) -> list[tuple]:
 #   A4  R2   2023-05-05      2024-05-20   no (gone before P)       -    -> not listed
 #   A5  -    2024-03-03      2024-10-15   yes                      no (after P.last) -> denominator
 #
-# S = {A1, A2, A5} = 3, C = {A1} = 1: churn_rate = 1/3.
+# S = {A1, A2, A5} = 3, C = {A1} = 1: churn_rate = 1/3. The export is declared as of
+# 2024-09-30, so 2024Q3 is complete (its latest recorded date is A3's 2024-07-20).
 CHURN_BOOK = frame(
     account_id=["A1", "A2", "A3", "A4", "A5"],
     rep_id=["R1", "R2", "R1", "R2", None],
@@ -295,7 +296,7 @@ CHURN_BOOK = frame(
 
 @pytest.fixture(scope="module")
 def churn_book():
-    return repkpi.CrmData(accounts=CHURN_BOOK)
+    return repkpi.CrmData(accounts=CHURN_BOOK, as_of="2024-09-30")
 
 
 def test_churn_lists_the_opening_book_and_who_churned_with_their_owner(churn_book):

@@ -385,28 +385,35 @@ def test_scorecard_by_with_where_keeps_the_groups_of_the_where(book):
     assert card["value"].iloc[0] == pytest.approx(2 / 3)
 
 
+IP = "in progress"
+
+
 @pytest.mark.parametrize(
     ("period", "expected"),
     [
-        # Each goal is scored on the latest period of its own freq that has ended by the end of
-        # the period under review: a yearly goal reviewed at 2024Q1 is scored on 2023.
-        ("2024Q1", [("2024Q1", 4 / 6), ("2023", 0.5), ("2024-03", 0.0)]),
-        ("2024Q2", [("2024Q2", 0.8), ("2023", 0.5), ("2024-06", 1.0)]),
-        ("2024Q4", [("2024Q4", nan), ("2024", 8 / 11), ("2024-12", nan)]),
-        ("2024", [("2024Q4", nan), ("2024", 8 / 11), ("2024-12", nan)]),
-        ("2024-05", [("2024Q1", 4 / 6), ("2023", 0.5), ("2024-05", 1.0)]),
-        (pd.Period("2024Q2", "Q"), [("2024Q2", 0.8), ("2023", 0.5), ("2024-06", 1.0)]),
-        ("2022Q3", [("2022Q3", nan), ("2021", nan), ("2022-09", nan)]),   # before the data
+        # Each goal is scored on the period of its own freq that holds the last day of the
+        # period under review: a yearly goal reviewed at 2024Q1 is scored on 2024, which is in
+        # progress on the as-of date (2024-06-30, the last response): 8 of its 11 responses
+        # so far are 4 or 5. Quarters and months ending by 06-30 are complete.
+        ("2024Q1", [("2024Q1", 4 / 6, "missed"), ("2024", 8 / 11, IP), ("2024-03", 0.0, "missed")]),
+        ("2024Q2", [("2024Q2", 0.8, "missed"), ("2024", 8 / 11, IP), ("2024-06", 1.0, "met")]),
+        ("2024Q4", [("2024Q4", nan, "no data"), ("2024", 8 / 11, IP), ("2024-12", nan, "no data")]),
+        ("2024", [("2024Q4", nan, "no data"), ("2024", 8 / 11, IP), ("2024-12", nan, "no data")]),
+        # May is in 2024Q2 (04-10 5, 05-10 5, 04-20 3, 05-20 4, 06-30 4: 4 of 5).
+        ("2024-05", [("2024Q2", 0.8, "missed"), ("2024", 8 / 11, IP), ("2024-05", 1.0, "met")]),
+        (pd.Period("2024Q2", "Q"), [("2024Q2", 0.8, "missed"), ("2024", 8 / 11, IP),
+                                    ("2024-06", 1.0, "met")]),
+        ("2022Q3", [("2022Q3", nan, "no data"), ("2022", nan, "no data"),   # before the data
+                    ("2022-09", nan, "no data")]),
     ],
 )
 def test_scorecard_explicit_period(book, period, expected):
     goals = [csat_goal("Q"), csat_goal("Y"), csat_goal("M")]
     card = scorecard(book, goals, period=period)
     got = [(str(p), v) for p, v in zip(card["period"], card["value"], strict=True)]
-    assert [p for p, _ in got] == [p for p, _ in expected]
-    assert [v for _, v in got] == pytest.approx([v for _, v in expected], nan_ok=True)
-    assert list(card["status"]) == ["no data" if math.isnan(v) else
-                                    ("met" if v >= 0.9 else "missed") for _, v in expected]
+    assert [p for p, _ in got] == [p for p, _, _ in expected]
+    assert [v for _, v in got] == pytest.approx([v for _, v, _ in expected], nan_ok=True)
+    assert list(card["status"]) == [s for _, _, s in expected]
 
 
 def test_scorecard_goal_period_wins_over_the_review_period(book):

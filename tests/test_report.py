@@ -237,7 +237,8 @@ def test_progress_reports_each_step(messy_report):
 
 def test_report_on_a_subset_of_tables_scores_missing_goals_as_no_data(tmp_path):
     # examples.accounts() and examples.deals(): the latest event is 2024-04-15, so the
-    # quarter under review is 2024Q1 and the year 2023.
+    # quarter under review is 2024Q1, and the yearly goals are scored on the year that holds
+    # it, 2024, in progress.
     data = repkpi.CrmData(accounts=repkpi.datasets.doctest_data.accounts().accounts,
                           deals=repkpi.datasets.doctest_data.deals().deals)
     page = write_report(data, tmp_path, freq="Q")
@@ -248,9 +249,9 @@ def test_report_on_a_subset_of_tables_scores_missing_goals_as_no_data(tmp_path):
         ("", "no data"),        # csat: no surveys table
         ("2024Q1", "missed"),   # large_deals: D1 only (60 000)
         ("2024Q1", "missed"),   # retention_rate: (E 2 - N 2) / S 1 = 0
-        ("2024Q1", "met"),      # churn_rate: A1 active on 1 January, still there: 0
-        ("2023", "no data"),    # cross_sell_rate: no deal closed in 2023
-        ("2023", "missed"),     # key_accounts: 0
+        ("2024Q1", "met"),      # churn_rate: A1 active on 31 December, still there: 0
+        ("2024", "in progress"),  # cross_sell_rate: D2 won, D3 lost, D4 won so far: 2/3
+        ("2024", "in progress"),  # key_accounts: nobody has 100 000 won by 2024-04-15
         ("", "no data"),        # market_rank: no market table
         ("", "no data"),        # senior_reps: no reps table
     ]

@@ -116,7 +116,8 @@ def active_customers(s: Scope) -> Parts:
     return s.parts("count", _active(s, "last"), show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
+@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
+     pace="churn")
 def churn_rate(s: Scope) -> Parts:
     """Share of the opening book (accounts active on P.open) that churned by P.last.
 
@@ -145,7 +146,8 @@ def churn_rate(s: Scope) -> Parts:
     return s.parts("ratio", _churned(s), _active(s, "open"), show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state")
+@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
+     pace="retention")
 def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Parts:
     """Share of the customers kept over the period.
 

@@ -96,7 +96,8 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     spec = KPIS[kpi].spec  # type: ignore[attr-defined]
     check_options(spec, options, allowed=())
     freq = freq or period_freq(period)
-    wanted = to_period(period, pandas_freq(freq, fiscal_year_start))
+    wanted = to_period(period, pandas_freq(freq, fiscal_year_start),
+                       fiscal_year_start=fiscal_year_start)
     kwargs = dict(options, freq=freq, by=by, start=wanted, end=wanted,
                   fiscal_year_start=fiscal_year_start)
     result = executor_for(data).detail(data, spec, kwargs, wanted)

@@ -360,8 +360,9 @@ class Scope:
             if values.notna().any():
                 ends = day_numbers(pd.Series([values.min(), values.max()], dtype=values.dtype))
                 lo, hi = min(lo, ends[0]), max(hi, ends[1])
-        first = start and to_period(start, self.pfreq)
-        last = end and to_period(end, self.pfreq, how="end")
+        fiscal = self.args[4]
+        first = start and to_period(start, self.pfreq, fiscal_year_start=fiscal)
+        last = end and to_period(end, self.pfreq, how="end", fiscal_year_start=fiscal)
         if hi == NAT:  # no dates at all
             first, last = first or last, last or first
             if first is None:

@@ -39,6 +39,7 @@ Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
 Timing = Literal["events", "state", "window", "compare"]
 Route = Literal["partition", "touches", "won_deals", "contracts", "market"]
+Pace = Literal["scale", "as_is", "growth", "churn", "retention"]
 Call = tuple[str, dict[str, Any]]
 """A KPI name and its keyword arguments (freq, by, start, end, fiscal_year_start, options)."""
 
@@ -89,6 +90,8 @@ class KpiSpec:
         Factor of the ratio (100 for NPS).
     by_columns : tuple of str, optional
         The only columns it can be grouped by (None: any column).
+    pace : {"scale", "as_is", "growth", "churn", "retention"}, optional
+        How a period in progress projects to its end (see :attr:`pace_rule`).
     options : tuple of str
         Its own keyword options.
     """
@@ -106,12 +109,30 @@ class KpiSpec:
     any_of: tuple[str, ...] = ()
     scale: float = 1.0
     by_columns: tuple[str, ...] | None = None
+    pace: Pace | None = None
     options: tuple[str, ...] = ()
 
     @property
     def proportion(self) -> bool:
         """Whether the value is a share of counted cases (it takes ``ci=``)."""
         return self.interval == "wilson"
+
+    @property
+    def pace_rule(self) -> Pace:
+        """How the value of a period in progress projects to the period's end.
+
+        ``"scale"``: counts and sums of events, scaled by the share of days
+        elapsed; ``"growth"``: the growth of the scaled count; ``"churn"`` and
+        ``"retention"``: the churned count scaled against the opening book;
+        ``"as_is"``: ratios of events, medians and states, as they stand.
+        """
+        if self.pace is not None:
+            return self.pace
+        if self.timing == "events" and self.kind in ("count", "sum"):
+            return "scale"
+        if self.timing == "compare" and self.kind == "ratio":
+            return "growth"
+        return "as_is"
 
     @property
     def adds_over_time(self) -> bool:
@@ -261,7 +282,7 @@ def _signature(declare: Callable[..., Any], proportion: bool) -> inspect.Signatu
 def kpi(*, table: str, unit: Unit, kind: Kind, interval: Literal["wilson"] | None = None,
         counted: bool | None = None, timing: Timing = "events", route: Route = "partition",
         reads: Sequence[str] = (), any_of: Sequence[str] = (), scale: float = 1.0,
-        by_columns: Sequence[str] | None = None,
+        by_columns: Sequence[str] | None = None, pace: Pace | None = None,
         ) -> Callable[[Callable[..., Any]], Callable[..., pd.DataFrame]]:
     """Declare a KPI: register its spec and return its public function.
 
@@ -278,7 +299,8 @@ def kpi(*, table: str, unit: Unit, kind: Kind, interval: Literal["wilson"] | Non
                        counted=interval == "wilson" if counted is None else counted,
                        timing=timing, route=route, reads=tuple(reads), any_of=tuple(any_of),
                        scale=scale, options=own,
-                       by_columns=None if by_columns is None else tuple(by_columns))
+                       by_columns=None if by_columns is None else tuple(by_columns),
+                       pace=pace)
 
         def public(data: Any, /, **kwargs: Any) -> pd.DataFrame:
             return run_one(spec, data, kwargs)
