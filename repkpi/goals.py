@@ -325,16 +325,21 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
 
     Examples
     --------
-    The example book's latest event is on 15 April 2024, so the latest
-    complete quarter is 2024Q1 and the latest complete month March 2024:
+    The example book's as-of date is its latest recorded event, A4's
+    ``customer_since`` on 15 April 2024 (A2's ``churned_on``, 1 March, is a
+    scheduled date and does not count), so the latest complete quarter is
+    2024Q1 and the latest complete month March 2024. On 31 March A1 and A3
+    are active (A2 left on 1 March): 2 against 1 on 31 December. March opens
+    with A1, A2 and A3 (on 29 February) and A2 churns on March's first day:
+    1 of 3, against 0 of 2 in February:
 
     >>> from repkpi.datasets import doctest_data as examples
     >>> card = scorecard(examples.accounts(), [Goal("active_customers", "Q", 2, "at_least"),
     ...                                        Goal("churn_rate", "M", 0.05, "at_most")])
     >>> card[["kpi", "period", "value", "status", "previous", "low_data"]]
-                    kpi   period  value status  previous  low_data
-    0  active_customers   2024Q1    2.0    met       1.0     False
-    1        churn_rate  2024-03    0.0    met       0.0      True
+                    kpi   period     value  status  previous  low_data
+    0  active_customers   2024Q1  2.000000     met       1.0     False
+    1        churn_rate  2024-03  0.333333  missed       0.0      True
     """
     if goals is None:
         goals = DEFAULT_GOALS

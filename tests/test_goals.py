@@ -272,20 +272,40 @@ def test_latest_complete_period(last_day, freq, expected):
     assert str(latest_complete_period(data, freq)) == expected
 
 
-def test_latest_complete_period_takes_the_latest_event_of_any_table_but_not_future_ones():
-    # accounts end on 2024-03-31 (2024Q1 complete) but a churn on 2024-05-20 is later:
-    # 2024Q2 is not over, so the latest complete quarter is still 2024Q1 and the month 2024-04.
-    # The contract's end in 2026 and the rep hired in 2025 are not events.
+def test_latest_complete_period_takes_the_latest_event_of_any_table_but_not_scheduled_dates():
+    # data.as_of is the latest recorded date of any table (kpis.md, "Complete periods"): the
+    # accounts' latest customer_since is 2024-03-31, but D1 was won on 2024-04-30, later, in
+    # another table: as_of = 2024-04-30, the last day of April but not of 2024Q2.
+    # Scheduled dates do not count: A1's churned_on 2024-05-20, the open deal D2's expected close
+    # on 2024-09-30, the contract's end in 2026, the rep hired in 2025.
+    # So April is complete (latest complete month 2024-04) and 2024Q2 in progress (quarter 2024Q1).
     data = CrmData(
         accounts=pd.DataFrame({"account_id": ["A1", "A2"],
                                "customer_since": ["2023-05-02", "2024-03-31"],
                                "churned_on": ["2024-05-20", None]}),
+        deals=pd.DataFrame({"deal_id": ["D1", "D2"], "account_id": ["A1", "A2"],
+                            "created_on": ["2024-03-01", "2024-03-15"],
+                            "closed_on": ["2024-04-30", "2024-09-30"], "stage": ["won", "open"],
+                            "amount": [1000.0, 2000.0], "deal_type": "new_business",
+                            "channel": "direct"}),
         contracts=pd.DataFrame({"contract_id": ["C1"], "account_id": ["A1"],
                                 "start_date": ["2024-01-01"], "end_date": ["2026-12-31"],
                                 "annual_value": [100.0]}),
         reps=pd.DataFrame({"rep_id": ["R1"], "hired_on": ["2025-01-01"]}))
+    assert data.as_of == pd.Timestamp("2024-04-30")
     assert str(latest_complete_period(data, "Q")) == "2024Q1"
     assert str(latest_complete_period(data, "M")) == "2024-04"
+    # Without the won deal the latest recorded date is 2024-03-31 (A2's customer_since), whatever
+    # the churn in May says: March and 2024Q1 are complete.
+    data = CrmData(accounts=data.accounts, contracts=data.contracts, reps=data.reps)
+    assert data.as_of == pd.Timestamp("2024-03-31")
+    assert str(latest_complete_period(data, "Q")) == "2024Q1"
+    assert str(latest_complete_period(data, "M")) == "2024-03"
+    # A declared as_of wins over the data's: 2024-05-20 is in May and in 2024Q2.
+    declared = CrmData(accounts=data.accounts, as_of="2024-05-20")
+    assert str(latest_complete_period(declared, "Q")) == "2024Q1"
+    assert str(latest_complete_period(declared, "M")) == "2024-04"
+    assert str(latest_complete_period(CrmData(accounts=data.accounts, as_of="2024-06-30"), "Q")) == "2024Q2"
 
 
 def test_latest_complete_period_reads_timestamps_as_utc_dates():

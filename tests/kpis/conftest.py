@@ -4,6 +4,7 @@
 dict of columns per table, filling the required columns a test does not care
 about (ids, ``account_id = "A1"``, a won direct new-business deal of 1 000,
 ...). Values are text, parsed and validated as an export would be.
+``crm(..., as_of="2024-09-30")`` declares the data's as-of date.
 
 ``rows(result)`` turns a KPI result into a list of tuples that compare with a
 hand-written list: periods as their string, numbers rounded to 9 decimals,
@@ -61,9 +62,13 @@ def table_frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in out.items()})
 
 
-def build(**tables: dict[str, Any]) -> CrmData:
-    """CrmData from ``table=dict of columns`` keywords (validated strictly)."""
-    return CrmData(**{name: table_frame(name, cols) for name, cols in tables.items()})
+def build(as_of: str | None = None, **tables: dict[str, Any]) -> CrmData:
+    """CrmData from ``table=dict of columns`` keywords (validated strictly).
+
+    ``as_of`` declares the data's as-of date (``CrmData(..., as_of=)``); by
+    default it is the latest recorded date of the tables (kpis.md, "Complete periods").
+    """
+    return CrmData(as_of=as_of, **{name: table_frame(name, cols) for name, cols in tables.items()})
 
 
 def normalise(value: Any) -> Any:

@@ -12,7 +12,12 @@ The book of accounts most tests use (quarterly):
     A4  south   2024-05-15      2024-08-01
     A5  (none)  2024-01-20      -
 
-Its dates span 2023-11-01 .. 2024-08-01, so the grid is 2023Q4 .. 2024Q3.
+Its dates span 2023-11-01 .. 2024-08-01. Of them only customer_since records what has
+happened; churned_on is scheduled (spec "Complete periods"), so left to itself the book's
+as_of would be 2024-05-15 (A4's customer_since) and default results would stop at 2024Q2,
+a quarter in progress. The `book` fixture declares as_of = 2024-09-30, the export taken at the
+close of 2024Q3: the grid is 2023Q4 .. 2024Q3, every quarter is complete, and every state "at
+the end of P" is measured on P.last. (Quarters in progress: tests/kpis/test_time.py.)
 
 The state at the start of P is the state on P.open, the day before P.first (spec "Opening
 and closing state"), so P's opening book is exactly P-1's closing one, and a churn dated
@@ -46,7 +51,8 @@ BOOK = {
 
 @pytest.fixture
 def book(crm):
-    return crm(accounts=BOOK)
+    # as_of declared at 2024Q3's last day: 2024Q3 is complete (see the module docstring).
+    return crm(accounts=BOOK, as_of="2024-09-30")
 
 
 @pytest.mark.parametrize(
@@ -189,8 +195,11 @@ def test_acquired_and_churned_in_the_same_period_separates_the_methods(crm, rows
     # K active throughout 2024Q1; N acquired 2024-02-01 and churned 2024-03-01.
     # standard: E = 1 (K), N = 1 (N), S = 1 (K) -> (1 - 1) / 1 = 0.
     # cohort:   S = 1 (K), C = 0           -> (1 - 0) / 1 = 1, = 1 - churn_rate (0/1).
+    # The recorded as_of would be 2024-02-01 (N's customer_since; churned_on is scheduled): Q1 in
+    # progress, E measured on 02-01 with N still a customer, and the methods would agree. The export
+    # is declared as of 2024-03-31, so Q1 is complete and E is measured on 03-31.
     data = crm(accounts={"account_id": ["K", "N"], "customer_since": ["2023-10-01", "2024-02-01"],
-                         "churned_on": [None, "2024-03-01"]})
+                         "churned_on": [None, "2024-03-01"]}, as_of="2024-03-31")
     q1 = {"start": "2024Q1", "end": "2024Q1"}
     assert rows(kpis.retention_rate(data, **q1)) == expect([("2024Q1", 0, 1, 0.0)])
     assert rows(kpis.retention_rate(data, method="cohort", **q1)) == expect([("2024Q1", 1, 1, 1.0)])
@@ -282,7 +291,10 @@ FIRST_DAY_CHURNS = {"account_id": ["P1", "P2", "P3", "P4", "P5"],
 )
 def test_cohort_retention_is_one_minus_churn_with_churns_on_first_days(crm, rows, expect, freq, start,
                                                                        end, churn, cohort, standard):
-    data = crm(accounts=FIRST_DAY_CHURNS)
+    # The recorded as_of would be 2024-02-01 (P5's customer_since; churned_on is scheduled), leaving
+    # 2024Q1 in progress with E measured on 02-01, when P3 is still a customer. The export is
+    # declared as of 2024-06-30: every month and quarter above is complete, E is on P.last.
+    data = crm(accounts=FIRST_DAY_CHURNS, as_of="2024-06-30")
     window = {"freq": freq, "start": start, "end": end}
     churned = kpis.churn_rate(data, **window)
     kept = kpis.retention_rate(data, method="cohort", **window)
@@ -331,8 +343,12 @@ SURVEYS = {
     ],
 )
 def test_engagement_rate(crm, rows, expect, tables, expected):
+    # Recorded, as_of would be 2024-07-01 (A5's survey, 01:30 UTC) with the surveys, 2024-05-15
+    # (A4's customer_since) without: 2024Q3 in progress or not shown. The export is declared as of
+    # 2024-09-30, like the book's, so the four quarters are complete and "active" is on P.last.
+    # (engagement in a quarter in progress: tests/kpis/test_time.py.)
     given = {"activities": ACTIVITIES, "surveys": SURVEYS}
-    data = crm(accounts=BOOK, **{t: given[t] for t in tables})
+    data = crm(accounts=BOOK, as_of="2024-09-30", **{t: given[t] for t in tables})
     assert rows(kpis.engagement_rate(data)) == expect(expected)
 
 

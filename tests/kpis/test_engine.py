@@ -306,11 +306,16 @@ def test_by_two_columns_through_two_tables(crm, rows, expect):
 def test_by_region_of_tickets_looks_in_accounts_before_reps(crm, rows, expect):
     # T1 is A1's (north) handled by R2 (west): accounts come first -> north.
     # by team the ticket's own rep_id is used -> b.
+    # The data's as_of is 2024-05-01 (A3's customer_since, the latest recorded date of any table;
+    # hired_on is scheduled), so the tickets' KPI runs to 2024Q2, where there is no ticket: met 0,
+    # breached 0 -> 0/0 = NaN, for the one group seen.
     data = crm(accounts=ACCOUNTS, reps=REPS,
                tickets={"account_id": ["A1"], "rep_id": ["R2"], "opened_at": ["2024-02-01T10:00:00Z"],
                         "resolved_at": ["2024-02-01T11:00:00Z"]})
-    assert rows(kpis.sla_compliance(data, by="region")) == expect([("2024Q1", "north", 1, 1, 1.0)])
-    assert rows(kpis.sla_compliance(data, by="team")) == expect([("2024Q1", "b", 1, 1, 1.0)])
+    assert rows(kpis.sla_compliance(data, by="region")) == expect([
+        ("2024Q1", "north", 1, 1, 1.0), ("2024Q2", "north", 0, 0, nan)])
+    assert rows(kpis.sla_compliance(data, by="team")) == expect([
+        ("2024Q1", "b", 1, 1, 1.0), ("2024Q2", "b", 0, 0, nan)])
 
 
 @pytest.mark.parametrize(
@@ -384,7 +389,9 @@ SMALL = {"account_id": ["A1", "A2"], "region": ["north", "south"],
 
 
 def test_compute_long_format(crm, rows, expect):
-    data = crm(accounts=SMALL)
+    # Recorded, as_of would be 2024-02-15 (A2's customer_since; churned_on 05-10 is scheduled) and the
+    # result would stop at 2024Q1. The export is declared as of 2024-06-30, so 2024Q2 is complete.
+    data = crm(accounts=SMALL, as_of="2024-06-30")
     result = repkpi.compute(data, ["new_customers", "churn_rate"])
     assert list(result.columns) == ["kpi", "period", "numerator", "denominator", "value"]
     assert rows(result) == expect([

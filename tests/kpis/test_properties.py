@@ -8,8 +8,8 @@
 - every period x group has exactly one row, periods without gaps;
 - retention_rate(method="cohort") == 1 - churn_rate wherever S > 0;
 - with S measured on P.open (the day before P.first), the standard numerator E - N is the cohort
-  numerator S - C less the accounts acquired and lost inside P, so with no churn at all both
-  retentions are exactly S / S.
+  numerator S - C less the accounts acquired and lost inside P (by as_of, in the period in
+  progress), so with no churn at all both retentions are exactly S / S.
 """
 
 from __future__ import annotations
@@ -231,10 +231,14 @@ def test_cohort_retention_is_one_minus_churn(data, freq, by):
 def test_standard_retention_is_the_cohort_one_less_those_acquired_and_lost_in_p(data, freq):
     # E = (S - C) + (acquired in P and not lost by P.last) and N = acquired in P, so
     # (E - N) = (S - C) - (acquired in P and lost in P); both share the denominator S.
+    # The last period is the one of data.as_of (the latest customer_since, deal or survey date;
+    # churned_on is scheduled). When it is in progress, E is measured on as_of and C counts the
+    # churns up to as_of only (kpis.md, "Complete periods"), so "lost in P" means lost by as_of:
+    # an account acquired in P that churns after as_of is in N and in E, and cancels out.
     standard = repkpi.kpis.retention_rate(data, freq=freq)
     cohort = repkpi.kpis.retention_rate(data, freq=freq, method="cohort")
     accounts = data.accounts
-    lost = accounts["churned_on"].notna()
+    lost = accounts["churned_on"].notna() & (accounts["churned_on"] <= data.as_of)
     since = accounts.loc[lost, "customer_since"].dt.to_period(freq)
     gone = accounts.loc[lost, "churned_on"].dt.to_period(freq)
     inside = since[since == gone].value_counts()
