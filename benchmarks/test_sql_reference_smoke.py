@@ -228,7 +228,8 @@ def test_contract_kpis(con):
     # GRR: min(1500, 1000) + min(500, 500) = 1500.
     # 2024Q3, in progress, opens on 06-30 with A1 1500, A2 500 (C3 active on its end date),
     # A4 800, and is measured on the as-of date 07-15: A1 1500, A2 0, A4 800.
-    check(k("net_revenue_retention"), {"2024Q1": (2000, 1500, 2000 / 1500), "2024Q3": (2300, 2800, 2300 / 2800)})
+    check(k("net_revenue_retention"),
+          {"2024Q1": (2000, 1500, 2000 / 1500), "2024Q3": (2300, 2800, 2300 / 2800)})
     check(k("gross_revenue_retention"), {"2024Q1": (1500, 1500, 1.0), "2024Q3": (2300, 2800, 2300 / 2800)})
     check(k("net_revenue_retention", by="rep_id"), {("2024Q1", "R1"): (2000, 1500, 2000 / 1500)}, by="rep_id")
 

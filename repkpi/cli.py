@@ -39,6 +39,15 @@ _SOURCE = ("the exports are a CRM's own: salesforce, hubspot, zendesk, or a mapp
            "(default: canonical tables)")
 
 
+def _time_options(command: argparse.ArgumentParser, *, fiscal: bool = True) -> None:
+    command.add_argument("--as-of", metavar="DATE",
+                         help="the export's cut-off date (default: the latest recorded date)")
+    if fiscal:
+        command.add_argument("--fiscal-year-start", type=_month, default=None, metavar="M",
+                             help="first month of the fiscal year, 1-12 (default: the goals "
+                                  "file's, else 1: calendar years)")
+
+
 def _engine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
                          help="dask: read the tables lazily as Dask DataFrames (one partition "
@@ -53,10 +62,11 @@ def _load(args: argparse.Namespace, errors: str) -> object:
     if args.engine == "dask":
         if args.source:
             raise RepkpiError("--source is not available with --engine dask.")
-        return load(args.data_dir, errors=errors, engine="dask", scheduler=args.scheduler)
+        return load(args.data_dir, errors=errors, engine="dask", scheduler=args.scheduler,
+                    as_of=getattr(args, "as_of", None))
     if args.scheduler:
         raise RepkpiError("--scheduler goes with --engine dask.")
-    return load(args.data_dir, errors=errors, source=args.source)
+    return load(args.data_dir, errors=errors, source=args.source, as_of=getattr(args, "as_of", None))
 
 
 def _kpi_option(text: str) -> tuple[str, object]:
@@ -101,10 +111,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
                              "team's default goals)")
     report.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
-    report.add_argument("--period", help="the period under review, e.g. 2026Q3 "
-                                         "(default: the latest complete one)")
+    report.add_argument("--period", help="the period under review, e.g. 2026Q3, or 'current' "
+                                         "for the one in progress (default: the latest "
+                                         "complete one)")
     report.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
     report.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(report)
     _engine_options(report)
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
@@ -114,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="a dimension to break the KPIs down by (repeatable)")
     kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
     kpis.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(kpis)
     _engine_options(kpis)
     kpis.add_argument("--out", type=Path, metavar="FILE",
                       help="also write every period's values to this CSV file")
@@ -134,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="first month of the fiscal year, 1-12 (default 1: calendar years)")
     detail.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
     detail.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(detail, fiscal=False)
     _engine_options(detail)
     detail.add_argument("--out", type=Path, metavar="FILE",
                         help="write every row to this .csv or .xlsx file instead of printing them")
@@ -211,6 +225,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     with out.status(f"Loading {args.data_dir} ...") as status:
         data = _load(args, args.errors)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
+                            fiscal_year_start=args.fiscal_year_start,
                             progress=lambda msg: status.update(f"{msg} ..."))
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
               markup=False)
@@ -228,7 +243,8 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     with out.status(f"Loading {args.data_dir} ..."):
         data = _load(args, args.errors)
     with out.status("Computing the KPIs ..."):
-        result = compute(data, freq=args.freq, by=args.by)
+        result = compute(data, freq=args.freq, by=args.by,
+                         fiscal_year_start=args.fiscal_year_start or 1)
     if result.empty:
         out.print("No KPI could be computed from these tables.")
         return EXIT_USAGE

@@ -38,7 +38,10 @@ from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 __all__ = [
     "DEFAULT_GOALS",
     "LOW_DATA",
+    "PLAN_FOCUS",
     "Goal",
+    "GoalSet",
+    "fiscal_start_of",
     "latest_complete_period",
     "goal_result",
     "load_goals",
@@ -120,10 +123,75 @@ DEFAULT_GOALS: tuple[Goal, ...] = (
 """The team's goals from its work plan, used when no goals file is given."""
 
 _KEYS = {"kpi", "freq", "target", "direction", "label", "period", "where"}
+_TOP = {"goal", "fiscal_year_start", "focus", "calendar"}
+
+PLAN_FOCUS: dict[str, tuple[str, ...] | str] = {
+    "Q1": ("new_customers", "new_customer_growth"),
+    "Q2": ("csat", "csat_mean", "nps", "sla_compliance", "first_response_hours"),
+    "Q3": ("renewal_rate", "renewal_value_rate", "net_revenue_retention", "retention_rate"),
+    "Q4": "all",
+}
+"""The plan's focus per (fiscal) quarter: the KPIs its review leads with ("all": the year's review)."""
 
 
-def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
-    """Read a goals file: a TOML list of ``[[goal]]`` tables.
+class GoalSet(list):
+    """Goals read from a goals file: a list of :class:`Goal`, with the file's settings.
+
+    Attributes
+    ----------
+    fiscal_year_start : int or None
+        The file's ``fiscal_year_start`` (None when it sets none); an explicit
+        ``fiscal_year_start=`` argument wins over it.
+    focus : dict
+        ``Q1``..``Q4`` -> the KPIs the review of that fiscal quarter leads
+        with, or ``"all"`` (default :data:`PLAN_FOCUS`).
+    calendar : dict or None
+        The file's ``[calendar]`` table, as written.
+    """
+
+    def __init__(self, goals: Iterable[Goal] = (), *, fiscal_year_start: int | None = None,
+                 focus: Mapping[str, tuple[str, ...] | str] | None = None,
+                 calendar: Mapping[str, Any] | None = None) -> None:
+        super().__init__(goals)
+        self.fiscal_year_start = fiscal_year_start
+        self.focus = dict(PLAN_FOCUS if focus is None else focus)
+        self.calendar = None if calendar is None else dict(calendar)
+
+
+def fiscal_start_of(goals: object, explicit: int | None) -> int:
+    """The fiscal year start to use: the explicit one, else the goals file's, else January."""
+    if explicit is not None:
+        return explicit
+    return getattr(goals, "fiscal_year_start", None) or 1
+
+
+def _focus(path: Path, table: object) -> dict[str, tuple[str, ...] | str]:
+    if not isinstance(table, dict):
+        raise GoalsError(f"{path}: [focus] must be a table of Q1..Q4 = [KPI names], got {table!r}.")
+    focus = dict(PLAN_FOCUS)
+    for quarter, names in table.items():
+        if quarter not in PLAN_FOCUS:
+            raise GoalsError(f"{path}: [focus] has {quarter!r}.\nHint: its keys are Q1, Q2, Q3, Q4.")
+        if names == "all":
+            focus[quarter] = "all"
+            continue
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise GoalsError(f"{path}: [focus] {quarter} must be a list of KPI names or \"all\", "
+                             f"got {names!r}.")
+        unknown = [n for n in names if n not in KPIS]
+        if unknown:
+            raise GoalsError(f"{path}: [focus] {quarter} names unknown KPI(s) {unknown}.\n"
+                             f"Hint: the KPIs are {sorted(KPIS)}.")
+        focus[quarter] = tuple(names)
+    return focus
+
+
+def load_goals(path: str | os.PathLike[str]) -> GoalSet:
+    """Read a goals file: a TOML list of ``[[goal]]`` tables, and optional settings.
+
+    The file may also set ``fiscal_year_start`` (1..12) at its top, a
+    ``[focus]`` table (``Q1`` .. ``Q4`` = KPI names or ``"all"``) and a
+    ``[calendar]`` table; see goals.md.
 
     Raises
     ------
@@ -153,12 +221,22 @@ def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GoalsError(f"{path}: cannot read the goals file: {exc}.\n"
                          "Hint: a goals file is TOML with one [[goal]] table per goal.") from exc
-    extra = sorted(set(document) - {"goal"})
+    extra = sorted(set(document) - _TOP)
     entries = document.get("goal", [])
     if extra or not isinstance(entries, list):
         raise GoalsError(f"{path}: unexpected top-level key(s) {extra or ['goal']}.\n"
-                         "Hint: write each goal as a [[goal]] table.")
-    goals = []
+                         "Hint: write each goal as a [[goal]] table; the file may also set "
+                         "fiscal_year_start, [focus] and [calendar].")
+    fiscal = document.get("fiscal_year_start")
+    if fiscal is not None and (isinstance(fiscal, bool) or not isinstance(fiscal, int)
+                               or not 1 <= fiscal <= 12):
+        raise GoalsError(f"{path}: fiscal_year_start must be a month number 1..12, got {fiscal!r}.\n"
+                         "Hint: 4 for a fiscal year starting in April.")
+    focus = _focus(path, document["focus"]) if "focus" in document else None
+    calendar = document.get("calendar")
+    if calendar is not None and not isinstance(calendar, dict):
+        raise GoalsError(f"{path}: [calendar] must be a table, got {calendar!r}.")
+    goals = GoalSet(fiscal_year_start=fiscal, focus=focus, calendar=calendar)
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
             raise GoalsError(f"{path}: goal {number} must be a table, got {entry!r}.\n"
@@ -293,35 +371,42 @@ def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series,
 
 def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None = None, *,
               period: PeriodLike | None = None, by: By = None, ci: float | None = None,
-              fiscal_year_start: int = 1) -> pd.DataFrame:
+              fiscal_year_start: int | None = None) -> pd.DataFrame:
     """Each goal against its KPI for one period: value, target, attainment and status.
 
     Parameters
     ----------
     data : CrmData
     goals : list of Goal, or a goals file path; default :data:`DEFAULT_GOALS`
-    period : period-like, optional
-        The period under review. Each goal is scored on the latest period of
-        its own freq that has ended by the end of it: ``"2026Q3"`` scores the
-        quarterly goals on 2026Q3, the monthly ones on 2026-09 and the yearly
-        ones on 2025 (2026 is not over). Default:
-        for each goal its own ``period`` if it has one, else the latest
-        complete period of its freq (:func:`latest_complete_period`).
+    period : period-like or "current", optional
+        The period under review. Each goal is scored on the period of its own
+        freq that holds the last day of it: ``"2026Q3"`` scores the quarterly
+        goals on 2026Q3, the monthly ones on 2026-09 and the yearly ones on
+        2026 (in progress until its last day). ``"current"``: the periods in
+        progress on ``data.as_of``. Default: for each goal its own ``period``
+        if it has one, else the latest complete period of its freq
+        (:func:`latest_complete_period`).
     by : str or list of str, optional
         One row per goal and group (rep, team, region, ...).
     ci : float, optional
         Add ``lower`` and ``upper``, the Wilson score interval of proportion
         KPIs at this confidence level.
+    fiscal_year_start : int, optional
+        Default: the goals file's, else 1 (calendar years).
 
     Returns
     -------
     DataFrame
         One row per goal (and group): ``goal``, ``kpi``, ``freq``, ``period``,
         the ``by`` columns, ``value``, ``target``, ``direction``,
-        ``attainment``, ``status`` (met, missed, no data), ``previous``,
+        ``attainment``, ``status`` (met, missed, no data, in progress), ``previous``,
         ``change``, ``observations`` (the denominator of a ratio) and
         ``low_data`` (fewer than :data:`LOW_DATA` observations behind a ratio:
-        the status is not firm).
+        the status is not firm). When a goal's period is in progress, its
+        status is ``in progress`` and the card gains ``elapsed`` (the share
+        of the period's days up to ``as_of``), ``pace`` (the value at the
+        period's end if the rest goes like the elapsed part) and ``outlook``
+        (``on track`` or ``at risk``).
 
     Examples
     --------
@@ -345,6 +430,7 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         goals = DEFAULT_GOALS
     elif isinstance(goals, str | os.PathLike):
         goals = load_goals(goals)
+    fiscal_year_start = fiscal_start_of(goals, fiscal_year_start)
     goals = list(goals)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     plan = _plan(data, goals, period, fiscal_year_start)

@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from repkpi.errors import MissingTableError, OptionError
-from repkpi.goals import DEFAULT_GOALS, Goal, goal_result, latest_complete_period
+from repkpi.goals import DEFAULT_GOALS, Goal, fiscal_start_of, goal_result, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis import UNITS
-from repkpi.periods import Freq, day_numbers, pandas_freq
+from repkpi.periods import Freq, day_numbers, in_progress, pandas_freq
 
 __all__ = ["cohort_retention", "dashboard", "format_value", "leaderboard", "period_label", "trend"]
 
@@ -55,19 +55,22 @@ def format_value(value: float, unit: str) -> str:
 
 
 def period_label(period: pd.Period) -> str:
-    """A short readable label: ``2026 Q3``, ``Jul 2026`` or ``2026``.
+    """A short readable label: ``2026 Q3``, ``Jul 2026``, ``2026``; fiscal ``FY2027 Q2``, ``FY2027``.
 
     Examples
     --------
     >>> period_label(pd.Period("2026Q3", "Q")), period_label(pd.Period("2026-07", "M"))
     ('2026 Q3', 'Jul 2026')
+    >>> period_label(pd.Period("2027Q2", "Q-MAR")), period_label(pd.Period("2027", "Y-MAR"))
+    ('FY2027 Q2', 'FY2027')
     """
     code = period.freqstr[0]
+    fiscal = period.freqstr not in ("Q-DEC", "Y-DEC", "Y", "Q", "M")
     if code == "Q":
-        return f"{period.qyear} Q{period.quarter}"
+        return f"FY{period.qyear} Q{period.quarter}" if fiscal else f"{period.qyear} Q{period.quarter}"
     if code == "M":
         return period.strftime("%b %Y")
-    return str(period.year if period.freqstr in ("Y-DEC", "Y") else period.qyear)
+    return f"FY{period.qyear}" if fiscal else str(period.year)
 
 
 def _kpi_name(result: pd.DataFrame) -> str:
@@ -123,8 +126,8 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
     >>> from repkpi.datasets import doctest_data as examples
     >>> result = repkpi.kpis.new_customers(examples.accounts(), freq="Q")
     >>> ax = trend(result, goal=2)
-    >>> [line.get_label() for line in ax.get_lines()]
-    ['new_customers', 'goal 2']
+    >>> [line.get_label() for line in ax.get_lines()]   # 2024Q2 is in progress: "to date"
+    ['new_customers', 'to date', 'goal 2']
     """
     name = _kpi_name(result)
     unit = UNITS.get(name, "score")
@@ -136,15 +139,23 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
     position = pd.Series(np.arange(len(periods)), index=periods)
     by = _by_columns(result)
     groups = result.groupby(by, dropna=False, sort=False) if by else [(name, result)]
+    current = result.attrs.get("in_progress")
     for key, rows in groups:
         label = name if not by else ", ".join(
             "n/a" if pd.isna(k) else str(k) for k in (key if isinstance(key, tuple) else (key,)))
         x = position[rows["period"]].to_numpy()
-        ax.plot(x, rows["value"].to_numpy(), marker="o", markersize=3, label=label)
+        line = ax.plot(x, rows["value"].to_numpy(), marker="o", markersize=3, label=label)[0]
         if {"lower", "upper"} <= set(rows.columns) and not by:
             ax.fill_between(x, rows["lower"], rows["upper"], alpha=0.2, label="_interval")
+        progress = (rows["period"] == current).to_numpy() if current is not None else \
+            np.zeros(len(rows), dtype=bool)
+        if progress.any():  # the period in progress: hollow, "to date", never a miss
+            ax.plot(x[progress], rows["value"].to_numpy()[progress], linestyle="none",
+                    marker="o", markersize=7, markerfacecolor="white", zorder=4,
+                    markeredgecolor=line.get_color(), markeredgewidth=1.5,
+                    label="to date" if not by else "_to date")
         if goal is not None:
-            missed = _misses(rows["value"], goal).to_numpy()
+            missed = _misses(rows["value"], goal).to_numpy() & ~progress
             if missed.any():
                 ax.scatter(x[missed], rows["value"].to_numpy()[missed], color=MISSED, zorder=3,
                            s=28, label="missed goal" if not by else "_missed")
@@ -165,11 +176,11 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
 
 
 def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "Q",
-              ncols: int = 3) -> Figure:
+              ncols: int = 3, fiscal_year_start: int | None = None) -> Figure:
     """Small multiples: every goal's KPI by period, with its goal line.
 
     Goals whose KPI cannot be computed from the loaded tables get a panel
-    that says so. The periods run up to the latest complete one.
+    that says so. The periods run up to the as-of date's, the one in progress marked "to date".
 
     Examples
     --------
@@ -187,10 +198,12 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
     height = 3.2 * nrows
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.55 / height, top=1 - 0.9 / height,
                         hspace=0.65, wspace=0.22)
-    end = latest_complete_period(data, freq)
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    pfreq = pandas_freq(freq, fiscal)
+    end = None if data.as_of is None else data.as_of.to_period(pfreq)  # to date, in progress
     for ax, goal in zip(axes.flat, goals, strict=False):
         try:
-            result = goal_result(data, goal, freq=freq, end=end)
+            result = goal_result(data, goal, freq=freq, fiscal_year_start=fiscal)
         except (MissingTableError, OptionError) as exc:
             ax.text(0.5, 0.5, f"{goal.kpi}\n{str(exc).splitlines()[0]}", ha="center",
                     va="center", wrap=True, fontsize=8)
@@ -199,8 +212,9 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
         trend(result.drop(columns=list(goal.where)), goal=goal, ax=ax)
     for ax in list(axes.flat)[len(goals):]:
         fig.delaxes(ax)
-    fig.suptitle("KPIs against goals" + (f", to {period_label(end)}" if end is not None else ""),
-                 y=1 - 0.25 / height, fontsize=13)
+    to_date = " (to date)" if end is not None and in_progress(data.as_of, pfreq) == end else ""
+    fig.suptitle("KPIs against goals" + (f", to {period_label(end)}{to_date}" if end is not None
+                                         else ""), y=1 - 0.25 / height, fontsize=13)
     return fig
 
 

@@ -28,6 +28,7 @@ from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  #
 from repkpi.goals import (  # noqa: E402
     DEFAULT_GOALS,
     Goal,
+    fiscal_start_of,
     latest_complete_period,
     scorecard,
     scorecard_calls,
@@ -52,7 +53,7 @@ def _png(fig: plt.Figure) -> bytes:
 
 def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None = None,
                  freq: Freq = "Q", period: PeriodLike | None = None,
-                 progress: Progress | None = None) -> Path:
+                 progress: Progress | None = None, fiscal_year_start: int | None = None) -> Path:
     """Write the charts, the scorecard and ``report.html`` for ``data`` into ``out``.
 
     Parameters
@@ -65,10 +66,14 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
         Default :data:`repkpi.DEFAULT_GOALS`.
     freq : {"M", "Q", "Y"}
         The charts' periods.
-    period : period-like, optional
-        The period under review; default the latest complete one.
+    period : period-like or "current", optional
+        The period under review; default the latest complete one. The
+        period in progress on ``data.as_of`` is shown beside it, with the
+        pace and outlook of each goal.
     progress : callable, optional
         Called with a message before each step.
+    fiscal_year_start : int, optional
+        Default: the goals file's, else 1 (calendar years).
 
     Returns
     -------
@@ -85,15 +90,27 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     say = progress or (lambda message: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    goals = list(DEFAULT_GOALS if goals is None else goals)
-    pfreq = pandas_freq(freq)
-    end = to_period(period, pfreq) if period is not None else latest_complete_period(data, freq)
+    goals = DEFAULT_GOALS if goals is None else goals
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    goals = list(goals)
+    pfreq = pandas_freq(freq, fiscal)
+    as_of = data.as_of
+    current = None if as_of is None else as_of.to_period(pfreq)
+    if period == "current":
+        end = current
+    elif period is not None:
+        end = to_period(period, pfreq, fiscal_year_start=fiscal)
+    else:
+        end = latest_complete_period(data, freq, fiscal_year_start=fiscal)
 
     if executor_for(data).batches:
         say("Computing the KPIs in one pass")
-        _warm(data, goals, freq, end)
+        _warm(data, goals, freq, end, fiscal)
     say("Scoring the goals")
-    card = _scorecard(data, goals, end)
+    card = _scorecard(data, goals, end, fiscal)
+    # Beside the review, the goals whose period is in progress (unless that is the review).
+    pace = _in_progress(data, goals, fiscal) if current is not None and period != "current" \
+        else None
     card.to_csv(out / "scorecard.csv", index=False)
     if len(data.rejects):
         data.rejects.to_csv(out / "rejects.csv", index=False)
@@ -101,7 +118,7 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
         (out / "rejects.csv").unlink(missing_ok=True)
 
     say("Drawing the dashboard")
-    images = {"dashboard": _png(dashboard(data, goals, freq=freq))}
+    images = {"dashboard": _png(dashboard(data, goals, freq=freq, fiscal_year_start=fiscal))}
     (out / "dashboard.png").write_bytes(images["dashboard"])
     goal_of = {}
     for goal in goals:
@@ -111,7 +128,9 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     for number, name in enumerate(KPIS, start=1):
         say(f"Charting {name} ({number}/{len(KPIS)})")
         try:
-            result = KPIS[name](data, freq=freq, end=end)
+            # To the period under review, or on to the one in progress ("to date").
+            result = KPIS[name](data, freq=freq, fiscal_year_start=fiscal,
+                                end=end if period is not None else None)
         except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
             skipped[name] = str(exc).splitlines()[0]
             (out / f"{name}.png").unlink(missing_ok=True)  # an earlier run's chart
@@ -124,22 +143,35 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
 
     say("Writing report.html")
     page = out / "report.html"
-    page.write_text(_html(data, card, images, skipped, end, freq), encoding="utf-8")
+    page.write_text(_html(data, card, images, skipped, end, freq, pace), encoding="utf-8")
     return page
 
 
-def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None) -> None:
+def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None, fiscal: int) -> None:
     """Compute every KPI this report draws or scores in one pass (on Dask data)."""
-    wanted = [(name, {"freq": freq, "end": end}) for name in KPIS]
-    executor_for(data).prefetch(data, [*wanted, *scorecard_calls(data, goals, end)])
+    wanted = [(name, {"freq": freq, "end": end, "fiscal_year_start": fiscal}) for name in KPIS]
+    executor_for(data).prefetch(data, [*wanted, *scorecard_calls(data, goals, end, fiscal)])
 
 
-def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None) -> pd.DataFrame:
+def _in_progress(data: CrmData, goals: list[Goal], fiscal: int) -> pd.DataFrame:
+    """The goals whose period is in progress on the as-of date, with pace and outlook."""
+    cards = []
+    for goal in goals:
+        try:
+            cards.append(scorecard(data, [goal], period="current", fiscal_year_start=fiscal))
+        except MissingTableError:
+            continue
+    card = pd.concat(cards, ignore_index=True) if cards else pd.DataFrame(columns=["status"])
+    return card[card["status"] == "in progress"].reset_index(drop=True)
+
+
+def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None,
+               fiscal: int) -> pd.DataFrame:
     """:func:`scorecard`, with "no data" for a goal whose KPI needs a table that was not loaded."""
     cards = []
     for goal in goals:
         try:
-            cards.append(scorecard(data, [goal], period=end))
+            cards.append(scorecard(data, [goal], period=end, fiscal_year_start=fiscal))
         except MissingTableError:
             cards.append(pd.DataFrame({
                 "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
@@ -164,13 +196,43 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.7rem; text-align: lef
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .met { color: #1e8449; font-weight: 600; } .missed { color: #c0392b; font-weight: 600; }
 .nodata, .low { color: #b9770e; }
+.inprogress, .ontrack { color: #2471a3; font-weight: 600; } .atrisk { color: #c0392b; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1rem; }
 img { max-width: 100%; }
 """
 
 
+def _label(period: object) -> str:
+    """A scorecard period as the report prints it (``FY2027 Q2`` for a fiscal quarter)."""
+    return period_label(period) if isinstance(period, pd.Period) else str(period)
+
+
+def _pace_section(data: CrmData, pace: pd.DataFrame | None) -> str:
+    """The goals of the period in progress: value to date, pace and outlook."""
+    if pace is None or pace.empty:
+        return ""
+    rows = []
+    for rec in pace.itertuples(index=False):
+        unit = UNITS.get(rec.kpi, "score")
+        outlook = rec.outlook if isinstance(rec.outlook, str) else "no data"
+        rows.append(
+            f'<tr class="pace"><td>{html.escape(rec.goal)}</td>'
+            f"<td>{html.escape(period_label(rec.period))}</td>"
+            f'<td class="num">{rec.elapsed:.0%}</td>'
+            f'<td class="num">{format_value(rec.value, unit)}</td>'
+            f'<td class="num">{format_value(rec.pace, unit)}</td>'
+            f'<td class="num">{format_value(rec.target, unit)}</td>'
+            f'<td class="{outlook.replace(" ", "")}">{html.escape(outlook)}</td></tr>')
+    as_of = data.as_of.strftime("%d %b %Y")
+    return f"""<h2>In progress, to {as_of}</h2>
+<p class="muted">Periods not over yet: the value so far, and its pace (where it ends if the rest
+goes like the elapsed part). They are never scored met or missed.</p>
+<table id="in-progress"><thead><tr><th>Goal</th><th>Period</th><th>Elapsed</th><th>To date</th>
+<th>Pace</th><th>Target</th><th>Outlook</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"""
+
+
 def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: dict[str, str],
-          end: pd.Period | None, freq: str) -> str:
+          end: pd.Period | None, freq: str, pace: pd.DataFrame | None = None) -> str:
     covered = period_label(end) if end is not None else "no complete period"
     rows = []
     for rec in card.itertuples(index=False):
@@ -179,7 +241,7 @@ def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: 
         note = " (low data)" if rec.low_data else ""
         rows.append(
             f'<tr class="goal"><td>{html.escape(rec.goal)}</td>'
-            f"<td>{html.escape(str(rec.period))}</td>"
+            f"<td>{html.escape(_label(rec.period))}</td>"
             f'<td class="num">{format_value(rec.value, unit)}</td>'
             f'<td class="num">{format_value(rec.target, unit)}</td>'
             f'<td class="{status}">{html.escape(rec.status)}'
@@ -208,6 +270,7 @@ def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: 
 <table id="scorecard"><thead><tr><th>Goal</th><th>Period</th><th>Value</th><th>Target</th>
 <th>Status</th><th>Previous</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
 <p class="muted">"low data": the value rests on fewer than 30 observations, so its status is not firm.</p>
+{_pace_section(data, pace)}
 <h2>Dashboard</h2>
 {_img(images["dashboard"], "dashboard")}
 <h2>Every KPI</h2>

@@ -49,8 +49,15 @@ def _close_figures():
 
 
 def data_lines(ax):
-    """The KPI lines (not the goal line), by label."""
-    return {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("goal")}
+    """The KPI lines (not the goal line, not the marks of a period in progress), by label."""
+    return {line.get_label(): line for line in ax.get_lines()
+            if not line.get_label().startswith("goal") and "to date" not in line.get_label()}
+
+
+def to_date_points(ax):
+    """(x, y) of every hollow 'to date' mark of a period in progress, sorted."""
+    return sorted((float(x), float(y)) for line in ax.get_lines() if "to date" in line.get_label()
+                  for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True))
 
 
 def goal_lines(ax):
@@ -83,8 +90,11 @@ def test_trend_one_line_per_group_with_goal_and_misses_per_group():
     [goal] = goal_lines(ax)
     assert list(goal.get_ydata()) == [2, 2]
     assert goal.get_label() == "goal 2"
-    # at least 2: north misses every quarter; south misses 2023Q4 (0) and 2024Q1 (1), not 2024Q2 (2).
-    assert missed_points(ax) == [(0, 0), (0, 1), (1, 1), (1, 1), (2, 1)]
+    # at least 2: north misses 2023Q4 and 2024Q1; south misses 2023Q4 (0) and 2024Q1 (1).
+    # 2024Q2 is in progress (the latest event is on 2024-04-15): measured on that day, hollow
+    # ("to date"), never a miss: north 1 (A1; A2 left on 03-01), south 2 (A3, A4 since 04-15).
+    assert missed_points(ax) == [(0, 0), (0, 1), (1, 1), (1, 1)]
+    assert to_date_points(ax) == [(2, 1), (2, 2)]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["north", "south", "goal 2"]
     assert ax.get_title() == "active_customers >= 2"
@@ -134,8 +144,9 @@ def test_trend_reads_the_kpi_name_from_a_compute_result():
     result = repkpi.compute(examples.accounts(), kpis=["new_customers"], freq="Q")
     ax = trend(result, goal=2)
     assert list(data_lines(ax)) == ["new_customers"]
-    # 2023Q4: 1 (A1), 2024Q1: 2 (A2, A3), 2024Q2: 1 (A4)
-    assert missed_points(ax) == [(0, 1), (2, 1)]
+    # 2023Q4: 1 (A1), 2024Q1: 2 (A2, A3), 2024Q2: 1 (A4) so far: in progress, not a miss
+    assert missed_points(ax) == [(0, 1)]
+    assert to_date_points(ax) == [(2, 1)]
 
 
 def test_trend_without_a_kpi_name_raises():
@@ -176,8 +187,10 @@ def test_trend_counts_get_whole_number_ticks():
 def test_trend_money_goal_line_label_reads_as_money():
     ax = trend(repkpi.kpis.revenue(examples.deals()), goal=75_000)
     assert goal_lines(ax)[0].get_label() == "goal $75k"
-    # 2024Q1: 60 000 + 20 000 = 80 000 (met); 2024Q2: 10 000 (missed).
-    assert missed_points(ax) == [(1, 10_000)]
+    # 2024Q1: 60 000 + 20 000 = 80 000 (met); 2024Q2: 10 000 so far (D4, won on 2024-04-02,
+    # the latest event): in progress, so marked "to date", not missed.
+    assert missed_points(ax) == []
+    assert to_date_points(ax) == [(1, 10_000)]
 
 
 @pytest.mark.parametrize(
@@ -245,14 +258,18 @@ def test_dashboard_has_one_panel_per_goal_with_its_goal_line(accounts_and_deals)
     assert [ax.get_title() for ax in fig.axes] == ["Two customers", "Revenue 50k", "Churn 5%"]
     assert [list(goal_lines(ax)[0].get_ydata()) for ax in fig.axes] == [[2, 2], [50_000, 50_000],
                                                                       [0.05, 0.05]]
-    assert fig.get_suptitle() == "KPIs against goals, to 2024 Q1"
+    assert fig.get_suptitle() == "KPIs against goals, to 2024 Q2 (to date)"
     customers, revenue, churn = fig.axes
-    # Periods end at 2024Q1, the latest complete quarter.
-    assert tick_labels(customers.xaxis) == ["2023 Q4", "2024 Q1"]
-    assert list(data_lines(customers)["active_customers"].get_ydata()) == [1, 2]
+    # Periods run to 2024Q2, in progress on the as-of date 2024-04-15 (A4's start): its
+    # point is hollow, "to date", and never a miss. Active on 04-15: A1, A3, A4.
+    assert tick_labels(customers.xaxis) == ["2023 Q4", "2024 Q1", "2024 Q2"]
+    assert list(data_lines(customers)["active_customers"].get_ydata()) == [1, 2, 3]
     assert missed_points(customers) == [(0, 1)]
-    assert list(data_lines(revenue)["revenue"].get_ydata()) == [80_000]
+    assert to_date_points(customers) == [(2, 3)]
+    # Revenue: 2024Q1 80 000; 2024Q2 to date 10 000 (D4), below 50k but not missed.
+    assert list(data_lines(revenue)["revenue"].get_ydata()) == [80_000, 10_000]
     assert missed_points(revenue) == []
+    assert to_date_points(revenue) == [(1, 10_000)]
     assert isinstance(churn.yaxis.get_major_formatter(), PercentFormatter)
 
 
@@ -274,9 +291,9 @@ def test_dashboard_panel_for_a_goal_whose_table_is_missing_says_so(accounts_and_
 def test_dashboard_plots_a_goal_restricted_to_a_group(accounts_and_deals):
     goal = Goal("active_customers", "Q", 1, "at_least", "South", where={"region": "south"})
     [ax] = dashboard(accounts_and_deals, [goal], ncols=1).axes
-    # south: 2023Q4 none active, 2024Q1 A3.
+    # south: 2023Q4 none active, 2024Q1 A3, 2024Q2 to 04-15 A3 and A4.
     assert list(data_lines(ax)) == ["active_customers"]
-    assert list(data_lines(ax)["active_customers"].get_ydata()) == [0, 1]
+    assert list(data_lines(ax)["active_customers"].get_ydata()) == [0, 1, 2]
     assert missed_points(ax) == [(0, 0)]
 
 
@@ -427,7 +444,8 @@ def test_format_value(value, unit, expected):
         (pd.Period("2026Q3", "Q"), "2026 Q3"),
         (pd.Period("2026-07", "M"), "Jul 2026"),
         (pd.Period("2026", "Y"), "2026"),
-        (pd.Period("2027", "Y-MAR"), "2027"),  # fiscal year April 2026 .. March 2027
+        (pd.Period("2027", "Y-MAR"), "FY2027"),  # fiscal year April 2026 .. March 2027
+        (pd.Period("2027Q2", "Q-MAR"), "FY2027 Q2"),  # July .. September 2026
     ],
 )
 def test_period_label(period, expected):
