@@ -1,4 +1,4 @@
-"""repkpi agrees with the independent DuckDB SQL implementation on the sample data.
+"""repkpi agrees with the independent DuckDB SQL implementation on the sample and generated data.
 
 The SQL (benchmarks/sql_reference.py) was written from the spec alone, without
 reading the package: agreement on every KPI, every period and every group is
@@ -12,11 +12,18 @@ import pytest
 import repkpi
 from benchmarks import sql_reference
 from benchmarks.agreement import mismatches
+from repkpi.datasets.generator import write_sample
 
 
-@pytest.fixture(scope="module")
-def both():
-    folder = repkpi.sample_path()
+@pytest.fixture(scope="module", params=["sample", "first-of-month"])
+def both(request, tmp_path_factory):
+    """The shipped sample; and generated data with 40% of accounts won, lost and renewed on
+    the 1st of a month, as real CRMs date them (the opening state on P.open matters there)."""
+    if request.param == "sample":
+        folder = repkpi.sample_path()
+    else:
+        folder = write_sample(tmp_path_factory.mktemp("first"), seed=11, accounts=600,
+                              first_of_month=0.4)
     return repkpi.load(folder), sql_reference.connect(folder)
 
 

@@ -375,8 +375,19 @@ class _Reps:
         return out
 
 
-def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int) -> dict:
-    """Draw the accounts: acquisition day, segment, region, churn day and owner."""
+def _month_start(days: np.ndarray, months: int = 0) -> np.ndarray:
+    """Day number of the first day of each day's month (``months`` later)."""
+    month = days.astype("datetime64[D]").astype("datetime64[M]") + months
+    return month.astype("datetime64[D]").astype(np.int64)
+
+
+def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int,
+              first_of_month: float = 0.0) -> dict:
+    """Draw the accounts: acquisition day, segment, region, churn day and owner.
+
+    A share ``first_of_month`` of them are dated as many CRMs date them: won,
+    renewed and lost on the first of a month.
+    """
     season = np.array([1.40, 1.0, 0.85, 1.0])[tl.q_of_year]
     weight = 1.17**tl.year_frac * season * np.exp(rng.normal(0, 0.10, tl.nq))
     weight = weight * tl.q_len / tl.q_full_len
@@ -384,7 +395,11 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int) -> d
     since = tl.q_first[q] + np.floor(rng.random(n) * tl.q_len[q]).astype(np.int64)
     moved = _to_weekday(rng, since, 0.9)
     since = np.where((moved >= tl.start) & (moved <= tl.end), moved, since)
-    since = np.sort(np.maximum(since, tl.start + 1))  # nobody is a customer on day one
+    # Drawn only when asked for, so that the default data stays the same for a seed.
+    snap = rng.random(n) < first_of_month if first_of_month > 0 else np.zeros(n, dtype=bool)
+    since = np.where(snap, _month_start(since), since)
+    order = np.argsort(np.maximum(since, tl.start + 1), kind="stable")
+    since, snap = np.maximum(since, tl.start + 1)[order], snap[order]  # nobody on day one
     segment = rng.choice(_SEGMENTS.size, size=n, p=_SEGMENT_P)
     # a handful of strategic enterprise accounts make the key accounts
     enterprise = np.flatnonzero(segment == 2)
@@ -403,6 +418,9 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int) -> d
     early = rng.random(n) < 0.015  # onboarding failures
     churn = np.where(early, np.minimum(churn, since + rng.integers(12, 80, n)), churn)
     churn = np.maximum(churn, since + 1)
+    on_first = _month_start(churn)
+    on_first = np.where(on_first <= since, _month_start(churn, 1), on_first)
+    churn = np.where(snap, on_first, churn)
     churned = np.where(churn <= tl.end, churn, _NA)
     last = np.where(churned == _NA, tl.end, churned - 1)
 
@@ -775,7 +793,7 @@ def _market(rng: np.random.Generator, tl: _Timeline, acc: dict, deals: dict) -> 
 
 
 def generate_sample(
-    *, seed: int = 0, accounts: int = 2000, end: str = "2026-09-30"
+    *, seed: int = 0, accounts: int = 2000, end: str = "2026-09-30", first_of_month: float = 0.0
 ) -> dict[str, pd.DataFrame]:
     """Generate realistic CRM sample data for the eight canonical tables.
 
@@ -794,6 +812,11 @@ def generate_sample(
         accounts give about a million tickets).
     end : str, default "2026-09-30"
         Last day of the history, normally the last day of a quarter.
+    first_of_month : float, default 0.0
+        Share of the accounts dated on the first of a month, as real CRMs
+        date most of them: acquired, churned and (their contract terms
+        following the acquisition day) renewed on the 1st. 0 keeps the data
+        of a seed as it has always been.
 
     Raises
     ------
@@ -820,10 +843,12 @@ def generate_sample(
     """
     if accounts < 1:
         raise ValueError(f"accounts must be at least 1, got {accounts}")
+    if not 0.0 <= first_of_month <= 1.0:
+        raise ValueError(f"first_of_month must be a share between 0 and 1, got {first_of_month}")
     rng = np.random.default_rng(seed)
     tl = _Timeline(end)
     reps = _Reps(rng, tl, accounts)
-    acc = _accounts(rng, tl, reps, int(accounts))
+    acc = _accounts(rng, tl, reps, int(accounts), first_of_month)
     con = _contracts(rng, tl, acc)
     dls = _deals(rng, tl, acc, con, reps)
     tix = _tickets(rng, tl, acc, reps)
@@ -1029,6 +1054,7 @@ def write_sample(
     seed: int = 0,
     accounts: int = 2000,
     end: str = "2026-09-30",
+    first_of_month: float = 0.0,
     progress: Callable[[str], None] | None = None,
 ) -> pathlib.Path:
     """Write the sample data as one CSV per table, plus a ``goals.toml``.
@@ -1050,6 +1076,9 @@ def write_sample(
         Number of accounts, as for :func:`generate_sample`.
     end : str, default "2026-09-30"
         Last day of the history, as for :func:`generate_sample`.
+    first_of_month : float, default 0.0
+        Share of accounts dated on the first of a month, as for
+        :func:`generate_sample`.
     progress : callable, optional
         Called with a short message after each table is written.
 
@@ -1073,7 +1102,7 @@ def write_sample(
     """
     folder = pathlib.Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    tables = generate_sample(seed=seed, accounts=accounts, end=end)
+    tables = generate_sample(seed=seed, accounts=accounts, end=end, first_of_month=first_of_month)
     rng = np.random.default_rng([seed, 1])
     options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=65536)
     for name, df in tables.items():  # the eight tables
