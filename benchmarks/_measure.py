@@ -56,13 +56,15 @@ def data_folder(description: str) -> tuple[Path, int]:
     parser.add_argument("data_dir", nargs="?", type=Path)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--first-of-month", type=float, default=0.4,
+                        help="share of generated accounts won, churned and renewed on the 1st")
     args = parser.parse_args()
     folder = args.data_dir
     if folder is None:
         from repkpi.datasets.generator import write_sample
 
         folder = Path(tempfile.mkdtemp()) / f"sample-{args.accounts}"
-        write_sample(folder, accounts=args.accounts, seed=1)
+        write_sample(folder, accounts=args.accounts, seed=1, first_of_month=args.first_of_month)
     return folder, args.repeat
 
 

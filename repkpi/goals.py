@@ -32,7 +32,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
 from repkpi.kpis.engine import By
 from repkpi.kpis.intervals import wilson_interval
-from repkpi.kpis.registry import executor_for
+from repkpi.kpis.registry import executor_for, normalise_by
 from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 
 __all__ = [
@@ -300,7 +300,7 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     1 2024Q1  south    1.0
     2 2024Q2  south    2.0
     """
-    by_cols = [by] if isinstance(by, str) else list(by or [])
+    by_cols = normalise_by(by)
     dims = _dims(goal, by_cols)
     result = KPIS[goal.kpi](data, freq=freq or goal.freq, by=dims or None, end=end,
                             fiscal_year_start=fiscal_year_start)
@@ -432,7 +432,7 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         goals = load_goals(goals)
     fiscal_year_start = fiscal_start_of(goals, fiscal_year_start)
     goals = list(goals)
-    by_cols = [by] if isinstance(by, str) else list(by or [])
+    by_cols = normalise_by(by)
     plan = _plan(data, goals, period, fiscal_year_start)
     # On Dask data, every goal's KPI in one pass over the data.
     executor_for(data).prefetch(data, goal_calls(plan, by_cols, fiscal_year_start))
