@@ -18,6 +18,7 @@ from repkpi import CrmData, Goal, OptionError
 from repkpi.datasets import doctest_data as examples
 from repkpi.whatif import (
     attainment_probability,
+    current_period,
     goal_seek,
     project_customers,
     required_new_customers,
@@ -191,13 +192,18 @@ def test_required_new_customers_is_the_minimum(previous, percent):
 
 # --- project_customers ----------------------------------------------------------------------
 
-def recurrence(start: float, churn: float, new: float, periods: int) -> list[float]:
-    """A(t) = A(t-1) x (1 - churn) + new, one quarter at a time."""
+def recurrence(start: float, churn, new, periods: int) -> list[float]:
+    """A(t) = A(t-1) x (1 - churn[t]) + new[t], one quarter at a time (constants or paths)."""
+    churn = churn if isinstance(churn, list) else [churn] * periods
+    new = new if isinstance(new, list) else [new] * periods
     active, out = start, []
-    for _ in range(periods):
-        active = active * (1 - churn) + new
+    for c, n in zip(churn, new, strict=True):
+        active = active * (1 - c) + n
         out.append(active)
     return out
+
+
+COLUMNS = ["scenario", "period", "start", "churned", "new", "active", "retention", "churn"]
 
 
 def test_project_customers_by_hand():
@@ -205,8 +211,7 @@ def test_project_customers_by_hand():
     # 2024Q1; at its end A1 and A3 are active (A2 churned on 1 March, A4 starts in April): 2.
     # Churn 10%, 3 new a quarter: 2 x 0.9 + 3 = 4.8; 4.8 x 0.9 + 3 = 7.32; 7.32 x 0.9 + 3 = 9.588.
     got = project_customers(examples.accounts(), periods=3, churn_rate=0.1, new_per_period=3)
-    assert list(got.columns) == ["scenario", "churn_rate", "new_per_period", "period", "start",
-                                 "churned", "new", "active", "retention", "churn"]
+    assert list(got.columns) == COLUMNS
     assert [str(p) for p in got["period"]] == ["2024Q2", "2024Q3", "2024Q4"]
     assert list(got["start"]) == pytest.approx([2.0, 4.8, 7.32])
     assert list(got["churned"]) == pytest.approx([0.2, 0.48, 0.732])
@@ -214,32 +219,96 @@ def test_project_customers_by_hand():
     assert list(got["active"]) == pytest.approx([4.8, 7.32, 9.588])
     assert list(got["retention"]) == pytest.approx([0.9] * 3)
     assert list(got["churn"]) == pytest.approx([0.1] * 3)
-    assert set(got["scenario"]) == {0}
+    assert set(got["scenario"]) == {"base"}
 
 
-def test_project_customers_several_scenarios_at_once():
-    # Every (churn, new) combination, churn first: (0.1, 3), (0.1, 1), (0, 3), (0, 1).
-    got = project_customers(examples.accounts(), periods=4, churn_rate=[0.1, 0.0],
-                            new_per_period=[3, 1])
-    assert list(got["scenario"]) == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
-    assert list(got["churn_rate"]) == [0.1] * 8 + [0.0] * 8
-    assert list(got["new_per_period"]) == [3.0] * 4 + [1.0] * 4 + [3.0] * 4 + [1.0] * 4
-    expected = (recurrence(2, 0.1, 3, 4) + recurrence(2, 0.1, 1, 4)
-                + [5.0, 8.0, 11.0, 14.0] + [3.0, 4.0, 5.0, 6.0])      # no churn: 2 + n t
-    assert list(got["active"]) == pytest.approx(expected)
+def test_project_customers_a_list_is_one_path():
+    # churn 10%, then none, then half; 1 new a quarter:
+    # 2 x 0.9 + 1 = 2.8; 2.8 + 1 = 3.8; 3.8 x 0.5 + 1 = 2.9.
+    got = project_customers(examples.accounts(), periods=3, churn_rate=[0.1, 0.0, 0.5],
+                            new_per_period=1)
+    assert set(got["scenario"]) == {"base"}
+    assert list(got["churn"]) == pytest.approx([0.1, 0.0, 0.5])
+    assert list(got["churned"]) == pytest.approx([0.2, 0.0, 1.9])
+    assert list(got["active"]) == pytest.approx([2.8, 3.8, 2.9])
+    # A path of new customers too: 2 + 5 = 7; 7 + 0 = 7; 7 x 0.5 + 2 = 5.5.
+    got = project_customers(examples.accounts(), periods=3, churn_rate=[0.0, 0.0, 0.5],
+                            new_per_period=[5, 0, 2])
+    assert list(got["active"]) == pytest.approx([7.0, 7.0, 5.5])
+
+
+def test_project_customers_a_quarter_that_loses_everyone():
+    # Churn 100% in the first quarter: 2 x 0 + 3 = 3; then 3 + 3 = 6.
+    got = project_customers(examples.accounts(), periods=2, churn_rate=[1.0, 0.0], new_per_period=3)
+    assert list(got["active"]) == pytest.approx([3.0, 6.0])
+
+
+def ten_new_customers() -> CrmData:
+    """Ten customers won in 2024Q1 (none before), as of its last day."""
+    return CrmData(accounts=pd.DataFrame({
+        "account_id": [f"A{i}" for i in range(10)], "region": "north",
+        "customer_since": [f"2024-{1 + i % 3:02d}-1{i % 3}" for i in range(10)],
+        "churned_on": None}), as_of="2024-03-31")
+
+
+def test_project_customers_growth_path_by_hand():
+    # 10 new customers in 2024Q1, +20% a quarter: 12, 14.4, 17.28. No churn: the 10 active at
+    # the end of 2024Q1 become 10 + 12 = 22, + 14.4 = 36.4, + 17.28 = 53.68.
+    got = project_customers(ten_new_customers(), periods=3, churn_rate=0.0, new_growth=0.2)
+    assert list(got["new"]) == pytest.approx([12.0, 14.4, 17.28])
+    assert list(got["active"]) == pytest.approx([22.0, 36.4, 53.68])
+    # A path of growth: +20%, flat, halved: 12, 12, 6.
+    got = project_customers(ten_new_customers(), periods=3, churn_rate=0.0,
+                            new_growth=[0.2, 0.0, -0.5])
+    assert list(got["new"]) == pytest.approx([12.0, 12.0, 6.0])
+
+
+def test_project_customers_dicts_are_named_scenarios():
+    # Same names in both dicts pair up; a constant applies to every scenario.
+    got = project_customers(examples.accounts(), periods=2,
+                            churn_rate={"calm": 0.0, "rough": [0.5, 0.1]},
+                            new_per_period={"rough": 1, "calm": 3})
+    assert list(got["scenario"]) == ["calm", "calm", "rough", "rough"]
+    # calm: 2 + 3 = 5, 5 + 3 = 8.  rough: 2 x 0.5 + 1 = 2, 2 x 0.9 + 1 = 2.8.
+    assert list(got["active"]) == pytest.approx([5.0, 8.0, 2.0, 2.8])
+    assert list(got["churn"]) == pytest.approx([0.0, 0.0, 0.5, 0.1])
+    got = project_customers(ten_new_customers(), periods=2, churn_rate=0.1,
+                            new_growth={"flat": 0.0, "+20%": 0.2})
+    # flat: 10 x 0.9 + 10 = 19, 19 x 0.9 + 10 = 27.1.  +20%: 9 + 12 = 21, 18.9 + 14.4 = 33.3.
+    assert list(got["scenario"]) == ["flat", "flat", "+20%", "+20%"]
+    assert list(got["new"]) == pytest.approx([10.0, 10.0, 12.0, 14.4])
+    assert list(got["active"]) == pytest.approx([19.0, 27.1, 21.0, 33.3])
     # Each quarter starts where the one before ended.
     for _, one in got.groupby("scenario"):
         assert list(one["start"].iloc[1:]) == pytest.approx(list(one["active"].iloc[:-1]))
         assert list(one["active"]) == pytest.approx(list(one["start"] - one["churned"] + one["new"]))
 
 
-@given(churn=st.floats(0, 1), new=st.floats(0, 500), periods=st.integers(1, 12))
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"churn_rate": [0.1, 0.2]}, r"churn_rate is a path of 2 values for 3 periods",
+                     id="path-too-short"),
+        pytest.param({"new_per_period": {"a": [1, 2, 3, 4]}},
+                     r"new_per_period\['a'\] is a path of 4 values for 3 periods", id="dict-path"),
+        pytest.param({"churn_rate": {"a": 0.1}, "new_per_period": {"b": 2}},
+                     r"names the scenarios \['b'\], another argument \['a'\]", id="other-names"),
+        pytest.param({"new_per_period": 2, "new_growth": 0.2},
+                     r"Give new_per_period or new_growth, not both", id="both"),
+    ],
+)
+def test_project_customers_bad_paths(kwargs, match):
+    with pytest.raises(OptionError, match=match):
+        project_customers(examples.accounts(), periods=3, **kwargs)
+
+
+@given(churn=st.lists(st.floats(0, 1), min_size=1, max_size=12), new=st.floats(0, 500))
 @settings(max_examples=60, deadline=None)
-def test_project_customers_closed_form_is_the_recurrence(churn, new, periods):
-    got = project_customers(examples.accounts(), periods=periods, churn_rate=churn,
+def test_project_customers_closed_form_is_the_recurrence(churn, new):
+    got = project_customers(examples.accounts(), periods=len(churn), churn_rate=churn,
                             new_per_period=new)
-    assert list(got["active"]) == pytest.approx(recurrence(2.0, churn, new, periods), rel=1e-9,
-                                                abs=1e-9)
+    assert list(got["active"]) == pytest.approx(recurrence(2.0, churn, new, len(churn)),
+                                                rel=1e-9, abs=1e-9)
 
 
 def test_project_customers_defaults_from_history():
@@ -248,22 +317,31 @@ def test_project_customers_defaults_from_history():
     # 1 January and still there on 31 March -> 0 / 1 = 0.  Mean of the defined ones: 0.
     # new customers: 0, 0, 1 (A1), 2 (A2, A3) -> 0.75 a quarter.
     got = project_customers(examples.accounts(), periods=2)
-    assert list(got["churn_rate"]) == [0.0, 0.0]
-    assert list(got["new_per_period"]) == [0.75, 0.75]
+    assert list(got["churn"]) == [0.0, 0.0]
+    assert list(got["new"]) == [0.75, 0.75]
     assert list(got["active"]) == pytest.approx([2.75, 3.5])
+
+
+def test_project_customers_fiscal_quarters():
+    # A year starting in April: 2024Q1 (January-March) is FY2024 Q4; the next is FY2025 Q1.
+    got = project_customers(examples.accounts(), periods=2, churn_rate=0.0, new_per_period=1,
+                            fiscal_year_start=4)
+    assert [str(p) for p in got["period"]] == ["2025Q1", "2025Q2"]
+    assert got["period"].iloc[0].freqstr == "Q-MAR"
+    assert list(got["active"]) == pytest.approx([3.0, 4.0])
 
 
 def test_project_customers_defaults_on_the_sample_are_finite(sample):
     got = project_customers(sample, periods=4)
     assert len(got) == 4
     assert [str(p) for p in got["period"]] == ["2026Q4", "2027Q1", "2027Q2", "2027Q3"]
-    numbers = got[["churn_rate", "new_per_period", "start", "churned", "new", "active"]]
+    numbers = got[["start", "churned", "new", "active", "retention", "churn"]]
     assert np.isfinite(numbers.to_numpy()).all()
-    assert 0 < got["churn_rate"].iloc[0] < 1
+    assert 0 < got["churn"].iloc[0] < 1
     assert (got["active"] > 0).all()
 
 
-@pytest.mark.parametrize("periods", [0, -1, 2.5, "4"])
+@pytest.mark.parametrize("periods", [0, -1, 2.5, "4", True])
 def test_project_customers_bad_periods(periods):
     with pytest.raises(OptionError, match=r"periods must be a whole number >= 1"):
         project_customers(examples.accounts(), periods=periods)
@@ -303,6 +381,26 @@ def test_revenue_grid_given_quarter_and_a_target_hit_exactly():
     assert list(got["booked"]) == [80_000, 80_000]
     assert list(got["projected"]) == pytest.approx([90_000, 100_000])
     assert list(got["meets"]) == [False, True]        # 100 000 is the target: met
+
+
+def test_revenue_grid_fiscal_quarters():
+    # A year starting in April: "2024Q4" is FY2024 Q4 = January-March 2024, booked 80 000;
+    # by default the quarter in progress on 2 April 2024 is FY2025 Q1 (April-June), booked 10 000.
+    got = revenue_grid(examples.deals(), win_rates=[0.5], deal_sizes=[40_000], target=1,
+                       period="2024Q4", fiscal_year_start=4)
+    assert list(got["booked"]) == [80_000]
+    got = revenue_grid(examples.deals(), win_rates=[0.5], deal_sizes=[40_000], target=1,
+                       fiscal_year_start=4)
+    assert got["period"].iloc[0] == pd.Period("2025Q1", "Q-MAR")
+    assert list(got["booked"]) == [10_000]
+
+
+def test_revenue_grid_after_a_quarter_ends():
+    # Declared as of 30 June 2024, the end of 2024Q2: the grid plays 2024Q3, nothing booked yet.
+    data = CrmData(deals=examples.deals().deals, as_of="2024-06-30")
+    got = revenue_grid(data, win_rates=[0.5], deal_sizes=[40_000], target=1)
+    assert str(got["period"].iloc[0]) == "2024Q3"
+    assert list(got["booked"]) == [0.0]
 
 
 def test_revenue_grid_needs_deals():
@@ -345,10 +443,11 @@ def test_attainment_probability_by_hand(target, direction, expected):
 
 def test_attainment_probability_keeps_the_months_already_seen():
     # A happy response on 30 April: April is complete (2024Q2 is not), so April's 1/1 is kept
-    # and May and June are drawn. CSAT = (1 + happy draws) / 3 >= 0.9 needs both: (2/3)^2.
+    # and May and June are drawn from January-April, a happy month with probability 3/4.
+    # CSAT = (1 + happy draws) / 3 >= 0.9 needs both: (3/4)^2.
     data = monthly_csat(*THREE_MONTHS, ("2024-04-30", 5))
     p = attainment_probability(data, "csat", target=0.9, draws=20_000)
-    assert p == pytest.approx(4 / 9, abs=0.02)
+    assert p == pytest.approx(9 / 16, abs=0.02)
 
 
 @pytest.mark.parametrize(
@@ -412,8 +511,13 @@ def test_attainment_probability_certain_and_impossible_on_the_sample(sample, kpi
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        pytest.param({"goal": "churn_rate", "target": 0.05}, r"cannot simulate 'churn_rate'",
-                     id="unsupported-kpi"),
+        pytest.param({"goal": "first_response_hours", "target": 4},
+                     r"cannot simulate 'first_response_hours': a median", id="median"),
+        pytest.param({"goal": "market_share_delta", "target": 0.01},
+                     r"cannot simulate 'market_share_delta': a difference", id="difference"),
+        pytest.param({"goal": "sales", "target": 1}, r"Unknown KPI 'sales'", id="unknown-kpi"),
+        pytest.param({"goal": "csat", "target": 0.9, "draws": 0}, r"draws must be a whole number",
+                     id="no-draws"),
         pytest.param({"goal": "csat"}, r"Give a target and direction", id="no-target"),
         pytest.param({"goal": "csat", "target": 0.9, "direction": "above"},
                      r"Give a target and direction='at_least' or 'at_most'", id="bad-direction"),
@@ -430,6 +534,211 @@ def test_attainment_probability_without_history():
     data = monthly_csat(("2024-04-02", 5), ("2024-04-15", 4))
     with pytest.raises(OptionError, match=r"No monthly history of csat"):
         attainment_probability(data, "csat", target=0.9)
+
+
+def test_attainment_probability_without_as_of():
+    data = CrmData(reps=pd.DataFrame({"rep_id": ["R1"], "hired_on": ["2020-01-01"]}))
+    with pytest.raises(OptionError, match=r"needs data with an as-of date"):
+        attainment_probability(data, "senior_reps", target=1)
+
+
+def test_attainment_probability_month_in_progress():
+    # As of 15 April (15 of April's 30 days): April keeps its happy response (1 of 1) and adds
+    # half a drawn month; May and June are drawn whole, from January (1/1), February (0/1) and
+    # March (1/1). With a, b, c the happy draws: CSAT = (1 + a/2 + b + c) / 3.5.
+    # >= 0.9 needs 3.15: all three (8/27).  >= 0.8 needs 2.8: also a = 0, b = c = 1 (4/27).
+    data = monthly_csat(*THREE_MONTHS, ("2024-04-15", 5))
+    assert data.as_of == pd.Timestamp("2024-04-15")
+    p = attainment_probability(data, "csat", target=0.9, draws=20_000)
+    assert p == pytest.approx(8 / 27, abs=0.02)
+    p = attainment_probability(data, "csat", target=0.8, draws=20_000)
+    assert p == pytest.approx(12 / 27, abs=0.02)
+
+
+def test_attainment_probability_fiscal_label():
+    # Responses April-June 2026 (happy, unhappy, happy) and a happy one on 31 July 2026, the
+    # as-of date. With a year starting in April, "2027Q2" is FY2027 Q2 = July-September 2026:
+    # July's 1/1 is kept and August and September are drawn from April-July (3 happy of 4):
+    # >= 90% needs both happy, (3/4)^2.
+    data = monthly_csat(("2026-04-10", 5), ("2026-05-10", 1), ("2026-06-30", 5), ("2026-07-31", 5))
+    p = attainment_probability(data, "csat", target=0.9, period="2027Q2", fiscal_year_start=4,
+                               draws=20_000)
+    assert p == pytest.approx(9 / 16, abs=0.02)
+    # The calendar 2026Q3 is the same quarter; "2027Q2" in calendar years is April-June 2027,
+    # three months drawn: (3/4)^3.
+    same = attainment_probability(data, "csat", target=0.9, period="2026Q3", draws=20_000)
+    assert same == p
+    later = attainment_probability(data, "csat", target=0.9, period="2027Q2", draws=20_000)
+    assert later == pytest.approx(27 / 64, abs=0.02)
+    # FY2027 Q1 = April-June 2026 is over: its CSAT is 2/3.
+    assert attainment_probability(data, "csat", target=0.6, period="2027Q1",
+                                  fiscal_year_start=4) == 1.0
+    assert attainment_probability(data, "csat", target=0.7, period="2027Q1",
+                                  fiscal_year_start=4) == 0.0
+
+
+def test_attainment_probability_of_a_year():
+    # As of 31 March 2024. The calendar year 2024 keeps January-March (2 happy of 3) and draws
+    # April-December: >= 90% of 12 needs all 9 happy, (2/3)^9 = 0.026. A fiscal year from April:
+    # FY2025 (April 2024 - March 2025) starts next, 12 months drawn: >= 10.8 happy of 12 needs 11
+    # or 12: (2/3)^12 + 12 (2/3)^11 (1/3) = 0.054.
+    data = monthly_csat(*THREE_MONTHS)
+    goal = Goal("csat", "Y", 0.9, "at_least")
+    p = attainment_probability(data, goal, draws=40_000)
+    assert p == pytest.approx((2 / 3) ** 9, abs=0.006)
+    p = attainment_probability(data, goal, draws=40_000, fiscal_year_start=4)
+    assert p == pytest.approx((2 / 3) ** 12 + 4 * (2 / 3) ** 11, abs=0.008)
+
+
+def monthly_new_customers(*counts: tuple[str, int]) -> CrmData:
+    """``count`` customers won on each day, the first of them 1 in December 2023."""
+    days = [day for day, n in counts for _ in range(n)]
+    return CrmData(accounts=pd.DataFrame({
+        "account_id": [f"A{i}" for i in range(len(days))], "region": "north",
+        "customer_since": days, "churned_on": None}))
+
+
+@pytest.mark.parametrize(
+    ("target", "direction", "expected"),
+    [
+        # 2024Q1 won 1 + 2 + 3 = 6. Each month of 2024Q2 is drawn from January (1), February (2)
+        # and March (3) (December, the first month, has no growth to read its count from).
+        (0.2, "at_least", Fraction(4, 27)),    # >= 7.2: 9 (3,3,3) or 8 (3,3,2 in 3 orders)
+        (0.0, "at_least", Fraction(17, 27)),   # >= 6: 1 + 3 + (3 + 3) + (1 + 6) orders
+        (-0.5, "at_most", Fraction(1, 27)),    # <= 3: (1,1,1)
+    ],
+)
+def test_attainment_probability_of_growth(target, direction, expected):
+    data = monthly_new_customers(("2023-12-01", 1), ("2024-01-10", 1), ("2024-02-10", 2),
+                                 ("2024-03-31", 3))
+    goal = Goal("new_customer_growth", "Q", target, direction)
+    assert attainment_probability(data, goal, draws=20_000) == pytest.approx(float(expected),
+                                                                             abs=0.02)
+
+
+def churning_book() -> CrmData:
+    """X1 (since December 2023) leaves on 1 January 2024; X2, X3, X4 join in January-March.
+
+    Monthly churn: January 1 of 1 (rate 1), February 0 of 1, March 0 of 2. As of 31 March,
+    2024Q2 opens with X2, X3, X4.
+    """
+    return CrmData(accounts=pd.DataFrame({
+        "account_id": ["X1", "X2", "X3", "X4"], "region": "north",
+        "customer_since": ["2023-12-01", "2024-01-15", "2024-02-10", "2024-03-31"],
+        "churned_on": ["2024-01-01", None, None, None]}))
+
+
+@pytest.mark.parametrize(
+    ("goal", "expected"),
+    [
+        # Each month of 2024Q2 draws January's rate 1 or a rate 0: one January loses the whole
+        # book (churn 1, retention 0); three zeros keep it (churn 0, retention 1): (2/3)^3.
+        (Goal("churn_rate", "Q", 0.05, "at_most"), Fraction(8, 27)),
+        (Goal("churn_rate", "Q", 1.0, "at_least"), Fraction(19, 27)),
+        (Goal("retention_rate", "Q", 0.95, "at_least"), Fraction(8, 27)),
+        (Goal("retention_rate", "Q", 0.0, "at_most"), Fraction(19, 27)),
+    ],
+)
+def test_attainment_probability_of_churn_and_retention(goal, expected):
+    assert attainment_probability(churning_book(), goal, draws=20_000) == pytest.approx(
+        float(expected), abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("goal", "period", "expected"),
+    [
+        # 2024Q1 opens with X1 alone, who leaves on 1 January: churn 1, retention 0 (decided).
+        (Goal("churn_rate", "Q", 0.05, "at_most"), "2024Q1", 0.0),
+        (Goal("churn_rate", "Q", 0.5, "at_least"), "2024Q1", 1.0),
+        (Goal("retention_rate", "Q", 0.95, "at_least"), "2024Q1", 0.0),
+        (Goal("new_customers", "Q", 3, "at_least"), "2024Q1", 1.0),    # X2, X3, X4
+        (Goal("new_customer_growth", "Q", 2.0, "at_least"), "2024Q1", 1.0),   # 3 after 1: +200%
+        (Goal("new_customer_growth", "Q", 2.01, "at_least"), "2024Q1", 0.0),
+    ],
+)
+def test_attainment_probability_decided(goal, period, expected):
+    assert attainment_probability(churning_book(), goal, period=period) == expected
+
+
+def senior_team() -> CrmData:
+    """Three reps: senior (3 years in) from January 2023, 15 July 2024 and 10 September 2024."""
+    return CrmData(reps=pd.DataFrame({
+        "rep_id": ["R1", "R2", "R3"], "hired_on": ["2020-01-01", "2021-07-15", "2021-09-10"],
+        "left_on": None}), as_of="2024-09-30")
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        # 3 seniors at the end of September; the last three changes are July +1, August 0,
+        # September +1. October-December each draw +1 (2/3) or 0 (1/3).
+        (6, Fraction(8, 27)),                   # three +1
+        (5, Fraction(20, 27)),                  # two or three: 12/27 + 8/27
+        (3, Fraction(1)),                       # no change can go down
+        (7, Fraction(0)),
+    ],
+)
+def test_attainment_probability_of_a_state(target, expected):
+    goal = Goal("senior_reps", "Y", target, "at_least")
+    p = attainment_probability(senior_team(), goal, history=3, draws=20_000)
+    assert p == pytest.approx(float(expected), abs=0.02)
+
+
+def test_attainment_probability_of_a_state_already_over():
+    # 2023 ended with R1 alone senior (R2 becomes senior in July 2024).
+    goal = Goal("senior_reps", "Y", 1, "at_least")
+    assert attainment_probability(senior_team(), goal, period="2023") == 1.0
+    assert attainment_probability(senior_team(), goal, target=2, period="2023") == 0.0
+
+
+def test_attainment_probability_of_the_market_rank():
+    # examples.market(), by quarter: 2024Q1 ours 400 against X 550 and Y 250 (rank 2); 2024Q2
+    # ours 200 against X 550 and Y 350 (rank 3). 2024Q3 draws one of them whole: 1/2 each.
+    goal = Goal("market_rank", "Q", 2, "at_most")
+    p = attainment_probability(examples.market(), goal, period="2024Q3", draws=20_000)
+    assert p == pytest.approx(0.5, abs=0.02)
+    assert attainment_probability(examples.market(), goal, period="2024Q1") == 1.0
+    assert attainment_probability(examples.market(), goal, period="2024Q2") == 0.0
+
+
+PLAN_TARGETS = {
+    "new_customer_growth": [-0.5, 0.0, 0.2, 0.5], "csat": [0.8, 0.86, 0.9, 0.95],
+    "large_deals": [0, 2, 4, 8], "retention_rate": [0.9, 0.95, 0.97, 1.0],
+    "churn_rate": [0.02, 0.04, 0.05, 0.1], "cross_sell_rate": [0.05, 0.1, 0.2, 0.5],
+    "key_accounts": [3, 5, 6, 9], "market_rank": [1, 2, 3, 4], "senior_reps": [8, 10, 12, 14],
+}
+
+
+@pytest.mark.parametrize("goal", repkpi.DEFAULT_GOALS, ids=[g.kpi for g in repkpi.DEFAULT_GOALS])
+def test_attainment_probability_of_every_plan_goal(sample, goal):
+    # The sample runs to 30 September 2026: the quarterly goals play 2026Q4, the yearly ones 2026.
+    # Same seed, same draws: a harder target is never likelier.
+    assert set(PLAN_TARGETS) == {g.kpi for g in repkpi.DEFAULT_GOALS}
+    targets = PLAN_TARGETS[goal.kpi]
+    p = [attainment_probability(sample, goal, target=t, draws=2_000, seed=1) for t in targets]
+    assert all(0.0 <= x <= 1.0 for x in p)
+    if goal.direction == "at_least":
+        assert p == sorted(p, reverse=True)
+    else:
+        assert p == sorted(p)
+    assert attainment_probability(sample, goal, draws=2_000, seed=1) == p[targets.index(goal.target)]
+
+
+@pytest.mark.parametrize("goal", repkpi.DEFAULT_GOALS, ids=[g.kpi for g in repkpi.DEFAULT_GOALS])
+def test_attainment_probability_of_every_plan_goal_is_decided_when_over(sample, goal):
+    # 2026Q3 ended on the as-of date; so did FY2027's first half, not a fiscal year: use 2025.
+    period = "2026Q3" if goal.freq == "Q" else "2025"
+    p = attainment_probability(sample, goal, period=period)
+    card = repkpi.scorecard(sample, [goal], period=period)
+    assert p == (1.0 if card["status"].iloc[0] == "met" else 0.0)
+
+
+def test_current_period():
+    # examples.accounts() runs to 15 April 2024; the sample to 30 September 2026, a quarter's end.
+    assert current_period(examples.accounts(), "Q") == pd.Period("2024Q2", "Q-DEC")
+    assert current_period(examples.accounts(), "Y", fiscal_year_start=4) == pd.Period("2025", "Y-MAR")
+    assert current_period(repkpi.load_sample(), "Q") == pd.Period("2026Q4", "Q-DEC")
+    assert current_period(repkpi.load_sample(), "M") == pd.Period("2026-10", "M")
 
 
 # --- goal_seek ------------------------------------------------------------------------------
