@@ -40,16 +40,24 @@ from repkpi.datasets.generator import generate_sample
 
 # -- the kinds of KPI, from kpis.md ---------------------------------------------
 
-COUNTS_AND_SUMS = {"new_customers", "active_customers", "key_accounts", "revenue", "cross_sell_wins",
-                   "large_deals", "market_rank", "senior_reps"}
+SPECS = repkpi.kpis.specs()
+COUNTS_AND_SUMS = {n for n, s in SPECS.items() if s.kind in ("count", "sum", "rank")}
 """value = numerator, denominator = 1 by convention: only the numerator adds up."""
-MEDIANS = {"first_response_hours", "resolution_hours"}
-DIFFERENCES = {"market_share_delta"}
-COMPARED_WITH_PREVIOUS = {"new_customer_growth", "market_share_delta"}
+MEDIANS = {n for n, s in SPECS.items() if s.kind == "median"}
+DIFFERENCES = {n for n, s in SPECS.items() if s.kind == "difference"}
+COMPARED_WITH_PREVIOUS = {n for n, s in SPECS.items() if s.timing == "compare"}
 """KPIs whose rows carry ``from_period``: P-1's rows are listed too."""
-MARKET = {"market_share", "market_share_delta", "market_rank"}
-# Every other KPI is a ratio, checked on both sides: a new count added to KPIS
-# without being named above fails loudly (its denominator 1 is no sum of 0s).
+MARKET = {n for n, s in SPECS.items() if s.route == "market"}
+# The kinds come from the declarations; kpis.md's own classification of the KPIs it
+# defines is checked against them below, so a declaration cannot drift from the spec.
+SPEC_KINDS = {
+    "count or sum": {"new_customers", "active_customers", "key_accounts", "revenue",
+                     "cross_sell_wins", "large_deals", "market_rank", "senior_reps"},
+    "median": {"first_response_hours", "resolution_hours"},
+    "difference": {"market_share_delta"},
+    "compared with the previous period": {"new_customer_growth", "market_share_delta"},
+    "market": {"market_share", "market_share_delta", "market_rank"},
+}
 
 FLAGS = ["in_numerator", "in_denominator", "numerator_weight", "denominator_weight"]
 IDS = {"accounts": ["account_id"], "contracts": ["contract_id"], "deals": ["deal_id"],
@@ -63,9 +71,14 @@ BYS = {"none": None, "region": "region", "rep": "rep_id"}
 DATASETS = ["sample", "generated"]
 
 
-def test_the_kinds_name_real_kpis():
-    named = COUNTS_AND_SUMS | MEDIANS | DIFFERENCES | COMPARED_WITH_PREVIOUS | MARKET
-    assert named <= set(repkpi.KPIS)
+def test_the_declared_kinds_are_those_of_kpis_md():
+    declared = {"count or sum": COUNTS_AND_SUMS, "median": MEDIANS, "difference": DIFFERENCES,
+                "compared with the previous period": COMPARED_WITH_PREVIOUS, "market": MARKET}
+    documented = set().union(*SPEC_KINDS.values())
+    for kind, names in SPEC_KINDS.items():
+        assert names <= set(repkpi.KPIS), kind
+        # Among the KPIs kpis.md classifies, the declarations agree with it.
+        assert declared[kind] & documented == names, kind
 
 
 # -- cached inputs and results ----------------------------------------------------
