@@ -214,8 +214,8 @@ def _medians(buckets: list[pd.DataFrame]) -> pd.Series:
 
 
 def _won(part: pd.DataFrame) -> pd.DataFrame:
-    won = part.loc[part["stage"] == "won", ["account_id", "closed_on", "amount", "stage"]]
-    return won
+    """The won deals of one partition, with the columns the gathered KPIs read and show."""
+    return part.loc[part["stage"] == "won", ["deal_id", "account_id", "closed_on", "amount", "stage"]]
 
 
 def _pairs(part: pd.DataFrame, column: str, shared: tuple[Whole, dict[str, pd.DataFrame]],
