@@ -272,3 +272,29 @@ def test_report_without_goals_has_an_empty_scorecard(tmp_path):
                                   "low_data"]
     assert Page(page.read_text(encoding="utf-8")).body("scorecard") == []
     assert "0 of 0 goals met." in page.read_text(encoding="utf-8")
+
+
+def test_a_quarter_in_progress_is_reported_with_its_pace_never_as_met_or_missed(tmp_path):
+    # Generated data that ends on 2026-08-31, two months into 2026Q3: the review is 2026Q2,
+    # and Q3 is in progress (elapsed 62 of 92 days); so is the year 2026.
+    from repkpi.datasets.generator import generate_sample
+
+    data = repkpi.CrmData(**generate_sample(seed=5, accounts=400, end="2026-08-31"))
+    assert data.as_of == pd.Timestamp("2026-08-31")
+    card = repkpi.scorecard(data, period="current")
+    quarterly = card[card["freq"] == "Q"]
+    assert (quarterly["period"].astype(str) == "2026Q3").all()
+    assert set(card["status"]) == {"in progress"}
+    assert quarterly["elapsed"].to_numpy() == pytest.approx(62 / 92)
+    assert set(card["outlook"].dropna()) <= {"on track", "at risk"}
+    # A count's pace is its value scaled by the days: large deals so far / (62 / 92).
+    deals = quarterly[quarterly["kpi"] == "large_deals"].iloc[0]
+    assert deals["pace"] == pytest.approx(deals["value"] * 92 / 62)
+    # No monthly KPI shows a month after the as-of date.
+    monthly = repkpi.compute(data, freq="M")
+    assert monthly["period"].max() == pd.Period("2026-08", "M")
+    page = write_report(data, tmp_path, freq="Q")
+    text = page.read_text(encoding="utf-8")
+    assert "Period under review: <strong>2026 Q2</strong>" in text
+    assert "In progress, to 31 Aug 2026" in text
+    assert text.count('<tr class="pace">') == len(card)
