@@ -35,7 +35,7 @@ amount = "Value"
 [tables.deals.values.stage]
 "Won" = "won"
 "Lost" = "lost"
-"*" = "open"
+"in progress" = "open"   # any case: In progress
 [tables.deals.constants]
 deal_type = "new_business"
 channel = "direct"

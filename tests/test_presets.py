@@ -16,7 +16,13 @@ from repkpi.io.mapping import read_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = [("salesforce", "salesforce"), ("hubspot", "hubspot"), ("zendesk", "zendesk"),
-         ("custom", str(FIXTURES / "custom" / "mapping.toml"))]
+         ("custom", str(FIXTURES / "custom" / "mapping.toml")),
+         # Salesforce Data Export (API names, ISO timestamps, IsWon / IsClosed, currencies);
+         # HubSpot labels with two pipelines and "Is Closed Won"; HubSpot internal values
+         # with a second pipeline's stage ids; a Zendesk export split into part files.
+         *[(folder, str(FIXTURES / folder / "mapping.toml"))
+           for folder in ("salesforce_api", "hubspot_labels", "hubspot_pipelines",
+                          "zendesk_split")]]
 
 
 @pytest.mark.parametrize(("folder", "source"), CASES)
@@ -57,7 +63,11 @@ def test_an_unmapped_value_is_reported_not_dropped(tmp_path):
     deals.write_text(text.replace("Alex Kim,newbusiness,", "Alex Kim,barter,"), encoding="utf-8")
     data = repkpi.load(tmp_path, source="hubspot", errors="quarantine")
     bad = data.rejects[data.rejects["table"] == "deals"]
-    assert bad[["row", "column", "value"]].to_numpy().tolist() == [[2, "deal_type", "barter"]]
+    # The reported value names the export's value and the mapping line that would translate it.
+    assert bad[["row", "column"]].to_numpy().tolist() == [[2, "deal_type"]]
+    assert bad["value"].iloc[0] == (
+        'barter is not in the hubspot mapping: add the line "barter" = "new_business" or '
+        '"cross_sell" or "upsell" or "renewal" under [tables.deals.values.deal_type]')
     assert "20200000002" not in set(data.deals["deal_id"])
     assert data.rows_read["deals"] == len(data.deals) + 1
     with pytest.raises(repkpi.DataValidationError, match="deals: row 2, column 'deal_type'"):

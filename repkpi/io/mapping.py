@@ -6,10 +6,15 @@ which export column gives each canonical column, how export values translate
 built-in presets are TOML files in ``repkpi/io/presets``; any other CRM gets a
 mapping file of the same form (see ``docs/mappings.md``).
 
-Nothing is guessed: a date is read with the mapping's format only, an amount
-only when it fits the mapping's separators, a value only when the mapping
-names it. Whatever does not translate is passed on as it is, so that
-validation reports it on its row of the export file (or quarantines the row).
+Nothing is guessed and nothing defaults in silence: a date is read with its
+column's format only (or as ISO), an amount only when it fits the mapping's
+separators, a value only when the mapping names it (case-insensitively).
+Whatever does not translate is passed on, so that validation reports it on
+its row of the export file (or quarantines the row); a value unknown in a
+column of fixed values (a deal stage) is reported with the mapping line to
+add. A catch-all (``"*"``) is allowed except for the stage, and what it
+caught, like the rows a ``keep`` set aside, is listed in the table's source
+(``data.summary()``).
 
 :func:`mapped_sources` hands the translated tables to
 :meth:`CrmData.from_sources <repkpi.io.loading.CrmData.from_sources>`, which
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,32 +36,46 @@ import pandas as pd
 
 from repkpi.errors import DataFileError
 from repkpi.io.files import SUFFIXES, TABLES, Source, read_file
-from repkpi.schemas import COLUMNS
+from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
 
 PRESETS = ("salesforce", "hubspot", "zendesk")
 _SYMBOLS = re.compile(r"[\s\u00a0$€£¥]")
 _KINDS = {table: {c.name: c.kind for c in columns} for table, columns in COLUMNS.items()}
+# Columns whose canonical values are a fixed list: an untranslated value there is
+# reported with the mapping line that would translate it.
+_FIXED = {("deals", "stage"): STAGES, ("deals", "deal_type"): DEAL_TYPES,
+          ("deals", "channel"): CHANNELS, ("tickets", "priority"): PRIORITIES}
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_ISO_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
 
 
 @dataclass(frozen=True)
 class TableMapping:
-    """How one canonical table is read from an export file."""
+    """How one canonical table is read from an export file.
+
+    ``columns`` gives, for each canonical column, the export headers that may
+    hold it (the first one present is read). ``translations`` are keyed by the
+    lower-cased export value.
+    """
 
     table: str
     files: tuple[str, ...]
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     split: dict[str, str] = field(default_factory=dict)
     keep: tuple[str, tuple[str, ...]] | None = None
-    currency: str | None = None
+    currency: tuple[str, ...] = ()
+    formats: dict[str, str] = field(default_factory=dict)
+    stage_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Mapping:
-    """A whole mapping: its tables, formats and exchange rates."""
+    """A whole mapping: its tables, formats, time zone and exchange rates."""
 
     name: str
     tables: dict[str, TableMapping]
@@ -64,14 +84,45 @@ class Mapping:
     decimal: str = "."
     thousands: str = ","
     fx: dict[str, float] = field(default_factory=dict)
+    timezone: str | None = None
 
 
 def _fail(where: str, message: str) -> DataFileError:
     return DataFileError(f"{where}: {message}\nHint: see docs/mappings.md for the mapping format.")
 
 
+def _preset_text(name: str) -> str:
+    return (resources.files("repkpi.io") / "presets" / f"{name}.toml").read_text("utf-8")
+
+
+def _parse(where: str, text: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(where, f"not valid TOML: {exc}.") from exc
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``: tables merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (_merged(out[key], value) if isinstance(value, dict)
+                    and isinstance(out.get(key), dict) else value)
+    return out
+
+
 def read_mapping(source: str | os.PathLike[str]) -> Mapping:
     """Read a preset (``"salesforce"``, ``"hubspot"``, ``"zendesk"``) or a mapping TOML file.
+
+    A mapping file may start from a preset (``base = "hubspot"``) and give
+    only what differs; its sections are merged into the preset's.
+
+    Raises
+    ------
+    DataFileError
+        The file cannot be read, is no valid TOML, or breaks the mapping
+        format (an unknown key, table or column, a catch-all for the stage,
+        equal decimal and thousands separators, an unknown time zone...).
 
     Examples
     --------
@@ -80,9 +131,8 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
     ['accounts', 'deals']
     """
     if str(source) in PRESETS:
-        where = f"preset {source}"
-        text = (resources.files("repkpi.io") / "presets" / f"{source}.toml").read_text("utf-8")
-        name = str(source)
+        where, name = f"preset {source}", str(source)
+        document = _parse(where, _preset_text(name))
     else:
         path = Path(source)
         where, name = str(path), path.stem
@@ -91,17 +141,32 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
         except OSError as exc:
             raise _fail(where, f"cannot read the mapping file ({exc}); the presets are "
                                f"{', '.join(PRESETS)}.") from exc
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(where, f"not valid TOML: {exc}.") from exc
+        document = _parse(where, text)
+        base = document.pop("base", None)
+        if base is not None:
+            if base not in PRESETS:
+                raise _fail(where, f"base = {base!r} is no preset; the presets are "
+                                   f"{', '.join(PRESETS)}.")
+            document = _merged(_parse(f"preset {base}", _preset_text(base)), document)
     unknown = sorted(set(document) - {"options", "fx", "tables"})
     if unknown:
-        raise _fail(where, f"unknown section(s) {unknown}; expected options, fx and tables.")
+        raise _fail(where, f"unknown section(s) {unknown}; expected base, options, fx and tables.")
     options = document.get("options", {})
-    bad = sorted(set(options) - {"date_format", "datetime_format", "decimal", "thousands"})
+    bad = sorted(set(options) - {"date_format", "datetime_format", "decimal", "thousands",
+                                 "timezone"})
     if bad:
         raise _fail(where, f"unknown option(s) {bad}.")
+    decimal, thousands = options.get("decimal", "."), options.get("thousands", ",")
+    if decimal == thousands:
+        raise _fail(where, f"the decimal and thousands separators are both {decimal!r}: an "
+                           "amount such as 1,234 could then be read two ways.")
+    timezone = options.get("timezone")
+    if timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise _fail(where, f"timezone = {timezone!r} is no IANA time zone (e.g. "
+                               "'America/New_York', 'Europe/Berlin', 'UTC').") from exc
     fx = document.get("fx", {})
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
                for v in fx.values()):
@@ -112,8 +177,11 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
     if not tables:
         raise _fail(where, "the mapping names no table.")
     return Mapping(name, tables, options.get("date_format"), options.get("datetime_format"),
-                   options.get("decimal", "."), options.get("thousands", ","),
-                   {k: float(v) for k, v in fx.items()})
+                   decimal, thousands, {k: float(v) for k, v in fx.items()}, timezone)
+
+
+def _names(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value or ())
 
 
 def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
@@ -121,30 +189,47 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
     if table not in TABLES:
         raise _fail(where, f"{table!r} is not a table; the tables are {', '.join(TABLES)}.")
     unknown = sorted(set(spec) - {"file", "columns", "values", "constants", "split", "keep",
-                                  "currency"})
+                                  "currency", "formats", "stage_flags"})
     if unknown:
         raise _fail(here, f"unknown key(s) {unknown}.")
-    files = spec.get("file")
-    files = (files,) if isinstance(files, str) else tuple(files or ())
+    files = _names(spec.get("file"))
     if not files:
         raise _fail(here, "no file named.")
-    known = set(_KINDS[table])
-    for part in ("columns", "values", "constants", "split"):
-        extra = sorted(set(spec.get(part, {})) - known)
+    kinds = _KINDS[table]
+    for part in ("columns", "values", "constants", "split", "formats"):
+        extra = sorted(set(spec.get(part, {})) - set(kinds))
         if extra:
             raise _fail(here, f"[{part}] names {extra}, not columns of {table} "
-                              f"({', '.join(_KINDS[table])}).")
+                              f"({', '.join(kinds)}).")
+    undated = sorted(c for c in spec.get("formats", {}) if kinds[c] not in ("date", "datetime"))
+    if undated:
+        raise _fail(here, f"[formats] names {undated}, which hold no dates or times.")
+    translations = {}
+    for column, vmap in spec.get("values", {}).items():
+        if column == "stage" and "*" in vmap:
+            raise _fail(here, 'a catch-all ("*") for the stage is refused: a closed deal read '
+                              "as open would change revenue and the win rate. Name each "
+                              "stage, or give [tables.deals.stage_flags].")
+        lowered: dict[str, str] = {}
+        for key, value in vmap.items():
+            key, value = str(key).lower() if key != "*" else "*", str(value)
+            if lowered.setdefault(key, value) != value:
+                raise _fail(here, f"[values.{column}] maps {key!r} (in any case) to both "
+                                  f"{lowered[key]!r} and {value!r}.")
+        translations[column] = lowered
     keep = spec.get("keep")
     if keep is not None:
         if set(keep) != {"column", "values"}:
             raise _fail(here, "keep needs exactly 'column' and 'values'.")
-        keep = (str(keep["column"]), tuple(str(v) for v in keep["values"]))
+        keep = (str(keep["column"]), tuple(str(v).lower() for v in keep["values"]))
+    flags = spec.get("stage_flags", {})
+    if flags and (table != "deals" or set(flags) != {"won", "closed"}):
+        raise _fail(here, "stage_flags belongs to deals and needs exactly 'won' and 'closed'.")
     return TableMapping(
-        table, files, dict(spec.get("columns", {})),
-        {col: {str(k): str(v) for k, v in vmap.items()}
-         for col, vmap in spec.get("values", {}).items()},
-        {col: str(v) for col, v in spec.get("constants", {}).items()},
-        dict(spec.get("split", {})), keep, spec.get("currency"))
+        table, files, {col: _names(export) for col, export in spec.get("columns", {}).items()},
+        translations, {col: str(v) for col, v in spec.get("constants", {}).items()},
+        dict(spec.get("split", {})), keep, _names(spec.get("currency", ())),
+        dict(spec.get("formats", {})), {k: _names(v) for k, v in flags.items()})
 
 
 def mapped_sources(path: str | os.PathLike[str],
@@ -153,13 +238,17 @@ def mapped_sources(path: str | os.PathLike[str],
 
     Each table is text, to be validated as :func:`repkpi.load` does
     (``repkpi.load(path, source=...)``); its index is the row of the export
-    file, so that row numbers in errors and rejects are the export's.
+    file, so that row numbers in errors and rejects are the export's. An
+    export may be one file or a folder of part files named after it
+    (``tickets/`` for ``tickets.csv``), read as one file: the parts in the
+    order of their names, rows numbered on across the parts.
 
     Raises
     ------
     DataFileError
         A file the mapping does not know, an export lacking a column the
-        mapping needs, several currencies without exchange rates.
+        mapping needs, part files with different headers, several
+        currencies without exchange rates.
     """
     mapping = source if isinstance(source, Mapping) else read_mapping(source)
     folder = Path(path)
@@ -174,6 +263,11 @@ def mapped_sources(path: str | os.PathLike[str],
         raise DataFileError(
             f"{folder / stray[0]}: the {mapping.name} mapping does not know this file. It reads "
             f"{', '.join(sorted(claimed))}.\nHint: rename the export, or move it out of the folder.")
+    # A split export: a folder named after an export file, without its suffix.
+    stems = {Path(name).stem: name for name in claimed}
+    for p in folder.iterdir():
+        if p.is_dir() and p.name.lower() in stems and stems[p.name.lower()] not in present:
+            present[stems[p.name.lower()]] = p
     raws: dict[Path, pd.DataFrame] = {}
     sources = []
     for table, spec in mapping.tables.items():
@@ -181,26 +275,59 @@ def mapped_sources(path: str | os.PathLike[str],
         if file is None:
             continue
         if file not in raws:
-            raws[file] = read_file(file)
-        frame = _translate(raws[file], spec, mapping, file)
-        sources.append(Source(table, f"{file} ({mapping.name})", lambda frame=frame: frame))
+            raws[file] = _read_parts(file) if file.is_dir() else read_file(file)
+        frame, notes = _translate(raws[file], spec, mapping, file)
+        origin = f"{file} ({'; '.join([mapping.name, *notes])})"
+        sources.append(Source(table, origin, lambda frame=frame: frame))
     return sources
 
 
+def _read_parts(folder: Path) -> pd.DataFrame:
+    """The part files of a split export as one table, rows numbered on across the parts."""
+    parts = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not parts:
+        raise DataFileError(f"{folder}: the folder holds no part files (.csv or .parquet).\n"
+                            "Hint: put the parts of the split export in it, or remove it.")
+    frames = [read_file(p) for p in parts]
+    for part, frame in zip(parts[1:], frames[1:], strict=True):
+        if list(frame.columns) != list(frames[0].columns):
+            raise DataFileError(
+                f"{part}: its header differs from that of {parts[0].name} "
+                f"({list(frame.columns)} against {list(frames[0].columns)}).\nHint: the parts "
+                "of one export share one header; export them again with the same columns.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pick(raw: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` that is a column of the export."""
+    return next((n for n in names if n in raw.columns), None)
+
+
 def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
-               file: Path) -> pd.DataFrame:
-    """The canonical table, as text, from an export; the index stays the export's row."""
+               file: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The canonical table, as text, from an export, and notes on what was read by a rule.
+
+    The index stays the export's row.
+    """
+    notes = []
     if spec.keep is not None:
         column, wanted = spec.keep
-        _require(raw, column, spec, file, mapping)
-        raw = raw[raw[column].isin(list(wanted)).fillna(False).to_numpy(dtype=bool)]
-    out = {}
-    for canonical, export in spec.columns.items():
-        if export not in raw.columns:
+        _require(raw, (column,), spec, file, mapping)
+        kept = raw[column].str.lower().isin(list(wanted)).fillna(False).to_numpy(dtype=bool)
+        if not kept.all():
+            counts = raw.loc[~kept, column].fillna("empty").value_counts(sort=False)
+            listed = ", ".join(f"{value}: {_rows(n)}" for value, n in sorted(counts.items()))
+            notes.append(f"{_rows((~kept).sum())} set aside by {column} ({listed})")
+        raw = raw[kept]
+    out, used = {}, set()
+    for canonical, names in spec.columns.items():
+        export = _pick(raw, names)
+        if export is None:
             required = next(c.required for c in COLUMNS[spec.table] if c.name == canonical)
-            if required:
-                _require(raw, export, spec, file, mapping)
+            if required and not (canonical == "stage" and _flag_columns(raw, spec)):
+                _require(raw, names, spec, file, mapping)
             continue
+        used.add(export)
         out[canonical] = raw[export].astype("str")
     for canonical, value in spec.constants.items():
         out[canonical] = pd.Series(value, index=raw.index, dtype="str")
@@ -209,7 +336,15 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
             out[canonical] = out[canonical].str.split(separator, n=1).str[0].str.strip()
     for canonical, vmap in spec.translations.items():
         if canonical in out:
-            out[canonical] = _translate_values(out[canonical], vmap)
+            line = f"[tables.{spec.table}.values.{canonical}]"
+            out[canonical], note = _translate_values(
+                out[canonical], vmap, _FIXED.get((spec.table, canonical)), line, mapping.name)
+            if note:
+                notes.append(f"{canonical}: {note}")
+    flags = _flag_columns(raw, spec)
+    if flags:
+        out["stage"] = _stage_from_flags(raw, flags, out.get("stage"))
+        notes.append(f"stage from {flags[0]} and {flags[1]}")
     kinds = _KINDS[spec.table]
     for canonical in list(out):
         kind = kinds[canonical]
@@ -217,31 +352,91 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
             out[canonical] = _number_text(out[canonical], mapping)
             if kind == "money" and spec.currency:
                 out[canonical] = _convert_currency(out[canonical], raw, spec, mapping, file)
-        elif kind == "date" and mapping.date_format:
-            out[canonical] = _date_text(out[canonical], mapping.date_format, "%Y-%m-%d")
-        elif kind == "datetime" and mapping.datetime_format:
-            out[canonical] = _date_text(out[canonical], mapping.datetime_format,
-                                        "%Y-%m-%dT%H:%M:%SZ")
-    used = set(spec.columns.values()) | ({spec.currency} if spec.currency else set())
+        elif kind == "date":
+            out[canonical] = _date_text(out[canonical],
+                                        spec.formats.get(canonical, mapping.date_format))
+        elif kind == "datetime":
+            out[canonical] = _timestamp_text(
+                out[canonical], spec.formats.get(canonical, mapping.datetime_format),
+                mapping.timezone)
+    currency = _pick(raw, spec.currency)
+    used |= {currency} if currency else set()
     extra = {c: raw[c] for c in raw.columns if c not in used and c not in out}
-    return pd.DataFrame({**out, **extra}, index=raw.index)
+    return pd.DataFrame({**out, **extra}, index=raw.index), notes
 
 
-def _require(raw: pd.DataFrame, column: str, spec: TableMapping, file: Path,
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _require(raw: pd.DataFrame, names: tuple[str, ...], spec: TableMapping, file: Path,
              mapping: Mapping) -> None:
-    if column not in raw.columns:
+    if _pick(raw, names) is None:
+        which = " or ".join(repr(n) for n in names)
         raise DataFileError(
             f"{file}: the {mapping.name} mapping reads the {spec.table} table from the column "
-            f"{column!r}, which this export lacks. Found: {list(raw.columns)}.\nHint: add the "
+            f"{which}, which this export lacks. Found: {list(raw.columns)}.\nHint: add the "
             "column to the export, or adapt the mapping (docs/mappings.md).")
 
 
-def _translate_values(values: pd.Series, vmap: dict[str, str]) -> pd.Series:
-    """Export values to canonical ones; ``"*"`` catches the rest; others are left as they are."""
+def _translate_values(values: pd.Series, vmap: dict[str, str], fixed: list[str] | None,
+                      line: str, name: str) -> tuple[pd.Series, str]:
+    """Export values to canonical ones, in any case, and a note on what the catch-all read.
+
+    Without a catch-all, a value the map lacks is passed on as it is; in a
+    column of fixed values it is passed on with the mapping line to add, so
+    that validation names both.
+    """
+    lowered = values.str.lower()
     exact = {k: v for k, v in vmap.items() if k != "*"}
-    mapped = values.map(exact)
-    fallback = pd.Series(vmap["*"], index=values.index, dtype="str") if "*" in vmap else values
-    return mapped.where(mapped.notna(), fallback).where(values.notna())
+    mapped = lowered.map(exact)
+    missed = mapped.isna() & values.notna()
+    note = ""
+    if "*" in vmap:
+        counts = values[missed].value_counts(sort=False)
+        if len(counts):
+            note = "by the catch-all, " + ", ".join(
+                f"{value}: {_rows(n)} read as {vmap['*']}" for value, n in sorted(counts.items()))
+        fallback = pd.Series(vmap["*"], index=values.index, dtype="str")
+    elif fixed is not None:
+        options = " or ".join(f'"{v}"' for v in fixed)
+        hint = (values + f' is not in the {name} mapping: add the line "' + values
+                + f'" = {options} under {line}')
+        fallback = hint.where(~lowered.isin(fixed), lowered)
+    else:
+        fallback = values
+    return mapped.where(~missed, fallback).where(values.notna()), note
+
+
+def _flag_columns(raw: pd.DataFrame, spec: TableMapping) -> tuple[str, str] | None:
+    """The export's won and closed flag columns, when the mapping names them and it has both."""
+    if not spec.stage_flags:
+        return None
+    won, closed = _pick(raw, spec.stage_flags["won"]), _pick(raw, spec.stage_flags["closed"])
+    return (won, closed) if won and closed else None
+
+
+def _truth(values: pd.Series) -> pd.Series:
+    """A flag column as True / False, and missing where it is neither (true/false, yes/no, 1/0)."""
+    text = values.str.strip().str.lower()
+    return text.map({**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)})
+
+
+def _stage_from_flags(raw: pd.DataFrame, flags: tuple[str, str],
+                      stage: pd.Series | None) -> pd.Series:
+    """The stage decided by the won and closed flags; where they decide nothing, the stage column's."""
+    won, closed = _truth(raw[flags[0]]), _truth(raw[flags[1]])
+    decided = np.select(
+        [(closed == False).fillna(False).to_numpy(dtype=bool),  # noqa: E712
+         ((closed == True) & (won == True)).fillna(False).to_numpy(dtype=bool),  # noqa: E712
+         ((closed == True) & (won == False)).fillna(False).to_numpy(dtype=bool)],  # noqa: E712
+        ["open", "won", "lost"], default="")
+    decided = pd.Series(decided, index=raw.index, dtype="str")
+    # Flags that say nothing clear (empty, or won but not closed): the stage column decides,
+    # else the flags' own text is reported.
+    unclear = raw[flags[1]].astype("str") + " / " + raw[flags[0]].astype("str")
+    fallback = stage if stage is not None else unclear
+    return decided.where(decided != "", fallback)
 
 
 def _number_text(values: pd.Series, mapping: Mapping) -> pd.Series:
@@ -257,9 +452,14 @@ def _number_text(values: pd.Series, mapping: Mapping) -> pd.Series:
 
 def _convert_currency(amounts: pd.Series, raw: pd.DataFrame, spec: TableMapping,
                       mapping: Mapping, file: Path) -> pd.Series:
-    """Amounts in the reporting currency, with the mapping's exchange rates."""
-    _require(raw, spec.currency, spec, file, mapping)
-    currency = raw[spec.currency].str.strip().str.upper()
+    """Amounts in the reporting currency, with the mapping's exchange rates.
+
+    An export without any of the currency columns is in one currency.
+    """
+    column = _pick(raw, spec.currency)
+    if column is None:
+        return amounts
+    currency = raw[column].str.strip().str.upper()
     seen = sorted(currency.dropna().unique())
     if not mapping.fx:
         if len(seen) > 1:
@@ -280,7 +480,47 @@ def _convert_currency(amounts: pd.Series, raw: pd.DataFrame, spec: TableMapping,
     return converted.where(number.notna() & rate.notna(), amounts)
 
 
-def _date_text(values: pd.Series, written: str, canonical: str) -> pd.Series:
-    """Dates in the mapping's format, rewritten as ISO; others left as they are."""
-    parsed = pd.to_datetime(values, format=written, errors="coerce")
-    return parsed.dt.strftime(canonical).astype("str").where(parsed.notna(), values)
+def _date_text(values: pd.Series, written: str | None) -> pd.Series:
+    """Dates as ISO: read with the column's format, or an ISO timestamp's UTC date.
+
+    A timestamp with an offset (``2024-01-10T23:15:00.000Z``, Salesforce's
+    ``CreatedDate``) is the day in UTC; one without keeps the day it names.
+    Other cells are left as they are, for validation to read or report.
+    """
+    out = values
+    if written:
+        parsed = pd.to_datetime(values, format=written, errors="coerce")
+        out = parsed.dt.strftime("%Y-%m-%d").astype("str").where(parsed.notna(), values)
+    timed = out.str.match(_ISO_TIME).fillna(False).to_numpy(dtype=bool)
+    if timed.any():
+        zoned = timed & out.str.contains(_OFFSET).fillna(False).to_numpy(dtype=bool)
+        utc = pd.to_datetime(out.where(zoned), format="ISO8601", utc=True, errors="coerce")
+        day = utc.dt.strftime("%Y-%m-%d").astype("str")
+        day = day.where(utc.notna(), out.str.slice(0, 10).where(timed & ~zoned))
+        out = day.where(day.notna(), out)
+    return out
+
+
+def _timestamp_text(values: pd.Series, written: str | None, timezone: str | None) -> pd.Series:
+    """Timestamps as ISO UTC: naive ones in the mapping's time zone (UTC when none).
+
+    In the hour that a change of daylight saving time repeats, a time is
+    taken in daylight time (the first time the clock shows it); a time that
+    the change skips is no time and is reported.
+    """
+    if not written and not timezone:
+        return values
+    zoned = values.str.contains(_OFFSET).fillna(False).to_numpy(dtype=bool)
+    canonical = "%Y-%m-%dT%H:%M:%SZ"
+    naive = pd.to_datetime(values.where(~zoned), format=written or "ISO8601", errors="coerce")
+    if timezone:
+        skipped = naive.notna()
+        naive = naive.dt.tz_localize(timezone, ambiguous=np.ones(len(naive), dtype=bool),
+                                     nonexistent="NaT").dt.tz_convert("UTC")
+        skipped &= naive.isna()
+        values = values.where(~skipped, values + f" (no such time in {timezone})")
+    text = naive.dt.strftime(canonical).astype("str")
+    if written:
+        aware = pd.to_datetime(values.where(zoned), format=written, utc=True, errors="coerce")
+        text = text.where(naive.notna(), aware.dt.strftime(canonical).astype("str"))
+    return text.where(text.notna(), values)
