@@ -604,7 +604,8 @@ def _sql_deals(name: str, freq: str) -> tuple[str, str]:
             "count",
         ),
         "average_deal_size": (
-            f"sum(k.amount) FILTER (WHERE {won}) AS num, count(*) FILTER (WHERE {won}) AS den",
+            f"coalesce(sum(k.amount) FILTER (WHERE {won}), 0) AS num, "
+            f"count(k.amount) FILTER (WHERE {won}) AS den",  # won deals that have an amount
             "ratio",
         ),
     }[name]
@@ -652,11 +653,13 @@ agg AS (  -- due = end_date in P
 arr AS (  -- ARR(a, P.open) and ARR(a, P.last) per account
     SELECT p.p_first, k.account_id, k.__grp,
            coalesce(sum(k.annual_value) FILTER (
-               WHERE k.start_date <= {_OPEN} AND {_OPEN} <= k.end_date), 0) AS arr_start,
+               WHERE k.start_date <= {_OPEN}
+                 AND (k.end_date IS NULL OR {_OPEN} <= k.end_date)), 0) AS arr_start,
            coalesce(sum(k.annual_value) FILTER (
-               WHERE k.start_date <= p.p_last AND p.p_last <= k.end_date), 0) AS arr_end
-    FROM periods p
-    JOIN keyed k ON k.start_date <= p.p_last AND k.end_date >= {_OPEN}
+               WHERE k.start_date <= p.p_last
+                 AND (k.end_date IS NULL OR p.p_last <= k.end_date)), 0) AS arr_end
+    FROM periods p  -- a contract with no end_date is evergreen: active from its start on
+    JOIN keyed k ON k.start_date <= p.p_last AND (k.end_date IS NULL OR k.end_date >= {_OPEN})
     GROUP BY ALL
 ),
 agg AS (  -- cohort = accounts with ARR(a, P.open) > 0
@@ -679,7 +682,7 @@ def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
         )
         return (
             f"""
-as_of AS (  -- latest timestamp of the tickets table
+ticket_as_of AS (  -- latest timestamp of the tickets table
     SELECT max(ts) AS as_of FROM (
         SELECT opened_at AS ts FROM tickets
         UNION ALL SELECT first_response_at FROM tickets
@@ -691,7 +694,7 @@ sla AS (
            k.opened_at + to_hours(CAST({target} AS BIGINT)) AS deadline,
            (k.resolved_at IS NOT NULL AND k.resolved_at <= as_of.as_of) AS is_resolved,
            as_of.as_of
-    FROM keyed k CROSS JOIN as_of
+    FROM keyed k CROSS JOIN ticket_as_of AS as_of
 ),
 status AS (
     SELECT *,

@@ -30,6 +30,10 @@ from pandera.typing.pandas import Series
 
 __all__ = [
     "COLUMNS",
+    "EMPTY_TOKENS",
+    "END_COLUMNS",
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "RECORDED",
     "ROW_CHECKS",
     "SCHEMAS",
@@ -89,7 +93,7 @@ class AccountsSchema(pa.DataFrameModel):
     rep_id: Series[str] = pa.Field(nullable=True)
     region: Series[str] = pa.Field(nullable=True)
     segment: Series[str] = pa.Field(nullable=True)
-    customer_since: Series[pd.Timestamp] = pa.Field()
+    customer_since: Series[pd.Timestamp] = pa.Field(nullable=True)  # empty: a prospect
     churned_on: Series[pd.Timestamp] = pa.Field(nullable=True)
 
     @pa.dataframe_check
@@ -104,7 +108,7 @@ class ContractsSchema(pa.DataFrameModel):
     contract_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     account_id: Series[str] = pa.Field()
     start_date: Series[pd.Timestamp] = pa.Field()
-    end_date: Series[pd.Timestamp] = pa.Field()
+    end_date: Series[pd.Timestamp] = pa.Field(nullable=True)  # empty: evergreen, no end
     annual_value: Series[float] = pa.Field(ge=0)
     renewal_of: Series[str] = pa.Field(nullable=True)
 
@@ -123,9 +127,9 @@ class DealsSchema(pa.DataFrameModel):
     created_on: Series[pd.Timestamp] = pa.Field()
     closed_on: Series[pd.Timestamp] = pa.Field(nullable=True)
     stage: Series[str] = pa.Field(isin=STAGES)
-    amount: Series[float] = pa.Field(ge=0)
-    deal_type: Series[str] = pa.Field(isin=DEAL_TYPES)
-    channel: Series[str] = pa.Field(isin=CHANNELS)
+    amount: Series[float] = pa.Field(ge=0, nullable=True)
+    deal_type: Series[str] = pa.Field(isin=DEAL_TYPES, nullable=True)  # empty: unknown
+    channel: Series[str] = pa.Field(isin=CHANNELS, nullable=True)  # empty: unknown
 
     @pa.dataframe_check
     def closed_on_required_when_won_or_lost(cls, df: pd.DataFrame) -> pd.Series:
@@ -142,12 +146,12 @@ class TicketsSchema(pa.DataFrameModel):
     """tickets: one row per customer issue, question or complaint."""
 
     ticket_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field()
+    account_id: Series[str] = pa.Field(nullable=True)  # empty: a requester with no account
     rep_id: Series[str] = pa.Field(nullable=True)
     opened_at: Series[pd.DatetimeTZDtype] = pa.Field(**_UTC)
     first_response_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_UTC)
     resolved_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_UTC)
-    priority: Series[str] = pa.Field(isin=PRIORITIES)
+    priority: Series[str] = pa.Field(isin=PRIORITIES, nullable=True)  # empty: no agreed time
     kind: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check
@@ -276,3 +280,14 @@ ROW_CHECKS: dict[str, tuple[str, str]] = {
     "left_on_after_hired_on": ("left_on", "left_on > hired_on"),
 }
 """For each check across columns: the column a failure is reported against, and the rule."""
+
+END_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("churned_on",),
+    "contracts": ("end_date",),
+    "reps": ("left_on",),
+}
+"""The end-type date columns: a date in year 2200 or later (``9999-12-31``) in them means "never"."""
+EMPTY_TOKENS: tuple[str, ...] = ("#N/A", "N/A", "NULL", "null", "NaN", "nan", "None")
+"""Cell texts that mean empty in every column (``NA`` is not one: it is North America)."""
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+"""A date outside these years (inclusive) is a bad cell, save the "never" of an end-type column."""

@@ -71,35 +71,37 @@ def test_missing_folder_exits_2(tmp_path, capsys):
     assert "no such file or folder" in err
 
 
-def test_unreadable_file_exits_2_and_names_it(tmp_path, capsys):
+def test_unreadable_file_exits_1_and_names_it(tmp_path, capsys):
+    # Exit 1 (was 2): a problem with the data's files is invalid data, not a usage error.
     (tmp_path / "accounts.csv").write_bytes(b"")
-    assert main(["validate", str(tmp_path)]) == 2
+    assert main(["validate", str(tmp_path)]) == 1
     assert "accounts.csv" in capsys.readouterr().err
 
 
-def test_misnamed_file_exits_2_and_lists_the_tables(folder, write, tmp_path, capsys):
+def test_misnamed_file_exits_1_and_lists_the_tables(folder, write, tmp_path, capsys):
     write(tmp_path, "Accounts (1).csv", ACCOUNTS)
-    assert main(["validate", str(folder(reps="rep_id,hired_on\n"))]) == 2
+    assert main(["validate", str(folder(reps="rep_id,hired_on\n"))]) == 1
     err = capsys.readouterr().err
     assert "Accounts (1).csv" in err
     assert "accounts.csv" in err
 
 
-def test_missing_required_column_exits_2(folder, capsys):
-    path = folder(accounts="""
-        account_id
-        A1
+def test_missing_required_column_exits_1(folder, capsys):
+    path = folder(reps="""
+        rep_id
+        R1
         """)
-    assert main(["validate", str(path)]) == 2
+    assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "accounts.csv" in err
-    assert "customer_since" in err
+    assert "reps.csv" in err
+    assert "hired_on" in err
 
 
-def test_folder_without_table_files_exits_2(tmp_path, capsys):
+def test_folder_without_table_files_exits_1(tmp_path, capsys):
+    # An error (exit 1), not an empty report: the data model asks it of a folder with no table.
     (tmp_path / "README.md").write_text("nothing here\n", encoding="utf-8")
-    assert main(["validate", str(tmp_path)]) == 2
-    assert "No table files found" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "no table files found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [

@@ -7,6 +7,10 @@ a check of both.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 
 import repkpi
@@ -15,16 +19,49 @@ from benchmarks.agreement import mismatches
 from repkpi.datasets.generator import write_sample
 
 
-@pytest.fixture(scope="module", params=["sample", "first-of-month"])
+@pytest.fixture(scope="module", params=["sample", "first-of-month", "optional-columns"])
 def both(request, tmp_path_factory):
-    """The shipped sample; and generated data with 40% of accounts won, lost and renewed on
-    the 1st of a month, as real CRMs date them (the opening state on P.open matters there)."""
+    """The shipped sample; generated data with 40% of accounts won, lost and renewed on the
+    1st of a month, as real CRMs date them (the opening state on P.open matters there); and
+    that data with the optional columns of data-model.md left empty in places."""
     if request.param == "sample":
         folder = repkpi.sample_path()
     else:
         folder = write_sample(tmp_path_factory.mktemp("first"), seed=11, accounts=600,
                               first_of_month=0.4)
+        if request.param == "optional-columns":
+            blank_optional_cells(folder)
     return repkpi.load(folder), sql_reference.connect(folder)
+
+
+def blank_optional_cells(folder: Path) -> None:
+    """Prospects with lost deals, won deals without an amount, deals of unknown type and
+    channel, tickets with no account or no priority, evergreen contracts."""
+    rng = np.random.default_rng(5)
+
+    def read(table: str) -> pd.DataFrame:
+        return pd.read_csv(folder / f"{table}.csv", dtype="str", keep_default_na=False)
+
+    def blank(frame: pd.DataFrame, column: str, share: float) -> None:
+        frame.loc[rng.random(len(frame)) < share, column] = ""
+
+    accounts, deals = read("accounts"), read("deals")
+    prospects = accounts.head(40).assign(
+        account_id=[f"P{i:04d}" for i in range(40)], customer_since="", churned_on="")
+    accounts = pd.concat([accounts, prospects], ignore_index=True)
+    lost = deals[deals["stage"] == "lost"].head(40).assign(
+        deal_id=[f"PD{i:04d}" for i in range(40)], account_id=prospects["account_id"].to_numpy())
+    deals = pd.concat([deals, lost], ignore_index=True)
+    for column in ("amount", "deal_type", "channel"):
+        blank(deals, column, 0.1)
+    tickets, contracts = read("tickets"), read("contracts")
+    blank(tickets, "account_id", 0.05)
+    blank(tickets, "priority", 0.1)
+    unrenewed = ~contracts["contract_id"].isin(contracts["renewal_of"])
+    contracts.loc[unrenewed & (rng.random(len(contracts)) < 0.15), "end_date"] = ""
+    for table, frame in {"accounts": accounts, "deals": deals, "tickets": tickets,
+                         "contracts": contracts}.items():
+        frame.to_csv(folder / f"{table}.csv", index=False)
 
 
 @pytest.mark.parametrize("freq", ["Q", "M"])

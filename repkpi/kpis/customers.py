@@ -54,8 +54,10 @@ def _churned(s: Scope) -> Events:
     end = np.where(inside, s.bounds("last")[np.maximum(pos, 0)], NAT)
     since = day_numbers(accounts["customer_since"])
     # Active on P.open = customer by then and not yet churned: churned_on >= P.first holds.
-    # In a period in progress, a churn after the as-of date has not happened yet.
-    return s.events(accounts["churned_on"], where=inside & (since < first) & (churned <= end))
+    # In a period in progress, a churn after the as-of date has not happened yet. A prospect
+    # (no customer_since) is never a customer.
+    return s.events(accounts["churned_on"],
+                    where=inside & (since != NAT) & (since < first) & (churned <= end))
 
 
 @kpi(table="accounts", unit="count", kind="count")
@@ -220,7 +222,7 @@ def engagement_rate(s: Scope) -> Parts:
     last = s.bounds("last")[pos]
     since = day_numbers(accounts["customer_since"])[account]
     churned = day_numbers(accounts["churned_on"])[account]
-    active = (since <= last) & ((churned == NAT) | (last < churned))
+    active = (since != NAT) & (since <= last) & ((churned == NAT) | (last < churned))
     engaged = Pairs(s, account[active], pos[active], codes=s.codes[account[active]])
     return s.parts("ratio", engaged, _active(s, "last"), show=_SHOW)
 
@@ -263,14 +265,15 @@ def key_accounts(s: Scope, *, threshold: float = 100_000) -> Parts:
     k1 = np.searchsorted(lower, day, side="left")
     ok = (account >= 0) & (day != NAT) & (k0 < k1)
     width = len(last) + 1
-    cents = np.round(won["amount"].to_numpy(np.float64) * 100)[ok]  # whole cents: sums are exact
+    # Whole cents, so that sums are exact; a won deal without an amount adds nothing.
+    cents = np.nan_to_num(np.round(won["amount"].to_numpy(np.float64, na_value=np.nan) * 100))[ok]
     size = len(accounts) * width
     diff = (np.bincount(account[ok] * width + k0[ok], cents, minlength=size)
             - np.bincount(account[ok] * width + k1[ok], cents, minlength=size))
     total = np.cumsum(diff.reshape(len(accounts), width), axis=1)[:, :-1]
     since = day_numbers(accounts["customer_since"])[:, None]
     churned = day_numbers(accounts["churned_on"])[:, None]
-    active = (since <= last[None, :]) & ((churned == NAT) | (last[None, :] < churned))
+    active = (since != NAT) & (since <= last[None, :]) & ((churned == NAT) | (last[None, :] < churned))
     hit = active & (total >= round(threshold * 100))
     who, pos = np.nonzero(hit)
     won_12m = total[who, pos] / 100

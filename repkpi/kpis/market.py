@@ -64,7 +64,8 @@ class _Market:
             codes = np.zeros(len(deals), dtype=np.int64)
         self.scope = s
         self.ours = s.events(deals["closed_on"], where=deals["stage"] == "won",
-                             weights=deals["amount"], codes=codes, frame=deals, table="deals")
+                             weights=deals["amount"].fillna(0.0), codes=codes, frame=deals,
+                             table="deals")
         self.theirs = s.events(starts, weights=market["revenue"])
         self.covered = s.events(starts).array() > 0
         pos = s.grid.locate(day_numbers(starts))

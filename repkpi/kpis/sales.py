@@ -32,6 +32,11 @@ _EXPANSION = ["cross_sell", "upsell"]
 _SHOW = ("account_id", "stage", "closed_on", "amount", "deal_type", "channel")
 
 
+def _amount(deals: pd.DataFrame) -> pd.Series:
+    """The deals' amounts, 0 where a deal has none: it adds nothing to a sum."""
+    return deals["amount"].fillna(0.0)
+
+
 def _deals(s: Scope) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     deals = s.frame
     return deals, deals["stage"] == "won", deals["stage"].isin(["won", "lost"])
@@ -52,7 +57,7 @@ def revenue(s: Scope) -> Parts:
     3 2024Q2  partner      0.0
     """
     deals, won, _ = _deals(s)
-    return s.parts("sum", s.events(deals["closed_on"], where=won, weights=deals["amount"]),
+    return s.parts("sum", s.events(deals["closed_on"], where=won, weights=_amount(deals)),
                    show=_SHOW)
 
 
@@ -128,7 +133,7 @@ def large_deals(s: Scope, *, threshold: float = 50_000) -> Parts:
 
 @kpi(table="deals", unit="money", kind="ratio", counted=True)
 def average_deal_size(s: Scope) -> Parts:
-    """Mean ``amount`` of won deals closed in the period (numerator sum, denominator count).
+    """Mean ``amount`` of won deals closed in the period that have one (sum over count).
 
     Examples
     --------
@@ -139,5 +144,6 @@ def average_deal_size(s: Scope) -> Parts:
     1 2024Q2    10000.0          1.0  10000.0
     """
     deals, won, _ = _deals(s)
-    return s.parts("ratio", s.events(deals["closed_on"], where=won, weights=deals["amount"]),
-                   s.events(deals["closed_on"], where=won), show=_SHOW)
+    priced = won & deals["amount"].notna()
+    return s.parts("ratio", s.events(deals["closed_on"], where=priced, weights=_amount(deals)),
+                   s.events(deals["closed_on"], where=priced), show=_SHOW)

@@ -41,14 +41,17 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _hours(targets: Mapping[str, float] | None) -> dict[str, float]:
-    hours = dict(DEFAULT_SLA_HOURS)
+def _hours(targets: Mapping[str | None, float] | None) -> dict[str | None, float]:
+    """Hours per priority; ``None`` (no priority set) has none unless ``targets`` gives one."""
+    hours: dict[str | None, float] = dict(DEFAULT_SLA_HOURS)
+    hours[None] = np.nan
     if targets is not None:
-        unknown = sorted(set(targets) - set(PRIORITIES))
+        unknown = sorted(map(str, set(targets) - {*PRIORITIES, None}))
         if unknown:
             raise OptionError(f"sla_compliance's targets name unknown priorities {unknown}.\n"
-                              f"Hint: the priorities are {PRIORITIES}; missing ones keep "
-                              f"their default {DEFAULT_SLA_HOURS}.")
+                              f"Hint: the priorities are {PRIORITIES} (and None for tickets "
+                              f"with no priority); missing ones keep their default "
+                              f"{DEFAULT_SLA_HOURS}.")
         hours.update(targets)
     return hours
 
@@ -63,7 +66,9 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     ----------
     targets : mapping, optional
         Hours per priority replacing the defaults ``urgent: 4, high: 24,
-        normal: 72, low: 120`` (priorities left out keep their default).
+        normal: 72, low: 120`` (priorities left out keep their default). A
+        ticket with no priority has no agreed time and counts in neither
+        side, unless ``targets`` gives one for ``None``.
     kinds : str or list of str, optional
         Only tickets of these kinds (e.g. ``"complaint"``).
     as_of : timestamp, optional
@@ -96,20 +101,23 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
         as_of = s.fact(("latest", "tickets"), lambda: _latest(tickets))
     else:
         as_of = micros(pd.Series([_utc(as_of)]))[0]
-    allowed = np.array([hours[p] for p in PRIORITIES], dtype=np.float64) * _HOUR
-    deadline = opened + np.round(allowed[positions(tickets["priority"], pd.Series(PRIORITIES))]
-                                 ).astype(np.int64)
+    # Hours allowed per ticket: a ticket with no priority has no agreed time (NaN), unless
+    # targets gives one for None; an unknown position (-1) picks that last entry.
+    allowed = np.array([*(hours[p] for p in PRIORITIES), hours[None]], dtype=np.float64) * _HOUR
+    allowed = allowed[positions(tickets["priority"], pd.Series(PRIORITIES))]
+    agreed = ~np.isnan(allowed)
+    deadline = np.where(agreed, opened + np.round(np.nan_to_num(allowed)).astype(np.int64), NAT)
     known = (resolved != NAT) & (resolved <= as_of)
     on_time = (resolved != NAT) & (resolved <= deadline)
-    met = known & on_time
-    breached = (known & ~on_time) | (~known & (deadline < as_of))
+    met = agreed & known & on_time
+    breached = agreed & ((known & ~on_time) | (~known & (deadline < as_of)))
     if kinds is not None:
         chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
         met, breached = met & chosen, breached & chosen
     # Hours past the deadline when resolved (or, unresolved, at as_of); negative: to spare.
     stop = np.where(known, resolved, as_of)
     columns = {"deadline": pd.Series(deadline.astype("datetime64[us]")).dt.tz_localize("UTC"),
-               "hours_late": (stop - deadline) / _HOUR}
+               "hours_late": np.where(agreed, (stop - deadline) / _HOUR, np.nan)}
     return s.parts("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
                    s.events(tickets["opened_at"], where=met | breached, columns=columns),
                    show=_SHOW)
