@@ -24,10 +24,12 @@ from repkpi.errors import (
     GoalsError,
     MissingTableError,
     OptionError,
+    PathNotFoundError,
     RepkpiError,
     show_value,
 )
 from repkpi.io.loading import load
+from repkpi.io.mapping import read_mapping
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +68,11 @@ def _load(args: argparse.Namespace, errors: str) -> object:
                     as_of=getattr(args, "as_of", None))
     if args.scheduler:
         raise RepkpiError("--scheduler goes with --engine dask.")
+    if args.source:
+        try:  # a bad mapping file is a usage error, not bad data
+            read_mapping(args.source)
+        except DataFileError as exc:
+            raise OptionError(str(exc)) from exc
     return load(args.data_dir, errors=errors, source=args.source, as_of=getattr(args, "as_of", None))
 
 
@@ -171,7 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataValidationError as exc:
         err.print(str(exc), markup=False)
         return EXIT_INVALID
-    except (DataFileError, GoalsError, KeyError, RepkpiError, OSError) as exc:
+    except (PathNotFoundError, GoalsError) as exc:  # a path that does not exist, a bad goals file
+        err.print(f"repkpi {args.command}: {exc}", markup=False)
+        return EXIT_USAGE
+    except DataFileError as exc:  # the data's files or columns: invalid data
+        err.print(f"repkpi {args.command}: {exc}", markup=False)
+        return EXIT_INVALID
+    except (KeyError, RepkpiError, OSError) as exc:
         err.print(f"repkpi {args.command}: {exc}", markup=False)
         return EXIT_USAGE
 
@@ -182,10 +195,17 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     summary = data.summary()
     for rec in summary.itertuples(index=False):
         mark = "ok" if rec.rejected == 0 else f"{rec.rejected:,} invalid row(s)"
-        out.print(f"{rec.table:<11} {rec.rows:>10,} rows  {mark}   ({rec.source})", markup=False)
+        notes = [f"delimiter {rec.delimiter!r}"] if rec.delimiter else []
+        if rec.trimmed:
+            notes.append(f"{rec.trimmed:,} cell(s) trimmed")
+        if rec.never:
+            notes.append(f"{rec.never:,} far-out end date(s) read as empty")
+        notes = f"; {', '.join(notes)}" if notes else ""
+        out.print(f"{rec.table:<11} {rec.rows:>10,} rows  {mark}   ({rec.source}{notes})",
+                  markup=False)
     if summary.empty:
         out.print(f"No table files found in {args.data_dir}.", markup=False)
-        return EXIT_USAGE
+        return EXIT_INVALID
     if data.rejects.empty:
         out.print("All rows are valid.")
         return EXIT_OK

@@ -15,8 +15,10 @@ __all__ = [
     "DataFileError",
     "DataValidationError",
     "GoalsError",
+    "MissingColumnError",
     "MissingTableError",
     "OptionError",
+    "PathNotFoundError",
     "RepkpiError",
 ]
 
@@ -35,6 +37,14 @@ class ColumnNotFoundError(KeyError, RepkpiError):
 
 class DataFileError(RepkpiError):
     """A data file cannot be used at all: unreadable, empty, misnamed, incomplete."""
+
+
+class PathNotFoundError(DataFileError):
+    """The data path given does not exist (a usage error, not a data error)."""
+
+
+class MissingColumnError(ColumnNotFoundError, DataFileError):
+    """A table's file lacks a column that the data model requires."""
 
 
 class MissingTableError(LookupError, RepkpiError):
@@ -60,9 +70,10 @@ class DataValidationError(RepkpiError):
         ``value``; with ``engine="dask"`` also ``file``, the part file of the row.
     """
 
-    def __init__(self, report: pd.DataFrame, *, shown: int = 10) -> None:
+    def __init__(self, report: pd.DataFrame, *, shown: int = 10,
+                 sources: dict[str, str] | None = None) -> None:
         self.report = report
-        super().__init__(format_failures(report, shown=shown))
+        super().__init__(format_failures(report, shown=shown, sources=sources))
 
 
 def show_value(value: object) -> str:
@@ -70,12 +81,15 @@ def show_value(value: object) -> str:
     return "<empty>" if value is None or value is pd.NA or value != value else repr(value)
 
 
-def format_failures(report: pd.DataFrame, *, shown: int = 10) -> str:
+def format_failures(report: pd.DataFrame, *, shown: int = 10,
+                    sources: dict[str, str] | None = None) -> str:
     """Render a failure report as a readable message.
 
-    The message gives the number of failures, the first ``shown`` of them,
-    the counts per table and check, and a hint.
+    The message gives the number of failures, the first ``shown`` of them
+    (each with its file when the report has a ``file`` column), the counts
+    per table and check, the file of each table (``sources``) and a hint.
     """
+    sources = sources or {}
     where_cols = ["table", "file"] if "file" in report.columns else ["table"]
     n_rows = len(report[[*where_cols, "row"]].drop_duplicates())
     lines = [
@@ -96,6 +110,9 @@ def format_failures(report: pd.DataFrame, *, shown: int = 10) -> str:
     counts = report.groupby(["table", "column", "check"], sort=True, dropna=False).size()
     for (table, column, check), n in counts.items():
         lines.append(f"  {table}.{column}: {check}: {n}")
+    named = [t for t in dict.fromkeys(report["table"]) if t in sources]
+    if named and "file" not in report.columns:
+        lines.append("Files: " + "; ".join(f"{t}: {sources[t]}" for t in named))
     lines.append(
         "Hint: rows are numbered from 1 after the header line, as in a spreadsheet "
         "(spreadsheet line = row + 1). Fix the export, or load with "

@@ -141,6 +141,7 @@ class DaskCrmData:
         self.sources = parts
         self.rows_read = rows_read
         self.rejects = rejects
+        self.notes: dict[str, dict[str, Any]] = {}
         self.cache: dict[str, Any] = {} if facts is None else {"facts": facts}
         for name in TABLES:
             frame = None
@@ -177,14 +178,22 @@ class DaskCrmData:
         return {name: getattr(self, name) for name in TABLES if getattr(self, name) is not None}
 
     def summary(self) -> pd.DataFrame:
-        """Rows read, loaded and rejected per table, with the number of files of each."""
+        """Rows read, loaded and rejected per table, with the number of files of each.
+
+        The other columns are those of ``CrmData.summary``: ``delimiter``,
+        ``trimmed`` and ``never``, over all the files of a table.
+        """
         rejected = self.rejects.groupby("table")[["file", "row"]].apply(
             lambda g: len(g.drop_duplicates())) if len(self.rejects) else pd.Series(dtype=int)
         rows = [{"table": name, "source": f"{len(self.sources[name])} file(s)",
                  "rows": self.rows_read[name],
                  "loaded": self.rows_read[name] - int(rejected.get(name, 0)),
-                 "rejected": int(rejected.get(name, 0))} for name in self.tables]
-        return pd.DataFrame(rows, columns=["table", "source", "rows", "loaded", "rejected"])
+                 "rejected": int(rejected.get(name, 0)),
+                 **{key: self.notes.get(name, {}).get(key, default)
+                    for key, default in (("delimiter", ""), ("trimmed", 0), ("never", 0))}}
+                for name in self.tables]
+        return pd.DataFrame(rows, columns=["table", "source", "rows", "loaded", "rejected",
+                                           "delimiter", "trimmed", "never"])
 
     def __repr__(self) -> str:
         parts = [f"{name}={len(self.sources[name])} partition(s)" for name in self.tables]
@@ -216,7 +225,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     check_errors_option(errors)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
-    failures, rows_read, meta, summaries = [], {}, {}, {}
+    failures, rows_read, meta, summaries, notes = [], {}, {}, {}, {}
     ids = None
     first = (["accounts"] if "accounts" in parts else []), [t for t in parts if t != "accounts"]
     for tables in first:
@@ -224,6 +233,11 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         (done,) = dask.compute(tasks, scheduler=client)
         for table, results in done.items():
             rows_read[table] = sum(r["rows"] for r in results)
+            notes[table] = {
+                "delimiter": ", ".join(dict.fromkeys(r["notes"]["delimiter"] for r in results
+                                                     if r["notes"]["delimiter"])),
+                "trimmed": sum(r["notes"]["trimmed"] for r in results),
+                "never": sum(r["notes"]["never"] for r in results)}
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
@@ -236,7 +250,9 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
     facts = None if len(report) else _whole(summaries)
-    return DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
+    data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
+    data.notes = notes
+    return data
 
 
 def _typed(table: str, file: str) -> pd.DataFrame:
@@ -254,7 +270,10 @@ def _validate(table: str, file: str,
 
     ``ids``: every account id, and the ids of rejected accounts.
     """
-    typed, failures = validate_table(table, read_file(file), file)
+    raw = read_file(file)
+    notes = {"delimiter": raw.attrs.get("delimiter", "")}
+    typed, failures = validate_table(table, raw, file, counts=notes)
+    del raw
     if ids is not None and table in REFERENCING:
         known, rejected = ids
         failures += reference_failures(table, typed["account_id"], known=known, rejected=rejected)
@@ -262,7 +281,7 @@ def _validate(table: str, file: str,
     failures = pd.concat([f for f in failures if len(f)]
                          or [failure_records(table, "", "", pd.Index([]), None)],
                          ignore_index=True).assign(file=file)
-    out = {"rows": len(typed), "failures": failures,
+    out = {"rows": len(typed), "failures": failures, "notes": notes,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
                      else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),

@@ -30,7 +30,7 @@ import pyarrow
 
 from repkpi.errors import DataValidationError, OptionError
 from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
-from repkpi.io.files import TABLES, Source, read_file, table_files
+from repkpi.io.files import TABLES, Source, part_files, read_file, read_parts, table_files
 from repkpi.io.mapping import mapped_sources
 from repkpi.io.parsing import REJECT_COLUMNS
 from repkpi.io.validation import (
@@ -45,6 +45,24 @@ from repkpi.io.validation import (
 # TABLES, Errors and REJECT_COLUMNS belong to files, validation and parsing; they stay
 # importable from here, where callers have long found them beside CrmData and load.
 __all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "Errors", "load"]
+
+
+SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "delimiter", "trimmed", "never"]
+"""The columns of :meth:`CrmData.summary`."""
+
+
+def _by_file(report: pd.DataFrame, parts: dict[str, list[tuple[str, int]]]) -> pd.DataFrame:
+    """``report`` with each row numbered within its file (``file`` column), for tables read
+    from part files (``parts``: each table's files and the first position of each)."""
+    files = pd.Series(pd.NA, index=report.index, dtype="str")
+    rows = report["row"].to_numpy(dtype=np.int64).copy()
+    for table, found in parts.items():
+        mine = (report["table"] == table).to_numpy()
+        starts = np.array([start for _, start in found], dtype=np.int64)
+        which = np.searchsorted(starts, rows[mine] - 1, side="right") - 1
+        files[mine] = np.array([file for file, _ in found], dtype=object)[which]
+        rows[mine] = rows[mine] - starts[which]
+    return as_report([report.assign(file=files, row=pd.array(rows, dtype="Int64"))], by_file=True)
 
 
 class CrmData:
@@ -155,23 +173,29 @@ class CrmData:
         """Read, parse and check one table at a time, so that only one raw table is in memory."""
         check_errors_option(errors)
         self.sources = {source.table: source.origin for source in sources}
-        self.rows_read = {}
-        typed, failures = {}, []
+        self.rows_read, self.notes = {}, {}
+        typed, failures, parts = {}, [], {}
+        today = pd.Timestamp.now(tz="UTC")  # the one use of the run's date: recorded dates
         for name, origin, read in sources:
             frame = read()
             self.rows_read[name] = len(frame)
-            typed[name], found = validate_table(name, frame, origin)
+            notes = {"delimiter": frame.attrs.get("delimiter", "")}
+            parts[name] = frame.attrs.get("parts", [(origin, 0)])
+            typed[name], found = validate_table(name, frame, origin, counts=notes, today=today)
+            self.notes[name] = notes
             failures += found
             del frame
             # Arrow's allocator keeps freed blocks for reuse; hand the raw table's back.
             pyarrow.default_memory_pool().release_unused()
         failures += check_references(typed)
         report = as_report(failures)
+        by_file = any(len(p) > 1 for p in parts.values())
         if errors == "strict" and len(report):
-            raise DataValidationError(report)
+            raise DataValidationError(_by_file(report, parts) if by_file else report,
+                                      sources=self.sources)
         if len(report):
             report = cascade_rejects(typed, report)
-        self.rejects = report
+        self.rejects = _by_file(report, parts) if by_file else report
         for name in TABLES:
             frame = typed.get(name)
             if frame is not None and len(report):
@@ -199,6 +223,7 @@ class CrmData:
         data.rejects = as_report([])
         data.sources = {name: "<validated>" for name in tables}
         data.rows_read = {name: len(frame) for name, frame in tables.items() if frame is not None}
+        data.notes = {}
         data.declared_as_of = as_of_date(as_of)
         return data
 
@@ -239,15 +264,24 @@ class CrmData:
         Returns
         -------
         DataFrame
-            Columns ``table``, ``source``, ``rows``, ``loaded``, ``rejected``.
+            Columns ``table``, ``source``, ``rows``, ``loaded``, ``rejected``,
+            ``delimiter`` (of a text file, as found from its header line),
+            ``trimmed`` (text cells whose surrounding whitespace was trimmed)
+            and ``never`` (far-out end dates such as ``9999-12-31`` read as empty).
         """
-        rejected = self.rejects.groupby("table")["row"].nunique()
+        keys = ["file", "row"] if "file" in self.rejects.columns else ["row"]
+        rejected = self.rejects.groupby("table")[keys].apply(
+            lambda g: len(g.drop_duplicates())) if len(self.rejects) else pd.Series(dtype=int)
+        notes = getattr(self, "notes", {})
         rows = [
             {"table": name, "source": self.sources[name], "rows": self.rows_read[name],
-             "loaded": len(frame), "rejected": int(rejected.get(name, 0))}
+             "loaded": len(frame), "rejected": int(rejected.get(name, 0)),
+             "delimiter": notes.get(name, {}).get("delimiter", ""),
+             "trimmed": notes.get(name, {}).get("trimmed", 0),
+             "never": notes.get(name, {}).get("never", 0)}
             for name, frame in self.tables.items()
         ]
-        return pd.DataFrame(rows, columns=["table", "source", "rows", "loaded", "rejected"])
+        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
     def __repr__(self) -> str:
         parts = [f"{name}={len(frame):,} rows" for name, frame in self.tables.items()]
@@ -263,8 +297,11 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     Parameters
     ----------
     path : str or path-like
-        A folder of ``<table>.csv`` and/or ``<table>.parquet`` files (any
-        subset of the tables), or a single such file.
+        A folder of table files (any subset of the tables), or a single
+        one: ``<table>.csv`` (``.tsv``, ``.txt``), ``.parquet`` or ``.xlsx``,
+        optionally ``.gz`` or ``.zip``, or a folder of part files named after
+        the table (rows numbered within their file, ``rejects`` then has a
+        ``file`` column). See the data model's "What a table file may be".
     errors : {"strict", "quarantine"}
         What to do with invalid rows: raise, or set them aside in
         ``data.rejects``.
@@ -293,8 +330,10 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     Raises
     ------
     DataFileError
-        The path does not exist, or a file is unreadable, empty (zero bytes),
-        lacks a required column, or is named after no table.
+        The path does not exist (:class:`~repkpi.errors.PathNotFoundError`),
+        the folder holds no table, or a file is unreadable, empty (zero
+        bytes), lacks a required column, is named after no table, or is named
+        after a table but is no table file (``deals.json``, a dangling link).
     DataValidationError
         In strict mode, when any row breaks a rule; its ``report`` lists them.
 
@@ -321,8 +360,11 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     if source is not None:
         return CrmData.from_sources(mapped_sources(path, source), errors, as_of=as_of)
     files = table_files(Path(path))
+    parts = {name: part_files(file) for name, file in files.items() if file.is_dir()}
     # Largest file first: its raw text is then in memory beside the fewest parsed tables.
-    order = sorted(files.items(), key=lambda item: item[1].stat().st_size, reverse=True)
+    order = sorted(files.items(), key=lambda item: sum(
+        f.stat().st_size for f in parts.get(item[0], [item[1]])), reverse=True)
     return CrmData.from_sources(
-        [Source(name, str(file), functools.partial(read_file, file)) for name, file in order],
+        [Source(name, str(file), functools.partial(read_parts, parts[name]) if name in parts
+                else functools.partial(read_file, file)) for name, file in order],
         errors, as_of=as_of)

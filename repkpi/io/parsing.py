@@ -16,11 +16,21 @@ import pyarrow
 import pyarrow.compute as pc
 
 from repkpi._vector import to_arrow
-from repkpi.errors import ColumnNotFoundError
+from repkpi.errors import MissingColumnError
+from repkpi.io.delimited import MALFORMED
 from repkpi.periods import NAT
-from repkpi.schemas import COLUMNS, Column
+from repkpi.schemas import (
+    COLUMNS,
+    EMPTY_TOKENS,
+    END_COLUMNS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    RECORDED,
+    Column,
+)
 
-__all__ = ["FILE_REJECT_COLUMNS", "REJECT_COLUMNS", "failure_records", "parse_table"]
+__all__ = ["FILE_REJECT_COLUMNS", "LINE", "REJECT_COLUMNS", "clean_text", "failure_records",
+           "parse_table"]
 
 REJECT_COLUMNS = ["table", "row", "column", "check", "value"]
 """The columns of a report of failures: one row per failure of a row."""
@@ -32,10 +42,19 @@ _TYPE_CHECKS = {
     "money": "type: a number",
     "int": "type: a whole number",
 }
+LINE = "<line>"
+"""The column a malformed line (too many or too few fields) is reported against."""
+_YEARS = f"range: a date in the years {FIRST_YEAR}..{LAST_YEAR}"
+_BIGGEST = 2.0 ** 53
+"""Whole numbers beyond this are out of range: a float no longer holds each one."""
+_EMPTY = pyarrow.array(["", *EMPTY_TOKENS], type=pyarrow.large_string())
+_FIRST = pd.Timestamp(f"{FIRST_YEAR}-01-01")
+_BEYOND = pd.Timestamp(f"{LAST_YEAR + 1}-01-01")
 
 
-def parse_table(table: str, raw: pd.DataFrame,
-                source: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+def parse_table(table: str, raw: pd.DataFrame, source: str, *,
+                counts: dict[str, int] | None = None,
+                today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Give each data-model column of ``raw`` its type; unparseable values are failures.
 
     Parameters
@@ -47,6 +66,11 @@ def parse_table(table: str, raw: pd.DataFrame,
         position in its source.
     source : str
         Where ``raw`` comes from, as messages name it.
+    counts : dict, optional
+        Filled with ``"trimmed"`` (text cells whose surrounding whitespace
+        was trimmed) and ``"never"`` (far-out end dates read as empty).
+    today : Timestamp, optional
+        The run's UTC date (default: now): a recorded date after it is a bad cell.
 
     Returns
     -------
@@ -56,14 +80,30 @@ def parse_table(table: str, raw: pd.DataFrame,
     failures : list of DataFrame
         Failure records (:func:`failure_records`) of the values that do not parse.
 
+    Notes
+    -----
+    Text cells are trimmed, and the :data:`~repkpi.schemas.EMPTY_TOKENS` are
+    empty. Numbers must be finite (whole numbers within +-2**53); a date must
+    lie in the years 1900..2199, except that a date in 2200 or later in an
+    end-type column (:data:`~repkpi.schemas.END_COLUMNS`) means "never" and
+    is empty; a recorded date (:data:`~repkpi.schemas.RECORDED`; a deal's
+    ``closed_on`` when won or lost) must not be after ``today``. The rows of
+    ``raw.attrs["malformed"]`` (lines with too many or too few fields) fail
+    on column :data:`LINE`.
+
     Raises
     ------
-    ColumnNotFoundError
-        ``raw`` lacks a required column.
+    MissingColumnError
+        ``raw`` lacks a required column (a :class:`~repkpi.errors.ColumnNotFoundError`).
     """
+    counts = {} if counts is None else counts
+    counts.setdefault("trimmed", 0)
+    counts.setdefault("never", 0)
+    malformed = raw.attrs.get(MALFORMED)
+    raw = clean_text(raw, counts)
     missing = [c.name for c in COLUMNS[table] if c.required and c.name not in raw.columns]
     if missing:
-        raise ColumnNotFoundError(
+        raise MissingColumnError(
             f"{source}: the {table} table lacks required column(s) {missing}. "
             f"Found: {list(raw.columns)}.\nHint: required columns are "
             f"{[c.name for c in COLUMNS[table] if c.required]}; names are snake_case."
@@ -76,9 +116,121 @@ def parse_table(table: str, raw: pd.DataFrame,
         if bad is not None and bad.any():
             failures.append(failure_records(table, column.name, _TYPE_CHECKS[column.kind],
                                             raw.index[bad], raw[column.name]))
+        if column.kind == "date" and values is not None:
+            typed[column.name], out = _far_dates(table, column.name, typed[column.name], counts)
+            if out.any():
+                failures.append(failure_records(table, column.name, _YEARS, raw.index[out],
+                                                raw[column.name]))
+        elif column.kind == "datetime" and values is not None:
+            stamps = typed[column.name]
+            out = ((stamps < _FIRST.tz_localize("UTC")) | (stamps >= _BEYOND.tz_localize("UTC"))
+                   ).to_numpy(dtype=bool)
+            if out.any():
+                typed[column.name] = typed[column.name].mask(out)
+                failures.append(failure_records(table, column.name, _YEARS, raw.index[out],
+                                                raw[column.name]))
+    failures += _future(table, typed, raw, today)
+    if malformed:
+        failures.append(_malformed(table, malformed))
     extra = [c for c in raw.columns if c not in typed.columns]
     typed = pd.concat([typed, raw[extra]], axis=1) if extra else typed
+    typed.attrs = {}
     return typed, failures
+
+
+def clean_text(raw: pd.DataFrame, counts: dict[str, int] | None = None) -> pd.DataFrame:
+    """``raw`` with every text cell trimmed and the empty tokens (``NULL``, ``#N/A``, ...) empty.
+
+    A column is rebuilt only when something in it changes; ``counts["trimmed"]``
+    counts the cells that lost surrounding whitespace.
+
+    Examples
+    --------
+    >>> counts = {}
+    >>> clean_text(pd.DataFrame({"id": [" A1", "NULL", "NA"]}), counts)["id"].tolist()
+    ['A1', nan, 'NA']
+    >>> counts
+    {'trimmed': 1}
+    """
+    out = {}
+    trimmed = 0
+    # A delimited text file's reader made the tokens empty already (repkpi.io.delimited).
+    tokens_done = "delimiter" in raw.attrs
+    for name in raw.columns:
+        values = raw[name]
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+            continue
+        if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in (
+                "string", "empty"):
+            continue
+        text = to_arrow(values)
+        if not pyarrow.types.is_large_string(text.type):
+            text = text.cast(pyarrow.large_string())
+        clean = pc.ascii_trim_whitespace(text)  # spaces, tabs, line ends
+        changed = pc.sum(pc.not_equal(pc.binary_length(text), pc.binary_length(clean))).as_py()
+        if not changed and tokens_done:
+            continue
+        empty = pc.is_in(clean, value_set=_EMPTY)
+        if not changed and not pc.any(empty).as_py():
+            continue
+        trimmed += changed or 0
+        clean = pc.if_else(empty, pyarrow.scalar(None, pyarrow.large_string()), clean)
+        out[name] = clean.to_pandas().set_axis(raw.index).astype("str")
+    if counts is not None:
+        counts["trimmed"] = counts.get("trimmed", 0) + trimmed
+    if not out:
+        return raw
+    raw = raw.copy(deep=False)
+    for name, values in out.items():
+        raw[name] = values
+    return raw
+
+
+def _far_dates(table: str, name: str, dates: pd.Series,
+               counts: dict[str, int]) -> tuple[pd.Series, np.ndarray]:
+    """Dates with "never" (year 2200 on, in an end-type column) empty; the mask of dates out of range."""
+    late = (dates >= _BEYOND).to_numpy(dtype=bool, copy=True)  # NaT compares False
+    if name in END_COLUMNS.get(table, ()) and late.any():
+        counts["never"] += int(late.sum())
+        dates = dates.mask(late)
+        late[:] = False
+    out = late | (dates < _FIRST).to_numpy(dtype=bool)
+    return (dates.mask(out) if out.any() else dates), out
+
+
+def _future(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
+            today: pd.Timestamp | None) -> list[pd.DataFrame]:
+    """Failures of recorded dates after the run's UTC date (``today``)."""
+    if table not in RECORDED:
+        return []
+    today = (pd.Timestamp.now(tz="UTC") if today is None else pd.Timestamp(today))
+    day = (today.tz_convert("UTC") if today.tzinfo else today).tz_localize(None).normalize()
+    check = f"range: a recorded date not after today ({day.date()}, UTC)"
+    out = []
+    for name in RECORDED[table]:
+        values = typed[name]
+        after = day + pd.Timedelta(days=1)
+        late = (values >= (after if values.dt.tz is None else after.tz_localize("UTC"))
+                ).to_numpy(dtype=bool)
+        if name == "closed_on" and table == "deals":
+            late = late & typed["stage"].isin(["won", "lost"]).fillna(False).to_numpy(dtype=bool)
+        if late.any():
+            out.append(failure_records(table, name, check, raw.index[late],
+                                       raw[name] if name in raw.columns else None))
+    return out
+
+
+def _malformed(table: str, malformed: dict[int, tuple[int, int, str]]) -> pd.DataFrame:
+    """Failure records of the malformed lines (position -> fields found, expected, text)."""
+    rows = np.array(sorted(malformed), dtype=np.int64)
+    found = [malformed[r] for r in rows]
+    return pd.DataFrame({
+        "table": table,
+        "row": pd.array(rows + 1, dtype="Int64"),
+        "column": LINE,
+        "check": [f"malformed line: {n} fields, expected {m}" for n, m, _ in found],
+        "value": pd.Series([text for _, _, text in found], dtype="str"),
+    })
 
 
 def _convert(values: pd.Series | None, column: Column, n: int,
@@ -87,7 +239,11 @@ def _convert(values: pd.Series | None, column: Column, n: int,
     if values is None:
         values = pd.Series(pd.NA, index=index, dtype="str")
     if column.kind == "str":
-        if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+        if pd.api.types.is_float_dtype(values):  # Parquet ids stored as 1.0 are the ids "1"
+            whole = np.isfinite(values) & (values == np.round(values)) & (values.abs() < _BIGGEST)
+            text = values.astype("str")
+            values = text.mask(whole, values.where(whole).astype("Int64").astype("str"))
+        elif not pd.api.types.is_string_dtype(values) or values.dtype == object:
             values = values.astype("str")
         return values, None
     if column.kind == "date":
@@ -109,8 +265,9 @@ def _convert(values: pd.Series | None, column: Column, n: int,
         parsed = parsed.astype("datetime64[us, UTC]")
     else:
         number = _parse_numbers(values)
+        number = number.where(np.isfinite(number))  # inf and 1e309 are no amounts
         if column.kind == "int":
-            whole = number.isna() | (number == np.round(number))
+            whole = number.isna() | ((number == np.round(number)) & (number.abs() < _BIGGEST))
             parsed = number.where(whole).astype("Int64")
         else:
             parsed = number

@@ -25,8 +25,15 @@ import pandera.pandas as pa
 
 from repkpi._vector import isin
 from repkpi.errors import OptionError
+from repkpi.io.delimited import MALFORMED
 from repkpi.io.files import TABLES
-from repkpi.io.parsing import FILE_REJECT_COLUMNS, REJECT_COLUMNS, failure_records, parse_table
+from repkpi.io.parsing import (
+    FILE_REJECT_COLUMNS,
+    LINE,
+    REJECT_COLUMNS,
+    failure_records,
+    parse_table,
+)
 from repkpi.schemas import ROW_CHECKS, SCHEMAS
 
 __all__ = [
@@ -112,17 +119,26 @@ def unique_check(table: str) -> str:
     return f"unique: ({', '.join(keys)}) appears more than once"
 
 
-def validate_table(table: str, raw: pd.DataFrame,
-                   source: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+def validate_table(table: str, raw: pd.DataFrame, source: str, *,
+                   counts: dict[str, int] | None = None,
+                   today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Parse and check one table read from ``source``: the typed table and its failures.
+
+    ``counts`` and ``today`` are as for :func:`~repkpi.io.parsing.parse_table`.
+    A malformed line fails once, on column :data:`~repkpi.io.parsing.LINE`,
+    not again for each rule its empty cells break.
 
     Raises
     ------
     ColumnNotFoundError
         The table lacks a required column.
     """
-    typed, failures = parse_table(table, raw, source)
+    malformed = raw.attrs.get(MALFORMED)
+    typed, failures = parse_table(table, raw, source, counts=counts, today=today)
     failures.append(check_table(table, typed, raw, failures))
+    if malformed:
+        rows = np.array(sorted(malformed), dtype=np.int64) + 1
+        failures = [f[(f["column"] == LINE) | ~f["row"].isin(rows)] for f in failures]
     return typed, failures
 
 
