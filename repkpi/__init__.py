@@ -15,8 +15,10 @@ from repkpi.errors import (
     DataFileError,
     DataValidationError,
     GoalsError,
+    MissingColumnError,
     MissingTableError,
     OptionError,
+    PathNotFoundError,
     RepkpiError,
 )
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
@@ -44,8 +46,10 @@ __all__ = [
     "DataValidationError",
     "Goal",
     "GoalsError",
+    "MissingColumnError",
     "MissingTableError",
     "OptionError",
+    "PathNotFoundError",
     "RepkpiError",
     "__version__",
     "compute",

@@ -125,3 +125,28 @@ def test_validate_takes_a_source(export, capsys):
     code = main(["validate", str(export / "exports"), "--source", str(export / "mapping.toml")])
     assert code == 1
     assert "13/13/2024" in capsys.readouterr().out
+
+
+def test_a_declared_encoding_reads_an_excel_windows_export(tmp_path):
+    # "Müller & Söhne" and "Café Zürich" in cp1252: bytes 0xFC, 0xF6, 0xE9 are no UTF-8.
+    (tmp_path / "accounts.csv").write_bytes(
+        "account_id,account_name,customer_since\nA1,Müller & Söhne,2024-01-02\n"
+        "A2,Café Zürich,2024-02-03\n".encode("cp1252"))
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[options]\nencoding = "cp1252"\n[tables.accounts]\nfile = "accounts.csv"\n'
+                       '[tables.accounts.columns]\naccount_id = "account_id"\n'
+                       'account_name = "account_name"\ncustomer_since = "customer_since"\n')
+    data = repkpi.load(tmp_path, source=mapping)
+    assert list(data.accounts["account_name"]) == ["Müller & Söhne", "Café Zürich"]
+    # Without the declaration the file is refused by name, with the fix.
+    mapping.write_text(mapping.read_text().replace('encoding = "cp1252"\n', ""))
+    with pytest.raises(repkpi.DataFileError, match=r"accounts\.csv.*(?s:.*)encoding"):
+        repkpi.load(tmp_path, source=mapping)
+
+
+def test_an_unknown_encoding_is_a_bad_mapping_file(tmp_path):
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[options]\nencoding = "klingon"\n[tables.accounts]\nfile = "a.csv"\n')
+    (tmp_path / "a.csv").write_text("account_id\nA1\n")
+    with pytest.raises(repkpi.DataFileError, match="klingon"):
+        repkpi.load(tmp_path, source=mapping)

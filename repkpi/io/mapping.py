@@ -23,6 +23,7 @@ caught, like the rows a ``keep`` set aside, is listed in the table's source
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import tomllib
@@ -85,6 +86,7 @@ class Mapping:
     thousands: str = ","
     fx: dict[str, float] = field(default_factory=dict)
     timezone: str | None = None
+    encoding: str | None = None
 
 
 def _fail(where: str, message: str) -> DataFileError:
@@ -153,7 +155,7 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
         raise _fail(where, f"unknown section(s) {unknown}; expected base, options, fx and tables.")
     options = document.get("options", {})
     bad = sorted(set(options) - {"date_format", "datetime_format", "decimal", "thousands",
-                                 "timezone"})
+                                 "timezone", "encoding"})
     if bad:
         raise _fail(where, f"unknown option(s) {bad}.")
     decimal, thousands = options.get("decimal", "."), options.get("thousands", ",")
@@ -167,6 +169,13 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise _fail(where, f"timezone = {timezone!r} is no IANA time zone (e.g. "
                                "'America/New_York', 'Europe/Berlin', 'UTC').") from exc
+    encoding = options.get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError) as exc:
+            raise _fail(where, f"encoding = {encoding!r} is no text encoding Python knows "
+                               "(e.g. 'cp1252' for Excel on Windows, 'latin-1').") from exc
     fx = document.get("fx", {})
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
                for v in fx.values()):
@@ -177,7 +186,7 @@ def read_mapping(source: str | os.PathLike[str]) -> Mapping:
     if not tables:
         raise _fail(where, "the mapping names no table.")
     return Mapping(name, tables, options.get("date_format"), options.get("datetime_format"),
-                   decimal, thousands, {k: float(v) for k, v in fx.items()}, timezone)
+                   decimal, thousands, {k: float(v) for k, v in fx.items()}, timezone, encoding)
 
 
 def _names(value: str | list[str]) -> tuple[str, ...]:
@@ -275,20 +284,21 @@ def mapped_sources(path: str | os.PathLike[str],
         if file is None:
             continue
         if file not in raws:
-            raws[file] = _read_parts(file) if file.is_dir() else read_file(file)
+            raws[file] = (_read_parts(file, mapping.encoding) if file.is_dir()
+                          else read_file(file, encoding=mapping.encoding))
         frame, notes = _translate(raws[file], spec, mapping, file)
         origin = f"{file} ({'; '.join([mapping.name, *notes])})"
         sources.append(Source(table, origin, lambda frame=frame: frame))
     return sources
 
 
-def _read_parts(folder: Path) -> pd.DataFrame:
+def _read_parts(folder: Path, encoding: str | None = None) -> pd.DataFrame:
     """The part files of a split export as one table, rows numbered on across the parts."""
     parts = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not parts:
         raise DataFileError(f"{folder}: the folder holds no part files (.csv or .parquet).\n"
                             "Hint: put the parts of the split export in it, or remove it.")
-    frames = [read_file(p) for p in parts]
+    frames = [read_file(p, encoding=encoding) for p in parts]
     for part, frame in zip(parts[1:], frames[1:], strict=True):
         if list(frame.columns) != list(frames[0].columns):
             raise DataFileError(
