@@ -52,8 +52,11 @@ SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "delimiter",
 
 
 def _by_file(report: pd.DataFrame, parts: dict[str, list[tuple[str, int]]]) -> pd.DataFrame:
-    """``report`` with each row numbered within its file (``file`` column), for tables read
-    from part files (``parts``: each table's files and the first position of each)."""
+    """``report`` with each row numbered within its file (a ``file`` column).
+
+    For tables read from part files; ``parts`` gives each table's files and
+    the first position of each.
+    """
     files = pd.Series(pd.NA, index=report.index, dtype="str")
     rows = report["row"].to_numpy(dtype=np.int64).copy()
     for table, found in parts.items():
