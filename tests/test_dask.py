@@ -283,3 +283,24 @@ def test_command_line_engine_dask(cluster, tmp_path, capsys):
     assert main(["validate", str(messy), "--engine", "dask"]) == 1
     assert "invalid row(s)" in capsys.readouterr().out
     assert main(["kpis", str(folder), "--scheduler", "tcp://x:1"]) == 2
+
+
+def test_a_quarter_in_progress_is_the_same_on_both_engines(cluster, tmp_path):
+    # Data ending on 2026-08-15, split in part files: as_of, the default end, the states
+    # measured on as_of and the in-progress scorecard are those of the pandas engine.
+    from repkpi.datasets.generator import write_sample
+
+    folder = write_sample(tmp_path / "mid", seed=4, accounts=300, end="2026-08-15",
+                          first_of_month=0.4)
+    on_dask = repkpi.load(split(folder, tmp_path / "split"), engine="dask")
+    on_pandas = repkpi.load(folder)
+    assert on_dask.as_of == on_pandas.as_of == pd.Timestamp("2026-08-15")
+    for freq in ("Q", "M"):
+        got, want = repkpi.compute(on_dask, freq=freq), repkpi.compute(on_pandas, freq=freq)
+        _same(got.sort_values(["kpi", "period"], kind="stable"),
+              want.sort_values(["kpi", "period"], kind="stable"))
+        assert got.attrs["in_progress"] == want.attrs["in_progress"] == pd.Period(
+            "2026Q3" if freq == "Q" else "2026-08", freq)
+    card = repkpi.scorecard(on_dask, period="current")
+    assert set(card["status"]) == {"in progress"}
+    _same(card, repkpi.scorecard(on_pandas, period="current"))
