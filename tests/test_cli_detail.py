@@ -97,7 +97,7 @@ def test_out_xlsx_holds_the_rows_of_detail(sample, tmp_path):
     out = tmp_path / "renewals.xlsx"
     assert main(["detail", str(SAMPLE), "--kpi", "renewal_rate", "--period", "2026Q4",
                  "--out", str(out)]) == 0
-    got = pd.read_excel(out, sheet_name="detail")
+    got = pd.read_excel(out, sheet_name="detail", engine="openpyxl")
     want = repkpi.detail(sample, "renewal_rate", period="2026Q4")
     assert list(got.columns) == list(want.columns)
     assert sorted(got["contract_id"]) == sorted(want["contract_id"])

@@ -381,21 +381,11 @@ def _read_xlsx(source: Path | io.BytesIO, name: str) -> pd.DataFrame:
     Rows are numbered like a text file's: position after the header row,
     blank rows counted (and dropped), wholly empty unnamed trailing columns
     dropped. Dates at midnight read ``YYYY-MM-DD``, whole numbers without
-    ``.0``. openpyxl reads cell by cell; the columns are then turned to text
-    whole.
+    ``.0``. python-calamine (calamine, in Rust) reads the sheet; the columns
+    are then turned to text whole.
     """
-    try:
-        from openpyxl import load_workbook
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise DataFileError(f"{name}: reading .xlsx needs openpyxl.\nHint: pip install "
-                            "openpyxl.") from exc
-    book = load_workbook(source, read_only=True, data_only=True)
-    try:
-        table = (table_name(name) or (name,))[0]
-        sheet = book[table] if table in book.sheetnames else book.worksheets[0]
-        rows = list(sheet.iter_rows(values_only=True))
-    finally:
-        book.close()
+    table = (table_name(name) or (name,))[0]
+    rows = _xlsx_rows(source, table, name)
     if not rows:
         raise DataFileError(f"{name}: the sheet is empty.\nHint: a table with no rows still "
                             "needs its header row.")
@@ -418,6 +408,23 @@ def _read_xlsx(source: Path | io.BytesIO, name: str) -> pd.DataFrame:
     frame = pd.DataFrame({column: _cell_text(cells.iloc[:, i]) for i, column in enumerate(named)},
                          index=cells.index)
     return frame[frame.notna().any(axis=1)] if len(named) else frame
+
+
+def _xlsx_rows(source: Path | io.BytesIO, table: str, name: str) -> list[list[object]]:
+    """The rows of the sheet named ``table`` (else the first), empty cells as None."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = (CalamineWorkbook.from_path(str(source)) if isinstance(source, Path)
+                else CalamineWorkbook.from_filelike(source))
+        sheet = (book.get_sheet_by_name(table) if table in book.sheet_names
+                 else book.get_sheet_by_index(0))
+        rows = sheet.to_python(skip_empty_area=False)
+    except CalamineError as exc:
+        raise DataFileError(f"{name}: the file cannot be read as an Excel workbook ({exc}).\n"
+                            "Hint: open it in Excel and save it again as .xlsx, or export "
+                            "the table as UTF-8 CSV.") from exc
+    return [[None if cell == "" else cell for cell in row] for row in rows]
 
 
 def _cell_text(cells: pd.Series) -> pd.Series:
