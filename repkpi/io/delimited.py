@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 from repkpi.errors import DataFileError
 from repkpi.schemas import EMPTY_TOKENS
 
-__all__ = ["DELIMITERS", "MALFORMED", "read_delimited"]
+__all__ = ["DELIMITERS", "MALFORMED", "named_columns", "read_delimited"]
 
 DELIMITERS = (",", ";", "\t")
 """The delimiters a header line may use; the most frequent one in it wins."""
@@ -132,9 +132,14 @@ def _encoding_error(name: str, raw: bytes, exc: Exception, encoding: str | None)
         "(e.g. encoding = \"cp1252\", Excel on Windows) in a mapping file.")
 
 
-def _read(source: Path | io.BytesIO, name: str, header: list[str], delimiter: str, *,
-          has_rows: bool) -> pd.DataFrame:
-    """Read the rows after ``header``, numbered by their line; see the module's docstring."""
+def named_columns(header: list[str], name: str) -> list[str]:
+    """The header's names, Excel's empty trailing columns left off; a repeated name is an error.
+
+    Examples
+    --------
+    >>> named_columns(["id", "amount", "", ""], "deals.csv")
+    ['id', 'amount']
+    """
     width = len(header)
     while width and header[width - 1] == "":
         width -= 1
@@ -143,6 +148,14 @@ def _read(source: Path | io.BytesIO, name: str, header: list[str], delimiter: st
         dupes = sorted({c for c in named if named.count(c) > 1})
         raise DataFileError(
             f"{name}: the header repeats column(s) {dupes}.\nHint: give each column one name.")
+    return named
+
+
+def _read(source: Path | io.BytesIO, name: str, header: list[str], delimiter: str, *,
+          has_rows: bool) -> pd.DataFrame:
+    """Read the rows after ``header``, numbered by their line; see the module's docstring."""
+    named = named_columns(header, name)
+    width = len(named)
     if not has_rows:  # a header alone: pyarrow cannot read one without a line end
         return pd.DataFrame({column: pd.Series(dtype="str") for column in named})
     blanks = [f"<unnamed {i + 1}>" for i in range(width, len(header))]

@@ -31,7 +31,7 @@ import pyarrow
 import pyarrow.parquet as pq
 
 from repkpi.errors import DataFileError, PathNotFoundError
-from repkpi.io.delimited import MALFORMED, read_delimited
+from repkpi.io.delimited import MALFORMED, named_columns, read_delimited
 from repkpi.schemas import SCHEMAS
 
 __all__ = [
@@ -390,14 +390,8 @@ def _read_xlsx(source: Path | io.BytesIO, name: str) -> pd.DataFrame:
         raise DataFileError(f"{name}: the sheet is empty.\nHint: a table with no rows still "
                             "needs its header row.")
     header = ["" if v is None else str(v).strip() for v in rows[0]]
-    width = len(header)
-    while width and header[width - 1] == "":
-        width -= 1
-    named = header[:width]
-    if len(set(named)) != len(named):
-        dupes = sorted({c for c in named if named.count(c) > 1})
-        raise DataFileError(
-            f"{name}: the header repeats column(s) {dupes}.\nHint: give each column one name.")
+    named = named_columns(header, name)
+    width = len(named)
     cells = pd.DataFrame.from_records(rows[1:], columns=range(len(header))) if len(rows) > 1 \
         else pd.DataFrame(columns=range(len(header)))
     extra = cells.iloc[:, width:]

@@ -95,7 +95,8 @@ def new_customer_growth(s: Scope) -> Parts:
     1 2024Q1        1.0          1.0    1.0
     2 2024Q2       -1.0          2.0   -0.5
     """
-    new, previous = _new(s), Shifted(_new(s))
+    new = _new(s)
+    previous = Shifted(new)
     return s.parts("ratio", new - previous, previous, show=_SHOW)
 
 

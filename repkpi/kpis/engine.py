@@ -25,6 +25,7 @@ they need all rows of a (period, group) at once.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -479,7 +480,7 @@ def _terms(value: Term | Sequence[Term] | None) -> list[Term]:
     return [t for term in value for t in term.flat()]
 
 
-class Term:
+class Term(ABC):
     """Rows of one frame that add a weight to the (period, group) cells of a scope."""
 
     sign: float = 1.0
@@ -487,9 +488,9 @@ class Term:
     frame: pd.DataFrame
     back: int = 0
 
+    @abstractmethod
     def array(self) -> np.ndarray:
         """Sum of the rows' weights per (period, group): shape ``(periods, groups)``."""
-        raise NotImplementedError
 
     def rows(self, k: int) -> pd.DataFrame:
         """The rows in the period at grid position ``k`` (none for ``k < 0``).
@@ -503,9 +504,9 @@ class Term:
                                  "weight": np.array([], dtype=np.float64)})
         return self.rows_at(k)
 
+    @abstractmethod
     def rows_at(self, k: int) -> pd.DataFrame:
         """:meth:`rows` for a position inside the grid."""
-        raise NotImplementedError
 
     def flat(self) -> list[Term]:
         """The term as a list of signed terms (a single term is a list of one)."""
@@ -520,14 +521,31 @@ class Term:
     def __add__(self, other: Term) -> _Sum:
         return _Sum([*self.flat(), *other.flat()])
 
+    def cached_array(self) -> np.ndarray:
+        """:meth:`array`, computed once: a term may stand on both sides (market share)."""
+        if "_array" not in self.__dict__:
+            self.__dict__["_array"] = self.array()
+        return self.__dict__["_array"]
+
     def signed_array(self) -> np.ndarray:
         """:meth:`array` times the term's sign."""
-        return self.sign * self.array()
+        return self.sign * self.cached_array()
 
 
 class _Sum(Term):
+    """Signed terms added up (``a - b``); :class:`Parts` holds their flat list."""
+
     def __init__(self, terms: list[Term]) -> None:
         self.terms = terms
+
+    def array(self) -> np.ndarray:
+        """See :meth:`Term.array`."""
+        return sum(t.signed_array() for t in self.terms)
+
+    def rows_at(self, k: int) -> pd.DataFrame:
+        """See :meth:`Term.rows`: every term's rows, their weights signed."""
+        return pd.concat([t.rows(k).assign(weight=lambda r, t=t: t.sign * r["weight"])
+                          for t in self.terms], ignore_index=True)
 
     def flat(self) -> list[Term]:
         """See :meth:`Term.flat`."""
@@ -546,7 +564,7 @@ class _Signed(Term):
 
     def array(self) -> np.ndarray:
         """See :meth:`Term.array`."""
-        return self.term.array()
+        return self.term.cached_array()
 
     def rows_at(self, k: int) -> pd.DataFrame:
         """See :meth:`Term.rows`."""
@@ -691,7 +709,7 @@ class Shifted(Term):
 
     def array(self) -> np.ndarray:
         """See :meth:`Term.array`."""
-        return shift(self.term.array())
+        return shift(self.term.cached_array())
 
     def rows_at(self, k: int) -> pd.DataFrame:
         """See :meth:`Term.rows`."""

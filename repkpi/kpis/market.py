@@ -151,7 +151,7 @@ def market_rank(s: Scope) -> Parts:
     market = _Market(s)
     s, rivals = market.scope, market.companies
     pos, group = rivals["pos"].to_numpy(), rivals["group"].to_numpy()
-    ours = market.ours.array()
+    ours = market.ours.cached_array()
     ahead = rivals[rivals["revenue"].to_numpy() > ours[pos, group]]
     # Rank = 1 + rivals ahead: a row per rival ahead, and our own row, weigh 1 each.
     cell, code = np.nonzero(np.ones_like(ours, dtype=bool))
