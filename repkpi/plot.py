@@ -218,7 +218,8 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
     return fig
 
 
-def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None) -> Axes:
+def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None,
+                     fiscal_year_start: int = 1) -> Axes:
     """Heatmap: the share of each acquisition cohort still active n periods later.
 
     Row c, column n: of the accounts acquired in period c, the share active on
@@ -237,8 +238,9 @@ def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None)
     accounts = data.accounts
     if accounts is None:
         raise MissingTableError("cohort_retention needs the accounts table, which was not loaded.")
-    pfreq = pandas_freq(freq)
-    end = latest_complete_period(data, freq)
+    accounts = accounts[accounts["customer_since"].notna()]  # prospects are in no cohort
+    pfreq = pandas_freq(freq, fiscal_year_start)
+    end = latest_complete_period(data, freq, fiscal_year_start=fiscal_year_start)
     since = accounts["customer_since"].dt.to_period(pfreq)
     periods = pd.period_range(since.min(), max(end, since.min()), freq=pfreq)
     last = day_numbers(pd.Series(periods.end_time))
