@@ -166,10 +166,10 @@ def clean_text(raw: pd.DataFrame, counts: dict[str, int] | None = None) -> pd.Da
         text = to_arrow(values)
         if not pyarrow.types.is_large_string(text.type):
             text = text.cast(pyarrow.large_string())
-        clean = pc.ascii_trim_whitespace(text)  # spaces, tabs, line ends
-        changed = pc.sum(pc.not_equal(pc.binary_length(text), pc.binary_length(clean))).as_py()
+        changed = _padded(text)
         if not changed and tokens_done:
             continue
+        clean = pc.ascii_trim_whitespace(text) if changed else text  # spaces, tabs, line ends
         empty = pc.is_in(clean, value_set=_EMPTY)
         if not changed and not pc.any(empty).as_py():
             continue
@@ -184,6 +184,39 @@ def clean_text(raw: pd.DataFrame, counts: dict[str, int] | None = None) -> pd.Da
     for name, values in out.items():
         raw[name] = values
     return raw
+
+
+_BLANK_BYTES = np.zeros(256, dtype=bool)
+_BLANK_BYTES[[9, 10, 11, 12, 13, 32]] = True  # what ascii_trim_whitespace removes
+
+
+def _padded(text: pyarrow.Array | pyarrow.ChunkedArray) -> int:
+    r"""How many values of a large-string array begin or end with ASCII whitespace.
+
+    Reads each value's first and last byte through the offsets, without
+    building a trimmed copy: most columns have nothing to trim.
+
+    Examples
+    --------
+    >>> _padded(pyarrow.array(["a", " b", "c\t", None, ""], pyarrow.large_string()))
+    2
+    """
+    chunks = text.chunks if isinstance(text, pyarrow.ChunkedArray) else [text]
+    found = 0
+    for chunk in chunks:
+        if len(chunk) == chunk.null_count:
+            continue
+        _, offsets, data = chunk.buffers()
+        if data is None:
+            continue
+        offsets = np.frombuffer(offsets, dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts
+        if chunk.null_count:
+            filled &= np.asarray(chunk.is_valid(), dtype=bool)
+        data = np.frombuffer(data, dtype=np.uint8)
+        found += int((_BLANK_BYTES[data[starts[filled]]] | _BLANK_BYTES[data[ends[filled] - 1]]).sum())
+    return found
 
 
 def _far_dates(table: str, name: str, dates: pd.Series,
