@@ -21,6 +21,7 @@ from repkpi.errors import (
     PathNotFoundError,
     RepkpiError,
 )
+from repkpi.explain import explain
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
 from repkpi.io.loading import TABLES, CrmData, load
 from repkpi.kpis import KPIS, compute, detail
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "compute",
     "detail",
+    "explain",
     "kpis",
     "latest_complete_period",
     "load",

@@ -159,6 +159,27 @@ def _parser() -> argparse.ArgumentParser:
     detail.add_argument("--out", type=Path, metavar="FILE",
                         help="write every row to this .csv or .xlsx file instead of printing them")
 
+    explain = commands.add_parser("explain", help="why one KPI's number changed: each group's "
+                                                  "contribution to the change")
+    explain.add_argument("data_dir", metavar="DATA_DIR")
+    explain.add_argument("--kpi", required=True, metavar="NAME", help="the KPI, e.g. csat")
+    explain.add_argument("--period", required=True, metavar="P",
+                         help="the period explained: a quarter 2026Q3, a month 2026-07 or a "
+                              "year 2026 (fiscal labels with --fiscal-year-start)")
+    explain.add_argument("--against", metavar="P",
+                         help="the period compared with (default: the one before --period)")
+    explain.add_argument("--by", action="append", required=True, metavar="COLUMN",
+                         help="the dimension whose groups share out the change (repeatable)")
+    explain.add_argument("--option", action="append", type=_kpi_option, default=[],
+                         metavar="KEY=VALUE", dest="options",
+                         help="one of the KPI's own options, e.g. threshold=10000 (repeatable)")
+    explain.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
+                         help="first month of the fiscal year, 1-12 (default 1: calendar years)")
+    explain.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    explain.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(explain, fiscal=False)
+    _engine_options(explain)
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -326,6 +347,68 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+def _explain(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.explain import explain
+    from repkpi.kpis import KPIS, UNITS
+
+    if args.kpi not in KPIS:
+        raise OptionError(f"Unknown KPI {args.kpi!r}.\nHint: one of {', '.join(sorted(KPIS))}.")
+    by = args.by[0] if len(args.by) == 1 else args.by
+    with out.status(f"Loading {args.data_dir} ..."):
+        data = _load(args, args.errors)
+    try:
+        with out.status(f"Explaining {args.kpi} in {args.period} ..."):
+            why = explain(data, args.kpi, period=args.period, by=by, against=args.against,
+                          fiscal_year_start=args.fiscal_year_start, **dict(args.options))
+    except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"repkpi explain: {exc}", markup=False)
+        return EXIT_INVALID
+    unit, total = UNITS[args.kpi], why.iloc[-1]
+    out.print(f"{args.kpi} by {', '.join(args.by)}: {_figure(total['value_previous'], unit)} in "
+              f"{why.attrs['against']} -> {_figure(total['value_current'], unit)} in "
+              f"{why.attrs['period']} (change {_effect(total['contribution'], unit)})",
+              markup=False)
+    table = _explain_table(why, len(args.by), unit, ratio=KPIS[args.kpi].spec.kind == "ratio")
+    width = Measurement.get(out, out.options.update(width=100_000), table).maximum
+    Console(file=out.file, width=width, highlight=False, soft_wrap=True).print(table)
+    return EXIT_OK
+
+
+def _explain_table(why: pd.DataFrame, groups: int, unit: str, *, ratio: bool) -> Table:
+    """The rows of :func:`repkpi.explain`: values and effects in the KPI's unit."""
+    import pandas as pd
+
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    # A count or a sum: its value is its numerator, and its contribution its own change.
+    shown = [c for c in why.columns[groups:] if ratio or c.startswith("value") or c == "contribution"]
+    for column in [*why.columns[:groups], *shown]:
+        table.add_column(column, justify="left" if column in why.columns[:groups] else "right")
+    for position, record in enumerate(why.to_dict("records")):
+        labels = ["(none)" if pd.isna(record[c]) else str(record[c]) for c in why.columns[:groups]]
+        cells = [_figure(record[c], unit) if c.startswith("value") else
+                 _effect(record[c], unit) if c.endswith(("effect", "contribution")) else
+                 _cell(record[c]) for c in shown]
+        table.add_row(*labels, *cells, end_section=position == len(why) - 2)
+    return table
+
+
+def _figure(value: object, unit: str) -> str:
+    """A KPI value as it reads: a percent with one decimal, else as :func:`_cell` shows it."""
+    if unit == "percent" and isinstance(value, float) and not math.isnan(value):
+        return f"{value:.1%}"
+    return _cell(value)
+
+
+def _effect(value: float, unit: str) -> str:
+    """A change of a KPI value, signed: percentage points for a percent."""
+    if math.isnan(value):
+        return ""
+    if unit == "percent":
+        return f"{value * 100:+.2f} pt"
+    return f"{value:+,.2f}"
+
+
 def _cell(value: object) -> str:
     """A cell as the terminal shows it: missing as blank, numbers without needless decimals."""
     import pandas as pd
@@ -431,7 +514,7 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
 
 
 _COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
-             "sample": _sample}
+             "explain": _explain, "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover
