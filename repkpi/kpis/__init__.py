@@ -10,7 +10,8 @@ package and :data:`UNITS` are read from the declarations.
 
 from __future__ import annotations
 
-# The topic modules declare the KPIs; the Dask executor registers itself for Dask data.
+# The topic modules declare the KPIs; the Dask executor registers itself for Dask data, the
+# shared-results executor for a run that asks for each KPI more than once (the report).
 from repkpi.kpis import (  # noqa: F401
     contracts,
     customers,
@@ -19,6 +20,7 @@ from repkpi.kpis import (  # noqa: F401
     sales,
     satisfaction,
     service,
+    shared,
     team,
 )
 from repkpi.kpis.compute import compute

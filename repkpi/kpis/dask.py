@@ -55,7 +55,15 @@ from repkpi.kpis.engine import (
     scope_for,
     tidy,
 )
-from repkpi.kpis.registry import EXPECTED, KPIS, Call, KpiSpec, normalise_by, register_executor
+from repkpi.kpis.registry import (
+    EXPECTED,
+    KPIS,
+    Call,
+    KpiSpec,
+    call_key,
+    normalise_by,
+    register_executor,
+)
 from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 
@@ -381,18 +389,13 @@ def _touches(pairs: np.ndarray, accounts: pd.Series, first: np.ndarray, column: 
 def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
     """:func:`run`, keeping each result on ``data`` for the same call later (scorecard's goals)."""
     store = data.cache.setdefault("results", {})
-    keys = [_key(call) for call in calls]
+    keys = [call_key(call) for call in calls]
     todo = [(key, call) for key, call in zip(keys, calls, strict=True) if key not in store]
     todo = list(dict((key, call) for key, call in todo).items())
     if todo:
         for (key, _), result in zip(todo, run(data, [c for _, c in todo], checked=checked), strict=True):
             store[key] = result
     return [store[key].copy() for key in keys]
-
-
-def _key(call: Call) -> str:
-    name, kwargs = call
-    return repr((name, sorted((k, repr(v)) for k, v in kwargs.items())))
 
 
 # -- the executor -------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ import pandas as pd
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
 from repkpi.periods import in_progress, pandas_freq
 
-__all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView",
-           "check_by", "check_options", "executor_for", "kpi", "normalise_by", "register_executor", "run_one",
-           "specs", "time_attrs"]
+__all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView", "call_key",
+           "check_by", "check_options", "executor_for", "kpi", "normalise_by", "register_executor",
+           "run_one", "specs", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -200,6 +200,18 @@ class Executor(Protocol):
 
 
 _EXECUTORS: dict[type, Executor] = {}
+
+
+def call_key(call: Call) -> str:
+    """A call's KPI name and options as text: equal for calls that give the same result.
+
+    Examples
+    --------
+    >>> call_key(("csat", {"freq": "Q", "by": None})) == call_key(("csat", {"by": None, "freq": "Q"}))
+    True
+    """
+    name, kwargs = call
+    return repr((name, sorted((k, repr(v)) for k, v in kwargs.items())))
 
 
 def register_executor(data_type: type, executor: Executor) -> None:
