@@ -2,46 +2,119 @@
 
 Functions draw on an Axes (a new one when ``ax`` is None) and return it, or
 return a Figure; none calls ``plt.show``. Values read as percents, money,
-hours or plain counts, by the KPI's unit (:data:`repkpi.kpis.UNITS`).
+hours or plain counts, by the KPI's unit (:data:`repkpi.kpis.UNITS`), with as
+many decimals as the tick step needs; ranks read with 1 at the top. Every
+chart is titled in words (:func:`title`), and every text is drawn literally
+(a ``$`` is a dollar sign, never mathtext).
+
+A goal is drawn at its own frequency (a yearly goal by year) with its goal
+line (:func:`goal_chart`). The charts of one review share one time range
+(:func:`window`): by default the 12 quarters up to the one holding the
+data's as-of date. Points are hollow where the value is not firm: the period
+in progress ("to date") and the periods whose ratio rests on fewer than
+:data:`repkpi.goals.LOW_DATA` observations ("low data"), as the scorecard
+flags them.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import Formatter, MaxNLocator, PercentFormatter
+from PIL import Image
 
-from repkpi.errors import MissingTableError, OptionError
-from repkpi.goals import DEFAULT_GOALS, Goal, fiscal_start_of, goal_result, latest_complete_period
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.goals import (
+    DEFAULT_GOALS,
+    LOW_DATA,
+    Goal,
+    fiscal_start_of,
+    goal_result,
+    latest_complete_period,
+)
 from repkpi.io.loading import CrmData
-from repkpi.kpis import UNITS
-from repkpi.periods import Freq, day_numbers, in_progress, pandas_freq
+from repkpi.kpis import KPIS, UNITS
+from repkpi.periods import Freq, PeriodLike, day_numbers, in_progress, pandas_freq, to_period
 
-__all__ = ["cohort_retention", "dashboard", "format_value", "leaderboard", "period_label", "trend"]
+__all__ = ["TITLES", "UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
+           "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
 
 MISSED = "#c0392b"
 GOAL = "#555555"
 _RESULT_COLUMNS = {"kpi", "period", "numerator", "denominator", "value", "lower", "upper"}
 
+TITLES: dict[str, str] = {
+    "renewal_rate": "Renewal rate",
+    "renewal_value_rate": "Renewal rate by value",
+    "net_revenue_retention": "Net revenue retention (NRR)",
+    "gross_revenue_retention": "Gross revenue retention (GRR)",
+    "new_customers": "New customers",
+    "new_customer_growth": "New customer growth",
+    "active_customers": "Active customers",
+    "churn_rate": "Churn rate",
+    "retention_rate": "Retention rate",
+    "engagement_rate": "Engagement rate",
+    "key_accounts": "Key accounts",
+    "market_share": "Market share",
+    "market_share_delta": "Market share change (points)",
+    "market_rank": "Market rank",
+    "revenue": "Revenue",
+    "win_rate": "Win rate",
+    "cross_sell_rate": "Cross-sell and upsell success rate",
+    "cross_sell_wins": "Cross-sell and upsell wins",
+    "large_deals": "Large deals",
+    "average_deal_size": "Average deal size",
+    "csat": "CSAT",
+    "csat_mean": "Mean CSAT score",
+    "nps": "NPS",
+    "sla_compliance": "SLA compliance",
+    "first_response_hours": "First response time (median hours)",
+    "resolution_hours": "Resolution time (median hours)",
+    "senior_reps": "Senior representatives",
+}
+"""The title of each KPI's charts (a test checks that every KPI of :data:`repkpi.KPIS` has one)."""
+
+
+def title(kpi: str) -> str:
+    """The human title of a KPI's charts, from :data:`TITLES`.
+
+    A KPI missing from :data:`TITLES` (a new one) reads as its name in words.
+
+    Examples
+    --------
+    >>> title("first_response_hours"), title("nps")
+    ('First response time (median hours)', 'NPS')
+    """
+    return TITLES.get(kpi) or kpi.replace("_", " ").capitalize()
+
 
 def format_value(value: float, unit: str) -> str:
     """Write a KPI value the way its unit reads.
+
+    A percent has one decimal, more below 1% (two significant digits), so
+    that a small value never reads as 0.0%.
 
     Examples
     --------
     >>> format_value(0.9123, "percent"), format_value(1_234_567, "money"), format_value(3, "count")
     ('91.2%', '$1.23M', '3')
+    >>> format_value(0.125, "percent"), format_value(0.0042, "percent"), format_value(0, "percent")
+    ('12.5%', '0.42%', '0.0%')
     """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
     if unit == "percent":
-        return f"{value:.1%}"
+        pct = abs(value) * 100
+        decimals = 1 if pct >= 1 or pct == 0 else min(4, 1 - math.floor(math.log10(pct)))
+        return f"{value * 100:.{decimals}f}%"
     if unit == "money":
         for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
             if abs(value) >= size:
@@ -52,6 +125,79 @@ def format_value(value: float, unit: str) -> str:
     if unit in ("count", "rank"):
         return f"{value:,.0f}"
     return f"{value:.2f}"
+
+
+def _decimals(values: Sequence[float] | np.ndarray, most: int = 4) -> int:
+    """The fewest decimals (up to ``most``) that write every one of ``values`` exactly.
+
+    Ticks 10, 12.5, 15 need one decimal; 10, 11, 12 none.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0
+    steps = np.diff(np.unique(values))
+    scale = steps.min() if len(steps) else max(1.0, float(np.abs(values).max()))
+    for decimals in range(most + 1):
+        if np.all(np.abs(values - np.round(values, decimals)) <= scale * 1e-6):
+            return decimals
+    return most
+
+
+_MONEY = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+class UnitFormatter(Formatter):
+    """Tick labels in a KPI's unit, with the decimals the tick step needs.
+
+    Ticks 0.10, 0.125, 0.15 of a percent read 10.0%, 12.5%, 15.0%; ticks
+    0.10, 0.12, 0.14 read 10%, 12%, 14%. Money takes the suffix of its
+    largest tick ($0.5M, $1.0M, $1.5M), hours an ``h``. Called on one value
+    without ticks (``formatter(0.9)``), it writes that value with the
+    decimals it needs.
+
+    Examples
+    --------
+    >>> UnitFormatter("percent").format_ticks([0.10, 0.125, 0.15])
+    ['10.0%', '12.5%', '15.0%']
+    >>> UnitFormatter("percent").format_ticks([0.10, 0.12, 0.14])
+    ['10%', '12%', '14%']
+    >>> UnitFormatter("money").format_ticks([0, 500_000, 1_000_000, 1_500_000])
+    ['$0', '$0.5M', '$1.0M', '$1.5M']
+    >>> UnitFormatter("hours")(24), UnitFormatter("percent")(0.9)
+    ('24 h', '90%')
+    """
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self._ticks = np.array([], dtype=np.float64)
+
+    def set_locs(self, locs: Sequence[float]) -> None:  # noqa: D102
+        self._ticks = np.asarray(locs, dtype=np.float64)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:  # noqa: D102
+        return self.fix_minus(self._text(float(x)))
+
+    def _text(self, x: float) -> str:
+        locs = self._ticks
+        ticked = len(locs) > 1
+        if self.unit == "percent":
+            decimals = _decimals(locs * 100 if ticked else [x * 100], 4 if ticked else 2)
+            return f"{x * 100:.{decimals}f}%"
+        if self.unit == "money":
+            if not ticked:
+                return format_value(x, "money")
+            if x == 0:
+                return "$0"
+            top = float(np.abs(locs).max())
+            size, suffix = next(((s, u) for s, u in _MONEY if top >= s), (1.0, ""))
+            decimals = _decimals(locs / size)
+            sign = "-" if x < 0 else ""
+            return f"{sign}${abs(x) / size:,.{decimals}f}{suffix}"
+        if self.unit in ("count", "rank"):
+            return f"{x:,.0f}"
+        decimals = _decimals(locs if ticked else [x], 4 if ticked else 2)
+        return f"{x:.{decimals}f} h" if self.unit == "hours" else f"{x:.{decimals}f}"
 
 
 def period_label(period: pd.Period) -> str:
@@ -73,6 +219,64 @@ def period_label(period: pd.Period) -> str:
     return f"FY{period.qyear}" if fiscal else str(period.year)
 
 
+def window(data: CrmData, *, freq: Freq = "Q", periods: int = 12, end: PeriodLike | None = None,
+           fiscal_year_start: int = 1, at: Freq | None = None) -> pd.PeriodIndex:
+    """The time range the charts of one review share: ``periods`` periods of ``freq`` to ``end``.
+
+    Parameters
+    ----------
+    data : CrmData
+    freq : {"M", "Q", "Y"}
+        The periods that measure the range.
+    periods : int
+        How many of them (default 12 quarters).
+    end : period-like, optional
+        The last of them: default the one holding ``data.as_of`` (in progress
+        included).
+    fiscal_year_start : int
+    at : {"M", "Q", "Y"}, optional
+        Return the periods of this frequency that cover the range (default
+        ``freq``): the years a yearly goal is drawn by.
+
+    Raises
+    ------
+    OptionError
+        ``periods`` is not a positive whole number, or there is no ``end``
+        and no as-of date (empty data).
+
+    Examples
+    --------
+    The example accounts' as-of date is 15 April 2024:
+
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> window(examples.accounts(), periods=3)
+    PeriodIndex(['2023Q4', '2024Q1', '2024Q2'], dtype='period[Q-DEC]')
+    >>> window(examples.accounts(), at="Y")   # the years of 2021Q3 .. 2024Q2
+    PeriodIndex(['2021', '2022', '2023', '2024'], dtype='period[Y-DEC]')
+    """
+    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
+        raise OptionError(f"periods must be a whole number of periods, 1 or more, got {periods!r}.\n"
+                          "Hint: periods=12 shows the last 12 periods.")
+    pfreq = pandas_freq(freq, fiscal_year_start)
+    if end is not None:
+        last = to_period(end, pfreq, how="end", fiscal_year_start=fiscal_year_start)
+    elif data.as_of is not None:
+        last = data.as_of.to_period(pfreq)
+    else:
+        raise OptionError("The data has no as-of date to end the charts' time range on.\n"
+                          "Hint: pass end='2026Q3', or load data with dated rows.")
+    span = pd.period_range(end=last, periods=periods, freq=pfreq)
+    return span if at is None else _cover(span, pandas_freq(at, fiscal_year_start))
+
+
+def _cover(span: pd.PeriodIndex, pfreq: object) -> pd.PeriodIndex:
+    """The periods of ``pfreq`` that overlap ``span``."""
+    if not len(span):
+        return pd.PeriodIndex([], freq=pfreq)
+    return pd.period_range(span[0].start_time.to_period(pfreq), span[-1].end_time.to_period(pfreq),
+                           freq=pfreq)
+
+
 def _kpi_name(result: pd.DataFrame) -> str:
     if "kpi" in result.columns and len(result) and (result["kpi"] == result["kpi"].iloc[0]).all():
         return str(result["kpi"].iloc[0])
@@ -88,26 +292,61 @@ def _by_columns(result: pd.DataFrame) -> list[str]:
 
 
 def _format_axis(ax: Axes, unit: str) -> None:
-    if unit == "percent":
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    elif unit == "money":
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, "money")))
-    elif unit in ("count", "rank"):
+    ax.yaxis.set_major_formatter(UnitFormatter(unit))
+    if unit in ("count", "rank"):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    elif unit == "hours":
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} h"))
+    if unit == "rank" and not ax.yaxis_inverted():
+        ax.invert_yaxis()  # rank 1, the best, at the top
 
 
 def _misses(values: pd.Series, goal: Goal) -> pd.Series:
+    """The values on the wrong side of the target; a value equal to it meets the goal."""
     if goal.direction == "at_least":
         return values < goal.target
     return values > goal.target
 
 
+def _low_data(name: str, rows: pd.DataFrame) -> np.ndarray:
+    """The scorecard's rule: a counted ratio on fewer than LOW_DATA observations (its denominator)."""
+    spec = getattr(KPIS.get(name), "spec", None)
+    if spec is None or not spec.counted or "denominator" not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    observations = rows["denominator"].astype(np.float64)
+    return (observations.lt(LOW_DATA) & rows["value"].notna()).to_numpy()
+
+
+def _chart_title(name: str, goal: Goal | None) -> str:
+    """The goal's label, or the KPI's title (with the target when the label is the default one)."""
+    if goal is None:
+        return title(name)
+    sign = ">=" if goal.direction == "at_least" else "<="
+    if goal.label and goal.label != f"{goal.kpi} {sign} {goal.target:g}":
+        return goal.label
+    return f"{title(goal.kpi)} {sign} {format_value(goal.target, UNITS.get(goal.kpi, 'score'))}"
+
+
+def _literal(ax: Axes) -> None:
+    """Draw the legend's texts as written (no mathtext)."""
+    legend = ax.get_legend()
+    if legend is not None:
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+
+
+def _hollow(ax: Axes, x: np.ndarray, y: np.ndarray, color: str, label: str) -> None:
+    ax.plot(x, y, linestyle="none", marker="o", markersize=7, markerfacecolor="white", zorder=4,
+            markeredgecolor=color, markeredgewidth=1.5, label=label)
+
+
 def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
+          window: Sequence[pd.Period] | pd.PeriodIndex | None = None,
           ax: Axes | None = None) -> Axes:
     """Plot a KPI by period, with its goal line and the periods that miss it marked.
+
+    Filled points are firm values. Hollow points are not: the period in
+    progress ("to date", never a miss) and the periods whose ratio rests on
+    fewer than :data:`repkpi.goals.LOW_DATA` observations ("low data"; a miss
+    there is marked, hollow). A value equal to the target meets the goal.
 
     Parameters
     ----------
@@ -115,7 +354,12 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
         What a KPI function returns (or one KPI's rows of ``compute``). With
         ``by`` columns, one line per group.
     goal : Goal or float, optional
-        The goal (a bare number is an ``at_least`` target).
+        The goal (a bare number is an ``at_least`` target). Its line is
+        tagged ``gid="goal"`` and labelled ``goal <target>``.
+    window : PeriodIndex, optional
+        The time range to draw (see :func:`window`): the result is clipped to
+        the periods of its own frequency that cover it, and the x axis spans
+        all of them, with or without a value. Default: the result's periods.
     ax : matplotlib Axes, optional
 
     Examples
@@ -127,7 +371,9 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
     >>> result = repkpi.kpis.new_customers(examples.accounts(), freq="Q")
     >>> ax = trend(result, goal=2)
     >>> [line.get_label() for line in ax.get_lines()]   # 2024Q2 is in progress: "to date"
-    ['new_customers', 'to date', 'goal 2']
+    ['New customers', 'to date', 'goal 2']
+    >>> ax.get_title()
+    'New customers >= 2'
     """
     name = _kpi_name(result)
     unit = UNITS.get(name, "score")
@@ -135,52 +381,137 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
         goal = Goal(name, "Q", float(goal), "at_least")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
-    periods = pd.Index(result["period"].unique()).sort_values()
+    if window is not None:
+        periods = _cover(pd.PeriodIndex(window), result["period"].dtype.freq)
+        result = result[result["period"].isin(periods)]
+    else:
+        periods = pd.Index(result["period"].unique()).sort_values()
     position = pd.Series(np.arange(len(periods)), index=periods)
     by = _by_columns(result)
     groups = result.groupby(by, dropna=False, sort=False) if by else [(name, result)]
     current = result.attrs.get("in_progress")
+    shown = set()  # legend entries drawn once
+
+    def once(label: str) -> str:
+        if label in shown:
+            return f"_{label}"
+        shown.add(label)
+        return label
+
     for key, rows in groups:
-        label = name if not by else ", ".join(
+        label = title(name) if not by else ", ".join(
             "n/a" if pd.isna(k) else str(k) for k in (key if isinstance(key, tuple) else (key,)))
         x = position[rows["period"]].to_numpy()
-        line = ax.plot(x, rows["value"].to_numpy(), marker="o", markersize=3, label=label)[0]
+        y = rows["value"].to_numpy(dtype=np.float64)
+        line = ax.plot(x, y, marker="o", markersize=3, label=label)[0]
         if {"lower", "upper"} <= set(rows.columns) and not by:
             ax.fill_between(x, rows["lower"], rows["upper"], alpha=0.2, label="_interval")
         progress = (rows["period"] == current).to_numpy() if current is not None else \
             np.zeros(len(rows), dtype=bool)
+        low = _low_data(name, rows) & ~progress
         if progress.any():  # the period in progress: hollow, "to date", never a miss
-            ax.plot(x[progress], rows["value"].to_numpy()[progress], linestyle="none",
-                    marker="o", markersize=7, markerfacecolor="white", zorder=4,
-                    markeredgecolor=line.get_color(), markeredgewidth=1.5,
-                    label="to date" if not by else "_to date")
+            _hollow(ax, x[progress], y[progress], line.get_color(),
+                    "to date" if not by else "_to date")
+        if low.any():  # too few observations: hollow, "low data" (one grey legend entry)
+            _hollow(ax, x[low], y[low], line.get_color(), "_low data")
+            if once("low data") == "low data":
+                _hollow(ax, np.array([]), np.array([]), GOAL, "low data")
         if goal is not None:
             missed = _misses(rows["value"], goal).to_numpy() & ~progress
-            if missed.any():
-                ax.scatter(x[missed], rows["value"].to_numpy()[missed], color=MISSED, zorder=3,
-                           s=28, label="missed goal" if not by else "_missed")
+            if (missed & ~low).any():
+                ax.scatter(x[missed & ~low], y[missed & ~low], color=MISSED, zorder=5, s=28,
+                           label=once("missed goal") if not by else "_missed")
+            if (missed & low).any():
+                ax.scatter(x[missed & low], y[missed & low], facecolors="none", zorder=5, s=40,
+                           edgecolors=MISSED, linewidths=1.5,
+                           label=once("missed (low data)") if not by else "_missed low")
     if goal is not None:
-        ax.axhline(goal.target, color=GOAL, linestyle="--", linewidth=1.2,
-                   label=f"goal {format_value(goal.target, unit)}")
-    ax.set_title(textwrap.fill(goal.label if goal is not None and goal.label else name, 50),
-                 fontsize=10)
-    step = max(1, int(np.ceil(len(periods) / 10)))
-    ax.set_xticks(np.arange(0, len(periods), step))
-    ax.set_xticklabels([period_label(p) for p in periods[::step]], rotation=45, ha="right",
-                       fontsize=8)
+        goal_line = ax.axhline(goal.target, color=GOAL, linestyle="--", linewidth=1.2,
+                               label=f"goal {format_value(goal.target, unit)}")
+        goal_line.set_gid("goal")
+    ax.set_title(textwrap.fill(_chart_title(name, goal), 50), fontsize=10, parse_math=False)
+    if len(periods):
+        step = max(1, int(np.ceil(len(periods) / 10)))
+        ticks = np.arange(len(periods) - 1, -1, -step)[::-1]  # the latest period always labelled
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([period_label(periods[i]) for i in ticks], rotation=45, ha="right",
+                           fontsize=8)
+    if window is not None:
+        ax.set_xlim(-0.5, len(periods) - 0.5)
     _format_axis(ax, unit)
     ax.grid(axis="y", alpha=0.3)
-    if by or goal is not None:
+    if by or goal is not None or "low data" in shown:
         ax.legend(fontsize=7, loc="best")
+        _literal(ax)
     return ax
 
 
-def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "Q",
-              ncols: int = 3, fiscal_year_start: int | None = None) -> Figure:
-    """Small multiples: every goal's KPI by period, with its goal line.
+def goal_chart(data: CrmData, goal: Goal, *, periods: int | None = 12, end: PeriodLike | None = None,
+               freq: Freq = "Q", fiscal_year_start: int | None = None,
+               ax: Axes | None = None) -> Axes:
+    """Plot a goal's KPI at the goal's own frequency, restricted to its ``where``, with its goal line.
 
-    Goals whose KPI cannot be computed from the loaded tables get a panel
-    that says so. The periods run up to the as-of date's, the one in progress marked "to date".
+    A yearly goal is drawn by year, a quarterly one by quarter, over the
+    time range of :func:`window` (``periods`` periods of ``freq`` to
+    ``end``, default the 12 quarters to the one holding ``data.as_of``), so
+    the charts of one review line up.
+
+    Parameters
+    ----------
+    data : CrmData
+    goal : Goal
+    periods : int or None
+        The length of the time range, in periods of ``freq``; None: every
+        period of the data.
+    end : period-like, optional
+        The last period of the range; default the one holding ``data.as_of``.
+    freq : {"M", "Q", "Y"}
+        The periods that measure the range (not the goal's: those it is drawn by).
+    fiscal_year_start : int, optional
+        Default 1 (calendar years).
+    ax : matplotlib Axes, optional
+
+    Raises
+    ------
+    MissingTableError
+        The goal's KPI needs a table that was not loaded.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> ax = goal_chart(examples.accounts(), Goal("active_customers", "Y", 2, "at_least"))
+    >>> [t.get_text() for t in ax.get_xticklabels()]   # the years of 2021Q3 .. 2024Q2
+    ['2021', '2022', '2023', '2024']
+    >>> [line.get_label() for line in ax.get_lines() if line.get_gid() == "goal"]
+    ['goal 2']
+    """
+    fiscal = fiscal_year_start or 1
+    span = _span(data, freq, periods, end, fiscal)
+    last = None if span is None else _cover(span, pandas_freq(goal.freq, fiscal))[-1]
+    result = goal_result(data, goal, end=last, fiscal_year_start=fiscal)
+    return trend(result.drop(columns=list(goal.where)), goal=goal, window=span, ax=ax)
+
+
+def _span(data: CrmData, freq: Freq, periods: int | None, end: PeriodLike | None,
+          fiscal: int) -> pd.PeriodIndex | None:
+    """:func:`window`, or None (every period) without a length or without an end."""
+    if periods is None or (end is None and data.as_of is None):
+        return None
+    return window(data, freq=freq, periods=periods, end=end, fiscal_year_start=fiscal)
+
+
+def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "Q",
+              periods: int | None = 12, end: PeriodLike | None = None, ncols: int = 3,
+              fiscal_year_start: int | None = None) -> Figure:
+    """Small multiples: every goal's KPI at the goal's frequency, with its goal line.
+
+    Every panel spans the same time range (:func:`window`: ``periods``
+    periods of ``freq`` to ``end``, default the 12 quarters to the one
+    holding ``data.as_of``, in progress included); a yearly goal is drawn by
+    the years that cover it. Goals whose KPI cannot be computed from the
+    loaded tables get a panel that says so.
 
     Examples
     --------
@@ -191,31 +522,62 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
     >>> len(fig.axes)
     9
     """
-    goals = list(DEFAULT_GOALS if goals is None else goals)
+    goals_in = DEFAULT_GOALS if goals is None else goals
+    fiscal = fiscal_start_of(goals_in, fiscal_year_start)
+    goals = list(goals_in)
     nrows = max(1, int(np.ceil(len(goals) / ncols)))
     # Fixed margins: a constrained layout of many panels costs seconds at every save.
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows), squeeze=False)
     height = 3.2 * nrows
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.55 / height, top=1 - 0.9 / height,
                         hspace=0.65, wspace=0.22)
-    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    span = _span(data, freq, periods, end, fiscal)
     pfreq = pandas_freq(freq, fiscal)
-    end = None if data.as_of is None else data.as_of.to_period(pfreq)  # to date, in progress
+    last = span[-1] if span is not None else \
+        None if data.as_of is None else data.as_of.to_period(pfreq)
     for ax, goal in zip(axes.flat, goals, strict=False):
         try:
-            result = goal_result(data, goal, freq=freq, fiscal_year_start=fiscal)
-        except (MissingTableError, OptionError) as exc:
-            ax.text(0.5, 0.5, f"{goal.kpi}\n{str(exc).splitlines()[0]}", ha="center",
-                    va="center", wrap=True, fontsize=8)
+            goal_chart(data, goal, periods=periods, end=end, freq=freq, fiscal_year_start=fiscal,
+                       ax=ax)
+        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
+            ax.set_title(textwrap.fill(_chart_title(goal.kpi, goal), 50), fontsize=10,
+                         parse_math=False)
+            ax.text(0.5, 0.5, textwrap.fill(str(exc).splitlines()[0], 45), ha="center",
+                    va="center", fontsize=8, parse_math=False)
             ax.set_axis_off()
-            continue
-        trend(result.drop(columns=list(goal.where)), goal=goal, ax=ax)
     for ax in list(axes.flat)[len(goals):]:
         fig.delaxes(ax)
-    to_date = " (to date)" if end is not None and in_progress(data.as_of, pfreq) == end else ""
-    fig.suptitle("KPIs against goals" + (f", to {period_label(end)}{to_date}" if end is not None
-                                         else ""), y=1 - 0.25 / height, fontsize=13)
+    to_date = " (to date)" if last is not None and in_progress(data.as_of, pfreq) == last else ""
+    fig.suptitle("KPIs against goals" + (f", to {period_label(last)}{to_date}" if last is not None
+                                         else ""), y=1 - 0.25 / height, fontsize=13,
+                 parse_math=False)
     return fig
+
+
+def png_bytes(fig: Figure, *, dpi: int = 80, colors: int = 64) -> bytes:
+    r"""The figure as a compact PNG (a palette of ``colors`` colours), and close it.
+
+    Charts are flat colours and antialiased edges: a palette keeps them
+    sharp at a fraction of the size of a full-colour PNG.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> fig, ax = plt.subplots()
+    >>> png_bytes(fig).startswith(b"\x89PNG"), plt.fignum_exists(fig.number)
+    (True, False)
+    """
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    palette = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None,
@@ -304,12 +666,11 @@ def leaderboard(result: pd.DataFrame, *, period: object = None, ax: Axes | None 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(rows) + 1)), layout="constrained")
     labels = ["n/a" if pd.isna(v) else str(v) for v in rows[by[0]]]
-    ax.barh(labels, rows["value"].fillna(0).to_numpy(), color="#2e86c1")
-    unit = UNITS.get(name, "score")
-    if unit == "percent":
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    elif unit == "money":
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, "money")))
-    ax.set_title(f"{name} by {by[0]}, {period_label(chosen)}", fontsize=10)
+    positions = np.arange(len(labels))
+    ax.barh(positions, rows["value"].fillna(0).to_numpy(), color="#2e86c1")
+    ax.set_yticks(positions, labels=labels, parse_math=False)  # names drawn as written
+    ax.xaxis.set_major_formatter(UnitFormatter(UNITS.get(name, "score")))
+    ax.set_title(f"{title(name)} by {by[0].replace('_', ' ')}, {period_label(chosen)}",
+                 fontsize=10, parse_math=False)
     ax.grid(axis="x", alpha=0.3)
     return ax

@@ -23,6 +23,8 @@ examples.deals() (won deals by close date): D1 60 000 new_business direct
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from statistics import NormalDist
 
 import matplotlib
@@ -34,12 +36,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 import repkpi  # noqa: E402
 from repkpi import Goal, plot  # noqa: E402
 from repkpi.datasets import doctest_data as examples  # noqa: E402
-from repkpi.plot import cohort_retention, dashboard, format_value, leaderboard, period_label, trend  # noqa: E402
+from repkpi.plot import (  # noqa: E402
+    TITLES,
+    UnitFormatter,
+    cohort_retention,
+    dashboard,
+    format_value,
+    goal_chart,
+    leaderboard,
+    period_label,
+    png_bytes,
+    title,
+    trend,
+    window,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -48,10 +62,13 @@ def _close_figures():
     plt.close("all")
 
 
+HOLLOW = ("to date", "_to date", "low data", "_low data")
+
+
 def data_lines(ax):
-    """The KPI lines (not the goal line, not the marks of a period in progress), by label."""
+    """The KPI lines (not the goal line, not the hollow marks), by label."""
     return {line.get_label(): line for line in ax.get_lines()
-            if not line.get_label().startswith("goal") and "to date" not in line.get_label()}
+            if line.get_gid() != "goal" and line.get_label() not in HOLLOW}
 
 
 def to_date_points(ax):
@@ -61,7 +78,13 @@ def to_date_points(ax):
 
 
 def goal_lines(ax):
-    return [line for line in ax.get_lines() if line.get_label().startswith("goal")]
+    return [line for line in ax.get_lines() if line.get_gid() == "goal"]
+
+
+def low_data_points(ax):
+    """(x, y) of every hollow 'low data' mark, sorted."""
+    return sorted((float(x), float(y)) for line in ax.get_lines() if "low data" in line.get_label()
+                  for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True))
 
 
 def missed_points(ax):
@@ -97,7 +120,8 @@ def test_trend_one_line_per_group_with_goal_and_misses_per_group():
     assert to_date_points(ax) == [(2, 1), (2, 2)]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["north", "south", "goal 2"]
-    assert ax.get_title() == "active_customers >= 2"
+    # The goal's label is the default one (snake_case): the title says it in words.
+    assert ax.get_title() == "Active customers >= 2"
 
 
 def test_trend_marks_exactly_the_months_below_an_at_least_goal():
@@ -105,7 +129,7 @@ def test_trend_marks_exactly_the_months_below_an_at_least_goal():
     ax = trend(result, goal=1)  # a bare number is an at_least target
 
     [line] = data_lines(ax).values()
-    assert line.get_label() == "new_customers"
+    assert line.get_label() == "New customers"
     assert list(line.get_ydata()) == [1, 0, 1, 1, 0, 1]
     assert list(goal_lines(ax)[0].get_ydata()) == [1, 1]
     # New customers: none in Dec 2023 (x=1) and none in Mar 2024 (x=4).
@@ -119,7 +143,7 @@ def test_trend_marks_exactly_the_months_above_an_at_most_goal():
     result = repkpi.kpis.resolution_hours(examples.tickets(), freq="M")
     ax = trend(result, goal=Goal("resolution_hours", "M", 30, "at_most", "Resolved within 30 h"))
 
-    assert list(data_lines(ax)["resolution_hours"].get_ydata()) == [49.5, 25.0]
+    assert list(data_lines(ax)["Resolution time (median hours)"].get_ydata()) == [49.5, 25.0]
     assert missed_points(ax) == [(0, 49.5)]
     assert goal_lines(ax)[0].get_label() == "goal 30.0 h"
     assert ax.get_title() == "Resolved within 30 h"
@@ -131,7 +155,7 @@ def test_trend_without_a_goal_draws_no_goal_line_and_no_marks():
     assert goal_lines(ax) == []
     assert missed_points(ax) == []
     assert ax.get_legend() is None
-    assert ax.get_title() == "new_customers"
+    assert ax.get_title() == "New customers"
 
 
 def test_trend_draws_on_the_axes_it_is_given():
@@ -143,7 +167,7 @@ def test_trend_draws_on_the_axes_it_is_given():
 def test_trend_reads_the_kpi_name_from_a_compute_result():
     result = repkpi.compute(examples.accounts(), kpis=["new_customers"], freq="Q")
     ax = trend(result, goal=2)
-    assert list(data_lines(ax)) == ["new_customers"]
+    assert list(data_lines(ax)) == ["New customers"]
     # 2023Q4: 1 (A1), 2024Q1: 2 (A2, A3), 2024Q2: 1 (A4) so far: in progress, not a miss
     assert missed_points(ax) == [(0, 1)]
     assert to_date_points(ax) == [(2, 1)]
@@ -169,9 +193,9 @@ def test_trend_tick_formatter_follows_the_unit(result, tick, expected):
     assert ax.yaxis.get_major_formatter()(tick, 0) == expected
 
 
-def test_trend_percent_axis_uses_a_percent_formatter():
+def test_trend_percent_axis_reads_in_percent():
     ax = trend(repkpi.kpis.churn_rate(examples.accounts(), freq="M"))
-    assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
+    assert ax.yaxis.get_major_formatter().format_ticks([0, 0.25, 0.5]) == ["0%", "25%", "50%"]
 
 
 def test_trend_counts_get_whole_number_ticks():
@@ -181,7 +205,7 @@ def test_trend_counts_get_whole_number_ticks():
     assert np.array_equal(ticks, np.round(ticks))
     labels = [t for t in tick_labels(ax.yaxis) if t]
     assert labels
-    assert all(t.lstrip("-").isdigit() for t in labels)
+    assert all(t.lstrip("-\N{MINUS SIGN}").isdigit() for t in labels)
 
 
 def test_trend_money_goal_line_label_reads_as_money():
@@ -210,10 +234,10 @@ def test_trend_labels_periods_readably(freq, expected):
 def test_trend_thins_period_labels_beyond_ten_periods():
     result = repkpi.kpis.new_customers(examples.accounts(), freq="M", start="2023-01", end="2024-12")
     ax = trend(result)
-    # 24 months: a label every ceil(24 / 10) = 3 months.
-    assert list(ax.get_xticks()) == [0, 3, 6, 9, 12, 15, 18, 21]
-    assert tick_labels(ax.xaxis) == ["Jan 2023", "Apr 2023", "Jul 2023", "Oct 2023",
-                                     "Jan 2024", "Apr 2024", "Jul 2024", "Oct 2024"]
+    # 24 months: a label every ceil(24 / 10) = 3 months, counted back from the latest (23).
+    assert list(ax.get_xticks()) == [2, 5, 8, 11, 14, 17, 20, 23]
+    assert tick_labels(ax.xaxis) == ["Mar 2023", "Jun 2023", "Sep 2023", "Dec 2023",
+                                     "Mar 2024", "Jun 2024", "Sep 2024", "Dec 2024"]
 
 
 def test_trend_draws_the_interval_band_when_the_result_has_one():
@@ -252,7 +276,7 @@ def test_dashboard_has_one_panel_per_goal_with_its_goal_line(accounts_and_deals)
     goals = [Goal("active_customers", "Q", 2, "at_least", "Two customers"),
              Goal("revenue", "Q", 50_000, "at_least", "Revenue 50k"),
              Goal("churn_rate", "Q", 0.05, "at_most", "Churn 5%")]
-    fig = dashboard(accounts_and_deals, goals)
+    fig = dashboard(accounts_and_deals, goals, periods=3)  # 2023Q4 .. 2024Q2
 
     assert len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["Two customers", "Revenue 50k", "Churn 5%"]
@@ -262,38 +286,44 @@ def test_dashboard_has_one_panel_per_goal_with_its_goal_line(accounts_and_deals)
     customers, revenue, churn = fig.axes
     # Periods run to 2024Q2, in progress on the as-of date 2024-04-15 (A4's start): its
     # point is hollow, "to date", and never a miss. Active on 04-15: A1, A3, A4.
-    assert tick_labels(customers.xaxis) == ["2023 Q4", "2024 Q1", "2024 Q2"]
-    assert list(data_lines(customers)["active_customers"].get_ydata()) == [1, 2, 3]
+    for ax in fig.axes:
+        assert tick_labels(ax.xaxis) == ["2023 Q4", "2024 Q1", "2024 Q2"]
+        assert ax.get_xlim() == (-0.5, 2.5)
+    assert list(data_lines(customers)["Active customers"].get_ydata()) == [1, 2, 3]
     assert missed_points(customers) == [(0, 1)]
     assert to_date_points(customers) == [(2, 3)]
-    # Revenue: 2024Q1 80 000; 2024Q2 to date 10 000 (D4), below 50k but not missed.
-    assert list(data_lines(revenue)["revenue"].get_ydata()) == [80_000, 10_000]
+    # Revenue: no deal closed in 2023Q4 (x = 0); 2024Q1 80 000; 2024Q2 to date 10 000 (D4),
+    # below 50k but not missed.
+    assert list(data_lines(revenue)["Revenue"].get_xdata()) == [1, 2]
+    assert list(data_lines(revenue)["Revenue"].get_ydata()) == [80_000, 10_000]
     assert missed_points(revenue) == []
-    assert to_date_points(revenue) == [(1, 10_000)]
-    assert isinstance(churn.yaxis.get_major_formatter(), PercentFormatter)
+    assert to_date_points(revenue) == [(2, 10_000)]
+    assert churn.yaxis.get_major_formatter().format_ticks([0.05, 0.1]) == ["5%", "10%"]
 
 
 def test_dashboard_panel_for_a_goal_whose_table_is_missing_says_so(accounts_and_deals):
     goals = [Goal("active_customers", "Q", 2, "at_least"), Goal("csat", "Q", 0.9, "at_least"),
              Goal("revenue", "Q", 50_000, "at_least"), Goal("win_rate", "Q", 0.5, "at_least")]
-    fig = dashboard(accounts_and_deals, goals, ncols=3)
+    fig = dashboard(accounts_and_deals, goals, ncols=3, periods=3)
 
     assert len(fig.axes) == 4  # a 2 x 3 grid with its two spare cells removed
     missing = fig.axes[1]
     assert not missing.axison
     assert missing.get_lines() == []
     [text] = missing.texts
-    assert text.get_text() == "csat\ncsat needs the surveys table(s), which were not loaded."
+    assert " ".join(text.get_text().split()) == \
+        "csat needs the surveys table(s), which were not loaded."
+    assert missing.get_title() == "CSAT >= 90.0%"
     assert [list(goal_lines(ax)[0].get_ydata()) for ax in (fig.axes[0], *fig.axes[2:])] == [
         [2, 2], [50_000, 50_000], [0.5, 0.5]]
 
 
 def test_dashboard_plots_a_goal_restricted_to_a_group(accounts_and_deals):
     goal = Goal("active_customers", "Q", 1, "at_least", "South", where={"region": "south"})
-    [ax] = dashboard(accounts_and_deals, [goal], ncols=1).axes
+    [ax] = dashboard(accounts_and_deals, [goal], ncols=1, periods=3).axes
     # south: 2023Q4 none active, 2024Q1 A3, 2024Q2 to 04-15 A3 and A4.
-    assert list(data_lines(ax)) == ["active_customers"]
-    assert list(data_lines(ax)["active_customers"].get_ydata()) == [0, 1, 2]
+    assert list(data_lines(ax)) == ["Active customers"]
+    assert list(data_lines(ax)["Active customers"].get_ydata()) == [0, 1, 2]
     assert missed_points(ax) == [(0, 0)]
 
 
@@ -379,7 +409,7 @@ def test_leaderboard_sorts_the_bars_of_the_chosen_period():
     result = repkpi.kpis.revenue(examples.deals(), by="deal_type")
     ax = leaderboard(result, period="2024Q1")
     assert bars(ax) == (["cross_sell", "upsell", "new_business"], [0, 20_000, 60_000])
-    assert ax.get_title() == "revenue by deal_type, 2024 Q1"
+    assert ax.get_title() == "Revenue by deal type, 2024 Q1"
     assert ax.xaxis.get_major_formatter()(20_000, 0) == "$20k"
 
 
@@ -389,7 +419,7 @@ def test_leaderboard_defaults_to_the_latest_period():
     labels, widths = bars(ax)
     assert labels[-1] == "cross_sell"
     assert widths == sorted(widths) == [0, 0, 10_000]
-    assert ax.get_title() == "revenue by deal_type, 2024 Q2"
+    assert ax.get_title() == "Revenue by deal type, 2024 Q2"
 
 
 def test_leaderboard_accepts_a_period_object():
@@ -403,7 +433,7 @@ def test_leaderboard_puts_groups_without_a_value_at_the_bottom():
     # 2024Q2 win rate by channel: direct 1/1 (D4 won); partner closed nothing: NaN, drawn as 0.
     ax = leaderboard(repkpi.kpis.win_rate(examples.deals(), by="channel"), period="2024Q2")
     assert bars(ax) == (["partner", "direct"], [0, 1.0])
-    assert isinstance(ax.xaxis.get_major_formatter(), PercentFormatter)
+    assert ax.xaxis.get_major_formatter().format_ticks([0, 0.5, 1]) == ["0%", "50%", "100%"]
 
 
 @pytest.mark.parametrize(
@@ -422,6 +452,10 @@ def test_leaderboard_needs_exactly_one_by_column(by):
     ("value", "unit", "expected"),
     [
         (0.9123, "percent", "91.2%"),
+        (0.125, "percent", "12.5%"),
+        (0.0042, "percent", "0.42%"),  # below 1%: two significant digits, never "0.4%"
+        (0.00005, "percent", "0.0050%"),
+        (0, "percent", "0.0%"),
         (2_500_000, "money", "$2.5M"),
         (3_200_000_000, "money", "$3.2B"),
         (8_000, "money", "$8k"),
@@ -453,8 +487,9 @@ def test_period_label(period, expected):
 
 
 def test_public_names():
-    assert sorted(plot.__all__) == ["cohort_retention", "dashboard", "format_value", "leaderboard",
-                                    "period_label", "trend"]
+    assert sorted(plot.__all__) == ["TITLES", "UnitFormatter", "cohort_retention", "dashboard",
+                                    "format_value", "goal_chart", "leaderboard", "period_label",
+                                    "png_bytes", "title", "trend", "window"]
 
 
 def test_cohort_retention_leaves_prospects_out_and_reads_fiscal_quarters():
@@ -468,3 +503,284 @@ def test_cohort_retention_leaves_prospects_out_and_reads_fiscal_quarters():
     assert share[0, 0] == 1.0   # A1, still active on 06-30
     assert share[0, 1] == 1.0   # and on 09-30
     assert share[1, 0] == 1.0                           # A2, active on 09-30
+
+
+# -- goals at their own frequency, one time range --------------------------
+
+def _sample_goals_file():
+    return Path(__file__).resolve().parents[1] / "data" / "sample" / "goals.toml"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return repkpi.load_sample()
+
+
+# The sample's as-of date is 2026-09-30, the last day of 2026Q3: the 12 quarters of the
+# default range are 2023Q4 .. 2026Q3, and the years that cover them 2023 .. 2026 (2026 in
+# progress). Ticks go every ceil(12 / 10) = 2 quarters back from the latest.
+SAMPLE_QUARTER_TICKS = ["2024 Q1", "2024 Q3", "2025 Q1", "2025 Q3", "2026 Q1", "2026 Q3"]
+SAMPLE_YEARS = ["2023", "2024", "2025", "2026"]
+ALL_GOALS = [pytest.param(goal, id=f"default-{goal.kpi}") for goal in repkpi.DEFAULT_GOALS] + [
+    pytest.param(goal, id=f"sample-{goal.kpi}") for goal in repkpi.load_goals(_sample_goals_file())]
+
+
+def test_the_sample_has_a_goals_file_with_goals():
+    assert len(repkpi.load_goals(_sample_goals_file())) >= len(repkpi.DEFAULT_GOALS)
+
+
+@pytest.mark.parametrize("goal", ALL_GOALS)
+def test_every_goal_is_drawn_at_its_freq_with_its_goal_line(sample, goal):
+    ax = goal_chart(sample, goal)
+    [line] = goal_lines(ax)
+    assert list(line.get_ydata()) == [goal.target, goal.target]
+    assert line.get_label().startswith("goal ")
+    # Every one of these goals has a label in words (long ones wrap).
+    assert " ".join(ax.get_title().split()) == goal.label
+    if goal.freq == "Y":
+        assert tick_labels(ax.xaxis) == SAMPLE_YEARS
+        assert ax.get_xlim() == (-0.5, 3.5)
+    else:
+        assert tick_labels(ax.xaxis) == SAMPLE_QUARTER_TICKS
+        assert ax.get_xlim() == (-0.5, 11.5)
+    for kpi_line in data_lines(ax).values():  # nothing drawn outside the range
+        assert all(0 <= x <= ax.get_xlim()[1] for x in kpi_line.get_xdata())
+
+
+def test_dashboard_panels_share_one_time_range(sample):
+    fig = dashboard(sample)  # the default goals: five quarterly, four yearly
+    assert len(fig.axes) == len(repkpi.DEFAULT_GOALS)
+    for ax, goal in zip(fig.axes, repkpi.DEFAULT_GOALS, strict=True):
+        assert " ".join(ax.get_title().split()) == goal.label
+        assert len(goal_lines(ax)) == 1
+        if goal.freq == "Y":
+            assert tick_labels(ax.xaxis) == SAMPLE_YEARS
+            assert ax.get_xlim() == (-0.5, 3.5)
+        else:
+            assert tick_labels(ax.xaxis) == SAMPLE_QUARTER_TICKS
+            assert ax.get_xlim() == (-0.5, 11.5)
+    # Senior reps start in 2018 in the sample; the panel shows 2023 .. 2026 only.
+    senior = fig.axes[[g.kpi for g in repkpi.DEFAULT_GOALS].index("senior_reps")]
+    assert list(data_lines(senior)["Senior representatives"].get_xdata()) == [0, 1, 2, 3]
+    assert fig.get_suptitle() == "KPIs against goals, to 2026 Q3"
+
+
+def test_a_yearly_goal_in_the_dashboard_is_drawn_by_year(accounts_and_deals):
+    # As of 2024-04-15: 2023Q4 .. 2024Q2 are covered by the years 2023 and 2024 (in progress).
+    # Active customers on 2023-12-31: A1; on 2024-04-15: A1, A3, A4.
+    goal = Goal("active_customers", "Y", 2, "at_least", "Two customers a year")
+    [ax] = dashboard(accounts_and_deals, [goal], periods=3).axes
+    assert tick_labels(ax.xaxis) == ["2023", "2024"]
+    assert list(data_lines(ax)["Active customers"].get_ydata()) == [1, 3]
+    assert missed_points(ax) == [(0, 1)]
+    assert to_date_points(ax) == [(1, 3)]
+    assert list(goal_lines(ax)[0].get_ydata()) == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        # examples.accounts(): as of 2024-04-15, in 2024Q2
+        ({"periods": 3}, pd.period_range("2023Q4", "2024Q2", freq="Q")),
+        ({"periods": 2, "end": "2024Q1"}, pd.period_range("2023Q4", "2024Q1", freq="Q")),
+        ({"periods": 5, "at": "Y"}, pd.period_range("2023", "2024", freq="Y")),  # 2023Q2..2024Q2
+        ({"periods": 2, "at": "M"}, pd.period_range("2024-01", "2024-06", freq="M")),
+        ({"freq": "M", "periods": 2}, pd.period_range("2024-03", "2024-04", freq="M")),
+        ({"periods": 2, "fiscal_year_start": 4}, pd.period_range("2024Q4", "2025Q1", freq="Q-MAR")),
+    ],
+)
+def test_window(kwargs, expected):
+    assert list(window(examples.accounts(), **kwargs)) == list(expected)
+
+
+def test_window_needs_a_positive_length():
+    with pytest.raises(repkpi.OptionError, match="periods must be a whole number"):
+        window(examples.accounts(), periods=0)
+
+
+def test_window_needs_an_end_without_an_as_of_date():
+    with pytest.raises(repkpi.OptionError, match="no as-of date"):
+        window(repkpi.CrmData())
+
+
+def test_trend_clips_to_a_window_and_spans_all_of_it():
+    # New customers by quarter: 2023Q4 1 (A1), 2024Q1 2, 2024Q2 1 (to date). The window
+    # 2023Q3 .. 2024Q1 keeps 2023Q4 (x = 1) and 2024Q1 (x = 2); 2023Q3 has no row.
+    result = repkpi.kpis.new_customers(examples.accounts(), freq="Q")
+    ax = trend(result, window=pd.period_range("2023Q3", "2024Q1", freq="Q"))
+    [line] = data_lines(ax).values()
+    assert list(line.get_xdata()) == [1, 2]
+    assert list(line.get_ydata()) == [1, 2]
+    assert ax.get_xlim() == (-0.5, 2.5)
+    assert tick_labels(ax.xaxis) == ["2023 Q3", "2023 Q4", "2024 Q1"]
+
+
+# -- hand-made results ------------------------------------------------------
+
+
+def frame(kpi, values, start="2024Q1", **columns):
+    return pd.DataFrame({"kpi": kpi, "period": pd.period_range(start, periods=len(values), freq="Q"),
+                         **columns, "value": values})
+
+
+@pytest.mark.parametrize(
+    ("direction", "missed"),
+    [
+        ("at_least", [(0, 1)]),  # 1 < 2 misses; 2 on the target is met
+        ("at_most", [(2, 3)]),   # 3 > 2 misses; 2 on the target is met
+    ],
+)
+def test_a_value_on_the_target_meets_the_goal(direction, missed):
+    ax = trend(frame("new_customers", [1.0, 2.0, 3.0]), goal=Goal("new_customers", "Q", 2, direction))
+    assert missed_points(ax) == missed
+
+
+def test_rank_axis_has_rank_one_on_top_and_whole_ticks():
+    # Ranks 4, 3, 2 against "top three" (at most 3): only 4 misses.
+    goal = Goal("market_rank", "Y", 3, "at_most", "Top three")
+    ax = trend(frame("market_rank", [4.0, 3.0, 2.0]), goal=goal)
+    ax.figure.canvas.draw()
+    assert ax.yaxis_inverted()
+    bottom, top = ax.get_ylim()
+    assert bottom > top
+    ticks = [t for t in ax.get_yticks() if top <= t <= bottom]
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks)
+    assert missed_points(ax) == [(0, 4)]
+
+
+def test_an_axis_from_10_to_15_percent_labels_its_ticks_exactly():
+    ax = trend(frame("market_share", [0.10, 0.125, 0.15]))
+    ax.set_yticks([0.10, 0.125, 0.15])
+    ax.figure.canvas.draw()
+    assert tick_labels(ax.yaxis) == ["10.0%", "12.5%", "15.0%"]
+    ax.set_yticks([0.10, 0.12, 0.14])
+    ax.figure.canvas.draw()
+    assert tick_labels(ax.yaxis) == ["10%", "12%", "14%"]
+
+
+@pytest.mark.parametrize(
+    ("kpi", "values", "unit"),
+    [
+        ("market_share", [0.10, 0.125, 0.15], "percent"),
+        ("market_share", [0.1, 0.1004, 0.1008], "percent"),
+        ("average_deal_size", [7_000, 7_250, 7_600], "money"),
+        ("first_response_hours", [3.0, 3.25, 3.4], "hours"),
+        ("csat_mean", [4.2, 4.25, 4.31], "score"),
+    ],
+)
+def test_drawn_tick_labels_say_each_tick_exactly(kpi, values, unit):
+    ax = trend(frame(kpi, values))
+    ax.figure.canvas.draw()
+    ticks = ax.get_yticks()
+    labels = tick_labels(ax.yaxis)
+    assert len(set(labels)) == len(labels)  # no two ticks read the same
+    for tick, label in zip(ticks, labels, strict=True):
+        number = label.replace("\N{MINUS SIGN}", "-").strip("$%h ")
+        scale = {"k": 1e3, "M": 1e6}.get(number[-1:], 1)
+        number = float(number.rstrip("kM")) * scale
+        shown = number / 100 if unit == "percent" else number
+        assert shown == pytest.approx(tick, abs=1e-9)
+
+
+def test_low_data_periods_are_hollow_and_a_miss_there_is_hollow_too():
+    # Renewal rate (counted): 2024Q1 24 of 30 = 0.8 (30 observations: firm, on the target: met);
+    # 2024Q2 0 of 4 (low data, missed); 2024Q3 26 of 29 (low data, met); 2024Q4 35 of 50 = 0.7
+    # (firm, missed).
+    result = frame("renewal_rate", [0.8, 0.0, 26 / 29, 0.7], numerator=[24, 0, 26, 35],
+                   denominator=[30, 4, 29, 50])
+    ax = trend(result, goal=Goal("renewal_rate", "Q", 0.8, "at_least", "Renewals >= 80%"))
+    assert low_data_points(ax) == [(1, 0.0), (2, pytest.approx(26 / 29))]
+    marks = [line for line in ax.get_lines() if "low data" in line.get_label()]
+    assert marks
+    assert all(line.get_markerfacecolor() == "white" for line in marks)
+    assert missed_points(ax) == [(1, 0.0), (3, 0.7)]
+    marks = {c.get_label(): c for c in ax.collections if isinstance(c, PathCollection)}
+    firm, low = marks["missed goal"], marks["missed (low data)"]
+    assert [tuple(p) for p in firm.get_offsets()] == [(3, 0.7)]
+    assert firm.get_facecolors()[0][3] == 1  # filled
+    assert [tuple(p) for p in low.get_offsets()] == [(1, 0.0)]
+    assert len(low.get_facecolors()) == 0 or low.get_facecolors()[0][3] == 0  # hollow
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "low data" in legend
+
+
+def test_low_data_is_not_flagged_for_kpis_that_count_no_observations():
+    # Revenue's denominator is not a count of observations: never low data.
+    result = frame("revenue", [10.0, 20.0], numerator=[10.0, 20.0], denominator=[1, 1])
+    assert low_data_points(trend(result)) == []
+
+
+# -- literal text ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", ["$2M and $3M", "Revenue >= $2^^M and $3M", r"Costs $\frac and $"])
+def test_a_goal_label_with_dollars_is_drawn_as_written(label):
+    goal = Goal("revenue", "Q", 50_000, "at_least", label)
+    ax = trend(repkpi.kpis.revenue(examples.deals()), goal=goal)
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert ax.get_title() == label
+    assert not ax.title.get_parse_math()
+    assert not any(t.get_parse_math() for t in ax.get_legend().get_texts())
+
+
+def test_the_dashboard_draws_dollar_labels_as_written(accounts_and_deals):
+    goals = [Goal("revenue", "Q", 50_000, "at_least", "Revenue >= $2^^M and $3M"),
+             Goal("csat", "Q", 0.9, "at_least", "CSAT $^^ $")]  # no surveys: a text panel
+    fig = dashboard(accounts_and_deals, goals, periods=3)
+    fig.savefig(io.BytesIO(), format="png")
+    assert [ax.get_title() for ax in fig.axes] == [g.label for g in goals]
+
+
+def test_group_names_with_dollars_are_drawn_as_written():
+    result = pd.DataFrame({"kpi": "revenue", "period": pd.Period("2024Q1", "Q"),
+                           "team": ["$^^a$", "$b"], "value": [1.0, 2.0]})
+    ax = leaderboard(result)
+    ax.figure.savefig(io.BytesIO(), format="png")
+    assert tick_labels(ax.yaxis) == ["$^^a$", "$b"]
+    by_team = trend(result)
+    by_team.figure.savefig(io.BytesIO(), format="png")
+    assert [t.get_text() for t in by_team.get_legend().get_texts()] == ["$^^a$", "$b"]
+
+
+# -- titles -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(repkpi.KPIS))
+def test_every_kpi_has_a_title_in_words(name):
+    assert name in TITLES
+    assert title(name) == TITLES[name]
+    assert "_" not in title(name)
+    assert title(name)[0].isupper()
+
+
+def test_chart_titles_are_in_words():
+    assert title("first_response_hours") == "First response time (median hours)"
+    assert title("made_up_kpi") == "Made up kpi"  # a KPI without an entry still reads in words
+    ax = trend(repkpi.kpis.churn_rate(examples.accounts()), goal=Goal("churn_rate", "Q", 0.05,
+                                                                      "at_most"))
+    assert ax.get_title() == "Churn rate <= 5.0%"
+
+
+# -- PNG ----------------------------------------------------------------------
+
+
+def test_png_bytes_is_a_small_palette_png_and_closes_the_figure():
+    from PIL import Image
+
+    ax = trend(repkpi.kpis.revenue(examples.deals()), goal=50_000)
+    fig = ax.figure
+    plain = io.BytesIO()
+    fig.savefig(plain, format="png", dpi=80)
+    png = png_bytes(fig, dpi=80)
+    assert not plt.fignum_exists(fig.number)
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    assert image.mode == "P"
+    assert len(png) < len(plain.getvalue()) / 2
+
+
+def test_unit_formatter_without_ticks_writes_the_value():
+    assert UnitFormatter("percent")(0.125) == "12.5%"
+    assert UnitFormatter("money")(1_500_000) == "$1.5M"
+    assert UnitFormatter("rank")(2) == "2"
