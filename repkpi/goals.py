@@ -42,9 +42,12 @@ __all__ = [
     "Goal",
     "GoalSet",
     "fiscal_start_of",
-    "latest_complete_period",
+    "focus_of",
     "goal_result",
+    "latest_complete_period",
     "load_goals",
+    "low_data",
+    "plan_goals",
     "scorecard",
 ]
 
@@ -397,7 +400,9 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     Returns
     -------
     DataFrame
-        One row per goal (and group): ``goal``, ``kpi``, ``freq``, ``period``,
+        One row per goal (and group), the plan's goals first in the plan's
+        order (:func:`plan_goals`), then the others in the given order:
+        ``goal``, ``kpi``, ``freq``, ``period``,
         the ``by`` columns, ``value``, ``target``, ``direction``,
         ``attainment``, ``status`` (met, missed, no data, in progress), ``previous``,
         ``change``, ``observations`` (the denominator of a ratio) and
@@ -431,7 +436,8 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     elif isinstance(goals, str | os.PathLike):
         goals = load_goals(goals)
     fiscal_year_start = fiscal_start_of(goals, fiscal_year_start)
-    goals = list(goals)
+    ours, _, others = plan_goals(goals)
+    goals = [*ours, *others]  # the plan's goals first, in the plan's order
     by_cols = normalise_by(by)
     plan = _plan(data, goals, period, fiscal_year_start)
     # On Dask data, every goal's KPI in one pass over the data.
@@ -468,6 +474,79 @@ def _pace(goal: Goal, frame: pd.DataFrame, elapsed: float) -> pd.Series:
     return value
 
 
+def low_data(kpi: str, result: pd.DataFrame) -> pd.Series:
+    """Which rows of a KPI result rest on too few observations to be firm.
+
+    A KPI that counts observations (a ratio of events, such as CSAT or win
+    rate) with a denominator below :data:`LOW_DATA`; never a count, a sum or
+    a missing value.
+
+    Examples
+    --------
+    >>> result = pd.DataFrame({"numerator": [27, 3, 0], "denominator": [30, 4, 0],
+    ...                        "value": [0.9, 0.75, float("nan")]})
+    >>> low_data("csat", result).tolist(), low_data("revenue", result).tolist()
+    ([False, True, False], [False, False, False])
+    """
+    if not KPIS[kpi].spec.counted:
+        return pd.Series(False, index=result.index)
+    observations = result["denominator"].astype(np.float64)
+    return observations.lt(LOW_DATA) & result["value"].notna()
+
+
+def plan_goals(goals: Iterable[Goal]) -> tuple[list[Goal], list[Goal], list[Goal]]:
+    """The work plan's goals among ``goals``, in the plan's order; the plan's left out; the others.
+
+    A goal is the plan's when its KPI and freq match a row of the plan's
+    table (:data:`DEFAULT_GOALS`), whatever its target; one without a
+    ``where`` is preferred, and each plan row takes one goal.
+
+    Examples
+    --------
+    >>> mine = [Goal("revenue", "Q", 1e6, "at_least"), Goal("csat", "Q", 0.85, "at_least")]
+    >>> plan, left_out, others = plan_goals(mine)
+    >>> [g.kpi for g in plan], len(left_out), [g.kpi for g in others]
+    (['csat'], 8, ['revenue'])
+    """
+    goals = list(goals)
+    taken: set[int] = set()
+    plan, left_out = [], []
+    for row in DEFAULT_GOALS:
+        found = [i for i, g in enumerate(goals)
+                 if i not in taken and (g.kpi, g.freq) == (row.kpi, row.freq)]
+        found.sort(key=lambda i: bool(goals[i].where))
+        if found:
+            taken.add(found[0])
+            plan.append(goals[found[0]])
+        else:
+            left_out.append(row)
+    return plan, left_out, [g for i, g in enumerate(goals) if i not in taken]
+
+
+def focus_of(goals: Iterable[Goal], period: pd.Period) -> tuple[str, ...] | str:
+    """The KPIs the review of ``period`` leads with: its fiscal quarter's focus (goals.md).
+
+    The goals file's ``[focus]``, else :data:`PLAN_FOCUS`. A month takes the
+    focus of its quarter; a year is the year's review, Q4's. ``period``
+    carries its fiscal year in its freq (``Q-MAR``: April).
+
+    Examples
+    --------
+    >>> focus_of(DEFAULT_GOALS, pd.Period("2026Q3", "Q"))
+    ('renewal_rate', 'renewal_value_rate', 'net_revenue_retention', 'retention_rate')
+    >>> focus_of(DEFAULT_GOALS, pd.Period("2027Q1", "Q-MAR"))   # April-June 2026
+    ('new_customers', 'new_customer_growth')
+    """
+    focus = getattr(goals, "focus", None) or PLAN_FOCUS
+    code = period.freqstr.split("-")[0]
+    if code.startswith("Y"):
+        return focus["Q4"]
+    if code.startswith("M"):
+        fiscal = getattr(goals, "fiscal_year_start", None) or 1
+        period = period.asfreq(pandas_freq("Q", fiscal))
+    return focus[f"Q{period.quarter}"]
+
+
 def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: list[str],
            ci: float | None, as_of: pd.Timestamp | None) -> pd.DataFrame:
     groups = result[by_cols].drop_duplicates() if by_cols else pd.DataFrame(index=[0])
@@ -485,6 +564,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
     attainment, status = _status(value, goal.target, goal.direction)
     observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].spec.counted else pd.Series(
         np.nan, index=frame.index)
+    low = low_data(goal.kpi, frame.assign(value=value))
     out = pd.DataFrame({
         "goal": goal.label, "kpi": goal.kpi, "freq": goal.freq,
         "period": pd.Series([chosen] * len(frame), index=frame.index, dtype=object),
@@ -496,7 +576,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
                      previous=frame["previous"].astype(np.float64),
                      change=value - frame["previous"].astype(np.float64),
                      observations=observations,
-                     low_data=observations.lt(LOW_DATA) & value.notna())
+                     low_data=low)
     if chosen is not None and in_progress(as_of, chosen.freqstr) == chosen:
         days = (chosen.end_time.normalize() - chosen.start_time).days + 1
         elapsed = ((as_of - chosen.start_time).days + 1) / days

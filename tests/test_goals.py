@@ -30,8 +30,18 @@ from hypothesis import strategies as st
 import repkpi
 from repkpi import CrmData, Goal, GoalsError, OptionError, load_goals, scorecard
 from repkpi.datasets import doctest_data as examples
-from repkpi.goals import DEFAULT_GOALS, LOW_DATA, goal_result, latest_complete_period
+from repkpi.goals import (
+    DEFAULT_GOALS,
+    LOW_DATA,
+    PLAN_FOCUS,
+    GoalSet,
+    focus_of,
+    goal_result,
+    latest_complete_period,
+    plan_goals,
+)
 from repkpi.kpis.intervals import wilson_interval
+from repkpi.periods import pandas_freq, to_period
 
 nan = float("nan")
 
@@ -575,3 +585,52 @@ def test_scorecard_of_the_sample_scores_every_default_goal(sample):
     periods = dict(zip(card["kpi"], card["period"].astype(str), strict=True))
     assert periods["csat"] == "2026Q3"
     assert periods["senior_reps"] == "2025"
+
+
+# ---------------------------------------------------------------- the plan's goals and focus
+
+
+def test_the_plans_goals_come_first_in_the_plans_order():
+    # A file that lists an extra goal first and the plan's goals in reverse, one left out.
+    extra = Goal("revenue", "Q", 1_000_000, "at_least", "Revenue")
+    plan = list(DEFAULT_GOALS)
+    file_goals = [extra, *reversed(plan[1:])]
+    ours, left_out, others = plan_goals(file_goals)
+    assert [g.kpi for g in ours] == [g.kpi for g in plan[1:]]
+    assert left_out == [plan[0]]
+    assert others == [extra]
+    card = scorecard(repkpi.load_sample(), file_goals, period="2025Q4")
+    assert card["kpi"].tolist() == [*[g.kpi for g in plan[1:]], "revenue"]
+
+
+def test_a_goal_matches_the_plan_by_kpi_and_freq():
+    # csat by year is not the plan's quarterly CSAT goal; a where-less one wins over a regional one.
+    north = Goal("csat", "Q", 0.9, "at_least", where={"region": "north"})
+    whole = Goal("csat", "Q", 0.8, "at_least")
+    yearly = Goal("csat", "Y", 0.9, "at_least")
+    ours, _, others = plan_goals([yearly, north, whole])
+    assert ours == [whole]
+    assert others == [yearly, north]
+
+
+@pytest.mark.parametrize(("period", "fiscal", "expected"), [
+    ("2026Q1", 1, ("new_customers", "new_customer_growth")),
+    ("2026-05", 1, PLAN_FOCUS["Q2"]),            # May is in Q2
+    ("2026Q4", 1, "all"),
+    ("2026", 1, "all"),                           # a year is the year's review
+    ("2026-05", 4, ("new_customers", "new_customer_growth")),  # May is FY Q1 from April
+])
+def test_the_focus_of_a_period_is_its_fiscal_quarters(period, fiscal, expected):
+    goals = GoalSet(DEFAULT_GOALS, fiscal_year_start=fiscal)
+    freq = {7: "M", 6: "Q", 4: "Y"}[len(period)]
+    pfreq = pandas_freq(freq, fiscal)
+    assert focus_of(goals, to_period(period, pfreq, fiscal_year_start=fiscal)) == expected
+
+
+def test_a_goals_files_focus_replaces_the_plans(tmp_path):
+    path = tmp_path / "goals.toml"
+    path.write_text('[focus]\nQ3 = ["csat"]\n\n[[goal]]\nkpi = "csat"\nfreq = "Q"\n'
+                    'target = 0.9\ndirection = "at_least"\n', encoding="utf-8")
+    goals = load_goals(path)
+    assert focus_of(goals, pd.Period("2026Q3", "Q")) == ("csat",)
+    assert focus_of(goals, pd.Period("2026Q1", "Q")) == PLAN_FOCUS["Q1"]
