@@ -30,6 +30,7 @@ from repkpi.errors import (
 )
 from repkpi.io.loading import load
 from repkpi.io.mapping import read_mapping
+from repkpi.outputs import check_out_folder, require_openpyxl, write_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,6 +264,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
 
     goals_file = args.goals or (Path(args.data_dir) / "goals.toml")
     goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
+    check_out_folder(args.out, args.data_dir)  # before the work, not after it
     with out.status(f"Loading {args.data_dir} ...") as status:
         data = _load(args, args.errors)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
@@ -314,7 +316,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
     if args.out and args.out.suffix.lower() not in _WRITERS:
         raise OptionError(f"--out must end in .csv or .xlsx, got {args.out.name!r}.")
     if args.out and args.out.suffix.lower() == ".xlsx":
-        _openpyxl()  # before the work, not after it
+        require_openpyxl()  # before the work, not after it
     options = dict(args.options)
     by = args.by[0] if args.by and len(args.by) == 1 else args.by
     with out.status(f"Loading {args.data_dir} ..."):
@@ -331,7 +333,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{len(data.rejects[_row_columns(data.rejects)].drop_duplicates()):,} invalid "
                   "row(s) set aside (repkpi validate lists them)", markup=False)
     if args.out:
-        _write_rows(rows, args.out)
+        write_rows(rows, args.out, sheet="detail")
         out.print(f"{len(rows):,} row(s) of {args.kpi} in {args.period} written to {args.out}",
                   markup=False)
         return EXIT_OK
@@ -435,70 +437,6 @@ def _rows_table(rows: pd.DataFrame) -> Table:
     for record in rows.astype(object).itertuples(index=False):
         table.add_row(*(_cell(v) for v in record))
     return table
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _is_plain_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _formula_safe(rows: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula, with a leading apostrophe."""
-    import pandas as pd
-
-    safe = rows.copy()
-    for column in safe.columns:
-        if pd.api.types.is_string_dtype(safe[column]) or safe[column].dtype == object:
-            values = safe[column]
-            risky = values.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START)
-                               and not _is_plain_number(v), na_action="ignore")
-            risky = risky.fillna(False).astype(bool)
-            if risky.any():
-                safe[column] = values.astype(object).where(~risky, "'" + values.astype("str"))
-    return safe
-
-
-def _openpyxl() -> object:
-    try:
-        import openpyxl
-    except ImportError:
-        raise OptionError("Writing .xlsx needs openpyxl, which is not installed.\n"
-                          "Hint: pip install openpyxl, or write a .csv file.") from None
-    return openpyxl
-
-
-def _write_rows(rows: pd.DataFrame, path: Path) -> None:
-    """``rows`` as CSV or xlsx (by the suffix), written whole or not at all."""
-    import pandas as pd
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        if path.suffix.lower() == ".csv":
-            _formula_safe(rows).to_csv(partial, index=False)
-        else:
-            _openpyxl()
-            sheet = rows.copy()
-            for column in sheet.columns:
-                if isinstance(sheet[column].dtype, pd.PeriodDtype):
-                    sheet[column] = sheet[column].astype("str")
-                elif isinstance(sheet[column].dtype, pd.DatetimeTZDtype):  # Excel has no time zones
-                    sheet[column] = sheet[column].dt.tz_convert("UTC").dt.tz_localize(None)
-            with pd.ExcelWriter(partial, engine="openpyxl") as writer:
-                sheet.to_excel(writer, sheet_name="detail", index=False)
-                for row in writer.sheets["detail"].iter_rows(min_row=2):
-                    for cell in row:
-                        if cell.data_type == "f":  # text that reads like a formula stays text
-                            cell.data_type = "s"
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _sample(args: argparse.Namespace, out: Console) -> int:

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "repkpi.errors": 0, "repkpi.schemas": 0, "repkpi.periods": 0, "repkpi._vector": 0,
     "repkpi.intervals": 0,
     "repkpi.io": 1,  # loading, mapping and presets, the Dask reader
+    "repkpi.outputs": 1,  # formula-safe CSV and Excel, whole-or-nothing files and folders
     "repkpi.datasets": 2,  # shipped sample, generator, doctest data: may read with io
     "repkpi.kpis": 3,
     "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4,
