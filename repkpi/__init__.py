@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from repkpi import kpis, whatif
+from repkpi.attention import needs_attention
 from repkpi.datasets.shipped import load_sample, sample_path
 from repkpi.errors import (
     ColumnNotFoundError,
@@ -61,6 +62,7 @@ __all__ = [
     "load",
     "load_goals",
     "load_sample",
+    "needs_attention",
     "plot",
     "report",
     "sample_path",

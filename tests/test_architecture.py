@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "repkpi.outputs": 1,  # formula-safe CSV and Excel, whole-or-nothing files and folders
     "repkpi.datasets": 2,  # shipped sample, generator, doctest data: may read with io
     "repkpi.kpis": 3,
-    "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4,
+    "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4, "repkpi.attention": 4,
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
     "repkpi": 7,  # repkpi/__init__.py may import anything

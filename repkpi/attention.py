@@ -1,0 +1,374 @@
+"""Needs attention: the monthly report's to-do lists for a manager, each capped with a count of the rest.
+
+Four lists, each a :class:`AttentionList` (``title``, the first ``limit``
+``rows``, the ``total`` and the ``rest`` not shown):
+
+``"churned"``
+    Accounts churned in the reviewed period, as ``churn_rate`` counts them
+    (the drill-down's ``in_numerator`` rows of :func:`repkpi.detail`), with
+    their owner.
+``"open_sla_breaches"``
+    Tickets still unresolved whose SLA deadline (kpis.md, "Service") has
+    passed: breaches still open, most overdue first. Tickets resolved late
+    are breaches too, but nothing is left to do about them.
+``"renewals_due"``
+    Contracts due in the period after the reviewed one and not yet renewed:
+    the forward view of ``renewal_rate``'s drill-down.
+``"largest_open_deals"``
+    Open deals, largest amount first, with their expected close date.
+
+Examples
+--------
+>>> import repkpi
+>>> lists = needs_attention(repkpi.load_sample(), limit=3)
+>>> [attention.title for attention in lists.values()]
+['Accounts churned in 2026 Q3', 'SLA breaches still open', 'Contracts due in 2026 Q4 not yet renewed',
+ 'Largest open deals']
+>>> churned = lists["churned"]
+>>> len(churned.rows), churned.rest == churned.total - 3
+(3, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repkpi.errors import OptionError
+from repkpi.goals import latest_complete_period
+from repkpi.io.loading import CrmData
+from repkpi.kpis.detail import detail, period_freq
+from repkpi.kpis.service import DEFAULT_SLA_HOURS
+from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.schemas import PRIORITIES
+
+__all__ = ["COLUMNS", "AttentionList", "needs_attention"]
+
+COLUMNS: dict[str, list[str]] = {
+    "churned": ["account_id", "account_name", "segment", "rep_id", "rep_name", "customer_since",
+                "churned_on", "arr"],
+    "open_sla_breaches": ["ticket_id", "account_id", "account_name", "rep_id", "rep_name", "priority",
+                          "kind", "opened_at", "deadline", "hours_overdue"],
+    "renewals_due": ["contract_id", "account_id", "account_name", "rep_id", "rep_name", "start_date",
+                     "end_date", "annual_value"],
+    "largest_open_deals": ["deal_id", "account_id", "account_name", "rep_id", "rep_name", "stage",
+                           "deal_type", "amount", "created_on", "expected_close_on"],
+}
+"""The columns of each list, in order (the same whatever tables are loaded: NA where unknown)."""
+
+_NEEDS = {"churned": "accounts", "open_sla_breaches": "tickets", "renewals_due": "contracts",
+          "largest_open_deals": "deals"}
+_HOUR = pd.Timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AttentionList:
+    """One to-do list: its first rows and how many there are in all.
+
+    Attributes
+    ----------
+    key : str
+        ``"churned"``, ``"open_sla_breaches"``, ``"renewals_due"`` or
+        ``"largest_open_deals"``.
+    title : str
+        A heading for the list (``"Accounts churned in 2026 Q3"``).
+    rows : DataFrame
+        The first ``limit`` rows, in the list's order (columns :data:`COLUMNS`).
+    total : int
+        How many rows the whole list has.
+    period : Period or None
+        The period the list is about (the reviewed one; the next one for
+        renewals); None for the lists judged on the as-of date.
+    reason : str or None
+        Why the list is empty without looking (its table is not loaded, or
+        the data has no as-of date to choose a period from); None otherwise.
+    """
+
+    key: str
+    title: str
+    rows: pd.DataFrame
+    total: int
+    period: pd.Period | None = None
+    reason: str | None = None
+
+    @property
+    def rest(self) -> int:
+        """How many rows are not shown: ``total - len(rows)``."""
+        return self.total - len(self.rows)
+
+
+def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Freq | None = None,
+                    limit: int | None = 10, fiscal_year_start: int | None = None,
+                    sla_targets: Mapping[str | None, float] | None = None) -> dict[str, AttentionList]:
+    """The report's "needs attention" lists: churned accounts, open SLA breaches, renewals due, open deals.
+
+    Parameters
+    ----------
+    data : CrmData
+        Loaded data, or Dask data (``load(..., engine="dask")``): only the
+        rows of the lists are gathered.
+    period : period-like, optional
+        The period under review (``"2026Q3"``, ``"2026-07"``, ``"2026"``, a
+        pandas Period); its length is read from the label as
+        :func:`repkpi.detail` reads it. Default: the latest complete period
+        of ``freq`` (:func:`repkpi.latest_complete_period`).
+    freq : {"M", "Q", "Y"}, optional
+        The period length when ``period`` is a date or not given (default
+        ``"Q"``).
+    limit : int or None
+        Rows kept per list (None: all); ``total`` still counts them all.
+    fiscal_year_start : int, optional
+        Month 1..12 the fiscal year starts in (None: January), as for every KPI.
+    sla_targets : mapping, optional
+        Resolution hours per priority, as ``sla_compliance``'s ``targets=``
+        (priorities left out keep their default).
+
+    Returns
+    -------
+    dict of str to AttentionList
+        Always the four keys, in this order: ``"churned"``,
+        ``"open_sla_breaches"``, ``"renewals_due"``, ``"largest_open_deals"``.
+        A list whose table is not loaded is empty, with the ``reason``.
+
+    Raises
+    ------
+    OptionError
+        A ``limit`` that is not a non-negative integer, a period that cannot
+        be read, or ``sla_targets`` naming an unknown priority.
+
+    Notes
+    -----
+    Each row names the account (``account_name``) and the rep with the rep's
+    ``name`` from ``reps`` as ``rep_name``: the account's owner for churned
+    accounts and renewals, the ticket's or deal's own ``rep_id`` otherwise.
+
+    * ``churned``: :func:`repkpi.detail` of ``churn_rate`` for the period,
+      rows ``in_numerator`` (accounts active on the day before the period
+      and churned by its last day). ``arr`` is the account's ARR on that
+      day (its contracts active then; NaN without contracts). Largest
+      ``arr`` first, then by ``churned_on`` and ``account_id``.
+    * ``open_sla_breaches``: tickets opened and not resolved at the snapshot
+      time whose deadline ``opened_at + target hours`` is before it; tickets
+      with no priority have no agreed time and are left out. The snapshot
+      time is kpis.md's default for the service KPIs, the latest timestamp in
+      the tickets table, but not after the end of ``data.as_of`` (a declared
+      cut-off). ``hours_overdue`` = (snapshot - deadline) in hours; most
+      overdue first. This list does not depend on ``period``.
+    * ``renewals_due``: :func:`repkpi.detail` of ``renewal_rate`` for the
+      period after ``period`` (the renewal pipeline), rows not renewed (no
+      contract names them in ``renewal_of``); by ``end_date``, then largest
+      ``annual_value``.
+    * ``largest_open_deals``: deals created by ``data.as_of`` and not won or
+      lost by then (stage ``open``, or closed after a declared cut-off).
+      ``expected_close_on`` is the deal's ``closed_on`` (an open deal's
+      expected close date). Largest ``amount`` first (deals without an
+      amount last), then by ``expected_close_on``.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> data = repkpi.load_sample()
+    >>> deals = needs_attention(data, "2026Q3", limit=2)["largest_open_deals"]
+    >>> deals.rows[["deal_id", "amount", "expected_close_on"]].shape
+    (2, 3)
+    >>> bool(deals.rows["amount"].is_monotonic_decreasing)
+    True
+    >>> deals.total == int((data.deals["stage"] == "open").sum())
+    True
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer)
+                              or limit < 0):
+        raise OptionError(f"limit must be a non-negative integer or None, got {limit!r}.\n"
+                          "Hint: limit=10 shows the first ten rows of each list; None shows all.")
+    fiscal = 1 if fiscal_year_start is None else fiscal_year_start
+    hours = _targets(sla_targets)
+    reviewed = _reviewed(data, period, freq, fiscal)
+    frames: dict[str, pd.DataFrame | None] = {}
+    reasons: dict[str, str] = {}
+    for key, table in _NEEDS.items():  # the four lists, not rows
+        if getattr(data, table, None) is None:
+            frames[key], reasons[key] = None, f"No {table} table is loaded."
+    if reviewed is None:
+        for key in ("churned", "renewals_due"):
+            reasons.setdefault(key, "The data records no date: there is no period to review.")
+            frames[key] = None
+    if "churned" not in reasons:
+        frames["churned"] = _churned(data, reviewed, fiscal)
+    if "renewals_due" not in reasons:
+        frames["renewals_due"] = _renewals(data, reviewed + 1, fiscal)
+    if "open_sla_breaches" not in reasons:
+        frames["open_sla_breaches"] = _open_breaches(data, hours)
+    if "largest_open_deals" not in reasons:
+        frames["largest_open_deals"] = _open_deals(data)
+    frames = _named(data, frames, reviewed)
+    following = None if reviewed is None else reviewed + 1
+    heads = {"churned": (reviewed, "Accounts churned", ""),
+             "open_sla_breaches": (None, "SLA breaches still open", ""),
+             "renewals_due": (following, "Contracts due", " not yet renewed"),
+             "largest_open_deals": (None, "Largest open deals", "")}
+    lists = {}
+    for key, columns in COLUMNS.items():
+        rows = frames[key]
+        rows = _empty(columns) if rows is None else rows[columns].reset_index(drop=True)
+        when, head, tail = heads[key]
+        title = head + ("" if when is None else f" in {_label(when)}") + tail
+        lists[key] = AttentionList(key, title, rows if limit is None else rows.iloc[:limit],
+                                   len(rows), when, reasons.get(key))
+    return lists
+
+
+def _reviewed(data: Any, period: PeriodLike | None, freq: Freq | None, fiscal: int) -> pd.Period | None:
+    """The period under review: the one given, else the latest complete one."""
+    if period is None:
+        return latest_complete_period(data, freq or "Q", fiscal_year_start=fiscal)
+    freq = freq or period_freq(period)
+    return to_period(period, pandas_freq(freq, fiscal), fiscal_year_start=fiscal)
+
+
+def _targets(targets: Mapping[str | None, float] | None) -> dict[str | None, float]:
+    """Resolution hours per priority (``None``: tickets with no priority, no agreed time by default)."""
+    hours: dict[str | None, float] = {**DEFAULT_SLA_HOURS, None: np.nan}
+    if targets is not None:
+        unknown = sorted(map(str, set(targets) - {*PRIORITIES, None}))
+        if unknown:
+            raise OptionError(f"sla_targets names unknown priorities {unknown}.\n"
+                              f"Hint: the priorities are {PRIORITIES} (and None for tickets with no "
+                              f"priority); missing ones keep their default {DEFAULT_SLA_HOURS}.")
+        hours.update(targets)
+    return hours
+
+
+def _label(period: pd.Period) -> str:
+    """``2026 Q3``, ``2026-07``, ``2026``; fiscal quarters and years as ``FY2027 Q2``, ``FY2027``."""
+    letter, fiscal = period.freqstr[0], period.freqstr[2:] not in ("", "DEC")
+    if letter == "Q":
+        return f"{'FY' if fiscal else ''}{period.qyear} Q{period.quarter}"
+    if letter in ("Y", "A"):
+        return f"{'FY' if fiscal else ''}{period.year}"
+    return str(period)
+
+
+def _gather(data: Any, wanted: dict[str, Any]) -> dict[str, Any]:
+    """``wanted`` computed in one pass on Dask data; on pandas data it already is."""
+    if isinstance(data, CrmData):
+        return wanted
+    from repkpi.io.dask import require_dask
+
+    (found,) = require_dask().compute(wanted, scheduler=getattr(data, "client", None))
+    return {key: _plain(value) if isinstance(value, pd.DataFrame) else value
+            for key, value in found.items()}
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns in pandas' default ``str`` dtype, as the pandas engine holds them."""
+    text = [c for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype) and t.na_value is pd.NA]
+    return frame.astype(dict.fromkeys(text, "str")) if text else frame
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+
+
+def _churned(data: Any, period: pd.Period, fiscal: int) -> pd.DataFrame:
+    rows = detail(data, "churn_rate", period=period, fiscal_year_start=fiscal)
+    rows = rows.loc[rows["in_numerator"], ["account_id", "rep_id", "customer_since", "churned_on"]]
+    if data.contracts is None:
+        return rows.assign(arr=np.nan)
+    opening = period.start_time.normalize() - pd.Timedelta(days=1)  # P.open, the day before P
+    contracts = data.contracts
+    active = contracts.loc[contracts["account_id"].isin(list(rows["account_id"]))
+                           & (contracts["start_date"] <= opening)
+                           & (contracts["end_date"].isna() | (contracts["end_date"] >= opening)),
+                           ["account_id", "annual_value"]]
+    arr = _gather(data, {"arr": active})["arr"].groupby("account_id")["annual_value"].sum()
+    rows = rows.assign(arr=rows["account_id"].map(arr).fillna(0.0).astype("float64"))
+    return rows.sort_values(["arr", "churned_on", "account_id"], ascending=[False, True, True],
+                            na_position="last", kind="stable")
+
+
+def _renewals(data: Any, period: pd.Period, fiscal: int) -> pd.DataFrame:
+    rows = detail(data, "renewal_rate", period=period, fiscal_year_start=fiscal)
+    rows = rows.loc[~rows["in_numerator"],
+                    ["contract_id", "account_id", "start_date", "end_date", "annual_value"]]
+    return rows.sort_values(["end_date", "annual_value", "contract_id"], ascending=[True, False, True],
+                            na_position="last", kind="stable")
+
+
+def _snapshot(data: Any) -> pd.Timestamp | None:
+    """When open tickets are judged: the latest ticket timestamp, not after the end of ``as_of``."""
+    tickets = data.tickets
+    found = _gather(data, {c: tickets[c].max() for c in ("opened_at", "first_response_at", "resolved_at")})
+    latest = [pd.Timestamp(v) for v in found.values() if not pd.isna(v)]
+    if not latest:
+        return None
+    now = max(latest)
+    if data.as_of is not None:
+        now = min(now, (data.as_of + pd.Timedelta(days=1)).tz_localize("UTC"))
+    return now
+
+
+def _open_breaches(data: Any, hours: dict[str | None, float]) -> pd.DataFrame:
+    now = _snapshot(data)
+    if now is None:  # no ticket has a timestamp: nothing is open
+        return _empty(COLUMNS["open_sla_breaches"])
+    tickets = data.tickets
+    unresolved = (tickets["opened_at"] <= now) & (tickets["resolved_at"].isna()
+                                                  | (tickets["resolved_at"] > now))
+    keep = ["ticket_id", "account_id", "rep_id", "priority", "kind", "opened_at"]
+    rows = _gather(data, {"open": tickets.loc[unresolved, keep]})["open"]
+    allowed = rows["priority"].map({p: hours[p] for p in PRIORITIES}).astype("float64")
+    allowed = allowed.where(rows["priority"].notna(), hours[None])
+    deadline = rows["opened_at"] + pd.to_timedelta(allowed, unit="h")
+    rows = rows.assign(deadline=deadline, hours_overdue=(now - deadline) / _HOUR)
+    rows = rows.loc[rows["deadline"].notna() & (rows["deadline"] < now)]
+    return rows.sort_values(["hours_overdue", "ticket_id"], ascending=[False, True], kind="stable")
+
+
+def _open_deals(data: Any) -> pd.DataFrame:
+    deals, as_of = data.deals, data.as_of
+    still_open = deals["stage"] == "open"
+    if as_of is not None:  # open on the as-of date: created by then, not won or lost by then
+        still_open = (deals["created_on"] <= as_of) & (still_open | (deals["closed_on"] > as_of))
+    keep = ["deal_id", "account_id", "rep_id", "stage", "deal_type", "amount", "created_on", "closed_on"]
+    rows = _gather(data, {"open": deals.loc[still_open, keep]})["open"]
+    rows = rows.rename(columns={"closed_on": "expected_close_on"})
+    return rows.sort_values(["amount", "expected_close_on", "deal_id"], ascending=[False, True, True],
+                            na_position="last", kind="stable")
+
+
+def _named(data: Any, frames: dict[str, pd.DataFrame | None],
+           reviewed: pd.Period | None) -> dict[str, pd.DataFrame | None]:
+    """Each list with its accounts' name and segment, renewals' owners, and the reps' names."""
+    ids = pd.concat([f["account_id"] for f in frames.values() if f is not None and len(f)]
+                    or [pd.Series(dtype="str")], ignore_index=True).dropna().unique()
+    wanted: dict[str, Any] = {}
+    if data.accounts is not None and len(ids):
+        accounts = data.accounts
+        wanted["accounts"] = accounts.loc[accounts["account_id"].isin(list(ids)),
+                                          ["account_id", "account_name", "segment", "rep_id"]]
+    if data.reps is not None:
+        wanted["reps"] = data.reps[["rep_id", "name"]]
+    found = _gather(data, wanted)
+    accounts = found.get("accounts")
+    if accounts is None:
+        accounts = pd.DataFrame({c: pd.Series(dtype="str")
+                                 for c in ("account_id", "account_name", "segment", "rep_id")})
+    accounts = accounts.set_index("account_id")
+    names = found["reps"].set_index("rep_id")["name"] if "reps" in found else pd.Series(dtype="str")
+    named = {}
+    for key, rows in frames.items():  # the four lists, not rows
+        if rows is None:
+            named[key] = None
+            continue
+        account = rows["account_id"]
+        extra = {"account_name": account.map(accounts["account_name"]),
+                 "segment": account.map(accounts["segment"])}
+        if key == "renewals_due":
+            extra["rep_id"] = account.map(accounts["rep_id"])
+        rows = rows.assign(**extra)
+        named[key] = rows.assign(rep_name=rows["rep_id"].map(names))
+    return named
