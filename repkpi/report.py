@@ -1,20 +1,33 @@
-"""The monthly report: charts, a scorecard and a self-contained HTML page.
+"""The monthly report a manager acts on: what changed, why, and who needs attention.
 
-:func:`write_report` writes into one folder:
+:func:`review` gathers the review of one period from the library's own calls
+(:func:`~repkpi.scorecard`, :func:`~repkpi.explain`,
+:func:`~repkpi.needs_attention`, the KPI functions), each KPI computed once
+for the whole run (:func:`~repkpi.kpis.shared.shared_results`).
+:func:`write_report` writes it into one folder, whole or not at all
+(:func:`~repkpi.outputs.staged_folder`):
 
-* ``<kpi>.png``: each KPI by period, with its goal line where a goal names it;
-* ``dashboard.png``: every goal's KPI in small multiples;
-* ``scorecard.csv``: :func:`repkpi.scorecard` for the reviewed period;
-* ``rejects.csv``: the rows set aside (quarantine mode);
-* ``report.html``: all of it on one page, images embedded, with a data-quality section.
+* ``report.html``: one self-contained page, in the order a manager reads it:
+  the headline, the plan's nine goals, the quarter's focus, the drivers of
+  each missed or at-risk goal, the "needs attention" lists, the teams and
+  reps, the other goals, every KPI's chart once, and the data's quality last;
+* ``report.xlsx``: the scorecard, every KPI by period and the attention
+  lists, numbers formatted by unit;
+* ``scorecard.csv`` and, when rows were set aside, ``rejects.csv``;
+* ``<kpi>.png``: each KPI's chart, with its goal line where a goal names it,
+  and ``dashboard.png``: the goals' charts together.
+
+Text from the data (names, labels, values) is escaped in the page, drawn
+literally in the charts and written formula-safe in CSV and Excel.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -22,58 +35,211 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  # noqa: E402
+from repkpi.attention import AttentionList, needs_attention  # noqa: E402
+from repkpi.errors import (  # noqa: E402
+    ColumnNotFoundError,
+    MissingTableError,
+    OptionError,
+    RepkpiError,
+)
+from repkpi.explain import explain  # noqa: E402
 from repkpi.goals import (  # noqa: E402
     DEFAULT_GOALS,
     Goal,
     fiscal_start_of,
+    focus_of,
+    goal_result,
     latest_complete_period,
+    low_data,
+    plan_goals,
     scorecard,
     scorecard_calls,
 )
 from repkpi.io.loading import CrmData  # noqa: E402
-from repkpi.kpis import KPIS, UNITS  # noqa: E402
+from repkpi.kpis import KPIS, UNITS, compute  # noqa: E402
 from repkpi.kpis.registry import executor_for  # noqa: E402
+from repkpi.kpis.shared import shared_results  # noqa: E402
+from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
-from repkpi.plot import dashboard, format_value, period_label, trend  # noqa: E402
+from repkpi.plot import (  # noqa: E402
+    dashboard,
+    format_value,
+    goal_chart,
+    period_label,
+    png_bytes,
+    title,
+    trend,
+    window,
+)
 
-__all__ = ["write_report"]
+__all__ = ["LEADERBOARDS", "Review", "review", "write_report"]
 
 Progress = Callable[[str], None]
 
+LEADERBOARDS = ("revenue", "win_rate", "csat", "sla_compliance")
+"""The KPIs the reps are ranked on, each with its interval where it is a proportion."""
 
-def _png(fig: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+_CHART_PERIODS = 12  # quarters (or the review's periods) every chart spans
+_DRIVERS = 3  # top groups shown per driver table
+_SHOWN = 10  # rows per attention list and leaderboard
+_CARD_COLUMNS = ["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
+                 "status", "previous", "change", "observations", "low_data"]
 
 
-def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None = None,
+@dataclass
+class Review:
+    """The review of one period: what :func:`write_report` writes, section by section.
+
+    Attributes
+    ----------
+    period : Period or None
+        The period under review (of ``freq``); None for data with no dates.
+    freq : str
+    fiscal_year_start : int
+    as_of : Timestamp or None
+        The data's as-of date.
+    card : DataFrame
+        :func:`repkpi.scorecard` of every goal for ``period``, the plan's
+        goals first ("no data" for a goal whose table was not loaded).
+    plan, left_out, others : list of Goal
+        The plan's goals found among the goals (in the plan's order), the
+        plan's goals the goals leave out, and the other goals
+        (:func:`repkpi.goals.plan_goals`).
+    in_progress : DataFrame
+        The scorecard of the goals whose period is in progress on ``as_of``
+        (status ``in progress``, with ``elapsed``, ``pace`` and ``outlook``).
+    focus : tuple of str, or "all"
+        The KPIs the review of ``period`` leads with (:func:`repkpi.goals.focus_of`).
+    drivers : dict
+        Goal label -> ``{"team": frame, "region": frame}``: :func:`repkpi.explain`
+        of each missed or at-risk goal, or the reason it has none (a str).
+    attention : dict of AttentionList
+        :func:`repkpi.needs_attention` for ``period``.
+    teams : DataFrame
+        The plan's goals' KPIs by team, for the period each is scored on.
+    leaderboards : dict
+        KPI -> its values by rep for ``period`` (with ``rep_name``, ``lower``,
+        ``upper`` for proportions, ``low_data``), best first.
+    kpi_values : DataFrame
+        :func:`repkpi.compute` of every KPI by period, to the end of the charts.
+    skipped : dict
+        KPI -> why it could not be computed on this data.
+    """
+
+    period: pd.Period | None
+    freq: str
+    fiscal_year_start: int
+    as_of: pd.Timestamp | None
+    card: pd.DataFrame
+    plan: list[Goal]
+    left_out: list[Goal]
+    others: list[Goal]
+    in_progress: pd.DataFrame
+    focus: tuple[str, ...] | str
+    drivers: dict[str, dict[str, pd.DataFrame] | str] = field(default_factory=dict)
+    attention: dict[str, AttentionList] = field(default_factory=dict)
+    teams: pd.DataFrame = field(default_factory=pd.DataFrame)
+    leaderboards: dict[str, pd.DataFrame] = field(default_factory=dict)
+    kpi_values: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def plan_card(self) -> pd.DataFrame:
+        """The scorecard rows of the plan's goals, in the plan's order."""
+        return self.card.iloc[:len(self.plan)]
+
+    @property
+    def other_card(self) -> pd.DataFrame:
+        """The scorecard rows of the other goals."""
+        return self.card.iloc[len(self.plan):]
+
+
+def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "Q",
+           period: PeriodLike | None = None, fiscal_year_start: int | None = None,
+           progress: Progress | None = None) -> Review:
+    """The review of one period: scorecard, focus, drivers, attention lists, teams and reps.
+
+    Parameters
+    ----------
+    data : CrmData
+        Loaded data, or Dask data.
+    goals : list of Goal, optional
+        Default :data:`repkpi.DEFAULT_GOALS`; a goals file's
+        :class:`~repkpi.goals.GoalSet` brings its fiscal year and focus.
+    freq : {"M", "Q", "Y"}
+        The length of the reviewed period and of the charts' periods.
+    period : period-like or "current", optional
+        The period under review; default the latest complete one.
+        ``"current"``: the one in progress on ``data.as_of``.
+    fiscal_year_start : int, optional
+        Default: the goals file's, else 1 (calendar years).
+    progress : callable, optional
+        Called with a message before each step.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> from repkpi.report import review
+    >>> seen = review(repkpi.load_sample(), period="2026Q2")
+    >>> str(seen.period), len(seen.plan), seen.focus
+    ('2026Q2', 9, ('csat', 'csat_mean', 'nps', 'sla_compliance', 'first_response_hours'))
+    """
+    say = progress or (lambda message: None)
+    data = shared_results(data)
+    goals = DEFAULT_GOALS if goals is None else goals
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    plan, left_out, others = plan_goals(goals)
+    ordered = [*plan, *others]
+    end = _reviewed(data, freq, period, fiscal)
+    chart_end = _chart_end(data, freq, period, end, fiscal)
+
+    say("Computing every KPI once")
+    executor_for(data).prefetch(data, [
+        *[(name, {"freq": freq, "by": None, "start": None, "end": chart_end,
+                  "fiscal_year_start": fiscal}) for name in KPIS],
+        *scorecard_calls(data, ordered, end, fiscal),
+        *([] if period == "current" else scorecard_calls(data, ordered, "current", fiscal)),
+    ])
+    values = compute(data, freq=freq, end=chart_end, fiscal_year_start=fiscal)
+    say("Scoring the goals")
+    card = _scorecard(data, ordered, end, fiscal)
+    in_progress = _in_progress(data, ordered, fiscal) if period != "current" \
+        else card[card["status"] == "in progress"].reset_index(drop=True)
+    seen = Review(period=end, freq=freq, fiscal_year_start=fiscal, as_of=data.as_of, card=card,
+                  plan=plan, left_out=left_out, others=others, in_progress=in_progress,
+                  focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
+                  skipped=dict(values.attrs.get("skipped", {})))
+    say("Explaining the goals missed or at risk")
+    seen.drivers = _drivers(data, ordered, card, in_progress, fiscal)
+    say("Listing what needs attention")
+    seen.attention = needs_attention(data, end, limit=_SHOWN, fiscal_year_start=fiscal) \
+        if end is not None else {}
+    say("Breaking the plan down by team and rep")
+    seen.teams = _teams(data, plan, card, fiscal)
+    seen.leaderboards = _leaderboards(data, end, fiscal)
+    return seen
+
+
+def write_report(data: CrmData, out: str | os.PathLike[str], *, goals: Iterable[Goal] | None = None,
                  freq: Freq = "Q", period: PeriodLike | None = None,
-                 progress: Progress | None = None, fiscal_year_start: int | None = None) -> Path:
-    """Write the charts, the scorecard and ``report.html`` for ``data`` into ``out``.
+                 progress: Progress | None = None, fiscal_year_start: int | None = None,
+                 data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the report of one period into the folder ``out``, whole or not at all.
 
     Parameters
     ----------
     data : CrmData
     out : path
-        The folder to write (created when missing; files of the same names
-        are replaced).
-    goals : list of Goal, optional
-        Default :data:`repkpi.DEFAULT_GOALS`.
-    freq : {"M", "Q", "Y"}
-        The charts' periods.
-    period : period-like or "current", optional
-        The period under review; default the latest complete one. The
-        period in progress on ``data.as_of`` is shown beside it, with the
-        pace and outlook of each goal.
-    progress : callable, optional
-        Called with a message before each step.
-    fiscal_year_start : int, optional
-        Default: the goals file's, else 1 (calendar years).
+        The output folder: new, empty, or an earlier report's, which is
+        replaced whole (see :func:`repkpi.outputs.staged_folder`). Until the
+        report is complete, the earlier one stays as it was.
+    goals, freq, period, fiscal_year_start, progress
+        As :func:`review` takes them.
+    data_dir : path, optional
+        The data folder, which ``out`` may not be, be inside or hold.
 
     Returns
     -------
@@ -83,203 +249,638 @@ def write_report(data: CrmData, out: str | Path, *, goals: Iterable[Goal] | None
     Examples
     --------
     >>> import repkpi, tempfile
-    >>> page = write_report(repkpi.load_sample(), tempfile.mkdtemp(), period="2026Q2")
-    >>> page.name, (page.parent / "dashboard.png").is_file()
-    ('report.html', True)
+    >>> page = write_report(repkpi.load_sample(), tempfile.mkdtemp() + "/out", period="2026Q2")
+    >>> page.name, sorted(p.name for p in page.parent.glob("*.xlsx"))
+    ('report.html', ['report.xlsx'])
     """
     say = progress or (lambda message: None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    goals = DEFAULT_GOALS if goals is None else goals
-    fiscal = fiscal_start_of(goals, fiscal_year_start)
-    goals = list(goals)
+    data = shared_results(data)
+    with staged_folder(out, data_dir=data_dir) as folder:
+        seen = review(data, goals, freq=freq, period=period,
+                      fiscal_year_start=fiscal_year_start, progress=say)
+        images = _charts(data, seen, goals, say)
+        for name, png in images.items():
+            (folder / f"{name}.png").write_bytes(png)
+        say("Writing scorecard.csv and report.xlsx")
+        write_csv(_card_file(seen.card), folder / "scorecard.csv")
+        if len(data.rejects):
+            write_csv(data.rejects, folder / "rejects.csv")
+        _write_workbook(seen, folder / "report.xlsx")
+        say("Writing report.html")
+        (folder / "report.html").write_text(_page(data, seen, images), encoding="utf-8")
+    return Path(out) / "report.html"
+
+
+# -- the review's parts -------------------------------------------------------------------------
+def _reviewed(data: CrmData, freq: Freq, period: PeriodLike | None, fiscal: int) -> pd.Period | None:
     pfreq = pandas_freq(freq, fiscal)
-    as_of = data.as_of
-    current = None if as_of is None else as_of.to_period(pfreq)
     if period == "current":
-        end = current
-    elif period is not None:
-        end = to_period(period, pfreq, fiscal_year_start=fiscal)
-    else:
-        end = latest_complete_period(data, freq, fiscal_year_start=fiscal)
-
-    if executor_for(data).batches:
-        say("Computing the KPIs in one pass")
-        _warm(data, goals, freq, end, fiscal)
-    say("Scoring the goals")
-    card = _scorecard(data, goals, end, fiscal)
-    # Beside the review, the goals whose period is in progress (unless that is the review).
-    pace = _in_progress(data, goals, fiscal) if current is not None and period != "current" \
-        else None
-    card.to_csv(out / "scorecard.csv", index=False)
-    if len(data.rejects):
-        data.rejects.to_csv(out / "rejects.csv", index=False)
-    else:  # a rejects.csv of an earlier run would tell of rows this data does not have
-        (out / "rejects.csv").unlink(missing_ok=True)
-
-    say("Drawing the dashboard")
-    images = {"dashboard": _png(dashboard(data, goals, freq=freq, fiscal_year_start=fiscal))}
-    (out / "dashboard.png").write_bytes(images["dashboard"])
-    goal_of = {}
-    for goal in goals:
-        if not goal.where and goal.freq == freq:
-            goal_of.setdefault(goal.kpi, goal)
-    skipped = {}
-    for number, name in enumerate(KPIS, start=1):
-        say(f"Charting {name} ({number}/{len(KPIS)})")
-        try:
-            # To the period under review, or on to the one in progress ("to date").
-            result = KPIS[name](data, freq=freq, fiscal_year_start=fiscal,
-                                end=end if period is not None else None)
-        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-            skipped[name] = str(exc).splitlines()[0]
-            (out / f"{name}.png").unlink(missing_ok=True)  # an earlier run's chart
-            continue
-        fig, ax = plt.subplots(figsize=(7, 3.4))
-        fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.22)
-        trend(result, goal=goal_of.get(name), ax=ax)
-        images[name] = _png(fig)
-        (out / f"{name}.png").write_bytes(images[name])
-
-    say("Writing report.html")
-    page = out / "report.html"
-    page.write_text(_html(data, card, images, skipped, end, freq, pace), encoding="utf-8")
-    return page
+        return None if data.as_of is None else data.as_of.to_period(pfreq)
+    if period is not None:
+        return to_period(period, pfreq, how="end", fiscal_year_start=fiscal)
+    return latest_complete_period(data, freq, fiscal_year_start=fiscal)
 
 
-def _warm(data: object, goals: list[Goal], freq: str, end: pd.Period | None, fiscal: int) -> None:
-    """Compute every KPI this report draws or scores in one pass (on Dask data)."""
-    wanted = [(name, {"freq": freq, "end": end, "fiscal_year_start": fiscal}) for name in KPIS]
-    executor_for(data).prefetch(data, [*wanted, *scorecard_calls(data, goals, end, fiscal)])
+def _chart_end(data: CrmData, freq: Freq, period: PeriodLike | None, end: pd.Period | None,
+               fiscal: int) -> pd.Period | None:
+    """The last period of the charts: the reviewed one when asked for, else the one in progress."""
+    if period is not None and period != "current":
+        return end
+    return None if data.as_of is None else data.as_of.to_period(pandas_freq(freq, fiscal))
 
 
-def _in_progress(data: CrmData, goals: list[Goal], fiscal: int) -> pd.DataFrame:
-    """The goals whose period is in progress on the as-of date, with pace and outlook."""
-    cards = []
-    for goal in goals:
-        try:
-            cards.append(scorecard(data, [goal], period="current", fiscal_year_start=fiscal))
-        except MissingTableError:
-            continue
-    card = pd.concat(cards, ignore_index=True) if cards else pd.DataFrame(columns=["status"])
-    return card[card["status"] == "in progress"].reset_index(drop=True)
-
-
-def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None,
-               fiscal: int) -> pd.DataFrame:
+def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: int) -> pd.DataFrame:
     """:func:`scorecard`, with "no data" for a goal whose KPI needs a table that was not loaded."""
     cards = []
     for goal in goals:
         try:
             cards.append(scorecard(data, [goal], period=end, fiscal_year_start=fiscal))
-        except MissingTableError:
+        except (MissingTableError, ColumnNotFoundError):
             cards.append(pd.DataFrame({
                 "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
-                "value": float("nan"), "target": float(goal.target), "direction": goal.direction,
-                "attainment": float("nan"), "status": "no data", "previous": float("nan"),
-                "change": float("nan"), "observations": float("nan"), "low_data": False}))
-    return pd.concat(cards, ignore_index=True) if cards else pd.DataFrame(
-        columns=["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
-                 "status", "previous", "change", "observations", "low_data"])
+                "value": np.nan, "target": float(goal.target), "direction": goal.direction,
+                "attainment": np.nan, "status": "no data", "previous": np.nan, "change": np.nan,
+                "observations": np.nan, "low_data": False}))
+    if not cards:
+        return pd.DataFrame(columns=_CARD_COLUMNS)
+    return pd.concat(cards, ignore_index=True)
 
 
-def _img(png: bytes, alt: str) -> str:
-    encoded = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt)}">'
+def _in_progress(data: CrmData, goals: list[Goal], fiscal: int) -> pd.DataFrame:
+    """The goals whose period is in progress on the as-of date, with pace and outlook."""
+    if data.as_of is None:
+        return pd.DataFrame(columns=[*_CARD_COLUMNS, "elapsed", "pace", "outlook"])
+    card = _scorecard(data, goals, "current", fiscal)  # type: ignore[arg-type]
+    return card[card["status"] == "in progress"].reset_index(drop=True)
 
 
+def _drivers(data: CrmData, goals: list[Goal], card: pd.DataFrame, pace: pd.DataFrame,
+             fiscal: int) -> dict[str, dict[str, pd.DataFrame] | str]:
+    """Each missed or at-risk goal's change, split by team and by region (:func:`explain`)."""
+    worrying = [(goal, row) for goal, row in zip(goals, card.itertuples(index=False), strict=True)
+                if row.status == "missed"]
+    at_risk = pace[pace.get("outlook", pd.Series(dtype=object)) == "at risk"] if len(pace) else pace
+    by_label = {goal.label: goal for goal in goals}
+    worrying += [(by_label[row.goal], row) for row in at_risk.itertuples(index=False)
+                 if row.goal in by_label]
+    out: dict[str, dict[str, pd.DataFrame] | str] = {}
+    for goal, row in worrying:
+        key = goal.label if row.status != "in progress" else f"{goal.label} (to date)"
+        if goal.where:
+            out[key] = "a goal on some groups only (where): explain the KPI by hand with repkpi.explain"
+            continue
+        found: dict[str, pd.DataFrame] = {}
+        reason = None
+        for column in ("team", "region"):
+            try:
+                found[column] = explain(data, goal.kpi, period=row.period, by=column,
+                                        fiscal_year_start=fiscal)
+            except (OptionError, ColumnNotFoundError, MissingTableError) as exc:
+                reason = str(exc).splitlines()[0]
+            except RepkpiError as exc:  # e.g. no value in the period before
+                reason = str(exc).splitlines()[0]
+        out[key] = found if found else (reason or "no breakdown")
+    return out
+
+
+def _teams(data: CrmData, plan: list[Goal], card: pd.DataFrame, fiscal: int) -> pd.DataFrame:
+    """The plan's goals' KPIs by team, each for the period its goal is scored on."""
+    frames = []
+    for goal, row in zip(plan, card.itertuples(index=False), strict=False):
+        if not isinstance(row.period, pd.Period):
+            continue
+        try:
+            result = KPIS[goal.kpi](data, freq=goal.freq, by="team", end=row.period,
+                                    fiscal_year_start=fiscal)
+        except (OptionError, ColumnNotFoundError, MissingTableError):
+            continue
+        now = result[result["period"] == row.period]
+        frames.append(pd.DataFrame({
+            "goal": goal.label, "kpi": goal.kpi, "period": row.period, "team": now["team"],
+            "value": now["value"].astype(np.float64), "target": float(goal.target),
+            "low_data": low_data(goal.kpi, now)}))
+    if not frames:
+        return pd.DataFrame(columns=["goal", "kpi", "period", "team", "value", "target", "low_data"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rep_names(data: CrmData) -> pd.Series:
+    reps = data.reps
+    if reps is None or "name" not in reps.columns:
+        return pd.Series(dtype="str")
+    reps = reps[["rep_id", "name"]]
+    if hasattr(reps, "compute"):  # Dask data: the reps are few
+        reps = reps.compute()
+    return reps.drop_duplicates("rep_id").set_index("rep_id")["name"]
+
+
+def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str, pd.DataFrame]:
+    """:data:`LEADERBOARDS` by rep for the reviewed period, best first, with names and intervals."""
+    if end is None:
+        return {}
+    names = _rep_names(data)
+    freq = end.freqstr[0]
+    boards = {}
+    for kpi in LEADERBOARDS:
+        proportion = KPIS[kpi].spec.proportion
+        try:
+            result = KPIS[kpi](data, freq=freq, by="rep_id", end=end, fiscal_year_start=fiscal,
+                               **({"ci": 0.95} if proportion else {}))
+        except (OptionError, ColumnNotFoundError, MissingTableError):
+            continue
+        now = result[result["period"] == end].copy()
+        now = now[now["rep_id"].notna() & now["value"].notna()]
+        now["rep_name"] = now["rep_id"].map(names).astype("str")
+        now["low_data"] = low_data(kpi, now)
+        # Firm values first: a rep on three surveys does not top the board.
+        boards[kpi] = now.sort_values(["low_data", "value"], ascending=[True, False],
+                                      kind="stable").reset_index(drop=True)
+    return boards
+
+
+# -- charts ---------------------------------------------------------------------------------------
+def _charts(data: CrmData, seen: Review, goals: Iterable[Goal] | None,
+            say: Progress) -> dict[str, bytes]:
+    """Every KPI's chart once (with its goal's line where a goal names it), and the dashboard."""
+    end = _last_period(seen)
+    goal_of: dict[str, Goal] = {}
+    for goal in [*seen.plan, *seen.others]:
+        if not goal.where:
+            goal_of.setdefault(goal.kpi, goal)
+    images = {}
+    span = None if end is None else window(data, freq=seen.freq, periods=_CHART_PERIODS, end=end,
+                                           fiscal_year_start=seen.fiscal_year_start)
+    for number, name in enumerate(KPIS, start=1):
+        if name in seen.skipped:
+            continue
+        say(f"Charting {name} ({number}/{len(KPIS)})")
+        fig, ax = plt.subplots(figsize=(6.4, 3.1))
+        fig.subplots_adjust(left=0.12, right=0.98, top=0.88, bottom=0.24)
+        try:
+            if name in goal_of:
+                goal_chart(data, goal_of[name], periods=_CHART_PERIODS, end=end, freq=seen.freq,
+                           fiscal_year_start=seen.fiscal_year_start, ax=ax)
+            else:
+                result = seen.kpi_values[seen.kpi_values["kpi"] == name].drop(columns="kpi")
+                result.attrs.update(seen.kpi_values.attrs, kpi=name)
+                trend(result.reset_index(drop=True), window=span, ax=ax)
+        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
+            plt.close(fig)
+            seen.skipped[name] = str(exc).splitlines()[0]
+            continue
+        images[name] = png_bytes(fig)
+    say("Drawing the dashboard")
+    if end is not None:
+        images["dashboard"] = png_bytes(dashboard(
+            data, [*seen.plan, *seen.others] if goals is not None else None, freq=seen.freq,
+            periods=_CHART_PERIODS, end=end, fiscal_year_start=seen.fiscal_year_start))
+    return images
+
+
+def _last_period(seen: Review) -> pd.Period | None:
+    periods = seen.kpi_values["period"] if len(seen.kpi_values) else pd.Series(dtype=object)
+    if len(periods):
+        return periods.max()
+    return seen.period
+
+
+# -- files ----------------------------------------------------------------------------------------
+def _card_file(card: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard as a file holds it: periods as their labels."""
+    return card.assign(period=card["period"].astype("str"))
+
+
+def _write_workbook(seen: Review, path: Path) -> None:
+    """``report.xlsx``: scorecard, in progress, every KPI by period, the attention lists."""
+    card = _card_file(seen.card)
+    units = card["kpi"].map(UNITS)
+    sheets = {"scorecard": card}
+    formats: dict[str, dict[str, object]] = {
+        "scorecard": {c: units for c in ("value", "target", "previous", "change")}}
+    if len(seen.in_progress):
+        pace = _card_file(seen.in_progress)
+        sheets["in progress"] = pace
+        pace_units = pace["kpi"].map(UNITS)
+        formats["in progress"] = {c: pace_units for c in ("value", "target", "pace")}
+        formats["in progress"]["elapsed"] = "percent"
+    values = seen.kpi_values.assign(period=seen.kpi_values["period"].astype("str"))
+    sheets["kpis"] = values
+    formats["kpis"] = {"value": values["kpi"].map(UNITS)}
+    for listed in seen.attention.values():
+        sheets[_sheet_name(listed.title)] = listed.rows
+    write_xlsx(sheets, path, units=formats)
+
+
+def _sheet_name(text: str) -> str:
+    r"""An Excel sheet name: at most 31 characters, none of ``[]:*?/\``."""
+    return "".join(c for c in text if c not in "[]:*?/\\")[:31]
+
+
+# -- the page -------------------------------------------------------------------------------------
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { margin-bottom: 0.2rem; } .muted { color: #666; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.7rem; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.met { color: #1e8449; font-weight: 600; } .missed { color: #c0392b; font-weight: 600; }
-.nodata, .low { color: #b9770e; }
-.inprogress, .ontrack { color: #2471a3; font-weight: 600; } .atrisk { color: #c0392b; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1rem; }
-img { max-width: 100%; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222;
+       line-height: 1.4; padding: 0 1rem; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 2px solid #eee; }
+.muted { color: #666; } .lead { font-size: 1.15rem; }
+.banner { background: #fdf2e9; border-left: 4px solid #d35400; padding: 0.6rem 1rem; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; vertical-align: middle; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.met, .ontrack { color: #1e8449; font-weight: 600; } .missed, .atrisk { color: #c0392b; font-weight: 600; }
+.nodata, .low { color: #b9770e; } .inprogress { color: #2471a3; font-weight: 600; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 1rem; }
+.pair { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
+figure { margin: 0; } img { max-width: 100%; } svg.spark { vertical-align: middle; }
 """
 
 
+def _esc(value: object) -> str:
+    return html.escape("" if value is None or value is pd.NA else str(value))
+
+
 def _label(period: object) -> str:
-    """A scorecard period as the report prints it (``FY2027 Q2`` for a fiscal quarter)."""
-    return period_label(period) if isinstance(period, pd.Period) else str(period)
+    """A period as the report prints it (``FY2027 Q2`` for a fiscal quarter)."""
+    return period_label(period) if isinstance(period, pd.Period) else str(period or "")
 
 
-def _pace_section(data: CrmData, pace: pd.DataFrame | None) -> str:
-    """The goals of the period in progress: value to date, pace and outlook."""
-    if pace is None or pace.empty:
+def _num(value: object, unit: str) -> str:
+    """A number cell: formatted for reading, exact in ``data-value`` (for checks and copying)."""
+    exact = "" if value is None or pd.isna(value) else repr(float(value))
+    return f'<td class="num" data-value="{exact}">{_esc(format_value(value, unit))}</td>'
+
+
+def _change(value: object, unit: str) -> str:
+    """A change as the report prints it: points for percents, signed otherwise."""
+    if value is None or pd.isna(value):
+        return '<td class="num" data-value="">n/a</td>'
+    value = float(value)
+    text = f"{value * 100:+.1f} pt" if unit == "percent" else (
+        ("+" if value > 0 else "-" if value < 0 else "±") + format_value(abs(value), unit))
+    return f'<td class="num" data-value="{value!r}">{_esc(text)}</td>'
+
+
+def _status(row: object) -> str:
+    status = str(row.status)
+    low = ' <span class="low">(low data)</span>' if bool(getattr(row, "low_data", False)) else ""
+    return f'<td class="{status.replace(" ", "")}">{_esc(status)}{low}</td>'
+
+
+def _spark(values: pd.DataFrame | None, target: float, unit: str, current: object) -> str:
+    """A small trend: the last periods' values as an inline SVG line, the target dashed."""
+    if values is None:
+        return "<td></td>"
+    values = values.dropna(subset=["value"]).tail(8)
+    if len(values) < 2:
+        return "<td></td>"
+    y = values["value"].astype(np.float64).to_numpy()
+    lo, hi = min(y.min(), target), max(y.max(), target)
+    span = (hi - lo) or 1.0
+    invert = unit == "rank"
+    width, height = 110, 26
+    xs = np.linspace(4, width - 4, len(y))
+
+    def ys(v: np.ndarray | float) -> np.ndarray | float:
+        share = (v - lo) / span
+        return 3 + (share if invert else 1 - share) * (height - 6)
+
+    points = " ".join(f"{x:.1f},{v:.1f}" for x, v in zip(xs, ys(y), strict=True))
+    last = values["period"].iloc[-1]
+    hollow = current is not None and last == current
+    dot = (f'<circle cx="{xs[-1]:.1f}" cy="{ys(y[-1]):.1f}" r="2.6" '
+           f'fill="{"white" if hollow else "#2e86c1"}" stroke="#2e86c1"/>')
+    labels = ", ".join(f"{_label(p)}: {format_value(v, unit)}" for p, v in zip(values["period"], y,
+                                                                                 strict=True))
+    return (f'<td><svg class="spark" width="{width}" height="{height}" role="img" '
+            f'aria-label="{_esc(labels)}"><line x1="2" x2="{width - 2}" y1="{ys(target):.1f}" '
+            f'y2="{ys(target):.1f}" stroke="#888" stroke-dasharray="3,2" stroke-width="1"/>'
+            f'<polyline points="{points}" fill="none" stroke="#2e86c1" stroke-width="1.6"/>'
+            f"{dot}</svg></td>")
+
+
+def _goal_rows(card: pd.DataFrame, goals: list[Goal], values: Mapping[str, pd.DataFrame],
+               current: Mapping[str, object]) -> str:
+    rows = []
+    for goal, rec in zip(goals, card.itertuples(index=False), strict=False):
+        unit = UNITS.get(rec.kpi, "score")
+        rows.append(
+            f'<tr class="goal"><td>{_esc(rec.goal)}</td><td>{_esc(_label(rec.period))}</td>'
+            f"{_num(rec.value, unit)}{_num(rec.target, unit)}{_status(rec)}"
+            f"{_change(rec.change, unit)}"
+            f"{_spark(values.get(goal.label), rec.target, unit, current.get(goal.freq))}</tr>")
+    return "".join(rows)
+
+
+def _goal_table(table_id: str, card: pd.DataFrame, goals: list[Goal], data: CrmData,
+                seen: Review) -> str:
+    values, current = {}, {}
+    for goal in goals:
+        pfreq = pandas_freq(goal.freq, seen.fiscal_year_start)
+        current[goal.freq] = None if seen.as_of is None else seen.as_of.to_period(pfreq)
+        try:
+            values[goal.label] = goal_result(data, goal, fiscal_year_start=seen.fiscal_year_start)
+        except (MissingTableError, ColumnNotFoundError, OptionError):
+            continue
+    return (f'<table id="{table_id}"><thead><tr><th>Goal</th><th>Period</th><th class="num">Value'
+            '</th><th class="num">Target</th><th>Status</th><th class="num">Change</th>'
+            f"<th>Trend</th></tr></thead><tbody>{_goal_rows(card, goals, values, current)}"
+            "</tbody></table>")
+
+
+def _headline(data: CrmData, seen: Review) -> str:
+    covered = _label(seen.period) if seen.period is not None else "no complete period"
+    plan = seen.plan_card
+    met = int((plan["status"] == "met").sum())
+    running = int((plan["status"] == "in progress").sum())
+    missed = int((plan["status"] == "missed").sum())
+    parts = [f'<p class="lead" id="headline">Period under review: <strong>{_esc(covered)}</strong>. '
+             f'<strong id="plan-met">{met} of {len(plan)}</strong> plan goals met, {missed} missed']
+    if running:
+        parts.append(f", {running} in progress")
+    if seen.left_out:
+        parts.append(f" ({len(seen.left_out)} of the plan's nine not in the goals file)")
+    parts.append(".</p>")
+    pace = seen.in_progress
+    if len(pace):
+        on_track = int((pace["outlook"] == "on track").sum())
+        periods = pace.drop_duplicates("period")
+        spans = ", ".join(f"{_label(r.period)} ({r.elapsed:.0%} elapsed)"
+                          for r in periods.itertuples(index=False))
+        as_of = seen.as_of.strftime("%d %b %Y")
+        parts.append(
+            f'<p id="in-progress-line">In progress, with data to {as_of}: {_esc(spans)}. '
+            f"<strong>{on_track} of {len(pace)}</strong> goals on track at their present pace"
+            f'{", " + str(len(pace) - on_track) + " at risk" if on_track < len(pace) else ""}.</p>')
+    rejected = _rows_set_aside(data)
+    if rejected:
+        parts.append(f'<p class="banner" id="quality-banner">{rejected:,} row(s) of the data were '
+                     "set aside as invalid and are not in these numbers: see "
+                     '<a href="#quality">Data quality</a> and rejects.csv.</p>')
+    return "".join(parts)
+
+
+def _rows_set_aside(data: CrmData) -> int:
+    rejects = data.rejects
+    if not len(rejects):
+        return 0
+    return len(rejects[["table", "row"]].drop_duplicates())
+
+
+def _pace_table(pace: pd.DataFrame) -> str:
+    if pace.empty:
         return ""
     rows = []
     for rec in pace.itertuples(index=False):
         unit = UNITS.get(rec.kpi, "score")
         outlook = rec.outlook if isinstance(rec.outlook, str) else "no data"
         rows.append(
-            f'<tr class="pace"><td>{html.escape(rec.goal)}</td>'
-            f"<td>{html.escape(period_label(rec.period))}</td>"
-            f'<td class="num">{rec.elapsed:.0%}</td>'
-            f'<td class="num">{format_value(rec.value, unit)}</td>'
-            f'<td class="num">{format_value(rec.pace, unit)}</td>'
-            f'<td class="num">{format_value(rec.target, unit)}</td>'
-            f'<td class="{outlook.replace(" ", "")}">{html.escape(outlook)}</td></tr>')
-    as_of = data.as_of.strftime("%d %b %Y")
-    return f"""<h2>In progress, to {as_of}</h2>
-<p class="muted">Periods not over yet: the value so far, and its pace (where it ends if the rest
-goes like the elapsed part). They are never scored met or missed.</p>
-<table id="in-progress"><thead><tr><th>Goal</th><th>Period</th><th>Elapsed</th><th>To date</th>
-<th>Pace</th><th>Target</th><th>Outlook</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"""
+            f'<tr class="pace"><td>{_esc(rec.goal)}</td><td>{_esc(_label(rec.period))}</td>'
+            f'<td class="num">{rec.elapsed:.0%}</td>{_num(rec.value, unit)}{_num(rec.pace, unit)}'
+            f'{_num(rec.target, unit)}<td class="{outlook.replace(" ", "")}">{_esc(outlook)}</td></tr>')
+    return ("<h3>In progress</h3><p class=\"muted\">Periods not over yet: the value so far and its "
+            "pace (where it ends if the rest goes like the elapsed part). They are never scored met "
+            "or missed.</p><table id=\"in-progress\"><thead><tr><th>Goal</th><th>Period</th>"
+            '<th class="num">Elapsed</th><th class="num">To date</th><th class="num">Pace</th>'
+            f'<th class="num">Target</th><th>Outlook</th></tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table>")
 
 
-def _html(data: CrmData, card: pd.DataFrame, images: dict[str, bytes], skipped: dict[str, str],
-          end: pd.Period | None, freq: str, pace: pd.DataFrame | None = None) -> str:
-    covered = period_label(end) if end is not None else "no complete period"
+def _focus(seen: Review, images: Mapping[str, bytes]) -> tuple[str, set[str]]:
+    """The focus section, and the KPIs whose charts it shows."""
+    if seen.period is None:
+        return "", set()
+    quarter = _label(seen.period)
+    if seen.focus == "all":
+        return (f'<h2 id="focus">Focus of {_esc(quarter)}: the year\'s review</h2><p>Every KPI is in '
+                "focus: the plan's goals above, the drivers and lists below, and every chart at the "
+                "end.</p>"), set()
+    names = [n for n in seen.focus if n in KPIS]
+    values = seen.kpi_values[(seen.kpi_values["kpi"].isin(names))]
     rows = []
-    for rec in card.itertuples(index=False):
-        unit = UNITS.get(rec.kpi, "score")
-        status = rec.status.replace(" ", "")
-        note = " (low data)" if rec.low_data else ""
-        rows.append(
-            f'<tr class="goal"><td>{html.escape(rec.goal)}</td>'
-            f"<td>{html.escape(_label(rec.period))}</td>"
-            f'<td class="num">{format_value(rec.value, unit)}</td>'
-            f'<td class="num">{format_value(rec.target, unit)}</td>'
-            f'<td class="{status}">{html.escape(rec.status)}'
-            f'<span class="low">{note}</span></td>'
-            f'<td class="num">{format_value(rec.previous, unit)}</td></tr>'
-        )
-    met = int((card["status"] == "met").sum())
+    for name in names:
+        mine = values[values["kpi"] == name]
+        now = mine[mine["period"] == seen.period]["value"]
+        before = mine[mine["period"] == seen.period - 1]["value"]
+        unit = UNITS.get(name, "score")
+        now_v = now.iloc[0] if len(now) else np.nan
+        before_v = before.iloc[0] if len(before) else np.nan
+        rows.append(f'<tr class="focus-kpi" data-kpi="{_esc(name)}"><td>{_esc(title(name))}</td>'
+                    f"{_num(now_v, unit)}{_num(before_v, unit)}{_change(now_v - before_v, unit)}</tr>")
+    shown = [n for n in names if n in images]
+    charts = "".join(_figure(images[n], title(n)) for n in shown)
+    return (f'<h2 id="focus">Focus of {_esc(quarter)}</h2><p class="muted">The KPIs this quarter\'s '
+            "review leads with (the goals file's [focus], else the plan's).</p>"
+            '<table id="focus-table"><thead><tr><th>KPI</th><th class="num">'
+            f'{_esc(quarter)}</th><th class="num">{_esc(_label(seen.period - 1))}</th>'
+            f'<th class="num">Change</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f'<div class="charts">{charts}</div>'), set(shown)
+
+
+def _driver_table(frame: pd.DataFrame, column: str, kpi: str) -> str:
+    unit = UNITS.get(kpi, "score")
+    groups = frame.iloc[:-1].head(_DRIVERS)
+    total = frame.iloc[-1]
+    rows = "".join(
+        f'<tr class="driver"><td>{_esc("(none)" if pd.isna(r[column]) else r[column])}</td>'
+        f"{_num(r['value_previous'], unit)}{_num(r['value_current'], unit)}"
+        f"{_change(r['contribution'], unit)}</tr>" for _, r in groups.iterrows())
+    rest = len(frame) - 1 - len(groups)
+    more = f'<p class="muted">... and {rest} more {column}(s).</p>' if rest > 0 else ""
+    return (f'<table class="drivers" data-by="{_esc(column)}"><thead><tr><th>{_esc(column.title())}'
+            '</th><th class="num">Before</th><th class="num">Now</th><th class="num">Contribution'
+            f"</th></tr></thead><tbody>{rows}<tr class=\"total\"><td>whole team</td>"
+            f"{_num(total['value_previous'], unit)}{_num(total['value_current'], unit)}"
+            f"{_change(total['contribution'], unit)}</tr></tbody></table>{more}")
+
+
+def _drivers_section(seen: Review) -> str:
+    if not seen.drivers:
+        return ('<h2 id="drivers">Why goals were missed</h2><p>No goal was missed in the period, '
+                "and none is at risk.</p>")
+    kpi_of = {g.label: g.kpi for g in [*seen.plan, *seen.others]}
+    blocks = []
+    for label, found in seen.drivers.items():
+        kpi = kpi_of.get(label.removesuffix(" (to date)"), "")
+        if isinstance(found, str):
+            blocks.append(f'<div class="goal-drivers"><h3>{_esc(label)}</h3>'
+                          f'<p class="muted">No breakdown: {_esc(found)}</p></div>')
+            continue
+        tables = "".join(f"<div>{_driver_table(frame, column, kpi)}</div>"
+                         for column, frame in found.items())
+        blocks.append(f'<div class="goal-drivers"><h3>{_esc(label)}</h3>'
+                      f'<div class="pair">{tables}</div></div>')
+    return ('<h2 id="drivers">Why goals were missed or are at risk</h2><p class="muted">The change '
+            "from the period before, split over the teams and the regions (repkpi.explain): each "
+            "group's contribution, its own value moving and its weight moving; the contributions "
+            f"add up to the whole change.</p>{''.join(blocks)}")
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "<td></td>"
+    if isinstance(value, pd.Timestamp):
+        text = value.strftime("%Y-%m-%d") if value == value.normalize() else \
+            value.strftime("%Y-%m-%d %H:%M")
+        return f"<td>{text}</td>"
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return "<td></td>"
+        return f'<td class="num">{value:,.0f}</td>' if float(value).is_integer() else \
+            f'<td class="num">{value:,.1f}</td>'
+    return f"<td>{_esc(value)}</td>"
+
+
+_HEADINGS = {"arr": "ARR", "rep_id": "Rep", "account_id": "Account", "ticket_id": "Ticket",
+             "contract_id": "Contract", "deal_id": "Deal"}
+
+
+def _heading(column: str) -> str:
+    """A column name as a heading: ``churned_on`` -> ``Churned on``."""
+    return _HEADINGS.get(column, column.replace("_", " ").capitalize())
+
+
+def _attention_section(seen: Review) -> str:
+    if not seen.attention:
+        return ""
+    blocks = []
+    for key, listed in seen.attention.items():
+        if listed.reason:
+            blocks.append(f'<h3>{_esc(listed.title)}</h3><p class="muted">{_esc(listed.reason)}</p>')
+            continue
+        if not listed.total:
+            blocks.append(f'<h3>{_esc(listed.title)}</h3><p class="muted">None.</p>')
+            continue
+        rows = listed.rows
+        columns = [c for c in rows.columns if rows[c].notna().any()]
+        head = "".join(f"<th>{_esc(_heading(c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(_cell(v) for v in record) + "</tr>"
+                       for record in rows[columns].astype(object).itertuples(index=False))
+        more = f'<p class="muted rest">... and {listed.rest:,} more.</p>' if listed.rest else ""
+        blocks.append(f'<h3>{_esc(listed.title)} ({listed.total:,})</h3>'
+                      f'<table class="attention" id="attention-{_esc(key)}" '
+                      f'data-total="{listed.total}"><thead><tr>{head}</tr></thead>'
+                      f"<tbody>{body}</tbody></table>{more}")
+    return ('<h2 id="attention">Needs attention</h2><p class="muted">Who needs someone today; the '
+            f"full lists are in report.xlsx.</p>{''.join(blocks)}")
+
+
+def _teams_section(seen: Review) -> str:
+    parts = ['<h2 id="teams">Teams and reps</h2>']
+    if len(seen.teams):
+        teams = sorted(seen.teams["team"].dropna().unique().tolist())
+        has_none = seen.teams["team"].isna().any()
+        labels = [*teams, *([None] if has_none else [])]
+        head = "".join(f'<th class="num">{_esc(t if t is not None else "(no team)")}</th>'
+                       for t in labels)
+        rows = []
+        for goal_label, rows_of in seen.teams.groupby("goal", sort=False):
+            kpi = rows_of["kpi"].iloc[0]
+            unit = UNITS.get(kpi, "score")
+            cells = []
+            for team in labels:
+                hit = rows_of[rows_of["team"].isna()] if team is None else \
+                    rows_of[rows_of["team"] == team]
+                if not len(hit):
+                    cells.append('<td class="num">n/a</td>')
+                    continue
+                low = ' <span class="low">*</span>' if bool(hit["low_data"].iloc[0]) else ""
+                value = hit["value"].iloc[0]
+                exact = "" if pd.isna(value) else repr(float(value))
+                cells.append(f'<td class="num" data-value="{exact}">'
+                             f"{_esc(format_value(value, unit))}{low}</td>")
+            rows.append(f'<tr><td>{_esc(goal_label)}</td><td>{_esc(_label(rows_of["period"].iloc[0]))}'
+                        f'</td>{"".join(cells)}</tr>')
+        parts.append(f'<table id="teams-table"><thead><tr><th>Goal</th><th>Period</th>{head}</tr>'
+                     f'</thead><tbody>{"".join(rows)}</tbody></table><p class="muted">* low data: '
+                     "fewer than 30 observations.</p>")
+    for kpi, board in seen.leaderboards.items():
+        unit = UNITS.get(kpi, "score")
+        interval = "lower" in board.columns
+        shown = board.head(_SHOWN)
+        rows = []
+        for rank, rec in enumerate(shown.itertuples(index=False), start=1):
+            name = rec.rep_name if isinstance(rec.rep_name, str) else ""
+            low = ' <span class="low">(low data)</span>' if rec.low_data else ""
+            band = (f'<td class="num">{_esc(format_value(rec.lower, unit))} – '
+                    f"{_esc(format_value(rec.upper, unit))}</td>") if interval else ""
+            rows.append(f'<tr><td class="num">{rank}</td><td>{_esc(rec.rep_id)}</td>'
+                        f"<td>{_esc(name)}</td>{_num(rec.value, unit)}{band}"
+                        f'<td class="num">{rec.denominator:,.0f}</td><td>{low}</td></tr>'
+                        if interval else
+                        f'<tr><td class="num">{rank}</td><td>{_esc(rec.rep_id)}</td>'
+                        f"<td>{_esc(name)}</td>{_num(rec.value, unit)}<td>{low}</td></tr>")
+        extra = ('<th class="num">95% interval</th><th class="num">Observations</th>'
+                 if interval else "")
+        more = (f'<p class="muted">... and {len(board) - len(shown):,} more rep(s).</p>'
+                if len(board) > len(shown) else "")
+        parts.append(f'<h3>{_esc(title(kpi))} by rep, {_esc(_label(seen.period))}</h3>'
+                     f'<table class="leaderboard" data-kpi="{_esc(kpi)}"><thead><tr><th>#</th>'
+                     f'<th>Rep</th><th>Name</th><th class="num">Value</th>{extra}<th></th></tr>'
+                     f'</thead><tbody>{"".join(rows)}</tbody></table>{more}')
+    if len(parts) == 1:
+        parts.append('<p class="muted">No team or rep columns in this data.</p>')
+    else:
+        parts.append('<p class="muted">Reps on fewer than 30 observations are marked "low data" '
+                     "and ranked after the others.</p>")
+    return "".join(parts)
+
+
+def _figure(png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}" '
+            'loading="lazy"></figure>')
+
+
+def _quality(data: CrmData, seen: Review) -> str:
     quality = data.summary()
-    quality_rows = "".join(
-        f"<tr><td>{html.escape(r.table)}</td><td class='num'>{r.rows:,}</td>"
+    rows = "".join(
+        f"<tr><td>{_esc(r.table)}</td><td class='num'>{r.rows:,}</td>"
         f"<td class='num'>{r.loaded:,}</td><td class='num'>{r.rejected:,}</td>"
-        f"<td class='muted'>{html.escape(Path(r.source).name)}</td></tr>"
-        for r in quality.itertuples(index=False)
-    )
-    charts = "".join(
-        f"<figure>{_img(png, name)}</figure>" for name, png in images.items() if name != "dashboard"
-    )
-    missing = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in skipped.items())
+        f"<td class='muted'>{_esc(Path(str(r.source)).name)}</td></tr>"
+        for r in quality.itertuples(index=False))
+    missing = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in seen.skipped.items())
+    rejected = _rows_set_aside(data)
+    return (f'<h2 id="quality">Data quality</h2><table id="quality-table"><thead><tr><th>Table</th>'
+            '<th class="num">Rows read</th><th class="num">Loaded</th><th class="num">Rejected</th>'
+            f"<th>File</th></tr></thead><tbody>{rows}</tbody></table>"
+            f'<p class="muted">{rejected:,} row(s) set aside'
+            f'{"; rejects.csv lists each with its reason" if rejected else ""}. As of '
+            f'{_esc(seen.as_of.strftime("%d %b %Y") if seen.as_of is not None else "n/a")} (the '
+            "latest recorded date).</p>"
+            + (f"<h3>Not computed</h3><ul>{missing}</ul>" if missing else ""))
+
+
+def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
+    covered = _label(seen.period) if seen.period is not None else "no complete period"
+    focus, shown = _focus(seen, images)
+    left_out = ""
+    if seen.left_out:
+        names = ", ".join(_esc(g.label) for g in seen.left_out)
+        left_out = f'<p class="muted" id="left-out">Not in the goals file: {names}.</p>'
+    others = ""
+    if seen.others:
+        others = ('<h2 id="other-goals">Other goals</h2>'
+                  + _goal_table("other-goals-table", seen.other_card, seen.others, data, seen))
+    charts = "".join(_figure(png, title(name)) for name, png in images.items()
+                     if name != "dashboard" and name not in shown)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>KPI report, {covered}</title>
+<html lang="en"><head><meta charset="utf-8"><title>KPI report, {_esc(covered)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{_CSS}</style></head><body>
-<h1>KPI report</h1>
-<p class="muted">Period under review: <strong>{covered}</strong> (charts by
-{ {"M": "month", "Q": "quarter", "Y": "year"}[freq] }). {met} of {len(card)} goals met.</p>
-<h2>Scorecard</h2>
-<table id="scorecard"><thead><tr><th>Goal</th><th>Period</th><th>Value</th><th>Target</th>
-<th>Status</th><th>Previous</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
-<p class="muted">"low data": the value rests on fewer than 30 observations, so its status is not firm.</p>
-{_pace_section(data, pace)}
-<h2>Dashboard</h2>
-{_img(images["dashboard"], "dashboard")}
-<h2>Every KPI</h2>
+<h1>KPI report, {_esc(covered)}</h1>
+{_headline(data, seen)}
+<h2 id="plan">The plan's goals</h2>
+{_goal_table("scorecard", seen.plan_card, seen.plan, data, seen)}
+{left_out}
+<p class="muted">"low data": fewer than 30 observations behind the value, so its status is not
+firm. Change: against the period before (points for percentages).</p>
+{_pace_table(seen.in_progress)}
+{focus}
+{_drivers_section(seen)}
+{_attention_section(seen)}
+{_teams_section(seen)}
+{others}
+<h2 id="charts">Every KPI</h2>
 <div class="charts">{charts}</div>
-{f"<h3>Not computed</h3><ul>{missing}</ul>" if missing else ""}
-<h2>Data quality</h2>
-<table id="quality"><thead><tr><th>Table</th><th>Rows read</th><th>Loaded</th><th>Rejected</th>
-<th>File</th></tr></thead><tbody>{quality_rows}</tbody></table>
-<p class="muted">{len(data.rejects):,} failure(s) recorded{
-    "; see rejects.csv" if len(data.rejects) else ""}.</p>
+{_quality(data, seen)}
 </body></html>
 """
