@@ -826,8 +826,7 @@ def _teams_section(seen: Review) -> str:
 
 def _figure(png: bytes, alt: str) -> str:
     encoded = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}" '
-            'loading="lazy"></figure>')
+    return f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}"></figure>'
 
 
 def _quality(data: CrmData, seen: Review) -> str:
