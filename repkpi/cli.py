@@ -268,7 +268,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     with out.status(f"Loading {args.data_dir} ...") as status:
         data = _load(args, args.errors)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
-                            fiscal_year_start=args.fiscal_year_start,
+                            fiscal_year_start=args.fiscal_year_start, data_dir=args.data_dir,
                             progress=lambda msg: status.update(f"{msg} ..."))
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
               markup=False)
@@ -276,7 +276,8 @@ def _report(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{len(data.rejects[_row_columns(data.rejects)].drop_duplicates()):,} invalid "
                   "row(s) set "
                   f"aside in {args.out / 'rejects.csv'}", markup=False)
-    out.print(f"Report written to {page}", markup=False)
+    out.print(f"Report written to {page} (and report.xlsx, scorecard.csv, the charts beside it)",
+              markup=False)
     return EXIT_OK
 
 
