@@ -45,7 +45,7 @@ from repkpi.kpis import KPIS, UNITS
 from repkpi.periods import Freq, PeriodLike, day_numbers, in_progress, pandas_freq, to_period
 
 __all__ = ["TITLES", "UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
-           "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
+           "goal_series", "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
 
 MISSED = "#c0392b"
 GOAL = "#555555"
@@ -487,11 +487,32 @@ def goal_chart(data: CrmData, goal: Goal, *, periods: int | None = 12, end: Peri
     >>> [line.get_label() for line in ax.get_lines() if line.get_gid() == "goal"]
     ['goal 2']
     """
+    result, span = goal_series(data, goal, periods=periods, end=end, freq=freq,
+                               fiscal_year_start=fiscal_year_start)
+    return trend(result, goal=goal, window=span, ax=ax)
+
+
+def goal_series(data: CrmData, goal: Goal, *, periods: int | None = 12,
+                end: PeriodLike | None = None, freq: Freq = "Q",
+                fiscal_year_start: int | None = None) -> tuple[pd.DataFrame, pd.PeriodIndex | None]:
+    """What :func:`goal_chart` draws: the goal's KPI by period and the time range.
+
+    ``trend(result, goal=goal, window=span)`` draws it: the numbers can be
+    computed in one place and drawn in another (the report draws in worker
+    processes). Parameters as :func:`goal_chart`.
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> result, span = goal_series(examples.accounts(), Goal("active_customers", "Y", 2, "at_least"))
+    >>> [str(p) for p in result["period"]], len(span)   # the data's years; the range's 12 quarters
+    (['2023', '2024'], 12)
+    """
     fiscal = fiscal_year_start or 1
     span = _span(data, freq, periods, end, fiscal)
     last = None if span is None else _cover(span, pandas_freq(goal.freq, fiscal))[-1]
     result = goal_result(data, goal, end=last, fiscal_year_start=fiscal)
-    return trend(result.drop(columns=list(goal.where)), goal=goal, window=span, ax=ax)
+    return result.drop(columns=list(goal.where)), span
 
 
 def _span(data: CrmData, freq: Freq, periods: int | None, end: PeriodLike | None,

@@ -14,8 +14,8 @@ for the whole run (:func:`~repkpi.kpis.shared.shared_results`).
 * ``report.xlsx``: the scorecard, every KPI by period and the attention
   lists, numbers formatted by unit;
 * ``scorecard.csv`` and, when rows were set aside, ``rejects.csv``;
-* ``<kpi>.png``: each KPI's chart, with its goal line where a goal names it,
-  and ``dashboard.png``: the goals' charts together.
+* ``<kpi>.png``: each KPI's chart, with its goal line where a goal names it
+  (:func:`repkpi.plot.dashboard` draws the goals' charts together).
 
 Text from the data (names, labels, values) is escaped in the page, drawn
 literally in the charts and written formula-safe in CSV and Excel.
@@ -65,9 +65,8 @@ from repkpi.kpis.shared import shared_results  # noqa: E402
 from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period  # noqa: E402
 from repkpi.plot import (  # noqa: E402
-    dashboard,
     format_value,
-    goal_chart,
+    goal_series,
     period_label,
     png_bytes,
     title,
@@ -75,7 +74,7 @@ from repkpi.plot import (  # noqa: E402
     window,
 )
 
-__all__ = ["LEADERBOARDS", "Review", "review", "write_report"]
+__all__ = ["LEADERBOARDS", "ChartJob", "Review", "draw_chart", "review", "write_report"]
 
 Progress = Callable[[str], None]
 
@@ -197,12 +196,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     chart_end = _chart_end(data, freq, period, end, fiscal)
 
     say("Computing every KPI once")
-    executor_for(data).prefetch(data, [
-        *[(name, {"freq": freq, "by": None, "start": None, "end": chart_end,
-                  "fiscal_year_start": fiscal}) for name in KPIS],
-        *scorecard_calls(data, ordered, end, fiscal),
-        *([] if period == "current" else scorecard_calls(data, ordered, "current", fiscal)),
-    ])
+    _prefetch(data, ordered, freq, period, end, chart_end, fiscal)
     values = compute(data, freq=freq, end=chart_end, fiscal_year_start=fiscal)
     say("Scoring the goals")
     card = _scorecard(data, ordered, end, fiscal)
@@ -212,8 +206,17 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
                   plan=plan, left_out=left_out, others=others, in_progress=in_progress,
                   focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
                   skipped=dict(values.attrs.get("skipped", {})))
+    worrying = _worrying(ordered, card, in_progress)
     say("Explaining the goals missed or at risk")
-    seen.drivers = _drivers(data, ordered, card, in_progress, fiscal)
+    # The breakdowns by team, region and rep, in one run sharing grids and groups.
+    executor_for(data).prefetch(data, [
+        *[(goal.kpi, _call(goal.freq, column, fiscal)) for goal, _ in worrying
+          for column in ("team", "region") if not goal.where],
+        *[(goal.kpi, _call(goal.freq, "team", fiscal)) for goal in plan],
+        *([] if end is None else
+          [(kpi, _call(freq, "rep_id", fiscal)) for kpi in LEADERBOARDS]),
+    ])
+    seen.drivers = _drivers(data, worrying, fiscal)
     say("Listing what needs attention")
     seen.attention = needs_attention(data, end, limit=_SHOWN, fiscal_year_start=fiscal) \
         if end is not None else {}
@@ -255,10 +258,20 @@ def write_report(data: CrmData, out: str | os.PathLike[str], *, goals: Iterable[
     """
     say = progress or (lambda message: None)
     data = shared_results(data)
+    goals = DEFAULT_GOALS if goals is None else goals
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    plan, _, others = plan_goals(goals)
     with staged_folder(out, data_dir=data_dir) as folder:
-        seen = review(data, goals, freq=freq, period=period,
-                      fiscal_year_start=fiscal_year_start, progress=say)
-        images = _charts(data, seen, goals, say)
+        end = _reviewed(data, freq, period, fiscal)
+        chart_end = _chart_end(data, freq, period, end, fiscal)
+        say("Computing every KPI once")
+        _prefetch(data, [*plan, *others], freq, period, end, chart_end, fiscal)
+        values = compute(data, freq=freq, end=chart_end, fiscal_year_start=fiscal)
+        jobs, unchartable = _chart_jobs(data, [*plan, *others], values, chart_end, freq, fiscal)
+        seen = review(data, goals, freq=freq, period=period, fiscal_year_start=fiscal_year_start,
+                      progress=say)
+        images = _draw(jobs, say)
+        seen.skipped.update(unchartable)
         for name, png in images.items():
             (folder / f"{name}.png").write_bytes(png)
         say("Writing scorecard.csv and report.xlsx")
@@ -279,6 +292,17 @@ def _reviewed(data: CrmData, freq: Freq, period: PeriodLike | None, fiscal: int)
     if period is not None:
         return to_period(period, pfreq, how="end", fiscal_year_start=fiscal)
     return latest_complete_period(data, freq, fiscal_year_start=fiscal)
+
+
+def _prefetch(data: CrmData, goals: list[Goal], freq: Freq, period: PeriodLike | None,
+              end: pd.Period | None, chart_end: pd.Period | None, fiscal: int) -> None:
+    """Every KPI and every goal's KPI in one run (kept on ``data`` for the rest of the report)."""
+    executor_for(data).prefetch(data, [
+        *[(name, {"freq": freq, "by": None, "start": None, "end": chart_end,
+                  "fiscal_year_start": fiscal}) for name in KPIS],
+        *scorecard_calls(data, goals, end, fiscal),
+        *([] if period == "current" else scorecard_calls(data, goals, "current", fiscal)),
+    ])
 
 
 def _chart_end(data: CrmData, freq: Freq, period: PeriodLike | None, end: pd.Period | None,
@@ -314,15 +338,24 @@ def _in_progress(data: CrmData, goals: list[Goal], fiscal: int) -> pd.DataFrame:
     return card[card["status"] == "in progress"].reset_index(drop=True)
 
 
-def _drivers(data: CrmData, goals: list[Goal], card: pd.DataFrame, pace: pd.DataFrame,
-             fiscal: int) -> dict[str, dict[str, pd.DataFrame] | str]:
-    """Each missed or at-risk goal's change, split by team and by region (:func:`explain`)."""
+def _call(freq: str, by: str | None, fiscal: int) -> dict[str, object]:
+    """A KPI call's keyword arguments, over the data's whole span."""
+    return {"freq": freq, "by": by, "start": None, "end": None, "fiscal_year_start": fiscal}
+
+
+def _worrying(goals: list[Goal], card: pd.DataFrame, pace: pd.DataFrame) -> list[tuple[Goal, object]]:
+    """The goals missed in the review, then those at risk in the period in progress, with their rows."""
     worrying = [(goal, row) for goal, row in zip(goals, card.itertuples(index=False), strict=True)
                 if row.status == "missed"]
-    at_risk = pace[pace.get("outlook", pd.Series(dtype=object)) == "at risk"] if len(pace) else pace
+    at_risk = pace[pace["outlook"] == "at risk"] if "outlook" in pace.columns else pace.iloc[:0]
     by_label = {goal.label: goal for goal in goals}
-    worrying += [(by_label[row.goal], row) for row in at_risk.itertuples(index=False)
-                 if row.goal in by_label]
+    return worrying + [(by_label[row.goal], row) for row in at_risk.itertuples(index=False)
+                       if row.goal in by_label]
+
+
+def _drivers(data: CrmData, worrying: list[tuple[Goal, object]],
+             fiscal: int) -> dict[str, dict[str, pd.DataFrame] | str]:
+    """Each missed or at-risk goal's change, split by team and by region (:func:`explain`)."""
     out: dict[str, dict[str, pd.DataFrame] | str] = {}
     for goal, row in worrying:
         key = goal.label if row.status != "in progress" else f"{goal.label} (to date)"
@@ -399,49 +432,54 @@ def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str
 
 
 # -- charts ---------------------------------------------------------------------------------------
-def _charts(data: CrmData, seen: Review, goals: Iterable[Goal] | None,
-            say: Progress) -> dict[str, bytes]:
-    """Every KPI's chart once (with its goal's line where a goal names it), and the dashboard."""
-    end = _last_period(seen)
+ChartJob = tuple[pd.DataFrame, Goal | None, pd.PeriodIndex | None]
+"""What one chart draws: the KPI by period, its goal (or None) and the time range."""
+
+
+def _chart_jobs(data: CrmData, goals: list[Goal], values: pd.DataFrame, end: pd.Period | None,
+                freq: Freq, fiscal: int) -> tuple[dict[str, ChartJob], dict[str, str]]:
+    """Every KPI's chart, ready to draw (with its goal where a goal names it), and those that can't be."""
     goal_of: dict[str, Goal] = {}
-    for goal in [*seen.plan, *seen.others]:
+    for goal in goals:
         if not goal.where:
             goal_of.setdefault(goal.kpi, goal)
+    span = None if end is None else window(data, freq=freq, periods=_CHART_PERIODS, end=end,
+                                           fiscal_year_start=fiscal)
+    skipped = dict(values.attrs.get("skipped", {}))
+    jobs: dict[str, ChartJob] = {}
+    for name in KPIS:
+        if name in skipped:
+            continue
+        if name in goal_of:
+            try:
+                result, goal_span = goal_series(data, goal_of[name], periods=_CHART_PERIODS, end=end,
+                                                freq=freq, fiscal_year_start=fiscal)
+            except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
+                skipped[name] = str(exc).splitlines()[0]
+                continue
+            jobs[name] = (result, goal_of[name], goal_span)
+        else:
+            result = values[values["kpi"] == name].drop(columns="kpi").reset_index(drop=True)
+            result.attrs.update(values.attrs, kpi=name)
+            jobs[name] = (result, None, span)
+    return jobs, {k: v for k, v in skipped.items() if k not in values.attrs.get("skipped", {})}
+
+
+def draw_chart(job: ChartJob) -> bytes:
+    """One chart of the report as PNG bytes: :func:`repkpi.plot.trend` of a :data:`ChartJob`."""
+    result, goal, span = job
+    fig, ax = plt.subplots(figsize=(6.4, 3.1))
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.88, bottom=0.24)
+    trend(result, goal=goal, window=span, ax=ax)
+    return png_bytes(fig)
+
+
+def _draw(jobs: dict[str, ChartJob], say: Progress) -> dict[str, bytes]:
     images = {}
-    span = None if end is None else window(data, freq=seen.freq, periods=_CHART_PERIODS, end=end,
-                                           fiscal_year_start=seen.fiscal_year_start)
-    for number, name in enumerate(KPIS, start=1):
-        if name in seen.skipped:
-            continue
-        say(f"Charting {name} ({number}/{len(KPIS)})")
-        fig, ax = plt.subplots(figsize=(6.4, 3.1))
-        fig.subplots_adjust(left=0.12, right=0.98, top=0.88, bottom=0.24)
-        try:
-            if name in goal_of:
-                goal_chart(data, goal_of[name], periods=_CHART_PERIODS, end=end, freq=seen.freq,
-                           fiscal_year_start=seen.fiscal_year_start, ax=ax)
-            else:
-                result = seen.kpi_values[seen.kpi_values["kpi"] == name].drop(columns="kpi")
-                result.attrs.update(seen.kpi_values.attrs, kpi=name)
-                trend(result.reset_index(drop=True), window=span, ax=ax)
-        except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-            plt.close(fig)
-            seen.skipped[name] = str(exc).splitlines()[0]
-            continue
-        images[name] = png_bytes(fig)
-    say("Drawing the dashboard")
-    if end is not None:
-        images["dashboard"] = png_bytes(dashboard(
-            data, [*seen.plan, *seen.others] if goals is not None else None, freq=seen.freq,
-            periods=_CHART_PERIODS, end=end, fiscal_year_start=seen.fiscal_year_start))
+    for number, (name, job) in enumerate(jobs.items(), start=1):
+        say(f"Charting {name} ({number}/{len(jobs)})")
+        images[name] = draw_chart(job)
     return images
-
-
-def _last_period(seen: Review) -> pd.Period | None:
-    periods = seen.kpi_values["period"] if len(seen.kpi_values) else pd.Series(dtype=object)
-    if len(periods):
-        return periods.max()
-    return seen.period
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -860,7 +898,7 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
         others = ('<h2 id="other-goals">Other goals</h2>'
                   + _goal_table("other-goals-table", seen.other_card, seen.others, data, seen))
     charts = "".join(_figure(png, title(name)) for name, png in images.items()
-                     if name != "dashboard" and name not in shown)
+                     if name not in shown)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>KPI report, {_esc(covered)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -202,16 +202,28 @@ class Executor(Protocol):
 _EXECUTORS: dict[type, Executor] = {}
 
 
+_COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
+                                    "fiscal_year_start": 1}
+
+
 def call_key(call: Call) -> str:
     """A call's KPI name and options as text: equal for calls that give the same result.
 
     Examples
     --------
+    Options left out count as their defaults, and ``by="team"`` as ``by=["team"]``:
+
     >>> call_key(("csat", {"freq": "Q", "by": None})) == call_key(("csat", {"by": None, "freq": "Q"}))
+    True
+    >>> call_key(("csat", {})) == call_key(("csat", {"freq": "Q", "by": None, "fiscal_year_start": 1}))
+    True
+    >>> call_key(("csat", {"by": "team"})) == call_key(("csat", {"by": ["team"]}))
     True
     """
     name, kwargs = call
-    return repr((name, sorted((k, repr(v)) for k, v in kwargs.items())))
+    full = {**_COMMON_DEFAULTS, **kwargs}
+    full["by"] = normalise_by(full["by"]) if isinstance(full["by"], str | list | tuple) else full["by"]
+    return repr((name, sorted((k, repr(v)) for k, v in full.items())))
 
 
 def register_executor(data_type: type, executor: Executor) -> None:
@@ -282,9 +294,8 @@ def _signature(declare: Callable[..., Any], proportion: bool) -> inspect.Signatu
     """``(data, /, *, freq, by, start, end, fiscal_year_start, <own options>[, ci])``."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_ONLY)]
-    params += [inspect.Parameter(name, keyword, default=default) for name, default in
-               (("freq", "Q"), ("by", None), ("start", None), ("end", None),
-                ("fiscal_year_start", 1))]
+    params += [inspect.Parameter(name, keyword, default=default)
+               for name, default in _COMMON_DEFAULTS.items()]
     params += [p for p in inspect.signature(declare).parameters.values() if p.kind is keyword]
     if proportion:
         params.append(inspect.Parameter("ci", keyword, default=None))
