@@ -47,9 +47,10 @@ def test_report_on_the_sample_writes_charts_scorecard_and_page(tmp_path):
     # DATA_DIR/goals.toml is used when --goals is not given.
     assert f"Goals: {SAMPLE / 'goals.toml'}" in one_line(done.stdout)
     assert f"Report written to {out / 'report.html'}" in one_line(done.stdout)
-    assert sorted(p.name for p in out.glob("*.png")) == sorted(
-        [*(f"{name}.png" for name in repkpi.KPIS), "dashboard.png"])
-    assert not (out / "rejects.csv").exists()
+    charts = {f"{name}.png" for name in repkpi.KPIS}
+    assert charts <= {p.name for p in out.glob("*.png")} <= charts | {"dashboard.png"}
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+        ".repkpi", "report.html", "report.xlsx", "scorecard.csv"]  # no rejects.csv: clean data
     card = pd.read_csv(out / "scorecard.csv")
     assert list(card["goal"]) == [goal.label for goal in repkpi.load_goals(SAMPLE / "goals.toml")]
     page = (out / "report.html").read_text(encoding="utf-8")
