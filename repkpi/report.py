@@ -116,7 +116,8 @@ class Review:
         Goal label -> ``{"team": frame, "region": frame}``: :func:`repkpi.explain`
         of each missed or at-risk goal, or the reason it has none (a str).
     attention : dict of AttentionList
-        :func:`repkpi.needs_attention` for ``period``.
+        :func:`repkpi.needs_attention` for ``period``, each list whole (the
+        page shows the first rows, ``report.xlsx`` all of them).
     teams : DataFrame
         The plan's goals' KPIs by team, for the period each is scored on.
     leaderboards : dict
@@ -218,7 +219,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     ])
     seen.drivers = _drivers(data, worrying, fiscal)
     say("Listing what needs attention")
-    seen.attention = needs_attention(data, end, limit=_SHOWN, fiscal_year_start=fiscal) \
+    seen.attention = needs_attention(data, end, limit=None, fiscal_year_start=fiscal) \
         if end is not None else {}
     say("Breaking the plan down by team and rep")
     seen.teams = _teams(data, plan, card, fiscal)
@@ -787,12 +788,13 @@ def _attention_section(seen: Review) -> str:
         if not listed.total:
             blocks.append(f'<h3>{_esc(listed.title)}</h3><p class="muted">None.</p>')
             continue
-        rows = listed.rows
+        rows = listed.rows.head(_SHOWN)  # the whole list is in report.xlsx
+        rest = listed.total - len(rows)
         columns = [c for c in rows.columns if rows[c].notna().any()]
         head = "".join(f"<th>{_esc(_heading(c))}</th>" for c in columns)
         body = "".join("<tr>" + "".join(_cell(v) for v in record) + "</tr>"
                        for record in rows[columns].astype(object).itertuples(index=False))
-        more = f'<p class="muted rest">... and {listed.rest:,} more.</p>' if listed.rest else ""
+        more = f'<p class="muted rest">... and {rest:,} more.</p>' if rest else ""
         blocks.append(f'<h3>{_esc(listed.title)} ({listed.total:,})</h3>'
                       f'<table class="attention" id="attention-{_esc(key)}" '
                       f'data-total="{listed.total}"><thead><tr>{head}</tr></thead>'

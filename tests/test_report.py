@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import inspect
 import math
 import os
 import re
@@ -213,8 +212,6 @@ def _recording(original, figures):
 def _write(out: Path, data, goals, period: str, *, record: bool = False, **options) -> Written:
     messages: list[str] = []
     figures: list[tuple[bytes, tuple[float, ...]]] = []
-    if record and "workers" in inspect.signature(write_report).parameters:
-        options["workers"] = 0  # draw here, where png_bytes is patched, not in worker processes
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(report_module, "png_bytes", _recording(report_module.png_bytes, figures))
         page = write_report(data, out, goals=goals, progress=messages.append, **options)
@@ -573,8 +570,6 @@ def test_attention_lists_count_what_needs_attention(sample_report):
         (data.deals["stage"] == "open").sum())
 
 
-@pytest.mark.xfail(strict=True, reason="review() asks needs_attention for 10 rows a list, so "
-                   "report.xlsx holds the first 10, though the page says the full lists are there")
 def test_workbook_holds_each_attention_list_whole(sample_report):
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.load_workbook(sample_report.folder / "report.xlsx")
@@ -830,7 +825,7 @@ def _quality(written: Written) -> dict[str, list[str]]:
 
 def test_data_quality_table_counts_rows_per_table(sample_report):
     quality = _quality(sample_report)
-    assert sorted(quality) == sorted(repkpi.TABLES)
+    assert sorted(quality) == sorted(p.stem for p in SAMPLE.glob("*.csv"))  # the tables it has
     for table, (read, loaded, rejected, file) in quality.items():
         rows = data_rows(SAMPLE / f"{table}.csv")
         assert (read, loaded, rejected, file) == (f"{rows:,}", f"{rows:,}", "0", f"{table}.csv")
