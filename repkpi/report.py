@@ -83,7 +83,8 @@ LEADERBOARDS = ("revenue", "win_rate", "csat", "sla_compliance")
 
 _CHART_PERIODS = 12  # quarters (or the review's periods) every chart spans
 _DRIVERS = 3  # top groups shown per driver table
-_SHOWN = 10  # rows per attention list and leaderboard
+_SHOWN = 10  # rows per attention list and leaderboard on the page
+_LISTED = 1000  # rows per attention list in report.xlsx
 _CARD_COLUMNS = ["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
                  "status", "previous", "change", "observations", "low_data"]
 
@@ -116,8 +117,8 @@ class Review:
         Goal label -> ``{"team": frame, "region": frame}``: :func:`repkpi.explain`
         of each missed or at-risk goal, or the reason it has none (a str).
     attention : dict of AttentionList
-        :func:`repkpi.needs_attention` for ``period``, each list whole (the
-        page shows the first rows, ``report.xlsx`` all of them).
+        :func:`repkpi.needs_attention` for ``period``: each list's first
+        1,000 rows (the page shows 10 of them, ``report.xlsx`` all) and its total.
     teams : DataFrame
         The plan's goals' KPIs by team, for the period each is scored on.
     leaderboards : dict
@@ -219,7 +220,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     ])
     seen.drivers = _drivers(data, worrying, fiscal)
     say("Listing what needs attention")
-    seen.attention = needs_attention(data, end, limit=None, fiscal_year_start=fiscal) \
+    seen.attention = needs_attention(data, end, limit=_LISTED, fiscal_year_start=fiscal) \
         if end is not None else {}
     say("Breaking the plan down by team and rep")
     seen.teams = _teams(data, plan, card, fiscal)
@@ -505,6 +506,11 @@ def _write_workbook(seen: Review, path: Path) -> None:
     values = seen.kpi_values.assign(period=seen.kpi_values["period"].astype("str"))
     sheets["kpis"] = values
     formats["kpis"] = {"value": values["kpi"].map(UNITS)}
+    if seen.attention:  # each list's size, then its rows (the first 1,000) on a sheet of its own
+        sheets["attention"] = pd.DataFrame({
+            "list": [listed.title for listed in seen.attention.values()],
+            "total": [listed.total for listed in seen.attention.values()],
+            "rows in this workbook": [len(listed.rows) for listed in seen.attention.values()]})
     for listed in seen.attention.values():
         sheets[_sheet_name(listed.title)] = listed.rows
     write_xlsx(sheets, path, units=formats)
@@ -788,7 +794,7 @@ def _attention_section(seen: Review) -> str:
         if not listed.total:
             blocks.append(f'<h3>{_esc(listed.title)}</h3><p class="muted">None.</p>')
             continue
-        rows = listed.rows.head(_SHOWN)  # the whole list is in report.xlsx
+        rows = listed.rows.head(_SHOWN)  # the first 1,000 are in report.xlsx
         rest = listed.total - len(rows)
         columns = [c for c in rows.columns if rows[c].notna().any()]
         head = "".join(f"<th>{_esc(_heading(c))}</th>" for c in columns)
@@ -799,8 +805,8 @@ def _attention_section(seen: Review) -> str:
                       f'<table class="attention" id="attention-{_esc(key)}" '
                       f'data-total="{listed.total}"><thead><tr>{head}</tr></thead>'
                       f"<tbody>{body}</tbody></table>{more}")
-    return ('<h2 id="attention">Needs attention</h2><p class="muted">Who needs someone today; the '
-            f"full lists are in report.xlsx.</p>{''.join(blocks)}")
+    return ('<h2 id="attention">Needs attention</h2><p class="muted">Who needs someone today; '
+            f"report.xlsx has the first {_LISTED:,} rows of each list.</p>{''.join(blocks)}")
 
 
 def _teams_section(seen: Review) -> str:

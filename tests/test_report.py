@@ -570,12 +570,17 @@ def test_attention_lists_count_what_needs_attention(sample_report):
         (data.deals["stage"] == "open").sum())
 
 
-def test_workbook_holds_each_attention_list_whole(sample_report):
+def test_workbook_holds_each_attention_list_to_1000_rows(sample_report):
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.load_workbook(sample_report.folder / "report.xlsx")
-    for listed in repkpi.needs_attention(sample_report.data, "2026Q3", limit=None).values():
+    summary = list(book["attention"].iter_rows(min_row=2, values_only=True))
+    lists = repkpi.needs_attention(sample_report.data, "2026Q3", limit=None).values()
+    for listed, (title, total, written) in zip(lists, summary, strict=True):
         sheet = book[_sheet_name(listed.title)]
-        assert sheet.max_row - 1 == listed.total
+        assert (title, total) == (listed.title, listed.total)
+        assert sheet.max_row - 1 == written == min(listed.total, 1000)
+        ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        assert ids == listed.rows.iloc[:1000, 0].tolist()
 
 
 # -- the teams and reps ----------------------------------------------------------------------------
@@ -790,7 +795,7 @@ def test_workbook_sheets_and_number_formats(sample_report):
     folder, data = sample_report.folder, sample_report.data
     book = openpyxl.load_workbook(folder / "report.xlsx")
     lists = repkpi.needs_attention(data, "2026Q3")
-    assert book.sheetnames == ["scorecard", "in progress", "kpis",
+    assert book.sheetnames == ["scorecard", "in progress", "kpis", "attention",
                                *[_sheet_name(listed.title) for listed in lists.values()]]
     assert "Contracts due in 2026 Q4 not ye" in book.sheetnames  # cut to 31 characters
     # The scorecard sheet holds what scorecard.csv holds.
