@@ -76,6 +76,7 @@ TITLES: dict[str, str] = {
     "csat_mean": "Mean CSAT score",
     "nps": "NPS",
     "sla_compliance": "SLA compliance",
+    "first_response_sla": "First response SLA",
     "first_response_hours": "First response time (median hours)",
     "resolution_hours": "Resolution time (median hours)",
     "senior_reps": "Senior representatives",
@@ -589,13 +590,14 @@ def png_bytes(fig: Figure, *, dpi: int = 80, colors: int = 64) -> bytes:
     >>> png_bytes(fig).startswith(b"\x89PNG"), plt.fignum_exists(fig.number)
     (True, False)
     """
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi)
+    try:  # drawn once, to pixels: no PNG written only to be read back
+        fig.set_dpi(dpi)
+        fig.canvas.draw()
+        image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(),
+                                 "raw", "RGBA", 0, 1).convert("RGB")
     finally:
         plt.close(fig)
-    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    palette = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+    palette = image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)
     return out.getvalue()

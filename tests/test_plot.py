@@ -488,7 +488,7 @@ def test_period_label(period, expected):
 
 def test_public_names():
     assert sorted(plot.__all__) == ["TITLES", "UnitFormatter", "cohort_retention", "dashboard",
-                                    "format_value", "goal_chart", "leaderboard", "period_label",
+                                    "format_value", "goal_chart", "goal_series", "leaderboard", "period_label",
                                     "png_bytes", "title", "trend", "window"]
 
 
