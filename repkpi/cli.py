@@ -60,6 +60,20 @@ def _engine_options(command: argparse.ArgumentParser) -> None:
                               "e.g. tcp://scheduler:8786")
 
 
+def _one_kpi_options(command: argparse.ArgumentParser) -> None:
+    """The options of the commands about one KPI (detail, explain), after their own."""
+    command.add_argument("--option", action="append", type=_kpi_option, default=[],
+                         metavar="KEY=VALUE", dest="options",
+                         help="one of the KPI's own options, e.g. threshold=10000 (repeatable; "
+                              "a value that reads as a number is a number)")
+    command.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
+                         help="first month of the fiscal year, 1-12 (default 1: calendar years)")
+    command.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    command.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(command, fiscal=False)
+    _engine_options(command)
+
+
 def _load(args: argparse.Namespace, errors: str) -> object:
     """The data of ``args.data_dir``, with the command's engine."""
     if args.engine == "dask":
@@ -147,16 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                              "with --fiscal-year-start)")
     detail.add_argument("--by", action="append", metavar="COLUMN",
                         help="a dimension to break the rows down by (repeatable)")
-    detail.add_argument("--option", action="append", type=_kpi_option, default=[],
-                        metavar="KEY=VALUE", dest="options",
-                        help="one of the KPI's own options, e.g. threshold=10000 (repeatable; "
-                             "a value that reads as a number is a number)")
-    detail.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
-                        help="first month of the fiscal year, 1-12 (default 1: calendar years)")
-    detail.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    detail.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(detail, fiscal=False)
-    _engine_options(detail)
+    _one_kpi_options(detail)
     detail.add_argument("--out", type=Path, metavar="FILE",
                         help="write every row to this .csv or .xlsx file instead of printing them")
 
@@ -171,15 +176,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="the period compared with (default: the one before --period)")
     explain.add_argument("--by", action="append", required=True, metavar="COLUMN",
                          help="the dimension whose groups share out the change (repeatable)")
-    explain.add_argument("--option", action="append", type=_kpi_option, default=[],
-                         metavar="KEY=VALUE", dest="options",
-                         help="one of the KPI's own options, e.g. threshold=10000 (repeatable)")
-    explain.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
-                         help="first month of the fiscal year, 1-12 (default 1: calendar years)")
-    explain.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    explain.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(explain, fiscal=False)
-    _engine_options(explain)
+    _one_kpi_options(explain)
 
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
