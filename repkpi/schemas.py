@@ -14,7 +14,7 @@ Examples
 >>> import pandas as pd
 >>> from repkpi.schemas import SCHEMAS
 >>> sorted(SCHEMAS)
-['accounts', 'activities', 'contracts', 'deals', 'market', 'reps', 'surveys', 'tickets']
+['accounts', 'activities', 'contracts', 'deals', 'market', 'reps', 'surveys', 'ticket_events', 'tickets']
 >>> [c.name for c in COLUMNS["reps"] if c.required]
 ['rep_id', 'hired_on']
 """
@@ -37,6 +37,7 @@ __all__ = [
     "RECORDED",
     "ROW_CHECKS",
     "SCHEMAS",
+    "STATUSES",
     "AccountsSchema",
     "ActivitiesSchema",
     "Column",
@@ -45,6 +46,7 @@ __all__ = [
     "MarketSchema",
     "RepsSchema",
     "SurveysSchema",
+    "TicketEventsSchema",
     "TicketsSchema",
 ]
 
@@ -54,6 +56,8 @@ STAGES = ["open", "won", "lost"]
 DEAL_TYPES = ["new_business", "cross_sell", "upsell", "renewal"]
 CHANNELS = ["direct", "partner"]
 PRIORITIES = ["urgent", "high", "normal", "low"]
+STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"]
+"""The statuses of a ticket in ``ticket_events``."""
 RECORDED: dict[str, tuple[str, ...]] = {
     "accounts": ("customer_since",),
     "deals": ("created_on", "closed_on"),
@@ -231,6 +235,20 @@ class RepsSchema(pa.DataFrameModel):
         return _later_or_missing(df, "left_on", "hired_on", strict=True)
 
 
+class TicketEventsSchema(pa.DataFrameModel):
+    """ticket_events (optional): one row per status change of a ticket.
+
+    A status holds from its ``changed_at`` to the ticket's next event; rows
+    may come in any order (they are put in time order per ticket). That
+    each ``ticket_id`` is a ticket of the tickets table is checked by
+    :mod:`repkpi.io.validation`.
+    """
+
+    ticket_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    changed_at: Series[pd.DatetimeTZDtype] = pa.Field(**_UTC)
+    status: Series[str] = pa.Field(isin=STATUSES)
+
+
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "accounts": AccountsSchema,
     "contracts": ContractsSchema,
@@ -240,6 +258,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "activities": ActivitiesSchema,
     "market": MarketSchema,
     "reps": RepsSchema,
+    "ticket_events": TicketEventsSchema,  # last: CrmData's positional tables keep their order
 }
 
 _KINDS: dict[str, dict[str, Kind]] = {
@@ -252,6 +271,7 @@ _KINDS: dict[str, dict[str, Kind]] = {
     "activities": {"occurred_on": "date"},
     "market": {"revenue": "money"},
     "reps": {"hired_on": "date", "left_on": "date"},
+    "ticket_events": {"changed_at": "datetime"},
 }
 
 

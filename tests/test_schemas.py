@@ -509,6 +509,7 @@ REQUIRED_COLUMNS = {
     "activities": ["activity_id", "account_id", "occurred_on"],
     "market": ["period", "region", "company", "revenue"],
     "reps": ["rep_id", "hired_on"],
+    "ticket_events": ["ticket_id", "changed_at", "status"],
 }
 ALL_COLUMNS = {
     "accounts": ["account_id", "account_name", "rep_id", "region", "segment", "customer_since",
@@ -522,6 +523,7 @@ ALL_COLUMNS = {
     "activities": ["activity_id", "account_id", "occurred_on", "kind"],
     "market": ["period", "region", "company", "revenue"],
     "reps": ["rep_id", "name", "team", "region", "hired_on", "left_on"],
+    "ticket_events": ["ticket_id", "changed_at", "status"],  # optional table, last
 }
 
 

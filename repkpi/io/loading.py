@@ -74,6 +74,7 @@ class CrmData:
     Parameters
     ----------
     accounts, contracts, deals, tickets, surveys, activities, market, reps : DataFrame, optional
+    ticket_events : DataFrame, optional
         The tables, as read from an export (text) or already typed. They are
         parsed and validated exactly as :func:`load` does with files; the
         frames passed in are not modified.
@@ -114,6 +115,7 @@ class CrmData:
     activities: pd.DataFrame | None
     market: pd.DataFrame | None
     reps: pd.DataFrame | None
+    ticket_events: pd.DataFrame | None
 
     def __init__(
         self,
@@ -125,12 +127,13 @@ class CrmData:
         activities: pd.DataFrame | None = None,
         market: pd.DataFrame | None = None,
         reps: pd.DataFrame | None = None,
+        ticket_events: pd.DataFrame | None = None,
         *,
         errors: Errors = "strict",
         as_of: AsOfLike | None = None,
     ) -> None:
         given = dict(zip(TABLES, (accounts, contracts, deals, tickets, surveys,
-                                  activities, market, reps), strict=True))
+                                  activities, market, reps, ticket_events), strict=True))
         raw = {}
         for name, frame in given.items():
             if frame is None:

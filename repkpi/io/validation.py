@@ -39,7 +39,9 @@ from repkpi.schemas import ROW_CHECKS, SCHEMAS
 __all__ = [
     "ACCOUNT_REJECTED",
     "NOT_IN_ACCOUNTS",
+    "NOT_IN_TICKETS",
     "REFERENCING",
+    "TICKET_REJECTED",
     "Errors",
     "as_report",
     "cascade_rejects",
@@ -58,6 +60,8 @@ REFERENCING = ("contracts", "deals", "tickets", "surveys", "activities")
 """The tables whose ``account_id`` must be an account of the accounts table."""
 NOT_IN_ACCOUNTS = "reference: account_id not in accounts"
 ACCOUNT_REJECTED = "reference: the account was rejected"
+NOT_IN_TICKETS = "reference: ticket_id not in tickets"
+TICKET_REJECTED = "reference: the ticket was rejected"
 
 
 def check_errors_option(errors: str) -> None:
@@ -203,23 +207,31 @@ def _readable_check(table: str, check: str) -> str:
 
 def reference_failures(table: str, ids: pd.Series, *,
                        known: pd.Series | np.ndarray | None = None,
-                       rejected: pd.Series | np.ndarray | None = None) -> list[pd.DataFrame]:
-    """Failures of a table's ``account_id`` values ``ids``.
+                       rejected: pd.Series | np.ndarray | None = None,
+                       column: str = "account_id",
+                       checks: tuple[str, str] = (NOT_IN_ACCOUNTS, ACCOUNT_REJECTED),
+                       ) -> list[pd.DataFrame]:
+    """Failures of a table's ``account_id`` values ``ids`` (or of another ``column``).
 
     An id that is not among ``known`` (every account id) is an unknown
     account; one among ``rejected`` (the accounts all of whose rows were
     rejected, see :func:`rejected_accounts`) cascades the rejection.
+    ``column`` and ``checks`` (unknown, rejected) name another reference:
+    ``ticket_events``' ``ticket_id`` to tickets.
     """
     out = []
     if known is not None:
         bad = ids.notna().to_numpy() & ~isin(ids, known)
         if bad.any():
-            out.append(failure_records(table, "account_id", NOT_IN_ACCOUNTS, ids.index[bad], ids))
+            out.append(failure_records(table, column, checks[0], ids.index[bad], ids))
     if rejected is not None and len(rejected):
         hit = isin(ids, rejected)
         if hit.any():
-            out.append(failure_records(table, "account_id", ACCOUNT_REJECTED, ids.index[hit], ids))
+            out.append(failure_records(table, column, checks[1], ids.index[hit], ids))
     return out
+
+
+_TICKETS = {"column": "ticket_id", "checks": (NOT_IN_TICKETS, TICKET_REJECTED)}
 
 
 def rejected_accounts(ids: pd.Series, rejected: np.ndarray) -> pd.Series:
@@ -239,31 +251,40 @@ def rejected_accounts(ids: pd.Series, rejected: np.ndarray) -> pd.Series:
 
 
 def check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
-    """Failures of the rows of ``typed`` that refer to an account missing from its accounts."""
-    if "accounts" not in typed:
-        return []
-    known = typed["accounts"]["account_id"].dropna().unique()
+    """Failures of the rows of ``typed`` that refer to an account (a ticket) missing from its table."""
     out = []
-    for name in REFERENCING:
-        if name in typed:
-            out += reference_failures(name, typed[name]["account_id"], known=known)
+    if "accounts" in typed:
+        known = typed["accounts"]["account_id"].dropna().unique()
+        for name in REFERENCING:
+            if name in typed:
+                out += reference_failures(name, typed[name]["account_id"], known=known)
+    if "tickets" in typed and "ticket_events" in typed:
+        known = typed["tickets"]["ticket_id"].dropna().unique()
+        out += reference_failures("ticket_events", typed["ticket_events"]["ticket_id"],
+                                  known=known, **_TICKETS)
     return out
 
 
 def cascade_rejects(typed: dict[str, pd.DataFrame], report: pd.DataFrame) -> pd.DataFrame:
-    """``report`` with the rows that point to a rejected account rejected too."""
-    if "accounts" not in typed:
-        return report
-    accounts = typed["accounts"]["account_id"]
-    bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
-    rejected = rejected_accounts(accounts, accounts.index.isin(bad_rows))
-    if len(rejected) == 0:
-        return report
-    extra = []
-    for name in REFERENCING:
-        if name in typed:
-            extra += reference_failures(name, typed[name]["account_id"], rejected=rejected)
-    return as_report([report, *extra])
+    """``report`` with the rows that point to a rejected account (or ticket) rejected too."""
+    if "accounts" in typed:
+        accounts = typed["accounts"]["account_id"]
+        bad_rows = report.loc[report["table"] == "accounts", "row"].to_numpy(dtype=np.int64) - 1
+        rejected = rejected_accounts(accounts, accounts.index.isin(bad_rows))
+        extra = []
+        for name in REFERENCING:
+            if name in typed and len(rejected):
+                extra += reference_failures(name, typed[name]["account_id"], rejected=rejected)
+        report = as_report([report, *extra]) if extra else report
+    if "tickets" in typed and "ticket_events" in typed:
+        tickets = typed["tickets"]["ticket_id"]
+        bad_rows = report.loc[report["table"] == "tickets", "row"].to_numpy(dtype=np.int64) - 1
+        rejected = rejected_accounts(tickets, tickets.index.isin(bad_rows))
+        if len(rejected):
+            extra = reference_failures("ticket_events", typed["ticket_events"]["ticket_id"],
+                                       rejected=rejected, **_TICKETS)
+            report = as_report([report, *extra]) if extra else report
+    return report
 
 
 def as_report(failures: Iterable[pd.DataFrame], *, by_file: bool = False) -> pd.DataFrame:
