@@ -152,6 +152,7 @@ DATE_COLUMNS = {
 KEY_ACCOUNT_THRESHOLD = 100_000
 LARGE_DEAL_THRESHOLD = 50_000
 SLA_TARGET_HOURS = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
+RESPONSE_TARGET_HOURS = {"urgent": 1, "high": 4, "normal": 24, "low": 48}
 SENIOR_YEARS = 3
 
 FREQ_UNIT = {"M": "month", "Q": "quarter", "Y": "year"}
@@ -178,6 +179,7 @@ KPIS: dict[str, tuple[list[str], str]] = {
     "net_revenue_retention": (["contracts"], "ratio"),
     "gross_revenue_retention": (["contracts"], "ratio"),
     "sla_compliance": (["tickets"], "ratio"),
+    "first_response_sla": (["tickets"], "ratio"),
     "first_response_hours": (["tickets"], "median"),
     "resolution_hours": (["tickets"], "median"),
     "csat": (["surveys"], "ratio"),
@@ -674,10 +676,13 @@ agg AS (  -- cohort = accounts with ARR(a, P.open) > 0
 
 def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
     opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
-    if name == "sla_compliance":
+    if name in ("sla_compliance", "first_response_sla"):
+        # first_response_sla: the same rule on first_response_at, with the response targets.
+        hours_of = SLA_TARGET_HOURS if name == "sla_compliance" else RESPONSE_TARGET_HOURS
+        done = "resolved_at" if name == "sla_compliance" else "first_response_at"
         target = (
             "CASE k.priority "
-            + " ".join(f"WHEN '{prio}' THEN {hours}" for prio, hours in SLA_TARGET_HOURS.items())
+            + " ".join(f"WHEN '{prio}' THEN {hours}" for prio, hours in hours_of.items())
             + " END"
         )
         return (
@@ -692,14 +697,14 @@ ticket_as_of AS (  -- latest timestamp of the tickets table
 sla AS (
     SELECT k.*,
            k.opened_at + to_hours(CAST({target} AS BIGINT)) AS deadline,
-           (k.resolved_at IS NOT NULL AND k.resolved_at <= as_of.as_of) AS is_resolved,
+           (k.{done} IS NOT NULL AND k.{done} <= as_of.as_of) AS is_resolved,
            as_of.as_of
     FROM keyed k CROSS JOIN ticket_as_of AS as_of
 ),
 status AS (
     SELECT *,
-           (is_resolved AND resolved_at <= deadline) AS met,
-           ((is_resolved AND resolved_at > deadline)
+           (is_resolved AND {done} <= deadline) AS met,
+           ((is_resolved AND {done} > deadline)
             OR (NOT is_resolved AND as_of > deadline)) AS breached
     FROM sla
 ),

@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -30,9 +31,10 @@ import pandas as pd
 from repkpi.errors import GoalsError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
+from repkpi.kpis.business import read_calendar
 from repkpi.kpis.engine import By
 from repkpi.kpis.intervals import wilson_interval
-from repkpi.kpis.registry import executor_for, normalise_by
+from repkpi.kpis.registry import check_options, executor_for, normalise_by
 from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 
 __all__ = [
@@ -67,6 +69,8 @@ class Goal:
     label: str = ""
     period: str | None = None
     where: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The KPI's own options (``{"clock": "business", "targets": {...}}``), read-only."""
 
     def __post_init__(self) -> None:
         name = _goal_name(self.kpi, self.label)
@@ -86,6 +90,14 @@ class Goal:
                              f"got {self.where!r}.")
         if not isinstance(self.label, str):
             raise GoalsError(f"Goal {name!r}: label must be text, got {self.label!r}.")
+        if not isinstance(self.options, Mapping):
+            raise GoalsError(f"Goal {name!r}: options must be a table of the KPI's own options, "
+                             f"got {self.options!r}.")
+        try:
+            check_options(KPIS[self.kpi].spec, self.options, allowed=())
+        except OptionError as exc:
+            raise GoalsError(f"Goal {name!r}: {exc}") from exc
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         if self.period is not None and not _readable_period(self.period, self.freq):
             raise GoalsError(f"Goal {name!r}: period must be a period of freq {self.freq!r} "
                              f"such as '2026Q3', '2026-07' or '2026', got {self.period!r}.")
@@ -125,7 +137,7 @@ DEFAULT_GOALS: tuple[Goal, ...] = (
 )
 """The team's goals from its work plan, used when no goals file is given."""
 
-_KEYS = {"kpi", "freq", "target", "direction", "label", "period", "where"}
+_KEYS = {"kpi", "freq", "target", "direction", "label", "period", "where", "options"}
 _TOP = {"goal", "fiscal_year_start", "focus", "calendar"}
 
 PLAN_FOCUS: dict[str, tuple[str, ...] | str] = {
@@ -149,7 +161,8 @@ class GoalSet(list):
         ``Q1``..``Q4`` -> the KPIs the review of that fiscal quarter leads
         with, or ``"all"`` (default :data:`PLAN_FOCUS`).
     calendar : dict or None
-        The file's ``[calendar]`` table, as written.
+        The file's ``[calendar]`` table, as written: the opening hours of the
+        goals whose ``options`` say ``clock = "business"`` without their own.
     """
 
     def __init__(self, goals: Iterable[Goal] = (), *, fiscal_year_start: int | None = None,
@@ -239,6 +252,11 @@ def load_goals(path: str | os.PathLike[str]) -> GoalSet:
     calendar = document.get("calendar")
     if calendar is not None and not isinstance(calendar, dict):
         raise GoalsError(f"{path}: [calendar] must be a table, got {calendar!r}.")
+    if calendar is not None:
+        try:
+            read_calendar(calendar)
+        except OptionError as exc:
+            raise GoalsError(f"{path}: {exc}") from exc
     goals = GoalSet(fiscal_year_start=fiscal, focus=focus, calendar=calendar)
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
@@ -254,6 +272,15 @@ def load_goals(path: str | os.PathLike[str]) -> GoalSet:
             raise GoalsError(f"{name}: missing {', '.join(missing)}.")
         if isinstance(entry["target"], bool) or not isinstance(entry["target"], int | float):
             raise GoalsError(f"{name}: target must be a number, got {entry['target']!r}.")
+        options = entry.get("options")
+        if isinstance(options, dict) and options.get("clock") == "business" and \
+                "calendar" not in options:
+            if calendar is None:
+                raise GoalsError(f"{name}: options say clock = \"business\", but the file has "
+                                 "no [calendar] table.\nHint: add the team's opening hours as "
+                                 "[calendar] (timezone, hours, holidays), or give the goal's own "
+                                 "options.calendar.")
+            entry = {**entry, "options": {**options, "calendar": calendar}}  # the file's hours
         try:
             goals.append(Goal(**entry))
         except GoalsError as exc:
@@ -306,7 +333,7 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     by_cols = normalise_by(by)
     dims = _dims(goal, by_cols)
     result = KPIS[goal.kpi](data, freq=freq or goal.freq, by=dims or None, end=end,
-                            fiscal_year_start=fiscal_year_start)
+                            fiscal_year_start=fiscal_year_start, **goal.options)
     for column, wanted in goal.where.items():
         result = result[result[column] == wanted]
     return result.reset_index(drop=True)
@@ -335,7 +362,8 @@ def goal_calls(plan: list[tuple[Goal, pd.Period | None]], by_cols: list[str],
                fiscal_year_start: int) -> list[tuple[str, dict[str, Any]]]:
     """The KPI calls that scoring ``plan`` makes: name and keyword arguments of each."""
     return [(goal.kpi, {"freq": goal.freq, "by": _dims(goal, by_cols) or None, "end": chosen,
-                        "fiscal_year_start": fiscal_year_start}) for goal, chosen in plan]
+                        "fiscal_year_start": fiscal_year_start, **goal.options})
+            for goal, chosen in plan]
 
 
 def scorecard_calls(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None = None,

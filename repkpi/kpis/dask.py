@@ -40,9 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import RepkpiError
+from repkpi.errors import OptionError, RepkpiError
 from repkpi.io.dask import DaskCrmData, broadcast, require_dask, sorted_labels
 from repkpi.io.loading import CrmData
+from repkpi.kpis.business import read_calendar
 from repkpi.kpis.engine import (
     Piece,
     Scope,
@@ -78,7 +79,11 @@ def _spec(name: str) -> KpiSpec:
 
 
 def _by(kwargs: dict[str, Any]) -> list[str]:
-    return normalise_by(kwargs.get("by"))
+    """The columns a call looks up: its ``by``, and the dimensions its calendar differs by."""
+    columns = normalise_by(kwargs.get("by"))
+    if kwargs.get("calendar") is not None:
+        columns += [c for c in read_calendar(kwargs["calendar"]).columns if c not in columns]
+    return columns
 
 
 # -- pass 1: facts of the whole data ------------------------------------------------------------
@@ -177,6 +182,10 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
 
     The KPI runs on the data's empty frames, which is instant.
     """
+    if kwargs.get("pause") is not None:
+        raise OptionError(f"{name}(pause=...) is not available on Dask data yet: the clock's "
+                          "pauses need each ticket's events beside it.\nHint: load the data "
+                          "with engine='pandas' to pause the clock.")
     facts = _facts(data, _by(kwargs))
     tables = {t: frame._meta for t, frame in data.tables.items()}
     small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
@@ -440,7 +449,7 @@ class DaskExecutor:
         dask = require_dask()
         check(data, spec.name, kwargs)
         by = normalise_by(kwargs.get("by"))
-        facts = _facts(data, by)
+        facts = _facts(data, _by(kwargs))
         context, plain = _context(facts, pieces=True), _context(facts, pieces=False)
         lookups = _lookups(facts)
         if spec.route == "partition":

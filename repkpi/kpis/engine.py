@@ -51,9 +51,9 @@ from repkpi.periods import NAT, Grid, PeriodLike, day_numbers, pandas_freq, to_p
 from repkpi.schemas import COLUMNS
 
 __all__ = ["Active", "By", "Events", "Matrix", "Pairs", "Parts", "PandasExecutor", "Piece",
-           "Scope", "Shifted", "Term", "Whole", "as_of_day", "compact", "date_columns", "evaluate",
-           "lookups", "period_rows", "positions", "run_spec", "running", "shift", "tidy",
-           "with_missing"]
+           "Scope", "Shifted", "Term", "Whole", "as_of_day", "compact", "date_columns", "dimension",
+           "evaluate", "lookups", "period_rows", "positions", "run_spec", "running", "shift",
+           "tidy", "with_missing"]
 
 By = str | Sequence[str] | None
 _FAR = np.iinfo(np.int64).max
@@ -182,6 +182,17 @@ def _dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
             "(load those tables to use their columns)."
         )
     return out
+
+
+def dimension(data: CrmData, table: str, frame: pd.DataFrame, column: str,
+              kpi_name: str) -> tuple[np.ndarray, pd.Series]:
+    """The dimension ``column`` of each row of ``frame``: codes, and the labels they index.
+
+    Looked up as ``by`` looks it up: in the table, then in accounts, then in
+    reps; a row with none has the code of a missing label.
+    """
+    ((codes, labels),) = _dimensions(data, table, frame, [column], kpi_name)
+    return codes, labels.reset_index(drop=True)
 
 
 def lookups(data: CrmData) -> dict:

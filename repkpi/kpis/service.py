@@ -1,11 +1,18 @@
 """Service KPIs, from the tickets table (a ticket belongs to the period it was opened in, UTC).
 
-SLA targets are resolution times in calendar hours per priority. A ticket's
-deadline is ``opened_at + target``. At ``as_of`` a ticket has **met** its SLA
-if it was resolved by its deadline, has **breached** it if it was resolved
-later or is unresolved with ``as_of`` past the deadline, and is otherwise
-**pending** (in neither count). A ticket resolved after ``as_of`` is
-unresolved at ``as_of``.
+SLA targets are resolution times in hours per priority (first response
+times for :func:`first_response_sla`). A ticket's deadline is the first
+moment at which ``target`` hours are on its clock since ``opened_at``: on the
+calendar clock (the default) ``opened_at + target``; on the business clock
+(``clock="business"`` with a ``calendar=``) only the hours inside the
+team's opening hours count; ``pause=[statuses]`` stops either clock while
+the ticket is in those statuses (from ``ticket_events``). See
+:mod:`repkpi.kpis.clocks`.
+
+At ``as_of`` a ticket has **met** its SLA if it was resolved by its
+deadline, has **breached** it if it was resolved later or is unresolved with
+``as_of`` past the deadline, and is otherwise **pending** (in neither
+count). A ticket resolved after ``as_of`` is unresolved at ``as_of``.
 
 Examples use these tickets (``as_of`` defaults to the latest timestamp, here
 2024-04-10 09:00 UTC):
@@ -23,17 +30,22 @@ import pandas as pd
 
 from repkpi._vector import isin
 from repkpi.errors import OptionError
+from repkpi.kpis.business import FAR, CalendarLike
+from repkpi.kpis.clocks import Clock, TicketClock
 from repkpi.kpis.engine import Parts, Scope, positions
 from repkpi.kpis.registry import kpi
 from repkpi.periods import NAT, micros
 from repkpi.schemas import PRIORITIES
 
-__all__ = ["DEFAULT_SLA_HOURS", "first_response_hours", "resolution_hours", "sla_compliance"]
+__all__ = ["DEFAULT_RESPONSE_HOURS", "DEFAULT_SLA_HOURS", "first_response_hours",
+           "first_response_sla", "resolution_hours", "sla_compliance"]
 
-_HOUR = 3_600_000_000  # microseconds
 _SHOW = ("account_id", "kind", "priority", "opened_at", "first_response_at", "resolved_at")
 DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
-"""Resolution targets in calendar hours per priority."""
+"""Resolution targets in hours per priority."""
+DEFAULT_RESPONSE_HOURS: dict[str, float] = {"urgent": 1, "high": 4, "normal": 24, "low": 48}
+"""First response targets in hours per priority."""
+Pause = str | Sequence[str] | None
 
 
 def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
@@ -41,26 +53,72 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _hours(targets: Mapping[str | None, float] | None) -> dict[str | None, float]:
+def _hours(name: str, defaults: Mapping[str, float],
+           targets: Mapping[str | None, float] | None) -> dict[str | None, float]:
     """Hours per priority; ``None`` (no priority set) has none unless ``targets`` gives one."""
-    hours: dict[str | None, float] = dict(DEFAULT_SLA_HOURS)
+    hours: dict[str | None, float] = dict(defaults)
     hours[None] = np.nan
     if targets is not None:
         unknown = sorted(map(str, set(targets) - {*PRIORITIES, None}))
         if unknown:
-            raise OptionError(f"sla_compliance's targets name unknown priorities {unknown}.\n"
+            raise OptionError(f"{name}'s targets name unknown priorities {unknown}.\n"
                               f"Hint: the priorities are {PRIORITIES} (and None for tickets "
                               f"with no priority); missing ones keep their default "
-                              f"{DEFAULT_SLA_HOURS}.")
+                              f"{dict(defaults)}.")
         hours.update(targets)
     return hours
+
+
+def _clock_columns(clock: TicketClock, tickets: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Hours on the clock to the first response and to the resolution (NaN without one)."""
+    return {"hours_to_respond": clock.hours(micros(tickets["first_response_at"])),
+            "hours_to_resolve": clock.hours(micros(tickets["resolved_at"]))}
+
+
+def _sla(s: Scope, later: str, defaults: Mapping[str, float],
+         targets: Mapping[str | None, float] | None, kinds: str | Sequence[str] | None,
+         as_of: str | pd.Timestamp | None, clock: Clock, calendar: CalendarLike | None,
+         pause: Pause) -> Parts:
+    """Met / (met + breached), the SLA being that ``later`` comes by the deadline."""
+    tickets = s.frame
+    hours = _hours(s.name, defaults, targets)
+    done = micros(tickets[later])
+    if as_of is None:
+        as_of = s.fact(("latest", "tickets"), lambda: _latest(tickets))
+    else:
+        as_of = micros(pd.Series([_utc(as_of)]))[0]
+    ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause,
+                          as_of=None if as_of == NAT else int(as_of))
+    # Hours allowed per ticket: a ticket with no priority has no agreed time (NaN), unless
+    # targets gives one for None; an unknown position (-1) picks that last entry.
+    allowed = np.array([*(hours[p] for p in PRIORITIES), hours[None]], dtype=np.float64)
+    allowed = allowed[positions(tickets["priority"], pd.Series(PRIORITIES))]
+    agreed = ~np.isnan(allowed)
+    deadline = ticking.deadline(allowed)  # NAT: no agreed time; FAR: the clock stopped for good
+    known = (done != NAT) & (done <= as_of)
+    on_time = (done != NAT) & (done <= deadline)
+    met = agreed & known & on_time
+    breached = agreed & ((known & ~on_time) | (~known & (deadline < as_of)))
+    if kinds is not None:
+        chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
+        met, breached = met & chosen, breached & chosen
+    # Hours on the clock past the target when done (or, not done, at as_of); negative: to spare.
+    stop = np.where(known, done, as_of)
+    shown = np.where(deadline >= FAR // 2, NAT, deadline)
+    columns = {"deadline": pd.Series(shown.astype("datetime64[us]")).dt.tz_localize("UTC"),
+               "hours_late": np.where(agreed, ticking.hours(stop) - allowed, np.nan),
+               **_clock_columns(ticking, tickets)}
+    return s.parts("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
+                   s.events(tickets["opened_at"], where=met | breached, columns=columns),
+                   show=_SHOW)
 
 
 @kpi(table="tickets", unit="percent", kind="ratio", interval="wilson")
 def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
                    kinds: str | Sequence[str] | None = None,
-                   as_of: str | pd.Timestamp | None = None) -> Parts:
-    """Share of the period's tickets that met their SLA: met / (met + breached).
+                   as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
+                   calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
+    """Share of the period's tickets resolved by their deadline: met / (met + breached).
 
     Parameters
     ----------
@@ -74,6 +132,35 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     as_of : timestamp, optional
         When the states are judged (naive = UTC); default: the latest
         timestamp in the tickets table.
+    clock : {"calendar", "business"}
+        ``"calendar"``: every hour counts; ``"business"``: only the hours
+        inside ``calendar``'s opening hours.
+    calendar : mapping or path, optional
+        The team's schedule, for ``clock="business"``: ``timezone``,
+        ``hours`` per weekday (``"09:00-12:30,13:30-17:30"``), ``holidays``
+        and ``by.<column>.<value>`` overrides; or a TOML file with a
+        ``[calendar]`` table (see :func:`repkpi.kpis.business.read_calendar`).
+    pause : str or list of str, optional
+        Statuses (``ticket_events``) during which the clock stops, e.g.
+        ``["pending"]``; needs the ``ticket_events`` table.
+
+    Raises
+    ------
+    OptionError
+        ``clock="business"`` without a calendar, a bad calendar, an unknown
+        status or priority.
+    MissingTableError
+        ``pause`` without the ``ticket_events`` table.
+
+    Notes
+    -----
+    A ticket's deadline is the first moment at which ``target`` hours are
+    on its clock; it has met its SLA if ``resolved_at <= deadline``. In
+    :func:`repkpi.detail`, each ticket shows its ``deadline``,
+    ``hours_late`` (hours on the clock past the target at its resolution,
+    or at ``as_of``; negative: to spare; a ticket resolved after its
+    deadline while the clock stood still is late by 0 hours),
+    ``hours_to_respond`` and ``hours_to_resolve``, all on the chosen clock.
 
     Examples
     --------
@@ -93,34 +180,64 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
       period  numerator  denominator
     0 2024Q1        1.0          1.0
     1 2024Q2        0.0          0.0
+
+    On the business clock, 09:00-17:00 UTC on weekdays, T2 (opened on
+    Saturday 2 March at 08:00, resolved on Wednesday 6 March at 08:00,
+    before the team opened) was on the clock 8 + 8 = 16 hours of its 72:
+    met. T3, opened on Monday 1 April at 02:00, reaches its 24 hours on
+    Wednesday at 17:00: breached at as_of.
+
+    >>> week = {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")}
+    >>> business = sla_compliance(data, clock="business",
+    ...                           calendar={"timezone": "UTC", "hours": week})
+    >>> business[["period", "numerator", "denominator"]]
+       period  numerator  denominator
+    0  2024Q1        2.0          2.0
+    1  2024Q2        1.0          2.0
     """
-    tickets = s.frame
-    hours = _hours(targets)
-    opened, resolved = micros(tickets["opened_at"]), micros(tickets["resolved_at"])
-    if as_of is None:
-        as_of = s.fact(("latest", "tickets"), lambda: _latest(tickets))
-    else:
-        as_of = micros(pd.Series([_utc(as_of)]))[0]
-    # Hours allowed per ticket: a ticket with no priority has no agreed time (NaN), unless
-    # targets gives one for None; an unknown position (-1) picks that last entry.
-    allowed = np.array([*(hours[p] for p in PRIORITIES), hours[None]], dtype=np.float64) * _HOUR
-    allowed = allowed[positions(tickets["priority"], pd.Series(PRIORITIES))]
-    agreed = ~np.isnan(allowed)
-    deadline = np.where(agreed, opened + np.round(np.nan_to_num(allowed)).astype(np.int64), NAT)
-    known = (resolved != NAT) & (resolved <= as_of)
-    on_time = (resolved != NAT) & (resolved <= deadline)
-    met = agreed & known & on_time
-    breached = agreed & ((known & ~on_time) | (~known & (deadline < as_of)))
-    if kinds is not None:
-        chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
-        met, breached = met & chosen, breached & chosen
-    # Hours past the deadline when resolved (or, unresolved, at as_of); negative: to spare.
-    stop = np.where(known, resolved, as_of)
-    columns = {"deadline": pd.Series(deadline.astype("datetime64[us]")).dt.tz_localize("UTC"),
-               "hours_late": np.where(agreed, (stop - deadline) / _HOUR, np.nan)}
-    return s.parts("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
-                   s.events(tickets["opened_at"], where=met | breached, columns=columns),
-                   show=_SHOW)
+    return _sla(s, "resolved_at", DEFAULT_SLA_HOURS, targets, kinds, as_of, clock, calendar,
+                pause)
+
+
+@kpi(table="tickets", unit="percent", kind="ratio", interval="wilson")
+def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
+                       kinds: str | Sequence[str] | None = None,
+                       as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
+                       calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
+    """Share of the period's tickets answered by their deadline: met / (met + breached).
+
+    As :func:`sla_compliance`, with ``first_response_at`` for ``resolved_at``
+    and response targets.
+
+    Parameters
+    ----------
+    targets : mapping, optional
+        Hours per priority to the first response, replacing the defaults
+        ``urgent: 1, high: 4, normal: 24, low: 48``.
+    kinds : str or list of str, optional
+        Only tickets of these kinds.
+    as_of : timestamp, optional
+        When the states are judged (naive = UTC); default: the latest
+        timestamp in the tickets table.
+    clock : {"calendar", "business"}
+    calendar : mapping or path, optional
+    pause : str or list of str, optional
+        As for :func:`sla_compliance`.
+
+    Examples
+    --------
+    T1 answered in 1 h (urgent, 1 h: met), T2 in 4 h (normal, 24 h: met);
+    T3 (high, 4 h) has no answer at as_of, 10 April: breached; T4 (low,
+    48 h), opened on 9 April at 08:00, is still within its 48 hours: pending.
+
+    >>> data = examples.tickets()
+    >>> first_response_sla(data)[["period", "numerator", "denominator"]]
+      period  numerator  denominator
+    0 2024Q1        2.0          2.0
+    1 2024Q2        0.0          1.0
+    """
+    return _sla(s, "first_response_at", DEFAULT_RESPONSE_HOURS, targets, kinds, as_of, clock,
+                calendar, pause)
 
 
 def _latest(tickets: pd.DataFrame) -> int:
@@ -129,17 +246,30 @@ def _latest(tickets: pd.DataFrame) -> int:
     return max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
 
 
-def _median_hours(s: Scope, later: str) -> Parts:
+def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | None,
+                  pause: Pause) -> Parts:
     tickets = s.frame
-    start, stop = micros(tickets["opened_at"]), micros(tickets[later])
-    hours = np.where(stop != NAT, (stop - start) / _HOUR, np.nan)
-    return s.parts("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours),
+    ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause)
+    columns = _clock_columns(ticking, tickets)
+    hours = columns["hours_to_respond" if later == "first_response_at" else "hours_to_resolve"]
+    return s.parts("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours,
+                                      columns=columns),
                    show=_SHOW)
 
 
 @kpi(table="tickets", unit="hours", kind="median")
-def first_response_hours(s: Scope) -> Parts:
+def first_response_hours(s: Scope, *, clock: Clock = "calendar",
+                         calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
     """Median hours from ``opened_at`` to ``first_response_at``, tickets opened in P with a response.
+
+    Parameters
+    ----------
+    clock : {"calendar", "business"}
+        ``"business"``: only the hours inside ``calendar``'s opening hours.
+    calendar : mapping or path, optional
+        The team's schedule (see :func:`sla_compliance`).
+    pause : str or list of str, optional
+        Statuses (``ticket_events``) during which the clock stops.
 
     Examples
     --------
@@ -148,13 +278,33 @@ def first_response_hours(s: Scope) -> Parts:
       period  value
     0 2024Q1    2.5
     1 2024Q2    NaN
+
+    T2, opened on Saturday at 08:00 and answered at 12:00, was answered
+    before the team opened on Monday: 0 business hours.
+
+    >>> week = {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")}
+    >>> first_response_hours(data, clock="business", calendar={"timezone": "UTC", "hours": week}
+    ...                      )[["period", "value"]]
+      period  value
+    0 2024Q1    0.0
+    1 2024Q2    NaN
     """
-    return _median_hours(s, "first_response_at")
+    return _median_hours(s, "first_response_at", clock, calendar, pause)
 
 
 @kpi(table="tickets", unit="hours", kind="median")
-def resolution_hours(s: Scope) -> Parts:
+def resolution_hours(s: Scope, *, clock: Clock = "calendar", calendar: CalendarLike | None = None,
+                     pause: Pause = None) -> Parts:
     """Median hours from ``opened_at`` to ``resolved_at``, tickets opened in P that are resolved.
+
+    Parameters
+    ----------
+    clock : {"calendar", "business"}
+        ``"business"``: only the hours inside ``calendar``'s opening hours.
+    calendar : mapping or path, optional
+        The team's schedule (see :func:`sla_compliance`).
+    pause : str or list of str, optional
+        Statuses (``ticket_events``) during which the clock stops.
 
     Examples
     --------
@@ -164,4 +314,4 @@ def resolution_hours(s: Scope) -> Parts:
     0 2024Q1   49.5
     1 2024Q2   25.0
     """
-    return _median_hours(s, "resolved_at")
+    return _median_hours(s, "resolved_at", clock, calendar, pause)
