@@ -41,10 +41,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from repkpi._vector import isin
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, HOUR, CalendarLike, Opening, opening, read_calendar
-from repkpi.kpis.engine import compact, dimension, positions
+from repkpi.kpis.engine import compact, dimension, lookups, positions
 from repkpi.periods import NAT, micros
 from repkpi.schemas import STATUSES
 
@@ -153,7 +154,8 @@ class TicketClock:
             self.openings = [opening(schedule, lo, hi) for schedule in schedules]
             self.members = [np.flatnonzero(self.codes == code) for code in range(len(schedules))]
         self.start = self._coordinate(self.opened)
-        self.pauses = None if events is None else self._pauses(events, tickets, statuses, as_of)
+        self.pauses = None if events is None else self._pauses(data, events, tickets, statuses,
+                                                                  as_of)
 
     @staticmethod
     def _schedules(data: CrmData, tickets: pd.DataFrame, name: str,
@@ -207,25 +209,24 @@ class TicketClock:
             out[self.members[code]] = sched.instant(x[self.members[code]])
         return out
 
-    def _pauses(self, events: pd.DataFrame, tickets: pd.DataFrame, statuses: list[str],
-                as_of: int | None) -> pd.DataFrame:
+    def _pauses(self, data: CrmData, events: pd.DataFrame, tickets: pd.DataFrame,
+                statuses: list[str], as_of: int | None) -> pd.DataFrame:
         """The pauses of each ticket in clock coordinates: ``row``, ``begin``, ``end``, ``before``.
 
         Sorted by ticket and time; ``before`` is the length of the ticket's
         earlier pauses. A pause still going on (no later event) ends at ``FAR``.
         """
-        row = positions(events["ticket_id"], tickets["ticket_id"])
+        row = positions(events["ticket_id"], tickets["ticket_id"], memo=lookups(data))
         changed = micros(events["changed_at"])
         keep = (row >= 0) & (changed != NAT)
         if as_of is not None:
             keep &= changed <= as_of
         row, changed = row[keep], changed[keep]
-        status = events["status"].to_numpy(dtype=object)[keep]
+        paused = isin(events["status"], pd.Series(statuses))[keep]
         order = np.lexsort((changed, row))
-        row, changed, status = row[order], changed[order], status[order]
+        row, changed, paused = row[order], changed[order], paused[order]
         same = np.append(row[1:] == row[:-1], False)
         until = np.where(same, np.append(changed[1:], FAR), FAR)
-        paused = np.isin(status, statuses)
         row, begin, end = row[paused], changed[paused], until[paused]
         opened = self.opened[row]
         begin = self._coordinate(np.maximum(begin, opened), row)
