@@ -44,7 +44,16 @@ import pandas as pd
 from repkpi._vector import isin
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.business import FAR, HOUR, CalendarLike, Opening, opening, read_calendar
+from repkpi.kpis.business import (
+    FAR,
+    HOUR,
+    Calendar,
+    CalendarLike,
+    Opening,
+    Schedule,
+    opening,
+    read_calendar,
+)
 from repkpi.kpis.engine import compact, dimension, lookups, positions
 from repkpi.periods import NAT, micros
 from repkpi.schemas import STATUSES
@@ -147,23 +156,25 @@ class TicketClock:
             times.append(np.array([as_of], dtype=np.int64))
         known = np.concatenate(times) if times else np.array([], dtype=np.int64)
         known = known[known != NAT]
-        if self.business and len(self.opened):
+        if self.business:  # checked on no tickets too (Dask checks a call on empty frames)
             cal = read_calendar(calendar)  # type: ignore[arg-type]
             self.codes, schedules = self._schedules(data, tickets, name, cal)
-            lo, hi = int(known.min()), int(known.max())
-            self.openings = [opening(schedule, lo, hi) for schedule in schedules]
-            self.members = [np.flatnonzero(self.codes == code) for code in range(len(schedules))]
+            if len(self.opened):
+                lo, hi = int(known.min()), int(known.max())
+                self.openings = [opening(schedule, lo, hi) for schedule in schedules]
+                self.members = [np.flatnonzero(self.codes == code)
+                                for code in range(len(schedules))]
         self.start = self._coordinate(self.opened)
         self.pauses = None if events is None else self._pauses(data, events, tickets, statuses,
                                                                   as_of)
 
     @staticmethod
     def _schedules(data: CrmData, tickets: pd.DataFrame, name: str,
-                   cal: object) -> tuple[np.ndarray, list]:
+                   cal: Calendar) -> tuple[np.ndarray, list[Schedule]]:
         """Each ticket's schedule (a code) and the schedules, one per combination of overrides."""
         combined = np.zeros(len(tickets), dtype=np.int64)
         choices = []
-        for column, table in cal.overrides:  # type: ignore[attr-defined]
+        for column, table in cal.overrides:
             try:
                 codes, labels = dimension(data, "tickets", tickets, column, name)
             except ColumnNotFoundError as exc:
@@ -182,7 +193,7 @@ class TicketClock:
             for names in reversed(choices):
                 key, pick = divmod(int(key), len(names) + 1)
                 values.insert(0, names[pick - 1] if pick else None)
-            schedules.append(cal.schedule(tuple(values)))  # type: ignore[attr-defined]
+            schedules.append(cal.schedule(tuple(values)))
         return codes.astype(np.int64), schedules
 
     def _coordinate(self, t: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
