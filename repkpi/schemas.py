@@ -1,6 +1,6 @@
-"""The canonical CRM tables as pandera models.
+"""The canonical CRM tables as pandera schemas.
 
-One :class:`pandera.pandas.DataFrameModel` per table of the data model, with
+One :class:`pandera.pandas.DataFrameSchema` per table of the data model, with
 every rule it states: types, uniqueness, allowed values, ranges and date
 order. References between tables (``account_id`` must exist in accounts) need
 two tables at once and are checked by :mod:`repkpi.io.loading`.
@@ -21,12 +21,12 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 import pandera.pandas as pa
-from pandera.typing.pandas import Series
 
 __all__ = [
     "COLUMNS",
@@ -72,7 +72,6 @@ not among them, and an open deal's ``closed_on`` is an expected close date:
 only won and lost deals' count."""
 MARKET_PERIOD = r"^(\d{4}Q[1-4]|\d{4}-(0[1-9]|1[0-2]))$"
 
-_UTC = {"dtype_kwargs": {"unit": "us", "tz": "UTC"}}
 
 
 @dataclass(frozen=True)
@@ -89,167 +88,138 @@ def _later_or_missing(df: pd.DataFrame, late: str, early: str, *, strict: bool) 
     return df[late].isna() | df[early].isna() | later
 
 
-class AccountsSchema(pa.DataFrameModel):
-    """accounts: one row per customer account."""
-
-    account_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_name: Series[str] = pa.Field(nullable=True)
-    rep_id: Series[str] = pa.Field(nullable=True)
-    region: Series[str] = pa.Field(nullable=True)
-    segment: Series[str] = pa.Field(nullable=True)
-    customer_since: Series[pd.Timestamp] = pa.Field(nullable=True)  # empty: a prospect
-    churned_on: Series[pd.Timestamp] = pa.Field(nullable=True)
-
-    @pa.dataframe_check
-    def churned_on_after_customer_since(cls, df: pd.DataFrame) -> pd.Series:
-        """``churned_on`` is later than ``customer_since``."""
-        return _later_or_missing(df, "churned_on", "customer_since", strict=True)
+_TEXT, _DATE, _MONEY, _SCORE = str, pd.Timestamp, float, pd.Int64Dtype()
+_UTC = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 
-class ContractsSchema(pa.DataFrameModel):
-    """contracts: one row per contract term."""
-
-    contract_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field()
-    start_date: Series[pd.Timestamp] = pa.Field()
-    end_date: Series[pd.Timestamp] = pa.Field(nullable=True)  # empty: evergreen, no end
-    annual_value: Series[float] = pa.Field(ge=0)
-    renewal_of: Series[str] = pa.Field(nullable=True)
-
-    @pa.dataframe_check
-    def end_date_not_before_start_date(cls, df: pd.DataFrame) -> pd.Series:
-        """``end_date`` is on or after ``start_date``."""
-        return _later_or_missing(df, "end_date", "start_date", strict=False)
+def _id() -> pa.Column:
+    """A table's own id: text, unique, never empty."""
+    return pa.Column(_TEXT, pa.Check.str_length(min_value=1), unique=True)
 
 
-class DealsSchema(pa.DataFrameModel):
-    """deals: one row per opportunity."""
-
-    deal_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field()
-    rep_id: Series[str] = pa.Field(nullable=True)
-    created_on: Series[pd.Timestamp] = pa.Field()
-    closed_on: Series[pd.Timestamp] = pa.Field(nullable=True)
-    stage: Series[str] = pa.Field(isin=STAGES)
-    amount: Series[float] = pa.Field(ge=0, nullable=True)
-    deal_type: Series[str] = pa.Field(isin=DEAL_TYPES, nullable=True)  # empty: unknown
-    channel: Series[str] = pa.Field(isin=CHANNELS, nullable=True)  # empty: unknown
-
-    @pa.dataframe_check
-    def closed_on_required_when_won_or_lost(cls, df: pd.DataFrame) -> pd.Series:
-        """A won or lost deal has a ``closed_on`` date."""
-        return df["closed_on"].notna() | ~df["stage"].isin(["won", "lost"]).fillna(False)
-
-    @pa.dataframe_check
-    def closed_on_not_before_created_on(cls, df: pd.DataFrame) -> pd.Series:
-        """``closed_on`` is on or after ``created_on``."""
-        return _later_or_missing(df, "closed_on", "created_on", strict=False)
+def _col(dtype: object, *checks: pa.Check, nullable: bool = False) -> pa.Column:
+    return pa.Column(dtype, list(checks), nullable=nullable)
 
 
-class TicketsSchema(pa.DataFrameModel):
-    """tickets: one row per customer issue, question or complaint."""
-
-    ticket_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field(nullable=True)  # empty: a requester with no account
-    rep_id: Series[str] = pa.Field(nullable=True)
-    opened_at: Series[pd.DatetimeTZDtype] = pa.Field(**_UTC)
-    first_response_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_UTC)
-    resolved_at: Series[pd.DatetimeTZDtype] = pa.Field(nullable=True, **_UTC)
-    priority: Series[str] = pa.Field(isin=PRIORITIES, nullable=True)  # empty: no agreed time
-    kind: Series[str] = pa.Field(nullable=True)
-
-    @pa.dataframe_check
-    def first_response_at_not_before_opened_at(cls, df: pd.DataFrame) -> pd.Series:
-        """``first_response_at`` is on or after ``opened_at``."""
-        return _later_or_missing(df, "first_response_at", "opened_at", strict=False)
-
-    @pa.dataframe_check
-    def resolved_at_not_before_opened_at(cls, df: pd.DataFrame) -> pd.Series:
-        """``resolved_at`` is on or after ``opened_at``."""
-        return _later_or_missing(df, "resolved_at", "opened_at", strict=False)
+def _rule(name: str, test: Callable[[pd.DataFrame], pd.Series]) -> pa.Check:
+    """A rule across columns, named as :data:`ROW_CHECKS` names it."""
+    return pa.Check(test, name=name)
 
 
-class SurveysSchema(pa.DataFrameModel):
-    """surveys: one row per survey response."""
-
-    response_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field()
-    rep_id: Series[str] = pa.Field(nullable=True)
-    responded_at: Series[pd.DatetimeTZDtype] = pa.Field(**_UTC)
-    csat: Series[pd.Int64Dtype] = pa.Field(nullable=True, in_range={"min_value": 1, "max_value": 5})
-    nps: Series[pd.Int64Dtype] = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 10})
-
-    @pa.dataframe_check
-    def csat_or_nps_present(cls, df: pd.DataFrame) -> pd.Series:
-        """Each response has a ``csat`` or an ``nps`` score (or both)."""
-        return df["csat"].notna() | df["nps"].notna()
+def _later(name: str, late: str, early: str, *, strict: bool) -> pa.Check:
+    return _rule(name, lambda df: _later_or_missing(df, late, early, strict=strict))
 
 
-class ActivitiesSchema(pa.DataFrameModel):
-    """activities: one row per customer engagement."""
+def _one_granularity(df: pd.DataFrame) -> pd.Series:
+    """All periods are quarters, or all are months, as the file's first valid period.
 
-    activity_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    account_id: Series[str] = pa.Field()
-    occurred_on: Series[pd.Timestamp] = pa.Field()
-    kind: Series[str] = pa.Field(nullable=True)
-
-
-class MarketSchema(pa.DataFrameModel):
-    """market: competitors' revenue, one row per competitor, region and period."""
-
-    period: Series[str] = pa.Field(str_matches=MARKET_PERIOD)
-    region: Series[str] = pa.Field()
-    company: Series[str] = pa.Field()
-    revenue: Series[float] = pa.Field(ge=0)
-
-    class Config:
-        """Table-wide rules."""
-
-        unique = ["period", "region", "company"]
-
-    @pa.dataframe_check
-    def period_granularity_as_first_row(cls, df: pd.DataFrame) -> pd.Series:
-        """All periods are quarters, or all are months, as the file's first valid period.
-
-        A missing or malformed period fails its own check and sets no granularity.
-        """
-        valid = df["period"].str.match(MARKET_PERIOD, na=False)
-        is_quarter = df["period"].str.contains("Q", regex=False, na=False)
-        first = is_quarter[valid].iloc[0] if valid.any() else False
-        return ~valid | (is_quarter == first)
-
-
-class RepsSchema(pa.DataFrameModel):
-    """reps: one row per customer representative."""
-
-    rep_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    name: Series[str] = pa.Field(nullable=True)
-    team: Series[str] = pa.Field(nullable=True)
-    region: Series[str] = pa.Field(nullable=True)
-    hired_on: Series[pd.Timestamp] = pa.Field()
-    left_on: Series[pd.Timestamp] = pa.Field(nullable=True)
-
-    @pa.dataframe_check
-    def left_on_after_hired_on(cls, df: pd.DataFrame) -> pd.Series:
-        """``left_on`` is later than ``hired_on``."""
-        return _later_or_missing(df, "left_on", "hired_on", strict=True)
-
-
-class TicketEventsSchema(pa.DataFrameModel):
-    """ticket_events (optional): one row per status change of a ticket.
-
-    A status holds from its ``changed_at`` to the ticket's next event; rows
-    may come in any order (they are put in time order per ticket). That
-    each ``ticket_id`` is a ticket of the tickets table is checked by
-    :mod:`repkpi.io.validation`.
+    A missing or malformed period fails its own check and sets no granularity.
     """
+    valid = df["period"].str.match(MARKET_PERIOD, na=False)
+    is_quarter = df["period"].str.contains("Q", regex=False, na=False)
+    first = is_quarter[valid].iloc[0] if valid.any() else False
+    return ~valid | (is_quarter == first)
 
-    ticket_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    changed_at: Series[pd.DatetimeTZDtype] = pa.Field(**_UTC)
-    status: Series[str] = pa.Field(isin=STATUSES)
 
+# One pandera DataFrameSchema per table (the object API: building a DataFrameModel's schema
+# looks up every installed backend's types, and pandera imports Dask to do so).
+AccountsSchema = pa.DataFrameSchema({
+    "account_id": _id(),
+    "account_name": _col(_TEXT, nullable=True),
+    "rep_id": _col(_TEXT, nullable=True),
+    "region": _col(_TEXT, nullable=True),
+    "segment": _col(_TEXT, nullable=True),
+    "customer_since": _col(_DATE, nullable=True),  # empty: a prospect
+    "churned_on": _col(_DATE, nullable=True),
+}, checks=[_later("churned_on_after_customer_since", "churned_on", "customer_since", strict=True)],
+    name="accounts", description="accounts: one row per customer account.")
 
-SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+ContractsSchema = pa.DataFrameSchema({
+    "contract_id": _id(),
+    "account_id": _col(_TEXT),
+    "start_date": _col(_DATE),
+    "end_date": _col(_DATE, nullable=True),  # empty: evergreen, no end
+    "annual_value": _col(_MONEY, pa.Check.ge(0)),
+    "renewal_of": _col(_TEXT, nullable=True),
+}, checks=[_later("end_date_not_before_start_date", "end_date", "start_date", strict=False)],
+    name="contracts", description="contracts: one row per contract term.")
+
+DealsSchema = pa.DataFrameSchema({
+    "deal_id": _id(),
+    "account_id": _col(_TEXT),
+    "rep_id": _col(_TEXT, nullable=True),
+    "created_on": _col(_DATE),
+    "closed_on": _col(_DATE, nullable=True),
+    "stage": _col(_TEXT, pa.Check.isin(STAGES)),
+    "amount": _col(_MONEY, pa.Check.ge(0), nullable=True),
+    "deal_type": _col(_TEXT, pa.Check.isin(DEAL_TYPES), nullable=True),  # empty: unknown
+    "channel": _col(_TEXT, pa.Check.isin(CHANNELS), nullable=True),  # empty: unknown
+}, checks=[
+    _rule("closed_on_required_when_won_or_lost",
+          lambda df: df["closed_on"].notna() | ~df["stage"].isin(["won", "lost"]).fillna(False)),
+    _later("closed_on_not_before_created_on", "closed_on", "created_on", strict=False),
+], name="deals", description="deals: one row per opportunity.")
+
+TicketsSchema = pa.DataFrameSchema({
+    "ticket_id": _id(),
+    "account_id": _col(_TEXT, nullable=True),  # empty: a requester with no account
+    "rep_id": _col(_TEXT, nullable=True),
+    "opened_at": _col(_UTC),
+    "first_response_at": _col(_UTC, nullable=True),
+    "resolved_at": _col(_UTC, nullable=True),
+    "priority": _col(_TEXT, pa.Check.isin(PRIORITIES), nullable=True),  # empty: no agreed time
+    "kind": _col(_TEXT, nullable=True),
+}, checks=[
+    _later("first_response_at_not_before_opened_at", "first_response_at", "opened_at", strict=False),
+    _later("resolved_at_not_before_opened_at", "resolved_at", "opened_at", strict=False),
+], name="tickets", description="tickets: one row per customer issue, question or complaint.")
+
+SurveysSchema = pa.DataFrameSchema({
+    "response_id": _id(),
+    "account_id": _col(_TEXT),
+    "rep_id": _col(_TEXT, nullable=True),
+    "responded_at": _col(_UTC),
+    "csat": _col(_SCORE, pa.Check.in_range(min_value=1, max_value=5), nullable=True),
+    "nps": _col(_SCORE, pa.Check.in_range(min_value=0, max_value=10), nullable=True),
+}, checks=[_rule("csat_or_nps_present", lambda df: df["csat"].notna() | df["nps"].notna())],
+    name="surveys", description="surveys: one row per survey response.")
+
+ActivitiesSchema = pa.DataFrameSchema({
+    "activity_id": _id(),
+    "account_id": _col(_TEXT),
+    "occurred_on": _col(_DATE),
+    "kind": _col(_TEXT, nullable=True),
+}, name="activities", description="activities: one row per customer engagement.")
+
+MarketSchema = pa.DataFrameSchema({
+    "period": _col(_TEXT, pa.Check.str_matches(MARKET_PERIOD)),
+    "region": _col(_TEXT),
+    "company": _col(_TEXT),
+    "revenue": _col(_MONEY, pa.Check.ge(0)),
+}, checks=[_rule("period_granularity_as_first_row", _one_granularity)],
+    unique=["period", "region", "company"], name="market",
+    description="market: competitors' revenue, one row per competitor, region and period.")
+
+RepsSchema = pa.DataFrameSchema({
+    "rep_id": _id(),
+    "name": _col(_TEXT, nullable=True),
+    "team": _col(_TEXT, nullable=True),
+    "region": _col(_TEXT, nullable=True),
+    "hired_on": _col(_DATE),
+    "left_on": _col(_DATE, nullable=True),
+}, checks=[_later("left_on_after_hired_on", "left_on", "hired_on", strict=True)],
+    name="reps", description="reps: one row per customer representative.")
+
+TicketEventsSchema = pa.DataFrameSchema({
+    "ticket_id": _col(_TEXT, pa.Check.str_length(min_value=1)),
+    "changed_at": _col(_UTC),
+    "status": _col(_TEXT, pa.Check.isin(STATUSES)),
+}, name="ticket_events", description=(
+    "ticket_events (optional): one row per status change of a ticket. A status holds from its "
+    "changed_at to the ticket's next event; rows may come in any order. That each ticket_id is "
+    "a ticket of the tickets table is checked by repkpi.io.validation."))
+
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "accounts": AccountsSchema,
     "contracts": ContractsSchema,
     "deals": DealsSchema,
@@ -276,13 +246,8 @@ _KINDS: dict[str, dict[str, Kind]] = {
 
 
 def _columns(table: str) -> tuple[Column, ...]:
-    # The model's fields, read without building its pandera schema: building one looks up
-    # every installed backend's types (pandera imports Dask to do so), which import must not.
-    fields = SCHEMAS[table].__fields__
-    return tuple(
-        Column(name, _KINDS[table].get(name, "str"), required=not field.nullable)
-        for name, (_, field) in fields.items()
-    )
+    return tuple(Column(name, _KINDS[table].get(name, "str"), required=not column.nullable)
+                 for name, column in SCHEMAS[table].columns.items())
 
 
 COLUMNS: dict[str, tuple[Column, ...]] = {table: _columns(table) for table in SCHEMAS}

@@ -9,7 +9,7 @@ of :mod:`repkpi.io.validation`, and nothing below this module imports it.
 Reading is two steps. First every value is read as text (pyarrow's CSV
 reader) and parsed column by column into its type; a value that does not
 parse is a failure of its row, not of the file. Then the typed table is
-checked against its pandera model (all failures collected) and against the
+checked against its pandera schema (all failures collected) and against the
 other tables (``account_id`` must exist in accounts).
 
 In strict mode any failure raises :class:`~repkpi.errors.DataValidationError`.

@@ -6,7 +6,7 @@ reported the same way by either engine.
 
 Validation is two steps. First every value is parsed into its type
 (:func:`~repkpi.io.parsing.parse_table`). Then the typed table is checked
-against its pandera model, all failures collected (:func:`check_table`), and
+against its pandera schema, all failures collected (:func:`check_table`), and
 against the other tables: ``account_id`` must exist in accounts
 (:func:`reference_failures`). Each failure is a failure record
 (:func:`~repkpi.io.parsing.failure_records`); :func:`as_report` puts them
@@ -101,7 +101,7 @@ def unique_keys(table: str) -> list[str]:
 
 @functools.cache
 def _unique_keys(table: str) -> tuple[str, ...]:
-    schema = SCHEMAS[table].to_schema()
+    schema = SCHEMAS[table]
     if schema.unique:
         return tuple(schema.unique)
     return tuple(name for name, column in schema.columns.items() if column.unique)
@@ -148,7 +148,7 @@ def validate_table(table: str, raw: pd.DataFrame, source: str, *,
 
 def check_table(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
                 type_failures: list[pd.DataFrame]) -> pd.DataFrame:
-    """Run the table's pandera model; one failure record per (row, column, check).
+    """Run the table's pandera schema; one failure record per (row, column, check).
 
     ``typed`` and ``type_failures`` are what :func:`parse_table` made of
     ``raw``; a value that did not parse is not reported again as missing.
