@@ -50,19 +50,43 @@ Interpretation notes (where the spec leaves room, this is what is done):
   at the start) is taken on P.open, the day before P.first: an account whose
   ``churned_on`` is P.first is in P's S and churns in P;
 * only the spec defaults are implemented (no ``fiscal_year_start``,
-  ``start``/``end``, ``method``, ``kinds``, ``targets``, ``as_of`` options);
+  ``start``/``end``, ``method``, ``kinds``, ``targets``, ``as_of`` options),
+  except the service KPIs' ``clock="business"`` with a ``calendar`` (below);
   input is assumed valid (unique ids, enum values), CSV only.
+
+The business clock (kpis.md, "Business hours and pauses"; no ``pause``):
+the calendar becomes, in Python, a table ``openings`` of its open
+intervals in UTC (``cal``, ``o_start``, ``o_end`` in microseconds), one
+local opening range of one local day at a time, holidays left out, each
+range cut where the zone's UTC offset changes (``zoneinfo``; a day has at
+most one change), one set of rows per combination of ``by`` overrides
+(``cal`` = ``"region=apac"``, ``""`` for the base schedule). SQL then
+
+* sums, per ticket, the overlap of ``[opened_at, t]`` with the ticket's
+  intervals (joined on the UTC day an interval starts on, for the days the
+  ticket spans): the business hours to ``first_response_at`` and
+  ``resolved_at``;
+* finds the deadline with running sums of interval lengths (``before``,
+  ``upto``): the business time before ``opened_at`` is ``before`` of the
+  last interval starting by then plus the part of it elapsed; the deadline
+  is in the first interval whose ``upto`` reaches that plus the target
+  (an ``ASOF`` join), NULL when the calendar never gets there.
 
 Public API::
 
     con = connect("data/sample")
     df = kpi(con, "churn_rate", freq="Q", by="region")
     long = compute_all(con, freq="M", by="rep_id")
+    df = kpi(con, "sla_compliance", clock="business", calendar={"timezone": ..., "hours": ...})
+    rows = ticket_clock(con, calendar)   # each ticket's business hours and deadlines
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
+import zoneinfo
 from pathlib import Path
 
 import duckdb
@@ -892,6 +916,298 @@ SELECT period, __grp,
     return f"WITH {ctes}\n{final}\nFROM shares\nORDER BY p_first, __grp NULLS LAST"
 
 
+# ------------------------------ business clock ------------------------------
+
+SERVICE_KPIS = ("sla_compliance", "first_response_sla", "first_response_hours", "resolution_hours")
+DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _seconds(text: str) -> int:
+    hours, minutes = text.strip().split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+def _ranges(text: str) -> list[tuple[int, int]]:
+    """``"09:00-12:30,13:30-17:30"`` as (start, end) seconds after local midnight."""
+    out = []
+    for part in text.split(","):
+        if part.strip():
+            start, end = part.split("-")
+            out.append((_seconds(start), _seconds(end)))
+    return out
+
+
+def schedules(calendar: dict) -> tuple[list[str], dict[str, dict]]:
+    """The override columns and every schedule: key (``"region=apac"``; ``""``: base) -> settings.
+
+    ``calendar`` is the ``[calendar]`` table as written (or a document holding one). A
+    ticket matching overrides of several columns takes them in the order written.
+    """
+    if "hours" not in calendar and "calendar" in calendar:
+        calendar = calendar["calendar"]
+    base = {"timezone": calendar["timezone"], "hours": calendar["hours"],
+            "holidays": list(calendar.get("holidays", []))}
+    by = calendar.get("by", {})
+    columns = list(by)
+    out = {}
+    for combo in itertools.product(*[[None, *by[c]] for c in columns]):
+        settings = dict(base)
+        for column, value in zip(columns, combo, strict=True):
+            if value is not None:
+                settings.update(by[column][value])
+        out[_key(columns, combo)] = settings
+    return columns, out
+
+
+def _key(columns: list[str], values) -> str:
+    return "|".join(f"{c}={v}" for c, v in zip(columns, values, strict=True) if v is not None)
+
+
+def _epoch_us(moment: dt.datetime) -> int:
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def _offset_us(zone: zoneinfo.ZoneInfo, us: int) -> int:
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+    return moment.astimezone(zone).utcoffset() // dt.timedelta(microseconds=1)
+
+
+def _pieces(zone: zoneinfo.ZoneInfo, day_us: int) -> list[tuple[int, int, int]]:
+    """(from, to, offset) in UTC µs of the offsets in force around the local day at ``day_us``.
+
+    One piece, or two when the zone changes its offset within a day of it (found to the
+    second by bisection).
+    """
+    lo, hi = day_us - DAY_US, day_us + 2 * DAY_US
+    first, last = _offset_us(zone, lo), _offset_us(zone, hi)
+    if first == last:
+        return [(-(2 ** 62), 2 ** 62, first)]
+    while hi - lo > 1_000_000:  # the first second with the new offset
+        mid = lo + (hi - lo) // 2_000_000 * 1_000_000
+        if _offset_us(zone, mid) == first:
+            lo = mid
+        else:
+            hi = mid
+    return [(-(2 ** 62), hi, first), (hi, 2 ** 62, last)]
+
+
+def opening_intervals(settings: dict, lo: dt.date, hi: dt.date) -> list[tuple[int, int]]:
+    """Open intervals ``[start, end)`` in UTC µs of the local days ``lo`` .. ``hi``.
+
+    A local range maps onto the UTC instants whose local time lies in it: for each
+    offset in force that day, ``[start - offset, end - offset)`` where that offset holds.
+    """
+    zone = zoneinfo.ZoneInfo(settings["timezone"])
+    hours = {day: _ranges(settings["hours"].get(day, "")) for day in _DAYS}
+    holidays = {dt.date.fromisoformat(str(h)[:10]) for h in settings["holidays"]}
+    out = []
+    day = lo
+    while day <= hi:
+        ranges = hours[_DAYS[day.weekday()]]
+        if ranges and day not in holidays:
+            midnight = _epoch_us(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+            pieces = _pieces(zone, midnight)
+            for start, end in ranges:
+                for seg_from, seg_to, offset in pieces:
+                    u0 = max(midnight + start * 1_000_000 - offset, seg_from)
+                    u1 = min(midnight + end * 1_000_000 - offset, seg_to)
+                    if u1 > u0:
+                        out.append((u0, u1))
+        day += dt.timedelta(days=1)
+    return sorted(out)
+
+
+def create_openings(con, calendar: dict) -> list[str]:
+    """Create the table ``openings`` for the span of the tickets; return the override columns.
+
+    The span runs from two days before the first ticket timestamp to far enough after
+    the last one for any default target (120 business hours) to fall inside it.
+    """
+    columns, found = schedules(calendar)
+    lo, hi = con.execute("""
+        SELECT min(ts), max(ts) FROM (
+            SELECT opened_at AS ts FROM tickets UNION ALL SELECT first_response_at FROM tickets
+            UNION ALL SELECT resolved_at FROM tickets)""").fetchall()[0]
+    frames = []
+    if lo is not None:
+        for key, settings in found.items():
+            weekly = sum(e - s for day in _DAYS for s, e in _ranges(settings["hours"].get(day, "")))
+            weeks = 0 if weekly == 0 else -(-max(SLA_TARGET_HOURS.values()) * 3600 // weekly)
+            days = 7 * (weeks + 1) + 60  # the targets' weeks, and room for holidays
+            rows = opening_intervals(settings, lo.date() - dt.timedelta(days=2),
+                                     hi.date() + dt.timedelta(days=days))
+            frames.append(pd.DataFrame({"cal": key, "o_start": [r[0] for r in rows],
+                                        "o_end": [r[1] for r in rows]},
+                                       columns=["cal", "o_start", "o_end"]))
+    intervals = (pd.concat(frames, ignore_index=True) if frames else
+                 pd.DataFrame({"cal": pd.Series(dtype=str), "o_start": pd.Series(dtype="int64"),
+                               "o_end": pd.Series(dtype="int64")}))
+    intervals = intervals.astype({"cal": str, "o_start": "int64", "o_end": "int64"})
+    con.register("__intervals", intervals)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE openings AS
+        SELECT cal, o_start, o_end, o_start // {DAY_US} AS o_day,
+               CAST(sum(o_end - o_start) OVER w - (o_end - o_start) AS BIGINT) AS before,
+               CAST(sum(o_end - o_start) OVER w AS BIGINT) AS upto
+        FROM __intervals
+        WINDOW w AS (PARTITION BY cal ORDER BY o_start ROWS UNBOUNDED PRECEDING)""")
+    con.unregister("__intervals")
+    return columns
+
+
+def _target_sql(hours_of: dict[str, float]) -> str:
+    return ("CASE c.priority " + " ".join(f"WHEN '{p}' THEN {h}" for p, h in hours_of.items())
+            + " END")
+
+
+def _clock_ctes(con, columns: list[str], as_of: str | None = None) -> str:
+    """CTEs ``clocked``: each ticket with its business hours, deadlines and SLA states.
+
+    Columns: ``hours_to_respond``, ``hours_to_resolve`` (NULL without the timestamp),
+    ``due_resolve``, ``due_respond`` (TIMESTAMP; NULL: no agreed time or never),
+    ``as_of``, and ``met_resolve``, ``breached_resolve``, ``met_respond``,
+    ``breached_respond``.
+    """
+    joins, keys = [], []
+    for i, column in enumerate(columns):
+        source, expr = _by_expr(con, "calendar", "tickets", column)
+        joins.append(f"LEFT JOIN (SELECT t.ticket_id, {expr} AS v FROM {source}) ov{i} "
+                     f"ON ov{i}.ticket_id = t.ticket_id")
+        values = con.execute("SELECT DISTINCT cal FROM openings").fetchall()
+        mine = sorted({part.split("=", 1)[1] for (key,) in values for part in key.split("|")
+                       if part.startswith(f"{column}=")})
+        listed = ", ".join(_quote_str(v) for v in mine) or "NULL"
+        keys.append(f"CASE WHEN ov{i}.v IN ({listed}) THEN {_quote_str(column + '=')} || ov{i}.v END")
+    key = f"concat_ws('|', {', '.join(keys)})" if keys else "''"
+    as_of_sql = (f"SELECT CAST({_quote_str(as_of)} AS TIMESTAMP) AS as_of" if as_of else """
+    SELECT max(ts) AS as_of FROM (
+        SELECT opened_at AS ts FROM tickets
+        UNION ALL SELECT first_response_at FROM tickets
+        UNION ALL SELECT resolved_at FROM tickets)""")
+    states = []
+    for what, done in (("resolve", "resolved_at"), ("respond", "first_response_at")):
+        states.append(f"""
+           (c.{done} IS NOT NULL AND c.{done} <= a.as_of
+            AND (d_{what}.due IS NULL OR c.{done} <= d_{what}.due)) AS met_{what},
+           (d_{what}.due IS NOT NULL AND (
+               (c.{done} IS NOT NULL AND c.{done} <= a.as_of AND c.{done} > d_{what}.due)
+               OR ((c.{done} IS NULL OR c.{done} > a.as_of) AND a.as_of > d_{what}.due)
+           )) AS breached_{what}""")
+    dues = []
+    for what, hours_of in (("resolve", SLA_TARGET_HOURS), ("respond", RESPONSE_TARGET_HOURS)):
+        dues.append(f"""
+due_{what} AS (  -- the first instant with the target's business time since opened_at
+    SELECT s.ticket_id,
+           make_timestamp(greatest(o.o_start + (s.need - o.before), s.t0)) AS due
+    FROM (SELECT c.ticket_id, c.cal, c.t0,
+                 c.c_open + CAST(round({_target_sql(hours_of)} * {HOUR_US}) AS BIGINT) AS need
+          FROM started c WHERE {_target_sql(hours_of)} IS NOT NULL) s
+    ASOF LEFT JOIN openings o ON o.cal = s.cal AND s.need <= o.upto
+),""")
+    return f"""
+ticket_cal AS (  -- the schedule each ticket is on
+    SELECT t.*, {key} AS cal, epoch_us(t.opened_at) AS t0
+    FROM tickets t {' '.join(joins)}
+),
+ends AS (  -- the instants measured to
+    SELECT ticket_id, cal, t0, 'respond' AS what, epoch_us(first_response_at) AS t1
+    FROM ticket_cal WHERE first_response_at IS NOT NULL
+    UNION ALL
+    SELECT ticket_id, cal, t0, 'resolve', epoch_us(resolved_at)
+    FROM ticket_cal WHERE resolved_at IS NOT NULL
+),
+ends_days AS (  -- each UTC day an interval overlapping [t0, t1] may start on
+    SELECT e.*, unnest(generate_series(t0 // {DAY_US} - 2, greatest(t1, t0) // {DAY_US})) AS o_day
+    FROM ends e
+),
+spent AS (  -- business µs: the overlap of [t0, t1] with each open interval, summed
+    SELECT d.ticket_id, d.what,
+           sum(greatest(0, least(o.o_end, d.t1) - greatest(o.o_start, d.t0))) AS us
+    FROM ends_days d JOIN openings o ON o.cal = d.cal AND o.o_day = d.o_day
+    GROUP BY ALL
+),
+started AS (  -- business µs of the schedule before opened_at
+    SELECT c.*, coalesce(o.before + least(c.t0 - o.o_start, o.o_end - o.o_start), 0) AS c_open
+    FROM ticket_cal c ASOF LEFT JOIN openings o ON o.cal = c.cal AND c.t0 >= o.o_start
+),{''.join(dues)}
+ticket_as_of AS ({as_of_sql}
+),
+clocked AS (
+    SELECT c.*,
+           CASE WHEN c.first_response_at IS NULL THEN NULL
+                ELSE coalesce(r.us, 0) / {float(HOUR_US)!r} END AS hours_to_respond,
+           CASE WHEN c.resolved_at IS NULL THEN NULL
+                ELSE coalesce(v.us, 0) / {float(HOUR_US)!r} END AS hours_to_resolve,
+           d_resolve.due AS due_resolve, d_respond.due AS due_respond, a.as_of,{','.join(states)}
+    FROM ticket_cal c
+    LEFT JOIN spent r ON r.ticket_id = c.ticket_id AND r.what = 'respond'
+    LEFT JOIN spent v ON v.ticket_id = c.ticket_id AND v.what = 'resolve'
+    LEFT JOIN due_resolve d_resolve ON d_resolve.ticket_id = c.ticket_id
+    LEFT JOIN due_respond d_respond ON d_respond.ticket_id = c.ticket_id
+    CROSS JOIN ticket_as_of a
+)"""
+
+
+def _business_sql(con, name: str, freq: str, by: str | None, columns: list[str]) -> str:
+    """The service KPI ``name`` on the business clock (``openings`` created)."""
+    source, grp = _by_expr(con, name, "tickets", by)
+    body = source.replace("tickets AS t", "clocked AS t", 1)
+    keyed = f"""
+keyed AS (
+    SELECT t.*, {grp} AS __grp FROM {body}
+),
+groups AS (
+    SELECT DISTINCT __grp FROM keyed
+),
+frame AS (
+    SELECT periods.*, groups.__grp FROM periods CROSS JOIN groups
+),"""
+    opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
+    if name in ("sla_compliance", "first_response_sla"):
+        what = "resolve" if name == "sla_compliance" else "respond"
+        agg = f"""
+agg AS (
+    SELECT p.p_first, k.__grp,
+           count(*) FILTER (WHERE k.met_{what}) AS num,
+           count(*) FILTER (WHERE k.met_{what} OR k.breached_{what}) AS den
+    FROM keyed k JOIN periods p ON {opened_in_p}
+    GROUP BY ALL
+)"""
+        kind = "ratio"
+    else:
+        column = "hours_to_respond" if name == "first_response_hours" else "hours_to_resolve"
+        agg = f"""
+agg AS (
+    SELECT p.p_first, k.__grp, quantile_cont(k.{column}, 0.5) AS med
+    FROM keyed k JOIN periods p ON {opened_in_p}
+    WHERE k.{column} IS NOT NULL
+    GROUP BY ALL
+)"""
+        kind = "median"
+    return (f"WITH {_grid_ctes(['tickets'], freq)},{_clock_ctes(con, columns)},{keyed}{agg}\n"
+            f"{_final(kind)}")
+
+
+def ticket_clock(con, calendar: dict, *, as_of: str | None = None) -> pd.DataFrame:
+    """Each ticket on the business clock of ``calendar``.
+
+    Columns: ``ticket_id``, ``hours_to_respond``, ``hours_to_resolve``,
+    ``due_resolve``, ``due_respond`` (UTC, NaT: no agreed time or never), and the SLA
+    states ``met_resolve``, ``breached_resolve``, ``met_respond``, ``breached_respond``
+    judged at ``as_of`` (naive UTC text; default: the latest ticket timestamp).
+    """
+    columns = create_openings(con, calendar)
+    df = con.execute(f"WITH {_clock_ctes(con, columns, as_of)}\n"
+                     "SELECT ticket_id, hours_to_respond, hours_to_resolve, due_resolve, "
+                     "due_respond, met_resolve, breached_resolve, met_respond, breached_respond "
+                     "FROM clocked ORDER BY ticket_id").df()
+    for column in ("due_resolve", "due_respond"):
+        df[column] = pd.to_datetime(df[column]).dt.tz_localize("UTC")
+    return df
+
+
 # --------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------
@@ -906,8 +1222,13 @@ _BUILDERS = {
 }
 
 
-def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None) -> str:
-    """The SQL text computing KPI ``name`` (for inspection and benchmarks)."""
+def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None, clock: str = "calendar",
+            calendar: dict | None = None) -> str:
+    """The SQL text computing KPI ``name`` (for inspection and benchmarks).
+
+    ``clock="business"`` (service KPIs only) needs ``calendar`` and creates the
+    table ``openings`` from it.
+    """
     if name not in KPIS:
         raise KeyError(f"unknown KPI {name!r}; known: {', '.join(KPI_NAMES)}")
     if freq not in FREQ_UNIT:
@@ -922,14 +1243,19 @@ def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None) -> str:
             raise MissingTableError(f"KPI {name!r} needs table {table!r}, which is not loaded")
     if name in MARKET_KPIS:
         return _market_sql(con, name, freq, by)
+    if clock != "calendar":
+        if clock != "business" or name not in SERVICE_KPIS or calendar is None:
+            raise ValueError(f"{name}: clock={clock!r} needs a service KPI and a calendar")
+        return _business_sql(con, name, freq, by, create_openings(con, calendar))
     main = tables[0]
     agg, final = _BUILDERS[main](name, freq)
     return f"WITH {_grid_ctes(tables, freq)},{_keyed_ctes(con, name, main, by)},{agg}\n{final}"
 
 
-def kpi(con, name: str, *, freq: str = "Q", by: str | None = None) -> pd.DataFrame:
+def kpi(con, name: str, *, freq: str = "Q", by: str | None = None, clock: str = "calendar",
+        calendar: dict | None = None) -> pd.DataFrame:
     """One KPI: columns period, [by], numerator, denominator, value."""
-    sql = kpi_sql(con, name, freq=freq, by=by)
+    sql = kpi_sql(con, name, freq=freq, by=by, clock=clock, calendar=calendar)
     df = con.execute(sql).df()
     out = pd.DataFrame({"period": df["period"].astype(str)})
     if by is not None:
