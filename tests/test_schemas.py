@@ -13,7 +13,8 @@ import pandera.pandas as pa
 import pytest
 
 import repkpi
-from repkpi.schemas import COLUMNS, SCHEMAS
+from repkpi.io.rules import SCHEMAS
+from repkpi.schemas import COLUMNS
 
 # The check names a report uses, per rule of the data model.
 REQUIRED = "required: a value must be present"

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from repkpi.errors import DataFileError, PathNotFoundError
 from repkpi.io.delimited import MALFORMED, TRAILER, named_columns, read_delimited
-from repkpi.schemas import SCHEMAS
+from repkpi.schemas import TABLES as MODEL_TABLES
 
 __all__ = [
     "COMPRESSIONS",
@@ -48,7 +48,7 @@ __all__ = [
     "table_parts",
 ]
 
-TABLES: tuple[str, ...] = tuple(SCHEMAS)
+TABLES: tuple[str, ...] = MODEL_TABLES
 """The tables of the data model, in its order."""
 FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".xlsx")
 """The formats of a table file; ``.txt`` is delimited text (and ignored unless named after a table)."""

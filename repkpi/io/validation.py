@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from repkpi._vector import isin
 from repkpi.errors import OptionError
@@ -34,7 +33,7 @@ from repkpi.io.parsing import (
     failure_records,
     parse_table,
 )
-from repkpi.schemas import ROW_CHECKS, SCHEMAS
+from repkpi.schemas import ROW_CHECKS
 
 __all__ = [
     "ACCOUNT_REJECTED",
@@ -101,6 +100,8 @@ def unique_keys(table: str) -> list[str]:
 
 @functools.cache
 def _unique_keys(table: str) -> tuple[str, ...]:
+    from repkpi.io.rules import SCHEMAS  # pandera, when a table is first checked
+
     schema = SCHEMAS[table]
     if schema.unique:
         return tuple(schema.unique)
@@ -153,6 +154,10 @@ def check_table(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
     ``typed`` and ``type_failures`` are what :func:`parse_table` made of
     ``raw``; a value that did not parse is not reported again as missing.
     """
+    import pandera.pandas as pa
+
+    from repkpi.io.rules import SCHEMAS  # pandera, when a table is first checked
+
     try:
         SCHEMAS[table].validate(typed, lazy=True, inplace=True)
         return failure_records(table, "", "", pd.Index([]), None)
