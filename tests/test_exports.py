@@ -351,9 +351,10 @@ def test_a_local_time_the_clock_skips_is_reported(tmp_path):
     part.write_text(part.read_text().replace("2024-04-05 10:00:00", "2024-03-31 02:30:00"))
     data = repkpi.load(folder, source=folder / "mapping.toml", errors="quarantine")
     bad = data.rejects[data.rejects["table"] == "tickets"]
-    # Row 4: the first row of the second part (rows are numbered on across the parts).
+    # Row 1 of part-0002.csv: rows are numbered within their part file (data-model.md).
     assert bad[["row", "column", "value"]].to_numpy().tolist() == [
-        [4, "opened_at", "2024-03-31 02:30:00 (no such time in Europe/Berlin)"]]
+        [1, "opened_at", "2024-03-31 02:30:00 (no such time in Europe/Berlin)"]]
+    assert bad["file"].tolist() == [str(part)]
 
 
 def test_part_files_with_different_headers_are_an_error(tmp_path):

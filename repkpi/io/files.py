@@ -271,7 +271,8 @@ def read_parts(files: list[Path], *, encoding: str | None = None) -> pd.DataFram
         frame = read_file(file, encoding=encoding)
         if frames and list(frame.columns) != list(frames[0].columns):
             raise DataFileError(
-                f"{file}: its columns {list(frame.columns)} differ from those of {files[0]} "
+                f"{file}: its header differs from that of {files[0].name}: its columns "
+                f"{list(frame.columns)} differ from those of {files[0]} "
                 f"({list(frames[0].columns)}).\nHint: every part file of a table needs the "
                 "same header.")
         lines = int(frame.index.max()) + 1 if len(frame) else 0

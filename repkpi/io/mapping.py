@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import DataFileError
-from repkpi.io.files import SUFFIXES, TABLES, Source, read_file
+from repkpi.io.files import SUFFIXES, TABLES, Source, read_file, read_parts
 from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
@@ -249,8 +249,8 @@ def mapped_sources(path: str | os.PathLike[str],
     (``repkpi.load(path, source=...)``); its index is the row of the export
     file, so that row numbers in errors and rejects are the export's. An
     export may be one file or a folder of part files named after it
-    (``tickets/`` for ``tickets.csv``), read as one file: the parts in the
-    order of their names, rows numbered on across the parts.
+    (``tickets/`` for ``tickets.csv``), read as one table: the parts in the
+    order of their names, each row numbered within its file.
 
     Raises
     ------
@@ -287,25 +287,20 @@ def mapped_sources(path: str | os.PathLike[str],
             raws[file] = (_read_parts(file, mapping.encoding) if file.is_dir()
                           else read_file(file, encoding=mapping.encoding))
         frame, notes = _translate(raws[file], spec, mapping, file)
+        if "parts" in raws[file].attrs:  # rows are told within their part file
+            frame.attrs["parts"] = raws[file].attrs["parts"]
         origin = f"{file} ({'; '.join([mapping.name, *notes])})"
         sources.append(Source(table, origin, lambda frame=frame: frame))
     return sources
 
 
 def _read_parts(folder: Path, encoding: str | None = None) -> pd.DataFrame:
-    """The part files of a split export as one table, rows numbered on across the parts."""
+    """The part files of a split export as one table (:func:`~repkpi.io.files.read_parts`)."""
     parts = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not parts:
         raise DataFileError(f"{folder}: the folder holds no part files (.csv or .parquet).\n"
                             "Hint: put the parts of the split export in it, or remove it.")
-    frames = [read_file(p, encoding=encoding) for p in parts]
-    for part, frame in zip(parts[1:], frames[1:], strict=True):
-        if list(frame.columns) != list(frames[0].columns):
-            raise DataFileError(
-                f"{part}: its header differs from that of {parts[0].name} "
-                f"({list(frame.columns)} against {list(frames[0].columns)}).\nHint: the parts "
-                "of one export share one header; export them again with the same columns.")
-    return pd.concat(frames, ignore_index=True)
+    return read_parts(parts, encoding=encoding)
 
 
 def _pick(raw: pd.DataFrame, names: tuple[str, ...]) -> str | None:
