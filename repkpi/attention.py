@@ -31,7 +31,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +39,16 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.goals import latest_complete_period
+from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
+from repkpi.kpis.business import FAR, CalendarLike, read_calendar
+from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
-from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, to_period
 from repkpi.schemas import PRIORITIES
 
-__all__ = ["COLUMNS", "AttentionList", "needs_attention"]
+__all__ = ["COLUMNS", "AttentionList", "needs_attention", "sla_options"]
 
 COLUMNS: dict[str, list[str]] = {
     "churned": ["account_id", "account_name", "segment", "rep_id", "rep_name", "customer_since",
@@ -103,7 +105,9 @@ class AttentionList:
 
 def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Freq | None = None,
                     limit: int | None = 10, fiscal_year_start: int | None = None,
-                    sla_targets: Mapping[str | None, float] | None = None) -> dict[str, AttentionList]:
+                    sla_targets: Mapping[str | None, float] | None = None,
+                    clock: Clock = "calendar", calendar: CalendarLike | None = None,
+                    pause: str | Sequence[str] | None = None) -> dict[str, AttentionList]:
     """The report's "needs attention" lists: churned accounts, open SLA breaches, renewals due, open deals.
 
     Parameters
@@ -126,6 +130,11 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     sla_targets : mapping, optional
         Resolution hours per priority, as ``sla_compliance``'s ``targets=``
         (priorities left out keep their default).
+    clock, calendar, pause : optional
+        The SLA's clock, as ``sla_compliance`` takes them: ``clock="business"``
+        with the team's ``calendar`` counts only opening hours; ``pause``
+        stops the clock in those ``ticket_events`` statuses. A goal's
+        options give them: ``needs_attention(data, **sla_options(goals))``.
 
     Returns
     -------
@@ -138,7 +147,10 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     ------
     OptionError
         A ``limit`` that is not a non-negative integer, a period that cannot
-        be read, or ``sla_targets`` naming an unknown priority.
+        be read, ``sla_targets`` naming an unknown priority, or a bad clock,
+        calendar or pause.
+    MissingTableError
+        ``pause`` without the ``ticket_events`` table.
 
     Notes
     -----
@@ -152,12 +164,15 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
       day (its contracts active then; NaN without contracts). Largest
       ``arr`` first, then by ``churned_on`` and ``account_id``.
     * ``open_sla_breaches``: tickets opened and not resolved at the snapshot
-      time whose deadline ``opened_at + target hours`` is before it; tickets
-      with no priority have no agreed time and are left out. The snapshot
+      time whose deadline ``opened_at + target hours`` is before it (on the
+      business clock, or paused: the first instant at which the target's
+      hours are on the ticket's clock); tickets with no priority have no
+      agreed time and are left out. The snapshot
       time is kpis.md's default for the service KPIs, the latest timestamp in
       the tickets table, but not after the end of ``data.as_of`` (a declared
-      cut-off). ``hours_overdue`` = (snapshot - deadline) in hours; most
-      overdue first. This list does not depend on ``period``.
+      cut-off). ``hours_overdue`` = (snapshot - deadline) in hours (on the
+      business clock or paused: the hours on the clock past the target at
+      the snapshot); most overdue first. This list does not depend on ``period``.
     * ``renewals_due``: :func:`repkpi.detail` of ``renewal_rate`` for the
       period after ``period`` (the renewal pipeline), rows not renewed (no
       contract names them in ``renewal_of``); by ``end_date``, then largest
@@ -186,6 +201,9 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
                           "Hint: limit=10 shows the first ten rows of each list; None shows all.")
     fiscal = 1 if fiscal_year_start is None else fiscal_year_start
     hours = _targets(sla_targets)
+    check_clock("needs_attention", clock, calendar, pause)
+    if calendar is not None:
+        calendar = read_calendar(calendar)
     reviewed = _reviewed(data, period, freq, fiscal)
     frames: dict[str, pd.DataFrame | None] = {}
     reasons: dict[str, str] = {}
@@ -201,7 +219,7 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     if "renewals_due" not in reasons:
         frames["renewals_due"] = _renewals(data, reviewed + 1, fiscal)
     if "open_sla_breaches" not in reasons:
-        frames["open_sla_breaches"] = _open_breaches(data, hours)
+        frames["open_sla_breaches"] = _open_breaches(data, hours, clock, calendar, pause)
     if "largest_open_deals" not in reasons:
         frames["largest_open_deals"] = _open_deals(data)
     frames = _named(data, frames, reviewed)
@@ -219,6 +237,29 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
         lists[key] = AttentionList(key, title, rows if limit is None else rows.iloc[:limit],
                                    len(rows), when, reasons.get(key))
     return lists
+
+
+def sla_options(goals: Iterable[Goal]) -> dict[str, Any]:
+    """The SLA options of the goals' ``sla_compliance`` goal, as :func:`needs_attention` takes them.
+
+    The first goal on ``sla_compliance`` over every group (no ``where``) gives
+    its ``targets`` (as ``sla_targets``), ``clock``, ``calendar`` and
+    ``pause``; none: no options (the defaults).
+
+    Examples
+    --------
+    >>> from repkpi.goals import Goal
+    >>> week = {"timezone": "UTC", "hours": {"mon": "09:00-17:00"}}
+    >>> sla_options([Goal("sla_compliance", "Q", 0.9, "at_least",
+    ...                   options={"clock": "business", "calendar": week, "kinds": "complaint"})])
+    {'clock': 'business', 'calendar': {'timezone': 'UTC', 'hours': {'mon': '09:00-17:00'}}}
+    """
+    for goal in goals:
+        if goal.kpi == "sla_compliance" and not goal.where:
+            names = {"targets": "sla_targets", "clock": "clock", "calendar": "calendar",
+                     "pause": "pause"}
+            return {names[k]: v for k, v in goal.options.items() if k in names}
+    return {}
 
 
 def _reviewed(data: Any, period: PeriodLike | None, freq: Freq | None, fiscal: int) -> pd.Period | None:
@@ -311,7 +352,9 @@ def _snapshot(data: Any) -> pd.Timestamp | None:
     return now
 
 
-def _open_breaches(data: Any, hours: dict[str | None, float]) -> pd.DataFrame:
+def _open_breaches(data: Any, hours: dict[str | None, float], clock: Clock = "calendar",
+                   calendar: CalendarLike | None = None,
+                   pause: str | Sequence[str] | None = None) -> pd.DataFrame:
     now = _snapshot(data)
     if now is None:  # no ticket has a timestamp: nothing is open
         return _empty(COLUMNS["open_sla_breaches"])
@@ -322,8 +365,12 @@ def _open_breaches(data: Any, hours: dict[str | None, float]) -> pd.DataFrame:
     rows = _gather(data, {"open": tickets.loc[unresolved, keep]})["open"]
     allowed = rows["priority"].map({p: hours[p] for p in PRIORITIES}).astype("float64")
     allowed = allowed.where(rows["priority"].notna(), hours[None])
-    deadline = rows["opened_at"] + pd.to_timedelta(allowed, unit="h")
-    rows = rows.assign(deadline=deadline, hours_overdue=(now - deadline) / _HOUR)
+    if clock == "calendar" and pause is None:
+        deadline = rows["opened_at"] + pd.to_timedelta(allowed, unit="h")
+        rows = rows.assign(deadline=deadline, hours_overdue=(now - deadline) / _HOUR)
+    else:
+        rows = rows.assign(**_on_the_clock(data, rows, allowed.to_numpy(), now, clock, calendar,
+                                           pause))
     rows = rows.loc[rows["deadline"].notna() & (rows["deadline"] < now)]
     return rows.sort_values(["hours_overdue", "ticket_id"], ascending=[False, True], kind="stable")
 
@@ -372,3 +419,36 @@ def _named(data: Any, frames: dict[str, pd.DataFrame | None],
         rows = rows.assign(**extra)
         named[key] = rows.assign(rep_name=rows["rep_id"].map(names))
     return named
+
+
+def _on_the_clock(data: Any, rows: pd.DataFrame, allowed: np.ndarray, now: pd.Timestamp,
+                  clock: Clock, calendar: CalendarLike | None,
+                  pause: str | Sequence[str] | None) -> dict[str, Any]:
+    """The open tickets' deadlines and hours overdue on the SLA's clock (business or paused)."""
+    at = int(micros(pd.Series([now]))[0])
+    source = data if isinstance(data, CrmData) else _clock_data(data, rows, calendar, pause)
+    ticking = TicketClock(source, rows, "needs_attention", clock=clock, calendar=calendar,
+                          pause=pause, as_of=at)
+    due = ticking.deadline(allowed)  # NAT: no agreed time; FAR: the clock stopped for good
+    shown = np.where(due >= FAR // 2, NAT, due).astype("datetime64[us]")
+    over = ticking.hours(np.full(len(rows), at, dtype=np.int64)) - allowed
+    return {"deadline": pd.Series(shown, index=rows.index).dt.tz_localize("UTC"),
+            "hours_overdue": np.where((due != NAT) & (due < FAR // 2), over, np.nan)}
+
+
+def _clock_data(data: Any, rows: pd.DataFrame, calendar: CalendarLike | None,
+                pause: str | Sequence[str] | None) -> CrmData:
+    """The tables the clock of Dask data's open tickets reads, gathered.
+
+    Their accounts and reps (for the columns a calendar differs by) and their
+    events (for pauses).
+    """
+    wanted: dict[str, Any] = {}
+    if calendar is not None and read_calendar(calendar).columns:
+        for table in ("accounts", "reps"):
+            if getattr(data, table, None) is not None:
+                wanted[table] = getattr(data, table)
+    events = getattr(data, "ticket_events", None)
+    if pause is not None and events is not None:
+        wanted["ticket_events"] = events[events["ticket_id"].isin(list(rows["ticket_id"]))]
+    return CrmData(tickets=rows, **_gather(data, wanted))

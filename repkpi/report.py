@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from repkpi.attention import AttentionList, needs_attention  # noqa: E402
+from repkpi.attention import AttentionList, needs_attention, sla_options  # noqa: E402
 from repkpi.errors import (  # noqa: E402
     ColumnNotFoundError,
     MissingTableError,
@@ -60,6 +60,7 @@ from repkpi.goals import (  # noqa: E402
 )
 from repkpi.io.loading import CrmData  # noqa: E402
 from repkpi.kpis import KPIS, UNITS, compute  # noqa: E402
+from repkpi.kpis.business import describe  # noqa: E402
 from repkpi.kpis.registry import executor_for  # noqa: E402
 from repkpi.kpis.shared import shared_results  # noqa: E402
 from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
@@ -212,16 +213,16 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     say("Explaining the goals missed or at risk")
     # The breakdowns by team, region and rep, in one run sharing grids and groups.
     executor_for(data).prefetch(data, [
-        *[(goal.kpi, _call(goal.freq, column, fiscal)) for goal, _ in worrying
-          for column in ("team", "region") if not goal.where],
-        *[(goal.kpi, _call(goal.freq, "team", fiscal)) for goal in plan],
+        *[(goal.kpi, {**_call(goal.freq, column, fiscal), **goal.options})
+          for goal, _ in worrying for column in ("team", "region") if not goal.where],
+        *[(goal.kpi, {**_call(goal.freq, "team", fiscal), **goal.options}) for goal in plan],
         *([] if end is None else
           [(kpi, _call(freq, "rep_id", fiscal)) for kpi in LEADERBOARDS]),
     ])
     seen.drivers = _drivers(data, worrying, fiscal)
     say("Listing what needs attention")
-    seen.attention = needs_attention(data, end, limit=_LISTED, fiscal_year_start=fiscal) \
-        if end is not None else {}
+    seen.attention = needs_attention(data, end, limit=_LISTED, fiscal_year_start=fiscal,
+                                     **sla_options(ordered)) if end is not None else {}
     say("Breaking the plan down by team and rep")
     seen.teams = _teams(data, plan, card, fiscal)
     seen.leaderboards = _leaderboards(data, end, fiscal)
@@ -369,7 +370,7 @@ def _drivers(data: CrmData, worrying: list[tuple[Goal, object]],
         for column in ("team", "region"):
             try:
                 found[column] = explain(data, goal.kpi, period=row.period, by=column,
-                                        fiscal_year_start=fiscal)
+                                        fiscal_year_start=fiscal, **goal.options)
             except (OptionError, ColumnNotFoundError, MissingTableError) as exc:
                 reason = str(exc).splitlines()[0]
             except RepkpiError as exc:  # e.g. no value in the period before
@@ -386,7 +387,7 @@ def _teams(data: CrmData, plan: list[Goal], card: pd.DataFrame, fiscal: int) -> 
             continue
         try:
             result = KPIS[goal.kpi](data, freq=goal.freq, by="team", end=row.period,
-                                    fiscal_year_start=fiscal)
+                                    fiscal_year_start=fiscal, **goal.options)
         except (OptionError, ColumnNotFoundError, MissingTableError):
             continue
         now = result[result["period"] == row.period]
@@ -870,6 +871,17 @@ def _teams_section(seen: Review) -> str:
     return "".join(parts)
 
 
+def _business_hours(seen: Review) -> str:
+    """The calendars of the goals counted in business hours, one line each (none: nothing)."""
+    found: dict[str, list[str]] = {}
+    for goal in [*seen.plan, *seen.others]:
+        if goal.options.get("clock") == "business" and goal.options.get("calendar") is not None:
+            found.setdefault(describe(goal.options["calendar"]), []).append(goal.kpi)
+    return "".join(f'<p class="muted business-hours">Service levels in business hours '
+                   f'({_esc(", ".join(dict.fromkeys(kpis)))}): {_esc(text)}.</p>'
+                   for text, kpis in found.items())
+
+
 def _figure(png: bytes, alt: str) -> str:
     encoded = base64.b64encode(png).decode("ascii")
     return f'<figure><img src="data:image/png;base64,{encoded}" alt="{_esc(alt)}"></figure>'
@@ -918,6 +930,7 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
 {left_out}
 <p class="muted">"low data": fewer than 30 observations behind the value, so its status is not
 firm. Change: against the period before (points for percentages).</p>
+{_business_hours(seen)}
 {_pace_table(seen.in_progress)}
 {focus}
 {_drivers_section(seen)}

@@ -7,6 +7,7 @@ say) and answers for each element. None modifies its input.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from repkpi.errors import OptionError
 from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, customers
-from repkpi.kpis.registry import KpiSpec, SpecView
+from repkpi.kpis.registry import KpiSpec, SpecView, check_options
 from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 
 __all__ = [
@@ -336,7 +337,8 @@ def revenue_grid(data: CrmData, *, win_rates: Sequence[float], deal_sizes: Seque
 def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | None = None,
                            direction: str = "at_least", period: PeriodLike | None = None,
                            freq: Freq | None = None, draws: int = 10_000, history: int = 12,
-                           seed: int = 0, fiscal_year_start: int = 1) -> float:
+                           seed: int = 0, fiscal_year_start: int = 1,
+                           options: Mapping[str, Any] | None = None) -> float:
     """Monte Carlo probability that a goal's KPI meets its target in a period.
 
     The period is the goal's (``freq``: monthly, quarterly or a (fiscal)
@@ -404,6 +406,10 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         Seed of the random draws: the same seed gives the same answer.
     fiscal_year_start : int
         Month the (fiscal) year starts in.
+    options : mapping, optional
+        The KPI's own options (``{"clock": "business", "calendar": ...}``),
+        for a KPI name; a goal brings its own ``options``, which these
+        update.
 
     Returns
     -------
@@ -439,6 +445,8 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     """
     name, target, direction, freq, period, where = _goal_parts(goal, target, direction, freq,
                                                                period)
+    own = {**(goal.options if isinstance(goal, Goal) else {}), **(options or {})}
+    check_options(KPIS[name].spec, own, allowed=())
     spec = KPIS[name].spec
     if spec.kind in ("median", "difference"):
         raise OptionError(f"attainment_probability cannot simulate {name!r}: a {spec.kind} "
@@ -454,7 +462,7 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     pfreq = pandas_freq(freq, fiscal_year_start)
     chosen = (to_period(period, pfreq, how="end", fiscal_year_start=fiscal_year_start)
               if period is not None else _current(as_of, pfreq))
-    kpi = _Kpi(data, name, where, fiscal_year_start)
+    kpi = _Kpi(data, name, where, fiscal_year_start, own)
 
     def meets(value: np.ndarray) -> np.ndarray:
         return value >= target if direction == "at_least" else value <= target
@@ -526,12 +534,13 @@ class _Kpi:
     """The KPI's results restricted to a goal's ``where``, by freq and end."""
 
     def __init__(self, data: CrmData, name: str, where: Mapping[str, object],
-                 fiscal_year_start: int) -> None:
+                 fiscal_year_start: int, options: Mapping[str, Any] | None = None) -> None:
         self.data, self.name, self.where, self.fiscal = data, name, where, fiscal_year_start
+        self.options = dict(options or {})
 
     def __call__(self, freq: str, end: pd.Period) -> pd.DataFrame:
         result = KPIS[self.name](self.data, freq=freq, by=list(self.where) or None, end=end,
-                                 fiscal_year_start=self.fiscal)
+                                 fiscal_year_start=self.fiscal, **self.options)
         for column, wanted in self.where.items():
             result = result[result[column] == wanted]
         return result.reset_index(drop=True)

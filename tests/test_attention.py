@@ -310,3 +310,75 @@ def test_dask_data_gives_the_same_lists(sample, tmp_path):
     for key in KEYS:
         assert got[key].total == want[key].total
         pd.testing.assert_frame_equal(got[key].rows, want[key].rows, check_dtype=False)
+
+
+# -- the SLA's clock ----------------------------------------------------------------------------
+WEEKDAYS_UTC = {"timezone": "UTC", "hours": {d: "09:00-17:00" for d in ("mon", "tue", "wed", "thu",
+                                                                         "fri")}}
+
+
+def test_the_business_clock_judges_open_tickets_in_opening_hours():
+    # Snapshot Tue 2024-10-15 12:00 UTC; 09:00-17:00 UTC on weekdays. On the clock at the
+    # snapshot: T1 (opened Tue 06:00) 3 h, T2 (Thu 10-10 12:00) 5 + 8 + 8 + 3 = 24 h, T3 (Tue
+    # 00:00) 3 h, T6 (Sun 10-13 12:00) 8 + 3 = 11 h, T7 (Mon 12:00) 5 + 3 = 8 h: none is past
+    # its default target (4, 72, 24, 24, 72 h), where the calendar clock finds three.
+    lists = repkpi.needs_attention(book(), clock="business", calendar=WEEKDAYS_UTC)
+    assert lists["open_sla_breaches"].total == 0
+    # With 20 h for normal and 10 h for high tickets: T2 reached 20 h on Mon 10-14 at 16:00 (4 h
+    # over), T6 10 h on Tue at 11:00 (1 h over); T7 (8 h of 20) and T3 (3 h of 10) are in time.
+    lists = repkpi.needs_attention(book(), clock="business", calendar=WEEKDAYS_UTC,
+                                   sla_targets={"normal": 20, "high": 10})
+    assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6"]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [4.0, 1.0]
+    assert list(lists["open_sla_breaches"].rows["deadline"]) == [
+        pd.Timestamp("2024-10-14T16:00:00Z"), pd.Timestamp("2024-10-15T11:00:00Z")]
+
+
+def test_a_pause_moves_an_open_tickets_deadline():
+    # T2 waits on the customer (pending) for 24 h from 10-11 12:00: its 72 calendar hours end
+    # on 10-14 12:00, 24 h before the snapshot; T6 and T1 as without pauses.
+    events = pd.DataFrame({"ticket_id": ["T2", "T2"], "status": ["pending", "open"],
+                           "changed_at": ["2024-10-11T12:00:00Z", "2024-10-12T12:00:00Z"]})
+    lists = repkpi.needs_attention(book(ticket_events=events), pause="pending")
+    assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6", "T1"]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [24.0, 24.0, 2.0]
+    assert lists["open_sla_breaches"].rows["deadline"].iloc[0] == pd.Timestamp(
+        "2024-10-14T12:00:00Z")
+
+
+def test_bad_clock_options_are_refused():
+    with pytest.raises(repkpi.OptionError, match="needs a calendar"):
+        repkpi.needs_attention(book(), clock="business")
+    with pytest.raises(repkpi.errors.MissingTableError, match="needs the ticket_events table"):
+        repkpi.needs_attention(book(), pause="pending")
+
+
+def test_sla_options_come_from_the_sla_goal():
+    from repkpi.attention import sla_options
+
+    goals = [repkpi.Goal("csat", "Q", 0.9, "at_least"),
+             repkpi.Goal("sla_compliance", "Q", 0.9, "at_least", where={"region": "north"},
+                         options={"clock": "calendar"}),
+             repkpi.Goal("sla_compliance", "Q", 0.9, "at_least",
+                         options={"clock": "business", "calendar": WEEKDAYS_UTC,
+                                  "targets": {"normal": 20}, "kinds": "complaint"})]
+    assert sla_options(goals) == {"clock": "business", "calendar": WEEKDAYS_UTC,
+                                  "sla_targets": {"normal": 20}}
+    assert sla_options(goals[:1]) == {}
+
+
+def test_dask_data_gives_the_same_lists_on_the_business_clock(sample, tmp_path):
+    pytest.importorskip("dask")
+    for file in sorted(Path(repkpi.sample_path()).glob("*.csv")):
+        raw = pd.read_csv(file, dtype="str", keep_default_na=False, na_values=[""])
+        (tmp_path / file.stem).mkdir()
+        for part in range(2):
+            raw.iloc[part::2].to_csv(tmp_path / file.stem / f"part-{part:04d}.csv", index=False)
+    calendar = {**WEEKDAYS_UTC, "by": {"region": {"west": {"timezone": "America/New_York"}}}}
+    got = repkpi.needs_attention(repkpi.load(tmp_path, engine="dask"), limit=None,
+                                 clock="business", calendar=calendar)["open_sla_breaches"]
+    want = repkpi.needs_attention(sample, limit=None, clock="business",
+                                  calendar=calendar)["open_sla_breaches"]
+    assert want.total > 0
+    assert got.total == want.total
+    pd.testing.assert_frame_equal(got.rows, want.rows, check_dtype=False)

@@ -43,6 +43,7 @@ import pytest
 
 import repkpi
 import repkpi.report as report_module
+from repkpi.attention import sla_options
 from repkpi.datasets import doctest_data
 from repkpi.errors import RepkpiError
 from repkpi.goals import DEFAULT_GOALS, PLAN_FOCUS, Goal, low_data, plan_goals
@@ -320,7 +321,7 @@ def test_writes_one_png_per_kpi_the_workbook_and_the_marker(sample_report):
 def test_scorecard_csv_has_the_plan_first_then_the_other_goals(sample_report):
     goals = sample_report.goals
     plan, left_out, others = plan_goals(goals)
-    assert len(goals) == 27
+    assert len(goals) == len(KPIS)  # one goal per KPI
     assert not left_out
     card = pd.read_csv(sample_report.folder / "scorecard.csv", dtype={"period": str})
     assert list(card["goal"]) == [goal.label for goal in [*plan, *others]]
@@ -513,7 +514,8 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
         for column in ("team", "region"):
             table = div.find("table", "drivers", data_by=column)
             try:
-                frame = repkpi.explain(data, goal.kpi, period=rec.period, by=column)
+                frame = repkpi.explain(data, goal.kpi, period=rec.period, by=column,
+                                       **goal.options)
             except RepkpiError:
                 assert table is None
                 continue
@@ -539,7 +541,7 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
 # -- 6. needs attention ----------------------------------------------------------------------------
 def test_attention_lists_count_what_needs_attention(sample_report):
     data, page = sample_report.data, sample_report.page
-    lists = repkpi.needs_attention(data, "2026Q3")
+    lists = repkpi.needs_attention(data, "2026Q3", **sla_options(sample_report.goals))
     assert list(lists) == ["churned", "open_sla_breaches", "renewals_due", "largest_open_deals"]
     for key, listed in lists.items():
         table = page.by_id(f"attention-{key}")
@@ -574,10 +576,11 @@ def test_workbook_holds_each_attention_list_to_1000_rows(sample_report):
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.load_workbook(sample_report.folder / "report.xlsx")
     summary = list(book["attention"].iter_rows(min_row=2, values_only=True))
-    lists = repkpi.needs_attention(sample_report.data, "2026Q3", limit=None).values()
-    for listed, (title, total, written) in zip(lists, summary, strict=True):
+    lists = repkpi.needs_attention(sample_report.data, "2026Q3", limit=None,
+                                   **sla_options(sample_report.goals)).values()
+    for listed, (heading, total, written) in zip(lists, summary, strict=True):
         sheet = book[_sheet_name(listed.title)]
-        assert (title, total) == (listed.title, listed.total)
+        assert (heading, total) == (listed.title, listed.total)
         assert sheet.max_row - 1 == written == min(listed.total, 1000)
         ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
         assert ids == listed.rows.iloc[:1000, 0].tolist()
@@ -965,3 +968,29 @@ def test_a_second_run_replaces_the_folder_whole(tmp_path):
     assert not (out / "stale.png").exists()
     assert (out / ".repkpi").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# -- business hours --------------------------------------------------------------------------------
+def test_the_report_states_the_calendar_of_its_business_hours_goals(sample_report):
+    # data/sample/goals.toml counts its two SLA goals in business hours: Europe/London, weekdays
+    # 08:00-18:00, 25 bank holidays (2022-2026). The page says so under the plan's table, and
+    # scores those goals, explains them and lists open breaches on that clock.
+    lines = [p.text for p in sample_report.page.root.find_all("p", "business-hours")]
+    assert lines == ["Service levels in business hours (sla_compliance, first_response_sla): "
+                     "Europe/London, Mon-Fri 08:00-18:00, 25 holidays."]
+    goals = {goal.kpi: goal for goal in sample_report.goals}
+    assert dict(goals["sla_compliance"].options) == {"clock": "business",
+                                                     "calendar": sample_report.goals.calendar}
+    business = repkpi.kpis.sla_compliance(sample_report.data, clock="business",
+                                          calendar=sample_report.goals.calendar)
+    card = pd.read_csv(sample_report.folder / "scorecard.csv", dtype={"period": str})
+    value = card.loc[card["kpi"] == "sla_compliance", "value"].item()
+    assert value == pytest.approx(business.loc[business["period"] == "2026Q3", "value"].item())
+    breaches = sample_report.page.by_id("attention-open_sla_breaches")
+    assert int(breaches.attrs["data-total"]) == repkpi.needs_attention(
+        sample_report.data, "2026Q3", clock="business",
+        calendar=sample_report.goals.calendar)["open_sla_breaches"].total
+
+
+def test_a_report_without_business_hours_goals_names_no_calendar(messy_report):
+    assert messy_report.page.root.find_all("p", "business-hours") == []

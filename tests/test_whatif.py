@@ -789,3 +789,25 @@ def test_goal_seek_hits_the_target_of_monotone_affine_functions(slope, intercept
     x = goal_seek(func, target, lo=lo, hi=hi, tol=1e-9)
     assert lo <= x <= hi
     assert math.isclose(func(x), target, abs_tol=1e-6)
+
+
+# --- a goal's options: the business clock ------------------------------------------------------
+LONDON = {"timezone": "Europe/London",
+          "hours": {d: "08:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}}
+
+
+def test_attainment_probability_reads_the_goals_options(sample):
+    # 2026Q3 is decided on 30 September 2026: the sample's SLA then is 88.5% on the calendar
+    # clock and 96.5% in London business hours; a 95% goal is missed on one, met on the other.
+    business = Goal("sla_compliance", "Q", 0.95, "at_least",
+                    options={"clock": "business", "calendar": LONDON})
+    plain = Goal("sla_compliance", "Q", 0.95, "at_least")
+    assert attainment_probability(sample, plain, period="2026Q3") == 0.0
+    assert attainment_probability(sample, business, period="2026Q3") == 1.0
+    assert attainment_probability(sample, "sla_compliance", target=0.95, period="2026Q3",
+                                  options={"clock": "business", "calendar": LONDON}) == 1.0
+    # The quarter to come is simulated on the goal's clock too: likelier met in business hours.
+    later = [attainment_probability(sample, goal, draws=2_000) for goal in (plain, business)]
+    assert later[0] < 0.5 < later[1]
+    with pytest.raises(OptionError, match="takes no option 'colour'"):
+        attainment_probability(sample, "sla_compliance", target=0.95, options={"colour": 1})

@@ -63,7 +63,7 @@ from repkpi.errors import OptionError
 from repkpi.periods import NAT
 
 __all__ = ["FAR", "HOUR", "WEEKDAYS", "Calendar", "CalendarLike", "Opening", "Schedule",
-           "opening", "read_calendar"]
+           "describe", "opening", "read_calendar"]
 
 HOUR = 3_600_000_000
 """An hour in microseconds."""
@@ -225,6 +225,48 @@ def read_calendar(calendar: CalendarLike) -> Calendar:
             found.append((str(value), _keys(keys, own)))
         overrides.append((str(column), tuple(found)))
     return Calendar(base, tuple(overrides))
+
+
+def describe(calendar: CalendarLike) -> str:
+    """A calendar in one line, for a reader: time zone, opening hours, holidays, overrides.
+
+    Examples
+    --------
+    >>> describe({"timezone": "Europe/Berlin",  # doctest: +NORMALIZE_WHITESPACE
+    ...           "hours": {"mon": "09:00-12:30,13:30-17:30", "tue": "09:00-17:30",
+    ...                     "wed": "09:00-17:30", "fri": "09:00-16:00"},
+    ...           "holidays": ["2026-12-24", "2026-12-25"],
+    ...           "by": {"region": {"apac": {"timezone": "Asia/Singapore"}}}}).split("; ")
+    ['Europe/Berlin, Mon 09:00-12:30 and 13:30-17:30, Tue-Wed 09:00-17:30, Fri 09:00-16:00, 2 holidays',
+     'region apac: Asia/Singapore']
+    """
+    cal = read_calendar(calendar)
+
+    def clock(seconds: int) -> str:
+        return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+    def week(hours: tuple[tuple[tuple[int, int], ...], ...]) -> str:
+        runs: list[list[Any]] = []  # [first day, last day, ranges]: consecutive days alike
+        for day, ranges in enumerate(hours):
+            if runs and runs[-1][2] == ranges and runs[-1][1] == day - 1:
+                runs[-1][1] = day
+            else:
+                runs.append([day, day, ranges])
+        parts = [f"{WEEKDAYS[a].title()}{'' if a == b else '-' + WEEKDAYS[b].title()} "
+                 + " and ".join(f"{clock(s)}-{clock(e)}" for s, e in ranges)
+                 for a, b, ranges in runs if ranges]
+        return ", ".join(parts) or "never open"
+
+    base = cal.base
+    text = f"{base.timezone}, {week(base.hours)}, {len(base.holidays)} holiday" + (
+        "" if len(base.holidays) == 1 else "s")
+    for column, table in cal.overrides:
+        for value, keys in table:
+            own = [keys["timezone"]] if "timezone" in keys else []
+            own += [week(keys["hours"])] if "hours" in keys else []
+            own += [f"{len(keys['holidays'])} holidays"] if "holidays" in keys else []
+            text += f"; {column} {value}: {', '.join(own)}"
+    return text
 
 
 def _read_file(path: Path) -> Mapping[str, Any]:
