@@ -129,6 +129,44 @@ def test_each_kpi_function_with_its_options(dask_data, pandas_data, name, option
     assert got.attrs["kpi"] == name
 
 
+def _listed(rows: pd.DataFrame) -> pd.DataFrame:
+    """``detail``'s rows in one order: the units list them in theirs."""
+    flags = ("in_numerator", "in_denominator", "numerator_weight", "denominator_weight", "hours")
+    key = [c for c in rows.columns if c not in flags]
+    return rows.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("by", [None, "region"])
+def test_detail_lists_the_rows_of_the_pandas_engine(dask_data, pandas_data, by):
+    for name, kpi in sorted(repkpi.KPIS.items()):
+        if by is not None and kpi.spec.table == "reps":
+            continue  # reps have no region
+        options = {"threshold": 20_000} if name == "key_accounts" else {}
+        got = repkpi.detail(dask_data, name, period="2025Q3", by=by, **options)
+        want = repkpi.detail(pandas_data, name, period="2025Q3", by=by, **options)
+        assert list(got.columns) == list(want.columns), name
+        assert len(want) > 0, name
+        pd.testing.assert_frame_equal(_listed(got), _listed(want), rtol=1e-9, atol=0,
+                                      obj=name)
+
+
+def test_explain_matches_the_pandas_engine(dask_data, pandas_data):
+    for name in ("engagement_rate", "net_revenue_retention", "market_share"):
+        _same(repkpi.explain(dask_data, name, period="2025Q3", by="region"),
+              repkpi.explain(pandas_data, name, period="2025Q3", by="region"))
+
+
+def test_the_client_keeps_no_table_of_the_data(dask_data):
+    # Facts are spans, labels, as-of and the small tables: no accounts, contracts or renewals.
+    repkpi.compute(dask_data, freq="Q", by="region")
+    facts = dask_data.cache["facts"]
+    frames = {key for key, value in facts.items() if isinstance(value, pd.DataFrame)}
+    assert frames <= {"reps", "market"}
+    for key, value in facts.items():
+        if isinstance(key, tuple) and key[0] == "context":
+            assert set(value.facts) <= {("as_of",), ("latest", "tickets")}
+
+
 def test_scorecard_and_latest_period_match(dask_data, pandas_data):
     goals = repkpi.load_goals(SAMPLE / "goals.toml")
     _same(repkpi.scorecard(dask_data, goals), repkpi.scorecard(pandas_data, goals))

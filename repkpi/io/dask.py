@@ -226,11 +226,22 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
     failures, rows_read, meta, summaries, notes = [], {}, {}, {}, {}
-    ids = None
+    ids = kept = None
+    labels: list[dict[str, Any]] = []
     first = (["accounts"] if "accounts" in parts else []), [t for t in parts if t != "accounts"]
     for tables in first:
-        tasks = {t: [dask.delayed(_validate)(t, f, ids) for f in parts[t]] for t in tables}
-        (done,) = dask.compute(tasks, scheduler=client)
+        validated = {t: [dask.delayed(_validate)(t, f, ids) for f in parts[t]] for t in tables}
+        if "accounts" in validated:  # their ids stay on the workers, for the references
+            # (held here until the references are checked: a task's arguments do not hold them)
+            validated["accounts"] = kept = _persist(dask, client, validated["accounts"])
+        # The client takes each file's summary; the labels are merged on the workers.
+        tasks = {"done": {t: [dask.delayed(_for_client)(v) for v in found]
+                          for t, found in validated.items()},
+                 "labels": _tree(dask, [dask.delayed(_labels_of)(v)
+                                        for found in validated.values() for v in found])}
+        (computed,) = dask.compute(tasks, scheduler=client)
+        done = computed["done"]
+        labels.append(computed["labels"])
         for table, results in done.items():
             rows_read[table] = sum(r["rows"] for r in results)
             notes[table] = {
@@ -243,13 +254,16 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
             summaries[table] = [r["facts"] for r in results]
         failures += _repeated_keys(dask, client, parts, done, failures)
         if tables and tables[0] == "accounts":
-            ids = broadcast(dask, _account_ids(parts["accounts"], done["accounts"], failures),
-                            client)
+            # Computed on a worker and sent from there to those that check references.
+            ids = dask.delayed(_account_ids)([dask.delayed(_ids_of)(v)
+                                              for v in validated["accounts"]],
+                                             _rejected_rows(parts["accounts"], failures))
+    del kept  # the accounts' ids on the workers are released
     report = as_report(failures, by_file=True)
     if errors == "strict" and len(report):
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
-    facts = None if len(report) else _whole(summaries)
+    facts = None if len(report) else _whole(summaries, _merge_labels(*labels))
     data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
     data.notes = notes
     return data
@@ -258,6 +272,58 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
 def _typed(table: str, file: str) -> pd.DataFrame:
     """One partition, typed (its failures are found by :func:`_validate`)."""
     return parse_table(table, read_file(file), file)[0]
+
+
+def _persist(dask: Any, client: Any, values: list[Any]) -> list[Any]:
+    """``values`` computed and kept where they were computed (the workers of a cluster)."""
+    if client is not None:
+        return client.persist(values)
+    return list(dask.persist(*values))
+
+
+def _for_client(result: dict[str, Any]) -> dict[str, Any]:
+    """A file's validation result without what grows with its rows (ids, labels)."""
+    facts = {k: v for k, v in result["facts"].items() if k != "labels"}
+    return {**{k: v for k, v in result.items() if k != "ids"}, "facts": facts}
+
+
+def _labels_of(result: dict[str, Any]) -> dict[str, Any]:
+    return result["facts"]["labels"]
+
+
+def _ids_of(result: dict[str, Any]) -> pd.Series:
+    return result["ids"]
+
+
+def _merge_labels(*found: dict[str, Any]) -> dict[str, Any]:
+    """The distinct values of each column over several files' labels; None past ``_FEW``.
+
+    A column is None when one file has too many values to list, or all
+    files together have: labels are facts the client keeps, so they stay few.
+    """
+    out: dict[str, Any] = {}
+    for labels in found:
+        for column, values in labels.items():
+            if column in out and (out[column] is None or values is None):
+                out[column] = None
+            elif column in out:
+                out[column] = pd.concat([pd.Series(out[column]), pd.Series(values)],
+                                        ignore_index=True).drop_duplicates().array
+            else:
+                out[column] = values
+            if out[column] is not None and len(out[column]) > _FEW:
+                out[column] = None
+    return out
+
+
+def _tree(dask: Any, labels: list[Any]) -> Any:
+    """The labels of many files merged in a tree on the workers (see :func:`_merge_labels`)."""
+    if not labels:
+        return {}
+    while len(labels) > 1:
+        labels = [dask.delayed(_merge_labels)(*labels[i:i + 8])
+                  for i in range(0, len(labels), 8)]
+    return dask.delayed(_merge_labels)(labels[0])
 
 
 def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -296,15 +362,14 @@ def _validate(table: str, file: str,
 
 _FEW = 10_000
 """A column with at most this many distinct values in a file has its labels found at load."""
-_ACCOUNT_FACTS = ["account_id", "rep_id", "customer_since", "churned_on"]
 
 
 def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
     """What the KPIs need to know of the whole data, from one partition's valid rows.
 
     The first and last value of each date column, the distinct values of the
-    columns that have few of them, the contracts that renew others, and
-    the small tables (reps, market) and accounts' lookup columns whole.
+    columns that have few of them, and the small tables (reps, market)
+    whole: nothing that grows with the data, which the client keeps.
     """
     dates = [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
     labels = {}
@@ -317,13 +382,8 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
             labels[column] = values if len(values) <= _FEW else None
     out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels,
            "recorded": latest_recorded(table, kept)}
-    if table == "contracts":  # which contract renews which
-        out["renewals"] = kept.loc[kept["renewal_of"].notna(), ["contract_id", "renewal_of"]]
     if table in ("reps", "market"):
         out["frame"] = kept
-    if table == "accounts":
-        out["frame"] = kept[[*_ACCOUNT_FACTS, *(c for c, v in labels.items()
-                                               if v is not None and c not in _ACCOUNT_FACTS)]]
     return out
 
 
@@ -333,29 +393,23 @@ def _latest_day(days: list[int | None]) -> pd.Timestamp | None:
     return from_days(max(known)) if known else None
 
 
-def _whole(summaries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The facts of the whole data from those of its partitions (see :func:`_summary`)."""
+def _whole(summaries: dict[str, list[dict[str, Any]]], labels: dict[str, Any]) -> dict[str, Any]:
+    """The facts of the whole data from those of its partitions (see :func:`_summary`).
+
+    ``labels``: the distinct values of the columns that have few (see :func:`_merge_labels`).
+    """
     facts: dict[str, Any] = {"spans": {}, "labels": {}}
     facts["as_of"] = _latest_day([p["recorded"] for parts in summaries.values() for p in parts])
-    found: dict[str, list] = {}
     for table, parts in summaries.items():
         for column in parts[0]["spans"]:
             lows = pd.Series([p["spans"][column][0] for p in parts])
             highs = pd.Series([p["spans"][column][1] for p in parts])
             facts["spans"][(table, column)] = (lows.min(), highs.max())
-        for column in parts[0]["labels"]:
-            found.setdefault(column, []).extend(p["labels"][column] for p in parts)
         if table in ("reps", "market"):
             facts[table] = pd.concat([p["frame"] for p in parts])
-    for column, values in found.items():
-        if all(v is not None for v in values):
-            facts["labels"][column] = sorted_labels(values)
-    if "contracts" in summaries:
-        facts["renewals"] = pd.concat([p["renewals"] for p in summaries["contracts"]],
-                                      ignore_index=True)
-    if "accounts" in summaries:
-        facts["accounts"] = pd.concat([p["frame"] for p in summaries["accounts"]])
-        facts["accounts_columns"] = list(facts["accounts"].columns)
+    for column, values in labels.items():
+        if values is not None:
+            facts["labels"][column] = sorted_labels([values])
     return facts
 
 
@@ -467,18 +521,25 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     return out
 
 
-def _account_ids(files: list[str], results: list[dict],
-                 failures: list[pd.DataFrame]) -> tuple[pd.Series, pd.Series]:
-    """Every account id, and those whose every row was rejected (their rows cascade)."""
-    ids = pd.concat([r["ids"] for r in results], keys=range(len(results)))
+def _rejected_rows(files: list[str], failures: list[pd.DataFrame]) -> dict[int, np.ndarray]:
+    """The zero-based rows of each accounts file (by position) that were rejected."""
     report = as_report(failures, by_file=True)
     report = report[report["table"] == "accounts"]
-    bad = pd.Series(False, index=ids.index)
-    if len(report):
-        lookup = {file: i for i, file in enumerate(files)}
-        part = report["file"].map(lookup)
-        where = pd.MultiIndex.from_arrays([part.to_numpy(), report["row"].to_numpy(np.int64) - 1])
-        bad = pd.Series(ids.index.isin(where), index=ids.index)
+    lookup = {file: i for i, file in enumerate(files)}
+    return {lookup[file]: group["row"].to_numpy(np.int64) - 1
+            for file, group in report.groupby("file")}
+
+
+def _account_ids(parts: list[pd.Series],
+                 rejected: dict[int, np.ndarray]) -> tuple[pd.Series, pd.Series]:
+    """Every account id, and those whose every row was rejected (their rows cascade).
+
+    Run on a worker, from the ids each file's validation kept there:
+    the client never holds them.
+    """
+    ids = pd.concat(parts, ignore_index=True)
+    bad = np.concatenate([part.index.isin(rejected.get(i, [])) for i, part in enumerate(parts)]
+                         or [np.zeros(0, dtype=bool)])
     # Arrow-backed text: sent to the workers and looked up without conversion.
     known = pd.Series(ids.dropna().unique(), dtype="str")
-    return known, rejected_accounts(ids, bad.to_numpy())
+    return known, rejected_accounts(ids, bad)

@@ -1,33 +1,45 @@
-"""The KPIs on Dask data: additive pieces per partition, summed, then finished.
+"""The KPIs on Dask data: computed on the workers, the client keeps what it returns.
 
 Two passes over the data at most:
 
 1. **Facts of the whole data** (once per data object, then cached): the
    first and last value of every date column (the period grids), every
    label of the ``by`` columns (group codes that mean the same in every
-   partition), the latest ticket timestamp (the default ``as_of``), the
-   renewed contract ids, and the small tables that ``by`` looks columns up
-   in (accounts' ids, dates and dimensions; reps; market).
-2. **The KPIs**, all requested at once in one ``dask.compute``:
+   partition), the latest ticket timestamp (the default ``as_of``) and the
+   small tables (reps, market). Nothing that grows with the rows: the
+   client never holds the accounts, the contracts or any other table.
+2. **The KPIs**, all requested at once in one ``dask.compute``, each on
+   *units* of the data, each unit a :class:`~repkpi.io.loading.CrmData`
+   that the pandas engine runs on with a :class:`~repkpi.kpis.engine.Whole`
+   describing the whole data; the units' :class:`~repkpi.kpis.engine.Piece`
+   arrays (numerators, denominators: groups x periods) are summed in a tree:
 
-   * *additive* KPIs (route ``"partition"``) run on each partition of their
-     own table, with a :class:`~repkpi.kpis.engine.Whole` describing the
-     whole data, and return :class:`~repkpi.kpis.engine.Piece` arrays that
-     are summed in a tree;
-   * the medians (kind ``"median"``) are
-     **exact**: each partition gives the (period, group, hours) of its
-     tickets, the rows are shuffled by (period, group), and each group's
-     median is taken whole, as pandas does;
-   * KPIs that need all rows of an account together (routes ``"touches"``,
-     ``"won_deals"``, ``"contracts"``) and the market KPIs gather only what
-     they read: the distinct
-     (account, period) pairs of activities and surveys, the won deals'
-     account, date and amount, the contracts' account, dates and value.
-     They are then computed by the pandas code on the period grid of the
-     whole data.
+   * a KPI that reads only its own table's rows (the reps and the market
+     looked up whole) runs on each partition of that table;
+   * a KPI that needs all the rows of an account together (engagement,
+     key accounts, NRR and GRR: routes ``"touches"``, ``"won_deals"``,
+     ``"contracts"``), or the account's columns (``by="region"`` on
+     tickets), runs on *aligned* units: every table it reads split by a
+     hash of ``account_id`` into the same ``n`` buckets, bucket ``i`` of
+     each table together (a shuffle between the workers). An account's
+     rows are then all in one unit, and each unit's arrays are those of a
+     disjoint set of accounts: counts, sums and ratios of sums add up;
+   * the renewal KPIs know which contract renews which through a join on
+     the workers (the renewals bucketed by the contract they renew, then
+     matched against each unit's contracts);
+   * the medians (kind ``"median"``) are **exact**: each unit gives the
+     (period, group, hours) of its tickets, the rows are shuffled by
+     (period, group), and each group's median is taken whole, as pandas
+     does;
+   * the market KPIs need our won revenue per (period, region), which the
+     units sum; the market table is small, and the KPI is finished on the
+     client with that sum (:data:`~repkpi.kpis.market.OURS`).
 
-Every route gives the numbers of the pandas engine; ``tests/test_dask.py``
-checks that on a local cluster. The executor registers itself for
+:func:`repkpi.detail` runs on the same units and gathers only the rows it
+lists. Every route gives the numbers of the pandas engine;
+``tests/test_dask.py`` checks that on a local cluster and
+``tests/test_dask_cluster.py`` on a scheduler and workers started as
+separate processes. The executor registers itself for
 :class:`~repkpi.io.dask.DaskCrmData`; importing this module does not import
 Dask (the data's loader does).
 """
@@ -35,6 +47,7 @@ Dask (the data's loader does).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -51,11 +64,11 @@ from repkpi.kpis.engine import (
     as_of_day,
     detail_frame,
     evaluate,
-    positions,
     run_spec,
     scope_for,
     tidy,
 )
+from repkpi.kpis.market import OURS, our_revenue
 from repkpi.kpis.registry import (
     EXPECTED,
     KPIS,
@@ -69,8 +82,6 @@ from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 
 __all__ = ["DaskExecutor"]
-
-_TOUCHES = {"activities": "occurred_on", "surveys": "responded_at"}
 
 
 
@@ -88,7 +99,7 @@ def _by(kwargs: dict[str, Any]) -> list[str]:
 
 # -- pass 1: facts of the whole data ------------------------------------------------------------
 def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
-    """Spans, labels, lookups and other facts of the whole data (computed once, then cached)."""
+    """Spans, labels, the small tables and as-of of the whole data (computed once, then cached)."""
     dask = require_dask()
     cache = data.cache.setdefault("facts", {})
     wanted: dict[str, Any] = {}
@@ -96,19 +107,8 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         wanted["spans"] = {(t, c.name): (frame[c.name].min(), frame[c.name].max())
                            for t, frame in data.tables.items()
                            for c in COLUMNS[t] if c.kind in ("date", "datetime")}
-        if data.contracts is not None:
-            wanted["renewals"] = data.contracts[["contract_id", "renewal_of"]].dropna(
-                subset=["renewal_of"])
         small = {t: getattr(data, t) for t in ("reps", "market") if getattr(data, t) is not None}
         wanted["small"] = small
-    accounts = data.accounts
-    if accounts is not None:
-        keep = ["account_id", "rep_id", "customer_since", "churned_on"]
-        have = cache.get("accounts_columns", [])
-        need = list(dict.fromkeys([*keep, *have, *(c for c in columns if c in accounts.columns)]))
-        if need != have:
-            wanted["accounts"] = accounts[need]
-            cache["accounts_columns"] = need
     if "as_of_day" not in cache:
         cache["as_of_day"] = as_of_day(data)
     labels = cache.setdefault("labels", {})
@@ -122,10 +122,7 @@ def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
         (found,) = dask.compute(wanted, scheduler=data.client)
         if "spans" in found:
             cache["spans"] = found["spans"]
-            cache["renewals"] = found.get("renewals")
             cache.update({t: _plain(f) for t, f in found["small"].items()})
-        if "accounts" in found:
-            cache["accounts"] = _plain(found["accounts"])
         for column, values in found.get("labels", {}).items():
             labels[column] = sorted_labels(values)
     return cache
@@ -162,13 +159,12 @@ def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
     if latest:
         stamps = micros(pd.Series(latest).astype("datetime64[us, UTC]"))
         values[("latest", "tickets")] = max((s for s in stamps if s != NAT), default=NAT)
-    if facts.get("renewals") is not None:
-        values[("renewals",)] = _plain(facts["renewals"]).reset_index(drop=True)
     return Whole(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
 
 
 def _lookups(facts: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    return {t: facts[t] for t in ("accounts", "reps", "market") if t in facts}
+    """The small tables, whole: sent to every worker."""
+    return {t: facts[t] for t in ("reps", "market") if t in facts}
 
 
 def _empty(data: Any, facts: dict[str, Any]) -> CrmData:
@@ -194,17 +190,48 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
-def _pieces(part: pd.DataFrame, table: str, calls: list[tuple[int, Call]],
-            shared: tuple[Whole, dict[str, pd.DataFrame]]) -> dict[int, Piece]:
-    """Every additive KPI of ``calls`` on one partition of ``table``."""
+Unit = dict[str, Any]
+"""The tables of one unit: table name -> a partition (a delayed frame)."""
+
+
+def _unit_data(tables: dict[str, pd.DataFrame], lookups: dict[str, pd.DataFrame]) -> CrmData:
+    return CrmData.trusted(**{**lookups, **tables})
+
+
+def _with_renewals(whole: Whole, renewals: pd.DataFrame | None) -> Whole:
+    """``whole``, knowing which contract renews each of the unit's contracts."""
+    if renewals is None:
+        return whole
+    return replace(whole, facts={**whole.facts, ("renewals",): renewals})
+
+
+def _pieces(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
+            shared: tuple[Whole, dict[str, pd.DataFrame]],
+            renewals: pd.DataFrame | None = None) -> dict[int, Piece]:
+    """Every additive KPI of ``calls`` on one unit."""
     whole, lookups = shared
-    data = CrmData.trusted(**{**lookups, table: part})
+    whole = _with_renewals(whole, renewals)
+    data = _unit_data(tables, lookups)
     cache: dict = {}
     return {index: evaluate(run_spec(_spec(name), data, kwargs, whole=whole, cache=cache))
             for index, (name, kwargs) in calls}
 
 
-def _add(*pieces: dict[int, Piece]) -> dict[int, Piece]:
+def _ours(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
+          shared: tuple[Whole, dict[str, pd.DataFrame]]) -> dict[int, np.ndarray]:
+    """Our won revenue per (period, group) of each market KPI of ``calls``, on one unit.
+
+    ``shared`` holds the Whole without pieces: the groups are the market
+    table's, which every unit holds whole, so the arrays add up.
+    """
+    whole, lookups = shared
+    data = _unit_data(tables, lookups)
+    cache: dict = {}
+    return {index: our_revenue(scope_for(_spec(name), data, kwargs, whole=whole, cache=cache))
+            for index, (name, kwargs) in calls}
+
+
+def _add(*pieces: dict[int, Any]) -> dict[int, Any]:
     total = {}
     for piece in pieces:
         for key, value in piece.items():
@@ -230,33 +257,113 @@ def _medians(buckets: list[pd.DataFrame]) -> pd.Series:
     return pd.concat(buckets).groupby("key")["value"].median()
 
 
-def _won(part: pd.DataFrame) -> pd.DataFrame:
-    """The won deals of one partition, with the columns the gathered KPIs read and show."""
-    return part.loc[part["stage"] == "won", ["deal_id", "account_id", "closed_on", "amount", "stage"]]
+# -- units: partitions, or buckets of accounts --------------------------------------------------
+def _aligned_tables(data: Any, spec: KpiSpec, kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """The tables a call must see aligned on ``account_id``; none: its table's partitions do.
+
+    Aligned: the KPIs that need all the rows of an account together, and
+    those whose ``by`` (or calendar) columns are looked up in accounts
+    (the account's column, or the account's rep).
+    """
+    tables = data.tables
+    if spec.route in ("touches", "won_deals", "contracts"):
+        names = [spec.table, *spec.reads, *spec.any_of, "accounts"]
+        return tuple(t for t in dict.fromkeys(names) if t in tables)
+    table = "deals" if spec.route == "market" else spec.table
+    own = tables[table].columns
+    if table == "accounts" or "account_id" not in own or "accounts" not in tables:
+        return ()
+    accounts = tables["accounts"].columns
+    for column in _by(kwargs):
+        if column not in own and (column in accounts or "rep_id" not in own):
+            return (table, "accounts")
+    return ()
 
 
-def _pairs(part: pd.DataFrame, column: str, shared: tuple[Whole, dict[str, pd.DataFrame]],
-           first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Distinct (account position, period position) of one partition's touches, as one number."""
-    account = positions(part["account_id"], shared[1]["accounts"]["account_id"])
-    days = day_numbers(part[column])
-    pos = np.searchsorted(first, days, side="right") - 1
-    ok = (account >= 0) & (pos >= 0) & (days != NAT) & (days <= (last[-1] if len(last) else NAT))
-    return pd.unique(account[ok] * len(first) + pos[ok])
+def _bucket_of(ids: pd.Series, n: int) -> np.ndarray:
+    """The bucket of each id: a hash of its text, the same in every table and process."""
+    hashed = pd.util.hash_pandas_object(ids.astype("str"), index=False).to_numpy()
+    return (hashed % np.uint64(n)).astype(np.int64)
 
 
-def _gathered(data: Any, calls: Sequence[tuple[int, Call]], columns: list[str]) -> dict[str, Any]:
-    """What the gathered KPIs of ``calls`` read, as delayed objects to compute."""
-    dask = require_dask()
-    routes = {_spec(name).route for _, (name, _) in calls}
-    wanted: dict[str, Any] = {}
-    if routes & {"won_deals", "market"} and data.deals is not None:
-        wanted["won"] = [dask.delayed(_won)(p) for p in data.deals.to_delayed()]
-    if "contracts" in routes and data.contracts is not None:
-        own = [c for c in columns if c in data.contracts.columns]
-        keep = list(dict.fromkeys(["account_id", "start_date", "end_date", "annual_value", *own]))
-        wanted["contracts"] = [p[keep] for p in data.contracts.to_delayed()]
-    return wanted
+def _bucketed(part: pd.DataFrame, n: int, column: str = "account_id") -> list[pd.DataFrame]:
+    """The rows of one partition in ``n`` buckets by ``column``, in their order."""
+    bucket = _bucket_of(part[column], n)
+    return [part[bucket == i] for i in range(n)]
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One bucket of a table: its rows from every partition, in partition order."""
+    return pd.concat(parts, ignore_index=True)
+
+
+def _aligned(dask: Any, data: Any, tables: Sequence[str], n: int) -> list[Unit]:
+    """``n`` units, unit ``i`` holding bucket ``i`` of each of ``tables``."""
+    splits = {t: [dask.delayed(_bucketed, nout=n)(p, n) for p in getattr(data, t).to_delayed()]
+              for t in tables}
+    return [{t: dask.delayed(_concat)([s[i] for s in splits[t]]) for t in tables}
+            for i in range(n)]
+
+
+def _renewal_pairs(part: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """A partition's (contract, the contract it renews), in ``n`` buckets by the renewed one."""
+    pairs = part.loc[part["renewal_of"].notna(), ["contract_id", "renewal_of"]]
+    return _bucketed(pairs, n, "renewal_of")
+
+
+def _first_renewals(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The contract that renews each renewed contract of one bucket: the first in the data."""
+    return _plain(pd.concat(parts, ignore_index=True).drop_duplicates("renewal_of"))
+
+
+def _renewals(dask: Any, data: Any, units: list[Unit]) -> list[Any]:
+    """Which contract renews each contract of each unit, found by a join on the workers."""
+    n = max(data.contracts.npartitions, len(units))
+    pairs = [dask.delayed(_renewal_pairs, nout=n)(p, n) for p in data.contracts.to_delayed()]
+    firsts = [dask.delayed(_first_renewals)([s[j] for s in pairs]) for j in range(n)]
+    # Unit i reads bucket j of the first renewals: each task joins one unit and one bucket.
+    out = []
+    for unit in units:
+        split = dask.delayed(_bucketed, nout=n)(unit["contracts"][["contract_id"]], n,
+                                                  "contract_id")
+        found = [dask.delayed(_matching)(firsts[j], split[j]) for j in range(n)]
+        out.append(dask.delayed(_concat)(found))
+    return out
+
+
+def _matching(firsts: pd.DataFrame, contracts: pd.DataFrame) -> pd.DataFrame:
+    return firsts[firsts["renewal_of"].isin(contracts["contract_id"])]
+
+
+def _needs_renewals(calls: Sequence[tuple[int, Call]]) -> bool:
+    """Whether a KPI of ``calls`` reads the renewals (the contracts' own KPIs)."""
+    return any(_spec(name).route == "partition" and _spec(name).table == "contracts"
+               for _, (name, _) in calls)
+
+
+def _units(dask: Any, data: Any, key: tuple[str, ...], aligned: list[Unit]) -> list[Unit]:
+    """The units of a group of calls: a table's partitions, or the aligned buckets."""
+    if key[0] == "aligned":
+        return aligned
+    return [{key[1]: p} for p in getattr(data, key[1]).to_delayed()]
+
+
+def _plan(data: Any, calls: Sequence[tuple[int, Call]]) -> tuple[dict[tuple[str, ...], list],
+                                                                  tuple[str, ...]]:
+    """The calls grouped by their units, and the tables to align (see :func:`_aligned_tables`)."""
+    groups: dict[tuple[str, ...], list[tuple[int, Call]]] = {}
+    aligned: list[str] = []
+    for index, (name, kwargs) in calls:
+        spec = _spec(name)
+        tables = _aligned_tables(data, spec, kwargs)
+        aligned += tables
+        key = ("aligned",) if tables else ("raw", "deals" if spec.route == "market" else spec.table)
+        groups.setdefault(key, []).append((index, (name, kwargs)))
+    return groups, tuple(dict.fromkeys(aligned))
+
+
+def _buckets(data: Any, tables: Sequence[str]) -> int:
+    return max(getattr(data, t).npartitions for t in tables)
 
 
 def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
@@ -274,21 +381,27 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     for name, kwargs in [] if checked else calls:
         check(data, name, kwargs)
     shared = broadcast(dask, (context, lookups), data.client)
+    groups, tables = _plan(data, list(enumerate(calls)))
+    aligned = _aligned(dask, data, tables, _buckets(data, tables)) if tables else []
+    market = [index for index, (name, _) in enumerate(calls) if _spec(name).route == "market"]
+    shared_plain = broadcast(dask, (plain, lookups), data.client) if market else None
     wanted: dict[str, Any] = {}
-    by_table: dict[str, list[tuple[int, Call]]] = {}
-    gathered = []
-    for index, (name, kwargs) in enumerate(calls):
-        spec = _spec(name)
-        if spec.route == "partition":
-            by_table.setdefault(spec.table, []).append((index, (name, kwargs)))
-        else:
-            gathered.append((index, (name, kwargs)))
     medians = {}
-    for table, table_calls in by_table.items():
-        parts = [dask.delayed(_pieces)(p, table, table_calls, shared)
-                 for p in getattr(data, table).to_delayed()]
-        wanted[f"pieces:{table}"] = _tree_sum(dask, parts)
-        for index, (name, _) in table_calls:
+    for key, group in groups.items():
+        units = _units(dask, data, key, aligned)
+        mine = [(i, c) for i, c in group if i not in market]
+        theirs = [(i, c) for i, c in group if i in market]
+        if theirs:
+            wanted[f"ours:{key}"] = _tree_sum(dask, [dask.delayed(_ours)(u, theirs, shared_plain)
+                                                     for u in units])
+        if not mine:
+            continue
+        renewals = (_renewals(dask, data, units) if _needs_renewals(mine)
+                    else [None] * len(units))
+        parts = [dask.delayed(_pieces)(u, mine, shared, r)
+                 for u, r in zip(units, renewals, strict=True)]
+        wanted[f"pieces:{key}"] = _tree_sum(dask, parts)
+        for index, (name, _) in mine:
             if _spec(name).kind == "median":
                 # Rows of one key meet in one bucket, so each median is taken over all its rows.
                 n = min(len(parts), 64)
@@ -296,61 +409,31 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
                 buckets = [dask.delayed(_medians)([s[i] for s in split]) for i in range(n)]
                 medians[index] = dask.delayed(pd.concat)(buckets)
     wanted.update({f"median:{i}": m for i, m in medians.items()})
-    wanted.update(_gathered(data, gathered, columns))
-    touching = [(i, c) for i, c in gathered if _spec(c[0]).route == "touches"]
-    for index, (name, kwargs) in touching:
-        scope = scope_for(_spec(name), empty, kwargs, whole=plain)
-        for table, column in _TOUCHES.items():
-            frame = getattr(data, table)
-            if frame is not None:
-                parts = [dask.delayed(_pairs)(p, column, shared, scope.grid.first,
-                                              scope.grid.last)
-                         for p in frame.to_delayed()]
-                wanted[f"pairs:{index}:{table}"] = parts
     (found,) = dask.compute(wanted, scheduler=data.client)
-    # Gathered pieces are put together here, not on a worker: the client keeps them anyway.
-    for key in ("won", "contracts"):
-        if key in found:
-            found[key] = _plain(pd.concat(found[key]))
-    for key in [k for k in found if k.startswith("pairs:")]:
-        found[key] = _union(found[key])
     results: dict[int, pd.DataFrame] = {}
-    for table, table_calls in by_table.items():
-        total = found[f"pieces:{table}"]
-        part = CrmData.trusted(**{**lookups, table: empty.tables[table]})
-        for index, (name, kwargs) in table_calls:
-            scope = scope_for(_spec(name), part, kwargs, whole=context)
+    for key, group in groups.items():
+        for index, (name, kwargs) in group:
+            spec = _spec(name)
+            if index in market:
+                results[index] = _market(spec, kwargs, empty, plain, found[f"ours:{key}"][index])
+                continue
+            piece = found[f"pieces:{key}"][index]
+            scope = scope_for(spec, empty, kwargs, whole=context)
             values = None
-            if total[index].kind == "median":
-                values = np.full(total[index].numerator.shape, np.nan).reshape(-1)
+            if piece.kind == "median":
+                values = np.full(piece.numerator.shape, np.nan).reshape(-1)
                 found_medians = found[f"median:{index}"]
                 values[found_medians.index.to_numpy(dtype=np.int64)] = found_medians.to_numpy()
-                values = values.reshape(total[index].numerator.shape)
-            results[index] = finish(scope, total[index], values)
-    common = _common(lookups, found)  # one object: the KPIs share their grids and ARR sums
-    cache: dict = {}
-    for index, (name, kwargs) in gathered:
-        on = common
-        spec = _spec(name)
-        if spec.route == "touches":
-            scope = scope_for(spec, empty, kwargs, whole=plain)
-            touches = {table: _touches(found[f"pairs:{index}:{table}"],
-                                       lookups["accounts"]["account_id"], scope.grid.first,
-                                       column, table)
-                       for table, column in _TOUCHES.items()
-                       if f"pairs:{index}:{table}" in found}
-            on = CrmData.trusted(**common.tables, **touches)
-        results[index] = evaluate(run_spec(spec, on, kwargs, whole=plain, cache=cache))
+                values = values.reshape(piece.numerator.shape)
+            results[index] = finish(scope, piece, values)
     return [results[i] for i in range(len(calls))]
 
 
-def _common(lookups: dict[str, pd.DataFrame], found: dict[str, Any]) -> CrmData:
-    tables = dict(lookups)
-    if "won" in found:
-        tables["deals"] = found["won"]
-    if "contracts" in found:
-        tables["contracts"] = found["contracts"]
-    return CrmData.trusted(**tables)
+def _market(spec: KpiSpec, kwargs: dict[str, Any], empty: CrmData, plain: Whole,
+            ours: np.ndarray) -> pd.DataFrame:
+    """A market KPI on the client: the market table and our revenue summed on the workers."""
+    whole = replace(plain, facts={**plain.facts, OURS: ours})
+    return evaluate(run_spec(spec, empty, kwargs, whole=whole))
 
 
 def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.DataFrame:
@@ -379,22 +462,6 @@ def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.
     return tidy(scope.grid.periods[keep], keys, num[keep], den[keep], value[keep])
 
 
-def _union(parts: list[np.ndarray]) -> np.ndarray:
-    return pd.unique(np.concatenate(parts)) if parts else np.array([], dtype=np.int64)
-
-
-def _touches(pairs: np.ndarray, accounts: pd.Series, first: np.ndarray, column: str,
-             table: str) -> pd.DataFrame:
-    """One touch per distinct (account, period): what engagement reads of activities or surveys."""
-    width = len(first)
-    account, pos = pairs // width, pairs % width
-    days = first[pos].astype("datetime64[D]").astype("datetime64[us]")
-    when = pd.Series(days)
-    if table == "surveys":
-        when = when.dt.tz_localize("UTC")
-    return pd.DataFrame({"account_id": accounts.to_numpy()[account], column: when})
-
-
 def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
     """:func:`run`, keeping each result on ``data`` for the same call later (scorecard's goals)."""
     store = data.cache.setdefault("results", {})
@@ -408,14 +475,27 @@ def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> li
 
 
 # -- the executor -------------------------------------------------------------------------------
-def _detail_part(part: pd.DataFrame, table: str, spec: KpiSpec, kwargs: dict[str, Any],
-                 period: pd.Period, shared: tuple[Whole, dict[str, pd.DataFrame]]) -> pd.DataFrame:
-    """The rows behind ``period`` in one partition of ``table`` (codes of the whole data)."""
+def _detail_part(tables: dict[str, pd.DataFrame], spec: KpiSpec, kwargs: dict[str, Any],
+                 period: pd.Period, shared: tuple[Whole, dict[str, pd.DataFrame]],
+                 renewals: pd.DataFrame | None = None,
+                 only: str | None = None) -> pd.DataFrame:
+    """The rows behind ``period`` in one unit (codes of the whole data); ``only``: of that table."""
     whole, lookups = shared
-    plain = Whole(whole.spans, whole.labels, whole.facts, pieces=True)
-    data = CrmData.trusted(**{**lookups, table: part})
-    return detail_frame(run_spec(spec, data, kwargs, whole=plain), period,
+    whole = _with_renewals(whole, renewals)
+    rows = detail_frame(run_spec(spec, _unit_data(tables, lookups), kwargs, whole=whole), period,
                         normalise_by(kwargs.get("by")))
+    return rows if only is None else rows[rows["table"] == only]
+
+
+def _listed(frames: list[pd.DataFrame], by: list[str]) -> pd.DataFrame:
+    """The units' rows as one frame, its columns in :func:`detail_frame`'s order."""
+    kept = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(kept, ignore_index=True)
+    tail = [c for c in ("in_numerator", "in_denominator", "numerator_weight",
+                        "denominator_weight", "hours") if c in out.columns]
+    labels = [c for c in by if c in out.columns]
+    front = [c for c in out.columns if c not in tail and c not in labels]
+    return _plain(out[[*front, *labels, *tail]])
 
 
 class DaskExecutor:
@@ -445,33 +525,37 @@ class DaskExecutor:
 
     def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
                period: pd.Period) -> pd.DataFrame:
-        """The rows behind ``period``: small, so gathered from the workers."""
+        """The rows behind ``period``: found on the units, only they are gathered."""
         dask = require_dask()
         check(data, spec.name, kwargs)
         by = normalise_by(kwargs.get("by"))
         facts = _facts(data, _by(kwargs))
         context, plain = _context(facts, pieces=True), _context(facts, pieces=False)
         lookups = _lookups(facts)
-        if spec.route == "partition":
-            shared = broadcast(dask, (context, lookups), data.client)
-            parts = [dask.delayed(_detail_part)(p, spec.table, spec, kwargs, period, shared)
-                     for p in getattr(data, spec.table).to_delayed()]
-            (frames,) = dask.compute(parts, scheduler=data.client)
-            return pd.concat(frames, ignore_index=True)
         call = [(0, (spec.name, kwargs))]
-        wanted = _gathered(data, call, by)
-        if spec.route == "touches":
-            for table in _TOUCHES:
-                if getattr(data, table) is not None:
-                    wanted[table] = getattr(data, table)
-        (found,) = dask.compute(wanted, scheduler=data.client)
-        for key in ("won", "contracts"):
-            if key in found:
-                found[key] = _plain(pd.concat(found[key]))
-        common = _common(lookups, found)
-        tables = {t: _plain(found[t]) for t in _TOUCHES if t in found}
-        on = CrmData.trusted(**common.tables, **tables)
-        return detail_frame(run_spec(spec, on, kwargs, whole=plain), period, by)
+        groups, tables = _plan(data, call)
+        (key,) = groups
+        units = _units(dask, data, key, _aligned(dask, data, tables, _buckets(data, tables))
+                       if tables else [])
+        if spec.route == "market":
+            # Our deals of the period from the units; the market's rows, which need our
+            # revenue summed (the rank), on the client.
+            shared = broadcast(dask, (plain, lookups), data.client)
+            wanted = {"rows": [dask.delayed(_detail_part)(u, spec, kwargs, period, shared,
+                                                          only="deals") for u in units],
+                      "ours": _tree_sum(dask, [dask.delayed(_ours)(u, call, shared)
+                                               for u in units])}
+            (found,) = dask.compute(wanted, scheduler=data.client)
+            whole = replace(plain, facts={**plain.facts, OURS: found["ours"][0]})
+            market = detail_frame(run_spec(spec, _empty(data, facts), kwargs, whole=whole),
+                                  period, by)
+            return _listed([*found["rows"], market[market["table"] != "deals"]], by)
+        shared = broadcast(dask, (context, lookups), data.client)
+        renewals = _renewals(dask, data, units) if _needs_renewals(call) else [None] * len(units)
+        parts = [dask.delayed(_detail_part)(u, spec, kwargs, period, shared, r)
+                 for u, r in zip(units, renewals, strict=True)]
+        (frames,) = dask.compute(parts, scheduler=data.client)
+        return _listed(frames, by)
 
 
 register_executor(DaskCrmData, DaskExecutor())

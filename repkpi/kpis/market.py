@@ -23,9 +23,13 @@ from repkpi.kpis.engine import Pairs, Parts, Scope, Term, lookups, positions
 from repkpi.kpis.registry import kpi
 from repkpi.periods import day_numbers, pandas_freq
 
-__all__ = ["market_rank", "market_share", "market_share_delta"]
+__all__ = ["OURS", "market_rank", "market_share", "market_share_delta", "our_revenue"]
 
 _ORDER = {"M": 0, "Q": 1, "Y": 2}
+OURS = ("market", "ours")
+"""Key of :attr:`Whole.facts <repkpi.kpis.engine.Whole.facts>` that gives our revenue per
+(period, group) of the market grid, found on the whole data (the Dask executor sums it over
+the partitions): the market KPIs then read no deals."""
 
 
 class _Market:
@@ -66,6 +70,9 @@ class _Market:
         self.ours = s.events(deals["closed_on"], where=deals["stage"] == "won",
                              weights=deals["amount"].fillna(0.0), codes=codes, frame=deals,
                              table="deals")
+        given = s.whole.facts.get(OURS) if s.whole is not None else None
+        if given is not None:  # summed over the partitions of Dask data: the term's array
+            self.ours.__dict__["_array"] = given
         self.theirs = s.events(starts, weights=market["revenue"])
         self.covered = s.events(starts).array() > 0
         pos = s.grid.locate(day_numbers(starts))
@@ -79,6 +86,15 @@ class _Market:
         ours: Term = self.ours
         return self.scope.parts(kind, ours, ours + self.theirs, defined=self.covered,
                                show=("revenue",))
+
+
+def our_revenue(s: Scope) -> np.ndarray:
+    """Our won-deal revenue per (period, group) of the market grid (the scope of a market KPI).
+
+    Additive over the deals: on Dask data, the sum over partitions is what
+    :data:`OURS` gives the market KPIs.
+    """
+    return _Market(s).ours.cached_array()
 
 
 @kpi(table="market", unit="percent", kind="ratio", route="market",

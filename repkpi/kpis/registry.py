@@ -79,9 +79,14 @@ class KpiSpec:
         measured on a day of P; ``"window"``: a trailing window;
         ``"compare"``: against the previous period.
     route : {"partition", "touches", "won_deals", "contracts", "market"}
-        How the KPI splits over the partitions of Dask data: per partition
-        of its table (additive pieces, or the rows of a median), or by
-        gathering the columns it reads.
+        How the KPI splits over the partitions of Dask data, always on the
+        workers: ``"partition"``, per partition of its table (additive
+        pieces, or the rows of a median; on buckets of accounts when ``by``
+        reads the account's columns); ``"touches"``, ``"won_deals"``,
+        ``"contracts"``, on buckets of accounts (every table it reads split
+        by ``account_id`` alike: an account's rows together); ``"market"``,
+        our revenue per (period, region) summed over the deals, the market
+        table whole.
     reads : tuple of str
         Other tables it reads (a missing one is an error).
     any_of : tuple of str
