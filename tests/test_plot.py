@@ -488,8 +488,8 @@ def test_period_label(period, expected):
 
 def test_public_names():
     assert sorted(plot.__all__) == ["TITLES", "UnitFormatter", "cohort_retention", "dashboard",
-                                    "format_value", "goal_chart", "goal_series", "leaderboard", "period_label",
-                                    "png_bytes", "title", "trend", "window"]
+                                    "format_value", "goal_chart", "goal_series", "leaderboard",
+                                    "period_label", "png_bytes", "title", "trend", "window"]
 
 
 def test_cohort_retention_leaves_prospects_out_and_reads_fiscal_quarters():
