@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import distributed
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -342,3 +343,103 @@ def test_a_quarter_in_progress_is_the_same_on_both_engines(cluster, tmp_path):
     card = repkpi.scorecard(on_dask, period="current")
     assert set(card["status"]) == {"in progress"}
     _same(card, repkpi.scorecard(on_pandas, period="current"))
+
+
+# -- ticket events: pauses and their references ---------------------------------------------------
+CALENDAR = {"timezone": "Europe/London",
+            "hours": {d: "08:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+            "holidays": ["2024-12-25", "2024-12-26", "2025-01-01"],
+            "by": {"region": {"east": {"timezone": "Asia/Singapore"},
+                              "west": {"hours": {"mon": "10:00-14:00", "sat": "09:00-12:00"}}}}}
+SERVICE = ("sla_compliance", "first_response_sla", "first_response_hours", "resolution_hours")
+
+
+@pytest.fixture(scope="module")
+def paused(cluster, tmp_path_factory):
+    """Every 25th ticket of the sample with 0-4 status changes each: unsplit (pandas) and split."""
+    source = tmp_path_factory.mktemp("events")
+    for table in ("accounts", "reps"):
+        (source / f"{table}.csv").write_bytes((SAMPLE / f"{table}.csv").read_bytes())
+    tickets = pd.read_csv(SAMPLE / "tickets.csv", dtype="str").iloc[::25]
+    tickets.to_csv(source / "tickets.csv", index=False)
+    rng = np.random.default_rng(16)
+    which = np.repeat(np.arange(len(tickets)), rng.integers(0, 5, len(tickets)))
+    opened = pd.to_datetime(tickets["opened_at"], utc=True, format="mixed").to_numpy()[which]
+    after = pd.to_timedelta(rng.integers(-120, 200 * 60, len(which)), unit="min")
+    pd.DataFrame({
+        "ticket_id": tickets["ticket_id"].to_numpy()[which],
+        "changed_at": (pd.DatetimeIndex(opened) + after).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": rng.choice(["new", "open", "pending", "on_hold", "solved"], len(which)),
+    }).sample(frac=1.0, random_state=5).to_csv(source / "ticket_events.csv", index=False)
+    on_dask = repkpi.load(split(source, tmp_path_factory.mktemp("events_split")), engine="dask")
+    return on_dask, repkpi.load(source)
+
+
+@pytest.mark.parametrize(("clock", "calendar", "by"), [
+    ("calendar", None, None),            # tickets and events aligned on ticket_id
+    ("calendar", None, "region"),        # on account_id: the events go to their ticket's account
+    ("business", CALENDAR, None),        # the calendar differs by the account's region
+    ("business", CALENDAR, "region"),
+    ("business", {k: v for k, v in CALENDAR.items() if k != "by"}, "kind"),
+])
+def test_pause_matches_the_pandas_engine(paused, clock, calendar, by):
+    on_dask, on_pandas = paused
+    assert on_dask.ticket_events.npartitions == PARTS
+    options = {"clock": clock, "calendar": calendar, "pause": ["pending"], "by": by}
+    for name in SERVICE:
+        want = repkpi.KPIS[name](on_pandas, **options)
+        assert want["value"].notna().sum() > 3, name
+        _same(repkpi.KPIS[name](on_dask, **options), want)
+    unpaused = repkpi.KPIS["resolution_hours"](on_pandas, **{**options, "pause": None})
+    assert not unpaused["value"].equals(want["value"])  # the pauses change the hours
+
+
+@pytest.mark.parametrize("clock", ["calendar", "business"])
+def test_pause_in_detail_lists_the_rows_of_the_pandas_engine(paused, clock):
+    on_dask, on_pandas = paused
+    options = {"clock": clock, "calendar": CALENDAR if clock == "business" else None,
+               "pause": ["pending", "on_hold"]}
+    for name in SERVICE:
+        for by in (None, "region"):
+            got = repkpi.detail(on_dask, name, period="2024Q2", by=by, **options)
+            want = repkpi.detail(on_pandas, name, period="2024Q2", by=by, **options)
+            assert len(want) > 0, name
+            assert list(got.columns) == list(want.columns), name
+            pd.testing.assert_frame_equal(_listed(got), _listed(want), rtol=1e-9, atol=0,
+                                          obj=name)
+
+
+def test_events_are_checked_against_the_tickets_as_the_pandas_engine_does(cluster, tmp_path):
+    accounts = "account_id,account_name,rep_id,region,segment,customer_since,churned_on\n"
+    tickets = "ticket_id,account_id,rep_id,opened_at,first_response_at,resolved_at,priority,kind\n"
+    ticket = "{},{},R1,2024-01-0{}T09:00:00Z,,,{},question\n"
+    events = "ticket_id,changed_at,status\n"
+    event = "{},2024-01-0{}T10:00:00Z,pending\n"
+    files = {
+        "accounts/1.csv": accounts + "A1,One,R1,north,smb,2024-01-01,\n",
+        "accounts/2.csv": accounts + "A2,Two,R1,north,smb,not a date,\n",
+        "tickets/1.csv": tickets + ticket.format("T1", "A1", 2, "high")
+                                 + ticket.format("T2", "A1", 3, "p9"),     # rejected
+        "tickets/2.csv": tickets + ticket.format("T3", "A2", 4, "low")     # its account rejected
+                                 + ticket.format("T4", "A1", 5, "normal"),
+        "ticket_events/1.csv": events + event.format("T4", 6) + event.format("T9", 6)
+                                      + event.format("T2", 4),
+        "ticket_events/2.csv": events + event.format("T3", 5) + event.format("T1", 3),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    on_dask = repkpi.load(tmp_path, engine="dask", errors="quarantine")
+    on_pandas = repkpi.load(tmp_path, errors="quarantine")
+    pd.testing.assert_frame_equal(on_dask.rejects, on_pandas.rejects)
+    rejects = on_dask.rejects[on_dask.rejects["table"] == "ticket_events"]
+    assert rejects.assign(file=rejects["file"].str[-5:])[
+        ["file", "row", "column", "check", "value"]].to_numpy().tolist() == [
+        ["1.csv", 2, "ticket_id", "reference: ticket_id not in tickets", "T9"],
+        ["1.csv", 3, "ticket_id", "reference: the ticket was rejected", "T2"],
+        ["2.csv", 1, "ticket_id", "reference: the ticket was rejected", "T3"],
+    ]
+    assert sorted(on_dask.ticket_events.compute()["ticket_id"]) == ["T1", "T4"]
+    for engine in ("dask", "pandas"):
+        with pytest.raises(repkpi.DataValidationError, match="ticket_id not in tickets"):
+            repkpi.load(tmp_path, engine=engine)

@@ -7,8 +7,11 @@ any URL that fsspec knows (``s3://bucket/exports/``).
 
 Validation runs on the partitions with the same files, parsing, schemas and
 rules as the pandas engine (:mod:`repkpi.io.files`, :mod:`repkpi.io.parsing`,
-:mod:`repkpi.io.validation`), in two passes: accounts first (their ids are
-what the other tables refer to), then every other table at once. Keys must be unique
+:mod:`repkpi.io.validation`), in up to three passes: accounts first (their
+ids are what the other tables refer to), then every other table at once,
+then ``ticket_events`` (each event's ``ticket_id`` must be a ticket; the
+events of a rejected ticket are rejected with it). The ids referred to stay
+on the workers: the client never holds them. Keys must be unique
 across the whole table, not just within a file: each partition hands back a
 64-bit hash of each key (only the files whose key ranges overlap: exports
 split by date or id range skip this), and the few hashes seen more than once
@@ -31,7 +34,9 @@ from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
 from repkpi.io.files import TABLES, read_file, table_parts
 from repkpi.io.parsing import failure_records, parse_table
 from repkpi.io.validation import (
+    NOT_IN_TICKETS,
     REFERENCING,
+    TICKET_REJECTED,
     Errors,
     as_report,
     check_errors_option,
@@ -226,14 +231,20 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
     failures, rows_read, meta, summaries, notes = [], {}, {}, {}, {}
-    ids = kept = None
     labels: list[dict[str, Any]] = []
-    first = (["accounts"] if "accounts" in parts else []), [t for t in parts if t != "accounts"]
-    for tables in first:
-        validated = {t: [dask.delayed(_validate)(t, f, ids) for f in parts[t]] for t in tables}
-        if "accounts" in validated:  # their ids stay on the workers, for the references
-            # (held here until the references are checked: a task's arguments do not hold them)
-            validated["accounts"] = kept = _persist(dask, client, validated["accounts"])
+    # The referred tables' ids, on the workers: (every id, the ids of rejected rows only).
+    refs: dict[str, Any] = {}
+    kept: dict[str, list[Any]] = {}
+    referred = [t for t, by in (("accounts", REFERENCING), ("tickets", ("ticket_events",)))
+                if t in parts and any(r in parts for r in by)]
+    for tables in _passes(parts):
+        validated = {t: [dask.delayed(_validate)(t, f, refs.get(_REFERS.get(t, "")),
+                                                 t in referred) for f in parts[t]]
+                     for t in tables}
+        for table in referred:
+            if table in validated:  # their ids stay on the workers, for the references
+                # (held here until the references are checked: a task's arguments do not hold them)
+                validated[table] = kept[table] = _persist(dask, client, validated[table])
         # The client takes each file's summary; the labels are merged on the workers.
         tasks = {"done": {t: [dask.delayed(_for_client)(v) for v in found]
                           for t, found in validated.items()},
@@ -253,12 +264,13 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
         failures += _repeated_keys(dask, client, parts, done, failures)
-        if tables and tables[0] == "accounts":
-            # Computed on a worker and sent from there to those that check references.
-            ids = dask.delayed(_account_ids)([dask.delayed(_ids_of)(v)
-                                              for v in validated["accounts"]],
-                                             _rejected_rows(parts["accounts"], failures))
-    del kept  # the accounts' ids on the workers are released
+        for table in referred:
+            if table in validated:
+                # Computed on a worker and sent from there to those that check references.
+                refs[table] = dask.delayed(_known_ids)(
+                    [dask.delayed(_ids_of)(v) for v in validated[table]],
+                    _rejected_rows(table, parts[table], failures))
+    del kept  # the referred ids on the workers are released
     report = as_report(failures, by_file=True)
     if errors == "strict" and len(report):
         raise DataValidationError(report)
@@ -267,6 +279,19 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
     data.notes = notes
     return data
+
+
+_REFERS = {**dict.fromkeys(REFERENCING, "accounts"), "ticket_events": "tickets"}
+"""The table whose ids each table refers to (``account_id``; ``ticket_id`` for the events)."""
+_ID = {"accounts": "account_id", "tickets": "ticket_id"}
+
+
+def _passes(parts: dict[str, list[str]]) -> list[list[str]]:
+    """The tables validated together, in turn: each after the tables it refers to."""
+    first = [t for t in ("accounts",) if t in parts]
+    last = [t for t in ("ticket_events",) if t in parts and "tickets" in parts]
+    middle = [t for t in parts if t not in first and t not in last]
+    return [tables for tables in (first, middle, last) if tables]
 
 
 def _typed(table: str, file: str) -> pd.DataFrame:
@@ -330,17 +355,23 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(frame[columns].astype("str"), index=False).to_numpy()
 
 
-def _validate(table: str, file: str,
-              ids: tuple[pd.Series, pd.Series] | None) -> dict[str, Any]:
+def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
+              keep_ids: bool = False) -> dict[str, Any]:
     """Parse and check one partition: its failures, row count, columns and range of keys.
 
-    ``ids``: every account id, and the ids of rejected accounts.
+    ``ids``: every id of the table this one refers to (accounts; tickets for
+    ``ticket_events``), and the ids whose rows were all rejected.
+    ``keep_ids``: hand back the table's own ids (other tables refer to them).
     """
     raw = read_file(file)
     notes = {"delimiter": raw.attrs.get("delimiter", "")}
     typed, failures = validate_table(table, raw, file, counts=notes)
     del raw
-    if ids is not None and table in REFERENCING:
+    if ids is not None and table == "ticket_events":
+        known, rejected = ids
+        failures += reference_failures(table, typed["ticket_id"], known=known, rejected=rejected,
+                                       column="ticket_id", checks=(NOT_IN_TICKETS, TICKET_REJECTED))
+    elif ids is not None and table in REFERENCING:
         known, rejected = ids
         failures += reference_failures(table, typed["account_id"], known=known, rejected=rejected)
     keys = typed[unique_keys(table)].dropna()
@@ -353,8 +384,8 @@ def _validate(table: str, file: str,
                      else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),
            "facts": _summary(table, typed.drop(
                index=np.unique(failures["row"].to_numpy(np.int64) - 1)))}
-    if table == "accounts":
-        out["ids"] = typed["account_id"]
+    if keep_ids:
+        out["ids"] = typed[_ID[table]]
     del typed
     pyarrow.default_memory_pool().release_unused()  # a worker reads many files in turn
     return out
@@ -521,18 +552,21 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     return out
 
 
-def _rejected_rows(files: list[str], failures: list[pd.DataFrame]) -> dict[int, np.ndarray]:
-    """The zero-based rows of each accounts file (by position) that were rejected."""
+def _rejected_rows(table: str, files: list[str],
+                   failures: list[pd.DataFrame]) -> dict[int, np.ndarray]:
+    """The zero-based rows of each file of ``table`` (by position) that were rejected."""
     report = as_report(failures, by_file=True)
-    report = report[report["table"] == "accounts"]
+    report = report[report["table"] == table]
     lookup = {file: i for i, file in enumerate(files)}
     return {lookup[file]: group["row"].to_numpy(np.int64) - 1
             for file, group in report.groupby("file")}
 
 
-def _account_ids(parts: list[pd.Series],
-                 rejected: dict[int, np.ndarray]) -> tuple[pd.Series, pd.Series]:
-    """Every account id, and those whose every row was rejected (their rows cascade).
+def _known_ids(parts: list[pd.Series],
+               rejected: dict[int, np.ndarray]) -> tuple[pd.Series, pd.Series]:
+    """Every id of a table (accounts, tickets), and those whose every row was rejected.
+
+    The rows that refer to a rejected id are rejected with it (they cascade).
 
     Run on a worker, from the ids each file's validation kept there:
     the client never holds them.

@@ -24,6 +24,14 @@ Two passes over the data at most:
      each table together (a shuffle between the workers). An account's
      rows are then all in one unit, and each unit's arrays are those of a
      disjoint set of accounts: counts, sums and ratios of sums add up;
+   * a service KPI with ``pause=`` reads each ticket's ``ticket_events``
+     beside the ticket: tickets and events split by a hash of
+     ``ticket_id`` into aligned buckets; when the call also looks up the
+     accounts (``by="region"``, a calendar that differs by an account's
+     column), the buckets are the accounts' instead, each event sent to
+     its ticket's account's bucket (its ``account_id`` found by a join of
+     the events and the tickets' (ticket, account) pairs, both bucketed by
+     ``ticket_id``, on the workers);
    * the renewal KPIs know which contract renews which through a join on
      the workers (the renewals bucketed by the contract they renew, then
      matched against each unit's contracts);
@@ -53,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import OptionError, RepkpiError
+from repkpi.errors import RepkpiError
 from repkpi.io.dask import DaskCrmData, broadcast, require_dask, sorted_labels
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import read_calendar
@@ -178,10 +186,6 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
 
     The KPI runs on the data's empty frames, which is instant.
     """
-    if kwargs.get("pause") is not None:
-        raise OptionError(f"{name}(pause=...) is not available on Dask data yet: the clock's "
-                          "pauses need each ticket's events beside it.\nHint: load the data "
-                          "with engine='pandas' to pause the clock.")
     facts = _facts(data, _by(kwargs))
     tables = {t: frame._meta for t, frame in data.tables.items()}
     small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
@@ -280,6 +284,23 @@ def _aligned_tables(data: Any, spec: KpiSpec, kwargs: dict[str, Any]) -> tuple[s
     return ()
 
 
+def _alignment(data: Any, spec: KpiSpec,
+               kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """The column a call's units are aligned on, and the tables aligned (None: no alignment).
+
+    A paused clock reads each ticket's events: tickets and ``ticket_events``
+    aligned on ``ticket_id``, or on ``account_id`` with the accounts when the
+    call looks them up too (see :func:`_aligned_tables`).
+    """
+    tables = _aligned_tables(data, spec, kwargs)
+    if (kwargs.get("pause") is not None and spec.table == "tickets"
+            and "ticket_events" in data.tables):
+        if tables:
+            return "account_id", (*tables, "ticket_events")
+        return "ticket_id", ("tickets", "ticket_events")
+    return ("account_id", tables) if tables else (None, ())
+
+
 def _bucket_of(ids: pd.Series, n: int) -> np.ndarray:
     """The bucket of each id: a hash of its text, the same in every table and process."""
     hashed = pd.util.hash_pandas_object(ids.astype("str"), index=False).to_numpy()
@@ -297,12 +318,46 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _aligned(dask: Any, data: Any, tables: Sequence[str], n: int) -> list[Unit]:
-    """``n`` units, unit ``i`` holding bucket ``i`` of each of ``tables``."""
-    splits = {t: [dask.delayed(_bucketed, nout=n)(p, n) for p in getattr(data, t).to_delayed()]
+def _aligned(dask: Any, data: Any, tables: Sequence[str], n: int,
+             column: str = "account_id") -> list[Unit]:
+    """``n`` units, unit ``i`` holding bucket ``i`` (by ``column``) of each of ``tables``.
+
+    ``ticket_events`` has no ``account_id``: aligned on it, each event goes
+    to the bucket of its ticket's account (see :func:`_events_by_account`).
+    """
+    splits = {t: ([dask.delayed(_bucketed, nout=n)(p, n, column)
+                   for p in getattr(data, t).to_delayed()]
+                  if t != "ticket_events" or column == "ticket_id"
+                  else _events_by_account(dask, data, n))
               for t in tables}
     return [{t: dask.delayed(_concat)([s[i] for s in splits[t]]) for t in tables}
             for i in range(n)]
+
+
+def _events_by_account(dask: Any, data: Any, n: int) -> list[Any]:
+    """The events in ``n`` buckets by their ticket's ``account_id``: a join on the workers.
+
+    The events and the tickets' (ticket, account) pairs are both split by
+    ``ticket_id`` into ``m`` buckets; bucket ``j`` of each meet in one task,
+    which splits its events by account. A ticket's events keep their order.
+    """
+    m = max(data.tickets.npartitions, data.ticket_events.npartitions)
+    owners = [dask.delayed(_bucketed, nout=m)(p[["ticket_id", "account_id"]], m, "ticket_id")
+              for p in data.tickets.to_delayed()]
+    events = [dask.delayed(_bucketed, nout=m)(p, m, "ticket_id")
+              for p in data.ticket_events.to_delayed()]
+    return [dask.delayed(_events_split, nout=n)([s[j] for s in events], [s[j] for s in owners], n)
+            for j in range(m)]
+
+
+def _events_split(events: list[pd.DataFrame], owners: list[pd.DataFrame],
+                  n: int) -> list[pd.DataFrame]:
+    """One bucket of events (by ticket) in ``n`` buckets by the account of their ticket."""
+    events = _concat(events)
+    owners = _concat(owners).drop_duplicates("ticket_id")
+    account = events[["ticket_id"]].merge(owners, on="ticket_id", how="left", sort=False)
+    bucket = _bucket_of(account["account_id"], n)
+    return [events[bucket == i] for i in range(n)]
 
 
 def _renewal_pairs(part: pd.DataFrame, n: int) -> list[pd.DataFrame]:
@@ -341,25 +396,35 @@ def _needs_renewals(calls: Sequence[tuple[int, Call]]) -> bool:
                for _, (name, _) in calls)
 
 
-def _units(dask: Any, data: Any, key: tuple[str, ...], aligned: list[Unit]) -> list[Unit]:
+def _units(dask: Any, data: Any, key: tuple[str, ...],
+           aligned: dict[str, list[Unit]]) -> list[Unit]:
     """The units of a group of calls: a table's partitions, or the aligned buckets."""
     if key[0] == "aligned":
-        return aligned
+        return aligned[key[1]]
     return [{key[1]: p} for p in getattr(data, key[1]).to_delayed()]
 
 
 def _plan(data: Any, calls: Sequence[tuple[int, Call]]) -> tuple[dict[tuple[str, ...], list],
-                                                                  tuple[str, ...]]:
-    """The calls grouped by their units, and the tables to align (see :func:`_aligned_tables`)."""
+                                                                  dict[str, tuple[str, ...]]]:
+    """The calls grouped by their units, and the tables to align on each column (see :func:`_alignment`)."""
     groups: dict[tuple[str, ...], list[tuple[int, Call]]] = {}
-    aligned: list[str] = []
+    aligned: dict[str, list[str]] = {}
     for index, (name, kwargs) in calls:
         spec = _spec(name)
-        tables = _aligned_tables(data, spec, kwargs)
-        aligned += tables
-        key = ("aligned",) if tables else ("raw", "deals" if spec.route == "market" else spec.table)
+        column, tables = _alignment(data, spec, kwargs)
+        if column is not None:
+            aligned.setdefault(column, []).extend(tables)
+            key = ("aligned", column)
+        else:
+            key = ("raw", "deals" if spec.route == "market" else spec.table)
         groups.setdefault(key, []).append((index, (name, kwargs)))
-    return groups, tuple(dict.fromkeys(aligned))
+    return groups, {c: tuple(dict.fromkeys(t)) for c, t in aligned.items()}
+
+
+def _all_aligned(dask: Any, data: Any, tables: dict[str, tuple[str, ...]]) -> dict[str, list[Unit]]:
+    """The aligned units on each column of ``tables`` (see :func:`_plan`)."""
+    return {column: _aligned(dask, data, found, _buckets(data, found), column)
+            for column, found in tables.items()}
 
 
 def _buckets(data: Any, tables: Sequence[str]) -> int:
@@ -382,7 +447,7 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
         check(data, name, kwargs)
     shared = broadcast(dask, (context, lookups), data.client)
     groups, tables = _plan(data, list(enumerate(calls)))
-    aligned = _aligned(dask, data, tables, _buckets(data, tables)) if tables else []
+    aligned = _all_aligned(dask, data, tables)
     market = [index for index, (name, _) in enumerate(calls) if _spec(name).route == "market"]
     shared_plain = broadcast(dask, (plain, lookups), data.client) if market else None
     wanted: dict[str, Any] = {}
@@ -535,8 +600,7 @@ class DaskExecutor:
         call = [(0, (spec.name, kwargs))]
         groups, tables = _plan(data, call)
         (key,) = groups
-        units = _units(dask, data, key, _aligned(dask, data, tables, _buckets(data, tables))
-                       if tables else [])
+        units = _units(dask, data, key, _all_aligned(dask, data, tables))
         if spec.route == "market":
             # Our deals of the period from the units; the market's rows, which need our
             # revenue summed (the rank), on the client.
