@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import repkpi
 from repkpi import CrmData
 
-SETTINGS = settings(max_examples=50, deadline=None,
+SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 DAY0 = dt.date(2023, 1, 1)
