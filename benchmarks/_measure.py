@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 CHILD = r"""
@@ -71,3 +73,13 @@ def data_folder(description: str) -> tuple[Path, int]:
 def folder_bytes(folder: Path, suffix: str = ".csv") -> int:
     """Total size of the files with ``suffix`` in ``folder``."""
     return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == suffix)
+
+
+def best(job: Callable[[], object], repeat: int) -> float:
+    """Best wall time of ``job()`` over ``repeat`` runs in this process."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        job()
+        times.append(time.perf_counter() - start)
+    return min(times)

@@ -18,7 +18,6 @@ back to back:
 from __future__ import annotations
 
 import platform
-import time
 import tomllib
 from pathlib import Path
 
@@ -26,20 +25,11 @@ import pandas as pd
 
 import repkpi
 from benchmarks import sql_reference
-from benchmarks._measure import data_folder, folder_bytes
+from benchmarks._measure import best, data_folder, folder_bytes
 from benchmarks.agreement import mismatches
 
 GOALS = Path(__file__).resolve().parent.parent / "data" / "sample" / "goals.toml"
 SERVICE = ["sla_compliance", "first_response_sla", "first_response_hours", "resolution_hours"]
-
-
-def _best(job, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -56,15 +46,15 @@ def main() -> None:
     print("\n| sla_compliance, quarterly | repkpi (s) | DuckDB SQL (s) | repkpi / SQL |")
     print("|---|---|---|---|")
     for label, options in (("calendar clock", {}), ("business clock", business)):
-        ours = _best(lambda o=options: repkpi.kpis.sla_compliance(data, freq="Q", **o), repeat)
-        theirs = _best(lambda o=options: sql_reference.kpi(con, "sla_compliance", freq="Q", **o),
+        ours = best(lambda o=options: repkpi.kpis.sla_compliance(data, freq="Q", **o), repeat)
+        theirs = best(lambda o=options: sql_reference.kpi(con, "sla_compliance", freq="Q", **o),
                        repeat)
         print(f"| {label} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
     print("\n| business clock, quarterly | repkpi (s) | DuckDB SQL (s) |")
     print("|---|---|---|")
     for name in SERVICE[1:]:
-        ours = _best(lambda n=name: repkpi.KPIS[n](data, freq="Q", **business), 1)
-        theirs = _best(lambda n=name: sql_reference.kpi(con, n, freq="Q", **business), 1)
+        ours = best(lambda n=name: repkpi.KPIS[n](data, freq="Q", **business), 1)
+        theirs = best(lambda n=name: sql_reference.kpi(con, n, freq="Q", **business), 1)
         print(f"| {name} | {ours:.2f} | {theirs:.2f} |")
     print("\n| agreement, business clock | rows | mismatches |")
     print("|---|---|---|")

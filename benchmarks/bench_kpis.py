@@ -16,21 +16,10 @@ Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
 
 from __future__ import annotations
 
-import time
-
 import repkpi
 from benchmarks import sql_reference
-from benchmarks._measure import data_folder, folder_bytes, measure
+from benchmarks._measure import best, data_folder, folder_bytes, measure
 from benchmarks.agreement import mismatches
-
-
-def _best(job, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -43,8 +32,8 @@ def main() -> None:
     print("| all KPIs, quarterly | repkpi (s) | DuckDB SQL (s) | repkpi / DuckDB |")
     print("|---|---|---|---|")
     for by in (None, "region"):
-        ours = _best(lambda by=by: repkpi.compute(data, freq="Q", by=by), repeat)
-        theirs = _best(lambda by=by: sql_reference.compute_all(con, freq="Q", by=by), repeat)
+        ours = best(lambda by=by: repkpi.compute(data, freq="Q", by=by), repeat)
+        theirs = best(lambda by=by: sql_reference.compute_all(con, freq="Q", by=by), repeat)
         print(f"| compute, by={by} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
 
     job_ours = (f"data = repkpi.load({str(folder)!r}); "
