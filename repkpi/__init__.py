@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """Import ``repkpi.plot`` and ``repkpi.report`` (matplotlib) on first use."""
-    if name in ("plot", "report"):
+    """Import ``repkpi.plot``, ``repkpi.report`` (matplotlib) and ``repkpi.review`` on first use."""
+    if name in ("plot", "report", "review"):
         import importlib
 
         return importlib.import_module(f"repkpi.{name}")
@@ -65,6 +65,7 @@ __all__ = [
     "needs_attention",
     "plot",
     "report",
+    "review",
     "sample_path",
     "scorecard",
     "whatif",

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "repkpi.datasets": 2,  # shipped sample, generator, doctest data: may read with io
     "repkpi.kpis": 3,
     "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4, "repkpi.attention": 4,
+    "repkpi.review": 4,  # the numbers of a review, section by section
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
     "repkpi": 7,  # repkpi/__init__.py may import anything

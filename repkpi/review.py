@@ -1,0 +1,338 @@
+"""The review of one period, section by section: the numbers :mod:`repkpi.report` writes.
+
+:func:`review` gathers them from the library's own calls (:func:`~repkpi.scorecard`,
+:func:`~repkpi.explain`, :func:`~repkpi.needs_attention`, the KPI functions),
+each KPI computed once for the whole run
+(:func:`~repkpi.kpis.shared.shared_results`), into a :class:`Review`: the
+scorecard with the plan's goals first, the goals in progress, the quarter's
+focus, the drivers of each missed or at-risk goal, the attention lists, the
+teams and the reps' leaderboards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from repkpi.attention import AttentionList, needs_attention, sla_options
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
+from repkpi.explain import explain
+from repkpi.goals import (
+    DEFAULT_GOALS,
+    Goal,
+    fiscal_start_of,
+    focus_of,
+    latest_complete_period,
+    low_data,
+    plan_goals,
+    scorecard,
+    scorecard_calls,
+)
+from repkpi.io.loading import CrmData
+from repkpi.kpis import KPIS, compute
+from repkpi.kpis.registry import executor_for
+from repkpi.kpis.shared import shared_results
+from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+
+__all__ = ["LEADERBOARDS", "LISTED", "Progress", "Review", "chart_end", "prefetch_review", "review",
+           "reviewed_period"]
+
+Progress = Callable[[str], None]
+
+LEADERBOARDS = ("revenue", "win_rate", "csat", "sla_compliance")
+"""The KPIs the reps are ranked on, each with its interval where it is a proportion."""
+
+LISTED = 1000
+"""Rows kept per attention list (the report's page shows the first ones, report.xlsx all)."""
+_CARD_COLUMNS = ["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
+                 "status", "previous", "change", "observations", "low_data"]
+
+
+@dataclass
+class Review:
+    """The review of one period: what :func:`write_report` writes, section by section.
+
+    Attributes
+    ----------
+    period : Period or None
+        The period under review (of ``freq``); None for data with no dates.
+    freq : str
+    fiscal_year_start : int
+    as_of : Timestamp or None
+        The data's as-of date.
+    card : DataFrame
+        :func:`repkpi.scorecard` of every goal for ``period``, the plan's
+        goals first ("no data" for a goal whose table was not loaded).
+    plan, left_out, others : list of Goal
+        The plan's goals found among the goals (in the plan's order), the
+        plan's goals the goals leave out, and the other goals
+        (:func:`repkpi.goals.plan_goals`).
+    in_progress : DataFrame
+        The scorecard of the goals whose period is in progress on ``as_of``
+        (status ``in progress``, with ``elapsed``, ``pace`` and ``outlook``).
+    focus : tuple of str, or "all"
+        The KPIs the review of ``period`` leads with (:func:`repkpi.goals.focus_of`).
+    drivers : dict
+        Goal label -> ``{"team": frame, "region": frame}``: :func:`repkpi.explain`
+        of each missed or at-risk goal, or the reason it has none (a str).
+    attention : dict of AttentionList
+        :func:`repkpi.needs_attention` for ``period``: each list's first
+        1,000 rows (the page shows 10 of them, ``report.xlsx`` all) and its total.
+    teams : DataFrame
+        The plan's goals' KPIs by team, for the period each is scored on.
+    leaderboards : dict
+        KPI -> its values by rep for ``period`` (with ``rep_name``, ``lower``,
+        ``upper`` for proportions, ``low_data``), best first.
+    kpi_values : DataFrame
+        :func:`repkpi.compute` of every KPI by period, to the end of the charts.
+    skipped : dict
+        KPI -> why it could not be computed on this data.
+    """
+
+    period: pd.Period | None
+    freq: str
+    fiscal_year_start: int
+    as_of: pd.Timestamp | None
+    card: pd.DataFrame
+    plan: list[Goal]
+    left_out: list[Goal]
+    others: list[Goal]
+    in_progress: pd.DataFrame
+    focus: tuple[str, ...] | str
+    drivers: dict[str, dict[str, pd.DataFrame] | str] = field(default_factory=dict)
+    attention: dict[str, AttentionList] = field(default_factory=dict)
+    teams: pd.DataFrame = field(default_factory=pd.DataFrame)
+    leaderboards: dict[str, pd.DataFrame] = field(default_factory=dict)
+    kpi_values: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def plan_card(self) -> pd.DataFrame:
+        """The scorecard rows of the plan's goals, in the plan's order."""
+        return self.card.iloc[:len(self.plan)]
+
+    @property
+    def other_card(self) -> pd.DataFrame:
+        """The scorecard rows of the other goals."""
+        return self.card.iloc[len(self.plan):]
+
+
+def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "Q",
+           period: PeriodLike | None = None, fiscal_year_start: int | None = None,
+           progress: Progress | None = None) -> Review:
+    """The review of one period: scorecard, focus, drivers, attention lists, teams and reps.
+
+    Parameters
+    ----------
+    data : CrmData
+        Loaded data, or Dask data.
+    goals : list of Goal, optional
+        Default :data:`repkpi.DEFAULT_GOALS`; a goals file's
+        :class:`~repkpi.goals.GoalSet` brings its fiscal year and focus.
+    freq : {"M", "Q", "Y"}
+        The length of the reviewed period and of the charts' periods.
+    period : period-like or "current", optional
+        The period under review; default the latest complete one.
+        ``"current"``: the one in progress on ``data.as_of``.
+    fiscal_year_start : int, optional
+        Default: the goals file's, else 1 (calendar years).
+    progress : callable, optional
+        Called with a message before each step.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> from repkpi.review import review
+    >>> seen = review(repkpi.load_sample(), period="2026Q2")
+    >>> str(seen.period), len(seen.plan), seen.focus
+    ('2026Q2', 9, ('csat', 'csat_mean', 'nps', 'sla_compliance', 'first_response_hours'))
+    """
+    say = progress or (lambda message: None)
+    data = shared_results(data)
+    goals = DEFAULT_GOALS if goals is None else goals
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    plan, left_out, others = plan_goals(goals)
+    ordered = [*plan, *others]
+    end = reviewed_period(data, freq, period, fiscal)
+    last = chart_end(data, freq, period, end, fiscal)
+
+    say("Computing every KPI once")
+    prefetch_review(data, ordered, freq, period, end, last, fiscal)
+    values = compute(data, freq=freq, end=last, fiscal_year_start=fiscal)
+    say("Scoring the goals")
+    card = _scorecard(data, ordered, end, fiscal)
+    in_progress = _in_progress(data, ordered, fiscal) if period != "current" \
+        else card[card["status"] == "in progress"].reset_index(drop=True)
+    seen = Review(period=end, freq=freq, fiscal_year_start=fiscal, as_of=data.as_of, card=card,
+                  plan=plan, left_out=left_out, others=others, in_progress=in_progress,
+                  focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
+                  skipped=dict(values.attrs.get("skipped", {})))
+    worrying = _worrying(ordered, card, in_progress)
+    say("Explaining the goals missed or at risk")
+    # The breakdowns by team, region and rep, in one run sharing grids and groups.
+    executor_for(data).prefetch(data, [
+        *[(goal.kpi, {**_call(goal.freq, column, fiscal), **goal.options})
+          for goal, _ in worrying for column in ("team", "region") if not goal.where],
+        *[(goal.kpi, {**_call(goal.freq, "team", fiscal), **goal.options}) for goal in plan],
+        *([] if end is None else
+          [(kpi, _call(freq, "rep_id", fiscal)) for kpi in LEADERBOARDS]),
+    ])
+    seen.drivers = _drivers(data, worrying, fiscal)
+    say("Listing what needs attention")
+    seen.attention = needs_attention(data, end, limit=LISTED, fiscal_year_start=fiscal,
+                                     **sla_options(ordered)) if end is not None else {}
+    say("Breaking the plan down by team and rep")
+    seen.teams = _teams(data, plan, card, fiscal)
+    seen.leaderboards = _leaderboards(data, end, fiscal)
+    return seen
+
+
+def reviewed_period(data: CrmData, freq: Freq, period: PeriodLike | None,
+                    fiscal: int) -> pd.Period | None:
+    """The period under review: ``period`` at ``freq``, the one in progress, or the latest complete."""
+    pfreq = pandas_freq(freq, fiscal)
+    if period == "current":
+        return None if data.as_of is None else data.as_of.to_period(pfreq)
+    if period is not None:
+        return to_period(period, pfreq, how="end", fiscal_year_start=fiscal)
+    return latest_complete_period(data, freq, fiscal_year_start=fiscal)
+
+
+def prefetch_review(data: CrmData, goals: list[Goal], freq: Freq, period: PeriodLike | None,
+                    end: pd.Period | None, last: pd.Period | None, fiscal: int) -> None:
+    """Every KPI and every goal's KPI in one run (kept on ``data`` for the rest of the report)."""
+    executor_for(data).prefetch(data, [
+        *[(name, {"freq": freq, "by": None, "start": None, "end": last,
+                  "fiscal_year_start": fiscal}) for name in KPIS],
+        *scorecard_calls(data, goals, end, fiscal),
+        *([] if period == "current" else scorecard_calls(data, goals, "current", fiscal)),
+    ])
+
+
+def chart_end(data: CrmData, freq: Freq, period: PeriodLike | None, end: pd.Period | None,
+               fiscal: int) -> pd.Period | None:
+    """The last period of the charts: the reviewed one when asked for, else the one in progress."""
+    if period is not None and period != "current":
+        return end
+    return None if data.as_of is None else data.as_of.to_period(pandas_freq(freq, fiscal))
+
+
+def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: int) -> pd.DataFrame:
+    """:func:`scorecard`, with "no data" for a goal whose KPI needs a table that was not loaded."""
+    cards = []
+    for goal in goals:
+        try:
+            cards.append(scorecard(data, [goal], period=end, fiscal_year_start=fiscal))
+        except (MissingTableError, ColumnNotFoundError):
+            cards.append(pd.DataFrame({
+                "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
+                "value": np.nan, "target": float(goal.target), "direction": goal.direction,
+                "attainment": np.nan, "status": "no data", "previous": np.nan, "change": np.nan,
+                "observations": np.nan, "low_data": False}))
+    if not cards:
+        return pd.DataFrame(columns=_CARD_COLUMNS)
+    return pd.concat(cards, ignore_index=True)
+
+
+def _in_progress(data: CrmData, goals: list[Goal], fiscal: int) -> pd.DataFrame:
+    """The goals whose period is in progress on the as-of date, with pace and outlook."""
+    if data.as_of is None:
+        return pd.DataFrame(columns=[*_CARD_COLUMNS, "elapsed", "pace", "outlook"])
+    card = _scorecard(data, goals, "current", fiscal)  # type: ignore[arg-type]
+    return card[card["status"] == "in progress"].reset_index(drop=True)
+
+
+def _call(freq: str, by: str | None, fiscal: int) -> dict[str, object]:
+    """A KPI call's keyword arguments, over the data's whole span."""
+    return {"freq": freq, "by": by, "start": None, "end": None, "fiscal_year_start": fiscal}
+
+
+def _worrying(goals: list[Goal], card: pd.DataFrame, pace: pd.DataFrame) -> list[tuple[Goal, object]]:
+    """The goals missed in the review, then those at risk in the period in progress, with their rows."""
+    worrying = [(goal, row) for goal, row in zip(goals, card.itertuples(index=False), strict=True)
+                if row.status == "missed"]
+    at_risk = pace[pace["outlook"] == "at risk"] if "outlook" in pace.columns else pace.iloc[:0]
+    by_label = {goal.label: goal for goal in goals}
+    return worrying + [(by_label[row.goal], row) for row in at_risk.itertuples(index=False)
+                       if row.goal in by_label]
+
+
+def _drivers(data: CrmData, worrying: list[tuple[Goal, object]],
+             fiscal: int) -> dict[str, dict[str, pd.DataFrame] | str]:
+    """Each missed or at-risk goal's change, split by team and by region (:func:`explain`)."""
+    out: dict[str, dict[str, pd.DataFrame] | str] = {}
+    for goal, row in worrying:
+        key = goal.label if row.status != "in progress" else f"{goal.label} (to date)"
+        if goal.where:
+            out[key] = "a goal on some groups only (where): explain the KPI by hand with repkpi.explain"
+            continue
+        found: dict[str, pd.DataFrame] = {}
+        reason = None
+        for column in ("team", "region"):
+            try:
+                found[column] = explain(data, goal.kpi, period=row.period, by=column,
+                                        fiscal_year_start=fiscal, **goal.options)
+            except (OptionError, ColumnNotFoundError, MissingTableError) as exc:
+                reason = str(exc).splitlines()[0]
+            except RepkpiError as exc:  # e.g. no value in the period before
+                reason = str(exc).splitlines()[0]
+        out[key] = found if found else (reason or "no breakdown")
+    return out
+
+
+def _teams(data: CrmData, plan: list[Goal], card: pd.DataFrame, fiscal: int) -> pd.DataFrame:
+    """The plan's goals' KPIs by team, each for the period its goal is scored on."""
+    frames = []
+    for goal, row in zip(plan, card.itertuples(index=False), strict=False):
+        if not isinstance(row.period, pd.Period):
+            continue
+        try:
+            result = KPIS[goal.kpi](data, freq=goal.freq, by="team", end=row.period,
+                                    fiscal_year_start=fiscal, **goal.options)
+        except (OptionError, ColumnNotFoundError, MissingTableError):
+            continue
+        now = result[result["period"] == row.period]
+        frames.append(pd.DataFrame({
+            "goal": goal.label, "kpi": goal.kpi, "period": row.period, "team": now["team"],
+            "value": now["value"].astype(np.float64), "target": float(goal.target),
+            "low_data": low_data(goal.kpi, now)}))
+    if not frames:
+        return pd.DataFrame(columns=["goal", "kpi", "period", "team", "value", "target", "low_data"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rep_names(data: CrmData) -> pd.Series:
+    reps = data.reps
+    if reps is None or "name" not in reps.columns:
+        return pd.Series(dtype="str")
+    reps = reps[["rep_id", "name"]]
+    if hasattr(reps, "compute"):  # Dask data: the reps are few
+        reps = reps.compute()
+    return reps.drop_duplicates("rep_id").set_index("rep_id")["name"]
+
+
+def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str, pd.DataFrame]:
+    """:data:`LEADERBOARDS` by rep for the reviewed period, best first, with names and intervals."""
+    if end is None:
+        return {}
+    names = _rep_names(data)
+    freq = end.freqstr[0]
+    boards = {}
+    for kpi in LEADERBOARDS:
+        proportion = KPIS[kpi].spec.proportion
+        try:
+            result = KPIS[kpi](data, freq=freq, by="rep_id", end=end, fiscal_year_start=fiscal,
+                               **({"ci": 0.95} if proportion else {}))
+        except (OptionError, ColumnNotFoundError, MissingTableError):
+            continue
+        now = result[result["period"] == end].copy()
+        now = now[now["rep_id"].notna() & now["value"].notna()]
+        now["rep_name"] = now["rep_id"].map(names).astype("str")
+        now["low_data"] = low_data(kpi, now)
+        # Firm values first: a rep on three surveys does not top the board.
+        boards[kpi] = now.sort_values(["low_data", "value"], ascending=[True, False],
+                                      kind="stable").reset_index(drop=True)
+    return boards
