@@ -105,9 +105,9 @@ def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
         return running(bounds, begin, end, begin != NAT, entity, len(keys), cents) / 100
 
     arr_open, arr_last = arr(s.bounds("open")), arr(s.bounds("last"))
-    cohort = arr_open > 0
-    return tuple(Matrix(s, np.where(cohort, matrix, 0.0), codes=group, frame=entities,
-                        table="accounts")
+    # Outside the cohort ARR on P.open is 0 (ARR is never negative), and so is the minimum.
+    arr_last *= arr_open > 0
+    return tuple(Matrix(s, matrix, codes=group, frame=entities, table="accounts")
                  for matrix in (arr_open, arr_last, np.minimum(arr_open, arr_last)))
 
 

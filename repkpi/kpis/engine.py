@@ -660,9 +660,15 @@ def running(bounds: np.ndarray, begin: np.ndarray, end: np.ndarray, where: np.nd
     width = len(bounds) + 1
     w = None if weights is None else weights[ok]
     size = n_groups * width
-    diff = (np.bincount(codes[ok] * width + i0[ok], w, minlength=size)
-            - np.bincount(codes[ok] * width + i1[ok], w, minlength=size))
-    return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :-1].T
+    # Laid out bound by bound, so that the sums along the bounds come out as (bounds, groups).
+    starts, stops = i0[ok] * n_groups + codes[ok], i1[ok] * n_groups + codes[ok]
+    if w is None:
+        diff = np.bincount(starts, minlength=size) - np.bincount(stops, minlength=size)
+    else:  # one pass: each row's weight in, and out again
+        diff = np.bincount(np.concatenate([starts, stops]), np.concatenate([w, -w]), minlength=size)
+    diff = diff.reshape(width, n_groups)
+    np.cumsum(diff, axis=0, out=diff)
+    return diff[:-1]
 
 
 class Pairs(Term):
@@ -700,10 +706,10 @@ class Matrix(Term):
     def array(self) -> np.ndarray:
         """See :meth:`Term.array`."""
         s = self.s
-        periods = len(s.grid)
-        slot = (np.arange(periods)[:, None] * s.n_groups + self.codes[None, :]).reshape(-1)
-        return np.bincount(slot, self.values.reshape(-1),
-                           minlength=periods * s.n_groups).reshape(periods, s.n_groups)
+        out = np.empty((len(s.grid), s.n_groups))
+        for k, values in enumerate(self.values):  # a period at a time: no entities x periods index
+            out[k] = np.bincount(self.codes, values, minlength=s.n_groups)
+        return out
 
     def rows_at(self, k: int) -> pd.DataFrame:
         """See :meth:`Term.rows`."""
