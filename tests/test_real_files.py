@@ -309,18 +309,25 @@ def test_recorded_dates_after_today_are_bad_cells(tmp_path):
 # ---------------------------------------------------------------- refused by name
 
 
+def _unreadable_deals(folder: Path, make: str) -> str:
+    """Accounts, and beside them a "deals" that cannot be read (its name)."""
+    (folder / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
+    name = {"json": "deals.json", "dangling": "deals.csv", "broken-xlsx": "deals.xlsx",
+            "empty-folder": "deals"}[make]
+    if make == "json":
+        (folder / name).write_text("[]", encoding="utf-8")
+    elif make == "dangling":
+        os.symlink(folder / "gone.csv", folder / name)
+    elif make == "broken-xlsx":
+        (folder / name).write_bytes(b"PK\x03\x04 not a workbook")
+    else:
+        (folder / name).mkdir()
+    return name
+
+
 @pytest.mark.parametrize("make", ["json", "dangling", "broken-xlsx"])
 def test_anything_else_named_after_a_table_is_an_error_naming_it(tmp_path, make):
-    (tmp_path / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
-    if make == "json":
-        name = "deals.json"
-        (tmp_path / name).write_text("[]", encoding="utf-8")
-    elif make == "dangling":
-        name = "deals.csv"
-        os.symlink(tmp_path / "gone.csv", tmp_path / name)
-    else:
-        name = "deals.xlsx"
-        (tmp_path / name).write_bytes(b"PK\x03\x04 not a workbook")
+    name = _unreadable_deals(tmp_path, make)
     with pytest.raises(repkpi.DataFileError, match=re.escape(name)):
         repkpi.load(tmp_path)
     assert main(["validate", str(tmp_path)]) == 1
@@ -384,16 +391,7 @@ def test_dask_reads_part_files_compressed_and_excel_alike(tmp_path, cluster):
 
 @pytest.mark.parametrize("make", ["json", "dangling", "empty-folder"])
 def test_dask_refuses_by_name(tmp_path, make, cluster):
-    (tmp_path / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
-    if make == "json":
-        name = "deals.json"
-        (tmp_path / name).write_text("[]", encoding="utf-8")
-    elif make == "dangling":
-        name = "deals.csv"
-        os.symlink(tmp_path / "gone.csv", tmp_path / name)
-    else:
-        name = "deals"
-        (tmp_path / name).mkdir()
+    name = _unreadable_deals(tmp_path, make)
     with pytest.raises(repkpi.DataFileError, match=re.escape(name)):
         repkpi.load(tmp_path, engine="dask")
 
