@@ -298,13 +298,18 @@ def test_open_breaches_are_the_breached_unresolved_tickets_of_the_drill_down(sam
 
 # -- Dask ---------------------------------------------------------------------------------------
 
-def test_dask_data_gives_the_same_lists(sample, tmp_path):
-    pytest.importorskip("dask")
+def _split_sample(folder: Path) -> None:
+    """The sample's tables, each as a folder of two part files (every other row)."""
     for file in sorted(Path(repkpi.sample_path()).glob("*.csv")):
         raw = pd.read_csv(file, dtype="str", keep_default_na=False, na_values=[""])
-        (tmp_path / file.stem).mkdir()
+        (folder / file.stem).mkdir()
         for part in range(2):
-            raw.iloc[part::2].to_csv(tmp_path / file.stem / f"part-{part:04d}.csv", index=False)
+            raw.iloc[part::2].to_csv(folder / file.stem / f"part-{part:04d}.csv", index=False)
+
+
+def test_dask_data_gives_the_same_lists(sample, tmp_path):
+    pytest.importorskip("dask")
+    _split_sample(tmp_path)
     got = repkpi.needs_attention(repkpi.load(tmp_path, engine="dask"), limit=None)
     want = repkpi.needs_attention(sample, limit=None)
     for key in KEYS:
@@ -369,11 +374,7 @@ def test_sla_options_come_from_the_sla_goal():
 
 def test_dask_data_gives_the_same_lists_on_the_business_clock(sample, tmp_path):
     pytest.importorskip("dask")
-    for file in sorted(Path(repkpi.sample_path()).glob("*.csv")):
-        raw = pd.read_csv(file, dtype="str", keep_default_na=False, na_values=[""])
-        (tmp_path / file.stem).mkdir()
-        for part in range(2):
-            raw.iloc[part::2].to_csv(tmp_path / file.stem / f"part-{part:04d}.csv", index=False)
+    _split_sample(tmp_path)
     calendar = {**WEEKDAYS_UTC, "by": {"region": {"west": {"timezone": "America/New_York"}}}}
     got = repkpi.needs_attention(repkpi.load(tmp_path, engine="dask"), limit=None,
                                  clock="business", calendar=calendar)["open_sla_breaches"]
