@@ -1,8 +1,8 @@
-"""The canonical CRM tables: their columns, kinds, allowed values and the names of their rules.
+"""The canonical CRM tables: their columns, kinds and allowed values.
 
 The vocabulary of the data model, in plain Python: what every other module
 needs to know about the tables. The rules themselves (types, uniqueness,
-allowed values, ranges, date order) are pandera schemas in
+allowed values, ranges, date order), each with its message, are pandera schemas in
 :mod:`repkpi.io.rules`, built from these columns when a table is first
 validated; references between tables (``account_id`` must exist in
 accounts) need two tables at once and are checked by :mod:`repkpi.io.validation`.
@@ -36,7 +36,6 @@ __all__ = [
     "MARKET_PERIOD",
     "PRIORITIES",
     "RECORDED",
-    "ROW_CHECKS",
     "STAGES",
     "STATUSES",
     "TABLES",
@@ -123,19 +122,6 @@ COLUMNS: dict[str, tuple[Column, ...]] = {table: _columns(table) for table in _D
 """The columns of each table, in the data model's order."""
 TABLES: tuple[str, ...] = tuple(_DECLARED)
 """The tables of the data model (``ticket_events`` last: CrmData's positional tables keep their order)."""
-
-ROW_CHECKS: dict[str, tuple[str, str]] = {
-    "churned_on_after_customer_since": ("churned_on", "churned_on > customer_since"),
-    "end_date_not_before_start_date": ("end_date", "end_date >= start_date"),
-    "closed_on_required_when_won_or_lost": ("closed_on", "closed_on required when stage is won or lost"),
-    "closed_on_not_before_created_on": ("closed_on", "closed_on >= created_on"),
-    "first_response_at_not_before_opened_at": ("first_response_at", "first_response_at >= opened_at"),
-    "resolved_at_not_before_opened_at": ("resolved_at", "resolved_at >= opened_at"),
-    "csat_or_nps_present": ("csat", "csat or nps present"),
-    "period_granularity_as_first_row": ("period", "one granularity per file, as the first valid period"),
-    "left_on_after_hired_on": ("left_on", "left_on > hired_on"),
-}
-"""For each check across columns: the column a failure is reported against, and the rule."""
 
 END_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("churned_on",),

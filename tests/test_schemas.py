@@ -13,7 +13,7 @@ import pandera.pandas as pa
 import pytest
 
 import repkpi
-from repkpi.io.rules import SCHEMAS
+from repkpi.io.rules import REPORTED_AGAINST, SCHEMAS
 from repkpi.schemas import COLUMNS
 
 # The check names a report uses, per rule of the data model.
@@ -552,8 +552,31 @@ def test_a_model_validates_an_already_typed_frame():
         SCHEMAS["deals"].validate(deals, lazy=True)
     failed = info.value.failure_cases
     # Row 0 closed before it was created; row 1 is won without a close date. (A check
-    # across columns lists its row once per column with a value, hence the set.)
+    # across columns lists its row once per column with a value, hence the set.) pandera
+    # names each failed check by the message declared with it.
     assert set(zip(failed["index"], failed["check"], strict=True)) == {
-        (0, "closed_on_not_before_created_on"),
-        (1, "closed_on_required_when_won_or_lost"),
+        (0, CLOSED_AFTER),
+        (1, CLOSED_REQUIRED),
     }
+
+
+def test_every_check_declares_its_message():
+    for table, schema in SCHEMAS.items():
+        checks = [*schema.checks, *(c for column in schema.columns.values() for c in column.checks)]
+        assert checks, table
+        assert all(check.error for check in checks), table
+
+
+def test_a_report_shows_the_message_declared_beside_the_check(load_one, monkeypatch):
+    monkeypatch.setattr(SCHEMAS["deals"].columns["stage"].checks[0], "error",
+                        "allowed: the stages the check declares")
+    failures = load_one("deals", """
+        deal_id,account_id,created_on,stage
+        D1,A1,2024-01-10,pending
+        """)
+    assert failures == [("deals", 1, "stage", "allowed: the stages the check declares", "pending")]
+
+
+def test_a_rule_across_columns_is_reported_against_its_declared_column():
+    assert REPORTED_AGAINST["deals"] == {CLOSED_REQUIRED: "closed_on", CLOSED_AFTER: "closed_on"}
+    assert REPORTED_AGAINST["surveys"] == {CSAT_OR_NPS: "csat"}

@@ -33,7 +33,6 @@ from repkpi.io.parsing import (
     failure_records,
     parse_table,
 )
-from repkpi.schemas import ROW_CHECKS
 
 __all__ = [
     "ACCOUNT_REJECTED",
@@ -156,22 +155,30 @@ def check_table(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
     """
     import pandera.pandas as pa
 
-    from repkpi.io.rules import SCHEMAS  # pandera, when a table is first checked
+    from repkpi.io.rules import (  # pandera, when a table is first checked
+        PROPERTY_FAILURES,
+        REPORTED_AGAINST,
+        SCHEMAS,
+    )
 
     try:
         SCHEMAS[table].validate(typed, lazy=True, inplace=True)
         return failure_records(table, "", "", pd.Index([]), None)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
+    # pandera's "check" is the message declared beside the check (its error=), or pandera's
+    # name of a failed column property.
     cases = cases[cases["index"].notna()]
-    cases = cases.assign(row_check=cases["check"].map({k: c for k, (c, _) in ROW_CHECKS.items()}))
+    cases = cases.assign(row_check=cases["check"].map(REPORTED_AGAINST.get(table, {})))
     across = cases["row_check"].notna()
     # pandera lists a row failing a check across columns once per column whose value is
     # present (missing values are dropped), so the rule's own column may be absent, e.g.
     # an empty closed_on: report each failing row once, against the rule's column.
     rows = cases[across].drop_duplicates(["index", "check"])
     cases = pd.concat([cases[~across], rows.assign(column=rows["row_check"])])
-    checks = cases["check"].map({c: _readable_check(table, c) for c in cases["check"].unique()})
+    unique = unique_check(table)
+    checks = cases["check"].replace({**PROPERTY_FAILURES, "field_uniqueness": unique,
+                                     "multiple_fields_uniqueness": unique})
     out = []
     for (column, check), group in cases.groupby([cases["column"], checks], sort=False):
         index = pd.Index(group["index"].astype(np.int64).unique())
@@ -185,29 +192,6 @@ def check_table(table: str, typed: pd.DataFrame, raw: pd.DataFrame,
         found = found.merge(parsed, on=["row", "column"], how="left")
         found = found[found["dup"].isna()].drop(columns="dup")
     return found
-
-
-def _readable_check(table: str, check: str) -> str:
-    """Name a pandera check of ``table`` the way the data model states the rule."""
-    if check in ("field_uniqueness", "multiple_fields_uniqueness"):
-        return unique_check(table)
-    fixed = {
-        "not_nullable": "required: a value must be present",
-        "str_length(1, None)": "required: a value must be present",
-        "greater_than_or_equal_to(0)": "range: a non-negative amount",
-        "in_range(1, 5)": "range: between 1 and 5",
-        "in_range(0, 10)": "range: between 0 and 10",
-    }
-    if check in fixed:
-        return fixed[check]
-    if check in ROW_CHECKS:
-        return f"rule: {ROW_CHECKS[check][1]}"
-    if check.startswith("isin("):
-        allowed = check[len("isin(["):-len("])")].replace("'", "")
-        return f"allowed: one of {allowed}"
-    if check.startswith("str_matches("):
-        return "format: a quarter like 2026Q3 or a month like 2026-07"
-    return f"rule: {check}"
 
 
 def reference_failures(table: str, ids: pd.Series, *,
