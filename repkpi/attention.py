@@ -45,7 +45,7 @@ from repkpi.kpis.business import FAR, CalendarLike, read_calendar
 from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
-from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, to_period
+from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, period_label, to_period
 from repkpi.schemas import PRIORITIES
 
 __all__ = ["COLUMNS", "AttentionList", "needs_attention", "sla_options"]
@@ -233,7 +233,7 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
         rows = frames[key]
         rows = _empty(columns) if rows is None else rows[columns].reset_index(drop=True)
         when, head, tail = heads[key]
-        title = head + ("" if when is None else f" in {_label(when)}") + tail
+        title = head + ("" if when is None else f" in {period_label(when)}") + tail
         lists[key] = AttentionList(key, title, rows if limit is None else rows.iloc[:limit],
                                    len(rows), when, reasons.get(key))
     return lists
@@ -281,16 +281,6 @@ def _targets(targets: Mapping[str | None, float] | None) -> dict[str | None, flo
                               f"priority); missing ones keep their default {DEFAULT_SLA_HOURS}.")
         hours.update(targets)
     return hours
-
-
-def _label(period: pd.Period) -> str:
-    """``2026 Q3``, ``2026-07``, ``2026``; fiscal quarters and years as ``FY2027 Q2``, ``FY2027``."""
-    letter, fiscal = period.freqstr[0], period.freqstr[2:] not in ("", "DEC")
-    if letter == "Q":
-        return f"{'FY' if fiscal else ''}{period.qyear} Q{period.quarter}"
-    if letter in ("Y", "A"):
-        return f"{'FY' if fiscal else ''}{period.year}"
-    return str(period)
 
 
 def _gather(data: Any, wanted: dict[str, Any]) -> dict[str, Any]:

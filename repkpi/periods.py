@@ -25,7 +25,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 
 __all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros", "pandas_freq",
-           "to_period"]
+           "period_label", "to_period"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -144,6 +144,31 @@ def _natural(value: PeriodLike, fiscal_year_start: int = 1) -> pd.Period | None:
     if letter in ("Q", "Y") and isinstance(value, str) and fiscal_year_start != 1:
         return pd.Period(value.strip(), freq=pandas_freq(letter, fiscal_year_start))
     return period
+
+
+def period_label(period: pd.Period) -> str:
+    """A period as charts, the report and the attention lists print it.
+
+    ``2026 Q3``, ``Jul 2026``, ``2026``; in a fiscal year (one not starting
+    in January) ``FY2027 Q2`` and ``FY2027``, named by the calendar year the
+    fiscal year ends in, as pandas names it.
+
+    Examples
+    --------
+    >>> period_label(pd.Period("2026Q3", "Q")), period_label(pd.Period("2026-07", "M"))
+    ('2026 Q3', 'Jul 2026')
+    >>> period_label(pd.Period("2027Q2", "Q-MAR")), period_label(pd.Period("2027", "Y-MAR"))
+    ('FY2027 Q2', 'FY2027')
+    """
+    letter = period.freqstr[0]
+    fiscal = "FY" if _fiscal_start(period.freqstr) != 1 else ""
+    if letter == "Q":
+        return f"{fiscal}{period.qyear} Q{period.quarter}"
+    if letter == "M":
+        return period.strftime("%b %Y")
+    if letter == "Y":
+        return f"{fiscal}{period.year}"
+    return str(period)
 
 
 _US_PER_DAY = 86_400_000_000

@@ -42,7 +42,15 @@ from repkpi.goals import (
 )
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
-from repkpi.periods import Freq, PeriodLike, day_numbers, in_progress, pandas_freq, to_period
+from repkpi.periods import (
+    Freq,
+    PeriodLike,
+    day_numbers,
+    in_progress,
+    pandas_freq,
+    period_label,
+    to_period,
+)
 
 __all__ = ["TITLES", "UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
            "goal_series", "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
@@ -199,25 +207,6 @@ class UnitFormatter(Formatter):
             return f"{x:,.0f}"
         decimals = _decimals(locs if ticked else [x], 4 if ticked else 2)
         return f"{x:.{decimals}f} h" if self.unit == "hours" else f"{x:.{decimals}f}"
-
-
-def period_label(period: pd.Period) -> str:
-    """A short readable label: ``2026 Q3``, ``Jul 2026``, ``2026``; fiscal ``FY2027 Q2``, ``FY2027``.
-
-    Examples
-    --------
-    >>> period_label(pd.Period("2026Q3", "Q")), period_label(pd.Period("2026-07", "M"))
-    ('2026 Q3', 'Jul 2026')
-    >>> period_label(pd.Period("2027Q2", "Q-MAR")), period_label(pd.Period("2027", "Y-MAR"))
-    ('FY2027 Q2', 'FY2027')
-    """
-    code = period.freqstr[0]
-    fiscal = period.freqstr not in ("Q-DEC", "Y-DEC", "Y", "Q", "M")
-    if code == "Q":
-        return f"FY{period.qyear} Q{period.quarter}" if fiscal else f"{period.qyear} Q{period.quarter}"
-    if code == "M":
-        return period.strftime("%b %Y")
-    return f"FY{period.qyear}" if fiscal else str(period.year)
 
 
 def window(data: CrmData, *, freq: Freq = "Q", periods: int = 12, end: PeriodLike | None = None,

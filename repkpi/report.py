@@ -42,11 +42,10 @@ from repkpi.kpis import KPIS, UNITS, compute  # noqa: E402
 from repkpi.kpis.business import describe  # noqa: E402
 from repkpi.kpis.shared import shared_results  # noqa: E402
 from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
-from repkpi.periods import Freq, PeriodLike, pandas_freq  # noqa: E402
+from repkpi.periods import Freq, PeriodLike, pandas_freq, period_label  # noqa: E402
 from repkpi.plot import (  # noqa: E402
     format_value,
     goal_series,
-    period_label,
     png_bytes,
     title,
     trend,

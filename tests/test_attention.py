@@ -163,7 +163,7 @@ def test_a_month_reviews_that_month_and_the_next_ones_renewals():
     assert column(lists, "churned", "account_id") == ["A4", "A6"]
     assert column(lists, "renewals_due", "contract_id") == ["C8", "C7"]
     assert lists["churned"].period == pd.Period("2024-09", "M")
-    assert lists["renewals_due"].title == "Contracts due in 2024-10 not yet renewed"
+    assert lists["renewals_due"].title == "Contracts due in Oct 2024 not yet renewed"
 
 
 def test_freq_chooses_the_latest_complete_month():

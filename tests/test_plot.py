@@ -38,7 +38,7 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
 import repkpi  # noqa: E402
-from repkpi import Goal, plot  # noqa: E402
+from repkpi import Goal, periods, plot  # noqa: E402
 from repkpi.datasets import doctest_data as examples  # noqa: E402
 from repkpi.plot import (  # noqa: E402
     TITLES,
@@ -484,6 +484,10 @@ def test_format_value(value, unit, expected):
 )
 def test_period_label(period, expected):
     assert period_label(period) == expected
+
+
+def test_charts_print_periods_with_the_one_period_label():
+    assert plot.period_label is periods.period_label
 
 
 def test_public_names():
