@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  # noqa: E402
-from repkpi.goals import DEFAULT_GOALS, Goal, fiscal_start_of, goal_result, plan_goals  # noqa: E402
+from repkpi.goals import Goal, goal_result  # noqa: E402
 from repkpi.io.loading import CrmData  # noqa: E402
-from repkpi.kpis import KPIS, UNITS, compute  # noqa: E402
+from repkpi.kpis import KPIS, UNITS  # noqa: E402
 from repkpi.kpis.business import describe  # noqa: E402
 from repkpi.kpis.shared import shared_results  # noqa: E402
 from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
@@ -51,16 +51,7 @@ from repkpi.plot import (  # noqa: E402
     trend,
     window,
 )
-from repkpi.review import (  # noqa: E402
-    LEADERBOARDS,
-    LISTED,
-    Progress,
-    Review,
-    chart_end,
-    prefetch_review,
-    review,
-    reviewed_period,
-)
+from repkpi.review import LEADERBOARDS, LISTED, Progress, Review, review  # noqa: E402
 
 __all__ = ["LEADERBOARDS", "ChartJob", "Review", "draw_chart", "review", "write_report"]
 
@@ -100,21 +91,13 @@ def write_report(data: CrmData, out: str | os.PathLike[str], *, goals: Iterable[
     ('report.html', ['report.xlsx'])
     """
     say = progress or (lambda message: None)
-    data = shared_results(data)
-    goals = DEFAULT_GOALS if goals is None else goals
-    fiscal = fiscal_start_of(goals, fiscal_year_start)
-    plan, _, others = plan_goals(goals)
+    data = shared_results(data)  # the review's results, kept for the charts and the page
     with staged_folder(out, data_dir=data_dir) as folder:
-        end = reviewed_period(data, freq, period, fiscal)
-        last = chart_end(data, freq, period, end, fiscal)
-        say("Computing every KPI once")
-        prefetch_review(data, [*plan, *others], freq, period, end, last, fiscal)
-        values = compute(data, freq=freq, end=last, fiscal_year_start=fiscal)
-        jobs, unchartable = _chart_jobs(data, [*plan, *others], values, last, freq, fiscal)
         seen = review(data, goals, freq=freq, period=period, fiscal_year_start=fiscal_year_start,
                       progress=say)
-        images = _draw(jobs, say)
+        jobs, unchartable = _chart_jobs(data, seen)
         seen.skipped.update(unchartable)
+        images = _draw(jobs, say)
         for name, png in images.items():
             (folder / f"{name}.png").write_bytes(png)
         say("Writing scorecard.csv and report.xlsx")
@@ -132,33 +115,34 @@ ChartJob = tuple[pd.DataFrame, Goal | None, pd.PeriodIndex | None]
 """What one chart draws: the KPI by period, its goal (or None) and the time range."""
 
 
-def _chart_jobs(data: CrmData, goals: list[Goal], values: pd.DataFrame, end: pd.Period | None,
-                freq: Freq, fiscal: int) -> tuple[dict[str, ChartJob], dict[str, str]]:
+def _chart_jobs(data: CrmData, seen: Review) -> tuple[dict[str, ChartJob], dict[str, str]]:
     """Every KPI's chart, ready to draw (with its goal where a goal names it), and those that can't be."""
     goal_of: dict[str, Goal] = {}
-    for goal in goals:
+    for goal in [*seen.plan, *seen.others]:
         if not goal.where:
             goal_of.setdefault(goal.kpi, goal)
-    span = None if end is None else window(data, freq=freq, periods=_CHART_PERIODS, end=end,
+    end, fiscal = seen.chart_end, seen.fiscal_year_start
+    span = None if end is None else window(data, freq=seen.freq, periods=_CHART_PERIODS, end=end,
                                            fiscal_year_start=fiscal)
-    skipped = dict(values.attrs.get("skipped", {}))
+    values = seen.kpi_values
     jobs: dict[str, ChartJob] = {}
+    unchartable: dict[str, str] = {}
     for name in KPIS:
-        if name in skipped:
+        if name in seen.skipped:
             continue
         if name in goal_of:
             try:
                 result, goal_span = goal_series(data, goal_of[name], periods=_CHART_PERIODS, end=end,
-                                                freq=freq, fiscal_year_start=fiscal)
+                                                freq=seen.freq, fiscal_year_start=fiscal)
             except (MissingTableError, ColumnNotFoundError, OptionError) as exc:
-                skipped[name] = str(exc).splitlines()[0]
+                unchartable[name] = str(exc).splitlines()[0]
                 continue
             jobs[name] = (result, goal_of[name], goal_span)
         else:
             result = values[values["kpi"] == name].drop(columns="kpi").reset_index(drop=True)
             result.attrs.update(values.attrs, kpi=name)
             jobs[name] = (result, None, span)
-    return jobs, {k: v for k, v in skipped.items() if k not in values.attrs.get("skipped", {})}
+    return jobs, unchartable
 
 
 def draw_chart(job: ChartJob) -> bytes:

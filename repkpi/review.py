@@ -87,7 +87,10 @@ class Review:
         KPI -> its values by rep for ``period`` (with ``rep_name``, ``lower``,
         ``upper`` for proportions, ``low_data``), best first.
     kpi_values : DataFrame
-        :func:`repkpi.compute` of every KPI by period, to the end of the charts.
+        :func:`repkpi.compute` of every KPI by period, to ``chart_end``.
+    chart_end : Period or None
+        The last period of the charts: ``period`` when it was asked for,
+        else the one holding ``as_of`` (None for data with no dates).
     skipped : dict
         KPI -> why it could not be computed on this data.
     """
@@ -107,6 +110,7 @@ class Review:
     teams: pd.DataFrame = field(default_factory=pd.DataFrame)
     leaderboards: dict[str, pd.DataFrame] = field(default_factory=dict)
     kpi_values: pd.DataFrame = field(default_factory=pd.DataFrame)
+    chart_end: pd.Period | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -169,7 +173,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     seen = Review(period=end, freq=freq, fiscal_year_start=fiscal, as_of=data.as_of, card=card,
                   plan=plan, left_out=left_out, others=others, in_progress=in_progress,
                   focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
-                  skipped=dict(values.attrs.get("skipped", {})))
+                  chart_end=last, skipped=dict(values.attrs.get("skipped", {})))
     worrying = _worrying(ordered, card, in_progress)
     say("Explaining the goals missed or at risk")
     # The breakdowns by team, region and rep, in one run sharing grids and groups.
