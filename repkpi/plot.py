@@ -1,7 +1,9 @@
 """Charts of KPI results with matplotlib: trends against goals, dashboards, cohorts, leaderboards.
 
 Functions draw on an Axes (a new one when ``ax`` is None) and return it, or
-return a Figure; none calls ``plt.show``. Values read as percents, money,
+return a Figure; none calls ``plt.show``. A new Axes or Figure is a pyplot
+one, which Jupyter and ``plt.show()`` display; pass ``ax`` on a figure of your
+own (``matplotlib.figure.Figure()``, as the report does) to keep pyplot out. Values read as percents, money,
 hours or plain counts, by the KPI's unit (:data:`repkpi.kpis.UNITS`), with as
 many decimals as the tick step needs; ranks read with 1 at the top. Every
 chart is titled in words (:func:`title`), and every text is drawn literally
@@ -27,6 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator, PercentFormatter
 from PIL import Image
@@ -569,20 +572,24 @@ def png_bytes(fig: Figure, *, dpi: int = 80, colors: int = 64) -> bytes:
     r"""The figure as a compact PNG (a palette of ``colors`` colours), and close it.
 
     Charts are flat colours and antialiased edges: a palette keeps them
-    sharp at a fraction of the size of a full-colour PNG.
+    sharp at a fraction of the size of a full-colour PNG. Drawn with Agg
+    whatever the process's backend; a pyplot figure is closed, a figure of
+    its own (``matplotlib.figure.Figure()``) never touches pyplot.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
+    >>> from matplotlib.figure import Figure
+    >>> png_bytes(Figure()).startswith(b"\x89PNG")
+    True
     >>> fig, ax = plt.subplots()
     >>> png_bytes(fig).startswith(b"\x89PNG"), plt.fignum_exists(fig.number)
     (True, False)
     """
     try:  # drawn once, to pixels: no PNG written only to be read back
         fig.set_dpi(dpi)
-        fig.canvas.draw()
-        image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(),
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(),
                                  "raw", "RGBA", 0, 1).convert("RGB")
     finally:
         plt.close(fig)

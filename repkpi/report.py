@@ -16,7 +16,10 @@ library's own calls, each KPI computed once for the whole run.
   (:func:`repkpi.plot.dashboard` draws the goals' charts together).
 
 Text from the data (names, labels, values) is escaped in the page, drawn
-literally in the charts and written formula-safe in CSV and Excel.
+literally in the charts and written formula-safe in CSV and Excel. The
+charts are drawn on figures of their own, to pixels with Agg: importing or
+writing a report leaves the process's matplotlib backend and pyplot's
+figures as they were.
 """
 
 from __future__ import annotations
@@ -27,23 +30,19 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError  # noqa: E402
-from repkpi.goals import Goal, goal_result  # noqa: E402
-from repkpi.io.loading import CrmData  # noqa: E402
-from repkpi.kpis import KPIS, UNITS  # noqa: E402
-from repkpi.kpis.business import describe  # noqa: E402
-from repkpi.kpis.shared import shared_results  # noqa: E402
-from repkpi.outputs import staged_folder, write_csv, write_xlsx  # noqa: E402
-from repkpi.periods import Freq, PeriodLike, pandas_freq, period_label  # noqa: E402
-from repkpi.plot import (  # noqa: E402
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.goals import Goal, goal_result
+from repkpi.io.loading import CrmData
+from repkpi.kpis import KPIS, UNITS
+from repkpi.kpis.business import describe
+from repkpi.kpis.shared import shared_results
+from repkpi.outputs import staged_folder, write_csv, write_xlsx
+from repkpi.periods import Freq, PeriodLike, pandas_freq, period_label
+from repkpi.plot import (
     format_value,
     goal_series,
     png_bytes,
@@ -51,7 +50,7 @@ from repkpi.plot import (  # noqa: E402
     trend,
     window,
 )
-from repkpi.review import LEADERBOARDS, LISTED, Progress, Review, review  # noqa: E402
+from repkpi.review import LEADERBOARDS, LISTED, Progress, Review, review
 
 __all__ = ["LEADERBOARDS", "ChartJob", "Review", "draw_chart", "review", "write_report"]
 
@@ -146,11 +145,14 @@ def _chart_jobs(data: CrmData, seen: Review) -> tuple[dict[str, ChartJob], dict[
 
 
 def draw_chart(job: ChartJob) -> bytes:
-    """One chart of the report as PNG bytes: :func:`repkpi.plot.trend` of a :data:`ChartJob`."""
+    """One chart of the report as PNG bytes: :func:`repkpi.plot.trend` of a :data:`ChartJob`.
+
+    Drawn on a figure of its own (no pyplot, whatever the process's backend).
+    """
     result, goal, span = job
-    fig, ax = plt.subplots(figsize=(6.4, 3.1))
+    fig = Figure(figsize=(6.4, 3.1))
     fig.subplots_adjust(left=0.12, right=0.98, top=0.88, bottom=0.24)
-    trend(result, goal=goal, window=span, ax=ax)
+    trend(result, goal=goal, window=span, ax=fig.add_subplot())
     return png_bytes(fig)
 
 

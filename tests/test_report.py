@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -995,3 +996,24 @@ def test_the_report_states_the_calendar_of_its_business_hours_goals(sample_repor
 
 def test_a_report_without_business_hours_goals_names_no_calendar(messy_report):
     assert messy_report.page.root.find_all("p", "business-hours") == []
+
+
+# -- charts drawn apart from pyplot ----------------------------------------------------------------
+def test_importing_and_charting_leave_the_process_backend_and_pyplot_as_they_were():
+    # A user's process on the svg backend (any backend not Agg): importing the report and
+    # drawing a chart with it neither switch the backend nor leave a pyplot figure open.
+    code = textwrap.dedent("""
+        import matplotlib
+        matplotlib.use("svg")
+        import matplotlib.pyplot as plt
+        import repkpi.report
+        from repkpi.datasets import doctest_data
+        after_import = matplotlib.get_backend()
+        result = repkpi.kpis.new_customers(doctest_data.accounts())
+        png = repkpi.report.draw_chart((result, None, None))
+        print(after_import, matplotlib.get_backend(), plt.get_fignums(), png[:4] == b"\\x89PNG")
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=ROOT, check=True)
+    assert done.stdout.split() == ["svg", "svg", "[]", "True"]
