@@ -2,12 +2,14 @@
 
 Functions draw on an Axes (a new one when ``ax`` is None) and return it, or
 return a Figure; none calls ``plt.show``. A new Axes or Figure is a pyplot
-one, which Jupyter and ``plt.show()`` display; pass ``ax`` on a figure of your
-own (``matplotlib.figure.Figure()``, as the report does) to keep pyplot out. Values read as percents, money,
-hours or plain counts, by the KPI's unit (:data:`repkpi.kpis.UNITS`), with as
-many decimals as the tick step needs; ranks read with 1 at the top. Every
-chart is titled in words (:func:`title`), and every text is drawn literally
-(a ``$`` is a dollar sign, never mathtext).
+one, which Jupyter and ``plt.show()`` display; an ``ax`` on a figure of your
+own (``matplotlib.figure.Figure()``, as the report draws on) keeps pyplot out.
+
+Values read as percents, money, hours or plain counts, by the KPI's unit
+(:data:`repkpi.kpis.UNITS`), with as many decimals as the tick step needs;
+ranks read with 1 at the top. Every chart is titled in words
+(:func:`title`), and every text is drawn literally (a ``$`` is a dollar
+sign, never mathtext).
 
 A goal is drawn at its own frequency (a yearly goal by year) with its goal
 line (:func:`goal_chart`). The charts of one review share one time range

@@ -88,11 +88,11 @@ class Review:
         ``upper`` for proportions, ``low_data``), best first.
     kpi_values : DataFrame
         :func:`repkpi.compute` of every KPI by period, to ``chart_end``.
+    skipped : dict
+        KPI -> why it could not be computed on this data.
     chart_end : Period or None
         The last period of the charts: ``period`` when it was asked for,
         else the one holding ``as_of`` (None for data with no dates).
-    skipped : dict
-        KPI -> why it could not be computed on this data.
     """
 
     period: pd.Period | None
@@ -110,8 +110,8 @@ class Review:
     teams: pd.DataFrame = field(default_factory=pd.DataFrame)
     leaderboards: dict[str, pd.DataFrame] = field(default_factory=dict)
     kpi_values: pd.DataFrame = field(default_factory=pd.DataFrame)
-    chart_end: pd.Period | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    chart_end: pd.Period | None = None
 
     @property
     def plan_card(self) -> pd.DataFrame:
