@@ -44,6 +44,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, CalendarLike, read_calendar
 from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
+from repkpi.kpis.registry import executor_for
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
 from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, period_label, to_period
 from repkpi.schemas import PRIORITIES
@@ -284,20 +285,8 @@ def _targets(targets: Mapping[str | None, float] | None) -> dict[str | None, flo
 
 
 def _gather(data: Any, wanted: dict[str, Any]) -> dict[str, Any]:
-    """``wanted`` computed in one pass on Dask data; on pandas data it already is."""
-    if isinstance(data, CrmData):
-        return wanted
-    from repkpi.io.dask import require_dask
-
-    (found,) = require_dask().compute(wanted, scheduler=getattr(data, "client", None))
-    return {key: _plain(value) if isinstance(value, pd.DataFrame) else value
-            for key, value in found.items()}
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns in pandas' default ``str`` dtype, as the pandas engine holds them."""
-    text = [c for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype) and t.na_value is pd.NA]
-    return frame.astype(dict.fromkeys(text, "str")) if text else frame
+    """``wanted`` as pandas objects: on Dask data computed in one pass, only these rows gathered."""
+    return executor_for(data).gather(data, wanted)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -416,9 +405,8 @@ def _on_the_clock(data: Any, rows: pd.DataFrame, allowed: np.ndarray, now: pd.Ti
                   pause: str | Sequence[str] | None) -> dict[str, Any]:
     """The open tickets' deadlines and hours overdue on the SLA's clock (business or paused)."""
     at = int(micros(pd.Series([now]))[0])
-    source = data if isinstance(data, CrmData) else _clock_data(data, rows, calendar, pause)
-    ticking = TicketClock(source, rows, "needs_attention", clock=clock, calendar=calendar,
-                          pause=pause, as_of=at)
+    ticking = TicketClock(_clock_data(data, rows, calendar, pause), rows, "needs_attention",
+                          clock=clock, calendar=calendar, pause=pause, as_of=at)
     due = ticking.deadline(allowed)  # NAT: no agreed time; FAR: the clock stopped for good
     shown = np.where(due >= FAR // 2, NAT, due).astype("datetime64[us]")
     over = ticking.hours(np.full(len(rows), at, dtype=np.int64)) - allowed
@@ -428,7 +416,7 @@ def _on_the_clock(data: Any, rows: pd.DataFrame, allowed: np.ndarray, now: pd.Ti
 
 def _clock_data(data: Any, rows: pd.DataFrame, calendar: CalendarLike | None,
                 pause: str | Sequence[str] | None) -> CrmData:
-    """The tables the clock of Dask data's open tickets reads, gathered.
+    """The tables the clock of the open tickets ``rows`` reads, gathered (see :func:`_gather`).
 
     Their accounts and reps (for the columns a calendar differs by) and their
     events (for pauses).
@@ -441,4 +429,4 @@ def _clock_data(data: Any, rows: pd.DataFrame, calendar: CalendarLike | None,
     events = getattr(data, "ticket_events", None)
     if pause is not None and events is not None:
         wanted["ticket_events"] = events[events["ticket_id"].isin(list(rows["ticket_id"]))]
-    return CrmData(tickets=rows, **_gather(data, wanted))
+    return CrmData.trusted(tickets=rows, **_gather(data, wanted))

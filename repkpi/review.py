@@ -312,9 +312,7 @@ def _rep_names(data: CrmData) -> pd.Series:
     reps = data.reps
     if reps is None or "name" not in reps.columns:
         return pd.Series(dtype="str")
-    reps = reps[["rep_id", "name"]]
-    if hasattr(reps, "compute"):  # Dask data: the reps are few
-        reps = reps.compute()
+    reps = executor_for(data).gather(data, {"reps": reps[["rep_id", "name"]]})["reps"]  # few
     return reps.drop_duplicates("rep_id").set_index("rep_id")["name"]
 
 

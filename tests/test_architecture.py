@@ -4,9 +4,12 @@
    inside functions; ``from pkg import sub`` is an edge to ``pkg.sub`` when that is a module, else to
    ``pkg/__init__.py``. Importing ``repkpi.a.b`` does not add the implicit edge to ``repkpi/a/__init__.py``.
 2. Each module imports only modules of its own or a lower layer (``LAYERS``).
-3. No module uses another module's private names (``from x import _y``, ``imported._y``).
-4. ``import repkpi`` (in a fresh interpreter) loads neither Dask, matplotlib nor pandera.
-5. The checks find a planted cycle, private use and layer breach in a fake package.
+3. An engine (``ENGINES``) is loaded only when first needed, by the modules that pick it: its
+   reader by ``load``, its executor by the executor lookup (by name: the executor builds on the
+   KPIs, which build on the lookup). Nothing else imports or names it.
+4. No module uses another module's private names (``from x import _y``, ``imported._y``).
+5. ``import repkpi`` (in a fresh interpreter) loads neither Dask, matplotlib nor pandera.
+6. The checks find a planted cycle, private use and layer breach in a fake package.
 """
 
 from __future__ import annotations
@@ -33,12 +36,17 @@ LAYERS: dict[str, int] = {
     "repkpi.outputs": 1,  # formula-safe CSV and Excel, whole-or-nothing files and folders
     "repkpi.datasets": 2,  # shipped sample, generator, doctest data: may read with io
     "repkpi.kpis": 3,
+    "repkpi.dask": 4,  # an engine: reads with io, runs the KPIs (loaded as ENGINES says)
     "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4, "repkpi.attention": 4,
     "repkpi.review": 4,  # the numbers of a review, section by section
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
     "repkpi": 7,  # repkpi/__init__.py may import anything
 }
+
+# Each engine package, and the modules that may load it (inside a function, when first needed):
+# ``load`` imports the reader, the executor lookup names the executor (``_ON_DEMAND``).
+ENGINES: dict[str, tuple[str, ...]] = {"repkpi.dask": ("repkpi.io.loading", "repkpi.kpis.registry")}
 
 # Neither ``import repkpi`` nor anything it imports may load these (or their submodules):
 # the engines and charts load when used, pandera when a table is first validated.
@@ -134,6 +142,35 @@ def find_cycles(imports: list[Import]) -> list[list[str]]:
     return cycles
 
 
+def engine_loads(imports: list[Import],
+                 engines: dict[str, tuple[str, ...]]) -> tuple[list[Import], list[str]]:
+    """The imports of an engine from outside it: by the modules that pick it, and the others.
+
+    The first are exempt from the layers (an engine sits above what loads it); the others are
+    breaches, as ``file:line: importer imports target``.
+    """
+    allowed, breaches = [], []
+    for imp in imports:
+        engine = longest_prefix(engines, imp.target)
+        if engine is None or longest_prefix([engine], imp.importer) is not None:
+            continue
+        if imp.importer in engines[engine]:
+            allowed.append(imp)
+        else:
+            breaches.append(f"{imp.file}:{imp.line}: {imp.importer} imports {imp.target}")
+    return allowed, sorted(breaches)
+
+
+def names_of_modules(modules: dict[str, Path], trees: dict[str, ast.Module]) -> list[tuple[str, str]]:
+    """``(module, named)`` for each text constant that is the dotted name of another package module.
+
+    Such a name may be an import the graph does not see (``importlib.import_module``).
+    """
+    return sorted({(module, node.value) for module, tree in trees.items() for node in ast.walk(tree)
+                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                   and node.value in modules and node.value != module and "." in node.value})
+
+
 def private_uses(modules: dict[str, Path], trees: dict[str, ast.Module], imports: list[Import]) -> list[str]:
     """``from other import _name`` and ``imported._name`` (any depth), as ``file:line: code``."""
     found = {(imp.file, imp.line, f"from {imp.target} import {imp.name}")
@@ -158,6 +195,7 @@ class Analysis:
     missing: list[Import]
     cycles: list[list[str]]
     private: list[str]
+    named: list[tuple[str, str]]
 
 
 def analyse(root: Path, package: str) -> Analysis:
@@ -168,7 +206,7 @@ def analyse(root: Path, package: str) -> Analysis:
     imports = find_imports(modules, trees)
     found = [imp for imp in imports if imp.target in modules]
     return Analysis(found, [imp for imp in imports if imp.target not in modules], find_cycles(found),
-                    private_uses(modules, trees, imports))
+                    private_uses(modules, trees, imports), names_of_modules(modules, trees))
 
 
 def layer_violations(imports: list[Import], layers: dict[str, int]) -> list[str]:
@@ -202,8 +240,19 @@ def test_every_module_has_a_layer():
 
 
 def test_layers_import_downwards_only(repkpi):
-    found = layer_violations(repkpi.imports, LAYERS)
+    loads, _ = engine_loads(repkpi.imports, ENGINES)
+    found = layer_violations([imp for imp in repkpi.imports if imp not in loads], LAYERS)
     assert not found, "imports of a higher layer:\n" + "\n".join(found)
+
+
+def test_engines_are_loaded_only_by_the_modules_that_pick_them(repkpi):
+    loads, breaches = engine_loads(repkpi.imports, ENGINES)
+    assert not breaches, "engines imported elsewhere:\n" + "\n".join(breaches)
+    assert {imp.importer for imp in loads} <= {m for loaders in ENGINES.values() for m in loaders}
+    named = [(module, name) for module, name in repkpi.named
+             if (engine := longest_prefix(ENGINES, name)) is not None and module not in ENGINES[engine]]
+    assert not named, f"engine modules named outside the engines' loaders: {named}"
+    assert ("repkpi.kpis.registry", "repkpi.dask.executor") in repkpi.named
 
 
 def test_no_private_names_across_modules(repkpi):
@@ -216,8 +265,9 @@ def test_import_repkpi_leaves_out_dask_matplotlib_and_pandera():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, f"import repkpi fails:\n{run.stderr[-2000:]}"
     loaded = json.loads(run.stdout)
-    offenders = [m for m in loaded if not m.startswith("repkpi.") and (
-        m.split(".")[0] in HEAVY or m.startswith("pandera.typing.dask") or "dask" in m)]
+    offenders = [m for m in loaded if longest_prefix(ENGINES, m) is not None or (
+        not m.startswith("repkpi.") and (
+            m.split(".")[0] in HEAVY or m.startswith("pandera.typing.dask") or "dask" in m))]
     roots = [m for m in offenders if not any(m.startswith(f"{o}.") for o in offenders)]
     assert not offenders, (f"import repkpi loads {len(offenders)} modules it should not; "
                            f"these and their submodules: {roots}")
@@ -265,3 +315,6 @@ def test_checks_find_a_planted_cycle_and_private_use(tmp_path, style):
     assert not fake.missing
     layers = {"fake._util": 0, "fake.b": 1, "fake.a": 2, "fake.sub": 0, "fake": 3}
     assert layer_violations(fake.imports, layers) == ["fake/b.py:10: fake.b (1) imports fake.a (2)"]
+    loads, breaches = engine_loads(fake.imports, {"fake.sub": ("fake",)})
+    assert [imp.importer for imp in loads] == ["fake"]
+    assert breaches == ["fake/b.py:2: fake.b imports fake.sub"]

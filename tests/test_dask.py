@@ -10,6 +10,9 @@ test modules check by hand and against SQL.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import distributed
@@ -21,7 +24,7 @@ import pytest
 
 import repkpi
 from repkpi.cli import main
-from repkpi.io import dask as dask_loading
+from repkpi.dask import reader as dask_loading
 
 SAMPLE = Path(repkpi.sample_path())
 MESSY = Path(__file__).parent.parent / "data" / "messy"
@@ -292,6 +295,42 @@ def test_parts_must_share_their_columns(cluster, tmp_path):
     (tmp_path / "deals" / "2.csv").write_text(f"{header},note\n{row.format(2)},x\n")
     with pytest.raises(repkpi.DataFileError, match="differ from those of"):
         repkpi.load(tmp_path, engine="dask")
+
+
+def _run(code: str) -> str:
+    """What ``code`` prints, run by this Python in a fresh interpreter."""
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def test_the_engine_is_loaded_when_first_needed():
+    # The reader by load(engine="dask"), the executor by the lookup's first miss.
+    out = _run(f"""
+        import sys
+        import repkpi
+        print("repkpi.dask.reader" in sys.modules)
+        data = repkpi.load({str(SAMPLE)!r}, engine="dask")
+        print("repkpi.dask.reader" in sys.modules, "repkpi.dask.executor" in sys.modules)
+        repkpi.kpis.win_rate(data)
+        print("repkpi.dask.executor" in sys.modules)
+        """)
+    assert out.split() == ["False", "True", "False", "True"]
+
+
+def test_without_dask_the_engine_says_how_to_install_it():
+    out = _run(f"""
+        import sys
+        sys.modules["dask"] = None  # as if Dask were not installed
+        import repkpi
+        try:
+            repkpi.load({str(SAMPLE)!r}, engine="dask")
+        except repkpi.OptionError as exc:
+            print(exc)
+        """)
+    assert "engine='dask' needs Dask, which is not installed." in out
+    assert "Hint: pip install 'repkpi[dask]'." in out
 
 
 def test_a_scheduler_address_is_used(cluster, tmp_path):

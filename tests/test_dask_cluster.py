@@ -20,7 +20,7 @@ import pytest
 from test_dask import SAMPLE, _same, split
 
 import repkpi
-from repkpi.io import dask as dask_loading
+from repkpi.dask import reader as dask_loading
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

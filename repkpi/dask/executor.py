@@ -47,22 +47,27 @@ Two passes over the data at most:
 lists. Every route gives the numbers of the pandas engine;
 ``tests/test_dask.py`` checks that on a local cluster and
 ``tests/test_dask_cluster.py`` on a scheduler and workers started as
-separate processes. The executor registers itself for
-:class:`~repkpi.io.dask.DaskCrmData`; importing this module does not import
-Dask (the data's loader does).
+separate processes.
+
+The executor lookup loads this module on its first miss, once Dask data
+exists (:func:`~repkpi.kpis.registry.register_default_executors`), and
+registers :data:`EXECUTORS`: :class:`DaskExecutor` for
+:class:`~repkpi.dask.reader.DaskCrmData`, each result kept on the data by a
+:class:`~repkpi.kpis.shared.SharedExecutor`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import dask
 import numpy as np
 import pandas as pd
 
+from repkpi.dask.reader import DaskCrmData, broadcast, sorted_labels
 from repkpi.errors import RepkpiError
-from repkpi.io.dask import DaskCrmData, broadcast, require_dask, sorted_labels
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import read_calendar
 from repkpi.kpis.engine import (
@@ -77,20 +82,12 @@ from repkpi.kpis.engine import (
     tidy,
 )
 from repkpi.kpis.market import OURS, our_revenue
-from repkpi.kpis.registry import (
-    EXPECTED,
-    KPIS,
-    Call,
-    KpiSpec,
-    call_key,
-    normalise_by,
-    register_executor,
-)
+from repkpi.kpis.registry import EXPECTED, KPIS, Call, Executor, KpiSpec, normalise_by
+from repkpi.kpis.shared import SharedExecutor
 from repkpi.periods import NAT, day_numbers, micros
 from repkpi.schemas import COLUMNS
 
-__all__ = ["DaskExecutor"]
-
+__all__ = ["EXECUTORS", "DaskExecutor"]
 
 
 def _spec(name: str) -> KpiSpec:
@@ -108,7 +105,6 @@ def _by(kwargs: dict[str, Any]) -> list[str]:
 # -- pass 1: facts of the whole data ------------------------------------------------------------
 def _facts(data: Any, columns: Sequence[str]) -> dict[str, Any]:
     """Spans, labels, the small tables and as-of of the whole data (computed once, then cached)."""
-    dask = require_dask()
     cache = data.cache.setdefault("facts", {})
     wanted: dict[str, Any] = {}
     if "spans" not in cache:
@@ -243,7 +239,7 @@ def _add(*pieces: dict[int, Any]) -> dict[int, Any]:
     return total
 
 
-def _tree_sum(dask: Any, parts: list[Any]) -> Any:
+def _tree_sum(parts: list[Any]) -> Any:
     while len(parts) > 1:
         parts = [dask.delayed(_add)(*parts[i:i + 8]) for i in range(0, len(parts), 8)]
     return parts[0]
@@ -318,7 +314,7 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _aligned(dask: Any, data: Any, tables: Sequence[str], n: int,
+def _aligned(data: Any, tables: Sequence[str], n: int,
              column: str = "account_id") -> list[Unit]:
     """``n`` units, unit ``i`` holding bucket ``i`` (by ``column``) of each of ``tables``.
 
@@ -328,13 +324,13 @@ def _aligned(dask: Any, data: Any, tables: Sequence[str], n: int,
     splits = {t: ([dask.delayed(_bucketed, nout=n)(p, n, column)
                    for p in getattr(data, t).to_delayed()]
                   if t != "ticket_events" or column == "ticket_id"
-                  else _events_by_account(dask, data, n))
+                  else _events_by_account(data, n))
               for t in tables}
     return [{t: dask.delayed(_concat)([s[i] for s in splits[t]]) for t in tables}
             for i in range(n)]
 
 
-def _events_by_account(dask: Any, data: Any, n: int) -> list[Any]:
+def _events_by_account(data: Any, n: int) -> list[Any]:
     """The events in ``n`` buckets by their ticket's ``account_id``: a join on the workers.
 
     The events and the tickets' (ticket, account) pairs are both split by
@@ -371,7 +367,7 @@ def _first_renewals(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return _plain(pd.concat(parts, ignore_index=True).drop_duplicates("renewal_of"))
 
 
-def _renewals(dask: Any, data: Any, units: list[Unit]) -> list[Any]:
+def _renewals(data: Any, units: list[Unit]) -> list[Any]:
     """Which contract renews each contract of each unit, found by a join on the workers."""
     n = max(data.contracts.npartitions, len(units))
     pairs = [dask.delayed(_renewal_pairs, nout=n)(p, n) for p in data.contracts.to_delayed()]
@@ -396,7 +392,7 @@ def _needs_renewals(calls: Sequence[tuple[int, Call]]) -> bool:
                for _, (name, _) in calls)
 
 
-def _units(dask: Any, data: Any, key: tuple[str, ...],
+def _units(data: Any, key: tuple[str, ...],
            aligned: dict[str, list[Unit]]) -> list[Unit]:
     """The units of a group of calls: a table's partitions, or the aligned buckets."""
     if key[0] == "aligned":
@@ -421,9 +417,9 @@ def _plan(data: Any, calls: Sequence[tuple[int, Call]]) -> tuple[dict[tuple[str,
     return groups, {c: tuple(dict.fromkeys(t)) for c, t in aligned.items()}
 
 
-def _all_aligned(dask: Any, data: Any, tables: dict[str, tuple[str, ...]]) -> dict[str, list[Unit]]:
+def _all_aligned(data: Any, tables: dict[str, tuple[str, ...]]) -> dict[str, list[Unit]]:
     """The aligned units on each column of ``tables`` (see :func:`_plan`)."""
-    return {column: _aligned(dask, data, found, _buckets(data, found), column)
+    return {column: _aligned(data, found, _buckets(data, found), column)
             for column, found in tables.items()}
 
 
@@ -436,7 +432,6 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
 
     ``checked``: the calls went through :func:`check` already.
     """
-    dask = require_dask()
     columns = list(dict.fromkeys(c for _, kwargs in calls for c in _by(kwargs)))
     facts = _facts(data, columns)
     context = _context(facts, pieces=True)
@@ -445,27 +440,27 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     empty = _empty(data, facts)
     for name, kwargs in [] if checked else calls:
         check(data, name, kwargs)
-    shared = broadcast(dask, (context, lookups), data.client)
+    shared = broadcast((context, lookups), data.client)
     groups, tables = _plan(data, list(enumerate(calls)))
-    aligned = _all_aligned(dask, data, tables)
+    aligned = _all_aligned(data, tables)
     market = [index for index, (name, _) in enumerate(calls) if _spec(name).route == "market"]
-    shared_plain = broadcast(dask, (plain, lookups), data.client) if market else None
+    shared_plain = broadcast((plain, lookups), data.client) if market else None
     wanted: dict[str, Any] = {}
     medians = {}
     for key, group in groups.items():
-        units = _units(dask, data, key, aligned)
+        units = _units(data, key, aligned)
         mine = [(i, c) for i, c in group if i not in market]
         theirs = [(i, c) for i, c in group if i in market]
         if theirs:
-            wanted[f"ours:{key}"] = _tree_sum(dask, [dask.delayed(_ours)(u, theirs, shared_plain)
-                                                     for u in units])
+            wanted[f"ours:{key}"] = _tree_sum([dask.delayed(_ours)(u, theirs, shared_plain)
+                                               for u in units])
         if not mine:
             continue
-        renewals = (_renewals(dask, data, units) if _needs_renewals(mine)
+        renewals = (_renewals(data, units) if _needs_renewals(mine)
                     else [None] * len(units))
         parts = [dask.delayed(_pieces)(u, mine, shared, r)
                  for u, r in zip(units, renewals, strict=True)]
-        wanted[f"pieces:{key}"] = _tree_sum(dask, parts)
+        wanted[f"pieces:{key}"] = _tree_sum(parts)
         for index, (name, _) in mine:
             if _spec(name).kind == "median":
                 # Rows of one key meet in one bucket, so each median is taken over all its rows.
@@ -527,18 +522,6 @@ def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.
     return tidy(scope.grid.periods[keep], keys, num[keep], den[keep], value[keep])
 
 
-def cached_run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.DataFrame]:
-    """:func:`run`, keeping each result on ``data`` for the same call later (scorecard's goals)."""
-    store = data.cache.setdefault("results", {})
-    keys = [call_key(call) for call in calls]
-    todo = [(key, call) for key, call in zip(keys, calls, strict=True) if key not in store]
-    todo = list(dict((key, call) for key, call in todo).items())
-    if todo:
-        for (key, _), result in zip(todo, run(data, [c for _, c in todo], checked=checked), strict=True):
-            store[key] = result
-    return [store[key].copy() for key in keys]
-
-
 # -- the executor -------------------------------------------------------------------------------
 def _detail_part(tables: dict[str, pd.DataFrame], spec: KpiSpec, kwargs: dict[str, Any],
                  period: pd.Period, shared: tuple[Whole, dict[str, pd.DataFrame]],
@@ -564,7 +547,11 @@ def _listed(frames: list[pd.DataFrame], by: list[str]) -> pd.DataFrame:
 
 
 class DaskExecutor:
-    """Runs KPIs on :class:`~repkpi.io.dask.DaskCrmData`: on the workers, one pass for all."""
+    """Runs KPIs on :class:`~repkpi.dask.reader.DaskCrmData`: on the workers, one pass for all.
+
+    It keeps nothing: :data:`EXECUTORS` wraps it in a
+    :class:`~repkpi.kpis.shared.SharedExecutor`, which keeps the results.
+    """
 
     batches = True
 
@@ -579,19 +566,17 @@ class DaskExecutor:
                 out[index] = exc
                 continue
             usable.append(index)
-        results = cached_run(data, [calls[i] for i in usable], checked=True)
+        results = run(data, [calls[i] for i in usable], checked=True) if usable else []
         for index, result in zip(usable, results, strict=True):
             out[index] = result
         return out
 
     def prefetch(self, data: Any, calls: Sequence[Call]) -> None:
-        """Compute every call the data supports in one pass; later calls find the results."""
-        self.run(data, calls)
+        """Nothing to keep the results in: the :class:`~repkpi.kpis.shared.SharedExecutor` does."""
 
     def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
                period: pd.Period) -> pd.DataFrame:
         """The rows behind ``period``: found on the units, only they are gathered."""
-        dask = require_dask()
         check(data, spec.name, kwargs)
         by = normalise_by(kwargs.get("by"))
         facts = _facts(data, _by(kwargs))
@@ -600,26 +585,32 @@ class DaskExecutor:
         call = [(0, (spec.name, kwargs))]
         groups, tables = _plan(data, call)
         (key,) = groups
-        units = _units(dask, data, key, _all_aligned(dask, data, tables))
+        units = _units(data, key, _all_aligned(data, tables))
         if spec.route == "market":
             # Our deals of the period from the units; the market's rows, which need our
             # revenue summed (the rank), on the client.
-            shared = broadcast(dask, (plain, lookups), data.client)
+            shared = broadcast((plain, lookups), data.client)
             wanted = {"rows": [dask.delayed(_detail_part)(u, spec, kwargs, period, shared,
                                                           only="deals") for u in units],
-                      "ours": _tree_sum(dask, [dask.delayed(_ours)(u, call, shared)
-                                               for u in units])}
+                      "ours": _tree_sum([dask.delayed(_ours)(u, call, shared) for u in units])}
             (found,) = dask.compute(wanted, scheduler=data.client)
             whole = replace(plain, facts={**plain.facts, OURS: found["ours"][0]})
             market = detail_frame(run_spec(spec, _empty(data, facts), kwargs, whole=whole),
                                   period, by)
             return _listed([*found["rows"], market[market["table"] != "deals"]], by)
-        shared = broadcast(dask, (context, lookups), data.client)
-        renewals = _renewals(dask, data, units) if _needs_renewals(call) else [None] * len(units)
+        shared = broadcast((context, lookups), data.client)
+        renewals = _renewals(data, units) if _needs_renewals(call) else [None] * len(units)
         parts = [dask.delayed(_detail_part)(u, spec, kwargs, period, shared, r)
                  for u, r in zip(units, renewals, strict=True)]
         (frames,) = dask.compute(parts, scheduler=data.client)
         return _listed(frames, by)
 
+    def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """``wanted`` computed in one pass; frames with pandas' default ``str`` text columns."""
+        (found,) = dask.compute(dict(wanted), scheduler=data.client)
+        return {key: _plain(value) if isinstance(value, pd.DataFrame) else value
+                for key, value in found.items()}
 
-register_executor(DaskCrmData, DaskExecutor())
+
+EXECUTORS: dict[type, Executor] = {DaskCrmData: SharedExecutor(DaskExecutor())}
+"""What :func:`~repkpi.kpis.registry.register_default_executors` registers: Dask data's executor."""

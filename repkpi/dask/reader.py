@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import dask
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow
@@ -48,7 +50,7 @@ from repkpi.io.validation import (
 )
 from repkpi.schemas import COLUMNS, RECORDED
 
-__all__ = ["DaskCrmData", "broadcast", "connect", "load_dask", "require_dask", "sorted_labels"]
+__all__ = ["DaskCrmData", "broadcast", "connect", "load_dask", "sorted_labels"]
 
 
 def sorted_labels(parts: list[Any]) -> pd.Series:
@@ -61,19 +63,6 @@ def sorted_labels(parts: list[Any]) -> pd.Series:
     whole = pd.concat(values, ignore_index=True).drop_duplicates()
     dtype = "str" if isinstance(values[0].dtype, pd.StringDtype) else values[0].dtype
     return whole.sort_values(ignore_index=True).astype(dtype)
-
-
-def require_dask() -> Any:
-    """The dask module, with dask.dataframe loaded; a clear error when Dask is not installed."""
-    try:
-        import dask
-        import dask.dataframe  # noqa: F401
-    except ImportError as exc:
-        raise OptionError(
-            "engine='dask' needs Dask, which is not installed.\n"
-            "Hint: pip install 'repkpi[dask]'."
-        ) from exc
-    return dask
 
 
 _CLIENTS: dict[str, Any] = {}
@@ -96,7 +85,7 @@ def connect(address: str) -> Any:
     return _CLIENTS[address]
 
 
-def broadcast(dask: Any, value: Any, client: Any = None) -> Any:
+def broadcast(value: Any, client: Any = None) -> Any:
     """``value`` sent once to every worker of a distributed cluster (else one graph key).
 
     Passing a large object straight to many tasks would copy it into each.
@@ -133,14 +122,16 @@ class DaskCrmData:
         Rows read per table.
     cache : dict
         What the KPIs found of the whole data (``"facts"``: the facts
-        gathered at load) and the results they computed, kept for reuse.
+        gathered at load), kept for reuse.
+    results : dict
+        The result of each KPI call computed on the data, kept for the same
+        call later (see :mod:`repkpi.kpis.shared`).
     """
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
                  rows_read: dict[str, int], meta: dict[str, pd.DataFrame],
                  facts: dict[str, Any] | None = None, client: Any = None, *,
                  as_of: pd.Timestamp | None = None) -> None:
-        dd = require_dask().dataframe
         self.declared_as_of = as_of
         self.client = client
         self.sources = parts
@@ -148,6 +139,7 @@ class DaskCrmData:
         self.rejects = rejects
         self.notes: dict[str, dict[str, Any]] = {}
         self.cache: dict[str, Any] = {} if facts is None else {"facts": facts}
+        self.results: dict[str, Any] = {}
         for name in TABLES:
             frame = None
             if name in parts:
@@ -163,7 +155,6 @@ class DaskCrmData:
             return self.declared_as_of
         facts = self.cache.setdefault("facts", {})
         if "as_of" not in facts:
-            dask = require_dask()
             latest = [dask.delayed(latest_recorded)(name, part)
                       for name, frame in self.tables.items() if name in RECORDED
                       for part in frame.to_delayed()]
@@ -226,7 +217,6 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     See :func:`repkpi.load`; ``scheduler`` is the address of a running
     ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to.
     """
-    dask = require_dask()
     check_errors_option(errors)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
@@ -244,11 +234,11 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         for table in referred:
             if table in validated:  # their ids stay on the workers, for the references
                 # (held here until the references are checked: a task's arguments do not hold them)
-                validated[table] = kept[table] = _persist(dask, client, validated[table])
+                validated[table] = kept[table] = _persist(client, validated[table])
         # The client takes each file's summary; the labels are merged on the workers.
         tasks = {"done": {t: [dask.delayed(_for_client)(v) for v in found]
                           for t, found in validated.items()},
-                 "labels": _tree(dask, [dask.delayed(_labels_of)(v)
+                 "labels": _tree([dask.delayed(_labels_of)(v)
                                         for found in validated.values() for v in found])}
         (computed,) = dask.compute(tasks, scheduler=client)
         done = computed["done"]
@@ -263,7 +253,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
-        failures += _repeated_keys(dask, client, parts, done, failures)
+        failures += _repeated_keys(client, parts, done, failures)
         for table in referred:
             if table in validated:
                 # Computed on a worker and sent from there to those that check references.
@@ -299,7 +289,7 @@ def _typed(table: str, file: str) -> pd.DataFrame:
     return parse_table(table, read_file(file), file)[0]
 
 
-def _persist(dask: Any, client: Any, values: list[Any]) -> list[Any]:
+def _persist(client: Any, values: list[Any]) -> list[Any]:
     """``values`` computed and kept where they were computed (the workers of a cluster)."""
     if client is not None:
         return client.persist(values)
@@ -341,7 +331,7 @@ def _merge_labels(*found: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tree(dask: Any, labels: list[Any]) -> Any:
+def _tree(labels: list[Any]) -> Any:
     """The labels of many files merged in a tree on the workers (see :func:`_merge_labels`)."""
     if not labels:
         return {}
@@ -483,7 +473,7 @@ def _key_hashes(table: str, file: str) -> tuple[np.ndarray, np.ndarray]:
     return _hash(typed[present], keys), np.flatnonzero(present)
 
 
-def _repeated_keys(dask: Any, client: Any, parts: dict[str, list[str]],
+def _repeated_keys(client: Any, parts: dict[str, list[str]],
                    done: dict[str, list[dict]], failures: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """Failures for keys repeated across the files of each table in ``done``.
 

@@ -1,4 +1,4 @@
-"""Files to validated tables: discovery, parsing, validation, CRM mappings and the Dask reader.
+"""Files to validated tables: discovery, parsing, validation and CRM mappings.
 
 The modules import one way, each only those below it:
 
@@ -7,9 +7,9 @@ The modules import one way, each only those below it:
 - :mod:`repkpi.io.validation`: the data model's checks, references to
   accounts, unique keys, reports of failures.
 - :mod:`repkpi.io.mapping`: a CRM's own exports translated into the tables.
-- :mod:`repkpi.io.dask`: the Dask reader (imports Dask only when called).
 - :mod:`repkpi.io.loading`: :class:`CrmData` and :func:`load`, which picks
-  the reader.
+  the reader (the Dask reader, :mod:`repkpi.dask.reader`, builds on these
+  modules and is imported by :func:`load` when first needed).
 """
 
 from __future__ import annotations

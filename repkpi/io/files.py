@@ -2,7 +2,7 @@
 
 The bottom of :mod:`repkpi.io`: the pandas reader (:mod:`repkpi.io.loading`),
 the CRM mappings (:mod:`repkpi.io.mapping`) and the Dask reader
-(:mod:`repkpi.io.dask`) all find and read their files here, so that a file is
+(:mod:`repkpi.dask.reader`) all find and read their files here, so that a file is
 named, read and refused the same way by each.
 
 A table's file is named after it: ``<table>.csv`` (or ``.tsv``, ``.txt``,

@@ -3,7 +3,7 @@
 The top of :mod:`repkpi.io`. :func:`load` finds the files
 (:mod:`repkpi.io.files`), or translates a CRM's own exports
 (:mod:`repkpi.io.mapping`), or hands the folder to the Dask reader
-(:mod:`repkpi.io.dask`); every table is then parsed and checked by the rules
+(:mod:`repkpi.dask.reader`); every table is then parsed and checked by the rules
 of :mod:`repkpi.io.validation`, and nothing below this module imports it.
 
 Reading is two steps. First every value is read as text (pyarrow's CSV
@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -295,6 +296,21 @@ class CrmData:
         return f"CrmData({', '.join(parts)})"
 
 
+def _dask_reader() -> ModuleType:
+    """The Dask reader, imported on first use (``import repkpi`` stays without Dask).
+
+    Raises :class:`OptionError` with the way to install Dask when it is not installed.
+    """
+    try:
+        from repkpi.dask import reader
+    except ImportError as exc:
+        if (exc.name or "").startswith("repkpi"):
+            raise
+        raise OptionError("engine='dask' needs Dask, which is not installed.\n"
+                          "Hint: pip install 'repkpi[dask]'.") from exc
+    return reader
+
+
 def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
          source: str | os.PathLike[str] | None = None, engine: Literal["pandas", "dask"] = "pandas",
          scheduler: str | None = None, as_of: AsOfLike | None = None) -> CrmData:
@@ -330,7 +346,7 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     Returns
     -------
     CrmData
-        Or, with ``engine="dask"``, a :class:`~repkpi.io.dask.DaskCrmData`
+        Or, with ``engine="dask"``, a :class:`~repkpi.dask.reader.DaskCrmData`
         that every KPI, ``compute`` and ``scorecard`` take the same way.
 
     Raises
@@ -357,10 +373,7 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         if source is not None:
             raise OptionError("source= is not available with engine='dask'.\nHint: load the CRM "
                               "export with the pandas engine and save its tables as Parquet.")
-        # Imported here, not above: ``import repkpi`` stays without the Dask reader.
-        from repkpi.io.dask import load_dask
-
-        return load_dask(path, errors, scheduler=scheduler, as_of=as_of)
+        return _dask_reader().load_dask(path, errors, scheduler=scheduler, as_of=as_of)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:

@@ -1,7 +1,7 @@
 """The rules a table must keep: the data model's checks, references to accounts, unique keys.
 
 Used by the pandas reader (:mod:`repkpi.io.loading`) and the Dask reader
-(:mod:`repkpi.io.dask`) alike, so that a rule is named and a failing row
+(:mod:`repkpi.dask.reader`) alike, so that a rule is named and a failing row
 reported the same way by either engine.
 
 Validation is two steps. First every value is parsed into its type

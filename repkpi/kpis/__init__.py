@@ -10,17 +10,15 @@ package and :data:`UNITS` are read from the declarations.
 
 from __future__ import annotations
 
-# The topic modules declare the KPIs; the Dask executor registers itself for Dask data, the
-# shared-results executor for a run that asks for each KPI more than once (the report).
+# The topic modules declare the KPIs. The executors are found by the lookup
+# (repkpi.kpis.registry.executor_for), which loads the Dask one when first needed.
 from repkpi.kpis import (  # noqa: F401
     contracts,
     customers,
-    dask,
     market,
     sales,
     satisfaction,
     service,
-    shared,
     team,
 )
 from repkpi.kpis.compute import compute

@@ -26,7 +26,7 @@ they need all rows of a (period, group) at once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1000,6 +1000,10 @@ class PandasExecutor:
         """The rows behind ``period``'s value."""
         parts = run_spec(spec, data, kwargs)
         return detail_frame(parts, period, normalise_by(kwargs.get("by")))
+
+    def gather(self, data: CrmData, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """``wanted`` as it is: pandas data is in memory already."""
+        return dict(wanted)
 
 
 register_executor(CrmData, PandasExecutor())

@@ -13,12 +13,13 @@ name elsewhere.
 
 A KPI runs on an *executor*, looked up by the data's type along its MRO (as
 pandera looks up backends): the pandas executor registers itself for
-:class:`~repkpi.io.loading.CrmData`, the Dask executor for Dask data when
-its module is imported.
+:class:`~repkpi.io.loading.CrmData`; the Dask executor is registered by the
+lookup itself, on its first miss (:func:`register_default_executors`).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import sys
@@ -32,8 +33,8 @@ from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, R
 from repkpi.periods import in_progress, pandas_freq
 
 __all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView", "call_key",
-           "check_by", "check_options", "executor_for", "kpi", "normalise_by", "register_executor",
-           "run_one", "specs", "time_attrs"]
+           "check_by", "check_options", "executor_for", "kpi", "normalise_by",
+           "register_default_executors", "register_executor", "run_one", "specs", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -203,8 +204,23 @@ class Executor(Protocol):
                period: pd.Period) -> pd.DataFrame:
         """The rows behind the KPI's value of ``period`` (see :func:`repkpi.detail`)."""
 
+    def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """``wanted`` (tables of ``data``, their rows, columns or reductions) as pandas objects.
+
+        All at once (on Dask, one pass), text in pandas' default ``str``
+        dtype: for the few rows or values a caller lists or looks up.
+        """
+
 
 _EXECUTORS: dict[type, Executor] = {}
+
+_ON_DEMAND = {"repkpi.dask.reader": "repkpi.dask.executor"}
+"""The engines loaded when first needed: the module that makes their data -> their executor's.
+
+The executor's module is named, not imported: it builds on the KPIs, which
+build on this module. Its ``EXECUTORS`` maps each data type it runs to the
+executor.
+"""
 
 
 _COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
@@ -236,11 +252,38 @@ def register_executor(data_type: type, executor: Executor) -> None:
     _EXECUTORS[data_type] = executor
 
 
+def register_default_executors() -> None:
+    """Register the executors of the engines loaded when first needed: Dask's.
+
+    :func:`executor_for` calls it on a miss, then looks again, as pandera's
+    ``get_backend`` calls ``register_default_backends``. An engine's data is
+    made by its reader alone: until the reader is loaded (``load(...,
+    engine="dask")``) there is no such data to run, and nothing of the engine
+    is imported.
+    """
+    for reader, module in _ON_DEMAND.items():
+        if reader in sys.modules:
+            for data_type, executor in importlib.import_module(module).EXECUTORS.items():
+                _EXECUTORS.setdefault(data_type, executor)
+
+
+def _registered(data_type: type) -> Executor | None:
+    """The executor registered for ``data_type`` or the nearest of its bases, if any."""
+    return next((_EXECUTORS[k] for k in data_type.__mro__ if k in _EXECUTORS), None)
+
+
 def executor_for(data: Any) -> Executor:
-    """The executor registered for the type of ``data``, looked up along its MRO."""
-    for klass in type(data).__mro__:
-        if klass in _EXECUTORS:
-            return _EXECUTORS[klass]
+    """The executor registered for the type of ``data``, looked up along its MRO.
+
+    On a miss, the engines loaded when first needed register their executors
+    (:func:`register_default_executors`), and the lookup runs again.
+    """
+    found = _registered(type(data))
+    if found is None:
+        register_default_executors()
+        found = _registered(type(data))
+    if found is not None:
+        return found
     raise OptionError(f"KPIs take the data of repkpi.load or repkpi.CrmData, got "
                       f"{type(data).__name__}.\nHint: wrap your DataFrames in "
                       "repkpi.CrmData(accounts=..., deals=...).")

@@ -1,18 +1,20 @@
-"""One computation per KPI call for a whole run: the report, its scorecard and its charts.
+"""One computation per KPI call: the results of a run kept on its data, for either engine.
 
-:func:`shared_results` wraps loaded data so that every KPI call on it is
-computed once: a second call with the same options (the scorecard's goal,
-then its chart, then the team breakdown) gets a copy of the first result.
-The KPIs asked for together in :meth:`SharedExecutor.prefetch` are
-computed in one run, sharing their grids and groups.
+:class:`SharedExecutor` wraps any executor: each call's result is kept on
+the data (its ``results``, keyed by :func:`~repkpi.kpis.registry.call_key`),
+and a second call with the same options (the scorecard's goal, then its
+chart, then the team breakdown) gets a copy of the first result. The calls
+asked for together in :meth:`SharedExecutor.prefetch` run in one batch,
+sharing their grids and groups (on Dask, one pass over the data).
 
-Dask data keeps its results already (:mod:`repkpi.kpis.dask`) and is
-returned as it is.
+Dask data keeps its results for its whole life (its executor is a
+:class:`SharedExecutor`); :func:`shared_results` wraps loaded pandas data for
+one run (the report, the review), and returns Dask data as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,20 +22,25 @@ import pandas as pd
 from repkpi.errors import RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.engine import PandasExecutor
-from repkpi.kpis.registry import Call, call_key, executor_for, register_executor
+from repkpi.kpis.registry import Call, Executor, KpiSpec, call_key, executor_for, register_executor
 from repkpi.periods import to_period
 
 __all__ = ["SharedExecutor", "SharedResults", "shared_results"]
+
+Result = pd.DataFrame | RepkpiError
 
 
 class SharedResults(CrmData):
     """Loaded data whose KPI results are kept for the rest of the run (see the module)."""
 
-    results: dict[str, pd.DataFrame | RepkpiError]
+    results: dict[str, Result]
 
 
 def shared_results(data: Any) -> Any:
-    """``data`` as a :class:`SharedResults` (the same tables, not copied).
+    """``data`` whose KPI results are kept: pandas data as a :class:`SharedResults` (not copied).
+
+    Data whose executor keeps its results already (Dask data, a
+    :class:`SharedResults`) is returned as it is.
 
     Examples
     --------
@@ -47,7 +54,7 @@ def shared_results(data: Any) -> Any:
     >>> cut.equals(first[first["period"] <= "2025"]), len(data.results)
     (True, 1)
     """
-    if isinstance(data, SharedResults) or executor_for(data).batches:
+    if isinstance(executor_for(data), SharedExecutor):
         return data
     shared = SharedResults.__new__(SharedResults)
     shared.__dict__.update(data.__dict__)
@@ -55,22 +62,31 @@ def shared_results(data: Any) -> Any:
     return shared
 
 
-class SharedExecutor(PandasExecutor):
-    """:class:`~repkpi.kpis.engine.PandasExecutor` that looks up the data's kept results first.
+class SharedExecutor:
+    """An executor that keeps each result on the data (its ``results``) and runs the others on ``inner``.
 
     A KPI's value in a period does not depend on the window asked for, so
     calls that differ only in ``start`` and ``end`` share one computation
     over the data's whole span, each cut to its own window; a window that
     reaches beyond that span (a forward view) is computed on its own.
+
+    Parameters
+    ----------
+    inner : Executor
+        Runs what is not kept yet, and gives the rows of :meth:`detail` and
+        the frames of :meth:`gather`.
     """
 
     batches = True
 
-    def run(self, data: SharedResults, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+
+    def run(self, data: Any, calls: Sequence[Call]) -> list[Result]:
         """Each call's result (cut from a kept one with the same options), or its error."""
         wide = [(name, {**kwargs, "start": None, "end": None}) for name, kwargs in calls]
         self._fill(data, wide)
-        out: list[pd.DataFrame | RepkpiError] = [None] * len(calls)  # type: ignore[list-item]
+        out: list[Result] = [None] * len(calls)  # type: ignore[list-item]
         alone = []
         for index, (call, whole) in enumerate(zip(calls, wide, strict=True)):
             found = _window(data.results[call_key(whole)], call)
@@ -83,19 +99,28 @@ class SharedExecutor(PandasExecutor):
             out[index] = _copy(data.results[call_key(calls[index])])
         return out
 
-    def prefetch(self, data: SharedResults, calls: Sequence[Call]) -> None:
-        """Compute every call not kept yet, in one run."""
+    def prefetch(self, data: Any, calls: Sequence[Call]) -> None:
+        """Compute every call not kept yet, in one batch."""
         self.run(data, calls)
 
-    def _fill(self, data: SharedResults, calls: Sequence[Call]) -> None:
+    def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
+               period: pd.Period) -> pd.DataFrame:
+        """The rows behind ``period``'s value, found by ``inner`` (rows are not kept)."""
+        return self.inner.detail(data, spec, kwargs, period)
+
+    def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
+        """``wanted`` as pandas objects, gathered by ``inner``."""
+        return self.inner.gather(data, wanted)
+
+    def _fill(self, data: Any, calls: Sequence[Call]) -> None:
         todo = {call_key(call): call for call in calls}
         todo = {key: call for key, call in todo.items() if key not in data.results}
         if todo:
-            found = super().run(data, list(todo.values()))
+            found = self.inner.run(data, list(todo.values()))
             data.results.update(zip(todo, found, strict=True))
 
 
-def _window(result: pd.DataFrame | RepkpiError, call: Call) -> pd.DataFrame | RepkpiError | None:
+def _window(result: Result, call: Call) -> Result | None:
     """``result`` (over the whole span) cut to the call's ``start`` and ``end``; None if it can't."""
     _, kwargs = call
     start, end = kwargs.get("start"), kwargs.get("end")
@@ -121,8 +146,8 @@ def _window(result: pd.DataFrame | RepkpiError, call: Call) -> pd.DataFrame | Re
     return result[keep].reset_index(drop=True)
 
 
-def _copy(result: pd.DataFrame | RepkpiError) -> pd.DataFrame | RepkpiError:
+def _copy(result: Result) -> Result:
     return result.copy() if isinstance(result, pd.DataFrame) else result
 
 
-register_executor(SharedResults, SharedExecutor())
+register_executor(SharedResults, SharedExecutor(PandasExecutor()))
