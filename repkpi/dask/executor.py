@@ -44,10 +44,11 @@ Two passes over the data at most:
      client with that sum (:data:`~repkpi.kpis.market.OURS`).
 
 :func:`repkpi.detail` runs on the same units and gathers only the rows it
-lists. Every route gives the numbers of the pandas engine;
-``tests/test_dask.py`` checks that on a local cluster and
-``tests/test_dask_cluster.py`` on a scheduler and workers started as
-separate processes.
+lists; :meth:`DaskExecutor.gather` brings a caller the few rows or values it
+lists or looks up (the attention lists, the reps' names) in one pass. Every
+route gives the numbers of the pandas engine; ``tests/test_dask.py`` checks
+that on a local cluster and ``tests/test_dask_cluster.py`` on a scheduler
+and workers started as separate processes.
 
 The executor lookup loads this module on its first miss, once Dask data
 exists (:func:`~repkpi.kpis.registry.register_default_executors`), and

@@ -18,6 +18,9 @@ split by date or id range skip this), and the few hashes seen more than once
 are checked against the actual values. Failures name the file and its row; in
 quarantine mode the failing rows are left out of the partitions when they
 are read again for a computation.
+
+:func:`repkpi.load` imports this module when ``engine="dask"`` asks for it
+(and says how to install Dask when it is missing); it imports Dask at its top.
 """
 
 from __future__ import annotations
