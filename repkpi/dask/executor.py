@@ -554,8 +554,6 @@ class DaskExecutor:
     :class:`~repkpi.kpis.shared.SharedExecutor`, which keeps the results.
     """
 
-    batches = True
-
     def run(self, data: Any, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
         """Each call's result, or the expected error it raises (checked on empty frames)."""
         out: list[Any] = [None] * len(calls)

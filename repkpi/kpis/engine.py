@@ -978,8 +978,6 @@ def detail_frame(parts: Parts, period: pd.Period, by: list[str]) -> pd.DataFrame
 class PandasExecutor:
     """Runs KPIs on :class:`~repkpi.io.loading.CrmData` in this process."""
 
-    batches = False
-
     def run(self, data: CrmData, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
         """Each call's result (the KPIs share grids and groups), or its expected error."""
         cache: dict = {}

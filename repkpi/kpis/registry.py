@@ -191,9 +191,6 @@ def normalise_by(by: str | Sequence[str] | None) -> list[str]:
 class Executor(Protocol):
     """Runs KPIs on one kind of data (pandas frames, Dask frames...)."""
 
-    batches: bool
-    """Whether computing many KPIs at once (:meth:`prefetch`) saves passes over the data."""
-
     def run(self, data: Any, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
         """Each call's result, or the :data:`EXPECTED` error it raised, in order."""
 

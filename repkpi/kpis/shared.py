@@ -77,8 +77,6 @@ class SharedExecutor:
         the frames of :meth:`gather`.
     """
 
-    batches = True
-
     def __init__(self, inner: Executor) -> None:
         self.inner = inner
 
