@@ -18,6 +18,8 @@ Examples
 ['accounts', 'activities', 'contracts', 'deals', 'market', 'reps', 'surveys', 'ticket_events', 'tickets']
 >>> [c.name for c in COLUMNS["reps"] if c.required]
 ['rep_id', 'hired_on']
+>>> KEYS["deals"], KEYS["market"]
+(('deal_id',), ('period', 'region', 'company'))
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "EMPTY_TOKENS",
     "END_COLUMNS",
     "FIRST_YEAR",
+    "KEYS",
     "LAST_YEAR",
     "MARKET_PERIOD",
     "PRIORITIES",
@@ -117,6 +120,15 @@ def _columns(table: str) -> tuple[Column, ...]:
                         required=not name.endswith("?"))
                  for name in _DECLARED[table])
 
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id",), "contracts": ("contract_id",), "deals": ("deal_id",),
+    "tickets": ("ticket_id",), "surveys": ("response_id",), "activities": ("activity_id",),
+    "reps": ("rep_id",), "market": ("period", "region", "company"),
+}
+"""Each table's key: its own id (text, unique, never empty), or the columns unique together.
+
+``ticket_events`` has none: a ticket's events repeat its ``ticket_id``."""
 
 COLUMNS: dict[str, tuple[Column, ...]] = {table: _columns(table) for table in _DECLARED}
 """The columns of each table, in the data model's order."""

@@ -1,12 +1,12 @@
 """The rules of each canonical table, as pandera schemas (one :class:`pandera.pandas.DataFrameSchema` each).
 
-Built from the columns of :mod:`repkpi.schemas` (names, kinds, which may be
-empty) with every rule the data model states: types, uniqueness, allowed
-values, ranges and date order. Each check carries the message a report
-shows for a row that fails it (pandera's ``error=``, which pandera writes
-in the ``check`` column of its failure cases). Importing this module
-imports pandera, so :mod:`repkpi.io.validation` imports it when a table is
-first checked, not when ``repkpi`` is imported. The schemas use pandera's object API: building a
+Built from the columns and keys of :mod:`repkpi.schemas` (names, kinds, which
+may be empty, which are unique) with every rule the data model states: types,
+uniqueness, allowed values, ranges and date order. Each check carries the
+message a report shows for a row that fails it (pandera's ``error=``, which
+pandera writes in the ``check`` column of its failure cases). Importing this
+module imports pandera, so :mod:`repkpi.io.validation` imports it when a table
+is first checked, not when ``repkpi`` is imported. The schemas use pandera's object API: building a
 ``DataFrameModel``'s schema looks up every installed backend's types, and
 pandera imports Dask to do so.
 
@@ -32,6 +32,7 @@ from repkpi.schemas import (
     CHANNELS,
     COLUMNS,
     DEAL_TYPES,
+    KEYS,
     MARKET_PERIOD,
     PRIORITIES,
     STAGES,
@@ -128,24 +129,17 @@ REPORTED_AGAINST: dict[str, dict[str, str]] = {
     table: {rule.check.error: rule.column for rule in rules} for table, rules in _ROWS.items()}
 """For each table, the message of each rule across columns -> the column its failures are reported against."""
 
-_KEYS: dict[str, str | list[str]] = {
-    "accounts": "account_id", "contracts": "contract_id", "deals": "deal_id",
-    "tickets": "ticket_id", "surveys": "response_id", "activities": "activity_id",
-    "reps": "rep_id", "market": ["period", "region", "company"],
-}
-"""Each table's key: its own id (text, unique, never empty), or the columns unique together."""
-
 
 def _schema(table: str) -> pa.DataFrameSchema:
-    key = _KEYS.get(table)
+    key = KEYS.get(table, ())
     columns = {}
     for column in COLUMNS[table]:
-        own = column.name == key
+        own = key == (column.name,)  # the table's own id; a longer key is unique together
         checks = [*([_ID] if own else []), *_CELLS.get(table, {}).get(column.name, [])]
         columns[column.name] = pa.Column(_DTYPES[column.kind], checks,
                                          nullable=not column.required, unique=own)
     return pa.DataFrameSchema(columns, checks=[rule.check for rule in _ROWS.get(table, [])],
-                              name=table, unique=key if isinstance(key, list) else None)
+                              name=table, unique=list(key) if len(key) > 1 else None)
 
 
 SCHEMAS: dict[str, pa.DataFrameSchema] = {table: _schema(table) for table in TABLES}

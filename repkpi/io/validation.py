@@ -15,7 +15,6 @@ together.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Literal
 
@@ -33,6 +32,7 @@ from repkpi.io.parsing import (
     failure_records,
     parse_table,
 )
+from repkpi.schemas import KEYS
 
 __all__ = [
     "ACCOUNT_REJECTED",
@@ -87,24 +87,14 @@ def check_errors_option(errors: str) -> None:
 
 
 def unique_keys(table: str) -> list[str]:
-    """The columns whose values (together) must be unique in ``table``.
+    """The columns whose values (together) must be unique in ``table``: its :data:`~repkpi.schemas.KEYS`.
 
     Examples
     --------
     >>> unique_keys("deals"), unique_keys("market")
     (['deal_id'], ['period', 'region', 'company'])
     """
-    return list(_unique_keys(table))
-
-
-@functools.cache
-def _unique_keys(table: str) -> tuple[str, ...]:
-    from repkpi.io.rules import SCHEMAS  # pandera, when a table is first checked
-
-    schema = SCHEMAS[table]
-    if schema.unique:
-        return tuple(schema.unique)
-    return tuple(name for name, column in schema.columns.items() if column.unique)
+    return list(KEYS.get(table, ()))
 
 
 def unique_check(table: str) -> str:
