@@ -369,7 +369,7 @@ def _explain(args: argparse.Namespace, out: Console) -> int:
               f"{why.attrs['against']} -> {_figure(total['value_current'], unit)} in "
               f"{why.attrs['period']} (change {_effect(total['contribution'], unit)})",
               markup=False)
-    table = _explain_table(why, len(args.by), unit, ratio=KPIS[args.kpi].spec.kind == "ratio")
+    table = _explain_table(why, len(args.by), unit, ratio=KPIS[args.kpi].kind == "ratio")
     width = Measurement.get(out, out.options.update(width=100_000), table).maximum
     Console(file=out.file, width=width, highlight=False, soft_wrap=True).print(table)
     return EXIT_OK

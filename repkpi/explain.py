@@ -18,8 +18,7 @@ from repkpi.errors import OptionError, RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, KpiSpec
 from repkpi.kpis.detail import period_freq
-from repkpi.kpis.engine import By
-from repkpi.kpis.registry import check_options, normalise_by
+from repkpi.kpis.registry import By, check_options, normalise_by
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
 __all__ = ["COLUMNS", "explain"]
@@ -135,7 +134,7 @@ def _decomposable(kpi: str) -> KpiSpec:
     """The spec of ``kpi``; :class:`OptionError` when it is unknown or does not decompose."""
     if kpi not in KPIS:
         raise OptionError(f"Unknown KPI {kpi!r}.\nHint: the KPIs are {sorted(KPIS)}.")
-    spec: KpiSpec = KPIS[kpi].spec  # type: ignore[attr-defined]
+    spec: KpiSpec = KPIS[kpi]
     reason = _refusal(spec)
     if reason:
         raise OptionError(f"explain cannot split {kpi}: {reason}")

@@ -32,9 +32,8 @@ from repkpi.errors import GoalsError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
 from repkpi.kpis.business import read_calendar
-from repkpi.kpis.engine import By
 from repkpi.kpis.intervals import wilson_interval
-from repkpi.kpis.registry import check_options, executor_for, normalise_by
+from repkpi.kpis.registry import By, check_options, executor_for, normalise_by
 from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
 
 __all__ = [
@@ -94,7 +93,7 @@ class Goal:
             raise GoalsError(f"Goal {name!r}: options must be a table of the KPI's own options, "
                              f"got {self.options!r}.")
         try:
-            check_options(KPIS[self.kpi].spec, self.options, allowed=())
+            check_options(KPIS[self.kpi], self.options, allowed=())
         except OptionError as exc:
             raise GoalsError(f"Goal {name!r}: {exc}") from exc
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
@@ -489,7 +488,7 @@ def _pace(goal: Goal, frame: pd.DataFrame, elapsed: float) -> pd.Series:
     num = frame["numerator"].astype(np.float64)
     den = frame["denominator"].astype(np.float64)
     value = frame["value"].astype(np.float64)
-    rule = KPIS[goal.kpi].spec.pace_rule
+    rule = KPIS[goal.kpi].pace_rule
     with np.errstate(divide="ignore", invalid="ignore"):
         if rule == "scale":
             return value / elapsed
@@ -516,7 +515,7 @@ def low_data(kpi: str, result: pd.DataFrame) -> pd.Series:
     >>> low_data("csat", result).tolist(), low_data("revenue", result).tolist()
     ([False, True, False], [False, False, False])
     """
-    if not KPIS[kpi].spec.counted:
+    if not KPIS[kpi].counted:
         return pd.Series(False, index=result.index)
     observations = result["denominator"].astype(np.float64)
     return observations.lt(LOW_DATA) & result["value"].notna()
@@ -590,7 +589,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         frame["previous"] = before["value"].iloc[0] if len(before) else np.nan
     value = frame["value"].astype(np.float64)
     attainment, status = _status(value, goal.target, goal.direction)
-    observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].spec.counted else pd.Series(
+    observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].counted else pd.Series(
         np.nan, index=frame.index)
     low = low_data(goal.kpi, frame.assign(value=value))
     out = pd.DataFrame({
@@ -615,7 +614,7 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         out["pace"] = pace
         out["outlook"] = outlook.map({"met": "on track", "missed": "at risk"})
     if ci is not None:
-        if KPIS[goal.kpi].spec.proportion:
+        if KPIS[goal.kpi].proportion:
             lower, upper = wilson_interval(frame["numerator"], frame["denominator"], ci)
         else:
             lower = upper = np.full(len(frame), np.nan)

@@ -57,57 +57,31 @@ from repkpi.periods import (
     to_period,
 )
 
-__all__ = ["TITLES", "UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
+__all__ = ["UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
            "goal_series", "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
 
 MISSED = "#c0392b"
 GOAL = "#555555"
 _RESULT_COLUMNS = {"kpi", "period", "numerator", "denominator", "value", "lower", "upper"}
 
-TITLES: dict[str, str] = {
-    "renewal_rate": "Renewal rate",
-    "renewal_value_rate": "Renewal rate by value",
-    "net_revenue_retention": "Net revenue retention (NRR)",
-    "gross_revenue_retention": "Gross revenue retention (GRR)",
-    "new_customers": "New customers",
-    "new_customer_growth": "New customer growth",
-    "active_customers": "Active customers",
-    "churn_rate": "Churn rate",
-    "retention_rate": "Retention rate",
-    "engagement_rate": "Engagement rate",
-    "key_accounts": "Key accounts",
-    "market_share": "Market share",
-    "market_share_delta": "Market share change (points)",
-    "market_rank": "Market rank",
-    "revenue": "Revenue",
-    "win_rate": "Win rate",
-    "cross_sell_rate": "Cross-sell and upsell success rate",
-    "cross_sell_wins": "Cross-sell and upsell wins",
-    "large_deals": "Large deals",
-    "average_deal_size": "Average deal size",
-    "csat": "CSAT",
-    "csat_mean": "Mean CSAT score",
-    "nps": "NPS",
-    "sla_compliance": "SLA compliance",
-    "first_response_sla": "First response SLA",
-    "first_response_hours": "First response time (median hours)",
-    "resolution_hours": "Resolution time (median hours)",
-    "senior_reps": "Senior representatives",
-}
-"""The title of each KPI's charts (a test checks that every KPI of :data:`repkpi.KPIS` has one)."""
-
-
 def title(kpi: str) -> str:
-    """The human title of a KPI's charts, from :data:`TITLES`.
+    """The human title of a KPI's charts: its spec's ``title``.
 
-    A KPI missing from :data:`TITLES` (a new one) reads as its name in words.
+    A name that is no KPI reads as its words.
 
     Examples
     --------
     >>> title("first_response_hours"), title("nps")
     ('First response time (median hours)', 'NPS')
     """
-    return TITLES.get(kpi) or kpi.replace("_", " ").capitalize()
+    spec = KPIS.get(kpi)
+    return spec.title if spec is not None else kpi.replace("_", " ").capitalize()
+
+
+def _legend_name(kpi: str) -> str:
+    """The short name of a KPI's value, as a legend shows it: its spec's ``label``."""
+    spec = KPIS.get(kpi)
+    return spec.label if spec is not None else title(kpi)
 
 
 def format_value(value: float, unit: str) -> str:
@@ -303,7 +277,7 @@ def _misses(values: pd.Series, goal: Goal) -> pd.Series:
 
 def _low_data(name: str, rows: pd.DataFrame) -> np.ndarray:
     """The scorecard's rule: a counted ratio on fewer than LOW_DATA observations (its denominator)."""
-    spec = getattr(KPIS.get(name), "spec", None)
+    spec = KPIS.get(name)
     if spec is None or not spec.counted or "denominator" not in rows.columns:
         return np.zeros(len(rows), dtype=bool)
     observations = rows["denominator"].astype(np.float64)
@@ -394,7 +368,7 @@ def trend(result: pd.DataFrame, *, goal: Goal | float | None = None,
         return label
 
     for key, rows in groups:
-        label = title(name) if not by else ", ".join(
+        label = _legend_name(name) if not by else ", ".join(
             "n/a" if pd.isna(k) else str(k) for k in (key if isinstance(key, tuple) else (key,)))
         x = position[rows["period"]].to_numpy()
         y = rows["value"].to_numpy(dtype=np.float64)

@@ -324,7 +324,7 @@ def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str
     freq = end.freqstr[0]
     boards = {}
     for kpi in LEADERBOARDS:
-        proportion = KPIS[kpi].spec.proportion
+        proportion = KPIS[kpi].proportion
         try:
             result = KPIS[kpi](data, freq=freq, by="rep_id", end=end, fiscal_year_start=fiscal,
                                **({"ci": 0.95} if proportion else {}))

@@ -446,8 +446,8 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     name, target, direction, freq, period, where = _goal_parts(goal, target, direction, freq,
                                                                period)
     own = {**(goal.options if isinstance(goal, Goal) else {}), **(options or {})}
-    check_options(KPIS[name].spec, own, allowed=())
-    spec = KPIS[name].spec
+    spec = KPIS[name]
+    check_options(spec, own, allowed=())
     if spec.kind in ("median", "difference"):
         raise OptionError(f"attainment_probability cannot simulate {name!r}: a {spec.kind} "
                           "does not build from its months' parts.\nHint: it simulates counts, "

@@ -40,7 +40,7 @@ from repkpi.datasets.generator import generate_sample
 
 # -- the kinds of KPI, from kpis.md ---------------------------------------------
 
-SPECS = repkpi.kpis.specs()
+SPECS = repkpi.KPIS
 COUNTS_AND_SUMS = {n for n, s in SPECS.items() if s.kind in ("count", "sum", "rank")}
 """value = numerator, denominator = 1 by convention: only the numerator adds up."""
 MEDIANS = {n for n, s in SPECS.items() if s.kind == "median"}

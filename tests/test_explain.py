@@ -151,7 +151,7 @@ def sample():
     return repkpi.load_sample()
 
 
-SPECS = repkpi.kpis.specs()
+SPECS = repkpi.KPIS
 REFUSED = {
     "first_response_hours": "a median",
     "resolution_hours": "a median",

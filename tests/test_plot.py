@@ -41,7 +41,6 @@ import repkpi  # noqa: E402
 from repkpi import Goal, periods, plot  # noqa: E402
 from repkpi.datasets import doctest_data as examples  # noqa: E402
 from repkpi.plot import (  # noqa: E402
-    TITLES,
     UnitFormatter,
     cohort_retention,
     dashboard,
@@ -143,7 +142,7 @@ def test_trend_marks_exactly_the_months_above_an_at_most_goal():
     result = repkpi.kpis.resolution_hours(examples.tickets(), freq="M")
     ax = trend(result, goal=Goal("resolution_hours", "M", 30, "at_most", "Resolved within 30 h"))
 
-    assert list(data_lines(ax)["Resolution time (median hours)"].get_ydata()) == [49.5, 25.0]
+    assert list(data_lines(ax)["Resolution (h)"].get_ydata()) == [49.5, 25.0]  # its label
     assert missed_points(ax) == [(0, 49.5)]
     assert goal_lines(ax)[0].get_label() == "goal 30.0 h"
     assert ax.get_title() == "Resolved within 30 h"
@@ -491,7 +490,7 @@ def test_charts_print_periods_with_the_one_period_label():
 
 
 def test_public_names():
-    assert sorted(plot.__all__) == ["TITLES", "UnitFormatter", "cohort_retention", "dashboard",
+    assert sorted(plot.__all__) == ["UnitFormatter", "cohort_retention", "dashboard",
                                     "format_value", "goal_chart", "goal_series", "leaderboard",
                                     "period_label", "png_bytes", "title", "trend", "window"]
 
@@ -751,16 +750,24 @@ def test_group_names_with_dollars_are_drawn_as_written():
 
 
 @pytest.mark.parametrize("name", list(repkpi.KPIS))
-def test_every_kpi_has_a_title_in_words(name):
-    assert name in TITLES
-    assert title(name) == TITLES[name]
-    assert "_" not in title(name)
-    assert title(name)[0].isupper()
+def test_every_kpi_has_a_title_and_a_label_in_words(name):
+    spec = repkpi.KPIS[name]
+    assert title(name) == spec.title
+    for words in (spec.title, spec.label):
+        assert "_" not in words
+        assert words[0].isupper()
+    assert len(spec.label) <= len(spec.title)
+
+
+def test_an_ungrouped_line_is_named_by_the_kpi_label():
+    ax = trend(repkpi.kpis.net_revenue_retention(examples.contracts()))
+    assert list(data_lines(ax)) == ["NRR"]
+    assert ax.get_title() == "Net revenue retention (NRR)"
 
 
 def test_chart_titles_are_in_words():
     assert title("first_response_hours") == "First response time (median hours)"
-    assert title("made_up_kpi") == "Made up kpi"  # a KPI without an entry still reads in words
+    assert title("made_up_kpi") == "Made up kpi"  # a name that is no KPI still reads in words
     ax = trend(repkpi.kpis.churn_rate(examples.accounts()), goal=Goal("churn_rate", "Q", 0.05,
                                                                       "at_most"))
     assert ax.get_title() == "Churn rate <= 5.0%"

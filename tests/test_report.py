@@ -644,7 +644,7 @@ def test_leaderboards_name_the_reps_and_mark_low_data(report, request):
             else:
                 assert not seen_low  # firm values first
                 firm_values.append(exact(cells[3]))
-            if KPIS[kpi].spec.proportion:
+            if KPIS[kpi].proportion:
                 assert "–" in cells[4].text  # the 95% interval
         assert firm_values == sorted(firm_values, reverse=True)
     if report == "generated_report":

@@ -10,16 +10,16 @@ Two passes over the data at most:
    client never holds the accounts, the contracts or any other table.
 2. **The KPIs**, all requested at once in one ``dask.compute``, each on
    *units* of the data, each unit a :class:`~repkpi.io.loading.CrmData`
-   that the pandas engine runs on with a :class:`~repkpi.kpis.engine.Whole`
-   describing the whole data; the units' :class:`~repkpi.kpis.engine.Piece`
-   arrays (numerators, denominators: groups x periods) are summed in a tree:
+   that the pandas engine runs on, told the
+   :class:`~repkpi.kpis.declaration.WholeFacts` of the whole data; the units'
+   :class:`~repkpi.kpis.pandas_engine.Subtotal` arrays (numerators,
+   denominators: groups x periods) are summed in a tree:
 
    * a KPI that reads only its own table's rows (the reps and the market
      looked up whole) runs on each partition of that table;
    * a KPI that needs all the rows of an account together (engagement,
-     key accounts, NRR and GRR: routes ``"touches"``, ``"won_deals"``,
-     ``"contracts"``), or the account's columns (``by="region"`` on
-     tickets), runs on *aligned* units: every table it reads split by a
+     key accounts, NRR and GRR: route ``"by_account"``), or the account's
+     columns (``by="region"`` on tickets), runs on *aligned* units: every table it reads split by a
      hash of ``account_id`` into the same ``n`` buckets, bucket ``i`` of
      each table together (a shuffle between the workers). An account's
      rows are then all in one unit, and each unit's arrays are those of a
@@ -71,18 +71,16 @@ from repkpi.dask.reader import DaskCrmData, broadcast, sorted_labels
 from repkpi.errors import RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import read_calendar
-from repkpi.kpis.engine import (
-    Piece,
-    Scope,
-    Whole,
-    as_of_day,
+from repkpi.kpis.declaration import Scope, WholeFacts, as_of_day
+from repkpi.kpis.market import OURS, our_revenue
+from repkpi.kpis.pandas_engine import (
+    Subtotal,
     detail_frame,
     evaluate,
     run_spec,
     scope_for,
     tidy,
 )
-from repkpi.kpis.market import OURS, our_revenue
 from repkpi.kpis.registry import EXPECTED, KPIS, Call, Executor, KpiSpec, normalise_by
 from repkpi.kpis.shared import SharedExecutor
 from repkpi.periods import NAT, day_numbers, micros
@@ -92,7 +90,7 @@ __all__ = ["EXECUTORS", "DaskExecutor"]
 
 
 def _spec(name: str) -> KpiSpec:
-    return KPIS[name].spec  # type: ignore[attr-defined]
+    return KPIS[name]
 
 
 def _by(kwargs: dict[str, Any]) -> list[str]:
@@ -144,14 +142,14 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(text, "str")) if text else frame
 
 
-def _context(facts: dict[str, Any], *, pieces: bool) -> Whole:
-    """The :class:`Whole` of the data (made once per data object)."""
-    if ("context", pieces) not in facts:
-        facts[("context", pieces)] = _make_context(facts, pieces=pieces)
-    return facts[("context", pieces)]
+def _context(facts: dict[str, Any], *, subtotals: bool) -> WholeFacts:
+    """The :class:`WholeFacts` of the data (made once per data object)."""
+    if ("context", subtotals) not in facts:
+        facts[("context", subtotals)] = _make_context(facts, subtotals=subtotals)
+    return facts[("context", subtotals)]
 
 
-def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
+def _make_context(facts: dict[str, Any], *, subtotals: bool) -> WholeFacts:
     spans = {}
     for key, (lo, hi) in facts["spans"].items():
         days = day_numbers(pd.Series([lo, hi]))
@@ -164,7 +162,7 @@ def _make_context(facts: dict[str, Any], *, pieces: bool) -> Whole:
     if latest:
         stamps = micros(pd.Series(latest).astype("datetime64[us, UTC]"))
         values[("latest", "tickets")] = max((s for s in stamps if s != NAT), default=NAT)
-    return Whole(spans=spans, labels=facts["labels"], facts=values, pieces=pieces)
+    return WholeFacts(spans=spans, labels=facts["labels"], known=values, subtotals=subtotals)
 
 
 def _lookups(facts: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -187,7 +185,7 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
     tables = {t: frame._meta for t, frame in data.tables.items()}
     small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
     evaluate(run_spec(_spec(name), CrmData.trusted(**{**tables, **small}), kwargs,
-                      whole=_context(facts, pieces=False)))
+                      whole=_context(facts, subtotals=False)))
 
 
 # -- pass 2: the KPIs ---------------------------------------------------------------------------
@@ -199,16 +197,16 @@ def _unit_data(tables: dict[str, pd.DataFrame], lookups: dict[str, pd.DataFrame]
     return CrmData.trusted(**{**lookups, **tables})
 
 
-def _with_renewals(whole: Whole, renewals: pd.DataFrame | None) -> Whole:
+def _with_renewals(whole: WholeFacts, renewals: pd.DataFrame | None) -> WholeFacts:
     """``whole``, knowing which contract renews each of the unit's contracts."""
     if renewals is None:
         return whole
-    return replace(whole, facts={**whole.facts, ("renewals",): renewals})
+    return replace(whole, known={**whole.known, ("renewals",): renewals})
 
 
-def _pieces(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
-            shared: tuple[Whole, dict[str, pd.DataFrame]],
-            renewals: pd.DataFrame | None = None) -> dict[int, Piece]:
+def _subtotals(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
+               shared: tuple[WholeFacts, dict[str, pd.DataFrame]],
+               renewals: pd.DataFrame | None = None) -> dict[int, Subtotal]:
     """Every additive KPI of ``calls`` on one unit."""
     whole, lookups = shared
     whole = _with_renewals(whole, renewals)
@@ -219,10 +217,10 @@ def _pieces(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
 
 
 def _ours(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
-          shared: tuple[Whole, dict[str, pd.DataFrame]]) -> dict[int, np.ndarray]:
+          shared: tuple[WholeFacts, dict[str, pd.DataFrame]]) -> dict[int, np.ndarray]:
     """Our won revenue per (period, group) of each market KPI of ``calls``, on one unit.
 
-    ``shared`` holds the Whole without pieces: the groups are the market
+    ``shared`` holds the WholeFacts without subtotals: the groups are the market
     table's, which every unit holds whole, so the arrays add up.
     """
     whole, lookups = shared
@@ -232,10 +230,10 @@ def _ours(tables: dict[str, pd.DataFrame], calls: list[tuple[int, Call]],
             for index, (name, kwargs) in calls}
 
 
-def _add(*pieces: dict[int, Any]) -> dict[int, Any]:
+def _add(*sums: dict[int, Any]) -> dict[int, Any]:
     total = {}
-    for piece in pieces:
-        for key, value in piece.items():
+    for found in sums:
+        for key, value in found.items():
             total[key] = value if key not in total else total[key] + value
     return total
 
@@ -246,9 +244,9 @@ def _tree_sum(parts: list[Any]) -> Any:
     return parts[0]
 
 
-def _split(pieces: dict[int, Piece], index: int, n: int) -> list[pd.DataFrame]:
+def _split(subtotals: dict[int, Subtotal], index: int, n: int) -> list[pd.DataFrame]:
     """A median KPI's rows of one partition, in ``n`` buckets by their (period, group) key."""
-    rows = pieces[index].rows
+    rows = subtotals[index].rows
     bucket = rows["key"].to_numpy() % n
     return [rows[bucket == i] for i in range(n)]
 
@@ -267,7 +265,7 @@ def _aligned_tables(data: Any, spec: KpiSpec, kwargs: dict[str, Any]) -> tuple[s
     (the account's column, or the account's rep).
     """
     tables = data.tables
-    if spec.route in ("touches", "won_deals", "contracts"):
+    if spec.route == "by_account":
         names = [spec.table, *spec.reads, *spec.any_of, "accounts"]
         return tuple(t for t in dict.fromkeys(names) if t in tables)
     table = "deals" if spec.route == "market" else spec.table
@@ -435,8 +433,8 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
     """
     columns = list(dict.fromkeys(c for _, kwargs in calls for c in _by(kwargs)))
     facts = _facts(data, columns)
-    context = _context(facts, pieces=True)
-    plain = _context(facts, pieces=False)
+    context = _context(facts, subtotals=True)
+    plain = _context(facts, subtotals=False)
     lookups = _lookups(facts)
     empty = _empty(data, facts)
     for name, kwargs in [] if checked else calls:
@@ -459,9 +457,9 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
             continue
         renewals = (_renewals(data, units) if _needs_renewals(mine)
                     else [None] * len(units))
-        parts = [dask.delayed(_pieces)(u, mine, shared, r)
+        parts = [dask.delayed(_subtotals)(u, mine, shared, r)
                  for u, r in zip(units, renewals, strict=True)]
-        wanted[f"pieces:{key}"] = _tree_sum(parts)
+        wanted[f"subtotals:{key}"] = _tree_sum(parts)
         for index, (name, _) in mine:
             if _spec(name).kind == "median":
                 # Rows of one key meet in one bucket, so each median is taken over all its rows.
@@ -478,38 +476,38 @@ def run(data: Any, calls: Sequence[Call], *, checked: bool = False) -> list[pd.D
             if index in market:
                 results[index] = _market(spec, kwargs, empty, plain, found[f"ours:{key}"][index])
                 continue
-            piece = found[f"pieces:{key}"][index]
+            subtotal = found[f"subtotals:{key}"][index]
             scope = scope_for(spec, empty, kwargs, whole=context)
             values = None
-            if piece.kind == "median":
-                values = np.full(piece.numerator.shape, np.nan).reshape(-1)
+            if subtotal.kind == "median":
+                values = np.full(subtotal.numerator.shape, np.nan).reshape(-1)
                 found_medians = found[f"median:{index}"]
                 values[found_medians.index.to_numpy(dtype=np.int64)] = found_medians.to_numpy()
-                values = values.reshape(piece.numerator.shape)
-            results[index] = finish(scope, piece, values)
+                values = values.reshape(subtotal.numerator.shape)
+            results[index] = finish(scope, subtotal, values)
     return [results[i] for i in range(len(calls))]
 
 
-def _market(spec: KpiSpec, kwargs: dict[str, Any], empty: CrmData, plain: Whole,
+def _market(spec: KpiSpec, kwargs: dict[str, Any], empty: CrmData, plain: WholeFacts,
             ours: np.ndarray) -> pd.DataFrame:
     """A market KPI on the client: the market table and our revenue summed on the workers."""
-    whole = replace(plain, facts={**plain.facts, OURS: ours})
+    whole = replace(plain, known={**plain.known, OURS: ours})
     return evaluate(run_spec(spec, empty, kwargs, whole=whole))
 
 
-def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.DataFrame:
-    """The KPI's frame from the sum of its pieces, as the pandas executor gives it.
+def finish(scope: Scope, subtotal: Subtotal, medians: np.ndarray | None = None) -> pd.DataFrame:
+    """The KPI's frame from the sum of its subtotals, as the pandas executor gives it.
 
     ``scope`` is the KPI's scope on any part of the data, with the same
-    :class:`Whole`; ``medians`` the values of a ``"median"`` piece.
+    :class:`WholeFacts`; ``medians`` the values of a ``"median"`` subtotal.
     """
-    present = np.flatnonzero(piece.seen > 0) if scope.keys is not None else np.array([0])
-    num, den = piece.numerator[:, present], piece.denominator[:, present]
-    if piece.kind == "count":
+    present = np.flatnonzero(subtotal.seen > 0) if scope.keys is not None else np.array([0])
+    num, den = subtotal.numerator[:, present], subtotal.denominator[:, present]
+    if subtotal.kind == "count":
         value, den = num, np.ones_like(num)
-    elif piece.kind == "ratio":
+    elif subtotal.kind == "ratio":
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.where(den != 0, piece.scale * num / np.where(den != 0, den, 1.0), np.nan)
+            value = np.where(den != 0, subtotal.scale * num / np.where(den != 0, den, 1.0), np.nan)
     else:
         value = medians[:, present]
     keys = None
@@ -525,7 +523,7 @@ def finish(scope: Scope, piece: Piece, medians: np.ndarray | None = None) -> pd.
 
 # -- the executor -------------------------------------------------------------------------------
 def _detail_part(tables: dict[str, pd.DataFrame], spec: KpiSpec, kwargs: dict[str, Any],
-                 period: pd.Period, shared: tuple[Whole, dict[str, pd.DataFrame]],
+                 period: pd.Period, shared: tuple[WholeFacts, dict[str, pd.DataFrame]],
                  renewals: pd.DataFrame | None = None,
                  only: str | None = None) -> pd.DataFrame:
     """The rows behind ``period`` in one unit (codes of the whole data); ``only``: of that table."""
@@ -579,7 +577,7 @@ class DaskExecutor:
         check(data, spec.name, kwargs)
         by = normalise_by(kwargs.get("by"))
         facts = _facts(data, _by(kwargs))
-        context, plain = _context(facts, pieces=True), _context(facts, pieces=False)
+        context, plain = _context(facts, subtotals=True), _context(facts, subtotals=False)
         lookups = _lookups(facts)
         call = [(0, (spec.name, kwargs))]
         groups, tables = _plan(data, call)
@@ -593,7 +591,7 @@ class DaskExecutor:
                                                           only="deals") for u in units],
                       "ours": _tree_sum([dask.delayed(_ours)(u, call, shared) for u in units])}
             (found,) = dask.compute(wanted, scheduler=data.client)
-            whole = replace(plain, facts={**plain.facts, OURS: found["ours"][0]})
+            whole = replace(plain, known={**plain.known, OURS: found["ours"][0]})
             market = detail_frame(run_spec(spec, _empty(data, facts), kwargs, whole=whole),
                                   period, by)
             return _listed([*found["rows"], market[market["table"] != "deals"]], by)

@@ -54,7 +54,7 @@ from repkpi.kpis.business import (
     opening,
     read_calendar,
 )
-from repkpi.kpis.engine import compact, dimension, lookups, positions
+from repkpi.kpis.groups import compact, dimension, lookups, positions
 from repkpi.periods import NAT, micros
 from repkpi.schemas import STATUSES
 

@@ -8,8 +8,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.engine import By
-from repkpi.kpis.registry import KPIS, executor_for, time_attrs
+from repkpi.kpis.registry import KPIS, By, executor_for, time_attrs
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]

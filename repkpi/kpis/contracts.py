@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repkpi.kpis.engine import Matrix, Parts, Scope, compact, positions, running
+from repkpi.kpis.declaration import Formula, Matrix, Scope, running
+from repkpi.kpis.groups import compact, positions
 from repkpi.kpis.registry import kpi
 from repkpi.periods import NAT, day_numbers
 
@@ -26,7 +27,7 @@ __all__ = ["gross_revenue_retention", "net_revenue_retention", "renewal_rate", "
 _SHOW = ("account_id", "start_date", "end_date", "annual_value")
 
 
-def _renewals(s: Scope, *, by_value: bool) -> Parts:
+def _renewals(s: Scope, *, by_value: bool) -> Formula:
     contracts = s.frame
     renewals = s.fact(("renewals",), lambda: contracts.loc[contracts["renewal_of"].notna(),
                                                            ["contract_id", "renewal_of"]])
@@ -36,13 +37,13 @@ def _renewals(s: Scope, *, by_value: bool) -> Parts:
     renewed_by = first["contract_id"].reset_index(drop=True).reindex(where).where(renewed)
     weights = contracts["annual_value"] if by_value else None
     columns = {"renewed_by": renewed_by.reset_index(drop=True)}
-    return s.parts("ratio",
+    return s.formula("ratio",
                    s.events(contracts["end_date"], where=renewed, weights=weights, columns=columns),
                    s.events(contracts["end_date"], weights=weights, columns=columns), show=_SHOW)
 
 
-@kpi(table="contracts", unit="percent", kind="ratio", interval="wilson")
-def renewal_rate(s: Scope) -> Parts:
+@kpi(title="Renewal rate", table="contracts", unit="percent", kind="ratio", interval="wilson")
+def renewal_rate(s: Scope) -> Formula:
     """Share of the contracts due in the period that were renewed.
 
     Notes
@@ -61,8 +62,8 @@ def renewal_rate(s: Scope) -> Parts:
     return _renewals(s, by_value=False)
 
 
-@kpi(table="contracts", unit="percent", kind="ratio")
-def renewal_value_rate(s: Scope) -> Parts:
+@kpi(title="Renewal rate by value", table="contracts", unit="percent", kind="ratio")
+def renewal_value_rate(s: Scope) -> Formula:
     """Annual value of the renewed contracts over that of the contracts due in the period.
 
     Examples
@@ -111,9 +112,9 @@ def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
                  for matrix in (arr_open, arr_last, np.minimum(arr_open, arr_last)))
 
 
-@kpi(table="contracts", unit="percent", kind="ratio",
-     timing="state", route="contracts")
-def net_revenue_retention(s: Scope) -> Parts:
+@kpi(title="Net revenue retention (NRR)", label="NRR", table="contracts", unit="percent",
+     kind="ratio", timing="state", route="by_account")
+def net_revenue_retention(s: Scope) -> Formula:
     """ARR on P.last over ARR on P.open, for the accounts with ARR on P.open.
 
     Notes
@@ -135,12 +136,12 @@ def net_revenue_retention(s: Scope) -> Parts:
     0 2024Q2     1900.0       2200.0  0.863636
     """
     arr_open, arr_last, _ = _arr(s)
-    return s.parts("ratio", arr_last, arr_open)
+    return s.formula("ratio", arr_last, arr_open)
 
 
-@kpi(table="contracts", unit="percent", kind="ratio",
-     timing="state", route="contracts")
-def gross_revenue_retention(s: Scope) -> Parts:
+@kpi(title="Gross revenue retention (GRR)", label="GRR", table="contracts", unit="percent",
+     kind="ratio", timing="state", route="by_account")
+def gross_revenue_retention(s: Scope) -> Formula:
     """Sum of min(ARR on P.last, ARR on P.open) over ARR on P.open, same cohort as NRR.
 
     Examples
@@ -155,4 +156,4 @@ def gross_revenue_retention(s: Scope) -> Parts:
     0   2024     1600.0       2200.0  0.727273
     """
     arr_open, _, kept = _arr(s)
-    return s.parts("ratio", kept, arr_open)
+    return s.formula("ratio", kept, arr_open)

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis.engine import Active, Events, Pairs, Parts, Scope, Shifted, compact, lookups, positions
+from repkpi.kpis.declaration import Active, Events, Formula, Pairs, Scope, Shifted
+from repkpi.kpis.groups import compact, lookups, positions
 from repkpi.kpis.registry import kpi
 from repkpi.periods import NAT, day_numbers
 
@@ -60,8 +61,8 @@ def _churned(s: Scope) -> Events:
                     where=inside & (since != NAT) & (since < first) & (churned <= end))
 
 
-@kpi(table="accounts", unit="count", kind="count")
-def new_customers(s: Scope) -> Parts:
+@kpi(title="New customers", table="accounts", unit="count", kind="count")
+def new_customers(s: Scope) -> Formula:
     """Accounts whose ``customer_since`` falls in the period (a count).
 
     Examples
@@ -73,11 +74,12 @@ def new_customers(s: Scope) -> Parts:
     1 2024Q1    2.0
     2 2024Q2    1.0
     """
-    return s.parts("count", _new(s), show=_SHOW)
+    return s.formula("count", _new(s), show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", counted=True, timing="compare")
-def new_customer_growth(s: Scope) -> Parts:
+@kpi(title="New customer growth", table="accounts", unit="percent", kind="ratio", counted=True,
+     timing="compare")
+def new_customer_growth(s: Scope) -> Formula:
     """Growth of new customers over the previous period.
 
     Notes
@@ -97,11 +99,11 @@ def new_customer_growth(s: Scope) -> Parts:
     """
     new = _new(s)
     previous = Shifted(new)
-    return s.parts("ratio", new - previous, previous, show=_SHOW)
+    return s.formula("ratio", new - previous, previous, show=_SHOW)
 
 
-@kpi(table="accounts", unit="count", kind="count", timing="state")
-def active_customers(s: Scope) -> Parts:
+@kpi(title="Active customers", table="accounts", unit="count", kind="count", timing="state")
+def active_customers(s: Scope) -> Formula:
     """Accounts active on the period's last day (a count).
 
     Examples
@@ -116,12 +118,12 @@ def active_customers(s: Scope) -> Parts:
     4 2024Q2  north    1.0
     5 2024Q2  south    2.0
     """
-    return s.parts("count", _active(s, "last"), show=_SHOW)
+    return s.formula("count", _active(s, "last"), show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
-     pace="churn")
-def churn_rate(s: Scope) -> Parts:
+@kpi(title="Churn rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
+     timing="state", pace="churn")
+def churn_rate(s: Scope) -> Formula:
     """Share of the opening book (accounts active on P.open) that churned by P.last.
 
     Notes
@@ -146,12 +148,12 @@ def churn_rate(s: Scope) -> Parts:
     churn counts in March. A1, a customer from 1 November, is not in
     November's opening book (31 October).
     """
-    return s.parts("ratio", _churned(s), _active(s, "open"), show=_SHOW)
+    return s.formula("ratio", _churned(s), _active(s, "open"), show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
-     pace="retention")
-def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Parts:
+@kpi(title="Retention rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
+     timing="state", pace="retention")
+def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Formula:
     """Share of the customers kept over the period.
 
     Parameters
@@ -183,13 +185,13 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
                           "Hint: 'cohort' gives 1 - churn_rate.")
     starting = _active(s, "open")
     if method == "cohort":
-        return s.parts("ratio", starting - _churned(s), starting, show=_SHOW)
-    return s.parts("ratio", _active(s, "last") - _new(s), starting, show=_SHOW)
+        return s.formula("ratio", starting - _churned(s), starting, show=_SHOW)
+    return s.formula("ratio", _active(s, "last") - _new(s), starting, show=_SHOW)
 
 
-@kpi(table="accounts", unit="percent", kind="ratio", interval="wilson", timing="state",
-     route="touches", any_of=("activities", "surveys"))
-def engagement_rate(s: Scope) -> Parts:
+@kpi(title="Engagement rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
+     timing="state", route="by_account", any_of=("activities", "surveys"))
+def engagement_rate(s: Scope) -> Formula:
     """Share of the accounts active on P.last that engaged during P.
 
     Notes
@@ -225,12 +227,12 @@ def engagement_rate(s: Scope) -> Parts:
     churned = day_numbers(accounts["churned_on"])[account]
     active = (since != NAT) & (since <= last) & ((churned == NAT) | (last < churned))
     engaged = Pairs(s, account[active], pos[active], codes=s.codes[account[active]])
-    return s.parts("ratio", engaged, _active(s, "last"), show=_SHOW)
+    return s.formula("ratio", engaged, _active(s, "last"), show=_SHOW)
 
 
-@kpi(table="accounts", unit="count", kind="count", timing="window", route="won_deals",
-     reads=("deals",))
-def key_accounts(s: Scope, *, threshold: float = 100_000) -> Parts:
+@kpi(title="Key accounts", table="accounts", unit="count", kind="count", timing="window",
+     route="by_account", reads=("deals",))
+def key_accounts(s: Scope, *, threshold: float = 100_000) -> Formula:
     """Accounts active on P.last whose won deals of the last 12 months reach ``threshold``.
 
     Notes
@@ -278,5 +280,5 @@ def key_accounts(s: Scope, *, threshold: float = 100_000) -> Parts:
     hit = active & (total >= round(threshold * 100))
     who, pos = np.nonzero(hit)
     won_12m = total[who, pos] / 100
-    return s.parts("count", Pairs(s, who, pos, codes=s.codes[who], columns={"won_12m": won_12m}),
+    return s.formula("count", Pairs(s, who, pos, codes=s.codes[who], columns={"won_12m": won_12m}),
                    show=_SHOW)

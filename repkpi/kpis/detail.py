@@ -9,8 +9,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.engine import By
-from repkpi.kpis.registry import KPIS, check_options, executor_for
+from repkpi.kpis.registry import KPIS, By, check_options, executor_for
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
 __all__ = ["detail", "period_freq"]
@@ -93,7 +92,7 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     """
     if kpi not in KPIS:
         raise OptionError(f"Unknown KPI {kpi!r}.\nHint: the KPIs are {sorted(KPIS)}.")
-    spec = KPIS[kpi].spec  # type: ignore[attr-defined]
+    spec = KPIS[kpi]
     check_options(spec, options, allowed=())
     freq = freq or period_freq(period)
     wanted = to_period(period, pandas_freq(freq, fiscal_year_start),

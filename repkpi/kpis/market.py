@@ -19,15 +19,16 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis.engine import Pairs, Parts, Scope, Term, lookups, positions
+from repkpi.kpis.declaration import Formula, Pairs, Scope, Term
+from repkpi.kpis.groups import lookups, positions
 from repkpi.kpis.registry import kpi
-from repkpi.periods import day_numbers, pandas_freq
+from repkpi.periods import day_numbers
 
 __all__ = ["OURS", "market_rank", "market_share", "market_share_delta", "our_revenue"]
 
 _ORDER = {"M": 0, "Q": 1, "Y": 2}
 OURS = ("market", "ours")
-"""Key of :attr:`Whole.facts <repkpi.kpis.engine.Whole.facts>` that gives our revenue per
+"""Key of :attr:`WholeFacts.known <repkpi.kpis.declaration.WholeFacts.known>` that gives our revenue per
 (period, group) of the market grid, found on the whole data (the Dask executor sums it over
 the partitions): the market KPIs then read no deals."""
 
@@ -36,9 +37,8 @@ class _Market:
     """Our won deals, the competitors' rows and the companies' revenue per (period, group)."""
 
     def __init__(self, s: Scope) -> None:
-        name, data = s.name, s.data
-        freq, by, start, end, fiscal_year_start = s.args
-        pfreq = pandas_freq(freq, fiscal_year_start)
+        name, data, request = s.name, s.data, s.request
+        freq, pfreq = request.freq, request.pfreq
         market = data.market
         grain = "Q" if len(market) and market["period"].iloc[0].find("Q") > 0 else "M"
         if _ORDER[freq] < _ORDER[grain]:
@@ -52,13 +52,13 @@ class _Market:
         if split.any():
             raise OptionError(f"{name}: the market period {market['period'][split].iloc[0]} "
                               f"straddles two periods of freq={freq!r} with fiscal_year_start="
-                              f"{fiscal_year_start}.\nHint: with quarterly market data, fiscal "
+                              f"{request.fiscal_year_start}.\nHint: with quarterly market data, fiscal "
                               "years must start in January, April, July or October.")
-        needs = ["deals", "accounts"] if by else ["deals"]
-        s = Scope(data, name, "market", *s.args, reads=needs, grid_dates=[starts],
+        needs = ["deals", "accounts"] if request.by else ["deals"]
+        s = Scope(data, name, "market", request, reads=needs, grid_dates=[starts],
                   whole=s.whole, cache=s.cache)
         deals = data.deals
-        if by:
+        if request.by:
             accounts = data.accounts
             account = positions(deals["account_id"], accounts["account_id"], memo=lookups(data))
             region = positions(accounts["region"], s.keys["region"])  # market region of each account
@@ -70,7 +70,7 @@ class _Market:
         self.ours = s.events(deals["closed_on"], where=deals["stage"] == "won",
                              weights=deals["amount"].fillna(0.0), codes=codes, frame=deals,
                              table="deals")
-        given = s.whole.facts.get(OURS) if s.whole is not None else None
+        given = s.whole.known.get(OURS) if s.whole is not None else None
         if given is not None:  # summed over the partitions of Dask data: the term's array
             self.ours.__dict__["_array"] = given
         self.theirs = s.events(starts, weights=market["revenue"])
@@ -81,10 +81,10 @@ class _Market:
                           .groupby(["pos", "group", "company"], sort=False)["revenue"].sum()
                           .reset_index())
 
-    def share(self, kind: str) -> Parts:
+    def share(self, kind: str) -> Formula:
         """Our revenue over ours plus the competitors', where the market table covers the cell."""
         ours: Term = self.ours
-        return self.scope.parts(kind, ours, ours + self.theirs, defined=self.covered,
+        return self.scope.formula(kind, ours, ours + self.theirs, defined=self.covered,
                                show=("revenue",))
 
 
@@ -97,9 +97,9 @@ def our_revenue(s: Scope) -> np.ndarray:
     return _Market(s).ours.cached_array()
 
 
-@kpi(table="market", unit="percent", kind="ratio", route="market",
+@kpi(title="Market share", table="market", unit="percent", kind="ratio", route="market",
      reads=("deals",), by_columns=("region",))
-def market_share(s: Scope) -> Parts:
+def market_share(s: Scope) -> Formula:
     """Our revenue over the market total (ours plus the competitors').
 
     Examples
@@ -118,9 +118,9 @@ def market_share(s: Scope) -> Parts:
     return _Market(s).share("ratio")
 
 
-@kpi(table="market", unit="percent", kind="difference", timing="compare", route="market",
-     reads=("deals",), by_columns=("region",))
-def market_share_delta(s: Scope) -> Parts:
+@kpi(title="Market share change (points)", label="Share change", table="market", unit="percent",
+     kind="difference", timing="compare", route="market", reads=("deals",), by_columns=("region",))
+def market_share_delta(s: Scope) -> Formula:
     """Change of market share over the previous period, in share points (0.012 = 1.2 points).
 
     Notes
@@ -141,9 +141,9 @@ def market_share_delta(s: Scope) -> Parts:
     return _Market(s).share("difference")
 
 
-@kpi(table="market", unit="rank", kind="rank", route="market",
+@kpi(title="Market rank", table="market", unit="rank", kind="rank", route="market",
      reads=("deals",), by_columns=("region",))
-def market_rank(s: Scope) -> Parts:
+def market_rank(s: Scope) -> Formula:
     """Our rank in the market: 1 + the number of competitors with more revenue than ours.
 
     Notes
@@ -180,4 +180,4 @@ def market_rank(s: Scope) -> Parts:
     shown = pd.DataFrame({"region": region, "company": rows["company"], "revenue": rows["revenue"]})
     term = Pairs(s, np.arange(len(rows)), rows["pos"].to_numpy(), codes=rows["group"].to_numpy(),
                  frame=shown, table="market")
-    return s.parts("rank", term, defined=market.covered, show=("revenue",))
+    return s.formula("rank", term, defined=market.covered, show=("revenue",))

@@ -1,15 +1,16 @@
 """The KPI registry: one declaration per KPI, and everything derived from it.
 
 A KPI is declared once, with :func:`kpi` on a function of a
-:class:`~repkpi.kpis.engine.Scope` that returns the KPI's
-:class:`~repkpi.kpis.engine.Parts` (the rows of its numerator and
-denominator, and their weights). The decorator records a :class:`KpiSpec`
-and builds the public function: its signature (``data, /, *, freq, by,
-start, end, fiscal_year_start`` and the KPI's own options), its docstring
-(the shared sections added to the declaration's), its option checks, and its
-entry in :data:`KPIS`. The units table, the interval and what-if sets and
-the Dask routes are read from the specs (:func:`specs`), never listed by
-name elsewhere.
+:class:`~repkpi.kpis.declaration.Scope` that returns the KPI's
+:class:`~repkpi.kpis.declaration.Formula` (the rows of its numerator and
+denominator, and their weights). The decorator records a :class:`KpiSpec`,
+which is the KPI's public function: called on data it runs the KPI, with its
+signature (``data, /, *, freq, by, start, end, fiscal_year_start`` and the
+KPI's own options), its docstring (the shared sections added to the
+declaration's) and its option checks; it is the KPI's entry in
+:data:`KPIS`. The units table, the chart titles, the interval and what-if
+sets and the Dask routes are read from the specs, never listed by name
+elsewhere.
 
 A KPI runs on an *executor*, looked up by the data's type along its MRO (as
 pandera looks up backends): the pandas executor registers itself for
@@ -25,6 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MethodType
 from typing import Any, Literal, Protocol
 
 import pandas as pd
@@ -32,19 +34,26 @@ import pandas as pd
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
 from repkpi.periods import in_progress, pandas_freq
 
-__all__ = ["COMMON", "EXPECTED", "KPIS", "Call", "Executor", "KpiSpec", "SpecView", "call_key",
-           "check_by", "check_options", "executor_for", "kpi", "normalise_by",
-           "register_default_executors", "register_executor", "run_one", "specs", "time_attrs"]
+__all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
+           "SpecView", "call_key", "check_by", "check_options", "executor_for", "kpi",
+           "normalise_by", "register_default_executors", "register_executor", "run_one",
+           "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
 Timing = Literal["events", "state", "window", "compare"]
-Route = Literal["partition", "touches", "won_deals", "contracts", "market"]
+Route = Literal["partition", "by_account", "market"]
 Pace = Literal["scale", "as_is", "growth", "churn", "retention"]
 Call = tuple[str, dict[str, Any]]
 """A KPI name and its keyword arguments (freq, by, start, end, fiscal_year_start, options)."""
 
-COMMON = ("freq", "by", "start", "end", "fiscal_year_start")
+By = str | Sequence[str] | None
+"""The ``by`` of a KPI call: a column, several, or None (ungrouped)."""
+
+COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
+                                   "fiscal_year_start": 1}
+"""The keyword arguments every KPI takes, with their defaults."""
+COMMON = tuple(COMMON_DEFAULTS)
 """The keyword arguments every KPI takes."""
 
 EXPECTED = (MissingTableError, ColumnNotFoundError, OptionError)
@@ -53,11 +62,24 @@ EXPECTED = (MissingTableError, ColumnNotFoundError, OptionError)
 
 @dataclass(frozen=True)
 class KpiSpec:
-    """Everything repkpi knows about one KPI.
+    """Everything repkpi knows about one KPI, and the KPI itself: call it on data.
+
+    ``spec(data, /, *, freq="Q", by=None, ...)`` runs the KPI on the data's
+    executor (see :func:`run_one`). A spec reads as the function it stands
+    for: its ``__name__``, ``__module__``, signature and docstring (the
+    shared sections added to the declaration's) are the KPI's, so
+    ``help()``, :func:`inspect.signature` and doctest read them; like a
+    function, it binds as a method when set on a class.
 
     Attributes
     ----------
     name : str
+    title : str
+        The KPI in words, as a chart's title reads it ("Net revenue retention
+        (NRR)").
+    label : str
+        A short name of the value, as a chart's legend shows it beside the
+        title ("NRR"); the title when none is declared.
     table : str
         The KPI's own table: its rows (entities) are what ``by`` groups and
         what :func:`repkpi.detail` lists.
@@ -68,7 +90,7 @@ class KpiSpec:
         rank), numerator / denominator (ratio), the median of the rows'
         values, or the change of a ratio over the previous period.
     declare : callable
-        ``declare(scope, **options) -> Parts``.
+        ``declare(scope, **options) -> Formula``.
     interval : {"wilson"} or None
         ``"wilson"`` for a share of counted cases: the KPI takes ``ci=``.
     counted : bool
@@ -79,15 +101,15 @@ class KpiSpec:
         denominator are the sums of its months'; ``"state"``: entities
         measured on a day of P; ``"window"``: a trailing window;
         ``"compare"``: against the previous period.
-    route : {"partition", "touches", "won_deals", "contracts", "market"}
+    route : {"partition", "by_account", "market"}
         How the KPI splits over the partitions of Dask data, always on the
         workers: ``"partition"``, per partition of its table (additive
-        pieces, or the rows of a median; on buckets of accounts when ``by``
-        reads the account's columns); ``"touches"``, ``"won_deals"``,
-        ``"contracts"``, on buckets of accounts (every table it reads split
-        by ``account_id`` alike: an account's rows together); ``"market"``,
-        our revenue per (period, region) summed over the deals, the market
-        table whole.
+        subtotals, or the rows of a median; on buckets of accounts when
+        ``by`` reads the account's columns); ``"by_account"``, on buckets of
+        accounts (every table it reads split by ``account_id`` alike: an
+        account's rows together, for a KPI that looks at all of them, as
+        engagement, key accounts, NRR and GRR do); ``"market"``, our revenue
+        per (period, region) summed over the deals, the market table whole.
     reads : tuple of str
         Other tables it reads (a missing one is an error).
     any_of : tuple of str
@@ -103,10 +125,12 @@ class KpiSpec:
     """
 
     name: str
+    title: str
     table: str
     unit: Unit
     kind: Kind
     declare: Callable[..., Any] = field(repr=False, compare=False)
+    label: str = ""
     interval: Literal["wilson"] | None = None
     counted: bool = False
     timing: Timing = "events"
@@ -117,6 +141,24 @@ class KpiSpec:
     by_columns: tuple[str, ...] | None = None
     pace: Pace | None = None
     options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.title)
+        reads_as = {"__name__": self.name, "__qualname__": self.name,
+                    "__module__": self.declare.__module__,
+                    "__doc__": _document(self.declare.__doc__, self.proportion),
+                    "__signature__": _signature(self.declare, self.proportion)}
+        for attribute, value in reads_as.items():
+            object.__setattr__(self, attribute, value)
+
+    def __call__(self, data: Any, /, **kwargs: Any) -> pd.DataFrame:
+        """The KPI on ``data`` (see the spec's own docstring, ``help(repkpi.kpis.<name>)``)."""
+        return run_one(self, data, kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """The spec bound to ``instance``, as a function set on a class binds."""
+        return self if instance is None else MethodType(self, instance)
 
     @property
     def proportion(self) -> bool:
@@ -146,13 +188,8 @@ class KpiSpec:
         return self.timing == "events" and self.kind in ("count", "sum", "ratio")
 
 
-KPIS: dict[str, Callable[..., pd.DataFrame]] = {}
-"""Every KPI: name -> public function (each has a ``spec``)."""
-
-
-def specs() -> dict[str, KpiSpec]:
-    """The :class:`KpiSpec` of every KPI, by name."""
-    return {name: function.spec for name, function in KPIS.items()}  # type: ignore[attr-defined]
+KPIS: dict[str, KpiSpec] = {}
+"""Every KPI: name -> its spec, which is its public function."""
 
 
 class SpecView(Mapping[str, Any]):
@@ -169,7 +206,7 @@ class SpecView(Mapping[str, Any]):
         self._attribute = attribute
 
     def __getitem__(self, name: str) -> Any:
-        return getattr(KPIS[name].spec, self._attribute)  # type: ignore[attr-defined]
+        return getattr(KPIS[name], self._attribute)
 
     def __iter__(self) -> Iterator[str]:
         return iter(KPIS)
@@ -178,7 +215,7 @@ class SpecView(Mapping[str, Any]):
         return len(KPIS)
 
 
-def normalise_by(by: str | Sequence[str] | None) -> list[str]:
+def normalise_by(by: By) -> list[str]:
     """``by`` as a list of column names (None -> [])."""
     if by is None:
         return []
@@ -211,17 +248,15 @@ class Executor(Protocol):
 
 _EXECUTORS: dict[type, Executor] = {}
 
-_ON_DEMAND = {"repkpi.dask.reader": "repkpi.dask.executor"}
+_ON_DEMAND = {"repkpi.io.loading": "repkpi.kpis.pandas_engine",
+              "repkpi.dask.reader": "repkpi.dask.executor"}
 """The engines loaded when first needed: the module that makes their data -> their executor's.
 
 The executor's module is named, not imported: it builds on the KPIs, which
 build on this module. Its ``EXECUTORS`` maps each data type it runs to the
-executor.
+executor. The pandas engine's data (:class:`~repkpi.io.loading.CrmData`)
+exists as soon as ``repkpi`` is imported; Dask's once its reader is loaded.
 """
-
-
-_COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
-                                    "fiscal_year_start": 1}
 
 
 def call_key(call: Call) -> str:
@@ -239,7 +274,7 @@ def call_key(call: Call) -> str:
     True
     """
     name, kwargs = call
-    full = {**_COMMON_DEFAULTS, **kwargs}
+    full = {**COMMON_DEFAULTS, **kwargs}
     full["by"] = normalise_by(full["by"]) if isinstance(full["by"], str | list | tuple) else full["by"]
     return repr((name, sorted((k, repr(v)) for k, v in full.items())))
 
@@ -250,7 +285,7 @@ def register_executor(data_type: type, executor: Executor) -> None:
 
 
 def register_default_executors() -> None:
-    """Register the executors of the engines loaded when first needed: Dask's.
+    """Register the executors of the engines loaded when first needed: pandas', then Dask's.
 
     :func:`executor_for` calls it on a miss, then looks again, as pandera's
     ``get_backend`` calls ``register_default_backends``. An engine's data is
@@ -340,51 +375,36 @@ def _signature(declare: Callable[..., Any], proportion: bool) -> inspect.Signatu
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_ONLY)]
     params += [inspect.Parameter(name, keyword, default=default)
-               for name, default in _COMMON_DEFAULTS.items()]
+               for name, default in COMMON_DEFAULTS.items()]
     params += [p for p in inspect.signature(declare).parameters.values() if p.kind is keyword]
     if proportion:
         params.append(inspect.Parameter("ci", keyword, default=None))
     return inspect.Signature(params, return_annotation="pd.DataFrame")
 
 
-def kpi(*, table: str, unit: Unit, kind: Kind, interval: Literal["wilson"] | None = None,
-        counted: bool | None = None, timing: Timing = "events", route: Route = "partition",
-        reads: Sequence[str] = (), any_of: Sequence[str] = (), scale: float = 1.0,
-        by_columns: Sequence[str] | None = None, pace: Pace | None = None,
-        ) -> Callable[[Callable[..., Any]], Callable[..., pd.DataFrame]]:
-    """Declare a KPI: register its spec and return its public function.
+def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
+        interval: Literal["wilson"] | None = None, counted: bool | None = None,
+        timing: Timing = "events", route: Route = "partition", reads: Sequence[str] = (),
+        any_of: Sequence[str] = (), scale: float = 1.0, by_columns: Sequence[str] | None = None,
+        pace: Pace | None = None) -> Callable[[Callable[..., Any]], KpiSpec]:
+    """Declare a KPI: register its spec, which is its public function.
 
     ``counted`` defaults to True for proportions. See :class:`KpiSpec` for
     the other fields.
     """
 
-    def register(declare: Callable[..., Any]) -> Callable[..., pd.DataFrame]:
-        name = declare.__name__
+    def register(declare: Callable[..., Any]) -> KpiSpec:
         own = tuple(p.name for p in inspect.signature(declare).parameters.values()
                     if p.kind is inspect.Parameter.KEYWORD_ONLY)
-        spec = KpiSpec(name=name, table=table, unit=unit, kind=kind, declare=declare,
-                       interval=interval,
+        spec = KpiSpec(name=declare.__name__, title=title, label=label, table=table, unit=unit,
+                       kind=kind, declare=declare, interval=interval,
                        counted=interval == "wilson" if counted is None else counted,
                        timing=timing, route=route, reads=tuple(reads), any_of=tuple(any_of),
                        scale=scale, options=own,
                        by_columns=None if by_columns is None else tuple(by_columns),
                        pace=pace)
-
-        def public(data: Any, /, **kwargs: Any) -> pd.DataFrame:
-            return run_one(spec, data, kwargs)
-
-        public.__name__ = public.__qualname__ = name
-        public.__module__ = declare.__module__
-        public.__doc__ = _document(declare.__doc__, spec.proportion)
-        public.__signature__ = _signature(declare, spec.proportion)  # type: ignore[attr-defined]
-        public.spec = spec  # type: ignore[attr-defined]
-        public.options = (  # type: ignore[attr-defined]
-            *COMMON, *own, *(("ci",) if spec.proportion else ()))
-        KPIS[name] = public
-        # doctest looks for functions defined in their module; point it at this one.
-        module = sys.modules[declare.__module__]
-        module.__dict__.setdefault("__test__", {})[name] = public
-        return public
+        KPIS[spec.name] = spec
+        return spec
 
     return register
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.registry import kpi
 
 __all__ = [
@@ -42,8 +42,8 @@ def _deals(s: Scope) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     return deals, deals["stage"] == "won", deals["stage"].isin(["won", "lost"])
 
 
-@kpi(table="deals", unit="money", kind="sum")
-def revenue(s: Scope) -> Parts:
+@kpi(title="Revenue", table="deals", unit="money", kind="sum")
+def revenue(s: Scope) -> Formula:
     """Sum of the ``amount`` of won deals closed in the period.
 
     Examples
@@ -57,12 +57,12 @@ def revenue(s: Scope) -> Parts:
     3 2024Q2  partner      0.0
     """
     deals, won, _ = _deals(s)
-    return s.parts("sum", s.events(deals["closed_on"], where=won, weights=_amount(deals)),
+    return s.formula("sum", s.events(deals["closed_on"], where=won, weights=_amount(deals)),
                    show=_SHOW)
 
 
-@kpi(table="deals", unit="percent", kind="ratio", interval="wilson")
-def win_rate(s: Scope) -> Parts:
+@kpi(title="Win rate", table="deals", unit="percent", kind="ratio", interval="wilson")
+def win_rate(s: Scope) -> Formula:
     """Won / (won + lost), deals closed in the period.
 
     Examples
@@ -74,12 +74,13 @@ def win_rate(s: Scope) -> Parts:
     1 2024Q2        1.0          1.0  1.000000
     """
     deals, won, closed = _deals(s)
-    return s.parts("ratio", s.events(deals["closed_on"], where=won),
+    return s.formula("ratio", s.events(deals["closed_on"], where=won),
                    s.events(deals["closed_on"], where=closed), show=_SHOW)
 
 
-@kpi(table="deals", unit="percent", kind="ratio", interval="wilson")
-def cross_sell_rate(s: Scope) -> Parts:
+@kpi(title="Cross-sell and upsell success rate", label="Cross-sell rate", table="deals",
+     unit="percent", kind="ratio", interval="wilson")
+def cross_sell_rate(s: Scope) -> Formula:
     """Won / (won + lost) among ``cross_sell`` and ``upsell`` deals closed in the period.
 
     Examples
@@ -92,12 +93,13 @@ def cross_sell_rate(s: Scope) -> Parts:
     """
     deals, won, closed = _deals(s)
     expansion = deals["deal_type"].isin(_EXPANSION)
-    return s.parts("ratio", s.events(deals["closed_on"], where=won & expansion),
+    return s.formula("ratio", s.events(deals["closed_on"], where=won & expansion),
                    s.events(deals["closed_on"], where=closed & expansion), show=_SHOW)
 
 
-@kpi(table="deals", unit="count", kind="count")
-def cross_sell_wins(s: Scope) -> Parts:
+@kpi(title="Cross-sell and upsell wins", label="Cross-sell wins", table="deals", unit="count",
+     kind="count")
+def cross_sell_wins(s: Scope) -> Formula:
     """Won ``cross_sell`` and ``upsell`` deals closed in the period (a count).
 
     Examples
@@ -108,12 +110,12 @@ def cross_sell_wins(s: Scope) -> Parts:
     0   2024    2.0
     """
     deals, won, _ = _deals(s)
-    return s.parts("count", s.events(deals["closed_on"],
+    return s.formula("count", s.events(deals["closed_on"],
                                      where=won & deals["deal_type"].isin(_EXPANSION)), show=_SHOW)
 
 
-@kpi(table="deals", unit="count", kind="count")
-def large_deals(s: Scope, *, threshold: float = 50_000) -> Parts:
+@kpi(title="Large deals", table="deals", unit="count", kind="count")
+def large_deals(s: Scope, *, threshold: float = 50_000) -> Formula:
     """Won deals closed in the period with ``amount >= threshold`` (default 50 000; a count).
 
     Examples
@@ -127,12 +129,12 @@ def large_deals(s: Scope, *, threshold: float = 50_000) -> Parts:
     [2.0, 1.0]
     """
     deals, won, _ = _deals(s)
-    return s.parts("count", s.events(deals["closed_on"], where=won & (deals["amount"] >= threshold)),
+    return s.formula("count", s.events(deals["closed_on"], where=won & (deals["amount"] >= threshold)),
                    show=_SHOW)
 
 
-@kpi(table="deals", unit="money", kind="ratio", counted=True)
-def average_deal_size(s: Scope) -> Parts:
+@kpi(title="Average deal size", table="deals", unit="money", kind="ratio", counted=True)
+def average_deal_size(s: Scope) -> Formula:
     """Mean ``amount`` of won deals closed in the period that have one (sum over count).
 
     Examples
@@ -145,5 +147,5 @@ def average_deal_size(s: Scope) -> Parts:
     """
     deals, won, _ = _deals(s)
     priced = won & deals["amount"].notna()
-    return s.parts("ratio", s.events(deals["closed_on"], where=priced, weights=_amount(deals)),
+    return s.formula("ratio", s.events(deals["closed_on"], where=priced, weights=_amount(deals)),
                    s.events(deals["closed_on"], where=priced), show=_SHOW)

@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.registry import kpi
 
 __all__ = ["csat", "csat_mean", "nps"]
@@ -16,8 +16,8 @@ __all__ = ["csat", "csat_mean", "nps"]
 _SHOW = ("account_id", "responded_at", "csat", "nps")
 
 
-@kpi(table="surveys", unit="percent", kind="ratio", interval="wilson")
-def csat(s: Scope) -> Parts:
+@kpi(title="CSAT", table="surveys", unit="percent", kind="ratio", interval="wilson")
+def csat(s: Scope) -> Formula:
     """Share of the period's responses with a ``csat`` of 4 or 5, among those with a ``csat``.
 
     Examples
@@ -31,12 +31,13 @@ def csat(s: Scope) -> Parts:
     1 2024Q2        1.0          1.0  1.000000
     """
     scores = s.frame["csat"]
-    return s.parts("ratio", s.events(s.frame["responded_at"], where=scores >= 4),
+    return s.formula("ratio", s.events(s.frame["responded_at"], where=scores >= 4),
                    s.events(s.frame["responded_at"], where=scores.notna()), show=_SHOW)
 
 
-@kpi(table="surveys", unit="score", kind="ratio", counted=True)
-def csat_mean(s: Scope) -> Parts:
+@kpi(title="Mean CSAT score", label="Mean CSAT", table="surveys", unit="score", kind="ratio",
+     counted=True)
+def csat_mean(s: Scope) -> Formula:
     """Mean ``csat`` of the period's responses (numerator sum, denominator count).
 
     Examples
@@ -49,13 +50,13 @@ def csat_mean(s: Scope) -> Parts:
     """
     scores = s.frame["csat"]
     present = scores.notna()
-    return s.parts("ratio",
+    return s.formula("ratio",
                    s.events(s.frame["responded_at"], where=present, weights=scores.fillna(0)),
                    s.events(s.frame["responded_at"], where=present), show=_SHOW)
 
 
-@kpi(table="surveys", unit="score", kind="ratio", counted=True, scale=100.0)
-def nps(s: Scope) -> Parts:
+@kpi(title="NPS", table="surveys", unit="score", kind="ratio", counted=True, scale=100.0)
+def nps(s: Scope) -> Formula:
     """Net promoter score: 100 x (promoters - detractors) / responses with an ``nps``.
 
     Notes
@@ -72,5 +73,5 @@ def nps(s: Scope) -> Parts:
     1 2024Q2        1.0          1.0  100.0
     """
     scores, when = s.frame["nps"], s.frame["responded_at"]
-    return s.parts("ratio", s.events(when, where=scores >= 9) - s.events(when, where=scores <= 6),
+    return s.formula("ratio", s.events(when, where=scores >= 9) - s.events(when, where=scores <= 6),
                    s.events(when, where=scores.notna()), scale=100.0, show=_SHOW)

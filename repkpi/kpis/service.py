@@ -32,7 +32,8 @@ from repkpi._vector import isin
 from repkpi.errors import OptionError
 from repkpi.kpis.business import FAR, CalendarLike
 from repkpi.kpis.clocks import Clock, TicketClock
-from repkpi.kpis.engine import Parts, Scope, positions
+from repkpi.kpis.declaration import Formula, Scope
+from repkpi.kpis.groups import positions
 from repkpi.kpis.registry import kpi
 from repkpi.periods import NAT, micros
 from repkpi.schemas import PRIORITIES
@@ -78,7 +79,7 @@ def _clock_columns(clock: TicketClock, tickets: pd.DataFrame) -> dict[str, np.nd
 def _sla(s: Scope, later: str, defaults: Mapping[str, float],
          targets: Mapping[str | None, float] | None, kinds: str | Sequence[str] | None,
          as_of: str | pd.Timestamp | None, clock: Clock, calendar: CalendarLike | None,
-         pause: Pause) -> Parts:
+         pause: Pause) -> Formula:
     """Met / (met + breached), the SLA being that ``later`` comes by the deadline."""
     tickets = s.frame
     hours = _hours(s.name, defaults, targets)
@@ -108,16 +109,16 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
     columns = {"deadline": pd.Series(shown.astype("datetime64[us]")).dt.tz_localize("UTC"),
                "hours_late": np.where(agreed, ticking.hours(stop) - allowed, np.nan),
                **_clock_columns(ticking, tickets)}
-    return s.parts("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
+    return s.formula("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
                    s.events(tickets["opened_at"], where=met | breached, columns=columns),
                    show=_SHOW)
 
 
-@kpi(table="tickets", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson")
 def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
                    kinds: str | Sequence[str] | None = None,
                    as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
-                   calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
+                   calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Share of the period's tickets resolved by their deadline: met / (met + breached).
 
     Parameters
@@ -199,11 +200,11 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
                 pause)
 
 
-@kpi(table="tickets", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="First response SLA", table="tickets", unit="percent", kind="ratio", interval="wilson")
 def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
                        kinds: str | Sequence[str] | None = None,
                        as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
-                       calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
+                       calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Share of the period's tickets answered by their deadline: met / (met + breached).
 
     As :func:`sla_compliance`, with ``first_response_at`` for ``resolved_at``
@@ -247,19 +248,20 @@ def _latest(tickets: pd.DataFrame) -> int:
 
 
 def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | None,
-                  pause: Pause) -> Parts:
+                  pause: Pause) -> Formula:
     tickets = s.frame
     ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause)
     columns = _clock_columns(ticking, tickets)
     hours = columns["hours_to_respond" if later == "first_response_at" else "hours_to_resolve"]
-    return s.parts("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours,
+    return s.formula("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours,
                                       columns=columns),
                    show=_SHOW)
 
 
-@kpi(table="tickets", unit="hours", kind="median")
+@kpi(title="First response time (median hours)", label="First response (h)", table="tickets",
+     unit="hours", kind="median")
 def first_response_hours(s: Scope, *, clock: Clock = "calendar",
-                         calendar: CalendarLike | None = None, pause: Pause = None) -> Parts:
+                         calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Median hours from ``opened_at`` to ``first_response_at``, tickets opened in P with a response.
 
     Parameters
@@ -292,9 +294,10 @@ def first_response_hours(s: Scope, *, clock: Clock = "calendar",
     return _median_hours(s, "first_response_at", clock, calendar, pause)
 
 
-@kpi(table="tickets", unit="hours", kind="median")
+@kpi(title="Resolution time (median hours)", label="Resolution (h)", table="tickets", unit="hours",
+     kind="median")
 def resolution_hours(s: Scope, *, clock: Clock = "calendar", calendar: CalendarLike | None = None,
-                     pause: Pause = None) -> Parts:
+                     pause: Pause = None) -> Formula:
     """Median hours from ``opened_at`` to ``resolved_at``, tickets opened in P that are resolved.
 
     Parameters

@@ -21,7 +21,7 @@ import pandas as pd
 
 from repkpi.errors import RepkpiError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.engine import PandasExecutor
+from repkpi.kpis.pandas_engine import PandasExecutor
 from repkpi.kpis.registry import Call, Executor, KpiSpec, call_key, executor_for, register_executor
 from repkpi.periods import to_period
 

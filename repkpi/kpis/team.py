@@ -9,14 +9,14 @@ from __future__ import annotations
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.kpis.engine import Parts, Scope
+from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.registry import kpi
 
 __all__ = ["senior_reps"]
 
 
-@kpi(table="reps", unit="count", kind="count", timing="state")
-def senior_reps(s: Scope, *, years: int = 3) -> Parts:
+@kpi(title="Senior representatives", table="reps", unit="count", kind="count", timing="state")
+def senior_reps(s: Scope, *, years: int = 3) -> Formula:
     """Reps employed on P.last with at least ``years`` of service (a count).
 
     Notes
@@ -40,6 +40,6 @@ def senior_reps(s: Scope, *, years: int = 3) -> Parts:
         raise OptionError(f"senior_reps' years must be a whole number >= 0, got {years!r}.\n"
                           "Hint: years=3 counts reps with three years of service or more.")
     reps = s.frame
-    return s.parts("count", s.active(reps["hired_on"] + pd.DateOffset(years=years),
+    return s.formula("count", s.active(reps["hired_on"] + pd.DateOffset(years=years),
                                      reps["left_on"], at="last"),
                    show=("hired_on", "left_on"))

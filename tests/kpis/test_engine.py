@@ -432,7 +432,7 @@ def test_compute_skips_an_unknown_by_when_not_asked_by_name(crm):
     data = crm(accounts=SMALL, deals={"account_id": ["A1"], "closed_on": ["2024-02-01"]})
     result = repkpi.compute(data, by="channel")
     # channel is a deals column: every deals KPI runs; the accounts KPIs cannot split by it
-    assert set(result["kpi"]) == {n for n, s in repkpi.kpis.specs().items()
+    assert set(result["kpi"]) == {n for n, s in repkpi.KPIS.items()
                                   if s.table == "deals" and s.route == "partition"}
     assert "revenue" in set(result["kpi"])
     assert result.attrs["skipped"]["churn_rate"].startswith("Unknown dimension 'channel' for churn_rate.")
