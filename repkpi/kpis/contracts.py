@@ -38,8 +38,8 @@ def _renewals(s: Scope, *, by_value: bool) -> Formula:
     weights = contracts["annual_value"] if by_value else None
     columns = {"renewed_by": renewed_by.reset_index(drop=True)}
     return s.formula("ratio",
-                   s.events(contracts["end_date"], where=renewed, weights=weights, columns=columns),
-                   s.events(contracts["end_date"], weights=weights, columns=columns), show=_SHOW)
+                     s.events(contracts["end_date"], where=renewed, weights=weights, columns=columns),
+                     s.events(contracts["end_date"], weights=weights, columns=columns), show=_SHOW)
 
 
 @kpi(title="Renewal rate", table="contracts", unit="percent", kind="ratio", interval="wilson")

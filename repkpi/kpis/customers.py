@@ -281,4 +281,4 @@ def key_accounts(s: Scope, *, threshold: float = 100_000) -> Formula:
     who, pos = np.nonzero(hit)
     won_12m = total[who, pos] / 100
     return s.formula("count", Pairs(s, who, pos, codes=s.codes[who], columns={"won_12m": won_12m}),
-                   show=_SHOW)
+                     show=_SHOW)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,10 +42,12 @@ from repkpi.kpis.registry import COMMON_DEFAULTS, normalise_by
 from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
 from repkpi.schemas import COLUMNS
 
-__all__ = ["Active", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Term",
+__all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Term",
            "WholeFacts", "as_of_day", "as_weights", "date_columns", "running", "shift"]
 
 _FAR = np.iinfo(np.int64).max
+At = Literal["open", "last"]
+"""A day of each period: the close of ``P.open`` (the day before ``P.first``) or of ``P.last``."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ class Scope:
         """Number of ``by`` groups (1 when ungrouped)."""
         return 1 if self.keys is None else len(self.keys)
 
-    def bounds(self, at: str) -> np.ndarray:
+    def bounds(self, at: At) -> np.ndarray:
         """Day numbers of each period's ``P.open`` (``at="open"``) or ``P.last`` (``"last"``)."""
         if at == "open":
             return self.grid.first - 1
@@ -323,7 +325,7 @@ class Scope:
         """Rows of the KPI's table (or ``frame`` of ``table``) dated inside P."""
         return Events(self, dates, where, weights, codes, frame, table, columns)
 
-    def active(self, begin: pd.Series, end: pd.Series, *, at: str, end_inclusive: bool = False,
+    def active(self, begin: pd.Series, end: pd.Series, *, at: At, end_inclusive: bool = False,
                where: Any = None, weights: Any = None) -> Active:
         """Rows of the KPI's table active at the start (``at="open"``) or the end of P.
 
@@ -485,7 +487,7 @@ class Events(Term):
 class Active(Term):
     """Entities whose interval ``[begin, end)`` covers P's first or last day."""
 
-    def __init__(self, s: Scope, begin: pd.Series, end: pd.Series, at: str, end_inclusive: bool,
+    def __init__(self, s: Scope, begin: pd.Series, end: pd.Series, at: At, end_inclusive: bool,
                  where: Any, weights: Any) -> None:
         self.s, self.table, self.frame = s, s.table, s.frame
         self.bounds = s.bounds(at)

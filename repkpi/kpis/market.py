@@ -85,7 +85,7 @@ class _Market:
         """Our revenue over ours plus the competitors', where the market table covers the cell."""
         ours: Term = self.ours
         return self.scope.formula(kind, ours, ours + self.theirs, defined=self.covered,
-                               show=("revenue",))
+                                  show=("revenue",))
 
 
 def our_revenue(s: Scope) -> np.ndarray:

@@ -208,7 +208,7 @@ def period_rows(formula: Formula, k: int) -> pd.DataFrame:
         show = [c for c in (*_ids(table), *own) if c in frame.columns]
         shown = frame.iloc[group["row"].to_numpy()][show].reset_index(drop=True)
         shown_rows.append(pd.concat([group.drop(columns=["frame", "row"]).reset_index(drop=True),
-                                 shown], axis=1))
+                                     shown], axis=1))
     if not shown_rows:
         show = [c for c in (*_ids(s.table), *formula.show) if c in s.frame.columns]
         empty = merged.drop(columns=["frame", "row"])

@@ -86,9 +86,9 @@ class KpiSpec:
     unit : {"count", "percent", "money", "hours", "score", "rank"}
         How the value reads.
     kind : {"count", "sum", "ratio", "median", "difference", "rank"}
-        How the value comes from the parts: the numerator (count, sum,
-        rank), numerator / denominator (ratio), the median of the rows'
-        values, or the change of a ratio over the previous period.
+        How the value comes from the declaration's formula: the numerator
+        (count, sum, rank), numerator / denominator (ratio), the median of
+        the rows' values, or the change of a ratio over the previous period.
     declare : callable
         ``declare(scope, **options) -> Formula``.
     interval : {"wilson"} or None

@@ -58,7 +58,7 @@ def revenue(s: Scope) -> Formula:
     """
     deals, won, _ = _deals(s)
     return s.formula("sum", s.events(deals["closed_on"], where=won, weights=_amount(deals)),
-                   show=_SHOW)
+                     show=_SHOW)
 
 
 @kpi(title="Win rate", table="deals", unit="percent", kind="ratio", interval="wilson")
@@ -75,7 +75,7 @@ def win_rate(s: Scope) -> Formula:
     """
     deals, won, closed = _deals(s)
     return s.formula("ratio", s.events(deals["closed_on"], where=won),
-                   s.events(deals["closed_on"], where=closed), show=_SHOW)
+                     s.events(deals["closed_on"], where=closed), show=_SHOW)
 
 
 @kpi(title="Cross-sell and upsell success rate", label="Cross-sell rate", table="deals",
@@ -94,7 +94,7 @@ def cross_sell_rate(s: Scope) -> Formula:
     deals, won, closed = _deals(s)
     expansion = deals["deal_type"].isin(_EXPANSION)
     return s.formula("ratio", s.events(deals["closed_on"], where=won & expansion),
-                   s.events(deals["closed_on"], where=closed & expansion), show=_SHOW)
+                     s.events(deals["closed_on"], where=closed & expansion), show=_SHOW)
 
 
 @kpi(title="Cross-sell and upsell wins", label="Cross-sell wins", table="deals", unit="count",
@@ -130,7 +130,7 @@ def large_deals(s: Scope, *, threshold: float = 50_000) -> Formula:
     """
     deals, won, _ = _deals(s)
     return s.formula("count", s.events(deals["closed_on"], where=won & (deals["amount"] >= threshold)),
-                   show=_SHOW)
+                     show=_SHOW)
 
 
 @kpi(title="Average deal size", table="deals", unit="money", kind="ratio", counted=True)
@@ -148,4 +148,4 @@ def average_deal_size(s: Scope) -> Formula:
     deals, won, _ = _deals(s)
     priced = won & deals["amount"].notna()
     return s.formula("ratio", s.events(deals["closed_on"], where=priced, weights=_amount(deals)),
-                   s.events(deals["closed_on"], where=priced), show=_SHOW)
+                     s.events(deals["closed_on"], where=priced), show=_SHOW)

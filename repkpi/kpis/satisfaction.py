@@ -32,7 +32,7 @@ def csat(s: Scope) -> Formula:
     """
     scores = s.frame["csat"]
     return s.formula("ratio", s.events(s.frame["responded_at"], where=scores >= 4),
-                   s.events(s.frame["responded_at"], where=scores.notna()), show=_SHOW)
+                     s.events(s.frame["responded_at"], where=scores.notna()), show=_SHOW)
 
 
 @kpi(title="Mean CSAT score", label="Mean CSAT", table="surveys", unit="score", kind="ratio",
@@ -51,8 +51,8 @@ def csat_mean(s: Scope) -> Formula:
     scores = s.frame["csat"]
     present = scores.notna()
     return s.formula("ratio",
-                   s.events(s.frame["responded_at"], where=present, weights=scores.fillna(0)),
-                   s.events(s.frame["responded_at"], where=present), show=_SHOW)
+                     s.events(s.frame["responded_at"], where=present, weights=scores.fillna(0)),
+                     s.events(s.frame["responded_at"], where=present), show=_SHOW)
 
 
 @kpi(title="NPS", table="surveys", unit="score", kind="ratio", counted=True, scale=100.0)
@@ -74,4 +74,4 @@ def nps(s: Scope) -> Formula:
     """
     scores, when = s.frame["nps"], s.frame["responded_at"]
     return s.formula("ratio", s.events(when, where=scores >= 9) - s.events(when, where=scores <= 6),
-                   s.events(when, where=scores.notna()), scale=100.0, show=_SHOW)
+                     s.events(when, where=scores.notna()), scale=100.0, show=_SHOW)

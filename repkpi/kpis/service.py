@@ -110,8 +110,8 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
                "hours_late": np.where(agreed, ticking.hours(stop) - allowed, np.nan),
                **_clock_columns(ticking, tickets)}
     return s.formula("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
-                   s.events(tickets["opened_at"], where=met | breached, columns=columns),
-                   show=_SHOW)
+                     s.events(tickets["opened_at"], where=met | breached, columns=columns),
+                     show=_SHOW)
 
 
 @kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson")
@@ -255,7 +255,7 @@ def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | N
     hours = columns["hours_to_respond" if later == "first_response_at" else "hours_to_resolve"]
     return s.formula("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours,
                                       columns=columns),
-                   show=_SHOW)
+                     show=_SHOW)
 
 
 @kpi(title="First response time (median hours)", label="First response (h)", table="tickets",

@@ -42,4 +42,4 @@ def senior_reps(s: Scope, *, years: int = 3) -> Formula:
     reps = s.frame
     return s.formula("count", s.active(reps["hired_on"] + pd.DateOffset(years=years),
                                      reps["left_on"], at="last"),
-                   show=("hired_on", "left_on"))
+                     show=("hired_on", "left_on"))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
+import pydoc
 import re
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -12,6 +16,9 @@ import pytest
 
 import repkpi
 from repkpi import kpis
+from repkpi.kpis import KpiSpec, declaration
+from repkpi.kpis.declaration import At, Scope
+from repkpi.kpis.registry import Route
 from repkpi.periods import Grid, day_numbers, pandas_freq, to_period
 
 nan = float("nan")
@@ -26,6 +33,38 @@ def test_the_registry_holds_every_kpi_of_the_spec():
     assert set(repkpi.KPIS) == SPEC_KPIS
     for name in SPEC_KPIS:
         assert repkpi.KPIS[name] is getattr(kpis, name)
+
+
+def test_each_kpi_is_its_spec_and_reads_as_a_function():
+    spec = repkpi.KPIS["retention_rate"]
+    assert isinstance(spec, KpiSpec)
+    assert (spec.__name__, spec.__module__) == ("retention_rate", "repkpi.kpis.customers")
+    params = inspect.signature(spec).parameters
+    assert list(params) == ["data", "freq", "by", "start", "end", "fiscal_year_start", "method", "ci"]
+    assert (params["data"].kind, params["method"].default) == (params["data"].POSITIONAL_ONLY,
+                                                               "standard")
+    assert spec.__doc__.startswith("Share of the customers kept over the period.")
+    assert "ci : float, optional" in spec.__doc__
+    assert "Returns\n-------" in spec.__doc__
+    shown = pydoc.render_doc(spec, renderer=pydoc.plaintext)
+    assert "retention_rate(data, /, *, freq='Q'" in shown  # help() shows the call, as for a function
+    assert inspect.isroutine(spec)
+    assert callable(spec)
+
+
+DECLARING = (Path(__file__).parents[2] / "docs" / "declaring-kpis.md").read_text(encoding="utf-8")
+
+
+def test_the_guide_to_declaring_kpis_names_what_exists():
+    for method in set(re.findall(r"\bs\.(\w+)\(", DECLARING)):
+        assert hasattr(Scope, method), f"s.{method}"
+    for name in set(re.findall(r"`(?:[A-Z]\w+)\(", DECLARING)) | {"Scope", "Formula", "Request"}:
+        assert hasattr(declaration, name.strip("`(")), name
+    (choices,) = re.findall(r'at=("[\w"\\|]+)', DECLARING)  # at="open"\|"last"
+    assert set(re.findall(r'"(\w+)"', choices)) == set(get_args(At))
+    assert set(re.findall(r'`"(\w+)"` KPI', DECLARING)) == set(get_args(Route))
+    fields = {f.name for f in dataclasses.fields(KpiSpec)}
+    assert set(re.findall(r"`(\w+)=`", DECLARING)) - {"ci", "columns", "show"} <= fields
 
 
 # -- periods and fiscal calendars ---------------------------------------------------------------
