@@ -168,7 +168,7 @@ def test_the_client_keeps_no_table_of_the_data(dask_data):
     assert frames <= {"reps", "market"}
     for key, value in facts.items():
         if isinstance(key, tuple) and key[0] == "context":
-            assert set(value.facts) <= {("as_of",), ("latest", "tickets")}
+            assert set(value.known) <= {("as_of",), ("latest", "tickets")}
 
 
 def test_scorecard_and_latest_period_match(dask_data, pandas_data):
