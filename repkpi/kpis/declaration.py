@@ -127,7 +127,7 @@ def date_columns(table: str) -> list[str]:
     return [c.name for c in COLUMNS[table] if c.kind in ("date", "datetime")]
 
 
-def as_mask(where: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
+def _as_mask(where: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
     """``where`` as ``n`` booleans: all True for None, a missing value False."""
     if where is None:
         return np.ones(n, dtype=bool)
@@ -310,7 +310,7 @@ class Scope:
               codes: np.ndarray | None = None) -> np.ndarray:
         """Count (or sum ``weights``) per (period position, group code); -1 positions are left out."""
         codes = self.codes if codes is None else codes
-        ok = (pos >= 0) & as_mask(where, len(pos))
+        ok = (pos >= 0) & _as_mask(where, len(pos))
         if codes.dtype.kind == "f":  # rows whose group is unknown to the scope
             ok &= ~np.isnan(codes)
         key = pos[ok] * self.n_groups + codes[ok].astype(np.int64)
@@ -466,7 +466,7 @@ class Events(Term):
         self.s, self.table = s, table or s.table
         self.frame = s.frame if frame is None else frame
         self.pos = s.locate(dates)
-        self.where = as_mask(where, len(self.pos))
+        self.where = _as_mask(where, len(self.pos))
         self.weights = None if weights is None else as_weights(weights, len(self.pos))
         self.codes = s.codes if codes is None else codes
         self.columns = columns
@@ -494,7 +494,7 @@ class Active(Term):
         self.b = day_numbers(begin)
         e = day_numbers(end)
         self.e = np.where(e == NAT, _FAR, e + 1 if end_inclusive else e)
-        self.where = as_mask(where, len(self.b)) & (self.b != NAT)
+        self.where = _as_mask(where, len(self.b)) & (self.b != NAT)
         self.weights = None if weights is None else as_weights(weights, len(self.b))
 
     def array(self) -> np.ndarray:
