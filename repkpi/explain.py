@@ -3,8 +3,9 @@
 For a ratio (numerator / denominator, times the KPI's ``scale``) the whole
 value is the denominator-weighted mean of the groups' values, so its change
 splits exactly into each group's *rate effect* (its own value moved) and
-*mix effect* (its share of the denominator moved). For a count or a sum the
-whole is the groups' sum and a group's contribution is its own change.
+*mix effect* (its share of the denominator moved, counted as far as its
+value lies above or below the whole's). For a count or a sum the whole is
+the groups' sum and a group's contribution is its own change.
 """
 
 from __future__ import annotations
@@ -87,20 +88,26 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
 
     Notes
     -----
-    For a ratio, with w the group's share of the whole denominator and r its
-    value (``scale`` x numerator / denominator), in ``against`` (0) and
-    ``period`` (1):
+    For a ratio, with w the group's share of the whole denominator, r its
+    value (``scale`` x numerator / denominator) and R the whole KPI's value,
+    in ``against`` (0) and ``period`` (1):
 
     - ``rate_effect`` = (r1 - r0) x (w0 + w1) / 2
-    - ``mix_effect`` = (w1 - w0) x (r0 + r1) / 2
-    - ``contribution`` = rate_effect + mix_effect = w1 r1 - w0 r0
+    - ``mix_effect`` = (w1 - w0) x ((r0 + r1) / 2 - (R0 + R1) / 2)
+    - ``contribution`` = rate_effect + mix_effect
+      = w1 r1 - w0 r0 - (w1 - w0) (R0 + R1) / 2
 
-    A group present in one period only (or with a denominator of 0, whose
-    value is NaN) has no rate effect: its missing rate is taken equal to the
-    other's, and its contribution is all mix. Since the whole value is
-    sum(w r), the contributions add up to its change. For a count or a sum
-    (denominator 1 by convention) the contribution is the group's own change
-    of numerator, put in ``rate_effect``; ``mix_effect`` is 0.
+    The mix effect is centred on the whole's value: a group whose weight
+    grows adds to the change only as far as its value lies above the
+    whole's, and one whose weight shrinks only as far as it lies below.
+    Since the whole value is sum(w r) and the weights' changes sum to 0, the
+    contributions add up to the whole's change, and the mix effects to the
+    whole mix change, as they would uncentred. A group present in one period
+    only (or with a denominator of 0, whose value is NaN) has no rate effect:
+    its missing rate is taken equal to the other's, and its contribution is
+    all mix. For a count or a sum (denominator 1 by convention) the
+    contribution is the group's own change of numerator, put in
+    ``rate_effect``; ``mix_effect`` is 0.
 
     Examples
     --------
@@ -251,8 +258,12 @@ def _ratio_effects(groups: pd.DataFrame, whole: pd.Series, scale: float) -> pd.D
     both = rate["previous"].notna() & rate["current"].notna()
     rate_effect = ((rate["current"] - rate["previous"])
                    * (weight["previous"] + weight["current"]) / 2).where(both, 0.0)
-    contribution = share["current"] - share["previous"]
-    present = rate["previous"].notna() | rate["current"].notna() | (contribution != 0)
+    # w1 r1 - w0 r0, less the weight's move valued at the whole's mean value: the weights'
+    # moves sum to 0, so the contributions still add up to the whole's change.
+    centre = (float(whole["value_previous"]) + float(whole["value_current"])) / 2
+    uncentred = share["current"] - share["previous"]
+    contribution = uncentred - (weight["current"] - weight["previous"]) * centre
+    present = rate["previous"].notna() | rate["current"].notna() | (uncentred != 0)
     out = groups.assign(rate_effect=rate_effect, mix_effect=contribution - rate_effect,
                         contribution=contribution)
     return out[present]

@@ -2,9 +2,15 @@
 
 The small cases are worked out by hand below from the symmetric split of
 api.md ("Why a number changed"): with w a group's share of the denominator
-and r its value, in the period compared with (0) and the period explained (1),
+r its value and R the whole's value, in the period compared with (0) and the
+period explained (1),
 
-    rate_effect = (r1 - r0) (w0 + w1) / 2      mix_effect = (w1 - w0) (r0 + r1) / 2
+    rate_effect = (r1 - r0) (w0 + w1) / 2
+    mix_effect  = (w1 - w0) ((r0 + r1) / 2 - (R0 + R1) / 2)
+
+The mix effect is centred on the whole's value; the uncentred split (mix
+(w1 - w0) (r0 + r1) / 2) is worked out beside it where the two disagree in
+sign, to show which group the centring stops naming as a driver.
 
 On the shipped sample, every KPI that explain accepts is checked against the
 KPI itself computed without ``by``; every other one must be refused.
@@ -50,13 +56,19 @@ def effects(result: pd.DataFrame, column: str) -> dict[object, list[float]]:
 # -- worked by hand ------------------------------------------------------------------------------
 def test_csat_by_region_worked_by_hand():
     # 2024Q1: north 6 satisfied of 8 (r0 = 0.75, w0 = 8/10 = 0.8)
-    #         south 2 of 2          (r0 = 1.00, w0 = 2/10 = 0.2)   whole 8/10 = 0.8
+    #         south 2 of 2          (r0 = 1.00, w0 = 2/10 = 0.2)   whole R0 = 8/10 = 0.8
     # 2024Q2: north 4 of 5          (r1 = 0.80, w1 = 0.5)
-    #         south 3 of 5          (r1 = 0.60, w1 = 0.5)          whole 7/10 = 0.7: change -0.1
+    #         south 3 of 5          (r1 = 0.60, w1 = 0.5)          whole R1 = 7/10 = 0.7
+    # change -0.1; centre (R0 + R1) / 2 = 0.75
     # north: rate (0.80 - 0.75) (0.8 + 0.5) / 2 =  0.05 x 0.65 =  0.0325
-    #        mix  (0.5 - 0.8) (0.75 + 0.80) / 2 = -0.30 x 0.775 = -0.2325   contribution -0.2
+    #        mix  (0.5 - 0.8) ((0.75 + 0.80) / 2 - 0.75) = -0.30 x 0.025 = -0.0075
+    #        contribution +0.025 (uncentred: mix -0.30 x 0.775 = -0.2325, contribution -0.2)
     # south: rate (0.60 - 1.00) (0.2 + 0.5) / 2 = -0.40 x 0.35 = -0.14
-    #        mix  (0.5 - 0.2) (1.00 + 0.60) / 2 =  0.30 x 0.80 =  0.24     contribution +0.1
+    #        mix  (0.5 - 0.2) ((1.00 + 0.60) / 2 - 0.75) = 0.30 x 0.05 = 0.015
+    #        contribution -0.125 (uncentred: mix 0.30 x 0.80 = 0.24, contribution +0.1)
+    # Both signs flip: north's value rose and it is the one that lost weight below the whole,
+    # south's fell by 40 points; uncentred, north would be the driver of the fall.
+    # total: rate 0.0325 - 0.14 = -0.1075, mix -0.0075 + 0.015 = 0.0075, contribution -0.1
     data = surveys(responses("north", "2024-02-01", 6, 8) + responses("south", "2024-02-01", 2, 2)
                    + responses("north", "2024-05-01", 4, 5) + responses("south", "2024-05-01", 3, 5))
 
@@ -65,10 +77,10 @@ def test_csat_by_region_worked_by_hand():
     assert list(why.columns) == ["region", "numerator_previous", "denominator_previous",
                                  "value_previous", "numerator_current", "denominator_current",
                                  "value_current", *EFFECTS]
-    assert list(why["region"]) == ["north", "south", "total"]  # by |contribution|, total last
+    assert list(why["region"]) == ["south", "north", "total"]  # by |contribution|, total last
     got = effects(why, "region")
-    assert got["north"] == pytest.approx([0.0325, -0.2325, -0.2])
-    assert got["south"] == pytest.approx([-0.14, 0.24, 0.1])
+    assert got["north"] == pytest.approx([0.0325, -0.0075, 0.025])
+    assert got["south"] == pytest.approx([-0.14, 0.015, -0.125])
     assert got["total"] == pytest.approx([-0.1075, 0.0075, -0.1])
     assert why.iloc[-1][["numerator_previous", "denominator_previous", "value_previous"]].tolist() \
         == pytest.approx([8, 10, 0.8])
@@ -77,12 +89,44 @@ def test_csat_by_region_worked_by_hand():
     assert why.attrs["against"] == pd.Period("2024Q1", "Q-DEC")
 
 
+def test_a_growing_group_whose_value_fell_below_the_whole_is_no_positive_driver():
+    # The case of the issue: a region whose value fell, whose weight grew, below the whole.
+    # 2024Q1: north 9 of 10 (r0 = 0.9, w0 = 10/20 = 0.5)
+    #         south 6 of 10 (r0 = 0.6, w0 = 0.5)        whole R0 = 15/20 = 0.75
+    # 2024Q2: north 8 of 10 (r1 = 0.8, w1 = 10/40 = 0.25)
+    #         south 15 of 30 (r1 = 0.5, w1 = 0.75)      whole R1 = 23/40 = 0.575
+    # change -0.175; centre (0.75 + 0.575) / 2 = 0.6625
+    # south: rate (0.5 - 0.6) (0.5 + 0.75) / 2 = -0.1 x 0.625 = -0.0625
+    #        mix  (0.75 - 0.5) ((0.6 + 0.5) / 2 - 0.6625) = 0.25 x -0.1125 = -0.028125
+    #        contribution -0.090625
+    #        uncentred: mix 0.25 x 0.55 = +0.1375, contribution +0.075, the only positive one
+    # north: rate (0.8 - 0.9) (0.5 + 0.25) / 2 = -0.1 x 0.375 = -0.0375
+    #        mix  (0.25 - 0.5) ((0.9 + 0.8) / 2 - 0.6625) = -0.25 x 0.1875 = -0.046875
+    #        contribution -0.084375 (uncentred: mix -0.25 x 0.85 = -0.2125, contribution -0.25)
+    # sum -0.090625 - 0.084375 = -0.175, the whole's change.
+    data = surveys(responses("north", "2024-02-01", 9, 10) + responses("south", "2024-02-01", 6, 10)
+                   + responses("north", "2024-05-01", 8, 10)
+                   + responses("south", "2024-05-01", 15, 30))
+
+    why = repkpi.explain(data, "csat", period="2024Q2", by="region")
+
+    got = effects(why, "region")
+    assert list(got) == ["south", "north", "total"]
+    assert got["south"] == pytest.approx([-0.0625, -0.028125, -0.090625])
+    assert got["north"] == pytest.approx([-0.0375, -0.046875, -0.084375])
+    assert got["total"] == pytest.approx([-0.1, -0.075, -0.175])
+    # The mix effects still add up to the whole mix change, uncentred: 0.1375 - 0.2125.
+    assert why["mix_effect"].iloc[:-1].sum() == pytest.approx(0.1375 - 0.2125)
+
+
 def test_a_group_present_in_one_period_only_is_all_mix():
-    # 2024Q1: north 2 of 4 (r0 = 0.5, w0 = 1); east has no response   whole 0.5
+    # 2024Q1: north 2 of 4 (r0 = 0.5, w0 = 1); east has no response   whole R0 = 0.5
     # 2024Q2: north 1 of 2 (r1 = 0.5, w1 = 0.5), east 2 of 2 (r1 = 1, w1 = 0.5)
-    #         whole 3/4 = 0.75: change +0.25
-    # north: rate (0.5 - 0.5) x ... = 0; mix (0.5 - 1) (0.5 + 0.5) / 2 = -0.25
-    # east:  r0 missing, taken equal to r1 = 1: rate 0; mix (0.5 - 0) (1 + 1) / 2 = +0.5
+    #         whole R1 = 3/4 = 0.75: change +0.25; centre (0.5 + 0.75) / 2 = 0.625
+    # north: rate (0.5 - 0.5) x ... = 0; mix (0.5 - 1) ((0.5 + 0.5) / 2 - 0.625) = +0.0625
+    #        (uncentred: (0.5 - 1) (0.5 + 0.5) / 2 = -0.25: north, below the whole, lost weight,
+    #        which lifts the whole)
+    # east:  r0 missing, taken equal to r1 = 1: rate 0; mix (0.5 - 0) (1 - 0.625) = +0.1875
     data = surveys(responses("north", "2024-02-01", 2, 4) + responses("north", "2024-05-01", 1, 2)
                    + responses("east", "2024-05-01", 2, 2))
 
@@ -90,8 +134,8 @@ def test_a_group_present_in_one_period_only_is_all_mix():
 
     got = effects(why, "region")
     assert list(got) == ["east", "north", "total"]
-    assert got["east"] == pytest.approx([0.0, 0.5, 0.5])
-    assert got["north"] == pytest.approx([0.0, -0.25, -0.25])
+    assert got["east"] == pytest.approx([0.0, 0.1875, 0.1875])
+    assert got["north"] == pytest.approx([0.0, 0.0625, 0.0625])
     assert got["total"][2] == pytest.approx(0.25)
     east = why.iloc[0]
     assert (east["numerator_current"], east["denominator_current"]) == (2, 2)
@@ -124,9 +168,10 @@ def test_nps_is_a_ratio_scaled_by_100():
     # 2024Q1: north 1 promoter (10) of 2 responses with a detractor (0): r0 = 100 x 0/2 = 0, w0 = 1
     # 2024Q2: north 2 promoters of 2: r1 = 100, w1 = 0.5;
     #         south 1 detractor of 2 and a passive (8): r1 = 100 x -1/2 = -50, w1 = 0.5
-    #         whole 100 x (2 - 1) / 4 = 25: change +25
-    # north: rate (100 - 0) (1 + 0.5) / 2 = 75; mix (0.5 - 1) (0 + 100) / 2 = -25; contribution 50
-    # south: rate 0; mix (0.5 - 0) (-50 - 50) / 2 = -25
+    #         whole 100 x (2 - 1) / 4 = 25: change +25; centre (0 + 25) / 2 = 12.5
+    # north: rate (100 - 0) (1 + 0.5) / 2 = 75; mix (0.5 - 1) ((0 + 100) / 2 - 12.5) = -18.75;
+    #        contribution 56.25
+    # south: rate 0; mix (0.5 - 0) (-50 - 12.5) = -31.25
     rows = [("north", "2024-02-01", "10"), ("north", "2024-02-02", "0"),
             ("north", "2024-05-01", "9"), ("north", "2024-05-02", "10"),
             ("south", "2024-05-01", "0"), ("south", "2024-05-02", "8")]
@@ -140,8 +185,8 @@ def test_nps_is_a_ratio_scaled_by_100():
 
     got = effects(repkpi.explain(data, "nps", period="2024Q2", by="region"), "region")
 
-    assert got["north"] == pytest.approx([75.0, -25.0, 50.0])
-    assert got["south"] == pytest.approx([0.0, -25.0, -25.0])
+    assert got["north"] == pytest.approx([75.0, -18.75, 56.25])
+    assert got["south"] == pytest.approx([0.0, -31.25, -31.25])
     assert got["total"][2] == pytest.approx(25.0)
 
 
