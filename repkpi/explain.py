@@ -22,7 +22,7 @@ from repkpi.kpis.detail import period_freq
 from repkpi.kpis.registry import By, check_options, normalise_by
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
-__all__ = ["COLUMNS", "explain"]
+__all__ = ["COLUMNS", "explain", "top_drivers"]
 
 COLUMNS = ("numerator_previous", "denominator_previous", "value_previous",
            "numerator_current", "denominator_current", "value_current",
@@ -284,3 +284,64 @@ def _with_total(effects: pd.DataFrame, whole: pd.Series, columns: list[str]) -> 
     total.update(rate_effect=ordered["rate_effect"].sum(), mix_effect=ordered["mix_effect"].sum(),
                  contribution=whole["value_current"] - whole["value_previous"])
     return pd.concat([ordered[[*columns, *COLUMNS]], pd.DataFrame([total])], ignore_index=True)
+
+
+# -- what a reader sees first --------------------------------------------------------------------
+def top_drivers(why: pd.DataFrame, /, *, shown: int = 3) -> pd.DataFrame:
+    """The first groups of an :func:`explain` table, the others summed in one row, and the total.
+
+    Parameters
+    ----------
+    why : DataFrame
+        A table of :func:`explain` (its ``attrs`` name the KPI).
+    shown : int
+        The groups kept as they are.
+
+    Returns
+    -------
+    DataFrame
+        The same columns: the ``shown`` groups whose contributions have the
+        sign of the whole's change first, then the others, each kind by size
+        of contribution, largest first; then, when groups are left out, one
+        row whose first ``by`` column reads ``"2 more teams"`` (the number
+        and the column's name) with their summed parts and effects (values
+        NA); then the ``total`` row. The rows before the total add up to it.
+        ``attrs`` as ``why``'s, with ``left_out``, the number of groups in
+        the summed row.
+
+    Examples
+    --------
+    >>> why = pd.DataFrame({"team": ["a", "b", "c", "d", "total"],
+    ...                     "contribution": [0.3, -0.2, -0.1, 0.05, -0.05]})
+    >>> top_drivers(why, shown=2)[["team", "contribution"]]
+             team  contribution
+    0           b         -0.20
+    1           c         -0.10
+    2  2 more teams          0.35
+    3       total         -0.05
+    """
+    groups, total = why.iloc[:-1], why.iloc[[-1]]
+    change = float(total["contribution"].iloc[0])
+    against = ~(np.sign(groups["contribution"].astype("float64")) == np.sign(change))
+    order = pd.DataFrame({"against": against if change else False,
+                          "size": -groups["contribution"].astype("float64").abs()})
+    ranked = groups.loc[order.sort_values(["against", "size"], kind="stable").index]
+    first, rest = ranked.iloc[:shown], ranked.iloc[shown:]
+    frames = [first]
+    if len(rest):
+        column = why.columns[0]
+        parts = [c for c in COLUMNS if c in rest.columns and not c.startswith("value_")]
+        summed = rest[parts].astype("float64").sum().to_frame().T
+        summed.insert(0, column, _more(len(rest), str(column)))
+        frames.append(summed)
+    out = pd.concat([*frames, total], ignore_index=True)[list(why.columns)]
+    out.attrs.update(why.attrs, left_out=len(rest))
+    return out
+
+
+def _more(count: int, column: str) -> str:
+    """``"2 more teams"``: the groups left out, named by their column."""
+    noun = column.removesuffix("_id").replace("_", " ")
+    if count != 1:
+        noun = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{count} more {noun}"

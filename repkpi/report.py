@@ -35,6 +35,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.explain import top_drivers
 from repkpi.goals import Goal, goal_result
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
@@ -401,20 +402,21 @@ def _focus(seen: Review, images: Mapping[str, bytes]) -> tuple[str, set[str]]:
 
 
 def _driver_table(frame: pd.DataFrame, column: str, kpi: str) -> str:
+    """The first groups of an :func:`~repkpi.explain` table (:func:`~repkpi.explain.top_drivers`)."""
     unit = UNITS.get(kpi, "score")
-    groups = frame.iloc[:-1].head(_DRIVERS)
-    total = frame.iloc[-1]
+    shown = top_drivers(frame, shown=_DRIVERS)
+    groups, total = shown.iloc[:-1], shown.iloc[-1]
+    rest = shown.attrs["left_out"]
     rows = "".join(
-        f'<tr class="driver"><td>{_esc("(none)" if pd.isna(r[column]) else r[column])}</td>'
+        f'<tr class="{"rest" if rest and at == len(groups) - 1 else "driver"}">'
+        f'<td>{_esc("(none)" if pd.isna(r[column]) else r[column])}</td>'
         f"{_num(r['value_previous'], unit)}{_num(r['value_current'], unit)}"
-        f"{_change(r['contribution'], unit)}</tr>" for _, r in groups.iterrows())
-    rest = len(frame) - 1 - len(groups)
-    more = f'<p class="muted">... and {rest} more {column}(s).</p>' if rest > 0 else ""
+        f"{_change(r['contribution'], unit)}</tr>" for at, (_, r) in enumerate(groups.iterrows()))
     return (f'<table class="drivers" data-by="{_esc(column)}"><thead><tr><th>{_esc(column.title())}'
             '</th><th class="num">Before</th><th class="num">Now</th><th class="num">Contribution'
             f"</th></tr></thead><tbody>{rows}<tr class=\"total\"><td>whole team</td>"
             f"{_num(total['value_previous'], unit)}{_num(total['value_current'], unit)}"
-            f"{_change(total['contribution'], unit)}</tr></tbody></table>{more}")
+            f"{_change(total['contribution'], unit)}</tr></tbody></table>")
 
 
 def _drivers_section(seen: Review) -> str:
@@ -435,8 +437,10 @@ def _drivers_section(seen: Review) -> str:
                       f'<div class="pair">{tables}</div></div>')
     return ('<h2 id="drivers">Why goals were missed or are at risk</h2><p class="muted">The change '
             "from the period before, split over the teams and the regions (repkpi.explain): each "
-            "group's contribution, its own value moving and its weight moving; the contributions "
-            f"add up to the whole change.</p>{''.join(blocks)}")
+            "group's contribution, its own value moving and its weight moving (counted as far as "
+            "its value lies above or below the whole's). The groups that moved the whole the way "
+            "it went come first, the others after; the rows add up to the whole change.</p>"
+            f"{''.join(blocks)}")
 
 
 def _cell(value: object) -> str:

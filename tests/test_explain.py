@@ -18,11 +18,13 @@ KPI itself computed without ``by``; every other one must be refused.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import repkpi
 from repkpi.cli import main
+from repkpi.explain import top_drivers
 
 SAMPLE = repkpi.sample_path()
 EFFECTS = ["rate_effect", "mix_effect", "contribution"]
@@ -188,6 +190,58 @@ def test_nps_is_a_ratio_scaled_by_100():
     assert got["north"] == pytest.approx([75.0, -18.75, 56.25])
     assert got["south"] == pytest.approx([0.0, -31.25, -31.25])
     assert got["total"][2] == pytest.approx(25.0)
+
+
+# -- what the report shows first ------------------------------------------------------------------
+def test_top_drivers_put_the_changes_sign_first_and_sum_the_rest():
+    # A fall of 0.1 over five regions: contributions a +0.08, b -0.12, c -0.03, d -0.05, e +0.02
+    # (sum -0.1). Falling with the whole, by size: b, d, c; then rising: a, e. Three shown:
+    # b, d, c; the rest a + e = +0.10 in one row "2 more regions": -0.12 - 0.05 - 0.03 + 0.10
+    # = -0.10, the total.
+    why = pd.DataFrame({"region": ["b", "a", "d", "c", "e", "total"],
+                        "numerator_previous": [5.0, 4, 3, 2, 1, 15],
+                        "denominator_previous": [10.0, 10, 10, 10, 10, 50],
+                        "value_previous": [0.5, 0.4, 0.3, 0.2, 0.1, 0.3],
+                        "numerator_current": [4.0, 4, 3, 2, 1, 14],
+                        "denominator_current": [10.0, 10, 10, 10, 10, 50],
+                        "value_current": [0.4, 0.4, 0.3, 0.2, 0.1, 0.28],
+                        "rate_effect": [-0.1, 0.07, -0.05, -0.03, 0.01, -0.1],
+                        "mix_effect": [-0.02, 0.01, 0.0, 0.0, 0.01, 0.0],
+                        "contribution": [-0.12, 0.08, -0.05, -0.03, 0.02, -0.1]})
+    why.attrs["kpi"] = "csat"
+
+    shown = top_drivers(why, shown=3)
+
+    assert shown["region"].tolist() == ["b", "d", "c", "2 more regions", "total"]
+    assert shown["contribution"].tolist() == pytest.approx([-0.12, -0.05, -0.03, 0.10, -0.1])
+    assert shown["contribution"].iloc[:-1].sum() == pytest.approx(shown["contribution"].iloc[-1])
+    rest = shown.iloc[3]
+    assert (rest["numerator_previous"], rest["denominator_current"]) == (5, 20)  # a + e
+    assert rest[["rate_effect", "mix_effect"]].tolist() == pytest.approx([0.08, 0.02])
+    assert rest[["value_previous", "value_current"]].isna().all()
+    assert shown.attrs == {"kpi": "csat", "left_out": 2}
+
+
+@pytest.mark.parametrize(("shown", "labels"), [
+    (5, ["b", "d", "c", "a", "e", "total"]),  # nothing left out: no summed row
+    (4, ["b", "d", "c", "a", "1 more region", "total"]),
+])
+def test_top_drivers_with_few_groups_left_out(shown, labels):
+    why = pd.DataFrame({"region": ["b", "a", "d", "c", "e", "total"],
+                        "contribution": [-0.12, 0.08, -0.05, -0.03, 0.02, -0.1]})
+    result = top_drivers(why, shown=shown)
+    assert result["region"].tolist() == labels
+    assert result.attrs["left_out"] == 5 - min(shown, 5)
+
+
+def test_top_drivers_of_a_rise_put_the_rising_groups_first(sample):
+    why = repkpi.explain(sample, "csat", period="2026Q2", by="team")
+    change = why["contribution"].iloc[-1]
+    shown = top_drivers(why, shown=2)
+    signs = np.sign(shown["contribution"].iloc[:2])
+    along = int((np.sign(why["contribution"].iloc[:-1]) == np.sign(change)).sum())
+    assert (signs == np.sign(change)).sum() == min(2, along)
+    assert shown["contribution"].iloc[:-1].sum() == pytest.approx(change, abs=1e-12)
 
 
 # -- every KPI on the sample ---------------------------------------------------------------------

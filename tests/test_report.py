@@ -509,7 +509,7 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
     assert len(expected) >= 5  # csat, engagement, renewals, SLA, mean CSAT, ...
     divs = {div.find("h3").text: div for div in page.root.find_all("div", "goal-drivers")}
     assert sorted(divs) == sorted(label for _, _, label in expected)
-    explained = 0
+    explained = with_rest = 0
     for goal, rec, label in expected:
         div = divs[label]
         for column in ("team", "region"):
@@ -522,21 +522,43 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
                 continue
             explained += 1
             groups, total = frame.iloc[:-1], frame.iloc[-1]
+            # The groups whose contribution has the change's sign first, each kind largest
+            # first, then the ones left out as one summed row.
+            change = total["contribution"]
+            along = groups[np.sign(groups["contribution"]) == np.sign(change)]
+            others = groups.drop(along.index)
+            expected_order = pd.concat([
+                along.sort_values("contribution", key=abs, ascending=False, kind="stable"),
+                others.sort_values("contribution", key=abs, ascending=False, kind="stable")])
             shown = page.body_rows(table, "driver")
             assert len(shown) == min(3, len(groups))
-            for row, (_, group) in zip(shown, groups.iterrows(), strict=False):
+            for row, (_, group) in zip(shown, expected_order.iterrows(), strict=False):
                 name, before, now, contribution = row.cells()
                 assert name.text == ("(none)" if pd.isna(group[column]) else str(group[column]))
                 assert same(exact(before), group["value_previous"])
                 assert same(exact(now), group["value_current"])
                 assert same(exact(contribution), group["contribution"])
+            rest = page.body_rows(table, "rest")
+            left_out = expected_order.iloc[3:]
+            if len(left_out):
+                (row,) = rest
+                plural = f"{column}s" if len(left_out) > 1 else column
+                assert row.cells()[0].text == f"{len(left_out)} more {plural}"
+                assert exact(row.cells()[3]) == pytest.approx(left_out["contribution"].sum())
+            else:
+                assert rest == []
             total_row = page.body_rows(table, "total")[0]
             assert same(exact(total_row.cells()[3]), total["contribution"])
+            # The rows shown add up to the whole change.
+            assert sum(exact(r.cells()[3]) for r in [*shown, *rest]) == pytest.approx(
+                total["contribution"], abs=1e-12)
+            with_rest += bool(len(left_out))
             if rec.status == "missed":  # the contributions add up to the scorecard's change
                 assert exact(total_row.cells()[3]) == pytest.approx(rec.change, abs=1e-12)
         if not div.find_all("table"):
             assert "No breakdown" in div.text
     assert explained >= 8
+    assert with_rest >= 1  # four teams (one of them no team) and three shown
 
 
 # -- 6. needs attention ----------------------------------------------------------------------------
