@@ -51,7 +51,7 @@ from repkpi.plot import (
     trend,
     window,
 )
-from repkpi.review import LEADERBOARDS, LISTED, Progress, Review, review
+from repkpi.review import LEADERBOARDS, LISTED, Progress, Review, clock_of, review
 
 __all__ = ["LEADERBOARDS", "ChartJob", "Review", "draw_chart", "review", "write_report"]
 
@@ -101,7 +101,7 @@ def write_report(data: CrmData, out: str | os.PathLike[str], *, goals: Iterable[
         for name, png in images.items():
             (folder / f"{name}.png").write_bytes(png)
         say("Writing scorecard.csv and report.xlsx")
-        write_csv(_card_file(seen.card), folder / "scorecard.csv")
+        write_csv(_card_file(seen.card, seen), folder / "scorecard.csv")
         if len(data.rejects):
             write_csv(data.rejects, folder / "rejects.csv")
         _write_workbook(seen, folder / "report.xlsx")
@@ -149,11 +149,16 @@ def draw_chart(job: ChartJob) -> bytes:
     """One chart of the report as PNG bytes: :func:`repkpi.plot.trend` of a :data:`ChartJob`.
 
     Drawn on a figure of its own (no pyplot, whatever the process's backend).
+    A service KPI's title ends with its clock (the goal's, else calendar hours).
     """
     result, goal, span = job
     fig = Figure(figsize=(6.4, 3.1))
     fig.subplots_adjust(left=0.12, right=0.98, top=0.88, bottom=0.24)
-    trend(result, goal=goal, window=span, ax=fig.add_subplot())
+    ax = trend(result, goal=goal, window=span, ax=fig.add_subplot())
+    clock = clock_of(goal.kpi if goal is not None else str(result.attrs.get("kpi")),
+                     goal.options if goal is not None else None)
+    if clock:  # a service KPI says the clock it is counted on
+        ax.title.set_text(f"{ax.title.get_text()} ({clock})")
     return png_bytes(fig)
 
 
@@ -166,25 +171,39 @@ def _draw(jobs: dict[str, ChartJob], say: Progress) -> dict[str, bytes]:
 
 
 # -- files ----------------------------------------------------------------------------------------
-def _card_file(card: pd.DataFrame) -> pd.DataFrame:
-    """The scorecard as a file holds it: periods as their labels."""
-    return card.assign(period=card["period"].astype("str"))
+def _card_file(card: pd.DataFrame, seen: Review) -> pd.DataFrame:
+    """The scorecard as a file holds it: the period as text and as printed, each service goal's clock."""
+    goals = {goal.label: goal for goal in [*seen.plan, *seen.others]}
+    clocks = {label: clock_of(goal.kpi, goal.options) for label, goal in goals.items()}
+    return _readable(card, card["goal"].map(clocks))
+
+
+def _readable(frame: pd.DataFrame, clocks: pd.Series) -> pd.DataFrame:
+    """``frame`` with ``period`` as text, ``period_label`` beside it and ``clock`` after ``kpi``."""
+    periods = frame["period"]
+    labels = {p: _label(p) for p in pd.unique(periods)}
+    out = frame.assign(period=periods.astype("str"))
+    out.insert(out.columns.get_loc("period") + 1, "period_label", periods.map(labels))
+    out.insert(out.columns.get_loc("kpi") + 1, "clock", clocks.astype(object))
+    return out
 
 
 def _write_workbook(seen: Review, path: Path) -> None:
     """``report.xlsx``: scorecard, in progress, every KPI by period, the attention lists."""
-    card = _card_file(seen.card)
+    card = _card_file(seen.card, seen)
     units = card["kpi"].map(UNITS)
     sheets = {"scorecard": card}
     formats: dict[str, dict[str, object]] = {
         "scorecard": {c: units for c in ("value", "target", "previous", "change")}}
     if len(seen.in_progress):
-        pace = _card_file(seen.in_progress)
+        pace = _card_file(seen.in_progress, seen)
         sheets["in progress"] = pace
         pace_units = pace["kpi"].map(UNITS)
         formats["in progress"] = {c: pace_units for c in ("value", "target", "pace")}
         formats["in progress"]["elapsed"] = "percent"
-    values = seen.kpi_values.assign(period=seen.kpi_values["period"].astype("str"))
+    names = seen.kpi_values["kpi"]
+    clocks = {name: clock_of(name, seen.options.get(name)) for name in pd.unique(names)}
+    values = _readable(seen.kpi_values, names.map(clocks))
     sheets["kpis"] = values
     formats["kpis"] = {"value": values["kpi"].map(UNITS)}
     if seen.attention:  # each list's size, then its rows (the first 1,000) on a sheet of its own
@@ -229,10 +248,19 @@ def _label(period: object) -> str:
     return period_label(period) if isinstance(period, pd.Period) else str(period or "")
 
 
-def _num(value: object, unit: str) -> str:
-    """A number cell: formatted for reading, exact in ``data-value`` (for checks and copying)."""
+def _num(value: object, unit: str, clock: str | None = None) -> str:
+    """A number cell: formatted for reading, exact in ``data-value`` (for checks and copying).
+
+    ``clock``: the clock a service figure is counted on, shown under it.
+    """
     exact = "" if value is None or pd.isna(value) else repr(float(value))
-    return f'<td class="num" data-value="{exact}">{_esc(format_value(value, unit))}</td>'
+    return (f'<td class="num" data-value="{exact}">{_esc(format_value(value, unit))}'
+            f"{_clock(clock)}</td>")
+
+
+def _clock(clock: str | None) -> str:
+    """The clock of a service figure under it (:func:`repkpi.review.clock_of`); none: nothing."""
+    return f'<br><small class="clock">{_esc(clock)}</small>' if clock else ""
 
 
 def _change(value: object, unit: str) -> str:
@@ -290,7 +318,8 @@ def _goal_rows(card: pd.DataFrame, goals: list[Goal], values: Mapping[str, pd.Da
         unit = UNITS.get(rec.kpi, "score")
         rows.append(
             f'<tr class="goal"><td>{_esc(rec.goal)}</td><td>{_esc(_label(rec.period))}</td>'
-            f"{_num(rec.value, unit)}{_num(rec.target, unit)}{_status(rec)}"
+            f"{_num(rec.value, unit, clock_of(rec.kpi, goal.options))}{_num(rec.target, unit)}"
+            f"{_status(rec)}"
             f"{_change(rec.change, unit)}"
             f"{_spark(values.get(goal.label), rec.target, unit, current.get(goal.freq))}</tr>")
     return "".join(rows)
@@ -351,16 +380,24 @@ def _rows_set_aside(data: CrmData) -> int:
     return len(rejects[["table", "row"]].drop_duplicates())
 
 
-def _pace_table(pace: pd.DataFrame) -> str:
+def _goal_clock(seen: Review, label: str, kpi: str) -> str | None:
+    """The clock of the goal labelled ``label`` (else of the report's ``kpi``), for a service KPI."""
+    goal = next((g for g in [*seen.plan, *seen.others] if g.label == label), None)
+    return clock_of(kpi, goal.options if goal is not None else seen.options.get(kpi))
+
+
+def _pace_table(pace: pd.DataFrame, seen: Review) -> str:
     if pace.empty:
         return ""
     rows = []
     for rec in pace.itertuples(index=False):
         unit = UNITS.get(rec.kpi, "score")
         outlook = rec.outlook if isinstance(rec.outlook, str) else "no data"
+        clock = _goal_clock(seen, rec.goal, rec.kpi)
         rows.append(
             f'<tr class="pace"><td>{_esc(rec.goal)}</td><td>{_esc(_label(rec.period))}</td>'
-            f'<td class="num">{rec.elapsed:.0%}</td>{_num(rec.value, unit)}{_num(rec.pace, unit)}'
+            f'<td class="num">{rec.elapsed:.0%}</td>{_num(rec.value, unit, clock)}'
+            f"{_num(rec.pace, unit, clock)}"
             f'{_num(rec.target, unit)}<td class="{outlook.replace(" ", "")}">{_esc(outlook)}</td></tr>')
     return ("<h3>In progress</h3><p class=\"muted\">Periods not over yet: the value so far and its "
             "pace (where it ends if the rest goes like the elapsed part). They are never scored met "
@@ -389,8 +426,10 @@ def _focus(seen: Review, images: Mapping[str, bytes]) -> tuple[str, set[str]]:
         unit = UNITS.get(name, "score")
         now_v = now.iloc[0] if len(now) else np.nan
         before_v = before.iloc[0] if len(before) else np.nan
+        clock = clock_of(name, seen.options.get(name))
         rows.append(f'<tr class="focus-kpi" data-kpi="{_esc(name)}"><td>{_esc(title(name))}</td>'
-                    f"{_num(now_v, unit)}{_num(before_v, unit)}{_change(now_v - before_v, unit)}</tr>")
+                    f"{_num(now_v, unit, clock)}{_num(before_v, unit, clock)}"
+                    f"{_change(now_v - before_v, unit)}</tr>")
     shown = [n for n in names if n in images]
     charts = "".join(_figure(images[n], title(n)) for n in shown)
     return (f'<h2 id="focus">Focus of {_esc(quarter)}</h2><p class="muted">The KPIs this quarter\'s '
@@ -433,7 +472,9 @@ def _drivers_section(seen: Review) -> str:
             continue
         tables = "".join(f"<div>{_driver_table(frame, column, kpi)}</div>"
                          for column, frame in found.items())
-        blocks.append(f'<div class="goal-drivers"><h3>{_esc(label)}</h3>'
+        clock = _goal_clock(seen, label.removesuffix(" (to date)"), kpi)
+        note = f'<p class="muted clock">Counted in {_esc(clock)}.</p>' if clock else ""
+        blocks.append(f'<div class="goal-drivers"><h3>{_esc(label)}</h3>{note}'
                       f'<div class="pair">{tables}</div></div>')
     return ('<h2 id="drivers">Why goals were missed or are at risk</h2><p class="muted">The change '
             "from the period before, split over the teams and the regions (repkpi.explain): each "
@@ -500,7 +541,7 @@ def _teams_section(seen: Review) -> str:
         has_none = seen.teams["team"].isna().any()
         labels = [*teams, *([None] if has_none else [])]
         head = "".join(f'<th class="num">{_esc(t if t is not None else "(no team)")}</th>'
-                       for t in labels)
+                       for t in labels) + '<th class="num">Whole team</th>'
         rows = []
         for goal_label, rows_of in seen.teams.groupby("goal", sort=False):
             kpi = rows_of["kpi"].iloc[0]
@@ -517,8 +558,10 @@ def _teams_section(seen: Review) -> str:
                 exact = "" if pd.isna(value) else repr(float(value))
                 cells.append(f'<td class="num" data-value="{exact}">'
                              f"{_esc(format_value(value, unit))}{low}</td>")
-            rows.append(f'<tr><td>{_esc(goal_label)}</td><td>{_esc(_label(rows_of["period"].iloc[0]))}'
-                        f'</td>{"".join(cells)}</tr>')
+            clock = _goal_clock(seen, str(goal_label), kpi)
+            rows.append(f"<tr><td>{_esc(goal_label)}{_clock(clock)}</td>"
+                        f'<td>{_esc(_label(rows_of["period"].iloc[0]))}</td>{"".join(cells)}'
+                        f'{_num(rows_of["whole"].iloc[0], unit)}</tr>')
         parts.append(f'<table id="teams-table"><thead><tr><th>Goal</th><th>Period</th>{head}</tr>'
                      f'</thead><tbody>{"".join(rows)}</tbody></table><p class="muted">* low data: '
                      "fewer than 30 observations.</p>")
@@ -526,6 +569,7 @@ def _teams_section(seen: Review) -> str:
         unit = UNITS.get(kpi, "score")
         interval = "lower" in board.columns
         shown = board.head(_SHOWN)
+        clock = clock_of(kpi, seen.options.get(kpi))
         rows = []
         for rank, rec in enumerate(shown.itertuples(index=False), start=1):
             name = rec.rep_name if isinstance(rec.rep_name, str) else ""
@@ -540,9 +584,11 @@ def _teams_section(seen: Review) -> str:
                         f"<td>{_esc(name)}</td>{_num(rec.value, unit)}<td>{low}</td></tr>")
         extra = ('<th class="num">95% interval</th><th class="num">Observations</th>'
                  if interval else "")
+        rows.append(_whole_row(board.attrs.get("whole", {}), unit, interval))
         more = (f'<p class="muted">... and {len(board) - len(shown):,} more rep(s).</p>'
                 if len(board) > len(shown) else "")
-        parts.append(f'<h3>{_esc(title(kpi))} by rep, {_esc(_label(seen.period))}</h3>'
+        parts.append(f'<h3>{_esc(title(kpi))} by rep, {_esc(_label(seen.period))}'
+                     f'{" (" + _esc(clock) + ")" if clock else ""}</h3>'
                      f'<table class="leaderboard" data-kpi="{_esc(kpi)}"><thead><tr><th>#</th>'
                      f'<th>Rep</th><th>Name</th><th class="num">Value</th>{extra}<th></th></tr>'
                      f'</thead><tbody>{"".join(rows)}</tbody></table>{more}')
@@ -552,6 +598,17 @@ def _teams_section(seen: Review) -> str:
         parts.append('<p class="muted">Reps on fewer than 30 observations are marked "low data" '
                      "and ranked after the others.</p>")
     return "".join(parts)
+
+
+def _whole_row(whole: Mapping[str, float], unit: str, interval: bool) -> str:
+    """A leaderboard's last row: the whole team's value (and interval), as its goal scores it."""
+    if not whole:
+        return ""
+    band = (f'<td class="num">{_esc(format_value(whole["lower"], unit))} – '
+            f'{_esc(format_value(whole["upper"], unit))}</td>'
+            f'<td class="num">{format_value(whole["denominator"], "count")}</td>') if interval else ""
+    return (f'<tr class="whole"><td></td><td colspan="2">Whole team</td>'
+            f'{_num(whole["value"], unit)}{band}<td></td></tr>')
 
 
 def _business_hours(seen: Review) -> str:
@@ -614,7 +671,7 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
 <p class="muted">"low data": fewer than 30 observations behind the value, so its status is not
 firm. Change: against the period before (points for percentages).</p>
 {_business_hours(seen)}
-{_pace_table(seen.in_progress)}
+{_pace_table(seen.in_progress, seen)}
 {focus}
 {_drivers_section(seen)}
 {_attention_section(seen)}

@@ -33,12 +33,13 @@ from repkpi.goals import (
 )
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, compute
+from repkpi.kpis.business import clock_label
 from repkpi.kpis.registry import executor_for
 from repkpi.kpis.shared import shared_results
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
-__all__ = ["LEADERBOARDS", "LISTED", "Progress", "Review", "chart_end", "prefetch_review", "review",
-           "reviewed_period"]
+__all__ = ["LEADERBOARDS", "LISTED", "Progress", "Review", "chart_end", "clock_of", "definitions",
+           "prefetch_review", "review", "reviewed_period"]
 
 Progress = Callable[[str], None]
 
@@ -82,12 +83,18 @@ class Review:
         :func:`repkpi.needs_attention` for ``period``: each list's first
         1,000 rows (the page shows 10 of them, ``report.xlsx`` all) and its total.
     teams : DataFrame
-        The plan's goals' KPIs by team, for the period each is scored on.
+        The goals' KPIs by team, for the period each is scored on, with the
+        whole team's value (``whole``) beside each team's.
     leaderboards : dict
         KPI -> its values by rep for ``period`` (with ``rep_name``, ``lower``,
-        ``upper`` for proportions, ``low_data``), best first.
+        ``upper`` for proportions, ``low_data``), best first; ``attrs["whole"]``
+        holds the whole team's ``value`` (and ``lower``, ``upper``,
+        ``denominator``).
     kpi_values : DataFrame
-        :func:`repkpi.compute` of every KPI by period, to ``chart_end``.
+        Every KPI by period, to ``chart_end``: :func:`repkpi.compute`, a KPI
+        that has a goal computed with its goal's options (:func:`definitions`).
+    options : dict
+        KPI -> the options every figure of it is computed with (:func:`definitions`).
     skipped : dict
         KPI -> why it could not be computed on this data.
     chart_end : Period or None
@@ -112,6 +119,7 @@ class Review:
     kpi_values: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: dict[str, str] = field(default_factory=dict)
     chart_end: pd.Period | None = None
+    options: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def plan_card(self) -> pd.DataFrame:
@@ -163,9 +171,10 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     end = reviewed_period(data, freq, period, fiscal)
     last = chart_end(data, freq, period, end, fiscal)
 
+    options = definitions(ordered)
     say("Computing every KPI once")
     prefetch_review(data, ordered, freq, period, end, last, fiscal)
-    values = compute(data, freq=freq, end=last, fiscal_year_start=fiscal)
+    values = _kpi_values(data, options, freq, last, fiscal)
     say("Scoring the goals")
     card = _scorecard(data, ordered, end, fiscal)
     in_progress = _in_progress(data, ordered, fiscal) if period != "current" \
@@ -173,25 +182,66 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     seen = Review(period=end, freq=freq, fiscal_year_start=fiscal, as_of=data.as_of, card=card,
                   plan=plan, left_out=left_out, others=others, in_progress=in_progress,
                   focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
-                  chart_end=last, skipped=dict(values.attrs.get("skipped", {})))
+                  chart_end=last, skipped=dict(values.attrs.get("skipped", {})),
+                  options=options)
     worrying = _worrying(ordered, card, in_progress)
     say("Explaining the goals missed or at risk")
     # The breakdowns by team, region and rep, in one run sharing grids and groups.
     executor_for(data).prefetch(data, [
         *[(goal.kpi, {**_call(goal.freq, column, fiscal), **goal.options})
           for goal, _ in worrying for column in ("team", "region") if not goal.where],
-        *[(goal.kpi, {**_call(goal.freq, "team", fiscal), **goal.options}) for goal in plan],
+        *[(goal.kpi, {**_call(goal.freq, "team", fiscal), **goal.options})
+          for goal in ordered if not goal.where],
         *([] if end is None else
-          [(kpi, _call(freq, "rep_id", fiscal)) for kpi in LEADERBOARDS]),
+          [(kpi, {**_call(freq, "rep_id", fiscal), **options.get(kpi, {})})
+           for kpi in LEADERBOARDS]),
     ])
     seen.drivers = _drivers(data, worrying, fiscal)
     say("Listing what needs attention")
     seen.attention = needs_attention(data, end, limit=LISTED, fiscal_year_start=fiscal,
                                      **sla_options(ordered)) if end is not None else {}
-    say("Breaking the plan down by team and rep")
-    seen.teams = _teams(data, plan, card, fiscal)
-    seen.leaderboards = _leaderboards(data, end, fiscal)
+    say("Breaking the goals down by team and rep")
+    seen.teams = _teams(data, ordered, card, fiscal)
+    seen.leaderboards = _leaderboards(data, end, fiscal, options)
     return seen
+
+
+def definitions(goals: Iterable[Goal]) -> dict[str, dict[str, object]]:
+    """The options each KPI is computed with throughout a report: its goal's.
+
+    One report, one set of definitions (api.md): every figure of a KPI that
+    has a goal is computed with the options of its first goal over every
+    group (no ``where``); a KPI with no goal keeps its defaults (no entry).
+
+    Examples
+    --------
+    >>> definitions([Goal("sla_compliance", "Q", 0.9, "at_least", options={"clock": "business"}),
+    ...              Goal("csat", "Q", 0.9, "at_least")])
+    {'sla_compliance': {'clock': 'business'}}
+    """
+    found: dict[str, dict[str, object]] = {}
+    for goal in goals:
+        if not goal.where and goal.kpi not in found:
+            found[goal.kpi] = dict(goal.options)
+    return {kpi: options for kpi, options in found.items() if options}
+
+
+def clock_of(kpi: str, options: dict[str, object] | None = None) -> str | None:
+    """The clock a service figure is counted on, as shown beside it; None for other KPIs.
+
+    Examples
+    --------
+    >>> clock_of("sla_compliance"), clock_of("csat")
+    ('calendar hours', None)
+    >>> clock_of("resolution_hours", {"clock": "business",
+    ...                               "calendar": {"timezone": "Europe/London", "hours": {}}})
+    'business hours, Europe/London'
+    """
+    spec = KPIS.get(kpi)
+    if spec is None or "clock" not in spec.options:
+        return None
+    options = options or {}
+    return clock_label(str(options.get("clock", "calendar")), options.get("calendar"))
 
 
 def reviewed_period(data: CrmData, freq: Freq, period: PeriodLike | None,
@@ -208,9 +258,12 @@ def reviewed_period(data: CrmData, freq: Freq, period: PeriodLike | None,
 def prefetch_review(data: CrmData, goals: list[Goal], freq: Freq, period: PeriodLike | None,
                     end: pd.Period | None, last: pd.Period | None, fiscal: int) -> None:
     """Every KPI and every goal's KPI in one run (kept on ``data`` for the rest of the report)."""
+    options = definitions(goals)
     executor_for(data).prefetch(data, [
         *[(name, {"freq": freq, "by": None, "start": None, "end": last,
                   "fiscal_year_start": fiscal}) for name in KPIS],
+        *[(name, {"freq": freq, "by": None, "start": None, "end": last,
+                  "fiscal_year_start": fiscal, **own}) for name, own in options.items()],
         *scorecard_calls(data, goals, end, fiscal),
         *([] if period == "current" else scorecard_calls(data, goals, "current", fiscal)),
     ])
@@ -222,6 +275,32 @@ def chart_end(data: CrmData, freq: Freq, period: PeriodLike | None, end: pd.Peri
     if period is not None and period != "current":
         return end
     return None if data.as_of is None else data.as_of.to_period(pandas_freq(freq, fiscal))
+
+
+def _kpi_values(data: CrmData, options: dict[str, dict[str, object]], freq: Freq,
+                last: pd.Period | None, fiscal: int) -> pd.DataFrame:
+    """:func:`compute` of every KPI, those with a goal computed with its goal's options."""
+    values = compute(data, freq=freq, end=last, fiscal_year_start=fiscal)
+    skipped = dict(values.attrs.get("skipped", {}))
+    own = {}
+    for name, kwargs in options.items():
+        if name in skipped or name not in KPIS:
+            continue
+        try:
+            own[name] = KPIS[name](data, freq=freq, by=None, start=None, end=last,
+                                   fiscal_year_start=fiscal, **kwargs).assign(kpi=name)
+        except (OptionError, ColumnNotFoundError, MissingTableError) as exc:
+            skipped[name] = str(exc).splitlines()[0]
+    if not own and len(skipped) == len(values.attrs.get("skipped", {})):
+        return values
+    kept = values[~values["kpi"].isin([*own, *skipped])]
+    frames = [kept, *(frame[kept.columns] for frame in own.values())]
+    out = pd.concat(frames, ignore_index=True)
+    order = {name: at for at, name in enumerate(KPIS)}
+    out = out.sort_values("kpi", key=lambda names: names.map(order), kind="stable",
+                          ignore_index=True)
+    out.attrs.update(values.attrs, skipped=skipped)
+    return out
 
 
 def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: int) -> pd.DataFrame:
@@ -287,24 +366,28 @@ def _drivers(data: CrmData, worrying: list[tuple[Goal, object]],
     return out
 
 
-def _teams(data: CrmData, plan: list[Goal], card: pd.DataFrame, fiscal: int) -> pd.DataFrame:
-    """The plan's goals' KPIs by team, each for the period its goal is scored on."""
+def _teams(data: CrmData, goals: list[Goal], card: pd.DataFrame, fiscal: int) -> pd.DataFrame:
+    """The goals' KPIs by team, each for the period its goal is scored on, beside the whole team's."""
     frames = []
-    for goal, row in zip(plan, card.itertuples(index=False), strict=False):
-        if not isinstance(row.period, pd.Period):
+    for goal, row in zip(goals, card.itertuples(index=False), strict=False):
+        if goal.where or not isinstance(row.period, pd.Period):
             continue
+        call = {"freq": goal.freq, "end": row.period, "fiscal_year_start": fiscal, **goal.options}
         try:
-            result = KPIS[goal.kpi](data, freq=goal.freq, by="team", end=row.period,
-                                    fiscal_year_start=fiscal, **goal.options)
+            result = KPIS[goal.kpi](data, by="team", **call)
+            whole = KPIS[goal.kpi](data, **call)
         except (OptionError, ColumnNotFoundError, MissingTableError):
             continue
         now = result[result["period"] == row.period]
+        value = whole.loc[whole["period"] == row.period, "value"].astype(np.float64)
         frames.append(pd.DataFrame({
             "goal": goal.label, "kpi": goal.kpi, "period": row.period, "team": now["team"],
             "value": now["value"].astype(np.float64), "target": float(goal.target),
-            "low_data": low_data(goal.kpi, now)}))
+            "low_data": low_data(goal.kpi, now),
+            "whole": value.iloc[0] if len(value) else np.nan}))
     if not frames:
-        return pd.DataFrame(columns=["goal", "kpi", "period", "team", "value", "target", "low_data"])
+        return pd.DataFrame(columns=["goal", "kpi", "period", "team", "value", "target", "low_data",
+                                     "whole"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -316,18 +399,24 @@ def _rep_names(data: CrmData) -> pd.Series:
     return reps.drop_duplicates("rep_id").set_index("rep_id")["name"]
 
 
-def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str, pd.DataFrame]:
-    """:data:`LEADERBOARDS` by rep for the reviewed period, best first, with names and intervals."""
+def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int,
+                  options: dict[str, dict[str, object]]) -> dict[str, pd.DataFrame]:
+    """:data:`LEADERBOARDS` by rep for the reviewed period, best first, with names and intervals.
+
+    Each KPI is computed with its goal's options; ``attrs["whole"]`` holds the
+    whole team's value (with its interval and denominator).
+    """
     if end is None:
         return {}
     names = _rep_names(data)
     freq = end.freqstr[0]
     boards = {}
     for kpi in LEADERBOARDS:
-        proportion = KPIS[kpi].proportion
+        call = {"freq": freq, "end": end, "fiscal_year_start": fiscal, **options.get(kpi, {}),
+                **({"ci": 0.95} if KPIS[kpi].proportion else {})}
         try:
-            result = KPIS[kpi](data, freq=freq, by="rep_id", end=end, fiscal_year_start=fiscal,
-                               **({"ci": 0.95} if proportion else {}))
+            result = KPIS[kpi](data, by="rep_id", **call)
+            whole = KPIS[kpi](data, **call)
         except (OptionError, ColumnNotFoundError, MissingTableError):
             continue
         now = result[result["period"] == end].copy()
@@ -335,6 +424,11 @@ def _leaderboards(data: CrmData, end: pd.Period | None, fiscal: int) -> dict[str
         now["rep_name"] = now["rep_id"].map(names).astype("str")
         now["low_data"] = low_data(kpi, now)
         # Firm values first: a rep on three surveys does not top the board.
-        boards[kpi] = now.sort_values(["low_data", "value"], ascending=[True, False],
-                                      kind="stable").reset_index(drop=True)
+        board = now.sort_values(["low_data", "value"], ascending=[True, False],
+                                kind="stable").reset_index(drop=True)
+        team = whole[whole["period"] == end]
+        board.attrs["whole"] = {column: float(team[column].iloc[0]) if len(team) else np.nan
+                                for column in ("value", "lower", "upper", "denominator")
+                                if column in whole.columns}
+        boards[kpi] = board
     return boards

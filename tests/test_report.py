@@ -615,8 +615,9 @@ def test_teams_table_shows_each_plan_goal_by_team(sample_report):
     plan, _, _ = plan_goals(sample_report.goals)
     card = repkpi.scorecard(data, plan, period="2026Q3")
     table = page.by_id("teams-table")
-    teams = [cell.text for cell in table.find("thead").find("tr").cells()[2:]]
+    *teams, whole = [cell.text for cell in table.find("thead").find("tr").cells()[2:]]
     assert teams == ["alpha", "bravo", "charlie", "(no team)"]
+    assert whole == "Whole team"
     rows = {row.cells()[0].text: row for row in page.body_rows(table)}
     checked = 0
     for goal, rec in zip(plan, card.itertuples(), strict=True):
@@ -625,7 +626,9 @@ def test_teams_table_shows_each_plan_goal_by_team(sample_report):
         result = KPIS[goal.kpi](data, freq=goal.freq, by="team")
         now = result[result["period"] == rec.period]
         low = low_data(goal.kpi, now)
-        for team, cell in zip(teams, rows[goal.label].cells()[2:], strict=True):
+        *cells, whole_cell = rows[goal.label].cells()[2:]
+        assert same(exact(whole_cell), rec.value)  # the whole team's value is the goal's
+        for team, cell in zip(teams, cells, strict=True):
             hit = now["team"].isna() if team == "(no team)" else now["team"] == team
             if not hit.any():
                 assert cell.text == "n/a"
@@ -646,12 +649,19 @@ def test_leaderboards_name_the_reps_and_mark_low_data(report, request):
     lows = 0
     for board in boards:
         kpi = board.attrs["data-kpi"]
-        result = KPIS[kpi](data, freq="Q", by="rep_id")
+        # One report, one set of definitions: the KPI's goal's options (the SLA's clock).
+        options = next((goal.options for goal in written.goals if goal.kpi == kpi), {})
+        result = KPIS[kpi](data, freq="Q", by="rep_id", **options)
         now = result[(result["period"] == pd.Period(written.period, "Q"))
                      & result["rep_id"].notna() & result["value"].notna()].set_index("rep_id")
         low = low_data(kpi, now)
-        rows = page.body_rows(board)
+        *rows, whole = page.body_rows(board)
         assert len(rows) == min(10, len(now))
+        assert "whole" in whole.classes
+        assert whole.cells()[1].text == "Whole team"
+        team = KPIS[kpi](data, freq="Q", **options)
+        assert same(exact(whole.cells()[2]),
+                    team.loc[team["period"] == pd.Period(written.period, "Q"), "value"].item())
         firm_values, seen_low = [], False
         for row in rows:
             cells = row.cells()
@@ -972,9 +982,9 @@ def test_report_without_goals_leaves_the_plan_out(tmp_path):
     page = write_report(data, tmp_path / "out", goals=[], freq="Q")
     card = pd.read_csv(page.parent / "scorecard.csv")
     assert card.empty
-    assert list(card.columns) == ["goal", "kpi", "freq", "period", "value", "target", "direction",
-                                  "attainment", "status", "previous", "change", "observations",
-                                  "low_data"]
+    assert list(card.columns) == ["goal", "kpi", "clock", "freq", "period", "period_label", "value",
+                                  "target", "direction", "attainment", "status", "previous",
+                                  "change", "observations", "low_data"]
     html = Page(page.read_text(encoding="utf-8"))
     assert html.body_rows(html.by_id("scorecard"), "goal") == []
     assert html.by_id("plan-met").text == "0 of 0"
@@ -1014,6 +1024,53 @@ def test_the_report_states_the_calendar_of_its_business_hours_goals(sample_repor
     assert int(breaches.attrs["data-total"]) == repkpi.needs_attention(
         sample_report.data, "2026Q3", clock="business",
         calendar=sample_report.goals.calendar)["open_sla_breaches"].total
+
+
+def test_one_report_one_set_of_definitions(sample_report):
+    # The sample's SLA goal counts business hours: its value for the reviewed period, 2026Q3, is
+    # the same number in the goals' table, the teams table's whole team, the leaderboard's whole
+    # team and report.xlsx's KPI sheet; and each says its clock.
+    pytest.importorskip("openpyxl")
+    page, folder, goals = sample_report.page, sample_report.folder, sample_report.goals
+    business = repkpi.kpis.sla_compliance(sample_report.data, clock="business",
+                                          calendar=goals.calendar)
+    calendar = repkpi.kpis.sla_compliance(sample_report.data)
+    q3 = pd.Period("2026Q3", "Q")
+    value = business.loc[business["period"] == q3, "value"].item()
+    assert value != pytest.approx(calendar.loc[calendar["period"] == q3, "value"].item())
+    label = next(goal.label for goal in goals if goal.kpi == "sla_compliance")
+    clock = "business hours, Europe/London"
+
+    goal_row = next(row for row in page.body_rows(page.by_id("other-goals-table"), "goal")
+                    if row.cells()[0].text == label)
+    assert exact(goal_row.cells()[2]) == value
+    assert goal_row.cells()[2].find("small", "clock").text == clock
+
+    team_row = next(row for row in page.body_rows(page.by_id("teams-table"))
+                    if row.cells()[0].text.startswith(label))
+    assert exact(team_row.cells()[-1]) == value
+    assert team_row.cells()[0].find("small", "clock").text == clock
+
+    board = page.root.find("table", "leaderboard", data_kpi="sla_compliance")
+    whole = page.body_rows(board, "whole")[0]
+    assert exact(whole.cells()[2]) == value
+    heading = board.parent.children[board.parent.children.index(board) - 1]
+    assert heading.text.endswith(f"({clock})")
+
+    sheet = pd.read_excel(folder / "report.xlsx", sheet_name="kpis", dtype={"period": str},
+                          engine="openpyxl")
+    row = sheet[(sheet["kpi"] == "sla_compliance") & (sheet["period"] == "2026Q3")]
+    assert row["value"].item() == pytest.approx(value, rel=1e-15)
+    assert row["clock"].item() == clock
+    assert row["period_label"].item() == "2026 Q3"
+    # A service KPI with no business-hours goal says calendar hours; other KPIs say nothing.
+    clocks = sheet.groupby("kpi")["clock"].first()
+    assert clocks["resolution_hours"] == "calendar hours"
+    assert pd.isna(clocks["csat"])
+    card = pd.read_csv(folder / "scorecard.csv", dtype={"period": str})
+    assert card.loc[card["kpi"] == "sla_compliance", "clock"].item() == clock
+    assert card.loc[card["kpi"] == "sla_compliance", "value"].item() == pytest.approx(value)
+    assert list(card.columns[:6]) == ["goal", "kpi", "clock", "freq", "period", "period_label"]
 
 
 def test_a_report_without_business_hours_goals_names_no_calendar(messy_report):

@@ -63,7 +63,7 @@ from repkpi.errors import OptionError
 from repkpi.periods import NAT
 
 __all__ = ["FAR", "HOUR", "WEEKDAYS", "Calendar", "CalendarLike", "Opening", "Schedule",
-           "describe", "opening", "read_calendar"]
+           "clock_label", "describe", "opening", "read_calendar"]
 
 HOUR = 3_600_000_000
 """An hour in microseconds."""
@@ -225,6 +225,21 @@ def read_calendar(calendar: CalendarLike) -> Calendar:
             found.append((str(value), _keys(keys, own)))
         overrides.append((str(column), tuple(found)))
     return Calendar(base, tuple(overrides))
+
+
+def clock_label(clock: str = "calendar", calendar: CalendarLike | None = None) -> str:
+    """How a service figure's hours are counted, in the words shown beside it.
+
+    Examples
+    --------
+    >>> clock_label(), clock_label("business", {"timezone": "Europe/London", "hours": {}})
+    ('calendar hours', 'business hours, Europe/London')
+    """
+    if clock != "business":
+        return "calendar hours"
+    if calendar is None:
+        return "business hours"
+    return f"business hours, {read_calendar(calendar).base.timezone}"
 
 
 def describe(calendar: CalendarLike) -> str:
