@@ -505,11 +505,20 @@ def test_wilson_interval_by_hand():
     lower, upper = wilson_interval(np.array([8, 0, 10, 0]), np.array([10, 10, 10, 0]), 0.95)
     assert lower[0] == pytest.approx(centre - half)
     assert upper[0] == pytest.approx(centre + half)
-    # 0 of 10 starts at 0 and 10 of 10 ends at 1; no trials, no interval.
-    assert lower[1] == pytest.approx(0.0, abs=1e-12)
-    assert upper[2] == pytest.approx(1.0, abs=1e-12)
+    # 0 of 10 starts at 0 and 10 of 10 ends at 1, exactly (the formula gives 3.47e-18 for the
+    # first: clipped to the value's range); no trials, no interval.
+    assert lower[1] == 0.0
+    assert upper[2] == 1.0
     assert np.isnan(lower[3])
     assert np.isnan(upper[3])
+
+
+@pytest.mark.parametrize("trials", [1, 3, 7, 10, 49, 1000])
+def test_wilson_bounds_are_exact_at_the_ends(trials):
+    lower, upper = wilson_interval(np.array([0, trials]), np.array([trials, trials]), 0.95)
+    assert (lower[0], upper[1]) == (0.0, 1.0)
+    assert 0.0 < upper[0] < 1.0
+    assert 0.0 < lower[1] < 1.0
 
 
 @pytest.mark.parametrize("ci", [0, 1, 1.5, -0.1])

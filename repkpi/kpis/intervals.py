@@ -16,11 +16,17 @@ def wilson_interval(successes: np.ndarray | pd.Series, trials: np.ndarray | pd.S
                     ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a proportion; NaN where there are no trials.
 
+    The bounds lie in the proportion's range [0, 1]: the lower bound is
+    exactly 0 when there is no success, the upper exactly 1 when every
+    trial is one (the formula gives them only to rounding).
+
     Examples
     --------
-    >>> lower, upper = wilson_interval(np.array([8]), np.array([10]))
-    >>> round(float(lower[0]), 4), round(float(upper[0]), 4)
-    (0.4902, 0.9433)
+    >>> lower, upper = wilson_interval(np.array([8, 0, 5]), np.array([10, 5, 5]))
+    >>> [round(float(v), 4) for v in lower], [round(float(v), 4) for v in upper]
+    ([0.4902, 0.0, 0.5655], [0.9433, 0.4345, 1.0])
+    >>> float(lower[1]), float(upper[2])
+    (0.0, 1.0)
     """
     if not 0 < ci < 1:
         raise OptionError(f"ci must be between 0 and 1, got {ci!r}.\nHint: ci=0.95.")
@@ -31,6 +37,8 @@ def wilson_interval(successes: np.ndarray | pd.Series, trials: np.ndarray | pd.S
         p = x / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        lower = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        upper = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+        lower = np.where(x <= 0, 0.0, np.clip(centre - half, 0, 1))
+        upper = np.where(x >= n, 1.0, np.clip(centre + half, 0, 1))
+    lower = np.where(n > 0, lower, np.nan)
+    upper = np.where(n > 0, upper, np.nan)
     return lower, upper
