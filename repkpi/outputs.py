@@ -27,7 +27,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +45,7 @@ __all__ = [
     "formula_cells",
     "formula_safe",
     "require_openpyxl",
+    "sheet_name",
     "staged_folder",
     "write_csv",
     "write_rows",
@@ -194,6 +195,46 @@ def formula_safe(frame: pd.DataFrame, /, *, index: bool = True) -> pd.DataFrame:
 
 
 # -- single files -----------------------------------------------------------------------------------
+
+
+_SHEET_LENGTH = 31  # Excel's limit on a sheet's name
+_NOT_IN_SHEET_NAMES = "[]:*?/\\"
+
+
+def sheet_name(text: str, /, *, taken: Iterable[str] = ()) -> str:
+    r"""An Excel sheet name for ``text``: at most 31 characters, never cut mid-word, not ``taken``.
+
+    The characters Excel refuses (``[]:*?/\``) are left out. A longer text
+    keeps its first whole words and ends with "…"; a name already ``taken``
+    (Excel ignores case) gets " (2)", " (3)"... within the 31 characters.
+
+    Examples
+    --------
+    >>> sheet_name("Contracts due in 2026 Q1 not yet renewed")
+    'Contracts due in 2026 Q1 not…'
+    >>> sheet_name("Accounts churned in 2026 Q3"), sheet_name("kpis", taken=["KPIs"])
+    ('Accounts churned in 2026 Q3', 'kpis (2)')
+    >>> sheet_name("Supercalifragilisticexpialidocious-accounts")
+    'Supercalifragilisticexpialidoc…'
+    """
+    clean = " ".join("".join(c for c in text if c not in _NOT_IN_SHEET_NAMES).split()) or "sheet"
+    used = {name.lower() for name in taken}
+    number = 1
+    while True:
+        suffix = "" if number == 1 else f" ({number})"
+        name = _fit(clean, _SHEET_LENGTH - len(suffix)) + suffix
+        if name.lower() not in used:
+            return name
+        number += 1
+
+
+def _fit(text: str, length: int) -> str:
+    """``text`` in at most ``length`` characters: whole words then "…" (a single long word is cut)."""
+    if len(text) <= length:
+        return text
+    words = text[:length].rsplit(" ", 1)[0] if " " in text[:length] else ""
+    kept = words if len(words) + 1 <= length and words else text[:length - 1]
+    return kept.rstrip(" -,;") + "…"
 
 
 def require_openpyxl() -> ModuleType:

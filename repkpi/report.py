@@ -41,7 +41,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
 from repkpi.kpis.business import describe
 from repkpi.kpis.shared import shared_results
-from repkpi.outputs import staged_folder, write_csv, write_xlsx
+from repkpi.outputs import sheet_name, staged_folder, write_csv, write_xlsx
 from repkpi.periods import Freq, PeriodLike, pandas_freq, period_label
 from repkpi.plot import (
     format_value,
@@ -206,19 +206,19 @@ def _write_workbook(seen: Review, path: Path) -> None:
     values = _readable(seen.kpi_values, names.map(clocks))
     sheets["kpis"] = values
     formats["kpis"] = {"value": values["kpi"].map(UNITS)}
-    if seen.attention:  # each list's size, then its rows (the first 1,000) on a sheet of its own
+    lists = list(seen.attention.values())
+    names: list[str] = []
+    for listed in lists:
+        names.append(sheet_name(listed.title, taken=[*sheets, "attention", *names]))
+    if lists:  # each list's size and sheet, then its rows (the first 1,000) on that sheet
         sheets["attention"] = pd.DataFrame({
-            "list": [listed.title for listed in seen.attention.values()],
-            "total": [listed.total for listed in seen.attention.values()],
-            "rows in this workbook": [len(listed.rows) for listed in seen.attention.values()]})
-    for listed in seen.attention.values():
-        sheets[_sheet_name(listed.title)] = listed.rows
+            "list": [listed.title for listed in lists],
+            "total": [listed.total for listed in lists],
+            "rows in this workbook": [len(listed.rows) for listed in lists],
+            "sheet": names})
+    for name, listed in zip(names, lists, strict=True):
+        sheets[name] = listed.rows
     write_xlsx(sheets, path, units=formats)
-
-
-def _sheet_name(text: str) -> str:
-    r"""An Excel sheet name: at most 31 characters, none of ``[]:*?/\``."""
-    return "".join(c for c in text if c not in "[]:*?/\\")[:31]
 
 
 # -- the page -------------------------------------------------------------------------------------

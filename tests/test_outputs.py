@@ -24,6 +24,7 @@ from repkpi.outputs import (
     check_out_folder,
     formula_cells,
     formula_safe,
+    sheet_name,
     staged_folder,
     write_csv,
     write_rows,
@@ -217,6 +218,26 @@ def test_write_xlsx_refuses_bad_sheets_and_units(tmp_path, sheets, units, error,
     with pytest.raises(error, match=match):
         write_xlsx(sheets, path, units=units)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("text", "taken", "name"), [
+    ("Accounts churned in 2026 Q3", (), "Accounts churned in 2026 Q3"),
+    # 40 characters: the words that fit in 30, then "…" (28 + 1 characters)
+    ("Contracts due in 2026 Q1 not yet renewed", (), "Contracts due in 2026 Q1 not…"),
+    # exactly 31 characters: kept whole
+    ("Contracts due in FY2027 Q2 soon", (), "Contracts due in FY2027 Q2 soon"),
+    ("Tickets [open]: a/b?", (), "Tickets open ab"),
+    ("kpis", ("scorecard", "KPIs"), "kpis (2)"),
+    ("kpis", ("kpis", "kpis (2)"), "kpis (3)"),
+    ("Contracts due in 2026 Q1 not yet renewed", ("Contracts due in 2026 Q1 not…",),
+     "Contracts due in 2026 Q1… (2)"),
+    ("A" * 40, (), "A" * 30 + "…"),
+    ("::", (), "sheet"),
+])
+def test_sheet_names_fit_31_characters_and_are_never_cut_mid_word(text, taken, name):
+    got = sheet_name(text, taken=taken)
+    assert got == name
+    assert len(got) <= 31
 
 
 def test_write_rows_chooses_by_suffix(tmp_path):

@@ -601,8 +601,8 @@ def test_workbook_holds_each_attention_list_to_1000_rows(sample_report):
     summary = list(book["attention"].iter_rows(min_row=2, values_only=True))
     lists = repkpi.needs_attention(sample_report.data, "2026Q3", limit=None,
                                    **sla_options(sample_report.goals)).values()
-    for listed, (heading, total, written) in zip(lists, summary, strict=True):
-        sheet = book[_sheet_name(listed.title)]
+    for listed, (heading, total, written, name) in zip(lists, summary, strict=True):
+        sheet = book[name]
         assert (heading, total) == (listed.title, listed.total)
         assert sheet.max_row - 1 == written == min(listed.total, 1000)
         ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
@@ -822,18 +822,21 @@ def test_no_monthly_kpi_shows_a_month_after_the_as_of_date(generated_report):
 
 
 # -- 12. report.xlsx -------------------------------------------------------------------------------
-def _sheet_name(text: str) -> str:
-    return "".join(c for c in text if c not in "[]:*?/\\")[:31]
-
-
 def test_workbook_sheets_and_number_formats(sample_report):
     openpyxl = pytest.importorskip("openpyxl")
     folder, data = sample_report.folder, sample_report.data
     book = openpyxl.load_workbook(folder / "report.xlsx")
     lists = repkpi.needs_attention(data, "2026Q3")
+    # Sheet names fit Excel's 31 characters, never cut mid-word: the renewals list's title,
+    # "Contracts due in 2026 Q4 not yet renewed" (40 characters), keeps its whole words.
+    assert [listed.title for listed in lists.values()] == [
+        "Accounts churned in 2026 Q3", "SLA breaches still open",
+        "Contracts due in 2026 Q4 not yet renewed", "Largest open deals"]
     assert book.sheetnames == ["scorecard", "in progress", "kpis", "attention",
-                               *[_sheet_name(listed.title) for listed in lists.values()]]
-    assert "Contracts due in 2026 Q4 not ye" in book.sheetnames  # cut to 31 characters
+                               "Accounts churned in 2026 Q3", "SLA breaches still open",
+                               "Contracts due in 2026 Q4 not…", "Largest open deals"]
+    assert [row[3] for row in book["attention"].iter_rows(min_row=2, values_only=True)] == \
+        book.sheetnames[4:]
     # The scorecard sheet holds what scorecard.csv holds.
     from_csv = pd.read_csv(folder / "scorecard.csv", dtype={"period": str})
     from_xlsx = pd.read_excel(folder / "report.xlsx", sheet_name="scorecard", dtype={"period": str},
