@@ -279,7 +279,10 @@ def _report(args: argparse.Namespace, out: Console) -> int:
 
 
 def _kpis(args: argparse.Namespace, out: Console) -> int:
-    from repkpi.kpis import compute
+    import pandas as pd
+
+    from repkpi.kpis import UNITS, compute
+    from repkpi.periods import period_label
 
     with out.status(f"Loading {args.data_dir} ..."):
         data = _load(args, args.errors)
@@ -291,6 +294,10 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
         return EXIT_USAGE
     last = result.groupby("kpi", sort=False)["period"].transform("max")
     table = result[result["period"] == last].drop(columns=["numerator", "denominator"])
+    # As a person reads them: the period as printed, each value in its unit's format.
+    labels = {p: period_label(p) for p in pd.unique(table["period"])}
+    table = table.assign(period=table["period"].map(labels),
+                         value=_formatted(table["value"], table["kpi"].map(UNITS)))
     out.print(table.to_string(index=False), markup=False)
     for name, reason in result.attrs.get("skipped", {}).items():
         out.print(f"skipped {name}: {reason}", markup=False)
@@ -393,11 +400,29 @@ def _explain_table(why: pd.DataFrame, groups: int, unit: str, *, ratio: bool) ->
     return table
 
 
+def _formatted(values: pd.Series, units: pd.Series) -> pd.Series:
+    """Each value as its unit reads (:func:`repkpi.plot.format_value`), never in scientific notation."""
+    import pandas as pd
+
+    from repkpi.plot import format_value
+
+    out = pd.Series("", index=values.index, dtype="str")
+    for unit in pd.unique(units):
+        mine = units == unit
+        out[mine] = values[mine].map(lambda value, unit=unit: format_value(value, unit,
+                                                                             compact=False))
+    return out
+
+
 def _figure(value: object, unit: str) -> str:
-    """A KPI value as it reads: a percent with one decimal, else as :func:`_cell` shows it."""
-    if unit == "percent" and isinstance(value, float) and not math.isnan(value):
-        return f"{value:.1%}"
-    return _cell(value)
+    """A KPI value as it reads (:func:`repkpi.plot.format_value`); missing as blank."""
+    import pandas as pd
+
+    from repkpi.plot import format_value
+
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return format_value(float(value), unit, compact=False)
 
 
 def _effect(value: float, unit: str) -> str:
