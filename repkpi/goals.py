@@ -34,7 +34,7 @@ from repkpi.kpis import KPIS
 from repkpi.kpis.business import read_calendar
 from repkpi.kpis.intervals import wilson_interval
 from repkpi.kpis.registry import By, check_options, executor_for, normalise_by
-from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
+from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, period_label, to_period
 
 __all__ = [
     "DEFAULT_GOALS",
@@ -429,8 +429,9 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     DataFrame
         One row per goal (and group), the plan's goals first in the plan's
         order (:func:`plan_goals`), then the others in the given order:
-        ``goal``, ``kpi``, ``freq``, ``period``,
-        the ``by`` columns, ``value``, ``target``, ``direction``,
+        ``goal``, ``kpi``, ``freq``, ``period``, ``period_label`` (the
+        period as printed: ``2026 Q3``, ``FY2027 Q2``), the ``by`` columns,
+        ``value``, ``target``, ``direction``,
         ``attainment``, ``status`` (met, missed, no data, in progress), ``previous``,
         ``change``, ``observations`` (the denominator of a ratio) and
         ``low_data`` (fewer than :data:`LOW_DATA` observations behind a ratio:
@@ -475,6 +476,9 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
                              fiscal_year_start=fiscal_year_start)
         rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if len(card):  # the period as a person reads it, beside the period
+        labels = {p: period_label(p) for p in pd.unique(card["period"]) if isinstance(p, pd.Period)}
+        card.insert(card.columns.get_loc("period") + 1, "period_label", card["period"].map(labels))
     if "elapsed" in card.columns:  # some goal is in progress: pace and outlook go last
         card = card[[c for c in card.columns if c not in _PACE] + _PACE]
     return card

@@ -182,7 +182,7 @@ def _readable(frame: pd.DataFrame, clocks: pd.Series) -> pd.DataFrame:
     """``frame`` with ``period`` as text, ``period_label`` beside it and ``clock`` after ``kpi``."""
     periods = frame["period"]
     labels = {p: _label(p) for p in pd.unique(periods)}
-    out = frame.assign(period=periods.astype("str"))
+    out = frame.drop(columns="period_label", errors="ignore").assign(period=periods.astype("str"))
     out.insert(out.columns.get_loc("period") + 1, "period_label", periods.map(labels))
     out.insert(out.columns.get_loc("kpi") + 1, "clock", clocks.astype(object))
     return out

@@ -48,8 +48,8 @@ LEADERBOARDS = ("revenue", "win_rate", "csat", "sla_compliance")
 
 LISTED = 1000
 """Rows kept per attention list (the report's page shows the first ones, report.xlsx all)."""
-_CARD_COLUMNS = ["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
-                 "status", "previous", "change", "observations", "low_data"]
+_CARD_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
+                 "attainment", "status", "previous", "change", "observations", "low_data"]
 
 
 @dataclass
@@ -312,9 +312,9 @@ def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: 
         except (MissingTableError, ColumnNotFoundError):
             cards.append(pd.DataFrame({
                 "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
-                "value": np.nan, "target": float(goal.target), "direction": goal.direction,
-                "attainment": np.nan, "status": "no data", "previous": np.nan, "change": np.nan,
-                "observations": np.nan, "low_data": False}))
+                "period_label": "", "value": np.nan, "target": float(goal.target),
+                "direction": goal.direction, "attainment": np.nan, "status": "no data",
+                "previous": np.nan, "change": np.nan, "observations": np.nan, "low_data": False}))
     if not cards:
         return pd.DataFrame(columns=_CARD_COLUMNS)
     return pd.concat(cards, ignore_index=True)

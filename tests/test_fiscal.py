@@ -71,6 +71,10 @@ def test_a_goals_file_sets_the_fiscal_year_and_an_argument_wins(data, tmp_path):
     assert months(card["period"].iloc[0]) == (FIRST, LAST)
     calendar = repkpi.scorecard(data, goals, period="2026Q3", fiscal_year_start=1)
     assert months(calendar["period"].iloc[0]) == (FIRST, LAST)
+    # The period as a person reads it, beside the period: the same quarter, two names.
+    assert (str(card["period"].iloc[0]), card["period_label"].iloc[0]) == ("2027Q2", "FY2027 Q2")
+    assert (str(calendar["period"].iloc[0]), calendar["period_label"].iloc[0]) == (
+        "2026Q3", "2026 Q3")
 
 
 @pytest.mark.parametrize(("fiscal", "label", "year", "shown"), CASES)
@@ -82,3 +86,10 @@ def test_plots_and_the_report_print_fiscal_labels(data, tmp_path, fiscal, label,
                         goals=[repkpi.Goal("csat", "Q", 0.9, "at_least")])
     text = page.read_text(encoding="utf-8")
     assert f"Period under review: <strong>{shown}</strong>" in text
+    # scorecard.csv and report.xlsx say which quarter: the label beside the fiscal period.
+    card = pd.read_csv(page.parent / "scorecard.csv", dtype={"period": str})
+    assert card[["period", "period_label"]].to_numpy().tolist() == [[label, shown]]
+    sheet = pd.read_excel(page.parent / "report.xlsx", sheet_name="kpis", dtype={"period": str},
+                          engine="openpyxl")
+    q = sheet[sheet["period"] == label]
+    assert set(q["period_label"]) == {shown}

@@ -339,8 +339,8 @@ def test_latest_complete_period_of_the_book(book):
 
 # --- scorecard: values, attainment, status ---------------------------------------------------
 
-SCORED_COLUMNS = ["goal", "kpi", "freq", "period", "value", "target", "direction", "attainment",
-                  "status", "previous", "change", "observations", "low_data"]
+SCORED_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
+                  "attainment", "status", "previous", "change", "observations", "low_data"]
 
 
 def test_scorecard_columns(book):
@@ -399,7 +399,7 @@ def test_scorecard_hand_worked(book, goal, expected):
 
 def test_scorecard_by_gives_one_row_per_group(book):
     card = scorecard(book, [csat_goal()], by="region")
-    assert list(card.columns) == [*SCORED_COLUMNS[:4], "region", *SCORED_COLUMNS[4:]]
+    assert list(card.columns) == [*SCORED_COLUMNS[:5], "region", *SCORED_COLUMNS[5:]]
     assert list(card["region"]) == ["north", "south"]
     # 2024Q2: north 2/2, south 2/3; 2024Q1: north 3/4, south 1/2.
     assert_row(card, 0, {"period": "2024Q2", "value": 1.0, "attainment": 1 / 0.9, "status": "met",
