@@ -357,6 +357,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
 def _explain(args: argparse.Namespace, out: Console) -> int:
     from repkpi.explain import explain
     from repkpi.kpis import KPIS, UNITS
+    from repkpi.review import clock_of
 
     if args.kpi not in KPIS:
         raise OptionError(f"Unknown KPI {args.kpi!r}.\nHint: one of {', '.join(sorted(KPIS))}.")
@@ -372,7 +373,9 @@ def _explain(args: argparse.Namespace, out: Console) -> int:
             f"repkpi explain: {exc}", markup=False)
         return EXIT_INVALID
     unit, total = UNITS[args.kpi], why.iloc[-1]
-    out.print(f"{args.kpi} by {', '.join(args.by)}: {_figure(total['value_previous'], unit)} in "
+    clock = clock_of(args.kpi, dict(args.options))  # a service KPI says its clock
+    out.print(f"{args.kpi}{f' ({clock})' if clock else ''} by {', '.join(args.by)}: "
+              f"{_figure(total['value_previous'], unit)} in "
               f"{why.attrs['against']} -> {_figure(total['value_current'], unit)} in "
               f"{why.attrs['period']} (change {_effect(total['contribution'], unit)})",
               markup=False)

@@ -526,7 +526,12 @@ def _attention_section(seen: Review) -> str:
         body = "".join("<tr>" + "".join(_cell(v) for v in record) + "</tr>"
                        for record in rows[columns].astype(object).itertuples(index=False))
         more = f'<p class="muted rest">... and {rest:,} more.</p>' if rest else ""
-        blocks.append(f'<h3>{_esc(listed.title)} ({listed.total:,})</h3>'
+        # The breaches are judged on the SLA goal's clock (attention.sla_options).
+        clock = clock_of("sla_compliance", seen.options.get("sla_compliance")) \
+            if key == "open_sla_breaches" else None
+        note = f'<p class="muted clock">Deadlines and hours overdue in {_esc(clock)}.</p>' \
+            if clock else ""
+        blocks.append(f'<h3>{_esc(listed.title)} ({listed.total:,})</h3>{note}'
                       f'<table class="attention" id="attention-{_esc(key)}" '
                       f'data-total="{listed.total}"><thead><tr>{head}</tr></thead>'
                       f"<tbody>{body}</tbody></table>{more}")

@@ -368,6 +368,20 @@ def test_cli_prints_the_table(capsys):
     assert any(line.startswith("(none)") for line in lines)  # the accounts with no rep
 
 
+@pytest.mark.parametrize(("options", "clock"), [
+    ([], "calendar hours"),
+    (["--option", "clock=business", "--option", "calendar=" + str(SAMPLE / "goals.toml")],
+     "business hours, Europe/London"),
+])
+def test_cli_names_the_clock_of_a_service_kpi(capsys, options, clock):
+    code = main(["explain", str(SAMPLE), "--kpi", "sla_compliance", "--period", "2026Q2",
+                 "--by", "team", *options])
+
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert printed.out.startswith(f"sla_compliance ({clock}) by team: ")
+
+
 def test_cli_refuses_a_median_with_exit_2(capsys):
     code = main(["explain", str(SAMPLE), "--kpi", "resolution_hours", "--period", "2026Q2",
                  "--by", "team"])

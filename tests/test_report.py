@@ -1060,6 +1060,10 @@ def test_one_report_one_set_of_definitions(sample_report):
     heading = board.parent.children[board.parent.children.index(board) - 1]
     assert heading.text.endswith(f"({clock})")
 
+    breaches = page.by_id("attention-open_sla_breaches")
+    note = breaches.parent.children[breaches.parent.children.index(breaches) - 1]
+    assert note.text == f"Deadlines and hours overdue in {clock}."
+
     sheet = pd.read_excel(folder / "report.xlsx", sheet_name="kpis", dtype={"period": str},
                           engine="openpyxl")
     row = sheet[(sheet["kpi"] == "sla_compliance") & (sheet["period"] == "2026Q3")]
@@ -1074,6 +1078,29 @@ def test_one_report_one_set_of_definitions(sample_report):
     assert card.loc[card["kpi"] == "sla_compliance", "clock"].item() == clock
     assert card.loc[card["kpi"] == "sla_compliance", "value"].item() == pytest.approx(value)
     assert list(card.columns[:6]) == ["goal", "kpi", "clock", "freq", "period", "period_label"]
+
+
+@pytest.mark.parametrize(("kpi", "options", "clock"), [
+    ("sla_compliance", {"clock": "business",
+                        "calendar": {"timezone": "Europe/London", "hours": {"mon": "08:00-18:00"}}},
+     " (business hours, Europe/London)"),
+    ("resolution_hours", None, " (calendar hours)"),
+    ("csat", None, ""),
+])
+def test_a_service_charts_title_says_its_clock(monkeypatch, kpi, options, clock):
+    data = repkpi.load(SAMPLE)
+    goal = None if options is None else Goal(kpi, "Q", 0.9, "at_least", options=options)
+    result = KPIS[kpi](data, **(options or {}))
+    result.attrs["kpi"] = kpi
+    titles: list[str] = []
+    monkeypatch.setattr(report_module, "png_bytes",
+                        lambda fig: titles.extend(ax.get_title() for ax in fig.axes) or b"")
+    report_module.draw_chart((result, goal, None))
+    (text,) = titles
+    if clock:
+        assert text.endswith(clock)
+    else:
+        assert "hours" not in text
 
 
 def test_a_report_without_business_hours_goals_names_no_calendar(messy_report):
