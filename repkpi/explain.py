@@ -304,8 +304,9 @@ def top_drivers(why: pd.DataFrame, /, *, shown: int = 3) -> pd.DataFrame:
         sign of the whole's change first, then the others, each kind by size
         of contribution, largest first; then, when groups are left out, one
         row whose first ``by`` column reads ``"2 more teams"`` (the number
-        and the column's name) with their summed parts and effects (values
-        NA); then the ``total`` row. The rows before the total add up to it.
+        and the column's name) with their summed parts and effects, and the
+        value of those parts (NA when ``attrs`` names no KPI); then the
+        ``total`` row. The rows before the total add up to it.
         ``attrs`` as ``why``'s, with ``left_out``, the number of groups in
         the summed row.
 
@@ -333,6 +334,13 @@ def top_drivers(why: pd.DataFrame, /, *, shown: int = 3) -> pd.DataFrame:
         parts = [c for c in COLUMNS if c in rest.columns and not c.startswith("value_")]
         summed = rest[parts].astype("float64").sum().to_frame().T
         summed.insert(0, column, _more(len(rest), str(column)))
+        spec = KPIS.get(why.attrs.get("kpi", ""))
+        if spec is not None and set(COLUMNS) <= set(why.columns):  # the rest's own value
+            for suffix in ("previous", "current"):
+                numerator = summed[f"numerator_{suffix}"]
+                denominator = summed[f"denominator_{suffix}"]
+                summed[f"value_{suffix}"] = numerator if spec.kind != "ratio" else (
+                    spec.scale * numerator / denominator).where(denominator > 0)
         frames.append(summed)
     out = pd.concat([*frames, total], ignore_index=True)[list(why.columns)]
     out.attrs.update(why.attrs, left_out=len(rest))

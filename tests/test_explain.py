@@ -218,7 +218,8 @@ def test_top_drivers_put_the_changes_sign_first_and_sum_the_rest():
     rest = shown.iloc[3]
     assert (rest["numerator_previous"], rest["denominator_current"]) == (5, 20)  # a + e
     assert rest[["rate_effect", "mix_effect"]].tolist() == pytest.approx([0.08, 0.02])
-    assert rest[["value_previous", "value_current"]].isna().all()
+    # the value of a + e together: (4 + 1) / (10 + 10) before, and (4 + 1) / 20 now
+    assert rest[["value_previous", "value_current"]].tolist() == pytest.approx([0.25, 0.25])
     assert shown.attrs == {"kpi": "csat", "left_out": 2}
 
 

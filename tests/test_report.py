@@ -545,6 +545,14 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
                 plural = f"{column}s" if len(left_out) > 1 else column
                 assert row.cells()[0].text == f"{len(left_out)} more {plural}"
                 assert exact(row.cells()[3]) == pytest.approx(left_out["contribution"].sum())
+                # Before and now: the value of the groups left out, taken together.
+                spec = KPIS[goal.kpi]
+                for cell, side in ((row.cells()[1], "previous"), (row.cells()[2], "current")):
+                    numerator = left_out[f"numerator_{side}"].sum()
+                    denominator = left_out[f"denominator_{side}"].sum()
+                    value = spec.scale * numerator / denominator if spec.kind == "ratio" \
+                        else numerator
+                    assert exact(cell) == pytest.approx(value)
             else:
                 assert rest == []
             total_row = page.body_rows(table, "total")[0]
