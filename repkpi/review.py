@@ -291,7 +291,7 @@ def _kpi_values(data: CrmData, options: dict[str, dict[str, object]], freq: Freq
                                    fiscal_year_start=fiscal, **kwargs).assign(kpi=name)
         except (OptionError, ColumnNotFoundError, MissingTableError) as exc:
             skipped[name] = str(exc).splitlines()[0]
-    if not own and len(skipped) == len(values.attrs.get("skipped", {})):
+    if not own and skipped == values.attrs.get("skipped", {}):  # no goal sets an option
         return values
     kept = values[~values["kpi"].isin([*own, *skipped])]
     frames = [kept, *(frame[kept.columns] for frame in own.values())]
