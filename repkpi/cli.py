@@ -429,12 +429,15 @@ def _figure(value: object, unit: str) -> str:
 
 
 def _effect(value: float, unit: str) -> str:
-    """A change of a KPI value, signed: percentage points for a percent."""
+    """A change of a KPI value, signed: percentage points for a percent, else in the KPI's unit."""
+    from repkpi.plot import format_value
+
     if math.isnan(value):
         return ""
     if unit == "percent":
         return f"{value * 100:+.2f} pt"
-    return f"{value:+,.2f}"
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    return sign + format_value(abs(value), unit, compact=False)
 
 
 def _cell(value: object) -> str:

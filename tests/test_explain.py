@@ -383,6 +383,19 @@ def test_cli_names_the_clock_of_a_service_kpi(capsys, options, clock):
     assert printed.out.startswith(f"sla_compliance ({clock}) by team: ")
 
 
+def test_cli_prints_values_and_changes_in_the_kpis_unit(sample, capsys):
+    # counts as whole numbers, money in dollars with thousands separators, never 1.9e+02
+    for kpi, unit in (("new_customers", "{:,.0f}"), ("revenue", "${:,.0f}")):
+        assert main(["explain", str(SAMPLE), "--kpi", kpi, "--period", "2026Q2",
+                     "--by", "region"]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        total = repkpi.explain(sample, kpi, period="2026Q2", by="region").iloc[-1]
+        change = total["contribution"]
+        assert first == (f"{kpi} by region: {unit.format(total['value_previous'])} in 2026Q1 -> "
+                         f"{unit.format(total['value_current'])} in 2026Q2 (change "
+                         f"{'+' if change > 0 else '-'}{unit.format(abs(change))})")
+
+
 def test_cli_refuses_a_median_with_exit_2(capsys):
     code = main(["explain", str(SAMPLE), "--kpi", "resolution_hours", "--period", "2026Q2",
                  "--by", "team"])
