@@ -17,7 +17,7 @@ from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, customers
 from repkpi.kpis.registry import KpiSpec, SpecView, check_options
-from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, to_period
+from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, period_label, to_period
 
 __all__ = [
     "ADDITIVE_MONTHLY",
@@ -462,6 +462,7 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     pfreq = pandas_freq(freq, fiscal_year_start)
     chosen = (to_period(period, pfreq, how="end", fiscal_year_start=fiscal_year_start)
               if period is not None else _current(as_of, pfreq))
+    _refuse_later(chosen, as_of, pfreq)
     kpi = _Kpi(data, name, where, fiscal_year_start, own)
 
     def meets(value: np.ndarray) -> np.ndarray:
@@ -480,8 +481,8 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     elif spec.pace_rule == "growth":
         value = _growth(steps, draws, rng)
     elif spec.pace_rule in ("churn", "retention"):
-        row = kpi(freq, chosen)
-        value = _book(steps, row[row["period"] == chosen], spec.pace_rule, draws, rng)
+        row = _opening(kpi, freq, chosen, as_of, spec.pace_rule)
+        value = _book(steps, row, spec.pace_rule, draws, rng)
     elif spec.adds_over_time:
         value = _additive(steps, spec, draws, rng)
     else:
@@ -510,6 +511,36 @@ def _current(as_of: pd.Timestamp, pfreq: str) -> pd.Period:
     """The period of ``pfreq`` holding ``as_of``, or the next one when ``as_of`` is its last day."""
     period = as_of.to_period(pfreq)
     return period if in_progress(as_of, pfreq) is not None else period + 1
+
+
+def _refuse_later(chosen: pd.Period, as_of: pd.Timestamp, pfreq: str) -> None:
+    """:class:`OptionError` for a period later than :func:`_current`'s: nothing to play from."""
+    current = _current(as_of, pfreq)
+    if chosen > current:
+        raise OptionError(
+            f"attainment_probability plays the period in progress on the as-of date (as_of) "
+            f"{as_of:%Y-%m-%d}, or the next one when as_of ends a period: "
+            f"{period_label(current)}, not {period_label(chosen)}, which begins later.\nHint: a "
+            "later period has no recorded start to play from; if the data is newer than that, "
+            "declare its date with load(..., as_of=...) or --as-of."
+        )
+
+
+def _opening(kpi: _Kpi, freq: str, chosen: pd.Period, as_of: pd.Timestamp,
+             rule: str) -> pd.DataFrame:
+    """The churn or retention row the draws start from: the KPI's own, or the opening book.
+
+    In a period in progress, the KPI's numerator and opening book S so far. A period
+    that begins the day after ``as_of`` is not observed (its row is NA), but its opening
+    book is: the customers active on ``as_of`` (the previous period's last day), of whom
+    none has left yet (churn's C = 0; retention's E - N = S).
+    """
+    if chosen.start_time <= as_of.normalize():
+        row = kpi(freq, chosen)
+        return row[row["period"] == chosen]
+    active = _Kpi(kpi.data, "active_customers", kpi.where, kpi.fiscal)(freq, chosen - 1)
+    book = active.loc[active["period"] == chosen - 1, "value"].astype(np.float64)
+    return pd.DataFrame({"numerator": 0.0 if rule == "churn" else book, "denominator": book})
 
 
 def _goal_parts(goal: Goal | str, target: float | None, direction: str, freq: str | None,

@@ -474,9 +474,15 @@ def test_the_forward_view_on_the_sample_lists_every_contract_due():
     assert len(due) > 0
     assert sorted(rows["contract_id"]) == sorted(due)
     assert rows["in_denominator"].all()
+    assert rows["denominator_weight"].sum() == len(due)
+    # in_numerator: the contracts due that a recorded contract already renews.
+    renewed = due[due.isin(contracts["renewal_of"])]
+    assert sorted(rows.loc[rows["in_numerator"], "contract_id"]) == sorted(renewed)
+    assert rows["numerator_weight"].sum() == len(renewed)
+    # The KPI itself has no value for a quarter not lived: NA, never a rate of contracts not yet due.
     forward = repkpi.kpis.renewal_rate(data, start="2026Q4", end="2026Q4")
-    assert rows["denominator_weight"].sum() == forward["denominator"].iloc[0] == len(due)
-    assert rows["numerator_weight"].sum() == forward["numerator"].iloc[0]
+    assert forward[["numerator", "denominator", "value"]].isna().all(axis=None)
+    assert forward.attrs["after_as_of"] == [pd.Period("2026Q4", "Q")]
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -565,11 +565,11 @@ def test_attainment_probability_fiscal_label():
                                draws=20_000)
     assert p == pytest.approx(9 / 16, abs=0.02)
     # The calendar 2026Q3 is the same quarter; "2027Q2" in calendar years is April-June 2027,
-    # three months drawn: (3/4)^3.
+    # which begins after the quarter in progress on as_of: refused.
     same = attainment_probability(data, "csat", target=0.9, period="2026Q3", draws=20_000)
     assert same == p
-    later = attainment_probability(data, "csat", target=0.9, period="2027Q2", draws=20_000)
-    assert later == pytest.approx(27 / 64, abs=0.02)
+    with pytest.raises(repkpi.OptionError, match=r"as_of\) 2026-07-31.*2026 Q3, not 2027 Q2"):
+        attainment_probability(data, "csat", target=0.9, period="2027Q2", draws=20_000)
     # FY2027 Q1 = April-June 2026 is over: its CSAT is 2/3.
     assert attainment_probability(data, "csat", target=0.6, period="2027Q1",
                                   fiscal_year_start=4) == 1.0
@@ -693,12 +693,18 @@ def test_attainment_probability_of_a_state_already_over():
 
 def test_attainment_probability_of_the_market_rank():
     # examples.market(), by quarter: 2024Q1 ours 400 against X 550 and Y 250 (rank 2); 2024Q2
-    # ours 200 against X 550 and Y 350 (rank 3). 2024Q3 draws one of them whole: 1/2 each.
+    # ours 200 against X 550 and Y 350 (rank 3). Declared as of 30 June 2024, 2024Q2 is over and
+    # 2024Q3, the next quarter, draws one of them whole: 1/2 each.
     goal = Goal("market_rank", "Q", 2, "at_most")
-    p = attainment_probability(examples.market(), goal, period="2024Q3", draws=20_000)
+    book = examples.market()
+    june = CrmData(accounts=book.accounts, deals=book.deals, market=book.market, as_of="2024-06-30")
+    p = attainment_probability(june, goal, period="2024Q3", draws=20_000)
     assert p == pytest.approx(0.5, abs=0.02)
-    assert attainment_probability(examples.market(), goal, period="2024Q1") == 1.0
-    assert attainment_probability(examples.market(), goal, period="2024Q2") == 0.0
+    assert attainment_probability(june, goal, period="2024Q1") == 1.0
+    assert attainment_probability(june, goal, period="2024Q2") == 0.0
+    # As recorded (as of 1 May, the last deal), 2024Q2 is in progress and 2024Q3 not playable.
+    with pytest.raises(repkpi.OptionError, match=r"(?s)2024 Q2, not 2024 Q3.*--as-of"):
+        attainment_probability(book, goal, period="2024Q3")
 
 
 PLAN_TARGETS = {

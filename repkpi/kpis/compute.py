@@ -8,7 +8,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.registry import KPIS, By, executor_for, time_attrs
+from repkpi.kpis.registry import KPIS, By, executor_for, observed
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]
@@ -33,7 +33,9 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
     -------
     DataFrame
         Columns ``kpi``, ``period``, the ``by`` columns, ``numerator``,
-        ``denominator``, ``value``.
+        ``denominator``, ``value``; NA for the periods after the data's as-of
+        date, which ``attrs["after_as_of"]`` lists (see
+        :func:`~repkpi.kpis.registry.observed`).
 
     Raises
     ------
@@ -71,6 +73,6 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
     else:
         out = pd.concat(frames, ignore_index=True)
         out = out[["kpi", *[c for c in out.columns if c != "kpi"]]]
+    out = observed(out, data, common)
     out.attrs["skipped"] = skipped
-    out.attrs.update(time_attrs(data, common))
     return out

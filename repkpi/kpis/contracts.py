@@ -42,7 +42,8 @@ def _renewals(s: Scope, *, by_value: bool) -> Formula:
                      s.events(contracts["end_date"], weights=weights, columns=columns), show=_SHOW)
 
 
-@kpi(title="Renewal rate", table="contracts", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="Renewal rate", table="contracts", unit="percent", kind="ratio", interval="wilson",
+     forward=True)
 def renewal_rate(s: Scope) -> Formula:
     """Share of the contracts due in the period that were renewed.
 
@@ -62,7 +63,8 @@ def renewal_rate(s: Scope) -> Formula:
     return _renewals(s, by_value=False)
 
 
-@kpi(title="Renewal rate by value", table="contracts", unit="percent", kind="ratio")
+@kpi(title="Renewal rate by value", table="contracts", unit="percent", kind="ratio",
+     forward=True)
 def renewal_value_rate(s: Scope) -> Formula:
     """Annual value of the renewed contracts over that of the contracts due in the period.
 

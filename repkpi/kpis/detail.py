@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.registry import KPIS, By, check_options, executor_for
+from repkpi.kpis.registry import KPIS, By, check_options, executor_for, refuse_after_as_of
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
-__all__ = ["detail", "period_freq"]
+__all__ = ["Only", "detail", "period_freq"]
+
+Only = Literal["numerator", "rest"]
+"""Which rows :func:`detail` keeps: those in the numerator, or the rest of the denominator."""
+
+_NAMES = (("account_id", "accounts", "account_name", "account_name"),
+          ("rep_id", "reps", "name", "rep_name"))
+"""Names a person reads beside an id: (id column, table, its name column, the column shown)."""
 
 _LABELS = ((re.compile(r"^\d{4}$"), "Y"), (re.compile(r"^\d{4}-?Q[1-4]$", re.IGNORECASE), "Q"),
            (re.compile(r"^\d{4}-\d{1,2}$"), "M"))
@@ -41,7 +48,8 @@ def period_freq(period: PeriodLike) -> Freq:
 
 
 def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
-           freq: Freq | None = None, fiscal_year_start: int = 1, **options: Any) -> pd.DataFrame:
+           only: Only | None = None, freq: Freq | None = None, fiscal_year_start: int = 1,
+           **options: Any) -> pd.DataFrame:
     """The rows behind a KPI's value in one period: which accounts, deals, tickets, contracts.
 
     Parameters
@@ -52,10 +60,17 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
         A name of :data:`repkpi.KPIS`.
     period : period-like
         ``"2026Q3"``, ``"2026-07"``, ``"2026"`` (fiscal labels with
-        ``fiscal_year_start``), or a pandas Period. A period after the data's
-        last date gives the forward view (the contracts due then).
+        ``fiscal_year_start``), or a pandas Period. A period that begins after
+        the data's as-of date gives the forward view of what is scheduled for
+        the KPIs that have one (``renewal_rate``, ``renewal_value_rate``: the
+        contracts due then, ``in_numerator`` for those a recorded contract
+        already renews); the other KPIs refuse it.
     by : str or list of str, optional
         Columns to label each row with, as the KPI groups by them.
+    only : {"numerator", "rest"}, optional
+        ``"numerator"`` keeps the rows in the numerator; ``"rest"`` those in
+        the denominator but not in the numerator (the accounts kept, the
+        contracts due and not renewed, the tickets that breached).
     freq : {"M", "Q", "Y"}, optional
         The period length, when ``period`` is a date.
     fiscal_year_start : int
@@ -68,9 +83,17 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
         One row per entity that counts in the period's numerator or
         denominator: ``period``, ``from_period`` (KPIs that compare with the
         previous period), ``table``, the row's id and the columns that decide
-        it, the ``by`` columns, ``in_numerator``, ``in_denominator``,
-        ``numerator_weight`` and ``denominator_weight`` (what the row adds to
-        each side); ``hours`` for a median KPI.
+        it (``account_name`` beside ``account_id``, the rep's ``name`` as
+        ``rep_name`` beside ``rep_id``), the ``by`` columns,
+        ``in_numerator``, ``in_denominator``, ``numerator_weight`` and
+        ``denominator_weight`` (what the row adds to each side); ``hours``
+        for a median KPI.
+
+    Raises
+    ------
+    OptionError
+        An unknown KPI, an option it does not take, a bad ``only``, or a
+        period after the as-of date for a KPI with no forward view.
 
     Notes
     -----
@@ -78,6 +101,8 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     numerator and ``denominator_weight`` its denominator (0 for counts and
     sums, whose denominator is 1 by convention). For a median the rows are
     those that enter the median, and the median of ``hours`` is the value.
+    The invariant holds for the periods up to the as-of date's: a forward
+    view's KPI value is NA (the period is not lived).
 
     Examples
     --------
@@ -89,16 +114,57 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     >>> value = repkpi.kpis.churn_rate(data, start="2025Q3", end="2025Q3")["numerator"].iloc[0]
     >>> bool(churned["numerator_weight"].sum() == value)
     True
+    >>> kept = detail(data, "churn_rate", period="2025Q3", only="rest")
+    >>> len(churned) + len(kept) == len(detail(data, "churn_rate", period="2025Q3"))
+    True
+    >>> list(kept.columns[kept.columns.get_loc("account_id"):][:2])
+    ['account_id', 'account_name']
     """
     if kpi not in KPIS:
         raise OptionError(f"Unknown KPI {kpi!r}.\nHint: the KPIs are {sorted(KPIS)}.")
     spec = KPIS[kpi]
     check_options(spec, options, allowed=())
+    if only not in (None, "numerator", "rest"):
+        raise OptionError(f"only must be 'numerator' or 'rest', got {only!r}.\nHint: 'rest' keeps "
+                          "the rows in the denominator but not in the numerator.")
     freq = freq or period_freq(period)
     wanted = to_period(period, pandas_freq(freq, fiscal_year_start),
                        fiscal_year_start=fiscal_year_start)
+    if not spec.forward:
+        ahead = " and ".join(name for name, s in KPIS.items() if s.forward)
+        refuse_after_as_of(data, wanted, what=f"detail of {kpi}",
+                           instead=f"the forward view of what is scheduled is {ahead}'s; ")
     kwargs = dict(options, freq=freq, by=by, start=wanted, end=wanted,
                   fiscal_year_start=fiscal_year_start)
     result = executor_for(data).detail(data, spec, kwargs, wanted)
+    if only == "numerator":
+        result = result[result["in_numerator"]].reset_index(drop=True)
+    elif only == "rest":
+        result = result[result["in_denominator"] & ~result["in_numerator"]].reset_index(drop=True)
+    result = _with_names(data, result)
     result.attrs["kpi"] = kpi
     return result
+
+
+def _with_names(data: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the names a person reads beside their ids (missing where none is recorded).
+
+    Only the names of the ids listed are gathered (on Dask data, in one pass).
+    """
+    found = [(id_column, table, name, shown) for id_column, table, name, shown in _NAMES
+             if id_column in rows.columns and shown not in rows.columns]
+    wanted = {}
+    for id_column, table, name, _ in found:
+        frame = getattr(data, table, None)
+        if frame is not None and name in frame.columns:
+            ids = rows[id_column].dropna().unique().tolist()
+            wanted[table] = frame.loc[frame[id_column].isin(ids), [id_column, name]]
+    gathered = executor_for(data).gather(data, wanted) if wanted else {}
+    rows = rows.copy()
+    for id_column, table, name, shown in found:
+        names = gathered.get(table)
+        lookup = (pd.Series(dtype="str") if names is None
+                  else names.drop_duplicates(id_column).set_index(id_column)[name])
+        rows.insert(rows.columns.get_loc(id_column) + 1, shown,
+                    rows[id_column].map(lookup).astype("str"))
+    return rows

@@ -29,15 +29,16 @@ from dataclasses import dataclass, field
 from types import MethodType
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
-from repkpi.periods import in_progress, pandas_freq
+from repkpi.periods import in_progress, pandas_freq, period_label
 
 __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
            "SpecView", "call_key", "check_by", "check_options", "executor_for", "kpi",
-           "normalise_by", "register_default_executors", "register_executor", "run_one",
-           "time_attrs"]
+           "normalise_by", "observed", "refuse_after_as_of", "register_default_executors",
+           "register_executor", "run_one", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -122,6 +123,10 @@ class KpiSpec:
         How a period in progress projects to its end (see :attr:`pace_rule`).
     options : tuple of str
         Its own keyword options.
+    forward : bool
+        Its rows in a period after the as-of date are a forward view of what
+        is scheduled (the contracts due then: the renewal pipeline), which
+        :func:`repkpi.detail` lists; for the other KPIs such a period is refused.
     """
 
     name: str
@@ -141,6 +146,7 @@ class KpiSpec:
     by_columns: tuple[str, ...] | None = None
     pace: Pace | None = None
     options: tuple[str, ...] = ()
+    forward: bool = False
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -339,7 +345,9 @@ ci : float, optional
 _RETURNS_DOC = """\
 DataFrame
     ``period``, one column per ``by`` column, ``numerator``, ``denominator``
-    and ``value``; ``attrs["kpi"]`` names the KPI."""
+    and ``value``; ``attrs["kpi"]`` names the KPI. A period that begins
+    after the data's as-of date has not been lived: its numerator,
+    denominator and value are NA, and ``attrs["after_as_of"]`` lists it."""
 _SECTION = re.compile(r"^(\w[\w ]*)\n-+\n", re.MULTILINE)
 
 
@@ -386,7 +394,8 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
         interval: Literal["wilson"] | None = None, counted: bool | None = None,
         timing: Timing = "events", route: Route = "partition", reads: Sequence[str] = (),
         any_of: Sequence[str] = (), scale: float = 1.0, by_columns: Sequence[str] | None = None,
-        pace: Pace | None = None) -> Callable[[Callable[..., Any]], KpiSpec]:
+        pace: Pace | None = None, forward: bool = False,
+        ) -> Callable[[Callable[..., Any]], KpiSpec]:
     """Declare a KPI: register its spec, which is its public function.
 
     ``counted`` defaults to True for proportions. See :class:`KpiSpec` for
@@ -402,7 +411,7 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
                        timing=timing, route=route, reads=tuple(reads), any_of=tuple(any_of),
                        scale=scale, options=own,
                        by_columns=None if by_columns is None else tuple(by_columns),
-                       pace=pace)
+                       pace=pace, forward=forward)
         KPIS[spec.name] = spec
         return spec
 
@@ -439,6 +448,81 @@ def time_attrs(data: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {"as_of": as_of, "in_progress": in_progress(as_of, pfreq)}
 
 
+_OBSERVED = ["numerator", "denominator", "value"]
+
+
+def observed(result: pd.DataFrame, data: Any, kwargs: Mapping[str, Any]) -> pd.DataFrame:
+    """A KPI result as the data has seen it: NA for the periods after ``as_of``, and its time attrs.
+
+    A period that begins after the data's as-of date has no data yet,
+    whatever its scheduled rows (contracts due, churn dates ahead): its
+    ``numerator``, ``denominator`` and ``value`` are NA, never a 0% renewal
+    rate for contracts not yet due nor a 0% churn for a year not yet lived.
+    ``attrs["after_as_of"]`` lists those periods (an empty list when the
+    result has none); ``attrs["as_of"]`` and ``attrs["in_progress"]`` are
+    :func:`time_attrs`'. The period that holds ``as_of`` is in progress, not
+    after it. Every KPI result goes through here, on every engine (a KPI
+    call and :func:`repkpi.compute`).
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> data = examples.accounts()   # as of 15 April 2024
+    >>> result = observed(pd.DataFrame({"period": pd.period_range("2024Q2", "2024Q3", freq="Q"),
+    ...                                 "numerator": [1.0, 0.0], "denominator": [1.0, 1.0],
+    ...                                 "value": [1.0, 0.0]}), data, {"freq": "Q"})
+    >>> result["value"].tolist(), result.attrs["after_as_of"], result.attrs["in_progress"]
+    ([1.0, nan], [Period('2024Q3', 'Q-DEC')], Period('2024Q2', 'Q-DEC'))
+    """
+    attrs = time_attrs(data, kwargs)
+    after: list[pd.Period] = []
+    as_of = attrs["as_of"]
+    if as_of is not None and not pd.isna(as_of) and len(result):
+        periods = pd.PeriodIndex(result["period"])
+        late = np.asarray(periods.start_time > as_of.normalize())
+        if late.any():
+            result = result.copy()
+            result.loc[late, _OBSERVED] = np.nan
+            after = list(periods[late].unique().sort_values())
+    result.attrs.update(attrs, after_as_of=after)
+    return result
+
+
+_NOT_LIVED = "a period not yet lived is not scored, explained or reported; "
+
+
+def refuse_after_as_of(data: Any, period: pd.Period | pd.Timestamp, *, what: str,
+                       instead: str = _NOT_LIVED) -> None:
+    """Raise :class:`OptionError` when ``period`` begins after the data's as-of date.
+
+    A period not yet lived is never scored, explained, reviewed or listed:
+    the message names the as-of date and how to declare a later one; its
+    hint begins with ``instead`` (what to do rather).
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> data = examples.accounts()   # as of 15 April 2024
+    >>> refuse_after_as_of(data, pd.Period("2024Q2", "Q"), what="explain")   # in progress
+    >>> refuse_after_as_of(data, pd.Period("2024Q3", "Q"), what="explain")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: explain cannot take 2024 Q3: it begins after the as-of date (as_of)...
+    """
+    as_of = getattr(data, "as_of", None)
+    if as_of is None or pd.isna(as_of):
+        return
+    first = period.start_time if isinstance(period, pd.Period) else pd.Timestamp(period)
+    if first.normalize() <= as_of.normalize():
+        return
+    named = period_label(period) if isinstance(period, pd.Period) else f"{first:%Y-%m-%d}"
+    raise OptionError(
+        f"{what} cannot take {named}: it begins after the as-of date (as_of) "
+        f"{as_of:%Y-%m-%d}, so nothing of it has happened yet.\nHint: {instead}if the data is "
+        "newer than that, declare its date with load(..., as_of=...) or --as-of."
+    )
+
+
 def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     """One KPI call: options checked, run on the data's executor, ``ci`` bounds added."""
     check_options(spec, kwargs)
@@ -447,7 +531,7 @@ def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     (result,) = executor_for(data).run(data, [(spec.name, kwargs)])
     if isinstance(result, Exception):
         raise result
-    result.attrs.update(time_attrs(data, kwargs))
+    result = observed(result, data, kwargs)
     if ci is not None:
         from repkpi.kpis.intervals import wilson_interval
 

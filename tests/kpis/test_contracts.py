@@ -68,7 +68,8 @@ def test_renewals(crm, rows, expect, kpi, freq, start, end, expected):
 
 def test_renewal_rate_by_team_via_the_accounts_rep(crm, rows, expect):
     # contracts have no rep_id: the account's rep decides. A1, A3 -> R1 (team a); A2 -> R2 (b).
-    data = crm(accounts=RENEWAL_ACCOUNTS, contracts=RENEWALS, reps=REPS)
+    # Declared as of 2024-06-30: contract dates are scheduled, the recorded as_of is 2023-01-01.
+    data = crm(accounts=RENEWAL_ACCOUNTS, contracts=RENEWALS, reps=REPS, as_of="2024-06-30")
     result = kpis.renewal_rate(data, by="team", start="2024Q1", end="2024Q2")
     assert rows(result) == expect([
         ("2024Q1", "a", 1, 2, 0.5),     # C1 (renewed), C5
@@ -145,7 +146,8 @@ def test_revenue_retention(crm, rows, expect, kpi, freq, period, expected):
     ],
 )
 def test_revenue_retention_by_region(crm, rows, expect, kpi, expected):
-    data = crm(accounts=RETENTION_ACCOUNTS, contracts=RETENTION)
+    # Declared as of 2024-06-30: contract dates are scheduled, the recorded as_of is 2023-01-01.
+    data = crm(accounts=RETENTION_ACCOUNTS, contracts=RETENTION, as_of="2024-06-30")
     result = repkpi.KPIS[kpi](data, by="region", start="2024Q2", end="2024Q2")
     assert rows(result) == expect(expected)
 

@@ -34,6 +34,7 @@ New (customer_since in P): Q4 A1 A3; Q1 A2 A5; Q2 A4; Q3 nobody.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import repkpi
@@ -161,9 +162,11 @@ def test_by_region_ratio_is_nan_where_the_group_has_no_denominator(book):
 )
 def test_churn_on_the_first_day_of_a_period_counts_in_that_period(crm, rows, expect, freq, churned_on,
                                                                    expected):
-    data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
-                         "churned_on": [churned_on, None]})
     start, end = expected[0][0], expected[-1][0]
+    # Declared as of the last period's last day: every period shown is lived.
+    as_of = str(pd.Period(end, freq=freq).end_time.date())
+    data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
+                         "churned_on": [churned_on, None]}, as_of=as_of)
     result = kpis.churn_rate(data, freq=freq, start=start, end=end)
     assert rows(result, ["period", "numerator", "denominator"]) == expect(expected)
 
@@ -171,14 +174,14 @@ def test_churn_on_the_first_day_of_a_period_counts_in_that_period(crm, rows, exp
 def test_a_churn_on_1_march_is_in_marchs_numerator_and_denominator(crm):
     # The rows behind the month case above: March opens on 2024-02-29, X (churned_on 03-01) is still
     # a customer then, so it is in March's S (denominator) and in C (numerator); Y is only in S.
-    # February: both in S (on 01-31), nobody in C.
+    # February: both in S (on 01-31), nobody in C. Declared as of 03-31: March is lived.
     data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
-                         "churned_on": ["2024-03-01", None]})
+                         "churned_on": ["2024-03-01", None]}, as_of="2024-03-31")
     columns = ["account_id", "in_numerator", "in_denominator"]
     march = repkpi.detail(data, "churn_rate", period="2024-03").sort_values("account_id")
-    assert march[columns].values.tolist() == [["X", True, True], ["Y", False, True]]
+    assert march[columns].to_numpy().tolist() == [["X", True, True], ["Y", False, True]]
     february = repkpi.detail(data, "churn_rate", period="2024-02").sort_values("account_id")
-    assert february[columns].values.tolist() == [["X", False, True], ["Y", False, True]]
+    assert february[columns].to_numpy().tolist() == [["X", False, True], ["Y", False, True]]
 
 
 def test_cohort_retention_is_one_minus_churn(book):
@@ -212,7 +215,9 @@ def test_an_account_acquired_on_the_first_day_is_new_in_p_and_in_the_opening_boo
     # not in Q1's S; it is in Q1's N. K is a customer from 2023-10-01, kept throughout.
     # Q1: S = 1 (K), E = 2 (K F on 03-31), N = 1 (F) -> retention (2 - 1) / 1 = 1; churn 0 / 1.
     # Q2: S = 2 (K F on 03-31), E = 2, N = 0 -> retention 2 / 2 = 1; churn 0 / 2.
-    data = crm(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]})
+    # Declared as of 2024-06-30: Q2 is lived (the recorded as_of, 2024-01-01, would leave it NA).
+    data = crm(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]},
+               as_of="2024-06-30")
     q1_q2 = {"start": "2024Q1", "end": "2024Q2"}
     assert rows(kpis.retention_rate(data, **q1_q2)) == expect([("2024Q1", 1, 1, 1.0), ("2024Q2", 2, 2, 1.0)])
     assert rows(kpis.churn_rate(data, **q1_q2)) == expect([("2024Q1", 0, 1, 0.0), ("2024Q2", 0, 2, 0.0)])
@@ -241,7 +246,7 @@ NOBODY_LEAVES = {"account_id": ["K", "F", "G", "M"],
 )
 def test_standard_retention_is_exactly_one_when_nobody_leaves(crm, rows, expect, freq, start, end,
                                                               expected):
-    data = crm(accounts=NOBODY_LEAVES)
+    data = crm(accounts=NOBODY_LEAVES, as_of=str(pd.Period(end, freq=freq).end_time.date()))
     window = {"freq": freq, "start": start, "end": end}
     assert rows(kpis.retention_rate(data, **window)) == expect(expected)
     # With no churn, E - N = S: the cohort method gives the same, and churn is 0 / S.
@@ -406,7 +411,8 @@ KEY_DEALS = {
     ],
 )
 def test_key_accounts_window(crm, rows, expect, freq, start, end, threshold, expected):
-    data = crm(accounts=KEY_ACCOUNTS, deals=KEY_DEALS)
+    # Declared as of 2024-09-30: 2024Q3 is lived (the recorded as_of is the last deal, 06-30).
+    data = crm(accounts=KEY_ACCOUNTS, deals=KEY_DEALS, as_of="2024-09-30")
     options = {} if threshold is None else {"threshold": threshold}
     result = kpis.key_accounts(data, freq=freq, start=start, end=end, **options)
     assert rows(result, ["period", "value"]) == expect(expected)

@@ -177,10 +177,11 @@ GROWING = {"customer_since": ["2024-01-10", "2024-02-10", "2024-05-01"]}
 @pytest.mark.parametrize(
     ("kpi", "start", "end", "expected"),
     [
-        # periods outside the data are included, with 0 for counts
+        # periods before the data are included, with 0 for counts; as_of is 2024-05-01 (the last
+        # customer_since), so 2024Q3 and 2024Q4 are not lived yet: NA, never 0
         pytest.param("new_customers", "2023Q3", "2024Q4", [
             ("2023Q3", 0, 1, 0), ("2023Q4", 0, 1, 0), ("2024Q1", 2, 1, 2), ("2024Q2", 1, 1, 1),
-            ("2024Q3", 0, 1, 0), ("2024Q4", 0, 1, 0),
+            ("2024Q3", nan, nan, nan), ("2024Q4", nan, nan, nan),
         ], id="counts_padded"),
         pytest.param("new_customers", "2024Q2", "2024Q2", [("2024Q2", 1, 1, 1)], id="inside"),
         # growth of the first period returned reads 2024Q1 before start: (1 - 2) / 2
@@ -193,15 +194,15 @@ GROWING = {"customer_since": ["2024-01-10", "2024-02-10", "2024-05-01"]}
         # quarter of no new customers: numerator 2 - 0, denominator 0 -> NaN, not infinity.
         pytest.param("new_customer_growth", "2023Q4", "2024Q3", [
             ("2023Q4", nan, nan, nan), ("2024Q1", 2, 0, nan), ("2024Q2", -1, 2, -0.5),
-            ("2024Q3", -1, 1, -1.0),
+            ("2024Q3", nan, nan, nan),   # after as_of (2024-05-01): not -100%
         ], id="growth_padded"),
-        # active on P.last: Q1 two, Q2 three, then still three (no churn)
+        # active on P.last: Q1 two, Q2 three (on as_of); Q3 is after as_of
         pytest.param("active_customers", "2023Q4", "2024Q3", [
-            ("2023Q4", 0, 1, 0), ("2024Q1", 2, 1, 2), ("2024Q2", 3, 1, 3), ("2024Q3", 3, 1, 3),
+            ("2023Q4", 0, 1, 0), ("2024Q1", 2, 1, 2), ("2024Q2", 3, 1, 3), ("2024Q3", nan, nan, nan),
         ], id="state_padded"),
-        # churn: Q3 S = 3, C = 0; Q4 2023 S = 0 -> NaN
+        # churn: Q4 2023 S = 0 -> NaN; Q3 is after as_of: NA, not 0 / 3
         pytest.param("churn_rate", "2023Q4", "2024Q3", [
-            ("2023Q4", 0, 0, nan), ("2024Q1", 0, 0, nan), ("2024Q2", 0, 2, 0.0), ("2024Q3", 0, 3, 0.0),
+            ("2023Q4", 0, 0, nan), ("2024Q1", 0, 0, nan), ("2024Q2", 0, 2, 0.0), ("2024Q3", nan, nan, nan),
         ], id="ratio_padded"),
     ],
 )
@@ -438,7 +439,7 @@ def test_compute_long_format(crm, rows, expect):
 
 
 def test_compute_by_and_bounds(crm, rows, expect):
-    data = crm(accounts=SMALL)
+    data = crm(accounts=SMALL, as_of="2024-06-30")  # declared: May is lived (see above)
     result = repkpi.compute(data, "active_customers", by="region", freq="M", start="2024-04", end="2024-05")
     assert list(result.columns) == ["kpi", "period", "region", "numerator", "denominator", "value"]
     assert rows(result) == expect([

@@ -109,16 +109,17 @@ def test_default_results_end_at_the_as_of_period(crm, rows, expect):
     ])
 
 
-def test_end_beyond_as_of_gives_the_forward_view(crm, rows, expect):
+def test_end_beyond_as_of_is_not_observed(crm, rows, expect):
     data = crm(**FORWARD)
     result = kpis.renewal_rate(data, start="2024Q1", end="2027Q4")
-    # The renewal pipeline: C2 due 2025Q1 and C3 due 2027Q1, neither renewed (yet).
-    expected = [("2024Q1", 1, 1, 1.0)] + [(p, 0, 0, nan) for p in ["2024Q2", "2024Q3", "2024Q4"]]
-    expected += [("2025Q1", 0, 1, 0.0)] + [(p, 0, 0, nan) for p in ["2025Q2", "2025Q3", "2025Q4"]]
-    expected += [(f"2026Q{q}", 0, 0, nan) for q in range(1, 5)]
-    expected += [("2027Q1", 0, 1, 0.0)] + [(p, 0, 0, nan) for p in ["2027Q2", "2027Q3", "2027Q4"]]
+    # C2 is due in 2025Q1 and C3 in 2027Q1, neither renewed yet: not a 0% renewal rate, but
+    # periods not lived (NA). 2024Q2 holds as_of (2024-05-20): in progress, not after it.
+    expected = [("2024Q1", 1, 1, 1.0), ("2024Q2", 0, 0, nan)]
+    after = pd.period_range("2024Q3", "2027Q4", freq="Q")
+    expected += [(str(p), nan, nan, nan) for p in after]
     assert rows(result) == expect(expected)
-    # The forward view does not move as_of nor the period in progress.
+    assert result.attrs["after_as_of"] == list(after)
+    # Asking beyond as_of does not move as_of nor the period in progress.
     assert result.attrs["as_of"] == pd.Timestamp("2024-05-20")
     assert result.attrs["in_progress"] == pd.Period("2024Q2", "Q")
 
