@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                              "with --fiscal-year-start)")
     detail.add_argument("--by", action="append", metavar="COLUMN",
                         help="a dimension to break the rows down by (repeatable)")
+    detail.add_argument("--only", choices=["numerator", "rest"],
+                        help="numerator: the rows in the numerator; rest: those in the "
+                             "denominator but not in the numerator (e.g. the contracts not renewed)")
     _one_kpi_options(detail)
     detail.add_argument("--out", type=Path, metavar="FILE",
                         help="write every row to this .csv or .xlsx file instead of printing them")
@@ -328,7 +331,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
         data = _load(args, args.errors)
     try:
         with out.status(f"Listing the rows of {args.kpi} in {args.period} ..."):
-            rows = detail(data, args.kpi, period=args.period, by=by,
+            rows = detail(data, args.kpi, period=args.period, by=by, only=args.only,
                           fiscal_year_start=args.fiscal_year_start, **options)
     except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
         Console(stderr=True, highlight=False, soft_wrap=True).print(

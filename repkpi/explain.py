@@ -19,7 +19,7 @@ from repkpi.errors import OptionError, RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, KpiSpec
 from repkpi.kpis.detail import period_freq
-from repkpi.kpis.registry import By, check_options, normalise_by
+from repkpi.kpis.registry import By, check_options, normalise_by, refuse_after_as_of
 from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
 
 __all__ = ["COLUMNS", "explain", "top_drivers"]
@@ -80,8 +80,8 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     OptionError
         An unknown KPI, a KPI whose value does not decompose (a median, a
         rank, a difference of ratios, a growth over the previous period), no
-        ``by``, an option the KPI does not take, or an ``against`` of another
-        length.
+        ``by``, an option the KPI does not take, an ``against`` of another
+        length, or a period (either) that begins after the data's as-of date.
     RepkpiError
         The KPI has no value in one of the two periods, or its groups do not
         add up to the whole.
@@ -124,6 +124,8 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     _check_options(spec, by, options)
     freq = freq or period_freq(period)
     current, previous = _periods(period, against, freq, fiscal_year_start)
+    for asked in (current, previous):
+        refuse_after_as_of(data, asked, what="explain")
     columns = normalise_by(by)
     kwargs = dict(options, freq=freq, fiscal_year_start=fiscal_year_start,
                   start=min(current, previous), end=max(current, previous))

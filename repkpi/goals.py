@@ -32,8 +32,9 @@ from repkpi.errors import GoalsError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
 from repkpi.kpis.business import read_calendar
+from repkpi.kpis.detail import period_freq
 from repkpi.kpis.intervals import wilson_interval
-from repkpi.kpis.registry import By, check_options, executor_for, normalise_by
+from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
 from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, period_label, to_period
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "load_goals",
     "low_data",
     "plan_goals",
+    "refuse_unlived",
     "scorecard",
 ]
 
@@ -338,9 +340,39 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     return result.reset_index(drop=True)
 
 
+def refuse_unlived(data: CrmData, period: PeriodLike, *, fiscal_year_start: int = 1,
+                   what: str = "scorecard") -> None:
+    """Raise :class:`OptionError` when the period asked for begins after ``data.as_of``.
+
+    ``period`` is read at its own length (``"2026Q3"`` a quarter, ``"2026"``
+    a year, a date the day itself), with ``fiscal_year_start``: a period not
+    yet lived is never scored, reviewed or reported.
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> data = examples.accounts()   # as of 15 April 2024
+    >>> refuse_unlived(data, "2024Q2")
+    >>> refuse_unlived(data, "2024-05", what="review")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: review cannot take May 2024: it begins after the as-of date (as_of)...
+    """
+    try:
+        length = period_freq(period)
+    except OptionError:  # a date: the day itself
+        asked: pd.Period | pd.Timestamp = pd.Timestamp(period)
+    else:
+        asked = to_period(period, pandas_freq(length, fiscal_year_start),
+                          fiscal_year_start=fiscal_year_start)
+    refuse_after_as_of(data, asked, what=what)
+
+
 def _plan(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None,
           fiscal_year_start: int) -> list[tuple[Goal, pd.Period | None]]:
     """Each goal with the period it is scored on."""
+    if period is not None and period != "current":
+        refuse_unlived(data, period, fiscal_year_start=fiscal_year_start)
     plan = []
     as_of = data.as_of if period == "current" else None
     for goal in goals:
@@ -415,7 +447,8 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         2026 (in progress until its last day). ``"current"``: the periods in
         progress on ``data.as_of``. Default: for each goal its own ``period``
         if it has one, else the latest complete period of its freq
-        (:func:`latest_complete_period`).
+        (:func:`latest_complete_period`). With ``"current"``, a goal whose
+        period ends on ``as_of`` is scored met or missed, with ``elapsed`` 1.0.
     by : str or list of str, optional
         One row per goal and group (rep, team, region, ...).
     ci : float, optional
@@ -474,7 +507,8 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
                              fiscal_year_start=fiscal_year_start)
-        rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of))
+        rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of,
+                           current=period == "current"))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if len(card):  # the period as a person reads it, beside the period
         labels = {p: period_label(p) for p in pd.unique(card["period"]) if isinstance(p, pd.Period)}
@@ -579,7 +613,7 @@ def focus_of(goals: Iterable[Goal], period: pd.Period) -> tuple[str, ...] | str:
 
 
 def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: list[str],
-           ci: float | None, as_of: pd.Timestamp | None) -> pd.DataFrame:
+           ci: float | None, as_of: pd.Timestamp | None, *, current: bool = False) -> pd.DataFrame:
     groups = result[by_cols].drop_duplicates() if by_cols else pd.DataFrame(index=[0])
     now = result[result["period"] == chosen] if chosen is not None else result.iloc[:0]
     before = result[result["period"] == chosen - 1] if chosen is not None else result.iloc[:0]
@@ -617,6 +651,11 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         out["elapsed"] = elapsed
         out["pace"] = pace
         out["outlook"] = outlook.map({"met": "on track", "missed": "at risk"})
+    elif current and chosen is not None and chosen.end_time.normalize() <= as_of.normalize():
+        # The current period ends on as_of: scored, all of it elapsed, its pace its value.
+        out["elapsed"] = 1.0
+        out["pace"] = value
+        out["outlook"] = None
     if ci is not None:
         if KPIS[goal.kpi].proportion:
             lower, upper = wilson_interval(frame["numerator"], frame["denominator"], ci)

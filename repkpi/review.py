@@ -28,6 +28,7 @@ from repkpi.goals import (
     latest_complete_period,
     low_data,
     plan_goals,
+    refuse_unlived,
     scorecard,
     scorecard_calls,
 )
@@ -148,7 +149,8 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
         The length of the reviewed period and of the charts' periods.
     period : period-like or "current", optional
         The period under review; default the latest complete one.
-        ``"current"``: the one in progress on ``data.as_of``.
+        ``"current"``: the one in progress on ``data.as_of``. A period that
+        begins after ``as_of`` is refused (:class:`~repkpi.errors.OptionError`).
     fiscal_year_start : int, optional
         Default: the goals file's, else 1 (calendar years).
     progress : callable, optional
@@ -251,6 +253,7 @@ def reviewed_period(data: CrmData, freq: Freq, period: PeriodLike | None,
     if period == "current":
         return None if data.as_of is None else data.as_of.to_period(pfreq)
     if period is not None:
+        refuse_unlived(data, period, fiscal_year_start=fiscal, what="review")
         return to_period(period, pfreq, how="end", fiscal_year_start=fiscal)
     return latest_complete_period(data, freq, fiscal_year_start=fiscal)
 

@@ -427,7 +427,7 @@ IP = "in progress"
         # so far are 4 or 5. Quarters and months ending by 06-30 are complete.
         ("2024Q1", [("2024Q1", 4 / 6, "missed"), ("2024", 8 / 11, IP), ("2024-03", 0.0, "missed")]),
         ("2024Q2", [("2024Q2", 0.8, "missed"), ("2024", 8 / 11, IP), ("2024-06", 1.0, "met")]),
-        ("2024Q4", [("2024Q4", nan, "no data"), ("2024", 8 / 11, IP), ("2024-12", nan, "no data")]),
+        # The year holds as_of: in progress; its last quarter and month are not lived (NA).
         ("2024", [("2024Q4", nan, "no data"), ("2024", 8 / 11, IP), ("2024-12", nan, "no data")]),
         # May is in 2024Q2 (04-10 5, 05-10 5, 04-20 3, 05-20 4, 06-30 4: 4 of 5).
         ("2024-05", [("2024Q2", 0.8, "missed"), ("2024", 8 / 11, IP), ("2024-05", 1.0, "met")]),
@@ -444,6 +444,29 @@ def test_scorecard_explicit_period(book, period, expected):
     assert [p for p, _ in got] == [p for p, _, _ in expected]
     assert [v for _, v in got] == pytest.approx([v for _, v, _ in expected], nan_ok=True)
     assert list(card["status"]) == [s for _, _, s in expected]
+
+
+@pytest.mark.parametrize("period", ["2024Q3", "2024-07", "2025", "2024-07-01",
+                                    pd.Period("2024Q3", "Q")])
+def test_scorecard_refuses_a_period_after_as_of(book, period):
+    # The book's as-of date is 2024-06-30 (the last response): July is not lived yet.
+    goals = [csat_goal("Q"), csat_goal("Y"), csat_goal("M")]
+    with pytest.raises(OptionError, match=r"(?s)scorecard cannot take .*as_of\) 2024-06-30.*--as-of"):
+        scorecard(book, goals, period=period)
+
+
+def test_scorecard_current_on_a_periods_last_day_is_scored(book):
+    # as_of 2024-06-30 is the last day of 2024Q2 and of June: both are scored met or missed with
+    # elapsed 1.0 (Q2: 04-10 5, 04-20 3, 05-10 5, 05-20 4, 06-30 4: 4 of 5 = 0.8 < 0.9, missed;
+    # June: 06-30 4, 1 of 1, met). The year 2024 is in progress (182 of 366 days): 8 of 11 so far.
+    goals = [csat_goal("Q"), csat_goal("Y"), csat_goal("M")]
+    card = scorecard(book, goals, period="current")
+    assert [str(p) for p in card["period"]] == ["2024Q2", "2024", "2024-06"]
+    assert list(card["status"]) == ["missed", IP, "met"]
+    assert card["value"].tolist() == pytest.approx([0.8, 8 / 11, 1.0])
+    assert card["elapsed"].tolist() == pytest.approx([1.0, 182 / 366, 1.0])
+    assert card["pace"].tolist() == pytest.approx([0.8, 8 / 11, 1.0])   # ratios as they stand
+    assert card["outlook"].tolist() == [None, "at risk", None]
 
 
 def test_scorecard_goal_period_wins_over_the_review_period(book):
