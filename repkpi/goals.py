@@ -359,12 +359,10 @@ def refuse_unlived(data: CrmData, period: PeriodLike, *, fiscal_year_start: int 
     repkpi.errors.OptionError: review cannot take May 2024: it begins after the as-of date (as_of)...
     """
     try:
-        length = period_freq(period)
-    except OptionError:  # a date: the day itself
-        asked: pd.Period | pd.Timestamp = pd.Timestamp(period)
-    else:
-        asked = to_period(period, pandas_freq(length, fiscal_year_start),
-                          fiscal_year_start=fiscal_year_start)
+        pfreq = pandas_freq(period_freq(period), fiscal_year_start)
+    except OptionError:  # a date: the day itself (an unreadable one raises below)
+        pfreq = "D"
+    asked = to_period(period, pfreq, fiscal_year_start=fiscal_year_start)
     refuse_after_as_of(data, asked, what=what)
 
 
