@@ -649,7 +649,8 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         out["elapsed"] = elapsed
         out["pace"] = pace
         out["outlook"] = outlook.map({"met": "on track", "missed": "at risk"})
-    elif current and chosen is not None and chosen.end_time.normalize() <= as_of.normalize():
+    elif current and chosen is not None and as_of is not None \
+            and chosen.end_time.normalize() <= as_of.normalize():
         # The current period ends on as_of: scored, all of it elapsed, its pace its value.
         out["elapsed"] = 1.0
         out["pace"] = value
