@@ -44,7 +44,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, CalendarLike, read_calendar
 from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
-from repkpi.kpis.registry import executor_for
+from repkpi.kpis.registry import executor_for, refuse_after_as_of
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
 from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, period_label, to_period
 from repkpi.schemas import PRIORITIES
@@ -148,8 +148,8 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     ------
     OptionError
         A ``limit`` that is not a non-negative integer, a period that cannot
-        be read, ``sla_targets`` naming an unknown priority, or a bad clock,
-        calendar or pause.
+        be read or that begins after the data's as-of date, ``sla_targets``
+        naming an unknown priority, or a bad clock, calendar or pause.
     MissingTableError
         ``pause`` without the ``ticket_events`` table.
 
@@ -268,7 +268,9 @@ def _reviewed(data: Any, period: PeriodLike | None, freq: Freq | None, fiscal: i
     if period is None:
         return latest_complete_period(data, freq or "Q", fiscal_year_start=fiscal)
     freq = freq or period_freq(period)
-    return to_period(period, pandas_freq(freq, fiscal), fiscal_year_start=fiscal)
+    reviewed = to_period(period, pandas_freq(freq, fiscal), fiscal_year_start=fiscal)
+    refuse_after_as_of(data, reviewed, what="needs_attention")
+    return reviewed
 
 
 def _targets(targets: Mapping[str | None, float] | None) -> dict[str | None, float]:

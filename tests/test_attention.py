@@ -241,6 +241,13 @@ def test_an_unreadable_period_is_refused():
         repkpi.needs_attention(book(), "soon")
 
 
+def test_a_period_after_as_of_is_refused():
+    data = book()
+    later = data.as_of.to_period("Q") + 1
+    with pytest.raises(repkpi.OptionError, match=r"(?s)needs_attention cannot take .*as_of.*--as-of"):
+        repkpi.needs_attention(data, later)
+
+
 # -- the sample: every total from the raw tables ------------------------------------------------
 
 @pytest.fixture(scope="module")
