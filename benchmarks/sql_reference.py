@@ -49,8 +49,14 @@ Interpretation notes (where the spec leaves room, this is what is done):
 * the opening state of P (churn's and retention's S, NRR's and GRR's ARR
   at the start) is taken on P.open, the day before P.first: an account whose
   ``churned_on`` is P.first is in P's S and churns in P;
+* a declared as-of date (``connect(folder, as_of="2025-11-14")``) cuts the
+  tables as kpis.md's "The as-of date is a cut-off" says, in SQL (``DELETE``
+  the rows dated after it, ``UPDATE`` the later dates to NULL and the deals
+  won or lost after it to ``open``), and is then the data's as-of date;
+* states that depend on "now" (an open ticket past its deadline) are judged
+  at the close of the as-of date, 24:00 UTC (kpis.md, "Snapshot time");
 * only the spec defaults are implemented (no ``fiscal_year_start``,
-  ``start``/``end``, ``method``, ``kinds``, ``targets``, ``as_of`` options),
+  ``start``/``end``, ``method``, ``kinds``, ``targets`` options),
   except the service KPIs' ``clock="business"`` with a ``calendar`` (below);
   input is assumed valid (unique ids, enum values), CSV only.
 
@@ -74,7 +80,7 @@ most one change), one set of rows per combination of ``by`` overrides
 
 Public API::
 
-    con = connect("data/sample")
+    con = connect("data/sample")                 # or connect(folder, as_of="2025-11-14")
     df = kpi(con, "churn_rate", freq="Q", by="region")
     long = compute_all(con, freq="M", by="rep_id")
     df = kpi(con, "sla_compliance", clock="business", calendar={"timezone": ..., "hours": ...})
@@ -254,11 +260,13 @@ def _cast(expr: str, typ: str) -> str:
     return f"CAST({v} AS {_SQL_TYPE[typ]})"
 
 
-def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+def connect(data_dir: str | os.PathLike, *, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
     """Load every ``<table>.csv`` of ``data_dir`` into typed DuckDB tables.
 
     Columns of the data model missing from a file load as NULL columns of the
     right type; extra columns are kept as VARCHAR. Absent tables stay absent.
+    ``as_of`` (``"YYYY-MM-DD"``) declares the cut-off: the tables are read as
+    they stood at its close (see :data:`CUT`).
     """
     data_dir = Path(data_dir)
     con = duckdb.connect()
@@ -282,8 +290,36 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
             if col not in columns:
                 select.append(f"NULLIF({_quote_ident(col)}, '') AS {_quote_ident(col)}")
         con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM {source}")
-    _create_as_of(con)
+    if as_of is not None:
+        loaded = _tables(con)
+        for table, statement in CUT:
+            if table in loaded:
+                con.execute(statement.format(table=table, d=f"DATE {_quote_str(as_of)}"))
+    _create_as_of(con, as_of)
     return con
+
+
+CUT = [
+    ("accounts", "UPDATE {table} SET customer_since = NULL WHERE customer_since > {d}"),
+    ("accounts", "UPDATE {table} SET churned_on = NULL WHERE churned_on > {d}"),
+    ("deals", "DELETE FROM {table} WHERE created_on > {d}"),
+    ("deals", "UPDATE {table} SET stage = 'open' WHERE stage IN ('won', 'lost') AND closed_on > {d}"),
+    ("tickets", "DELETE FROM {table} WHERE CAST(opened_at AS DATE) > {d}"),
+    ("tickets", "UPDATE {table} SET first_response_at = NULL "
+                "WHERE CAST(first_response_at AS DATE) > {d}"),
+    ("tickets", "UPDATE {table} SET resolved_at = NULL WHERE CAST(resolved_at AS DATE) > {d}"),
+    ("surveys", "DELETE FROM {table} WHERE CAST(responded_at AS DATE) > {d}"),
+    ("activities", "DELETE FROM {table} WHERE occurred_on > {d}"),
+    ("reps", "DELETE FROM {table} WHERE hired_on > {d}"),
+    ("reps", "UPDATE {table} SET left_on = NULL WHERE left_on > {d}"),
+]
+"""The cut-off at a declared as-of date ``d`` (kpis.md): what had not happened by its close.
+
+Deals created, tickets opened, surveys, activities and reps hired after it do
+not exist yet; a customer since, a churn, a first response, a resolution or a
+leaving after it has not happened (NULL); a deal won or lost after it is
+still open. Contracts and market rows are read as they are (UTC dates of
+timestamps)."""
 
 
 RECORDED = {
@@ -296,8 +332,12 @@ RECORDED = {
 """Columns that record what has happened (kpis.md, "Complete periods")."""
 
 
-def _create_as_of(con) -> None:
-    """The view ``as_of(d)``: the latest recorded date (UTC), only won or lost deals' closed_on."""
+def _create_as_of(con, declared: str | None = None) -> None:
+    """The view ``as_of(d)``: the declared date, else the latest recorded date (UTC; only won
+    or lost deals' closed_on)."""
+    if declared is not None:
+        con.execute(f"CREATE VIEW as_of AS SELECT DATE {_quote_str(declared)} AS d")
+        return
     loaded = _tables(con)
     parts = []
     for table, columns in RECORDED.items():
@@ -327,6 +367,10 @@ def _columns(con, table: str) -> list[str]:
 # --------------------------------------------------------------------------
 # SQL building blocks
 # --------------------------------------------------------------------------
+
+
+SNAPSHOT = "SELECT CAST((SELECT d FROM as_of) + INTERVAL 1 DAY AS TIMESTAMP) AS as_of"
+"""When states are judged: the close of the as-of date (24:00 UTC)."""
 
 
 def _trunc(expr: str, freq: str) -> str:
@@ -711,12 +755,8 @@ def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
         )
         return (
             f"""
-ticket_as_of AS (  -- latest timestamp of the tickets table
-    SELECT max(ts) AS as_of FROM (
-        SELECT opened_at AS ts FROM tickets
-        UNION ALL SELECT first_response_at FROM tickets
-        UNION ALL SELECT resolved_at FROM tickets
-    )
+ticket_as_of AS (  -- the close of the as-of date: 24:00 UTC
+    {SNAPSHOT}
 ),
 sla AS (
     SELECT k.*,
@@ -1062,7 +1102,7 @@ def _target_sql(hours_of: dict[str, float]) -> str:
             + " END")
 
 
-def _clock_ctes(con, columns: list[str], as_of: str | None = None) -> str:
+def _clock_ctes(con, columns: list[str]) -> str:
     """CTEs ``clocked``: each ticket with its business hours, deadlines and SLA states.
 
     Columns: ``hours_to_respond``, ``hours_to_resolve`` (NULL without the timestamp),
@@ -1081,11 +1121,6 @@ def _clock_ctes(con, columns: list[str], as_of: str | None = None) -> str:
         listed = ", ".join(_quote_str(v) for v in mine) or "NULL"
         keys.append(f"CASE WHEN ov{i}.v IN ({listed}) THEN {_quote_str(column + '=')} || ov{i}.v END")
     key = f"concat_ws('|', {', '.join(keys)})" if keys else "''"
-    as_of_sql = (f"SELECT CAST({_quote_str(as_of)} AS TIMESTAMP) AS as_of" if as_of else """
-    SELECT max(ts) AS as_of FROM (
-        SELECT opened_at AS ts FROM tickets
-        UNION ALL SELECT first_response_at FROM tickets
-        UNION ALL SELECT resolved_at FROM tickets)""")
     states = []
     for what, done in (("resolve", "resolved_at"), ("respond", "first_response_at")):
         states.append(f"""
@@ -1132,7 +1167,8 @@ started AS (  -- business µs of the schedule before opened_at
     SELECT c.*, coalesce(o.before + least(c.t0 - o.o_start, o.o_end - o.o_start), 0) AS c_open
     FROM ticket_cal c ASOF LEFT JOIN openings o ON o.cal = c.cal AND c.t0 >= o.o_start
 ),{''.join(dues)}
-ticket_as_of AS ({as_of_sql}
+ticket_as_of AS (  -- the close of the as-of date: 24:00 UTC
+    {SNAPSHOT}
 ),
 clocked AS (
     SELECT c.*,
@@ -1190,16 +1226,16 @@ agg AS (
             f"{_final(kind)}")
 
 
-def ticket_clock(con, calendar: dict, *, as_of: str | None = None) -> pd.DataFrame:
+def ticket_clock(con, calendar: dict) -> pd.DataFrame:
     """Each ticket on the business clock of ``calendar``.
 
     Columns: ``ticket_id``, ``hours_to_respond``, ``hours_to_resolve``,
     ``due_resolve``, ``due_respond`` (UTC, NaT: no agreed time or never), and the SLA
     states ``met_resolve``, ``breached_resolve``, ``met_respond``, ``breached_respond``
-    judged at ``as_of`` (naive UTC text; default: the latest ticket timestamp).
+    judged at the close of the as-of date (24:00 UTC).
     """
     columns = create_openings(con, calendar)
-    df = con.execute(f"WITH {_clock_ctes(con, columns, as_of)}\n"
+    df = con.execute(f"WITH {_clock_ctes(con, columns)}\n"
                      "SELECT ticket_id, hours_to_respond, hours_to_resolve, due_resolve, "
                      "due_respond, met_resolve, breached_resolve, met_respond, breached_respond "
                      "FROM clocked ORDER BY ticket_id").df()

@@ -169,9 +169,8 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
       business clock, or paused: the first instant at which the target's
       hours are on the ticket's clock); tickets with no priority have no
       agreed time and are left out. The snapshot
-      time is kpis.md's default for the service KPIs, the latest timestamp in
-      the tickets table, but not after the end of ``data.as_of`` (a declared
-      cut-off). ``hours_overdue`` = (snapshot - deadline) in hours (on the
+      time is that of every service KPI (kpis.md, "Snapshot time"): the
+      close of ``data.as_of``, 24:00 UTC. ``hours_overdue`` = (snapshot - deadline) in hours (on the
       business clock or paused: the hours on the clock past the target at
       the snapshot); most overdue first. This list does not depend on ``period``.
     * ``renewals_due``: :func:`repkpi.detail` of ``renewal_rate`` for the
@@ -321,23 +320,17 @@ def _renewals(data: Any, period: pd.Period, fiscal: int) -> pd.DataFrame:
 
 
 def _snapshot(data: Any) -> pd.Timestamp | None:
-    """When open tickets are judged: the latest ticket timestamp, not after the end of ``as_of``."""
-    tickets = data.tickets
-    found = _gather(data, {c: tickets[c].max() for c in ("opened_at", "first_response_at", "resolved_at")})
-    latest = [pd.Timestamp(v) for v in found.values() if not pd.isna(v)]
-    if not latest:
+    """When open tickets are judged: the close of ``data.as_of`` (24:00 UTC), as every KPI does."""
+    if data.as_of is None:
         return None
-    now = max(latest)
-    if data.as_of is not None:
-        now = min(now, (data.as_of + pd.Timedelta(days=1)).tz_localize("UTC"))
-    return now
+    return (data.as_of + pd.Timedelta(days=1)).tz_localize("UTC")
 
 
 def _open_breaches(data: Any, hours: dict[str | None, float], clock: Clock = "calendar",
                    calendar: CalendarLike | None = None,
                    pause: str | Sequence[str] | None = None) -> pd.DataFrame:
     now = _snapshot(data)
-    if now is None:  # no ticket has a timestamp: nothing is open
+    if now is None:  # the data records nothing: nothing is open
         return _empty(COLUMNS["open_sla_breaches"])
     tickets = data.tickets
     unresolved = (tickets["opened_at"] <= now) & (tickets["resolved_at"].isna()

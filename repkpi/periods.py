@@ -25,7 +25,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 
 __all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros", "pandas_freq",
-           "period_label", "to_period"]
+           "period_label", "snapshot", "to_period"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -196,6 +196,20 @@ def day_numbers(values: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 of a date or timestamp column (UTC date); NAT where missing."""
     us = micros(values)
     return np.where(us == NAT, NAT, np.floor_divide(us, _US_PER_DAY))
+
+
+def snapshot(day: int) -> int:
+    """The close of day number ``day`` (24:00 UTC) in microseconds: when states are judged.
+
+    ``NAT`` stays ``NAT`` (no as-of date).
+
+    Examples
+    --------
+    >>> pd.Timestamp(snapshot(int(day_numbers(pd.Series([pd.Timestamp("2024-04-10")]))[0])),
+    ...              unit="us")
+    Timestamp('2024-04-11 00:00:00')
+    """
+    return NAT if day == NAT else (int(day) + 1) * _US_PER_DAY
 
 
 @dataclass(frozen=True)

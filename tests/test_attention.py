@@ -2,8 +2,8 @@
 
 The book (no declared cut-off): its latest recorded date is T7's first
 response, 2024-10-15 12:00 UTC, so ``data.as_of`` is 2024-10-15, 2024Q4 is in
-progress and the reviewed period defaults to 2024Q3. The latest ticket
-timestamp (the snapshot time of open tickets) is that same response.
+progress and the reviewed period defaults to 2024Q3. Open tickets are judged
+at the close of that day, 2024-10-16 00:00 UTC (kpis.md, "Snapshot time").
 """
 
 from __future__ import annotations
@@ -108,12 +108,13 @@ def test_churned_accounts_of_the_opening_book_largest_arr_first(lists):
 
 
 def test_open_breaches_most_overdue_first(lists):
-    # At 2024-10-15 12:00: T2 (normal, 72 h) was due 10-13 12:00: 48 h over; T6 (high, 24 h) due
-    # 10-14 12:00: 24 h; T1 (urgent, 4 h) due 10-15 10:00: 2 h. T3 and T7 are not due yet, T4 was
-    # resolved (late: a breach, but closed), T5 has no priority (no agreed time).
+    # At 2024-10-16 00:00: T2 (normal, 72 h) was due 10-13 12:00: 60 h over; T6 (high, 24 h) due
+    # 10-14 12:00: 36 h; T1 (urgent, 4 h) due 10-15 10:00: 14 h. T3 is due at that very moment
+    # (not past it) and T7 later, T4 was resolved (late: a breach, but closed), T5 has no
+    # priority (no agreed time).
     breaches = lists["open_sla_breaches"]
     assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6", "T1"]
-    assert column(lists, "open_sla_breaches", "hours_overdue") == [48.0, 24.0, 2.0]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [60.0, 36.0, 14.0]
     assert list(breaches.rows["deadline"]) == [pd.Timestamp("2024-10-13T12:00:00Z"),
                                                 pd.Timestamp("2024-10-14T12:00:00Z"),
                                                 pd.Timestamp("2024-10-15T10:00:00Z")]
@@ -186,19 +187,20 @@ def test_a_declared_cut_off_judges_tickets_and_deals_on_that_day():
     assert column(lists, "open_sla_breaches", "ticket_id") == ["T2"]
     assert column(lists, "open_sla_breaches", "hours_overdue") == [12.0]
     assert column(lists, "largest_open_deals", "deal_id") == ["D3", "D4", "D1", "D7", "D2"]
-    # Cut-off 2024-10-01: D5 (won 10-02) was still open; D7 (created 10-10) was not there yet.
+    # Cut-off 2024-10-01: D5 (won 10-02) was still open, and reads so; D7 (created 10-10) was
+    # not there yet.
     cut = repkpi.needs_attention(book(as_of="2024-10-01"))
     assert column(cut, "largest_open_deals", "deal_id") == ["D5", "D3", "D4", "D1", "D2"]
-    assert column(cut, "largest_open_deals", "stage") == ["won", "open", "open", "open", "open"]
+    assert column(cut, "largest_open_deals", "stage") == ["open"] * 5
     assert cut["open_sla_breaches"].total == 0  # at 10-02 00:00, T4 (low) is due 10-06
 
 
 def test_sla_targets_change_the_deadlines():
-    # 30 days for tickets with no priority: T5 (opened 09-01) was due 10-01 00:00, 348 h ago;
-    # normal tickets get 60 h: T2 was due 10-13 00:00, 60 h ago.
+    # 30 days for tickets with no priority: T5 (opened 09-01) was due 10-01 00:00, 360 h before
+    # the snapshot (10-16 00:00); normal tickets get 60 h: T2 was due 10-13 00:00, 72 h before.
     lists = repkpi.needs_attention(book(), sla_targets={None: 720, "normal": 60})
     assert column(lists, "open_sla_breaches", "ticket_id") == ["T5", "T2", "T6", "T1"]
-    assert column(lists, "open_sla_breaches", "hours_overdue") == [348.0, 60.0, 24.0, 2.0]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [360.0, 72.0, 36.0, 14.0]
 
 
 def test_missing_tables_give_empty_lists_with_a_reason():
@@ -266,7 +268,7 @@ def test_sample_totals_match_the_raw_tables(sample):
     assert set(lists["churned"].rows["account_id"]) <= set(a.loc[churned, "account_id"])
 
     t = sample.tickets
-    now = max(t[c].max() for c in ("opened_at", "first_response_at", "resolved_at"))
+    now = (sample.as_of + pd.Timedelta(days=1)).tz_localize("UTC")  # the close of as_of
     hours = {"urgent": 4, "high": 24, "normal": 72, "low": 120}
     deadline = t["opened_at"] + pd.to_timedelta(t["priority"].map(hours), unit="h")
     still_open = t["resolved_at"].isna() | (t["resolved_at"] > now)
@@ -330,30 +332,33 @@ WEEKDAYS_UTC = {"timezone": "UTC", "hours": {d: "09:00-17:00" for d in ("mon", "
 
 
 def test_the_business_clock_judges_open_tickets_in_opening_hours():
-    # Snapshot Tue 2024-10-15 12:00 UTC; 09:00-17:00 UTC on weekdays. On the clock at the
-    # snapshot: T1 (opened Tue 06:00) 3 h, T2 (Thu 10-10 12:00) 5 + 8 + 8 + 3 = 24 h, T3 (Tue
-    # 00:00) 3 h, T6 (Sun 10-13 12:00) 8 + 3 = 11 h, T7 (Mon 12:00) 5 + 3 = 8 h: none is past
-    # its default target (4, 72, 24, 24, 72 h), where the calendar clock finds three.
+    # Snapshot Wed 2024-10-16 00:00 UTC; 09:00-17:00 UTC on weekdays. On the clock at the
+    # snapshot: T1 (opened Tue 06:00) 8 h, T2 (Thu 10-10 12:00) 5 + 8 + 8 + 8 = 29 h, T3 (Tue
+    # 00:00) 8 h, T6 (Sun 10-13 12:00) 8 + 8 = 16 h, T7 (Mon 12:00) 5 + 8 = 13 h: only T1 is
+    # past its default target (4, 72, 24, 24, 72 h), due Tue 13:00, 4 h over, where the
+    # calendar clock finds three.
     lists = repkpi.needs_attention(book(), clock="business", calendar=WEEKDAYS_UTC)
-    assert lists["open_sla_breaches"].total == 0
-    # With 20 h for normal and 10 h for high tickets: T2 reached 20 h on Mon 10-14 at 16:00 (4 h
-    # over), T6 10 h on Tue at 11:00 (1 h over); T7 (8 h of 20) and T3 (3 h of 10) are in time.
+    assert column(lists, "open_sla_breaches", "ticket_id") == ["T1"]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [4.0]
+    # With 20 h for normal and 10 h for high tickets: T2 reached 20 h on Mon 10-14 at 16:00 (9 h
+    # over), T6 10 h on Tue at 11:00 (6 h over); T7 (13 h of 20) and T3 (8 h of 10) are in time.
     lists = repkpi.needs_attention(book(), clock="business", calendar=WEEKDAYS_UTC,
                                    sla_targets={"normal": 20, "high": 10})
-    assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6"]
-    assert column(lists, "open_sla_breaches", "hours_overdue") == [4.0, 1.0]
+    assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6", "T1"]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [9.0, 6.0, 4.0]
     assert list(lists["open_sla_breaches"].rows["deadline"]) == [
-        pd.Timestamp("2024-10-14T16:00:00Z"), pd.Timestamp("2024-10-15T11:00:00Z")]
+        pd.Timestamp("2024-10-14T16:00:00Z"), pd.Timestamp("2024-10-15T11:00:00Z"),
+        pd.Timestamp("2024-10-15T13:00:00Z")]
 
 
 def test_a_pause_moves_an_open_tickets_deadline():
     # T2 waits on the customer (pending) for 24 h from 10-11 12:00: its 72 calendar hours end
-    # on 10-14 12:00, 24 h before the snapshot; T6 and T1 as without pauses.
+    # on 10-14 12:00, 36 h before the snapshot (10-16 00:00); T6 and T1 as without pauses.
     events = pd.DataFrame({"ticket_id": ["T2", "T2"], "status": ["pending", "open"],
                            "changed_at": ["2024-10-11T12:00:00Z", "2024-10-12T12:00:00Z"]})
     lists = repkpi.needs_attention(book(ticket_events=events), pause="pending")
     assert column(lists, "open_sla_breaches", "ticket_id") == ["T2", "T6", "T1"]
-    assert column(lists, "open_sla_breaches", "hours_overdue") == [24.0, 24.0, 2.0]
+    assert column(lists, "open_sla_breaches", "hours_overdue") == [36.0, 36.0, 14.0]
     assert lists["open_sla_breaches"].rows["deadline"].iloc[0] == pd.Timestamp(
         "2024-10-14T12:00:00Z")
 

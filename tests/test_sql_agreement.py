@@ -18,12 +18,17 @@ from benchmarks import sql_reference
 from benchmarks.agreement import mismatches
 from repkpi.datasets.generator import write_sample
 
+INSIDE_A_QUARTER = "2026-08-14"
 
-@pytest.fixture(scope="module", params=["sample", "first-of-month", "optional-columns"])
+
+@pytest.fixture(scope="module",
+                params=["sample", "first-of-month", "optional-columns", "declared-as-of"])
 def both(request, tmp_path_factory):
     """The shipped sample; generated data with 40% of accounts won, lost and renewed on the
-    1st of a month, as real CRMs date them (the opening state on P.open matters there); and
-    that data with the optional columns of data-model.md left empty in places."""
+    1st of a month, as real CRMs date them (the opening state on P.open matters there); that
+    data with the optional columns of data-model.md left empty in places; and that data
+    declared as of a day inside a quarter (both sides cut it, each from kpis.md's rules)."""
+    as_of = INSIDE_A_QUARTER if request.param == "declared-as-of" else None
     if request.param == "sample":
         folder = repkpi.sample_path()
     else:
@@ -31,7 +36,7 @@ def both(request, tmp_path_factory):
                               first_of_month=0.4)
         if request.param == "optional-columns":
             blank_optional_cells(folder)
-    return repkpi.load(folder), sql_reference.connect(folder)
+    return repkpi.load(folder, as_of=as_of), sql_reference.connect(folder, as_of=as_of)
 
 
 def blank_optional_cells(folder: Path) -> None:

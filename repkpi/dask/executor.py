@@ -5,8 +5,7 @@ Two passes over the data at most:
 1. **Facts of the whole data** (once per data object, then cached): the
    first and last value of every date column (the period grids), every
    label of the ``by`` columns (group codes that mean the same in every
-   partition), the latest ticket timestamp (the default ``as_of``) and the
-   small tables (reps, market). Nothing that grows with the rows: the
+   partition), the as-of date and the small tables (reps, market). Nothing that grows with the rows: the
    client never holds the accounts, the contracts or any other table.
 2. **The KPIs**, all requested at once in one ``dask.compute``, each on
    *units* of the data, each unit a :class:`~repkpi.io.loading.CrmData`
@@ -83,7 +82,7 @@ from repkpi.kpis.pandas_engine import (
 )
 from repkpi.kpis.registry import EXPECTED, KPIS, Call, Executor, KpiSpec, normalise_by
 from repkpi.kpis.shared import SharedExecutor
-from repkpi.periods import NAT, day_numbers, micros
+from repkpi.periods import NAT, day_numbers
 from repkpi.schemas import COLUMNS
 
 __all__ = ["EXECUTORS", "DaskExecutor"]
@@ -156,12 +155,6 @@ def _make_context(facts: dict[str, Any], *, subtotals: bool) -> WholeFacts:
         spans[key] = tuple(np.datetime64("NaT") if d == NAT else np.datetime64(int(d), "D")
                            for d in days)
     values: dict[tuple, Any] = {("as_of",): facts["as_of_day"]}
-    latest = [facts["spans"][("tickets", c)][1] for c in ("opened_at", "first_response_at",
-                                                          "resolved_at")
-              if ("tickets", c) in facts["spans"]]
-    if latest:
-        stamps = micros(pd.Series(latest).astype("datetime64[us, UTC]"))
-        values[("latest", "tickets")] = max((s for s in stamps if s != NAT), default=NAT)
     return WholeFacts(spans=spans, labels=facts["labels"], known=values, subtotals=subtotals)
 
 

@@ -35,12 +35,22 @@ import pandas as pd
 import pyarrow
 
 from repkpi.errors import DataFileError, DataValidationError, OptionError
-from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
+from repkpi.io.asof import (
+    AsOfLike,
+    as_of_date,
+    coverage,
+    coverage_notes,
+    cut,
+    from_days,
+    latest_recorded,
+    recorded_span,
+)
 from repkpi.io.files import TABLES, read_file, table_parts
 from repkpi.io.parsing import failure_records, parse_table
 from repkpi.io.validation import (
     NOT_IN_TICKETS,
     REFERENCING,
+    SUMMARY_COLUMNS,
     TICKET_REJECTED,
     Errors,
     as_report,
@@ -146,7 +156,7 @@ class DaskCrmData:
         for name in TABLES:
             frame = None
             if name in parts:
-                frame = dd.from_map(_Part(name, self._dropped(name)), parts[name],
+                frame = dd.from_map(_Part(name, self._dropped(name), as_of), parts[name],
                                     meta=meta[name], enforce_metadata=False,
                                     label=f"repkpi-{name}")
             setattr(self, name, frame)
@@ -165,6 +175,42 @@ class DaskCrmData:
             facts["as_of"] = _latest_day(days)
         return facts["as_of"]
 
+    @property
+    def coverage(self) -> pd.DataFrame:
+        """Each table's first and last recorded dates, its rows, and whether it is stale.
+
+        As ``CrmData.coverage``: one pass over the partitions, then kept.
+        """
+        if "coverage" not in self.cache:
+            spans = {name: [dask.delayed(_span)(name, part) for part in frame.to_delayed()]
+                     for name, frame in self.tables.items()}
+            (found,) = dask.compute(spans, scheduler=self.client)
+            whole = {}
+            for name, parts in found.items():
+                firsts = [f for f, _, _ in parts if f is not None]
+                lasts = [last for _, last, _ in parts if last is not None]
+                whole[name] = (min(firsts) if firsts else None, max(lasts) if lasts else None,
+                               sum(n for _, _, n in parts))
+            self.cache["coverage"] = coverage(whole, self.as_of)
+        return self.cache["coverage"]
+
+    @property
+    def scheduled_churn(self) -> int:
+        """Accounts whose ``churned_on`` lies after ``as_of`` (see ``CrmData.scheduled_churn``)."""
+        if self.accounts is None or self.as_of is None:
+            return 0
+        if "scheduled_churn" not in self.cache:
+            later = (self.accounts["churned_on"] > self.as_of).sum()
+            self.cache["scheduled_churn"] = int(dask.compute(later, scheduler=self.client)[0])
+        return self.cache["scheduled_churn"]
+
+    def coverage_notes(self) -> list[str]:
+        """The coverage in words: stale tables, churn dates after ``as_of``, nothing recorded since.
+
+        See :func:`repkpi.io.asof.coverage_words`; ``validate`` and the report print them.
+        """
+        return coverage_notes(self)
+
     def _dropped(self, table: str) -> dict[str, np.ndarray]:
         """Zero-based rows of each file of ``table`` that were rejected."""
         rows = self.rejects[self.rejects["table"] == table]
@@ -179,20 +225,22 @@ class DaskCrmData:
     def summary(self) -> pd.DataFrame:
         """Rows read, loaded and rejected per table, with the number of files of each.
 
-        The other columns are those of ``CrmData.summary``: ``delimiter``,
-        ``trimmed`` and ``never``, over all the files of a table.
+        The other columns are those of ``CrmData.summary``: ``after_as_of``,
+        ``changed``, ``delimiter``, ``trimmed`` and ``never``, over all the
+        files of a table.
         """
         rejected = self.rejects.groupby("table")[["file", "row"]].apply(
             lambda g: len(g.drop_duplicates())) if len(self.rejects) else pd.Series(dtype=int)
         rows = [{"table": name, "source": f"{len(self.sources[name])} file(s)",
                  "rows": self.rows_read[name],
-                 "loaded": self.rows_read[name] - int(rejected.get(name, 0)),
+                 "loaded": (self.rows_read[name] - int(rejected.get(name, 0))
+                            - self.notes.get(name, {}).get("after_as_of", 0)),
                  "rejected": int(rejected.get(name, 0)),
                  **{key: self.notes.get(name, {}).get(key, default)
-                    for key, default in (("delimiter", ""), ("trimmed", 0), ("never", 0))}}
+                    for key, default in (("after_as_of", 0), ("changed", 0), ("delimiter", ""),
+                                         ("trimmed", 0), ("never", 0))}}
                 for name in self.tables]
-        return pd.DataFrame(rows, columns=["table", "source", "rows", "loaded", "rejected",
-                                           "delimiter", "trimmed", "never"])
+        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
     def __repr__(self) -> str:
         parts = [f"{name}={len(self.sources[name])} partition(s)" for name in self.tables]
@@ -201,16 +249,23 @@ class DaskCrmData:
 
 
 class _Part:
-    """Reads one file of a table as a typed partition, without its rejected rows."""
+    """Reads one file of a table as a typed partition, without its rejected rows, cut at ``as_of``."""
 
-    def __init__(self, table: str, dropped: dict[str, np.ndarray]) -> None:
-        self.table, self.dropped = table, dropped
+    def __init__(self, table: str, dropped: dict[str, np.ndarray],
+                 as_of: pd.Timestamp | None = None) -> None:
+        self.table, self.dropped, self.as_of = table, dropped, as_of
 
     def __call__(self, file: str) -> pd.DataFrame:
         typed, _ = parse_table(self.table, read_file(file), file)  # checked at load already
         pyarrow.default_memory_pool().release_unused()  # hand the file's buffers back
         bad = self.dropped.get(file)
-        return typed if bad is None else typed.drop(index=bad)
+        typed = typed if bad is None else typed.drop(index=bad)
+        return cut(self.table, typed, self.as_of).frame
+
+
+def _span(table: str, part: pd.DataFrame) -> tuple[int | None, int | None, int]:
+    """A partition's first and last recorded days, and its rows."""
+    return (*recorded_span(table, part), len(part))
 
 
 def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
@@ -221,6 +276,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to.
     """
     check_errors_option(errors)
+    day = as_of_date(as_of)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
     failures, rows_read, meta, summaries, notes = [], {}, {}, {}, {}
@@ -232,7 +288,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                 if t in parts and any(r in parts for r in by)]
     for tables in _passes(parts):
         validated = {t: [dask.delayed(_validate)(t, f, refs.get(_REFERS.get(t, "")),
-                                                 t in referred) for f in parts[t]]
+                                                 t in referred, as_of=day) for f in parts[t]]
                      for t in tables}
         for table in referred:
             if table in validated:  # their ids stay on the workers, for the references
@@ -251,8 +307,8 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
             notes[table] = {
                 "delimiter": ", ".join(dict.fromkeys(r["notes"]["delimiter"] for r in results
                                                      if r["notes"]["delimiter"])),
-                "trimmed": sum(r["notes"]["trimmed"] for r in results),
-                "never": sum(r["notes"]["never"] for r in results)}
+                **{key: sum(r["notes"][key] for r in results)
+                   for key in ("never", "trimmed", "after_as_of", "changed")}}
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
@@ -269,7 +325,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
     facts = None if len(report) else _whole(summaries, _merge_labels(*labels))
-    data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=as_of_date(as_of))
+    data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=day)
     data.notes = notes
     return data
 
@@ -349,12 +405,14 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
-              keep_ids: bool = False) -> dict[str, Any]:
+              keep_ids: bool = False, *, as_of: pd.Timestamp | None = None) -> dict[str, Any]:
     """Parse and check one partition: its failures, row count, columns and range of keys.
 
     ``ids``: every id of the table this one refers to (accounts; tickets for
     ``ticket_events``), and the ids whose rows were all rejected.
     ``keep_ids``: hand back the table's own ids (other tables refer to them).
+    ``as_of``: the declared cut-off; its notes count the valid rows after it
+    and the cells it changed, and the facts are those of the rows it keeps.
     """
     raw = read_file(file)
     notes = {"delimiter": raw.attrs.get("delimiter", "")}
@@ -371,12 +429,13 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
     failures = pd.concat([f for f in failures if len(f)]
                          or [failure_records(table, "", "", pd.Index([]), None)],
                          ignore_index=True).assign(file=file)
+    done = cut(table, typed.drop(index=np.unique(failures["row"].to_numpy(np.int64) - 1)), as_of)
+    notes.update(after_as_of=done.after, changed=done.changed)
     out = {"rows": len(typed), "failures": failures, "notes": notes,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
                      else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),
-           "facts": _summary(table, typed.drop(
-               index=np.unique(failures["row"].to_numpy(np.int64) - 1)))}
+           "facts": _summary(table, done.frame)}
     if keep_ids:
         out["ids"] = typed[_ID[table]]
     del typed

@@ -30,11 +30,21 @@ import pandas as pd
 import pyarrow
 
 from repkpi.errors import DataValidationError, OptionError
-from repkpi.io.asof import AsOfLike, as_of_date, from_days, latest_recorded
+from repkpi.io.asof import (
+    AsOfLike,
+    as_of_date,
+    coverage,
+    coverage_notes,
+    cut,
+    from_days,
+    latest_recorded,
+    recorded_span,
+)
 from repkpi.io.files import TABLES, Source, part_files, read_file, read_parts, table_files
 from repkpi.io.mapping import mapped_sources
 from repkpi.io.parsing import REJECT_COLUMNS
 from repkpi.io.validation import (
+    SUMMARY_COLUMNS,
     Errors,
     as_report,
     cascade_rejects,
@@ -46,10 +56,6 @@ from repkpi.io.validation import (
 # TABLES, Errors and REJECT_COLUMNS belong to files, validation and parsing; they stay
 # importable from here, where callers have long found them beside CrmData and load.
 __all__ = ["REJECT_COLUMNS", "TABLES", "CrmData", "Errors", "load"]
-
-
-SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "delimiter", "trimmed", "never"]
-"""The columns of :meth:`CrmData.summary`."""
 
 
 def _by_file(report: pd.DataFrame, parts: dict[str, list[tuple[str, int]]]) -> pd.DataFrame:
@@ -145,9 +151,9 @@ class CrmData:
                     "Hint: pass None for a table you do not have."
                 )
             raw[name] = frame.reset_index(drop=True)
+        self.declared_as_of = as_of_date(as_of)
         self._build([Source(name, "<DataFrame>", functools.partial(raw.get, name))
                      for name in raw], errors)
-        self.declared_as_of = as_of_date(as_of)
 
     @classmethod
     def from_sources(cls, sources: list[Source], errors: Errors = "strict", *,
@@ -172,12 +178,16 @@ class CrmData:
         {'accounts': 'memory'}
         """
         data = cls.__new__(cls)
-        data._build(sources, errors)
         data.declared_as_of = as_of_date(as_of)
+        data._build(sources, errors)
         return data
 
     def _build(self, sources: list[Source], errors: Errors) -> None:
-        """Read, parse and check one table at a time, so that only one raw table is in memory."""
+        """Read, parse and check one table at a time, so that only one raw table is in memory.
+
+        The valid rows are then cut at the declared as-of date (see
+        :func:`repkpi.io.asof.cut`); ``notes`` counts what the cut left out.
+        """
         check_errors_option(errors)
         self.sources = {source.table: source.origin for source in sources}
         self.rows_read, self.notes = {}, {}
@@ -208,6 +218,10 @@ class CrmData:
             if frame is not None and len(report):
                 bad = report.loc[report["table"] == name, "row"].to_numpy(dtype=np.int64) - 1
                 frame = frame.drop(index=bad)
+            if frame is not None:
+                done = cut(name, frame, self.declared_as_of)
+                frame = done.frame
+                self.notes[name].update(after_as_of=done.after, changed=done.changed)
             setattr(self, name, frame)
 
     @classmethod
@@ -265,6 +279,46 @@ class CrmData:
         """The loaded tables by name (absent tables left out)."""
         return {name: getattr(self, name) for name in TABLES if getattr(self, name) is not None}
 
+    @property
+    def coverage(self) -> pd.DataFrame:
+        """Each table's first and last recorded dates, its rows, and whether it is stale.
+
+        Columns ``table``, ``first``, ``last``, ``rows``, ``stale``: a table
+        whose last recorded date lies more than 7 days before ``as_of`` is
+        stale (see :func:`repkpi.io.asof.coverage`; contracts, reps and market
+        record no date: NaT, never stale).
+
+        Examples
+        --------
+        >>> data = CrmData(accounts=pd.DataFrame({"account_id": ["A1", "A2"],
+        ...     "customer_since": ["2024-01-15", "2024-03-31"]}),
+        ...     surveys=pd.DataFrame({"response_id": ["R1"], "account_id": ["A1"],
+        ...                           "responded_at": ["2024-02-01T10:00:00Z"], "csat": [5]}))
+        >>> data.coverage
+              table      first       last  rows  stale
+        0  accounts 2024-01-15 2024-03-31     2  False
+        1   surveys 2024-02-01 2024-02-01     1   True
+        """
+        if "coverage" not in self.__dict__:
+            spans = {name: (*recorded_span(name, frame), len(frame))
+                     for name, frame in self.tables.items()}
+            self.__dict__["coverage"] = coverage(spans, self.as_of)
+        return self.__dict__["coverage"]
+
+    @property
+    def scheduled_churn(self) -> int:
+        """Accounts whose ``churned_on`` lies after ``as_of``: read as scheduled, not happened."""
+        if self.accounts is None or self.as_of is None:
+            return 0
+        return int((self.accounts["churned_on"] > self.as_of).sum())
+
+    def coverage_notes(self) -> list[str]:
+        """The coverage in words: stale tables, churn dates after ``as_of``, nothing recorded since.
+
+        See :func:`repkpi.io.asof.coverage_words`; ``validate`` and the report print them.
+        """
+        return coverage_notes(self)
+
     def summary(self) -> pd.DataFrame:
         """Rows read, loaded and rejected per table, with the source of each.
 
@@ -272,6 +326,9 @@ class CrmData:
         -------
         DataFrame
             Columns ``table``, ``source``, ``rows``, ``loaded``, ``rejected``,
+            ``after_as_of`` (rows dated after a declared as-of date, left
+            out: ``rows = loaded + rejected + after_as_of``), ``changed``
+            (cells of events after it read as not happened yet),
             ``delimiter`` (of a text file, as found from its header line),
             ``trimmed`` (text cells whose surrounding whitespace was trimmed)
             and ``never`` (far-out end dates such as ``9999-12-31`` read as empty).
@@ -283,6 +340,8 @@ class CrmData:
         rows = [
             {"table": name, "source": self.sources[name], "rows": self.rows_read[name],
              "loaded": len(frame), "rejected": int(rejected.get(name, 0)),
+             "after_as_of": notes.get(name, {}).get("after_as_of", 0),
+             "changed": notes.get(name, {}).get("changed", 0),
              "delimiter": notes.get(name, {}).get("delimiter", ""),
              "trimmed": notes.get(name, {}).get("trimmed", 0),
              "never": notes.get(name, {}).get("never", 0)}

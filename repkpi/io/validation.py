@@ -39,6 +39,7 @@ __all__ = [
     "NOT_IN_ACCOUNTS",
     "NOT_IN_TICKETS",
     "REFERENCING",
+    "SUMMARY_COLUMNS",
     "TICKET_REJECTED",
     "Errors",
     "as_report",
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 Errors = Literal["strict", "quarantine"]
+SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "after_as_of", "changed",
+                   "delimiter", "trimmed", "never"]
+"""The columns of a load summary (``CrmData.summary``, on every engine): ``rows`` = ``loaded``
++ ``rejected`` + ``after_as_of``."""
 REFERENCING = ("contracts", "deals", "tickets", "surveys", "activities")
 """The tables whose ``account_id`` must be an account of the accounts table."""
 NOT_IN_ACCOUNTS = "reference: account_id not in accounts"

@@ -9,13 +9,16 @@ team's opening hours count; ``pause=[statuses]`` stops either clock while
 the ticket is in those statuses (from ``ticket_events``). See
 :mod:`repkpi.kpis.clocks`.
 
-At ``as_of`` a ticket has **met** its SLA if it was resolved by its
-deadline, has **breached** it if it was resolved later or is unresolved with
-``as_of`` past the deadline, and is otherwise **pending** (in neither
-count). A ticket resolved after ``as_of`` is unresolved at ``as_of``.
+States are judged at the close of the data's as-of date (24:00 UTC of
+``data.as_of``, the same moment for every KPI: kpis.md, "Snapshot time"): a
+ticket has **met** its SLA if it was resolved by its deadline, has
+**breached** it if it was resolved later or is unresolved with the deadline
+passed at that moment, and is otherwise **pending** (in neither count). A
+declared as-of date cuts the data at load (:func:`repkpi.load`), so a ticket
+resolved after it is unresolved.
 
-Examples use these tickets (``as_of`` defaults to the latest timestamp, here
-2024-04-10 09:00 UTC):
+Examples use these tickets (their as-of date is 2024-04-10, judged at
+2024-04-11 00:00 UTC):
 
 >>> examples.tickets().tickets.shape[0] > 0
 True
@@ -35,7 +38,7 @@ from repkpi.kpis.clocks import Clock, TicketClock
 from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.groups import positions
 from repkpi.kpis.registry import kpi
-from repkpi.periods import NAT, micros
+from repkpi.periods import NAT, micros, snapshot
 from repkpi.schemas import PRIORITIES
 
 __all__ = ["DEFAULT_RESPONSE_HOURS", "DEFAULT_SLA_HOURS", "first_response_hours",
@@ -47,11 +50,6 @@ DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "l
 DEFAULT_RESPONSE_HOURS: dict[str, float] = {"urgent": 1, "high": 4, "normal": 24, "low": 48}
 """First response targets in hours per priority."""
 Pause = str | Sequence[str] | None
-
-
-def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _hours(name: str, defaults: Mapping[str, float],
@@ -78,16 +76,12 @@ def _clock_columns(clock: TicketClock, tickets: pd.DataFrame) -> dict[str, np.nd
 
 def _sla(s: Scope, later: str, defaults: Mapping[str, float],
          targets: Mapping[str | None, float] | None, kinds: str | Sequence[str] | None,
-         as_of: str | pd.Timestamp | None, clock: Clock, calendar: CalendarLike | None,
-         pause: Pause) -> Formula:
+         clock: Clock, calendar: CalendarLike | None, pause: Pause) -> Formula:
     """Met / (met + breached), the SLA being that ``later`` comes by the deadline."""
     tickets = s.frame
     hours = _hours(s.name, defaults, targets)
     done = micros(tickets[later])
-    if as_of is None:
-        as_of = s.fact(("latest", "tickets"), lambda: _latest(tickets))
-    else:
-        as_of = micros(pd.Series([_utc(as_of)]))[0]
+    as_of = snapshot(s.as_of)
     ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause,
                           as_of=None if as_of == NAT else int(as_of))
     # Hours allowed per ticket: a ticket with no priority has no agreed time (NaN), unless
@@ -116,8 +110,7 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
 
 @kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson")
 def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
-                   kinds: str | Sequence[str] | None = None,
-                   as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
+                   kinds: str | Sequence[str] | None = None, clock: Clock = "calendar",
                    calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Share of the period's tickets resolved by their deadline: met / (met + breached).
 
@@ -130,9 +123,6 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
         side, unless ``targets`` gives one for ``None``.
     kinds : str or list of str, optional
         Only tickets of these kinds (e.g. ``"complaint"``).
-    as_of : timestamp, optional
-        When the states are judged (naive = UTC); default: the latest
-        timestamp in the tickets table.
     clock : {"calendar", "business"}
         ``"calendar"``: every hour counts; ``"business"``: only the hours
         inside ``calendar``'s opening hours.
@@ -159,7 +149,7 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     on its clock; it has met its SLA if ``resolved_at <= deadline``. In
     :func:`repkpi.detail`, each ticket shows its ``deadline``,
     ``hours_late`` (hours on the clock past the target at its resolution,
-    or at ``as_of``; negative: to spare; a ticket resolved after its
+    or at the close of the as-of date; negative: to spare; a ticket resolved after its
     deadline while the clock stood still is late by 0 hours),
     ``hours_to_respond`` and ``hours_to_resolve``, all on the chosen clock.
 
@@ -174,10 +164,13 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     0 2024Q1        1.0          2.0
     1 2024Q2        1.0          2.0
 
-    At noon on 1 April, T3 is still pending:
+    Declared as of 1 April, the data stands as it did that day (T4 not
+    opened yet); T3, opened at 02:00 UTC that day with 24 hours, is still
+    pending at midnight:
 
-    >>> sla_compliance(data, as_of="2024-04-01T12:00:00Z", kinds="complaint")[
-    ...     ["period", "numerator", "denominator"]]
+    >>> from repkpi import CrmData
+    >>> april_1 = CrmData(tickets=data.tickets, as_of="2024-04-01")
+    >>> sla_compliance(april_1, kinds="complaint")[["period", "numerator", "denominator"]]
       period  numerator  denominator
     0 2024Q1        1.0          1.0
     1 2024Q2        0.0          0.0
@@ -186,7 +179,7 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     Saturday 2 March at 08:00, resolved on Wednesday 6 March at 08:00,
     before the team opened) was on the clock 8 + 8 = 16 hours of its 72:
     met. T3, opened on Monday 1 April at 02:00, reaches its 24 hours on
-    Wednesday at 17:00: breached at as_of.
+    Wednesday at 17:00: breached by the close of 10 April.
 
     >>> week = {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")}
     >>> business = sla_compliance(data, clock="business",
@@ -196,14 +189,12 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     0  2024Q1        2.0          2.0
     1  2024Q2        1.0          2.0
     """
-    return _sla(s, "resolved_at", DEFAULT_SLA_HOURS, targets, kinds, as_of, clock, calendar,
-                pause)
+    return _sla(s, "resolved_at", DEFAULT_SLA_HOURS, targets, kinds, clock, calendar, pause)
 
 
 @kpi(title="First response SLA", table="tickets", unit="percent", kind="ratio", interval="wilson")
 def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
-                       kinds: str | Sequence[str] | None = None,
-                       as_of: str | pd.Timestamp | None = None, clock: Clock = "calendar",
+                       kinds: str | Sequence[str] | None = None, clock: Clock = "calendar",
                        calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Share of the period's tickets answered by their deadline: met / (met + breached).
 
@@ -217,9 +208,6 @@ def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
         ``urgent: 1, high: 4, normal: 24, low: 48``.
     kinds : str or list of str, optional
         Only tickets of these kinds.
-    as_of : timestamp, optional
-        When the states are judged (naive = UTC); default: the latest
-        timestamp in the tickets table.
     clock : {"calendar", "business"}
     calendar : mapping or path, optional
     pause : str or list of str, optional
@@ -228,7 +216,7 @@ def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
     Examples
     --------
     T1 answered in 1 h (urgent, 1 h: met), T2 in 4 h (normal, 24 h: met);
-    T3 (high, 4 h) has no answer at as_of, 10 April: breached; T4 (low,
+    T3 (high, 4 h) has no answer by the close of 10 April: breached; T4 (low,
     48 h), opened on 9 April at 08:00, is still within its 48 hours: pending.
 
     >>> data = examples.tickets()
@@ -237,14 +225,8 @@ def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
     0 2024Q1        2.0          2.0
     1 2024Q2        0.0          1.0
     """
-    return _sla(s, "first_response_at", DEFAULT_RESPONSE_HOURS, targets, kinds, as_of, clock,
-                calendar, pause)
-
-
-def _latest(tickets: pd.DataFrame) -> int:
-    """The latest timestamp of the tickets, in microseconds (``NAT`` when there is none)."""
-    latest = [micros(tickets[c]) for c in ("opened_at", "first_response_at", "resolved_at")]
-    return max((x[x != NAT].max() for x in latest if (x != NAT).any()), default=NAT)
+    return _sla(s, "first_response_at", DEFAULT_RESPONSE_HOURS, targets, kinds, clock, calendar,
+                pause)
 
 
 def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | None,

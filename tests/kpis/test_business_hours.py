@@ -375,8 +375,8 @@ TICKETS = pd.DataFrame({
 })
 
 
-def sla_data(**tables):
-    return repkpi.CrmData(tickets=TICKETS, as_of="2026-03-31", **tables)
+def sla_data(as_of="2026-03-31", **tables):
+    return repkpi.CrmData(tickets=TICKETS, as_of=as_of, **tables)
 
 
 def values(result: pd.DataFrame) -> list[tuple]:
@@ -384,15 +384,19 @@ def values(result: pd.DataFrame) -> list[tuple]:
 
 
 def test_first_response_sla_by_hand():
-    # Response targets urgent 1 h, high 4 h, normal 24 h. as_of = Mon 11 March 09:00 (the
-    # latest timestamp, T2's resolution).
+    # Response targets urgent 1 h, high 4 h, normal 24 h, judged at the close of the as-of
+    # date (31 March, then 10 March: 24:00 UTC, 01:00 in Berlin).
     # Calendar clock: T1 answered after 65.5 h (> 1): breached; T2 after 50.5 h (> 4):
-    # breached; T3 after 4 h (= 4, met exactly); T4 unanswered, 48 h > 24 by as_of: breached.
+    # breached; T3 after 4 h (= 4, met exactly); T4 unanswered, past its 24 h: breached.
     data = sla_data()
     assert values(kpis.first_response_sla(data, freq="M")) == [("2026-03", 1, 4)]
     # Business clock 09:00-17:00: T1 1 h on Friday, answered Mon 09:30: 1.5 h (> 1): breached.
     # T2 (Saturday) answered Mon 12:30: 3.5 h (<= 4): met. T3 4 h: met. T4, opened Mon 09:00,
-    # is due after 24 business hours, Wed 17:00: unanswered at as_of (Wed 09:00): pending.
+    # is due after 24 business hours, Wed 11 March 17:00: breached by 31 March, and pending
+    # at the close of 10 March (Wed 01:00 in Berlin).
+    business = kpis.first_response_sla(data, freq="M", clock="business", calendar=BERLIN)
+    assert values(business) == [("2026-03", 2, 4)]
+    data = sla_data(as_of="2026-03-10")
     business = kpis.first_response_sla(data, freq="M", clock="business", calendar=BERLIN)
     assert values(business) == [("2026-03", 2, 3)]
     rows = repkpi.detail(data, "first_response_sla", period="2026-03", clock="business",
@@ -411,8 +415,9 @@ def test_sla_compliance_on_the_business_clock_shows_deadlines_and_hours_in_detai
     # on the clock at 17:00 = 1 + 8 = 9 hours): breached, 5 hours late.
     # T2 Sat + 24 h = Wed 17:00; resolved Wed 09:00 (16 h): met, 8 to spare.
     # T3 Mon 09:00 + 24 h = Wed 17:00; resolved Mon 11:00: met (2 h).
-    # T4 no target of its own (normal 72 h): unresolved, due in 72 business hours: pending.
-    data = sla_data()
+    # T4 no target of its own (normal 72 h): unresolved, due in 72 business hours (Thu 19
+    # March 17:00): pending at the close of the as-of date, 11 March.
+    data = sla_data(as_of="2026-03-11")
     result = kpis.sla_compliance(data, freq="M", clock="business", calendar=BERLIN)
     assert values(result) == [("2026-03", 2, 3)]
     rows = repkpi.detail(data, "sla_compliance", period="2026-03", clock="business",
@@ -448,12 +453,13 @@ def test_pause_on_the_sla_judged_at_as_of():
     # clock stopped after 3: pending instead of breached.
     assert values(kpis.first_response_sla(data, freq="M")) == [("2026-03", 1, 4)]
     assert values(kpis.first_response_sla(data, freq="M", pause="pending")) == [("2026-03", 1, 3)]
-    # Judged at Mon 11:00: T1 breached (answered 09:30, due Fri 17:00), T2 breached (due Sat
-    # 14:00, not answered yet), T3 due 13:30 and T4 due Tue 09:00 (its pause has not begun):
-    # pending.
-    early = kpis.first_response_sla(data, freq="M", pause="pending",
-                                    as_of="2026-03-09T11:00:00+01:00")
+    # Declared as of Sunday 8 March (judged at 24:00 UTC, Mon 01:00 in Berlin): T3 and T4 are
+    # not opened yet, T1 (due Fri 17:00) and T2 (due Sat 14:00) not answered yet: breached.
+    early = kpis.first_response_sla(sla_data(as_of="2026-03-08", ticket_events=events),
+                                    freq="M", pause="pending")
     assert values(early) == [("2026-03", 0, 2)]
+    with pytest.raises(repkpi.OptionError, match="takes no option 'as_of'"):
+        kpis.first_response_sla(data, as_of="2026-03-09")
 
 
 def test_compute_runs_the_new_kpi_and_the_clock_options_default_to_calendar():
@@ -597,9 +603,9 @@ def test_a_goal_takes_its_kpis_options_and_the_files_calendar(tmp_path):
         goals[0].options["clock"] = "calendar"  # read-only
     data = sla_data()
     card = repkpi.scorecard(data, goals, period="2026-03")
-    # first_response_sla on the business clock, by hand above: 2 of 3.
-    assert card.loc[card["kpi"] == "first_response_sla", "value"].tolist() == [2 / 3]
-    assert goal_result(data, goals[0])["value"].tolist() == [2 / 3]
+    # first_response_sla on the business clock at the close of 31 March, by hand above: 2 of 4.
+    assert card.loc[card["kpi"] == "first_response_sla", "value"].tolist() == [2 / 4]
+    assert goal_result(data, goals[0])["value"].tolist() == [2 / 4]
 
 
 @pytest.mark.parametrize(

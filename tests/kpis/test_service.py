@@ -15,8 +15,10 @@ belongs to the period of its opened_at's UTC date.
     (b) written 2024-04-01T00:30:00+02:00: an April date locally, Q1 in UTC.
 
 Deadlines: T1 03-01 12:00, T2 03-05 08:00, T3 04-02 01:30, T4 04-01 22:30,
-T5 04-15 00:00 (met exactly on it), T6 04-23 00:00. The latest timestamp, the
-default as_of, is T6's resolution, 2024-05-01 00:00 UTC.
+T5 04-15 00:00 (met exactly on it), T6 04-23 00:00. The data's as-of date is
+T6's resolution day, 2024-05-01; states are judged at its close (05-02 00:00
+UTC). A declared as-of date D cuts the data (tickets opened after D left out,
+answers and resolutions after D blanked) and judges at the close of D.
 """
 
 from __future__ import annotations
@@ -52,29 +54,9 @@ def tickets(crm):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        # as_of 05-01: Q1 T1 met, T2 breached (96 h > 72), T4 breached (48 h > 24);
-        # Q2 T3 breached (unresolved, as_of past 04-02 01:30), T5 met (120 h <= 120), T6 breached.
+        # Judged at 05-02 00:00: Q1 T1 met, T2 breached (96 h > 72), T4 breached (48 h > 24);
+        # Q2 T3 breached (unresolved past 04-02 01:30), T5 met (120 h <= 120), T6 breached.
         pytest.param({}, [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 1, 3, 1 / 3)], id="default_as_of"),
-        pytest.param({"as_of": "2024-05-01T00:00:00Z"},
-                     [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 1, 3, 1 / 3)], id="explicit_default"),
-        # At 04-01 12:00: T3 unresolved, before its deadline 04-02 01:30: pending. T4 is resolved
-        # only on 04-02, after as_of, so it is unresolved at as_of and its deadline 04-01 22:30 is
-        # still ahead: pending. T5, T6 opened later: pending. Q1 = T1 met, T2 breached.
-        pytest.param({"as_of": "2024-04-01T12:00:00Z"},
-                     [("2024Q1", 1, 2, 0.5), ("2024Q2", 0, 0, nan)], id="before_deadlines"),
-        # At 04-02 00:00: T4 (resolved after as_of) is unresolved past 04-01 22:30: breached.
-        # T3 still pending (deadline 01:30).
-        pytest.param({"as_of": "2024-04-02T00:00:00Z"},
-                     [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 0, nan)], id="resolved_after_as_of"),
-        # 03:00 at +02:00 is 01:00 UTC: T3's deadline (01:30) not passed yet.
-        pytest.param({"as_of": "2024-04-02T03:00:00+02:00"},
-                     [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 0, nan)], id="as_of_offset_before"),
-        # 01:00 at -01:00 is 02:00 UTC: T3 unresolved past 01:30, breached.
-        pytest.param({"as_of": "2024-04-02T01:00:00-01:00"},
-                     [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 1, 0.0)], id="as_of_offset_after"),
-        # A naive as_of is UTC: 02:00 UTC, T3 breached.
-        pytest.param({"as_of": "2024-04-02T02:00:00"},
-                     [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 1, 0.0)], id="as_of_naive_is_utc"),
         # Complaints only: Q1 T1 met, T4 breached; Q2 T3 breached.
         pytest.param({"kinds": "complaint"},
                      [("2024Q1", 1, 2, 0.5), ("2024Q2", 0, 1, 0.0)], id="kinds_str"),
@@ -87,15 +69,43 @@ def tickets(crm):
         # high 48 h: T4 (48 h) met; T3 unresolved, deadline 04-03 01:30 < as_of: breached.
         pytest.param({"targets": {"high": 48}},
                      [("2024Q1", 2, 3, 2 / 3), ("2024Q2", 1, 3, 1 / 3)], id="targets_high"),
-        # Complaints with high at 48 h, judged at 04-02 12:00: Q1 T1 met, T4 unresolved at
-        # as_of with deadline 04-02 22:30 ahead: pending; Q2 T3 deadline 04-03 01:30: pending.
-        pytest.param({"kinds": ["complaint"], "targets": {"high": 48}, "as_of": "2024-04-02T12:00:00Z"},
-                     [("2024Q1", 1, 1, 1.0), ("2024Q2", 0, 0, nan)], id="all_options"),
     ],
 )
 def test_sla_compliance(tickets, rows, expect, options, expected):
     result = kpis.sla_compliance(tickets, **options)
     assert rows(result) == expect(expected)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "options", "expected"),
+    [
+        # At the close of 03-31 (04-01 00:00 UTC): T3 (opened 04-01 01:30 UTC), T5, T6 not
+        # opened yet; T4's answer (04-01 00:00) and resolution are after it: unresolved,
+        # deadline 04-01 22:30 ahead: pending. Q1 = T1 met, T2 breached.
+        pytest.param("2024-03-31", {}, [("2024Q1", 1, 2, 0.5)], id="quarter_end"),
+        # At 04-02 00:00: T4 (resolved 04-02 22:30, after the cut) is unresolved past its
+        # deadline 04-01 22:30: breached. T3's deadline 04-02 01:30 is ahead: pending.
+        pytest.param("2024-04-01", {}, [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 0, nan)],
+                     id="resolved_after_as_of"),
+        # At 04-03 00:00: T4 resolved after 48 h: breached; T3 unresolved past 04-02 01:30.
+        pytest.param("2024-04-02", {}, [("2024Q1", 1, 3, 1 / 3), ("2024Q2", 0, 1, 0.0)],
+                     id="deadline_passed"),
+        # Complaints with high at 48 h, at 04-03 00:00: Q1 T1 met, T4 met (48 h <= 48);
+        # Q2 T3's deadline 04-03 01:30 ahead: pending.
+        pytest.param("2024-04-02", {"kinds": ["complaint"], "targets": {"high": 48}},
+                     [("2024Q1", 2, 2, 1.0), ("2024Q2", 0, 0, nan)], id="all_options"),
+    ],
+)
+def test_sla_compliance_judged_at_the_close_of_a_declared_as_of(crm, rows, expect, as_of, options,
+                                                                  expected):
+    result = kpis.sla_compliance(crm(tickets=TICKETS, as_of=as_of), **options)
+    assert rows(result) == expect(expected)
+
+
+@pytest.mark.parametrize("name", ["sla_compliance", "first_response_sla"])
+def test_the_kpis_take_no_as_of_of_their_own(tickets, name):
+    with pytest.raises(repkpi.OptionError, match=f"{name} takes no option 'as_of'"):
+        repkpi.KPIS[name](tickets, as_of="2024-04-01")
 
 
 def test_sla_compliance_by_team_via_the_tickets_rep(crm, rows, expect):
