@@ -113,7 +113,7 @@ def test_the_sample_gives_every_kpi_unsplit_and_split(dask_data, pandas_data):
 
 @pytest.mark.parametrize(("name", "options"), [
     ("sla_compliance", {"kinds": "complaint", "targets": {"urgent": 2}, "ci": 0.9}),
-    ("sla_compliance", {"as_of": "2025-06-30"}),
+    ("first_response_sla", {"targets": {"normal": 12}, "by": "priority"}),
     ("retention_rate", {"method": "cohort", "start": "2025Q1", "end": "2026Q2"}),
     ("key_accounts", {"threshold": 20_000, "by": "segment"}),
     ("large_deals", {"threshold": 10_000, "freq": "M", "fiscal_year_start": 4}),
@@ -131,6 +131,11 @@ def test_each_kpi_function_with_its_options(dask_data, pandas_data, name, option
     want = repkpi.KPIS[name](pandas_data, **options)
     _same(got, want)
     assert got.attrs["kpi"] == name
+
+
+def test_a_kpi_takes_no_as_of_of_its_own(dask_data):
+    with pytest.raises(repkpi.OptionError, match="sla_compliance takes no option 'as_of'"):
+        repkpi.kpis.sla_compliance(dask_data, as_of="2025-06-30")
 
 
 def _listed(rows: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +173,7 @@ def test_the_client_keeps_no_table_of_the_data(dask_data):
     assert frames <= {"reps", "market"}
     for key, value in facts.items():
         if isinstance(key, tuple) and key[0] == "context":
-            assert set(value.known) <= {("as_of",), ("latest", "tickets")}
+            assert set(value.known) <= {("as_of",)}
 
 
 def test_scorecard_and_latest_period_match(dask_data, pandas_data):

@@ -185,13 +185,7 @@ class DaskCrmData:
             spans = {name: [dask.delayed(_span)(name, part) for part in frame.to_delayed()]
                      for name, frame in self.tables.items()}
             (found,) = dask.compute(spans, scheduler=self.client)
-            whole = {}
-            for name, parts in found.items():
-                firsts = [f for f, _, _ in parts if f is not None]
-                lasts = [last for _, last, _ in parts if last is not None]
-                whole[name] = (min(firsts) if firsts else None, max(lasts) if lasts else None,
-                               sum(n for _, _, n in parts))
-            self.cache["coverage"] = coverage(whole, self.as_of)
+            self.cache["coverage"] = _coverage(found, self.as_of)
         return self.cache["coverage"]
 
     @property
@@ -268,6 +262,18 @@ def _span(table: str, part: pd.DataFrame) -> tuple[int | None, int | None, int]:
     return (*recorded_span(table, part), len(part))
 
 
+def _coverage(spans: dict[str, list[tuple[int | None, int | None, int]]],
+              as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """The coverage of the whole data from each partition's :func:`_span`."""
+    whole = {}
+    for name, parts in spans.items():
+        firsts = [first for first, _, _ in parts if first is not None]
+        lasts = [last for _, last, _ in parts if last is not None]
+        whole[name] = (min(firsts) if firsts else None, max(lasts) if lasts else None,
+                       sum(n for _, _, n in parts))
+    return coverage(whole, as_of)
+
+
 def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
               scheduler: str | None = None, as_of: AsOfLike | None = None) -> DaskCrmData:
     """Validate the exports under ``path`` on Dask and return them as lazy tables.
@@ -308,7 +314,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                 "delimiter": ", ".join(dict.fromkeys(r["notes"]["delimiter"] for r in results
                                                      if r["notes"]["delimiter"])),
                 **{key: sum(r["notes"][key] for r in results)
-                   for key in ("never", "trimmed", "after_as_of", "changed")}}
+                   for key in ("never", "trimmed", "after_as_of", "changed", "recorded_after")}}
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
@@ -327,6 +333,9 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     facts = None if len(report) else _whole(summaries, _merge_labels(*labels))
     data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=day)
     data.notes = notes
+    if facts is not None:  # no row rejected: each file's kept rows are those of the tables
+        data.cache["coverage"] = _coverage(
+            {t: [p["span"] for p in found] for t, found in summaries.items()}, data.as_of)
     return data
 
 
@@ -430,7 +439,7 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
                          or [failure_records(table, "", "", pd.Index([]), None)],
                          ignore_index=True).assign(file=file)
     done = cut(table, typed.drop(index=np.unique(failures["row"].to_numpy(np.int64) - 1)), as_of)
-    notes.update(after_as_of=done.after, changed=done.changed)
+    notes.update(after_as_of=done.after, changed=done.changed, recorded_after=done.recorded)
     out = {"rows": len(typed), "failures": failures, "notes": notes,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
@@ -464,7 +473,7 @@ def _summary(table: str, kept: pd.DataFrame) -> dict[str, Any]:
             values = kept[column].dropna().unique()
             labels[column] = values if len(values) <= _FEW else None
     out = {"spans": {c: (kept[c].min(), kept[c].max()) for c in dates}, "labels": labels,
-           "recorded": latest_recorded(table, kept)}
+           "recorded": latest_recorded(table, kept), "span": _span(table, kept)}
     if table in ("reps", "market"):
         out["frame"] = kept
     return out

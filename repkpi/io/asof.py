@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.schemas import RECORDED
+from repkpi.schemas import RECORDED, TABLES
 
 __all__ = ["STALE_DAYS", "AsOfLike", "Cut", "as_of_date", "coverage", "coverage_notes",
            "coverage_words", "cut", "from_days", "latest_recorded", "recorded_span"]
@@ -140,11 +140,16 @@ class Cut:
     changed : int
         Cells changed: dates after the as-of date blanked, and the stage of
         a deal won or lost after it set back to ``"open"``.
+    recorded : int
+        Of those rows and cells, the ones with a recorded date after the as-of
+        date (:data:`~repkpi.schemas.RECORDED`; not scheduled dates such as
+        ``churned_on``): none means nothing was recorded after it.
     """
 
     frame: pd.DataFrame
     after: int
     changed: int
+    recorded: int = 0
 
     def words(self, table: str) -> list[str]:
         """What the cut did, in words ("312 tickets opened after the as-of date")."""
@@ -179,28 +184,25 @@ def cut(table: str, frame: pd.DataFrame, day: pd.Timestamp | None) -> Cut:
     if day is None:
         return Cut(frame, 0, 0)
     limit = int(np.datetime64(day.date(), "D").astype(np.int64))
-    changed = 0
+    recorded = RECORDED.get(table, ())
+    changed = after = later = 0
     if table in _REMOVED and _REMOVED[table][0] in frame.columns:
         keep = ~(_days(frame[_REMOVED[table][0]]) > limit)
         after = int((~keep).sum())
+        later += after if _REMOVED[table][0] in recorded else 0
         if after:
             frame = frame[keep]
-    else:
-        after = 0
     blank = {c: _days(frame[c]) > limit for c in _BLANKED.get(table, ()) if c in frame.columns}
-    reopen = None
     if table == "deals" and {"closed_on", "stage"} <= set(frame.columns):
-        reopen = (_days(frame["closed_on"]) > limit) & frame["stage"].isin(["won", "lost"]
-                                                                          ).to_numpy(dtype=bool)
-    if any(m.any() for m in blank.values()) or (reopen is not None and reopen.any()):
+        blank["stage"] = (_days(frame["closed_on"]) > limit) & frame["stage"].isin(
+            ["won", "lost"]).to_numpy(dtype=bool)
+    if any(mask.any() for mask in blank.values()):
         frame = frame.copy()
         for column, mask in blank.items():
             changed += int(mask.sum())
-            frame[column] = frame[column].mask(mask)
-        if reopen is not None:
-            changed += int(reopen.sum())
-            frame["stage"] = frame["stage"].mask(reopen, "open")
-    return Cut(frame, after, changed)
+            later += int(mask.sum()) if column in (*recorded, "stage") else 0
+            frame[column] = frame[column].mask(mask, "open" if column == "stage" else None)
+    return Cut(frame, after, changed, later)
 
 
 STALE_DAYS = 7
@@ -211,6 +213,8 @@ COVERAGE_COLUMNS = ["table", "first", "last", "rows", "stale"]
 def coverage(spans: dict[str, tuple[int | None, int | None, int]],
              as_of: pd.Timestamp | None) -> pd.DataFrame:
     """Each table's first and last recorded dates, its rows, and whether it is stale.
+
+    One row per table, in the data model's order.
 
     Parameters
     ----------
@@ -229,8 +233,9 @@ def coverage(spans: dict[str, tuple[int | None, int | None, int]],
     0  tickets 2025-09-01 2025-11-30    10   True
     1     reps        NaT        NaT     3  False
     """
-    rows = [{"table": table, "first": from_days(first), "last": from_days(last), "rows": n}
-            for table, (first, last, n) in spans.items()]
+    rows = [{"table": table, "first": from_days(spans[table][0]),
+             "last": from_days(spans[table][1]), "rows": spans[table][2]}
+            for table in sorted(spans, key=TABLES.index)]
     out = pd.DataFrame(rows, columns=COVERAGE_COLUMNS[:-1]).astype(
         {"first": "datetime64[us]", "last": "datetime64[us]", "rows": "int64"})
     limit = pd.NaT if as_of is None else as_of - pd.Timedelta(days=STALE_DAYS)
@@ -243,12 +248,12 @@ def coverage_notes(data: Any) -> list[str]:
 
     ``data`` has ``coverage``, ``as_of``, ``declared_as_of``,
     ``scheduled_churn`` and the load ``notes`` (what the cut changed: "no
-    event recorded after ..." is said only when it changed nothing).
+    event recorded after ..." is said only when it found no recorded date
+    after the as-of date).
     """
-    cut_nothing = not any(n.get("after_as_of", 0) or n.get("changed", 0)
-                          for n in data.notes.values())
+    nothing_later = not any(n.get("recorded_after", 0) for n in data.notes.values())
     return coverage_words(data.coverage, data.as_of, scheduled_churn=data.scheduled_churn,
-                          declared=data.declared_as_of is not None and cut_nothing)
+                          declared=data.declared_as_of is not None and nothing_later)
 
 
 def coverage_words(table: pd.DataFrame, as_of: pd.Timestamp | None, *, scheduled_churn: int,

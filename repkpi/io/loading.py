@@ -221,7 +221,8 @@ class CrmData:
             if frame is not None:
                 done = cut(name, frame, self.declared_as_of)
                 frame = done.frame
-                self.notes[name].update(after_as_of=done.after, changed=done.changed)
+                self.notes[name].update(after_as_of=done.after, changed=done.changed,
+                                        recorded_after=done.recorded)
             setattr(self, name, frame)
 
     @classmethod

@@ -8,7 +8,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.registry import KPIS, By, executor_for, observed
+from repkpi.kpis.registry import KPIS, By, executor_for, observed, stale_attrs
 from repkpi.periods import Freq, PeriodLike
 
 __all__ = ["compute"]
@@ -35,7 +35,8 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
         Columns ``kpi``, ``period``, the ``by`` columns, ``numerator``,
         ``denominator``, ``value``; NA for the periods after the data's as-of
         date, which ``attrs["after_as_of"]`` lists (see
-        :func:`~repkpi.kpis.registry.observed`).
+        :func:`~repkpi.kpis.registry.observed`); ``attrs["stale"]`` names the
+        stale tables the KPIs read (table -> last recorded date).
 
     Raises
     ------
@@ -75,4 +76,5 @@ def compute(data: CrmData, kpis: Iterable[str] | None = None, *, freq: Freq = "Q
         out = out[["kpi", *[c for c in out.columns if c != "kpi"]]]
     out = observed(out, data, common)
     out.attrs["skipped"] = skipped
+    out.attrs.update(stale_attrs(data, [n for n in names if n not in skipped]))
     return out

@@ -38,7 +38,7 @@ from repkpi.periods import in_progress, pandas_freq, period_label
 __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
            "SpecView", "call_key", "check_by", "check_options", "executor_for", "kpi",
            "normalise_by", "observed", "refuse_after_as_of", "register_default_executors",
-           "register_executor", "run_one", "time_attrs"]
+           "register_executor", "run_one", "stale_attrs", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -345,7 +345,8 @@ ci : float, optional
 _RETURNS_DOC = """\
 DataFrame
     ``period``, one column per ``by`` column, ``numerator``, ``denominator``
-    and ``value``; ``attrs["kpi"]`` names the KPI. A period that begins
+    and ``value``; ``attrs["kpi"]`` names the KPI, ``attrs["stale"]`` the
+    stale tables it read (table -> last recorded date). A period that begins
     after the data's as-of date has not been lived: its numerator,
     denominator and value are NA, and ``attrs["after_as_of"]`` lists it."""
 _SECTION = re.compile(r"^(\w[\w ]*)\n-+\n", re.MULTILINE)
@@ -523,6 +524,21 @@ def refuse_after_as_of(data: Any, period: pd.Period | pd.Timestamp, *, what: str
     )
 
 
+def stale_attrs(data: Any, names: Sequence[str]) -> dict[str, Any]:
+    """``stale``: {table: its last recorded date} for each stale table the KPIs ``names`` read.
+
+    A table is stale when its last recorded date lies more than 7 days before
+    ``as_of`` (``data.coverage``; kpis.md, "Coverage").
+    """
+    coverage = getattr(data, "coverage", None)
+    if coverage is None:
+        return {"stale": {}}
+    read = {t for name in names for t in (KPIS[name].table, *KPIS[name].reads,
+                                          *KPIS[name].any_of)}
+    stale = coverage[coverage["stale"] & coverage["table"].isin(sorted(read))]
+    return {"stale": dict(zip(stale["table"], stale["last"], strict=True))}
+
+
 def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     """One KPI call: options checked, run on the data's executor, ``ci`` bounds added."""
     check_options(spec, kwargs)
@@ -532,6 +548,7 @@ def run_one(spec: KpiSpec, data: Any, kwargs: dict[str, Any]) -> pd.DataFrame:
     if isinstance(result, Exception):
         raise result
     result = observed(result, data, kwargs)
+    result.attrs.update(stale_attrs(data, [spec.name]))
     if ci is not None:
         from repkpi.kpis.intervals import wilson_interval
 
