@@ -28,6 +28,7 @@ from repkpi.errors import (
     RepkpiError,
     show_value,
 )
+from repkpi.io.asof import cut_words
 from repkpi.io.loading import load
 from repkpi.io.mapping import read_mapping
 from repkpi.outputs import check_out_folder, require_openpyxl, write_rows
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a folder of exports against the data model")
     validate.add_argument("data_dir", metavar="DATA_DIR")
     validate.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(validate, fiscal=False)
     _engine_options(validate)
     validate.add_argument("--shown", type=int, default=5, metavar="N",
                           help="example rows shown per table and check (default 5)")
@@ -222,12 +224,15 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
             notes.append(f"{rec.trimmed:,} cell(s) trimmed")
         if rec.never:
             notes.append(f"{rec.never:,} far-out end date(s) read as empty")
+        notes += cut_words(rec.table, rec.after_as_of, rec.changed)
         notes = f"; {', '.join(notes)}" if notes else ""
         out.print(f"{rec.table:<11} {rec.rows:>10,} rows  {mark}   ({rec.source}{notes})",
                   markup=False)
     if summary.empty:
         out.print(f"No table files found in {args.data_dir}.", markup=False)
         return EXIT_INVALID
+    for note in data.coverage_notes():
+        out.print(f"Note: {note}.", markup=False)
     if data.rejects.empty:
         out.print("All rows are valid.")
         return EXIT_OK

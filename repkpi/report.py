@@ -365,6 +365,9 @@ def _headline(data: CrmData, seen: Review) -> str:
             f'<p id="in-progress-line">In progress, with data to {as_of}: {_esc(spans)}. '
             f"<strong>{on_track} of {len(pace)}</strong> goals on track at their present pace"
             f'{", " + str(len(pace) - on_track) + " at risk" if on_track < len(pace) else ""}.</p>')
+    if seen.coverage:  # exports taken on different days, churn dates read as scheduled
+        notes = " ".join(f"{note[0].upper()}{note[1:]}." for note in seen.coverage)
+        parts.append(f'<p class="banner" id="coverage-line">{_esc(notes)}</p>')
     rejected = _rows_set_aside(data)
     if rejected:
         parts.append(f'<p class="banner" id="quality-banner">{rejected:,} row(s) of the data were '

@@ -101,6 +101,10 @@ class Review:
     chart_end : Period or None
         The last period of the charts: ``period`` when it was asked for,
         else the one holding ``as_of`` (None for data with no dates).
+    coverage : list of str
+        The data's coverage in words (``data.coverage_notes()``): stale
+        tables, churn dates after ``as_of``, nothing recorded since a declared
+        as-of date (kpis.md, "Coverage").
     """
 
     period: pd.Period | None
@@ -121,6 +125,7 @@ class Review:
     skipped: dict[str, str] = field(default_factory=dict)
     chart_end: pd.Period | None = None
     options: dict[str, dict[str, object]] = field(default_factory=dict)
+    coverage: list[str] = field(default_factory=list)
 
     @property
     def plan_card(self) -> pd.DataFrame:
@@ -185,7 +190,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
                   plan=plan, left_out=left_out, others=others, in_progress=in_progress,
                   focus=focus_of(goals, end) if end is not None else (), kpi_values=values,
                   chart_end=last, skipped=dict(values.attrs.get("skipped", {})),
-                  options=options)
+                  options=options, coverage=data.coverage_notes())
     worrying = _worrying(ordered, card, in_progress)
     say("Explaining the goals missed or at risk")
     # The breakdowns by team, region and rep, in one run sharing grids and groups.

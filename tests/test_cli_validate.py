@@ -112,3 +112,50 @@ def test_bad_arguments_exit_2(argv, capsys):
         main(argv)
     assert info.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+# -- the as-of date: the cut's counts, coverage, a date after today --------------------------------
+DATED = dict(
+    accounts="""
+    account_id,customer_since,churned_on
+    A1,2025-01-10,
+    A2,2025-03-01,2026-01-01
+    A3,2025-12-31,
+    """,
+    tickets="""
+    ticket_id,account_id,opened_at,first_response_at,resolved_at,priority
+    T1,A1,2025-04-01T10:00:00Z,2025-04-01T11:00:00Z,2025-04-02T10:00:00Z,high
+    T2,A2,2025-11-30T10:00:00Z,,,normal
+    """,
+)
+
+
+def test_validate_says_what_is_stale_and_the_churn_dates_after_as_of(folder, capsys):
+    assert main(["validate", str(folder(**DATED))]) == 0
+    out = capsys.readouterr().out
+    assert "Note: tickets end on 2025-11-30, 31 days before the as-of date 2025-12-31." in out
+    assert ("Note: 1 churn date after the as-of date is read as scheduled; if the export is "
+            "newer, declare its date with `--as-of`.") in out
+
+
+def test_validate_counts_the_rows_left_out_by_a_declared_as_of(folder, capsys):
+    # As of 2025-11-29: T2 (opened 11-30) not opened yet; A3 not a customer yet, A2's churn
+    # not happened; the accounts record nothing after 2025-03-01, the tickets 2025-04-02.
+    assert main(["validate", str(folder(**DATED)), "--as-of", "2025-11-29"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"tickets\s+2 rows\s+ok\s+\(.*1 tickets opened after the as-of date\)", out)
+    assert re.search(r"accounts\s+3 rows\s+ok\s+\(.*2 later dates read as not happened yet\)", out)
+    assert "Note: accounts end on 2025-03-01" in out
+    assert "no event recorded after" not in out  # events were recorded after it
+
+
+def test_validate_warns_when_nothing_was_recorded_after_a_declared_as_of(folder, capsys):
+    assert main(["validate", str(folder(**DATED)), "--as-of", "2026-01-20"]) == 0
+    out = capsys.readouterr().out
+    assert "Note: no event recorded after 2025-12-31 (the as-of date is 2026-01-20)." in out
+
+
+def test_an_as_of_after_today_is_a_usage_error(folder, capsys):
+    assert main(["validate", str(folder(**DATED)), "--as-of", "2999-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert "The as-of date 2999-01-01 is after today" in err

@@ -140,3 +140,19 @@ def test_dask_data_has_the_same_coverage(tmp_path):
     assert on_dask.coverage_notes() == data.coverage_notes()
     assert repkpi.kpis.sla_compliance(on_dask).attrs["stale"] == {
         "tickets": pd.Timestamp("2025-11-30")}
+
+
+def test_the_review_holds_the_notes_and_the_report_says_them_under_the_headline(tmp_path):
+    from repkpi.report import write_report
+    from repkpi.review import review
+
+    data = book()
+    assert review(data).coverage == data.coverage_notes()
+    page = write_report(data, tmp_path / "out").read_text(encoding="utf-8")
+    line = page[page.index('id="coverage-line"'):]
+    line = line[line.index(">") + 1:line.index("</p>")]
+    assert line == ("Deals end on 2025-12-23, 8 days before the as-of date 2025-12-31. Tickets end "
+                    "on 2025-11-30, 31 days before the as-of date 2025-12-31. 2 churn dates after "
+                    "the as-of date are read as scheduled; if the export is newer, declare its "
+                    "date with `--as-of`.")
+    assert page.index('id="headline"') < page.index('id="coverage-line"')

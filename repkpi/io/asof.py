@@ -18,7 +18,7 @@ from repkpi.errors import OptionError
 from repkpi.schemas import RECORDED, TABLES
 
 __all__ = ["STALE_DAYS", "AsOfLike", "Cut", "as_of_date", "coverage", "coverage_notes",
-           "coverage_words", "cut", "from_days", "latest_recorded", "recorded_span"]
+           "coverage_words", "cut", "cut_words", "from_days", "latest_recorded", "recorded_span"]
 
 AsOfLike = str | dt.date | pd.Timestamp
 _NAT = np.iinfo(np.int64).min
@@ -151,14 +151,22 @@ class Cut:
     changed: int
     recorded: int = 0
 
-    def words(self, table: str) -> list[str]:
-        """What the cut did, in words ("312 tickets opened after the as-of date")."""
-        out = []
-        if self.after:
-            out.append(f"{self.after:,} {_REMOVED[table][1]} after the as-of date")
-        if self.changed:
-            out.append(f"{self.changed:,} later event(s) read as not happened yet")
-        return out
+
+
+def cut_words(table: str, after: int, changed: int) -> list[str]:
+    """What the cut did to ``table``, in words (the counts of :class:`Cut`, or of a load summary).
+
+    Examples
+    --------
+    >>> cut_words("tickets", 312, 40)
+    ['312 tickets opened after the as-of date', '40 later dates read as not happened yet']
+    """
+    out = []
+    if after:
+        out.append(f"{after:,} {_REMOVED[table][1]} after the as-of date")
+    if changed:
+        out.append(f"{changed:,} later date{'s' if changed != 1 else ''} read as not happened yet")
+    return out
 
 
 def cut(table: str, frame: pd.DataFrame, day: pd.Timestamp | None) -> Cut:
