@@ -4,6 +4,7 @@ Every expected number below was worked out by hand from the CSVs and the
 definitions in spec/kpis.md (the reasoning is in the comments).
 """
 
+import datetime as dt
 import math
 
 import pytest
@@ -25,7 +26,7 @@ A6,Six,R1,north,smb,2023-10-01,2024-02-15
 """,
     # T1 opened 2024-03-31 23:30 -05:00 = 2024-04-01 04:30 UTC (Q2);
     # T2 opened 2024-04-01 01:00 +02:00 = 2024-03-31 23:00 UTC (Q1), unresolved;
-    # T4 unresolved and still pending at as_of.
+    # T4 unresolved: past its deadline at the close of as_of, pending at the close of 2024-05-01.
     "tickets": """ticket_id,account_id,rep_id,opened_at,first_response_at,resolved_at,priority,kind
 T1,A1,R1,2024-03-31T23:30:00-05:00,2024-04-01T05:30:00Z,2024-04-01T07:00:00Z,urgent,complaint
 T2,A2,R1,2024-04-01T01:00:00+02:00,2024-03-31T23:30:00Z,,high,question
@@ -78,10 +79,15 @@ NAN = float("nan")
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
+def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     for table, text in CSV.items():
         (folder / f"{table}.csv").write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def con(folder):
     return ref.connect(folder)
 
 
@@ -236,9 +242,9 @@ def test_contract_kpis(con):
 
 def test_ticket_kpis(con):
     k = lambda name, **kw: ref.kpi(con, name, **kw)  # noqa: E731
-    # as_of = 2024-05-01 00:00 UTC. Q1: T2 breached, T5 met. Q2: T1 met, T3 breached,
-    # T4 pending (deadline 05-03 20:00), T6 met.
-    check(k("sla_compliance"), {"2024Q1": (1, 2, 0.5), "2024Q2": (2, 3, 2 / 3)})
+    # Judged at the close of as_of (2024-07-15, D6 won): 07-16 00:00 UTC. Q1: T2 breached, T5
+    # met. Q2: T1 met, T3 breached, T4 breached (unresolved, deadline 05-03 20:00), T6 met.
+    check(k("sla_compliance"), {"2024Q1": (1, 2, 0.5), "2024Q2": (2, 4, 0.5)})
     check(k("first_response_hours"), {"2024Q1": (NAN, NAN, 1.25), "2024Q2": (NAN, NAN, 1.0)})
     check(k("resolution_hours"), {"2024Q1": (NAN, NAN, 24.0), "2024Q2": (NAN, NAN, 10.0)})
     check(
@@ -247,7 +253,7 @@ def test_ticket_kpis(con):
             ("2024Q1", "R1"): (0, 1, 0.0),
             ("2024Q1", "R2"): (1, 1, 1.0),
             ("2024Q1", None): (0, 0, NAN),
-            ("2024Q2", "R1"): (1, 1, 1.0),
+            ("2024Q2", "R1"): (1, 2, 0.5),
             ("2024Q2", "R2"): (1, 1, 1.0),
             ("2024Q2", None): (0, 1, 0.0),
         },
@@ -256,9 +262,21 @@ def test_ticket_kpis(con):
     # Months run to the as-of date's, 2024-07 (D6 won on 07-15), though tickets stop in May.
     m = k("sla_compliance", freq="M")
     assert list(m["period"]) == ["2024-02", "2024-03", "2024-04", "2024-05", "2024-06", "2024-07"]
-    check(m, {"2024-03": (0, 1, 0.0), "2024-04": (2, 3, 2 / 3), "2024-05": (0, 0, NAN),
+    check(m, {"2024-03": (0, 1, 0.0), "2024-04": (2, 4, 0.5), "2024-05": (0, 0, NAN),
               "2024-07": (0, 0, NAN)})
     check(k("resolution_hours", freq="M"), {"2024-03": (NAN, NAN, NAN)})
+
+
+def test_a_declared_as_of_cuts_the_tables_and_judges_at_its_close(folder):
+    # As of 2024-05-01 (judged at 05-02 00:00): D6 and the later events are cut; T3,
+    # resolved at 05-01 00:00, is resolved (breached: 492 h > 120), T4 (deadline 05-03 20:00)
+    # pending. Q2: T1, T6 met.
+    cut = ref.connect(folder, as_of="2024-05-01")
+    assert cut.execute("SELECT d FROM as_of").fetchone()[0] == dt.date(2024, 5, 1)
+    check(ref.kpi(cut, "sla_compliance"), {"2024Q1": (1, 2, 0.5), "2024Q2": (2, 3, 2 / 3)})
+    # A5 (a customer since 05-05) is a prospect yet, and its churn on 07-01 has not happened.
+    assert cut.execute("SELECT customer_since, churned_on FROM accounts WHERE account_id = 'A5'"
+                       ).fetchone() == (None, None)
 
 
 def test_survey_kpis(con):
