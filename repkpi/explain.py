@@ -20,7 +20,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, KpiSpec
 from repkpi.kpis.detail import period_freq
 from repkpi.kpis.registry import By, check_options, normalise_by, refuse_after_as_of
-from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.periods import Calendar, Freq, PeriodLike
 
 __all__ = ["COLUMNS", "explain", "top_drivers"]
 
@@ -123,7 +123,7 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     spec = _decomposable(kpi)
     _check_options(spec, by, options)
     freq = freq or period_freq(period)
-    current, previous = _periods(period, against, freq, fiscal_year_start)
+    current, previous = _periods(period, against, Calendar(freq, fiscal_year_start))
     for asked in (current, previous):
         refuse_after_as_of(data, asked, what="explain")
     columns = normalise_by(by)
@@ -182,18 +182,17 @@ def _check_options(spec: KpiSpec, by: By, options: dict[str, Any]) -> None:
                           "over groups.\nHint: leave ci= out.")
 
 
-def _periods(period: PeriodLike, against: PeriodLike | None, freq: Freq,
-             fiscal_year_start: int) -> tuple[pd.Period, pd.Period]:
-    """``period`` and ``against`` (default: the period before) as pandas Periods of ``freq``."""
-    pfreq = pandas_freq(freq, fiscal_year_start)
-    current = to_period(period, pfreq, fiscal_year_start=fiscal_year_start)
+def _periods(period: PeriodLike, against: PeriodLike | None,
+             calendar: Calendar) -> tuple[pd.Period, pd.Period]:
+    """``period`` and ``against`` (default: the period before) as periods of ``calendar``."""
+    current = calendar.period(period)
     if against is None:
         return current, current - 1
-    if _length(against) not in (None, freq):
+    if _length(against) not in (None, calendar.freq):
         raise OptionError(f"against={against!r} is not a period of the same length as "
-                          f"period={period!r} (freq {freq!r}).\nHint: compare a quarter with "
+                          f"period={period!r} (freq {calendar.freq!r}).\nHint: compare a quarter with "
                           "a quarter, a month with a month, a year with a year.")
-    return current, to_period(against, pfreq, fiscal_year_start=fiscal_year_start)
+    return current, calendar.period(against)
 
 
 def _length(value: PeriodLike) -> Freq | None:

@@ -35,7 +35,7 @@ from repkpi.kpis.business import read_calendar
 from repkpi.kpis.detail import period_freq
 from repkpi.kpis.intervals import wilson_interval
 from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
-from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, period_label, to_period
+from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label, to_period
 
 __all__ = [
     "DEFAULT_GOALS",
@@ -117,7 +117,7 @@ def _readable_period(period: object, freq: str) -> bool:
     if not isinstance(period, str | pd.Period):
         return False
     try:
-        to_period(period, pandas_freq(freq))
+        Calendar(freq).period(period)
     except OptionError:
         return False
     return True
@@ -310,7 +310,7 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
     as_of = data.as_of
     if as_of is None:
         return None
-    period = as_of.to_period(pandas_freq(freq, fiscal_year_start))
+    period = Calendar(freq, fiscal_year_start).holding(as_of)
     return period - 1 if in_progress(as_of, period.freqstr) is not None else period
 
 
@@ -359,7 +359,7 @@ def refuse_unlived(data: CrmData, period: PeriodLike, *, fiscal_year_start: int 
     repkpi.errors.OptionError: review cannot take May 2024: it begins after the as-of date (as_of)...
     """
     try:
-        pfreq = pandas_freq(period_freq(period), fiscal_year_start)
+        pfreq = Calendar(period_freq(period), fiscal_year_start).pfreq
     except OptionError:  # a date: the day itself (an unreadable one raises below)
         pfreq = "D"
     asked = to_period(period, pfreq, fiscal_year_start=fiscal_year_start)
@@ -374,13 +374,13 @@ def _plan(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None,
     plan = []
     as_of = data.as_of if period == "current" else None
     for goal in goals:
-        pfreq = pandas_freq(goal.freq, fiscal_year_start)
+        calendar = Calendar(goal.freq, fiscal_year_start)
         if goal.period is not None:
-            chosen = to_period(goal.period, pfreq, fiscal_year_start=fiscal_year_start)
+            chosen = calendar.period(goal.period)
         elif period == "current":  # the period in progress on the as-of date
-            chosen = None if as_of is None else as_of.to_period(pfreq)
+            chosen = None if as_of is None else calendar.holding(as_of)
         elif period is not None:
-            chosen = _reviewed(period, pfreq, fiscal_year_start)
+            chosen = _reviewed(period, calendar)
         else:
             chosen = latest_complete_period(data, goal.freq, fiscal_year_start=fiscal_year_start)
         plan.append((goal, chosen))
@@ -406,13 +406,13 @@ def _dims(goal: Goal, by_cols: list[str]) -> list[str]:
     return list(dict.fromkeys([*by_cols, *goal.where]))
 
 
-def _reviewed(period: PeriodLike, pfreq: str, fiscal_year_start: int) -> pd.Period:
-    """The period of ``pfreq`` a review of ``period`` scores.
+def _reviewed(period: PeriodLike, calendar: Calendar) -> pd.Period:
+    """The period of ``calendar`` a review of ``period`` scores.
 
     A quarter reviews the monthly goals on its last month and the yearly ones
     on the (fiscal) year that contains it, in progress until its last day.
     """
-    return to_period(period, pfreq, how="end", fiscal_year_start=fiscal_year_start)
+    return calendar.period(period, how="end")
 
 
 def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series, pd.Series]:
@@ -606,7 +606,7 @@ def focus_of(goals: Iterable[Goal], period: pd.Period) -> tuple[str, ...] | str:
         return focus["Q4"]
     if code.startswith("M"):
         fiscal = getattr(goals, "fiscal_year_start", None) or 1
-        period = period.asfreq(pandas_freq("Q", fiscal))
+        period = period.asfreq(Calendar("Q", fiscal).pfreq)
     return focus[f"Q{period.quarter}"]
 
 

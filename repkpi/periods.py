@@ -24,8 +24,8 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 
-__all__ = ["NAT", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros", "pandas_freq",
-           "period_label", "snapshot", "to_period"]
+__all__ = ["NAT", "Calendar", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros",
+           "pandas_freq", "period_label", "snapshot", "to_period"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -62,6 +62,60 @@ def pandas_freq(freq: str, fiscal_year_start: int = 1) -> str:
     if freq == "M":
         return "M"
     return f"{freq}-{_MONTHS[(fiscal_year_start - 2) % 12]}"
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """A period length in a (fiscal) year: the ``freq`` and ``fiscal_year_start`` of a call, as one value.
+
+    Built once where the public keywords enter and passed inside instead of
+    the pair; checked when built.
+
+    Attributes
+    ----------
+    freq : {"M", "Q", "Y"}
+        Period length.
+    fiscal_year_start : int
+        Month the (fiscal) year starts in, 1..12.
+
+    Examples
+    --------
+    >>> calendar = Calendar("Q", 4)
+    >>> calendar.pfreq, calendar.at("Y").pfreq
+    ('Q-MAR', 'Y-MAR')
+    >>> calendar.period("2027Q2"), calendar.holding(pd.Timestamp("2026-08-15"))
+    (Period('2027Q2', 'Q-MAR'), Period('2027Q2', 'Q-MAR'))
+    >>> Calendar("M", 4).period("2027Q2")   # a fiscal quarter's first month
+    Period('2026-07', 'M')
+    >>> Calendar("W")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: freq must be 'M', 'Q' or 'Y', got 'W'...
+    """
+
+    freq: str = "Q"
+    fiscal_year_start: int = 1
+
+    def __post_init__(self) -> None:
+        """Refuse a frequency or a fiscal start that names no calendar."""
+        pandas_freq(self.freq, self.fiscal_year_start)
+
+    @property
+    def pfreq(self) -> str:
+        """The pandas frequency of the periods (``"Q-MAR"`` for quarters of a year from April)."""
+        return pandas_freq(self.freq, self.fiscal_year_start)
+
+    def at(self, freq: str) -> Calendar:
+        """The periods of another length in the same (fiscal) year."""
+        return Calendar(freq, self.fiscal_year_start)
+
+    def period(self, value: PeriodLike, how: str = "start") -> pd.Period:
+        """Read a period-like value as one of these periods (see :func:`to_period`)."""
+        return to_period(value, self.pfreq, how, fiscal_year_start=self.fiscal_year_start)
+
+    def holding(self, moment: pd.Timestamp) -> pd.Period:
+        """The period that holds ``moment``."""
+        return moment.to_period(self.pfreq)
 
 
 def in_progress(as_of: pd.Timestamp | None, pfreq: str) -> pd.Period | None:

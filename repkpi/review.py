@@ -37,7 +37,7 @@ from repkpi.kpis import KPIS, compute
 from repkpi.kpis.business import clock_label
 from repkpi.kpis.registry import executor_for
 from repkpi.kpis.shared import shared_results
-from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.periods import Calendar, Freq, PeriodLike
 
 __all__ = ["LEADERBOARDS", "LISTED", "Progress", "Review", "chart_end", "clock_of", "definitions",
            "prefetch_review", "review", "reviewed_period"]
@@ -175,8 +175,9 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     fiscal = fiscal_start_of(goals, fiscal_year_start)
     plan, left_out, others = plan_goals(goals)
     ordered = [*plan, *others]
-    end = reviewed_period(data, freq, period, fiscal)
-    last = chart_end(data, freq, period, end, fiscal)
+    calendar = Calendar(freq, fiscal)
+    end = reviewed_period(data, calendar, period)
+    last = chart_end(data, calendar, period, end)
 
     options = definitions(ordered)
     say("Computing every KPI once")
@@ -251,16 +252,14 @@ def clock_of(kpi: str, options: dict[str, object] | None = None) -> str | None:
     return clock_label(str(options.get("clock", "calendar")), options.get("calendar"))
 
 
-def reviewed_period(data: CrmData, freq: Freq, period: PeriodLike | None,
-                    fiscal: int) -> pd.Period | None:
-    """The period under review: ``period`` at ``freq``, the one in progress, or the latest complete."""
-    pfreq = pandas_freq(freq, fiscal)
+def reviewed_period(data: CrmData, calendar: Calendar, period: PeriodLike | None) -> pd.Period | None:
+    """The period under review: ``period`` in ``calendar``, the one in progress, or the latest complete."""
     if period == "current":
-        return None if data.as_of is None else data.as_of.to_period(pfreq)
+        return None if data.as_of is None else calendar.holding(data.as_of)
     if period is not None:
-        refuse_unlived(data, period, fiscal_year_start=fiscal, what="review")
-        return to_period(period, pfreq, how="end", fiscal_year_start=fiscal)
-    return latest_complete_period(data, freq, fiscal_year_start=fiscal)
+        refuse_unlived(data, period, fiscal_year_start=calendar.fiscal_year_start, what="review")
+        return calendar.period(period, how="end")
+    return latest_complete_period(data, calendar.freq, fiscal_year_start=calendar.fiscal_year_start)
 
 
 def prefetch_review(data: CrmData, goals: list[Goal], freq: Freq, period: PeriodLike | None,
@@ -277,12 +276,12 @@ def prefetch_review(data: CrmData, goals: list[Goal], freq: Freq, period: Period
     ])
 
 
-def chart_end(data: CrmData, freq: Freq, period: PeriodLike | None, end: pd.Period | None,
-               fiscal: int) -> pd.Period | None:
+def chart_end(data: CrmData, calendar: Calendar, period: PeriodLike | None,
+              end: pd.Period | None) -> pd.Period | None:
     """The last period of the charts: the reviewed one when asked for, else the one in progress."""
     if period is not None and period != "current":
         return end
-    return None if data.as_of is None else data.as_of.to_period(pandas_freq(freq, fiscal))
+    return None if data.as_of is None else calendar.holding(data.as_of)
 
 
 def _kpi_values(data: CrmData, options: dict[str, dict[str, object]], freq: Freq,

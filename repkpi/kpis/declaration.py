@@ -39,7 +39,7 @@ from repkpi.errors import MissingTableError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import compact, dimensions, with_missing
 from repkpi.kpis.registry import COMMON_DEFAULTS, normalise_by
-from repkpi.periods import NAT, Freq, Grid, PeriodLike, day_numbers, pandas_freq, to_period
+from repkpi.periods import NAT, Calendar, Freq, Grid, PeriodLike, day_numbers
 from repkpi.schemas import COLUMNS
 
 __all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Term",
@@ -68,8 +68,8 @@ class Request:
     Examples
     --------
     >>> request = Request.of({"freq": "Q", "by": "team", "fiscal_year_start": 4, "ci": 0.9})
-    >>> request.by, request.start, request.pfreq
-    (('team',), None, 'Q-MAR')
+    >>> request.by, request.start, request.calendar, request.pfreq
+    (('team',), None, Calendar(freq='Q', fiscal_year_start=4), 'Q-MAR')
     """
 
     freq: Freq = COMMON_DEFAULTS["freq"]
@@ -85,9 +85,14 @@ class Request:
         return cls(**{**found, "by": tuple(normalise_by(found["by"]))})
 
     @property
+    def calendar(self) -> Calendar:
+        """The request's period length in its (fiscal) year."""
+        return Calendar(self.freq, self.fiscal_year_start)
+
+    @property
     def pfreq(self) -> str:
         """The pandas frequency of the periods (``"Q-MAR"`` for quarters of a year from April)."""
-        return pandas_freq(self.freq, self.fiscal_year_start)
+        return self.calendar.pfreq
 
 
 @dataclass
@@ -234,9 +239,9 @@ class Scope:
             if values.notna().any():
                 ends = day_numbers(pd.Series([values.min(), values.max()], dtype=values.dtype))
                 lo, hi = min(lo, ends[0]), max(hi, ends[1])
-        start, end, fiscal = self.request.start, self.request.end, self.request.fiscal_year_start
-        first = start and to_period(start, self.pfreq, fiscal_year_start=fiscal)
-        last = end and to_period(end, self.pfreq, how="end", fiscal_year_start=fiscal)
+        start, end, calendar = self.request.start, self.request.end, self.request.calendar
+        first = start and calendar.period(start)
+        last = end and calendar.period(end, how="end")
         if hi == NAT:  # no dates at all
             first, last = first or last, last or first
             if first is None:

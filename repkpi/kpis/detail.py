@@ -10,7 +10,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.registry import KPIS, By, check_options, executor_for, refuse_after_as_of
-from repkpi.periods import Freq, PeriodLike, pandas_freq, to_period
+from repkpi.periods import Calendar, Freq, PeriodLike
 
 __all__ = ["Only", "detail", "period_freq"]
 
@@ -128,8 +128,7 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
         raise OptionError(f"only must be 'numerator' or 'rest', got {only!r}.\nHint: 'rest' keeps "
                           "the rows in the denominator but not in the numerator.")
     freq = freq or period_freq(period)
-    wanted = to_period(period, pandas_freq(freq, fiscal_year_start),
-                       fiscal_year_start=fiscal_year_start)
+    wanted = Calendar(freq, fiscal_year_start).period(period)
     if not spec.forward:
         ahead = " and ".join(name for name, s in KPIS.items() if s.forward)
         refuse_after_as_of(data, wanted, what=f"detail of {kpi}",

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
-from repkpi.periods import in_progress, pandas_freq, period_label
+from repkpi.periods import Calendar, in_progress, period_label
 
 __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
            "SpecView", "call_key", "check_by", "check_options", "executor_for", "kpi",
@@ -445,8 +445,8 @@ def check_by(spec: KpiSpec, by: str | Sequence[str] | None) -> None:
 def time_attrs(data: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``as_of`` (the data's as-of date) and ``in_progress`` (its period, unless it ends there)."""
     as_of = getattr(data, "as_of", None)
-    pfreq = pandas_freq(kwargs.get("freq", "Q"), kwargs.get("fiscal_year_start", 1))
-    return {"as_of": as_of, "in_progress": in_progress(as_of, pfreq)}
+    calendar = Calendar(kwargs.get("freq", "Q"), kwargs.get("fiscal_year_start", 1))
+    return {"as_of": as_of, "in_progress": in_progress(as_of, calendar.pfreq)}
 
 
 _OBSERVED = ["numerator", "denominator", "value"]
