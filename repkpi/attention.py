@@ -46,7 +46,7 @@ from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
 from repkpi.kpis.registry import executor_for, refuse_after_as_of
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
-from repkpi.periods import NAT, Freq, PeriodLike, micros, pandas_freq, period_label, to_period
+from repkpi.periods import NAT, Calendar, Freq, PeriodLike, micros, period_label
 from repkpi.schemas import PRIORITIES
 
 __all__ = ["COLUMNS", "AttentionList", "needs_attention", "sla_options"]
@@ -267,7 +267,7 @@ def _reviewed(data: Any, period: PeriodLike | None, freq: Freq | None, fiscal: i
     if period is None:
         return latest_complete_period(data, freq or "Q", fiscal_year_start=fiscal)
     freq = freq or period_freq(period)
-    reviewed = to_period(period, pandas_freq(freq, fiscal), fiscal_year_start=fiscal)
+    reviewed = Calendar(freq, fiscal).period(period)
     refuse_after_as_of(data, reviewed, what="needs_attention")
     return reviewed
 

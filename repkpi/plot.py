@@ -48,13 +48,12 @@ from repkpi.goals import (
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
 from repkpi.periods import (
+    Calendar,
     Freq,
     PeriodLike,
     day_numbers,
     in_progress,
-    pandas_freq,
     period_label,
-    to_period,
 )
 
 __all__ = ["UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
@@ -238,16 +237,16 @@ def window(data: CrmData, *, freq: Freq = "Q", periods: int = 12, end: PeriodLik
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
         raise OptionError(f"periods must be a whole number of periods, 1 or more, got {periods!r}.\n"
                           "Hint: periods=12 shows the last 12 periods.")
-    pfreq = pandas_freq(freq, fiscal_year_start)
+    calendar = Calendar(freq, fiscal_year_start)
     if end is not None:
-        last = to_period(end, pfreq, how="end", fiscal_year_start=fiscal_year_start)
+        last = calendar.period(end, how="end")
     elif data.as_of is not None:
-        last = data.as_of.to_period(pfreq)
+        last = calendar.holding(data.as_of)
     else:
         raise OptionError("The data has no as-of date to end the charts' time range on.\n"
                           "Hint: pass end='2026Q3', or load data with dated rows.")
-    span = pd.period_range(end=last, periods=periods, freq=pfreq)
-    return span if at is None else _cover(span, pandas_freq(at, fiscal_year_start))
+    span = pd.period_range(end=last, periods=periods, freq=calendar.pfreq)
+    return span if at is None else _cover(span, calendar.at(at).pfreq)
 
 
 def _cover(span: pd.PeriodIndex, pfreq: object) -> pd.PeriodIndex:
@@ -491,7 +490,7 @@ def goal_series(data: CrmData, goal: Goal, *, periods: int | None = 12,
     """
     fiscal = fiscal_year_start or 1
     span = _span(data, freq, periods, end, fiscal)
-    last = None if span is None else _cover(span, pandas_freq(goal.freq, fiscal))[-1]
+    last = None if span is None else _cover(span, Calendar(goal.freq, fiscal).pfreq)[-1]
     result = goal_result(data, goal, end=last, fiscal_year_start=fiscal)
     return result.drop(columns=list(goal.where)), span
 
@@ -534,9 +533,9 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.55 / height, top=1 - 0.9 / height,
                         hspace=0.65, wspace=0.22)
     span = _span(data, freq, periods, end, fiscal)
-    pfreq = pandas_freq(freq, fiscal)
+    calendar = Calendar(freq, fiscal)
     last = span[-1] if span is not None else \
-        None if data.as_of is None else data.as_of.to_period(pfreq)
+        None if data.as_of is None else calendar.holding(data.as_of)
     for ax, goal in zip(axes.flat, goals, strict=False):
         try:
             goal_chart(data, goal, periods=periods, end=end, freq=freq, fiscal_year_start=fiscal,
@@ -549,7 +548,7 @@ def dashboard(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq 
             ax.set_axis_off()
     for ax in list(axes.flat)[len(goals):]:
         fig.delaxes(ax)
-    to_date = " (to date)" if last is not None and in_progress(data.as_of, pfreq) == last else ""
+    to_date = " (to date)" if last is not None and in_progress(data.as_of, calendar.pfreq) == last else ""
     fig.suptitle("KPIs against goals" + (f", to {period_label(last)}{to_date}" if last is not None
                                          else ""), y=1 - 0.25 / height, fontsize=13,
                  parse_math=False)
@@ -608,7 +607,7 @@ def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None,
     if accounts is None:
         raise MissingTableError("cohort_retention needs the accounts table, which was not loaded.")
     accounts = accounts[accounts["customer_since"].notna()]  # prospects are in no cohort
-    pfreq = pandas_freq(freq, fiscal_year_start)
+    pfreq = Calendar(freq, fiscal_year_start).pfreq
     end = latest_complete_period(data, freq, fiscal_year_start=fiscal_year_start)
     since = accounts["customer_since"].dt.to_period(pfreq)
     periods = pd.period_range(since.min(), max(end, since.min()), freq=pfreq)

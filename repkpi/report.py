@@ -42,7 +42,7 @@ from repkpi.kpis import KPIS, UNITS
 from repkpi.kpis.business import describe
 from repkpi.kpis.shared import shared_results
 from repkpi.outputs import sheet_name, staged_folder, write_csv, write_xlsx
-from repkpi.periods import Freq, PeriodLike, pandas_freq, period_label
+from repkpi.periods import Calendar, Freq, PeriodLike, period_label
 from repkpi.plot import (
     format_value,
     goal_series,
@@ -329,8 +329,8 @@ def _goal_table(table_id: str, card: pd.DataFrame, goals: list[Goal], data: CrmD
                 seen: Review) -> str:
     values, current = {}, {}
     for goal in goals:
-        pfreq = pandas_freq(goal.freq, seen.fiscal_year_start)
-        current[goal.freq] = None if seen.as_of is None else seen.as_of.to_period(pfreq)
+        calendar = Calendar(goal.freq, seen.fiscal_year_start)
+        current[goal.freq] = None if seen.as_of is None else calendar.holding(seen.as_of)
         try:
             values[goal.label] = goal_result(data, goal, fiscal_year_start=seen.fiscal_year_start)
         except (MissingTableError, ColumnNotFoundError, OptionError):

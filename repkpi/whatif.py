@@ -17,7 +17,7 @@ from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, customers
 from repkpi.kpis.registry import KpiSpec, SpecView, check_options
-from repkpi.periods import Freq, PeriodLike, in_progress, pandas_freq, period_label, to_period
+from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label
 
 __all__ = [
     "ADDITIVE_MONTHLY",
@@ -313,15 +313,15 @@ def revenue_grid(data: CrmData, *, win_rates: Sequence[float], deal_sizes: Seque
     deals = data.deals
     if deals is None:
         raise OptionError("revenue_grid needs the deals table.\nHint: load the deals export.")
-    pfreq = pandas_freq("Q", fiscal_year_start)
+    calendar = Calendar("Q", fiscal_year_start)
     if period is not None:
-        quarter = to_period(period, pfreq, fiscal_year_start=fiscal_year_start)
+        quarter = calendar.period(period)
     elif data.as_of is not None:
-        quarter = _current(data.as_of, pfreq)
+        quarter = _current(data.as_of, calendar)
     else:
         raise OptionError("revenue_grid needs a period when the data has no as-of date.\n"
                           "Hint: give period='2026Q3'.")
-    closed = deals["closed_on"].dt.to_period(pfreq) == quarter
+    closed = deals["closed_on"].dt.to_period(calendar.pfreq) == quarter
     booked = float(deals.loc[closed & (deals["stage"] == "won"), "amount"].sum())
     open_deals = int((deals["stage"] == "open").sum())
     rate, size = np.meshgrid(np.asarray(win_rates, float), np.asarray(deal_sizes, float),
@@ -459,10 +459,9 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise OptionError(f"draws must be a whole number >= 1, got {draws!r}.\n"
                           "Hint: 10 000 draws give about +-0.01.")
-    pfreq = pandas_freq(freq, fiscal_year_start)
-    chosen = (to_period(period, pfreq, how="end", fiscal_year_start=fiscal_year_start)
-              if period is not None else _current(as_of, pfreq))
-    _refuse_later(chosen, as_of, pfreq)
+    calendar = Calendar(freq, fiscal_year_start)
+    chosen = calendar.period(period, how="end") if period is not None else _current(as_of, calendar)
+    _refuse_later(chosen, as_of, calendar)
     kpi = _Kpi(data, name, where, fiscal_year_start, own)
 
     def meets(value: np.ndarray) -> np.ndarray:
@@ -504,18 +503,18 @@ def current_period(data: CrmData, freq: Freq = "Q", *, fiscal_year_start: int = 
     if data.as_of is None:
         raise OptionError("The data has no as-of date, so no period is in progress.\n"
                           "Hint: load data with recorded events, or load(..., as_of=...).")
-    return _current(data.as_of, pandas_freq(freq, fiscal_year_start))
+    return _current(data.as_of, Calendar(freq, fiscal_year_start))
 
 
-def _current(as_of: pd.Timestamp, pfreq: str) -> pd.Period:
-    """The period of ``pfreq`` holding ``as_of``, or the next one when ``as_of`` is its last day."""
-    period = as_of.to_period(pfreq)
-    return period if in_progress(as_of, pfreq) is not None else period + 1
+def _current(as_of: pd.Timestamp, calendar: Calendar) -> pd.Period:
+    """The period of ``calendar`` holding ``as_of``, or the next one when ``as_of`` is its last day."""
+    period = calendar.holding(as_of)
+    return period if in_progress(as_of, calendar.pfreq) is not None else period + 1
 
 
-def _refuse_later(chosen: pd.Period, as_of: pd.Timestamp, pfreq: str) -> None:
+def _refuse_later(chosen: pd.Period, as_of: pd.Timestamp, calendar: Calendar) -> None:
     """:class:`OptionError` for a period later than :func:`_current`'s: nothing to play from."""
-    current = _current(as_of, pfreq)
+    current = _current(as_of, calendar)
     if chosen > current:
         raise OptionError(
             f"attainment_probability plays the period in progress on the as-of date (as_of) "
@@ -588,7 +587,7 @@ class _Steps:
     def __init__(self, kpi: _Kpi, spec: KpiSpec, chosen: pd.Period, as_of: pd.Timestamp,
                  history: int) -> None:
         self.step = "Q" if spec.table == "market" else "M"
-        spfreq = pandas_freq(self.step, kpi.fiscal)
+        spfreq = Calendar(self.step, kpi.fiscal).pfreq
         self.first, self.last = chosen.asfreq(spfreq, "start"), chosen.asfreq(spfreq, "end")
         self.span = self.last.ordinal - self.first.ordinal + 1
         now = as_of.to_period(spfreq)
