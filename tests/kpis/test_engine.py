@@ -19,7 +19,7 @@ from repkpi import kpis
 from repkpi.kpis import KpiSpec, declaration
 from repkpi.kpis.declaration import At, Scope
 from repkpi.kpis.registry import Route
-from repkpi.periods import Grid, day_numbers, pandas_freq, to_period
+from repkpi.periods import Calendar, Grid, day_numbers, pandas_freq, to_period
 
 nan = float("nan")
 
@@ -79,6 +79,40 @@ def test_the_guide_to_declaring_kpis_names_what_exists():
 )
 def test_pandas_freq(freq, fiscal_year_start, expected):
     assert pandas_freq(freq, fiscal_year_start) == expected
+
+
+@pytest.mark.parametrize(
+    ("calendar", "label", "expected"),
+    [
+        (Calendar("Q"), "2026Q3", pd.Period("2026Q3", "Q-DEC")),
+        (Calendar("Q", 4), "2027Q2", pd.Period("2027Q2", "Q-MAR")),   # July-September 2026
+        (Calendar("M", 4), "2027Q2", pd.Period("2026-07", "M")),      # the fiscal quarter's first month
+        (Calendar("Q", 4), "2027", pd.Period("2027Q1", "Q-MAR")),     # FY2027 Q1: April-June 2026
+        (Calendar("Y", 4), "2026-08-15", pd.Period("2027", "Y-MAR")),
+    ],
+)
+def test_calendar_reads_a_label(calendar, label, expected):
+    assert calendar.period(label) == expected
+
+
+def test_calendar_holds_the_pair_and_a_date():
+    calendar = Calendar("Q", 4)
+    assert (calendar.freq, calendar.fiscal_year_start, calendar.pfreq) == ("Q", 4, "Q-MAR")
+    assert calendar.holding(pd.Timestamp("2026-03-31")) == pd.Period("2026Q4", "Q-MAR")
+    assert calendar.at("Y") == Calendar("Y", 4)
+    assert calendar.period("2027", how="end") == pd.Period("2027Q4", "Q-MAR")   # January-March 2027
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        pytest.param(("W",), r"freq must be 'M', 'Q' or 'Y', got 'W'", id="freq"),
+        pytest.param(("Q", 13), r"fiscal_year_start must be a month number 1\.\.12, got 13", id="fiscal"),
+    ],
+)
+def test_calendar_refuses_what_names_no_calendar(args, match):
+    with pytest.raises(repkpi.OptionError, match=match):
+        Calendar(*args)
 
 
 @pytest.mark.parametrize(
