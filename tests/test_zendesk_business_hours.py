@@ -1,6 +1,6 @@
 """A Zendesk export's business-hours columns against repkpi's business clock.
 
-tests/fixtures/zendesk_business/tickets.csv is a hand-made Zendesk export whose
+tests/io/fixtures/zendesk_business/tickets.csv is a hand-made Zendesk export whose
 "... in minutes" and "... in minutes within business hours" columns were
 worked out by hand for the schedule of calendar.toml (Europe/Berlin; Monday to
 Thursday 09:00-12:00 and 13:00-17:00, Friday 09:00-15:00; Good Friday, Easter
@@ -40,7 +40,7 @@ import pytest
 
 import repkpi
 
-FOLDER = Path(__file__).parent / "fixtures" / "zendesk_business"
+FOLDER = Path(__file__).parent / "io" / "fixtures" / "zendesk_business"
 CALENDAR = FOLDER / "calendar.toml"
 PERIODS = ["2024Q1", "2024Q2"]
 

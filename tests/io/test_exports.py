@@ -1,6 +1,6 @@
 """Real export shapes through the presets: stages, catch-alls, dates, time zones, currencies.
 
-The fixtures' canonical twins are checked in tests/test_presets.py; here the
+The fixtures' canonical twins are checked in tests/io/test_presets.py; here the
 rules that decide what a cell means, and KPIs on the fixtures, with numbers
 worked out by hand from the export rows.
 """

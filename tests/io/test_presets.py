@@ -1,6 +1,6 @@
 """Each preset's hand-written export loads to the same canonical data as its canonical twin.
 
-The twins (tests/fixtures/<crm>/canonical/) were written by hand from the
+The twins (tests/io/fixtures/<crm>/canonical/) were written by hand from the
 export rows, in the canonical format that ``repkpi.load`` reads directly.
 """
 

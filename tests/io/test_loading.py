@@ -314,7 +314,7 @@ def test_text_in_another_encoding_names_the_file_and_line(tmp_path, errors):
                  "malformed line: 1 fields, expected 2", id="short-row"),
 ])
 def test_a_line_with_too_many_or_too_few_fields_is_a_bad_row(tmp_path, content, check):
-    # Was an unreadable file; the data model now makes it a bad row (see tests/test_real_files.py).
+    # Was an unreadable file; the data model now makes it a bad row (see tests/io/test_real_files.py).
     (tmp_path / "accounts.csv").write_bytes(content)
     with pytest.raises(repkpi.DataValidationError, match=re.escape(check)):
         repkpi.load(tmp_path)

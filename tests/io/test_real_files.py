@@ -361,6 +361,7 @@ def cluster():
         yield client
 
 
+@pytest.mark.dask
 def test_dask_reads_part_files_compressed_and_excel_alike(tmp_path, cluster):
     _parts(tmp_path)
     (tmp_path / "deals.csv.gz").write_bytes(gzip.compress(
@@ -389,6 +390,7 @@ def test_dask_reads_part_files_compressed_and_excel_alike(tmp_path, cluster):
     assert summary.loc["accounts", "rows"] == 6
 
 
+@pytest.mark.dask
 @pytest.mark.parametrize("make", ["json", "dangling", "empty-folder"])
 def test_dask_refuses_by_name(tmp_path, make, cluster):
     name = _unreadable_deals(tmp_path, make)
@@ -396,6 +398,7 @@ def test_dask_refuses_by_name(tmp_path, make, cluster):
         repkpi.load(tmp_path, engine="dask")
 
 
+@pytest.mark.dask
 def test_dask_folder_with_no_table(tmp_path, cluster):
     (tmp_path / "README.md").write_text("nothing", encoding="utf-8")
     with pytest.raises(repkpi.DataFileError, match="no table files found"):
