@@ -4,7 +4,10 @@
     python3 tasks.py test     # virtual env + test dependencies, then the whole test suite
 
 The virtual env is ``.venv`` beside this file, created when missing; extra
-arguments after ``test`` go to pytest.
+arguments after ``test`` go to pytest. Tests run on every core (pytest-xdist,
+one test file per worker at a time, so a file's fixtures are set up once);
+``-n 0`` runs them in one process, ``-m "not slow and not browser"`` runs the
+quick part.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_env()
     if job == "test":
-        return subprocess.call([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT)
+        parallel = ["-n", "auto", "--dist", "loadfile"]
+        return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *argv[1:]], cwd=ROOT)
     out = ROOT / "reports" / "sample"
     run([BIN / "repkpi", "report", ROOT / "data" / "sample", "--out", out])
     print(f"Open {out / 'report.html'} in a browser.")

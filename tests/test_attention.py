@@ -316,6 +316,7 @@ def _split_sample(folder: Path) -> None:
             raw.iloc[part::2].to_csv(folder / file.stem / f"part-{part:04d}.csv", index=False)
 
 
+@pytest.mark.dask
 def test_dask_data_gives_the_same_lists(sample, tmp_path):
     pytest.importorskip("dask")
     _split_sample(tmp_path)
@@ -384,6 +385,7 @@ def test_sla_options_come_from_the_sla_goal():
     assert sla_options(goals[:1]) == {}
 
 
+@pytest.mark.dask
 def test_dask_data_gives_the_same_lists_on_the_business_clock(sample, tmp_path):
     pytest.importorskip("dask")
     _split_sample(tmp_path)

@@ -20,6 +20,8 @@ import repkpi
 from repkpi.goals import DEFAULT_GOALS
 from repkpi.report import write_report
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and Path("/usr/bin/chromium").is_file():
     CHROMIUM = "/usr/bin/chromium"

@@ -6,6 +6,9 @@ tickets and contracts therefore sit in different partitions, which is what
 the additive pieces and the gathered KPIs must cope with. Every expected
 value comes from the pandas engine on the unsplit files, which the other
 test modules check by hand and against SQL.
+
+The default run checks one KPI of each Dask route (how the engine gathers a
+KPI across partitions); the sweeps over every KPI are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,33 @@ import repkpi
 from repkpi.cli import main
 from repkpi.dask import reader as dask_loading
 
+pytestmark = pytest.mark.dask
+
 SAMPLE = Path(repkpi.sample_path())
 MESSY = Path(__file__).parent.parent / "data" / "messy"
 PARTS = 3
+
+
+def route(name: str) -> str:
+    """How the Dask engine gathers KPI ``name`` across partitions: the one place that reads it."""
+    return repkpi.KPIS[name].route
+
+
+def one_per_route() -> list[str]:
+    """The first KPI of each Dask route, in the registry's order."""
+    first: dict[str, str] = {}
+    for name in repkpi.KPIS:
+        first.setdefault(route(name), name)
+    return list(first.values())
+
+
+ONE_PER_ROUTE = one_per_route()
+"""The KPIs the default run checks on Dask; the others are checked by the ``slow`` sweeps."""
+
+
+def budgeted(name: str, *values: object) -> object:
+    """A test case of KPI ``name`` (then ``values``): run by default for one KPI per route, else ``slow``."""
+    return pytest.param(name, *values, marks=() if name in ONE_PER_ROUTE else pytest.mark.slow)
 
 
 def split(source: Path, target: Path, parts: int = PARTS) -> Path:
@@ -94,18 +121,35 @@ def _same(dask_result: pd.DataFrame, pandas_result: pd.DataFrame) -> None:
                                   pandas_result.reset_index(drop=True), rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize(("freq", "by"), [
-    ("Q", None), ("Q", "region"), ("M", ["region", "segment"]), ("Y", "rep_id"), ("Q", "team"),
-])
-def test_every_kpi_matches_the_pandas_engine(dask_data, pandas_data, freq, by):
-    got = repkpi.compute(dask_data, freq=freq, by=by)
-    want = repkpi.compute(pandas_data, freq=freq, by=by)
+SHAPES = [("Q", None), ("Q", "region"), ("M", ["region", "segment"]), ("Y", "rep_id"), ("Q", "team")]
+
+
+def taking(data: repkpi.CrmData, names: list[str], **options: object) -> list[str]:
+    """Those of ``names`` that take ``options`` (a market KPI is by region or by nothing)."""
+    out = []
+    for name in names:
+        try:
+            repkpi.KPIS[name](data, **options)
+        except repkpi.OptionError:
+            continue
+        out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("every", [pytest.param(False, id="one-per-route"),
+                                   pytest.param(True, id="every-kpi", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(("freq", "by"), SHAPES)
+def test_kpis_match_the_pandas_engine(dask_data, pandas_data, freq, by, every):
+    kpis = None if every else taking(pandas_data, ONE_PER_ROUTE, freq=freq, by=by)
+    got = repkpi.compute(dask_data, kpis, freq=freq, by=by)
+    want = repkpi.compute(pandas_data, kpis, freq=freq, by=by)
     assert got.attrs["skipped"] == want.attrs["skipped"]
     assert sorted(got["kpi"].unique()) == sorted(want["kpi"].unique())
     for name in want["kpi"].unique():
         _same(got[got["kpi"] == name], want[want["kpi"] == name])
 
 
+@pytest.mark.slow
 def test_the_sample_gives_every_kpi_unsplit_and_split(dask_data, pandas_data):
     got = repkpi.compute(dask_data, freq="Q")
     assert set(got["kpi"]) == set(repkpi.KPIS)
@@ -145,18 +189,16 @@ def _listed(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(key, kind="stable").reset_index(drop=True)
 
 
-@pytest.mark.parametrize("by", [None, "region"])
-def test_detail_lists_the_rows_of_the_pandas_engine(dask_data, pandas_data, by):
-    for name, kpi in sorted(repkpi.KPIS.items()):
-        if by is not None and kpi.table == "reps":
-            continue  # reps have no region
-        options = {"threshold": 20_000} if name == "key_accounts" else {}
-        got = repkpi.detail(dask_data, name, period="2025Q3", by=by, **options)
-        want = repkpi.detail(pandas_data, name, period="2025Q3", by=by, **options)
-        assert list(got.columns) == list(want.columns), name
-        assert len(want) > 0, name
-        pd.testing.assert_frame_equal(_listed(got), _listed(want), rtol=1e-9, atol=0,
-                                      obj=name)
+@pytest.mark.parametrize(("name", "by"), [
+    budgeted(name, by) for by in (None, "region") for name in sorted(repkpi.KPIS)
+    if by is None or repkpi.KPIS[name].table != "reps"])  # reps have no region
+def test_detail_lists_the_rows_of_the_pandas_engine(dask_data, pandas_data, name, by):
+    options = {"threshold": 20_000} if name == "key_accounts" else {}
+    got = repkpi.detail(dask_data, name, period="2025Q3", by=by, **options)
+    want = repkpi.detail(pandas_data, name, period="2025Q3", by=by, **options)
+    assert list(got.columns) == list(want.columns), name
+    assert len(want) > 0, name
+    pd.testing.assert_frame_equal(_listed(got), _listed(want), rtol=1e-9, atol=0, obj=name)
 
 
 def test_explain_matches_the_pandas_engine(dask_data, pandas_data):

@@ -17,10 +17,12 @@ from pathlib import Path
 import distributed
 import pandas as pd
 import pytest
-from test_dask import SAMPLE, _same, split
+from test_dask import ONE_PER_ROUTE, SAMPLE, _same, split
 
 import repkpi
 from repkpi.dask import reader as dask_loading
+
+pytestmark = pytest.mark.dask
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -84,12 +86,14 @@ def test_the_workers_are_separate_processes(address, on_cluster):
     assert client.run_on_scheduler(os.getpid) not in (os.getpid(), *pids.values())
 
 
+@pytest.mark.parametrize("kpis", [pytest.param(ONE_PER_ROUTE, id="one-per-route"),
+                                  pytest.param(list(repkpi.KPIS), id="every-kpi", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("by", [None, "region"])
-def test_every_kpi_matches_the_pandas_engine(on_cluster, on_pandas, by):
-    got = repkpi.compute(on_cluster, freq="Q", by=by)
-    want = repkpi.compute(on_pandas, freq="Q", by=by)
+def test_kpis_match_the_pandas_engine(on_cluster, on_pandas, by, kpis):
+    got = repkpi.compute(on_cluster, kpis, freq="Q", by=by)
+    want = repkpi.compute(on_pandas, kpis, freq="Q", by=by)
     assert got.attrs["skipped"] == want.attrs["skipped"]
-    assert set(got["kpi"]) == set(repkpi.KPIS)
+    assert set(got["kpi"]) == set(kpis)
     for name in want["kpi"].unique():
         _same(got[got["kpi"] == name], want[want["kpi"] == name])
 

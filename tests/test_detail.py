@@ -34,6 +34,7 @@ import distributed
 import numpy as np
 import pandas as pd
 import pytest
+from test_dask import budgeted
 
 import repkpi
 from repkpi.datasets.generator import generate_sample
@@ -519,8 +520,9 @@ def test_a_kpi_option_reaches_the_kpi():
 
 DASK_KPIS = ["churn_rate", "sla_compliance", "renewal_rate", "revenue", "resolution_hours",
              "net_revenue_retention"]
-"""One KPI of each Dask route and kind, also checked by region; every KPI is checked ungrouped."""
-DASK_CASES = [(kpi, None) for kpi in repkpi.KPIS] + [(kpi, "region") for kpi in DASK_KPIS]
+"""KPIs of several kinds, checked by region; one KPI of each Dask route is checked ungrouped by
+default, every other KPI in the ``slow`` sweep."""
+DASK_CASES = [budgeted(kpi, None) for kpi in repkpi.KPIS] + [(kpi, "region") for kpi in DASK_KPIS]
 
 
 @pytest.fixture(scope="module")
@@ -545,6 +547,7 @@ def in_order(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["period", *sorted(ids)], kind="stable").reset_index(drop=True)
 
 
+@pytest.mark.dask
 @pytest.mark.parametrize(("kpi", "by"), DASK_CASES)
 def test_dask_data_gives_the_same_rows(dask_sample, kpi, by):
     got = repkpi.detail(dask_sample, kpi, period="2025Q3", by=by)

@@ -346,6 +346,7 @@ def test_groups_that_do_not_cover_the_whole_are_refused():
         repkpi.explain(data, "market_share", period="2024Q2", by="region")
 
 
+@pytest.mark.dask
 def test_dask_data_gives_the_same_table(sample):
     pytest.importorskip("dask.dataframe")
     lazy = repkpi.load(SAMPLE, engine="dask")
