@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny CSV folders written from literal text, and reports as tuples."""
+"""Shared fixtures: tiny CSV folders written from literal text, reports as tuples, the engine."""
 
 from __future__ import annotations
 
@@ -26,6 +26,18 @@ def as_failures(report: pd.DataFrame) -> list[Failure]:
         (rec.table, int(rec.row), rec.column, rec.check, None if pd.isna(rec.value) else str(rec.value))
         for rec in report.itertuples(index=False)
     )
+
+
+@pytest.fixture(params=["pandas", pytest.param("dask", marks=pytest.mark.dask)])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine a test loads its files with: a test that takes it runs on pandas, then on Dask.
+
+    For the tests that only call the public API on data from ``repkpi.load(folder,
+    engine=engine)``: their expected values hold whatever the engine.
+    """
+    if request.param == "dask":
+        pytest.importorskip("dask.dataframe")
+    return request.param
 
 
 @pytest.fixture

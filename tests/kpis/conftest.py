@@ -4,7 +4,9 @@
 dict of columns per table, filling the required columns a test does not care
 about (ids, ``account_id = "A1"``, a won direct new-business deal of 1 000,
 ...). Values are text, parsed and validated as an export would be.
-``crm(..., as_of="2024-09-30")`` declares the data's as-of date.
+``crm(..., as_of="2024-09-30")`` declares the data's as-of date. ``loaded(...)``
+takes the same arguments, writes the tables as CSV files and loads them with
+the ``engine`` fixture's engine: a test that uses it runs on pandas and Dask.
 
 ``rows(result)`` turns a KPI result into a list of tuples that compare with a
 hand-written list: periods as their string, numbers rounded to 9 decimals,
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import repkpi
 from repkpi import CrmData
 
 NA = "NA"
@@ -99,6 +102,19 @@ def expected_rows(rows: Sequence[Sequence[Any]]) -> list[tuple]:
 def crm() -> Callable[..., CrmData]:
     """Return :func:`build`: ``crm(accounts={...}, deals={...})``."""
     return build
+
+
+@pytest.fixture
+def loaded(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+    """Return ``make(as_of=None, **tables)``: :func:`build`'s tables as CSV files, loaded with ``engine``."""
+
+    def make(as_of: str | None = None, **tables: dict[str, Any]) -> Any:
+        path = tmp_path_factory.mktemp("crm")
+        for name, columns in tables.items():
+            table_frame(name, columns).to_csv(path / f"{name}.csv", index=False)
+        return repkpi.load(path, engine=engine, as_of=as_of)
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -60,16 +60,16 @@ REPS = {"rep_id": ["R1", "R2"], "team": ["a", "b"], "hired_on": ["2015-01-01", "
         ], id="value_year"),
     ],
 )
-def test_renewals(crm, rows, expect, kpi, freq, start, end, expected):
-    data = crm(contracts=RENEWALS)
+def test_renewals(loaded, rows, expect, kpi, freq, start, end, expected):
+    data = loaded(contracts=RENEWALS)
     result = repkpi.KPIS[kpi](data, freq=freq, start=start, end=end)
     assert rows(result) == expect(expected)
 
 
-def test_renewal_rate_by_team_via_the_accounts_rep(crm, rows, expect):
+def test_renewal_rate_by_team_via_the_accounts_rep(loaded, rows, expect):
     # contracts have no rep_id: the account's rep decides. A1, A3 -> R1 (team a); A2 -> R2 (b).
     # Declared as of 2024-06-30: contract dates are scheduled, the recorded as_of is 2023-01-01.
-    data = crm(accounts=RENEWAL_ACCOUNTS, contracts=RENEWALS, reps=REPS, as_of="2024-06-30")
+    data = loaded(accounts=RENEWAL_ACCOUNTS, contracts=RENEWALS, reps=REPS, as_of="2024-06-30")
     result = kpis.renewal_rate(data, by="team", start="2024Q1", end="2024Q2")
     assert rows(result) == expect([
         ("2024Q1", "a", 1, 2, 0.5),     # C1 (renewed), C5
@@ -124,8 +124,8 @@ RETENTION_ACCOUNTS = {
                      ("2024", 400, 1000, 0.4), id="grr_year"),
     ],
 )
-def test_revenue_retention(crm, rows, expect, kpi, freq, period, expected):
-    data = crm(contracts=RETENTION)
+def test_revenue_retention(loaded, rows, expect, kpi, freq, period, expected):
+    data = loaded(contracts=RETENTION)
     result = repkpi.KPIS[kpi](data, freq=freq, start=period, end=period)
     assert rows(result) == expect([expected])
 
@@ -145,16 +145,16 @@ def test_revenue_retention(crm, rows, expect, kpi, freq, period, expected):
         ], id="grr"),
     ],
 )
-def test_revenue_retention_by_region(crm, rows, expect, kpi, expected):
+def test_revenue_retention_by_region(loaded, rows, expect, kpi, expected):
     # Declared as of 2024-06-30: contract dates are scheduled, the recorded as_of is 2023-01-01.
-    data = crm(accounts=RETENTION_ACCOUNTS, contracts=RETENTION, as_of="2024-06-30")
+    data = loaded(accounts=RETENTION_ACCOUNTS, contracts=RETENTION, as_of="2024-06-30")
     result = repkpi.KPIS[kpi](data, by="region", start="2024Q2", end="2024Q2")
     assert rows(result) == expect(expected)
 
 
-def test_revenue_retention_is_nan_without_a_cohort(crm, rows, expect):
+def test_revenue_retention_is_nan_without_a_cohort(loaded, rows, expect):
     # The only contract starts on 2024-05-01: nobody has ARR on Q2.open 2024-03-31, ARR_start = 0.
-    data = crm(contracts={"start_date": ["2024-05-01"], "end_date": ["2024-12-31"]})
+    data = loaded(contracts={"start_date": ["2024-05-01"], "end_date": ["2024-12-31"]})
     for kpi in (kpis.net_revenue_retention, kpis.gross_revenue_retention):
         assert rows(kpi(data, start="2024Q2", end="2024Q2")) == expect([("2024Q2", 0, 0, nan)])
 
@@ -172,8 +172,8 @@ def test_revenue_retention_is_nan_without_a_cohort(crm, rows, expect):
         pytest.param("800", (800, 1000, 0.8), (800, 1000, 0.8), id="contraction"),
     ],
 )
-def test_a_renewal_on_1_january_changes_arr_in_q1(crm, rows, expect, value, nrr_q1, grr_q1):
-    data = crm(contracts={"contract_id": ["C1", "C2"], "start_date": ["2025-01-01", "2026-01-01"],
+def test_a_renewal_on_1_january_changes_arr_in_q1(loaded, rows, expect, value, nrr_q1, grr_q1):
+    data = loaded(contracts={"contract_id": ["C1", "C2"], "start_date": ["2025-01-01", "2026-01-01"],
                           "end_date": ["2025-12-31", "2026-12-31"], "annual_value": ["1000", value],
                           "renewal_of": [None, "C1"]})
     window = {"start": "2025Q4", "end": "2026Q2"}
@@ -191,10 +191,10 @@ def test_a_renewal_on_1_january_changes_arr_in_q1(crm, rows, expect, value, nrr_
         assert rows(kpis.gross_revenue_retention(data, **one)) == expect([(period, *grr_q1)])
 
 
-def test_a_contract_ending_on_31_december_not_renewed_is_lost_in_q1(crm, rows, expect):
+def test_a_contract_ending_on_31_december_not_renewed_is_lost_in_q1(loaded, rows, expect):
     # C1 2025-01-01 .. 2025-12-31 at 1 000, no renewal: 2026Q1 opens on 2025-12-31 with 1 000 and
     # ends with 0: NRR = GRR = 0 / 1 000. 2025Q4 keeps 1 000 to its last day: 1.
-    data = crm(contracts={"start_date": ["2025-01-01"], "end_date": ["2025-12-31"]})
+    data = loaded(contracts={"start_date": ["2025-01-01"], "end_date": ["2025-12-31"]})
     for kpi in (kpis.net_revenue_retention, kpis.gross_revenue_retention):
         assert rows(kpi(data, start="2025Q4", end="2026Q1")) == expect([
             ("2025Q4", 1000, 1000, 1.0), ("2026Q1", 0, 1000, 0.0)])
@@ -202,7 +202,7 @@ def test_a_contract_ending_on_31_december_not_renewed_is_lost_in_q1(crm, rows, e
 
 @pytest.mark.parametrize("kpi", ["renewal_rate", "renewal_value_rate", "net_revenue_retention",
                                  "gross_revenue_retention"])
-def test_contract_kpis_need_contracts(crm, kpi):
-    data = crm(accounts=RENEWAL_ACCOUNTS)
+def test_contract_kpis_need_contracts(loaded, kpi):
+    data = loaded(accounts=RENEWAL_ACCOUNTS)
     with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the contracts table"):
         repkpi.KPIS[kpi](data)

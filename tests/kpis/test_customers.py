@@ -51,9 +51,9 @@ BOOK = {
 
 
 @pytest.fixture
-def book(crm):
+def book(loaded):
     # as_of declared at 2024Q3's last day: 2024Q3 is complete (see the module docstring).
-    return crm(accounts=BOOK, as_of="2024-09-30")
+    return loaded(accounts=BOOK, as_of="2024-09-30")
 
 
 @pytest.mark.parametrize(
@@ -160,22 +160,22 @@ def test_by_region_ratio_is_nan_where_the_group_has_no_denominator(book):
         pytest.param("Q", "2024-04-02", [("2024Q1", 0, 2), ("2024Q2", 1, 2)], id="second_day"),
     ],
 )
-def test_churn_on_the_first_day_of_a_period_counts_in_that_period(crm, rows, expect, freq, churned_on,
+def test_churn_on_the_first_day_of_a_period_counts_in_that_period(loaded, rows, expect, freq, churned_on,
                                                                    expected):
     start, end = expected[0][0], expected[-1][0]
     # Declared as of the last period's last day: every period shown is lived.
     as_of = str(pd.Period(end, freq=freq).end_time.date())
-    data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
+    data = loaded(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
                          "churned_on": [churned_on, None]}, as_of=as_of)
     result = kpis.churn_rate(data, freq=freq, start=start, end=end)
     assert rows(result, ["period", "numerator", "denominator"]) == expect(expected)
 
 
-def test_a_churn_on_1_march_is_in_marchs_numerator_and_denominator(crm):
+def test_a_churn_on_1_march_is_in_marchs_numerator_and_denominator(loaded):
     # The rows behind the month case above: March opens on 2024-02-29, X (churned_on 03-01) is still
     # a customer then, so it is in March's S (denominator) and in C (numerator); Y is only in S.
     # February: both in S (on 01-31), nobody in C. Declared as of 03-31: March is lived.
-    data = crm(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
+    data = loaded(accounts={"account_id": ["X", "Y"], "customer_since": ["2023-12-01", "2023-12-01"],
                          "churned_on": ["2024-03-01", None]}, as_of="2024-03-31")
     columns = ["account_id", "in_numerator", "in_denominator"]
     march = repkpi.detail(data, "churn_rate", period="2024-03").sort_values("account_id")
@@ -194,14 +194,14 @@ def test_cohort_retention_is_one_minus_churn(book):
     assert cohort["value"][~defined].isna().all()
 
 
-def test_acquired_and_churned_in_the_same_period_separates_the_methods(crm, rows, expect):
+def test_acquired_and_churned_in_the_same_period_separates_the_methods(loaded, rows, expect):
     # K active throughout 2024Q1; N acquired 2024-02-01 and churned 2024-03-01.
     # standard: E = 1 (K), N = 1 (N), S = 1 (K) -> (1 - 1) / 1 = 0.
     # cohort:   S = 1 (K), C = 0           -> (1 - 0) / 1 = 1, = 1 - churn_rate (0/1).
     # The recorded as_of would be 2024-02-01 (N's customer_since; churned_on is scheduled): Q1 in
     # progress, E measured on 02-01 with N still a customer, and the methods would agree. The export
     # is declared as of 2024-03-31, so Q1 is complete and E is measured on 03-31.
-    data = crm(accounts={"account_id": ["K", "N"], "customer_since": ["2023-10-01", "2024-02-01"],
+    data = loaded(accounts={"account_id": ["K", "N"], "customer_since": ["2023-10-01", "2024-02-01"],
                          "churned_on": [None, "2024-03-01"]}, as_of="2024-03-31")
     q1 = {"start": "2024Q1", "end": "2024Q1"}
     assert rows(kpis.retention_rate(data, **q1)) == expect([("2024Q1", 0, 1, 0.0)])
@@ -210,13 +210,13 @@ def test_acquired_and_churned_in_the_same_period_separates_the_methods(crm, rows
 
 
 def test_an_account_acquired_on_the_first_day_is_new_in_p_and_in_the_opening_book_of_p_plus_1(
-        crm, rows, expect):
+        loaded, rows, expect):
     # F's customer_since = 2024-01-01 = Q1.first: F is not active on Q1.open (2023-12-31), so it is
     # not in Q1's S; it is in Q1's N. K is a customer from 2023-10-01, kept throughout.
     # Q1: S = 1 (K), E = 2 (K F on 03-31), N = 1 (F) -> retention (2 - 1) / 1 = 1; churn 0 / 1.
     # Q2: S = 2 (K F on 03-31), E = 2, N = 0 -> retention 2 / 2 = 1; churn 0 / 2.
     # Declared as of 2024-06-30: Q2 is lived (the recorded as_of, 2024-01-01, would leave it NA).
-    data = crm(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]},
+    data = loaded(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]},
                as_of="2024-06-30")
     q1_q2 = {"start": "2024Q1", "end": "2024Q2"}
     assert rows(kpis.retention_rate(data, **q1_q2)) == expect([("2024Q1", 1, 1, 1.0), ("2024Q2", 2, 2, 1.0)])
@@ -244,9 +244,9 @@ NOBODY_LEAVES = {"account_id": ["K", "F", "G", "M"],
         ], id="month"),
     ],
 )
-def test_standard_retention_is_exactly_one_when_nobody_leaves(crm, rows, expect, freq, start, end,
+def test_standard_retention_is_exactly_one_when_nobody_leaves(loaded, rows, expect, freq, start, end,
                                                               expected):
-    data = crm(accounts=NOBODY_LEAVES, as_of=str(pd.Period(end, freq=freq).end_time.date()))
+    data = loaded(accounts=NOBODY_LEAVES, as_of=str(pd.Period(end, freq=freq).end_time.date()))
     window = {"freq": freq, "start": start, "end": end}
     assert rows(kpis.retention_rate(data, **window)) == expect(expected)
     # With no churn, E - N = S: the cohort method gives the same, and churn is 0 / S.
@@ -294,12 +294,12 @@ FIRST_DAY_CHURNS = {"account_id": ["P1", "P2", "P3", "P4", "P5"],
         ], id="quarter"),
     ],
 )
-def test_cohort_retention_is_one_minus_churn_with_churns_on_first_days(crm, rows, expect, freq, start,
+def test_cohort_retention_is_one_minus_churn_with_churns_on_first_days(loaded, rows, expect, freq, start,
                                                                        end, churn, cohort, standard):
     # The recorded as_of would be 2024-02-01 (P5's customer_since; churned_on is scheduled), leaving
     # 2024Q1 in progress with E measured on 02-01, when P3 is still a customer. The export is
     # declared as of 2024-06-30: every month and quarter above is complete, E is on P.last.
-    data = crm(accounts=FIRST_DAY_CHURNS, as_of="2024-06-30")
+    data = loaded(accounts=FIRST_DAY_CHURNS, as_of="2024-06-30")
     window = {"freq": freq, "start": start, "end": end}
     churned = kpis.churn_rate(data, **window)
     kept = kpis.retention_rate(data, method="cohort", **window)
@@ -347,19 +347,19 @@ SURVEYS = {
         ], id="surveys_only"),
     ],
 )
-def test_engagement_rate(crm, rows, expect, tables, expected):
+def test_engagement_rate(loaded, rows, expect, tables, expected):
     # Recorded, as_of would be 2024-07-01 (A5's survey, 01:30 UTC) with the surveys, 2024-05-15
     # (A4's customer_since) without: 2024Q3 in progress or not shown. The export is declared as of
     # 2024-09-30, like the book's, so the four quarters are complete and "active" is on P.last.
     # (engagement in a quarter in progress: tests/kpis/test_time.py.)
     given = {"activities": ACTIVITIES, "surveys": SURVEYS}
-    data = crm(accounts=BOOK, as_of="2024-09-30", **{t: given[t] for t in tables})
+    data = loaded(accounts=BOOK, as_of="2024-09-30", **{t: given[t] for t in tables})
     assert rows(kpis.engagement_rate(data)) == expect(expected)
 
 
-def test_engagement_grid_spans_the_activities_too(crm, rows, expect):
+def test_engagement_grid_spans_the_activities_too(loaded, rows, expect):
     # One account from 2024-01-10; an activity on 2024-07-05 stretches the grid to 2024Q3.
-    data = crm(accounts={"account_id": ["A1"], "customer_since": ["2024-01-10"]},
+    data = loaded(accounts={"account_id": ["A1"], "customer_since": ["2024-01-10"]},
                activities={"occurred_on": ["2024-07-05"]})
     assert rows(kpis.engagement_rate(data)) == expect([
         ("2024Q1", 0, 1, 0.0), ("2024Q2", 0, 1, 0.0), ("2024Q3", 1, 1, 1.0),
@@ -410,16 +410,16 @@ KEY_DEALS = {
         pytest.param("Q", "2024Q3", "2024Q3", 40_000.01, [("2024Q3", 0)], id="threshold_above"),
     ],
 )
-def test_key_accounts_window(crm, rows, expect, freq, start, end, threshold, expected):
+def test_key_accounts_window(loaded, rows, expect, freq, start, end, threshold, expected):
     # Declared as of 2024-09-30: 2024Q3 is lived (the recorded as_of is the last deal, 06-30).
-    data = crm(accounts=KEY_ACCOUNTS, deals=KEY_DEALS, as_of="2024-09-30")
+    data = loaded(accounts=KEY_ACCOUNTS, deals=KEY_DEALS, as_of="2024-09-30")
     options = {} if threshold is None else {"threshold": threshold}
     result = kpis.key_accounts(data, freq=freq, start=start, end=end, **options)
     assert rows(result, ["period", "value"]) == expect(expected)
     assert (result["denominator"] == 1).all()
 
 
-def test_key_accounts_needs_deals(crm):
-    data = crm(accounts=KEY_ACCOUNTS)
+def test_key_accounts_needs_deals(loaded):
+    data = loaded(accounts=KEY_ACCOUNTS)
     with pytest.raises(repkpi.MissingTableError, match=r"key_accounts needs the deals table"):
         kpis.key_accounts(data)

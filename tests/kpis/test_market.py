@@ -49,8 +49,8 @@ DEALS = {
 
 
 @pytest.fixture
-def market(crm):
-    return crm(accounts=ACCOUNTS, deals=DEALS, market=MARKET)
+def market(loaded):
+    return loaded(accounts=ACCOUNTS, deals=DEALS, market=MARKET)
 
 
 @pytest.mark.parametrize(
@@ -125,9 +125,9 @@ def test_market_kpis(market, rows, expect, kpi, options, expected):
     assert rows(result) == expect(expected)
 
 
-def test_monthly_market_sums_to_quarters(crm, rows, expect):
+def test_monthly_market_sums_to_quarters(loaded, rows, expect):
     # X: 10 (Jan), 20 (Feb), 30 (Apr); ours: 30 on 2024-01-15 and 30 on 2024-04-20.
-    data = crm(deals={"closed_on": ["2024-01-15", "2024-04-20"], "amount": ["30", "30"]},
+    data = loaded(deals={"closed_on": ["2024-01-15", "2024-04-20"], "amount": ["30", "30"]},
                market={"period": ["2024-01", "2024-02", "2024-04"], "region": "n", "company": "X",
                        "revenue": ["10", "20", "30"]})
     assert rows(kpis.market_share(data)) == expect([
@@ -172,8 +172,8 @@ def test_market_option_errors(market, kpi, options, error, match):
                      id="by_region_no_accounts"),
     ],
 )
-def test_market_missing_tables(crm, tables, by, match):
+def test_market_missing_tables(loaded, tables, by, match):
     given = {"accounts": ACCOUNTS, "deals": DEALS, "market": MARKET}
-    data = crm(**{t: given[t] for t in tables})
+    data = loaded(**{t: given[t] for t in tables})
     with pytest.raises(repkpi.MissingTableError, match=match):
         kpis.market_share(data, by=by)

@@ -53,8 +53,8 @@ DEALS = {
 
 
 @pytest.fixture
-def sales(crm):
-    return crm(accounts=ACCOUNTS, deals=DEALS, reps=REPS)
+def sales(loaded):
+    return loaded(accounts=ACCOUNTS, deals=DEALS, reps=REPS)
 
 
 @pytest.mark.parametrize(
@@ -174,8 +174,8 @@ def test_win_rate_by_channel_has_nan_where_nothing_closed(sales, rows, expect):
 
 @pytest.mark.parametrize("kpi", ["revenue", "win_rate", "cross_sell_rate", "cross_sell_wins",
                                  "large_deals", "average_deal_size"])
-def test_sales_kpis_need_deals(crm, kpi):
-    data = crm(accounts=ACCOUNTS)
+def test_sales_kpis_need_deals(loaded, kpi):
+    data = loaded(accounts=ACCOUNTS)
     with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the deals table"):
         repkpi.KPIS[kpi](data)
 

@@ -56,9 +56,9 @@ ACCOUNTS = {
         ], id="nps"),
     ],
 )
-def test_satisfaction_kpis(crm, rows, expect, kpi, expected):
+def test_satisfaction_kpis(loaded, rows, expect, kpi, expected):
     # Declared as of 2024-09-30: Q3 is lived, with no response (the recorded as_of is 04-01).
-    data = crm(surveys=SURVEYS, as_of="2024-09-30")
+    data = loaded(surveys=SURVEYS, as_of="2024-09-30")
     result = repkpi.KPIS[kpi](data, end="2024Q3")
     assert rows(result) == expect(expected)
 
@@ -80,8 +80,8 @@ def test_satisfaction_kpis(crm, rows, expect, kpi, expected):
         ], id="nps"),
     ],
 )
-def test_satisfaction_by_region_via_accounts(crm, rows, expect, kpi, expected):
-    data = crm(accounts=ACCOUNTS, surveys=SURVEYS)
+def test_satisfaction_by_region_via_accounts(loaded, rows, expect, kpi, expected):
+    data = loaded(accounts=ACCOUNTS, surveys=SURVEYS)
     assert rows(repkpi.KPIS[kpi](data, by="region")) == expect(expected)
 
 
@@ -94,14 +94,14 @@ def test_satisfaction_by_region_via_accounts(crm, rows, expect, kpi, expected):
         pytest.param(["6", "0", "7"], (-2, 3, -200 / 3), id="detractors"),
     ],
 )
-def test_nps_bands(crm, rows, expect, scores, expected):
+def test_nps_bands(loaded, rows, expect, scores, expected):
     n = len(scores)
-    data = crm(surveys={"responded_at": ["2024-05-01T12:00:00Z"] * n, "nps": scores})
+    data = loaded(surveys={"responded_at": ["2024-05-01T12:00:00Z"] * n, "nps": scores})
     assert rows(kpis.nps(data)) == expect([("2024Q2", *expected)])
 
 
 @pytest.mark.parametrize("kpi", ["csat", "csat_mean", "nps"])
-def test_satisfaction_kpis_need_surveys(crm, kpi):
-    data = crm(accounts=ACCOUNTS)
+def test_satisfaction_kpis_need_surveys(loaded, kpi):
+    data = loaded(accounts=ACCOUNTS)
     with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the surveys table"):
         repkpi.KPIS[kpi](data)

@@ -47,8 +47,8 @@ REPS = {"rep_id": ["R1", "R2"], "team": ["a", "b"], "hired_on": ["2015-01-01", "
 
 
 @pytest.fixture
-def tickets(crm):
-    return crm(tickets=TICKETS)
+def tickets(loaded):
+    return loaded(tickets=TICKETS)
 
 
 @pytest.mark.parametrize(
@@ -96,9 +96,9 @@ def test_sla_compliance(tickets, rows, expect, options, expected):
                      [("2024Q1", 2, 2, 1.0), ("2024Q2", 0, 0, nan)], id="all_options"),
     ],
 )
-def test_sla_compliance_judged_at_the_close_of_a_declared_as_of(crm, rows, expect, as_of, options,
+def test_sla_compliance_judged_at_the_close_of_a_declared_as_of(loaded, rows, expect, as_of, options,
                                                                   expected):
-    result = kpis.sla_compliance(crm(tickets=TICKETS, as_of=as_of), **options)
+    result = kpis.sla_compliance(loaded(tickets=TICKETS, as_of=as_of), **options)
     assert rows(result) == expect(expected)
 
 
@@ -108,9 +108,9 @@ def test_the_kpis_take_no_as_of_of_their_own(tickets, name):
         repkpi.KPIS[name](tickets, as_of="2024-04-01")
 
 
-def test_sla_compliance_by_team_via_the_tickets_rep(crm, rows, expect):
+def test_sla_compliance_by_team_via_the_tickets_rep(loaded, rows, expect):
     # team through reps by the ticket's rep_id: a = T1 T3 T6, b = T2 T4, NA = T5.
-    data = crm(tickets=TICKETS, reps=REPS)
+    data = loaded(tickets=TICKETS, reps=REPS)
     result = kpis.sla_compliance(data, by="team")
     assert rows(result) == expect([
         ("2024Q1", "a", 1, 1, 1.0),     # T1 met
@@ -152,8 +152,8 @@ def test_sla_compliance_rejects_unknown_priorities(tickets):
         ], id="res_by_team"),
     ],
 )
-def test_median_hours(crm, rows, expect, kpi, by, expected):
-    data = crm(tickets=TICKETS, reps=REPS)
+def test_median_hours(loaded, rows, expect, kpi, by, expected):
+    data = loaded(tickets=TICKETS, reps=REPS)
     result = repkpi.KPIS[kpi](data, by=by)
     columns = ["period", "value"] if by is None else ["period", by, "value"]
     assert rows(result, columns) == expect(expected)
@@ -162,10 +162,10 @@ def test_median_hours(crm, rows, expect, kpi, by, expected):
     assert result["denominator"].isna().all()
 
 
-def test_ticket_grid_spans_every_timestamp_column(crm, rows, expect):
+def test_ticket_grid_spans_every_timestamp_column(loaded, rows, expect):
     # Opened 2024-03-30, resolved 2024-07-02: the resolution stretches the grid to 2024Q3, whose
     # rows exist with no tickets (0/0 = NaN, and NaN medians).
-    data = crm(tickets={"opened_at": ["2024-03-30T10:00:00Z"], "resolved_at": ["2024-07-02T10:00:00Z"],
+    data = loaded(tickets={"opened_at": ["2024-03-30T10:00:00Z"], "resolved_at": ["2024-07-02T10:00:00Z"],
                         "priority": ["low"]})
     assert rows(kpis.sla_compliance(data)) == expect([
         ("2024Q1", 0, 1, 0.0), ("2024Q2", 0, 0, nan), ("2024Q3", 0, 0, nan),
@@ -176,7 +176,7 @@ def test_ticket_grid_spans_every_timestamp_column(crm, rows, expect):
 
 
 @pytest.mark.parametrize("kpi", ["sla_compliance", "first_response_hours", "resolution_hours"])
-def test_service_kpis_need_tickets(crm, kpi):
-    data = crm(reps=REPS)
+def test_service_kpis_need_tickets(loaded, kpi):
+    data = loaded(reps=REPS)
     with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the tickets table"):
         repkpi.KPIS[kpi](data)

@@ -26,8 +26,8 @@ REPS = {
 
 
 @pytest.fixture
-def team(crm):
-    return crm(reps=REPS)
+def team(loaded):
+    return loaded(reps=REPS)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_senior_reps_rejects_bad_years(team, years, match):
         kpis.senior_reps(team, years=years)
 
 
-def test_senior_reps_needs_reps(crm):
-    data = crm(accounts={"customer_since": ["2024-01-01"]})
+def test_senior_reps_needs_reps(loaded):
+    data = loaded(accounts={"customer_since": ["2024-01-01"]})
     with pytest.raises(repkpi.MissingTableError, match=r"senior_reps needs the reps table"):
         kpis.senior_reps(data)

@@ -38,22 +38,22 @@ RECORDED = {
 }
 
 
-def test_as_of_ignores_scheduled_dates(crm):
-    data = crm(**RECORDED)
+def test_as_of_ignores_scheduled_dates(loaded):
+    data = loaded(**RECORDED)
     assert data.as_of == pd.Timestamp("2024-05-05")
 
 
-def test_as_of_reads_a_timestamp_by_its_utc_date(crm):
+def test_as_of_reads_a_timestamp_by_its_utc_date(loaded):
     # A ticket resolved at 23:30 on 6 May at -02:00, that is 01:30 on 7 May UTC: as_of = 2024-05-07.
-    data = crm(**RECORDED, tickets={"account_id": ["A1"], "opened_at": ["2024-05-01T08:00:00Z"],
+    data = loaded(**RECORDED, tickets={"account_id": ["A1"], "opened_at": ["2024-05-01T08:00:00Z"],
                                     "resolved_at": ["2024-05-06T23:30:00-02:00"]})
     assert data.as_of == pd.Timestamp("2024-05-07")
 
 
 @pytest.mark.parametrize("declared", ["2024-06-30", "2024-04-30"])
-def test_a_declared_as_of_wins(crm, declared):
+def test_a_declared_as_of_wins(loaded, declared):
     # Later or earlier than the recorded 2024-05-05, the declared date is the data's as_of.
-    assert crm(**RECORDED, as_of=declared).as_of == pd.Timestamp(declared)
+    assert loaded(**RECORDED, as_of=declared).as_of == pd.Timestamp(declared)
 
 
 def test_load_declares_as_of(tmp_path):
@@ -70,8 +70,8 @@ RENEWED = {"contract_id": ["C1", "C2"], "account_id": ["A1", "A1"],
            "renewal_of": [None, "C1"]}
 
 
-def test_no_recorded_dates_no_as_of_and_results_span_the_data(crm, rows, expect):
-    data = crm(contracts=RENEWED, reps={"rep_id": ["R1"], "hired_on": ["2020-01-01"]})
+def test_no_recorded_dates_no_as_of_and_results_span_the_data(loaded, rows, expect):
+    data = loaded(contracts=RENEWED, reps={"rep_id": ["R1"], "hired_on": ["2020-01-01"]})
     assert data.as_of is None
     result = kpis.renewal_rate(data)
     # As before as_of: the grid runs over the contracts' dates, 2024Q1 .. 2025Q2.
@@ -98,8 +98,8 @@ FORWARD = {
 }
 
 
-def test_default_results_end_at_the_as_of_period(crm, rows, expect):
-    data = crm(**FORWARD)
+def test_default_results_end_at_the_as_of_period(loaded, rows, expect):
+    data = loaded(**FORWARD)
     assert data.as_of == pd.Timestamp("2024-05-20")
     # From the first quarter of the contracts' dates (2023Q1) to as_of's (2024Q2); no row after it.
     # due: C1 (ends 2024-01-31, in 2024Q1), renewed by C2. C2 and C3 are due after 2024Q2.
@@ -109,8 +109,8 @@ def test_default_results_end_at_the_as_of_period(crm, rows, expect):
     ])
 
 
-def test_end_beyond_as_of_is_not_observed(crm, rows, expect):
-    data = crm(**FORWARD)
+def test_end_beyond_as_of_is_not_observed(loaded, rows, expect):
+    data = loaded(**FORWARD)
     result = kpis.renewal_rate(data, start="2024Q1", end="2027Q4")
     # C2 is due in 2025Q1 and C3 in 2027Q1, neither renewed yet: not a 0% renewal rate, but
     # periods not lived (NA). 2024Q2 holds as_of (2024-05-20): in progress, not after it.
@@ -137,8 +137,8 @@ SHORT = {
 }
 
 
-def test_a_kpi_whose_data_stops_earlier_runs_to_as_of(crm, rows, expect):
-    data = crm(**SHORT)
+def test_a_kpi_whose_data_stops_earlier_runs_to_as_of(loaded, rows, expect):
+    data = loaded(**SHORT)
     assert data.as_of == pd.Timestamp("2024-07-15")
     # June and July: no ticket, no deal -> ratios 0/0 = NaN, sums 0, medians NaN.
     assert rows(kpis.sla_compliance(data, freq="M")) == expect([
@@ -171,9 +171,9 @@ def test_a_kpi_whose_data_stops_earlier_runs_to_as_of(crm, rows, expect):
         ("2024-12-31", "Y", 1, None),
     ],
 )
-def test_attrs_as_of_and_in_progress(crm, as_of, freq, fiscal_year_start, in_progress):
+def test_attrs_as_of_and_in_progress(loaded, as_of, freq, fiscal_year_start, in_progress):
     # The customers' own dates end on 2024-03-10; the declared as_of sets the last period.
-    data = crm(accounts={"customer_since": ["2024-01-15", "2024-03-10"]}, as_of=as_of)
+    data = loaded(accounts={"customer_since": ["2024-01-15", "2024-03-10"]}, as_of=as_of)
     options = {"freq": freq, "fiscal_year_start": fiscal_year_start}
     for result in (kpis.new_customers(data, **options), kpis.active_customers(data, **options),
                    repkpi.compute(data, ["new_customers", "churn_rate"], **options)):
@@ -187,8 +187,8 @@ def test_attrs_as_of_and_in_progress(crm, as_of, freq, fiscal_year_start, in_pro
         assert result["period"].iloc[-1] == pd.Timestamp(as_of).to_period(result["period"].dtype.freq)
 
 
-def test_attrs_of_recorded_as_of(crm):
-    data = crm(**RECORDED)   # as_of = 2024-05-05
+def test_attrs_of_recorded_as_of(loaded):
+    data = loaded(**RECORDED)   # as_of = 2024-05-05
     result = kpis.win_rate(data)
     assert result.attrs["as_of"] == pd.Timestamp("2024-05-05")
     assert result.attrs["in_progress"] == pd.Period("2024Q2", "Q")
@@ -208,8 +208,8 @@ IN_PROGRESS = {"account_id": ["K", "X", "Y", "Z"],
                "churned_on": [None, "2024-05-20", "2024-05-10", None]}
 
 
-def test_states_of_a_quarter_in_progress_are_measured_on_as_of(crm, rows, expect):
-    data = crm(accounts=IN_PROGRESS)
+def test_states_of_a_quarter_in_progress_are_measured_on_as_of(loaded, rows, expect):
+    data = loaded(accounts=IN_PROGRESS)
     assert data.as_of == pd.Timestamp("2024-05-15")
     q = {"start": "2024Q1"}
     # Q1 (complete): active on 03-31 K X Y. Q2: active on 05-15 K X Z (X leaves 05-20, after it).
@@ -227,20 +227,20 @@ def test_states_of_a_quarter_in_progress_are_measured_on_as_of(crm, rows, expect
     assert rows(kpis.active_customers(data, **m)) == expect([("2024-05", 3, 1, 3)])
 
 
-def test_the_same_quarter_complete(crm, rows, expect):
+def test_the_same_quarter_complete(loaded, rows, expect):
     # Declared as of 2024-06-30, 2024Q2 is complete: active on 06-30 K Z (X gone 05-20);
     # churn C = X Y of S = K X Y.
-    data = crm(accounts=IN_PROGRESS, as_of="2024-06-30")
+    data = loaded(accounts=IN_PROGRESS, as_of="2024-06-30")
     q = {"start": "2024Q2"}
     assert rows(kpis.active_customers(data, **q)) == expect([("2024Q2", 2, 1, 2)])
     assert rows(kpis.churn_rate(data, **q)) == expect([("2024Q2", 2, 3, 2 / 3)])
 
 
-def test_engagement_in_a_quarter_in_progress(crm, rows, expect):
+def test_engagement_in_a_quarter_in_progress(loaded, rows, expect):
     # as_of = 2024-07-01, the UTC date of A5's survey (23:30 on 06-30 at -02:00): 2024Q3 in progress.
     # Active on 07-01: A1 (since 2023-11-01), A4 (2024-05-15, leaves 08-01, after as_of), A5 (01-20);
     # engaged: A5 (its survey is in Q3) -> 1/3. On 2024Q3's last day it would be 1 of A1 A5.
-    data = crm(accounts={"account_id": ["A1", "A4", "A5"],
+    data = loaded(accounts={"account_id": ["A1", "A4", "A5"],
                          "customer_since": ["2023-11-01", "2024-05-15", "2024-01-20"],
                          "churned_on": [None, "2024-08-01", None]},
                surveys={"account_id": ["A5"], "responded_at": ["2024-06-30T23:30:00-02:00"], "csat": ["5"]})
@@ -248,7 +248,7 @@ def test_engagement_in_a_quarter_in_progress(crm, rows, expect):
     assert rows(kpis.engagement_rate(data, start="2024Q3")) == expect([("2024Q3", 1, 3, 1 / 3)])
 
 
-def test_key_accounts_and_senior_reps_in_a_quarter_in_progress(crm, rows, expect):
+def test_key_accounts_and_senior_reps_in_a_quarter_in_progress(loaded, rows, expect):
     # as_of = 2024-05-15 (K1's customer_since is older; the latest recorded date is A9's).
     # K1's won deal of 100 000 closed on 2023-06-10: in the window (as_of - 12 months, as_of] =
     # (2023-05-15, 2024-05-15], so K1 is a key account of 2024Q2 in progress; on 2024Q2's last day
@@ -262,16 +262,16 @@ def test_key_accounts_and_senior_reps_in_a_quarter_in_progress(crm, rows, expect
     reps = {"rep_id": ["R0", "R1", "R2", "R3"],
             "hired_on": ["2015-01-01", "2021-05-18", "2015-01-01", "2021-06-20"],
             "left_on": [None, None, "2024-06-01", None]}
-    data = crm(accounts=accounts, deals=deals, reps=reps)
+    data = loaded(accounts=accounts, deals=deals, reps=reps)
     assert data.as_of == pd.Timestamp("2024-05-15")
     assert rows(kpis.key_accounts(data, start="2024Q2"), ["period", "value"]) == expect([("2024Q2", 1)])
     assert rows(kpis.senior_reps(data, start="2024Q2"), ["period", "value"]) == expect([("2024Q2", 2)])
-    complete = crm(accounts=accounts, deals=deals, reps=reps, as_of="2024-06-30")
+    complete = loaded(accounts=accounts, deals=deals, reps=reps, as_of="2024-06-30")
     assert rows(kpis.key_accounts(complete, start="2024Q2"), ["period", "value"]) == expect([("2024Q2", 0)])
     assert rows(kpis.senior_reps(complete, start="2024Q2"), ["period", "value"]) == expect([("2024Q2", 3)])
 
 
-def test_nrr_in_a_quarter_in_progress_ends_on_as_of(crm, rows, expect):
+def test_nrr_in_a_quarter_in_progress_ends_on_as_of(loaded, rows, expect):
     # A1: C1 1 000 2023-01-01 .. 2024-05-31, renewed at 1 500 by C2 from 2024-06-01. as_of = 2024-05-15.
     # 2024Q2: ARR_start (03-31) = 1 000; ARR_end on as_of (05-15) = 1 000 (C1 still runs): NRR 1.0.
     # Complete (as of 06-30): ARR_end = 1 500: NRR 1.5; GRR min(1 500, 1 000) / 1 000 = 1 either way.
@@ -279,21 +279,21 @@ def test_nrr_in_a_quarter_in_progress_ends_on_as_of(crm, rows, expect):
     contracts = {"contract_id": ["C1", "C2"], "account_id": ["A1", "A1"],
                  "start_date": ["2023-01-01", "2024-06-01"], "end_date": ["2024-05-31", "2025-05-31"],
                  "annual_value": ["1000", "1500"], "renewal_of": [None, "C1"]}
-    data = crm(accounts=accounts, contracts=contracts)
+    data = loaded(accounts=accounts, contracts=contracts)
     q2 = {"start": "2024Q2", "end": "2024Q2"}
     assert rows(kpis.net_revenue_retention(data, **q2)) == expect([("2024Q2", 1000, 1000, 1.0)])
     assert rows(kpis.gross_revenue_retention(data, **q2)) == expect([("2024Q2", 1000, 1000, 1.0)])
-    complete = crm(accounts=accounts, contracts=contracts, as_of="2024-06-30")
+    complete = loaded(accounts=accounts, contracts=contracts, as_of="2024-06-30")
     assert rows(kpis.net_revenue_retention(complete, **q2)) == expect([("2024Q2", 1500, 1000, 1.5)])
     assert rows(kpis.gross_revenue_retention(complete, **q2)) == expect([("2024Q2", 1000, 1000, 1.0)])
 
 
 # -- no month after as_of ------------------------------------------------------------------------------
-def test_no_monthly_kpi_shows_a_month_after_as_of(crm):
+def test_no_monthly_kpi_shows_a_month_after_as_of(loaded):
     # Every table, with scheduled dates far ahead: churn in November, contracts to 2027, a rep leaving
     # in 2025, an open deal expected in December. The latest recorded date is the survey's 2024-05-15:
     # no KPI, monthly, quarterly or yearly, has a period after May 2024 / 2024Q2 / 2024.
-    data = crm(
+    data = loaded(
         accounts={"account_id": ["A1", "A2"], "customer_since": ["2024-01-15", "2024-02-01"],
                   "churned_on": ["2024-11-01", None], "rep_id": ["R1", "R1"]},
         contracts={"account_id": ["A1", "A2"], "start_date": ["2024-01-15", "2024-02-01"],
