@@ -311,3 +311,34 @@ def test_no_monthly_kpi_shows_a_month_after_as_of(loaded):
         assert result.attrs["skipped"].keys() <= {"market_share", "market_share_delta", "market_rank"}
         ends = result.groupby("kpi")["period"].max()
         assert {str(p) for p in ends} == {last}, (freq, ends[ends.astype(str) != last])
+
+
+# -- a year label at a finer frequency -------------------------------------------------------------
+# With a fiscal year starting in month m != 1, "2026" names FY2026 (api.md, "Time"): for m = 4,
+# April 2025 - March 2026; for m = 7, July 2025 - June 2026. At quarterly or monthly frequency
+# start="2026", end="2026" are its first and last quarter or month. New customers by hand:
+FISCAL_2026 = {"customer_since": ["2025-03-31",   # FY2025 for m = 4 and m = 7: never counted
+                                  "2025-04-01",   # m = 4: FY2026 Q1 (April-June 2025)
+                                  "2025-08-15",   # FY2026: Q2 for m = 4, Q1 for m = 7
+                                  "2025-12-31",   # FY2026: Q3 for m = 4, Q2 for m = 7
+                                  "2026-01-01", "2026-03-31",   # m = 4: Q4; m = 7: Q3
+                                  "2026-04-01",   # m = 4: FY2027; m = 7: FY2026 Q4
+                                  "2026-07-01"]}  # FY2027 for both; as_of
+
+
+@pytest.mark.parametrize(("freq", "fiscal_year_start", "expected"), [
+    ("Q", 4, [("2025-04-01", 1), ("2025-07-01", 1), ("2025-10-01", 1), ("2026-01-01", 2)]),
+    ("Q", 7, [("2025-07-01", 1), ("2025-10-01", 1), ("2026-01-01", 2), ("2026-04-01", 1)]),
+    ("M", 4, [("2025-04-01", 1), ("2025-05-01", 0), ("2025-06-01", 0), ("2025-07-01", 0),
+              ("2025-08-01", 1), ("2025-09-01", 0), ("2025-10-01", 0), ("2025-11-01", 0),
+              ("2025-12-01", 1), ("2026-01-01", 1), ("2026-02-01", 0), ("2026-03-01", 1)]),
+])
+def test_a_year_label_names_the_fiscal_year_at_a_finer_frequency(loaded, freq, fiscal_year_start,
+                                                                 expected):
+    data = loaded(accounts=FISCAL_2026)
+    options = {"freq": freq, "start": "2026", "end": "2026", "fiscal_year_start": fiscal_year_start}
+    for result in (kpis.new_customers(data, **options),
+                   repkpi.compute(data, ["new_customers"], **options)):
+        got = [(str(p.start_time.date()), v) for p, v in zip(result["period"], result["value"],
+                                                             strict=True)]
+        assert got == [(first, float(count)) for first, count in expected]
