@@ -619,6 +619,35 @@ def test_scorecard_of_the_sample_scores_every_default_goal(sample):
     assert periods["senior_reps"] == "2025"
 
 
+# ---------------------------------------------------------------- the pace of a period in progress
+
+
+def test_the_pace_of_a_growth_scales_the_count_then_takes_the_growth(folder, engine):
+    # As of 2024-08-15 (the latest customer_since), 2024Q3 (92 days) is in progress: 46 days
+    # elapsed, 0.5. New customers: 2024Q2 four, 2024Q3 three so far (growth -1 / 4 = -0.25).
+    # The pace of a count scales it by the days: 3 / 0.5 = 6. The pace of the growth scales
+    # new(P) then takes the growth (api.md, "Goals and scorecard"): (6 - 4) / 4 = 0.5, on track
+    # for +20%. (Scaling the difference instead would give -1 / 0.5 / 4 = -0.5, at risk.)
+    data = repkpi.load(folder(accounts="""
+        account_id,customer_since
+        A1,2024-04-10
+        A2,2024-05-01
+        A3,2024-05-20
+        A4,2024-06-30
+        A5,2024-07-01
+        A6,2024-07-31
+        A7,2024-08-15
+        """), engine=engine)
+    goals = [Goal("new_customer_growth", "Q", 0.20, "at_least"), Goal("new_customers", "Q", 5, "at_least")]
+    card = scorecard(data, goals, period="current")
+    assert [str(p) for p in card["period"]] == ["2024Q3", "2024Q3"]
+    assert list(card["status"]) == ["in progress", "in progress"]
+    assert list(card["elapsed"]) == pytest.approx([0.5, 0.5])
+    assert list(card["value"]) == pytest.approx([-0.25, 3.0])
+    assert list(card["pace"]) == pytest.approx([0.5, 6.0])
+    assert list(card["outlook"]) == ["on track", "on track"]
+
+
 # ---------------------------------------------------------------- the plan's goals and focus
 
 
