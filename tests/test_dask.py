@@ -79,9 +79,12 @@ def split(source: Path, target: Path, parts: int = PARTS) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A dask.distributed LocalCluster with two worker processes, the default scheduler meanwhile."""
+    """A dask.distributed LocalCluster with two worker processes, the default scheduler meanwhile.
+
+    Its dashboard takes a free port: another test process may run a cluster at the same time.
+    """
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit="2GiB") as local, \
+                                  dashboard_address=":0", memory_limit="2GiB") as local, \
             distributed.Client(local) as client:
         yield client
 
@@ -291,6 +294,31 @@ def test_a_key_repeated_across_part_files_is_caught(cluster, tmp_path):
     data = repkpi.load(folder, engine="dask", errors="quarantine")
     assert data.deals.compute()["deal_id"].tolist() == ["D2", "D3"]
     assert repkpi.kpis.revenue(data, freq="Y")["value"].tolist() == [500.0]
+
+
+def test_a_key_on_the_boundary_of_two_part_files_is_caught_as_the_pandas_engine_does(tmp_path):
+    # The last id of part-0001 is the first of part-0002: the files' key ranges (D1..D3 and
+    # D3..D5) touch at that one id, so the two files must be compared.
+    header = "deal_id,account_id,rep_id,created_on,closed_on,stage,amount,deal_type,channel\n"
+    row = "D{},A1,R1,2024-01-02,2024-01-05,won,{},new_business,direct\n"
+    (tmp_path / "deals").mkdir()
+    (tmp_path / "deals" / "part-0001.csv").write_text(
+        header + "".join(row.format(i, 100 * i) for i in (1, 2, 3)))
+    (tmp_path / "deals" / "part-0002.csv").write_text(
+        header + "".join(row.format(i, 100 * i) for i in (3, 4, 5)))
+    reports = []
+    for engine in ("dask", "pandas"):
+        with pytest.raises(repkpi.DataValidationError, match="part-0002.csv, row 1") as caught:
+            repkpi.load(tmp_path, engine=engine)
+        reports.append(caught.value.report)
+    on_dask, on_pandas = reports
+    pd.testing.assert_frame_equal(on_dask, on_pandas)
+    assert [(Path(r.file).name, r.row, r.value) for r in on_dask.itertuples()] == [
+        ("part-0001.csv", 3, "D3"), ("part-0002.csv", 1, "D3")]
+    assert set(on_dask["check"]) == {"unique: the value appears more than once"}
+    data = repkpi.load(tmp_path, engine="dask", errors="quarantine")
+    assert data.deals.compute()["deal_id"].tolist() == ["D1", "D2", "D4", "D5"]
+    assert repkpi.kpis.revenue(data, freq="Y")["value"].tolist() == [1_200.0]
 
 
 def test_a_rejected_account_cascades_across_partitions(cluster, tmp_path):
