@@ -32,7 +32,7 @@ def both(request, tmp_path_factory):
     if request.param == "sample":
         folder = repkpi.sample_path()
     else:
-        folder = write_sample(tmp_path_factory.mktemp("first"), seed=11, accounts=600,
+        folder = write_sample(tmp_path_factory.mktemp("first"), seed=11, accounts=300,
                               first_of_month=0.4)
         if request.param == "optional-columns":
             blank_optional_cells(folder)
