@@ -146,9 +146,11 @@ def refused(data: str, kpi: str, freq: str, by: str | None) -> Exception | None:
     return result if isinstance(result, Exception) else None
 
 
-CASES = [pytest.param(data, kpi, freq, by, id=f"{data}-{kpi}-{freq}-{by_id}")
+CASES = [pytest.param(data, kpi, freq, by, id=f"{data}-{kpi}-{freq}-{by_id}",
+                      marks=pytest.mark.slow if data == "generated" else ())
          for data in DATASETS for freq in PERIODS for by_id, by in BYS.items()
          for kpi in repkpi.KPIS]
+"""Every KPI, frequency and grouping; on the generated data a ``slow`` sweep."""
 CASE_NAMES = ("data", "kpi", "freq", "by")
 
 

@@ -21,8 +21,9 @@ from repkpi.datasets.generator import write_sample
 INSIDE_A_QUARTER = "2026-08-14"
 
 
-@pytest.fixture(scope="module",
-                params=["sample", "first-of-month", "optional-columns", "declared-as-of"])
+@pytest.fixture(scope="module", params=[
+    "sample", *[pytest.param(name, marks=pytest.mark.slow)
+                for name in ("first-of-month", "optional-columns", "declared-as-of")]])
 def both(request, tmp_path_factory):
     """The shipped sample; generated data with 40% of accounts won, lost and renewed on the
     1st of a month, as real CRMs date them (the opening state on P.open matters there); that
