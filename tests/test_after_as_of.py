@@ -59,14 +59,6 @@ S1,A1,2025-10-05T12:00:00Z,5
 LAST_DAY_SURVEY = "S2,A2,2025-12-31T12:00:00Z,2\n"
 
 
-@pytest.fixture(params=["pandas", pytest.param("dask", marks=pytest.mark.dask)])
-def engine(request: pytest.FixtureRequest) -> str:
-    """The engine the book is loaded with: each test that takes it runs on pandas and Dask."""
-    if request.param == "dask":
-        pytest.importorskip("dask.dataframe")
-    return request.param
-
-
 def book_folder(folder, *, last_day: bool = False) -> Path:
     """The book's CSV files; ``last_day`` adds the answer of 2025-12-31 (as of a quarter's end)."""
     return folder(accounts=ACCOUNTS, contracts=CONTRACTS, reps=REPS,
