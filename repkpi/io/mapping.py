@@ -41,7 +41,7 @@ from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
 
-PRESETS = ("salesforce", "hubspot", "zendesk")
+PRESETS = ("salesforce", "hubspot", "zendesk", "freshdesk")
 _SYMBOLS = re.compile(r"[\s\u00a0$€£¥]")
 _KINDS = {table: {c.name: c.kind for c in columns} for table, columns in COLUMNS.items()}
 # Columns whose canonical values are a fixed list: an untranslated value there is
@@ -50,6 +50,9 @@ _FIXED = {("deals", "stage"): STAGES, ("deals", "deal_type"): DEAL_TYPES,
           ("deals", "channel"): CHANNELS, ("tickets", "priority"): PRIORITIES}
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+# How a duration column is written: a number of minutes or hours, or hours:minutes:seconds.
+_UNITS = {"minutes": 60, "hours": 3600, "hh:mm:ss": None}
+_CLOCK = r"^\s*(\d+):([0-5]\d)(?::([0-5]\d))?\s*$"
 _ISO_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
 
 
@@ -59,7 +62,10 @@ class TableMapping:
 
     ``columns`` gives, for each canonical column, the export headers that may
     hold it (the first one present is read). ``translations`` are keyed by the
-    lower-cased export value.
+    lower-cased export value. ``durations`` gives, for a timestamp column the
+    export does not hold, the column it counts from, the export headers of a
+    duration and the duration's unit. ``one_currency`` names amount columns
+    already in the reporting currency, read without conversion.
     """
 
     table: str
@@ -72,6 +78,8 @@ class TableMapping:
     currency: tuple[str, ...] = ()
     formats: dict[str, str] = field(default_factory=dict)
     stage_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    durations: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)
+    one_currency: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ def _merged(base: dict, over: dict) -> dict:
 
 
 def read_mapping(source: str | os.PathLike[str]) -> Mapping:
-    """Read a preset (``"salesforce"``, ``"hubspot"``, ``"zendesk"``) or a mapping TOML file.
+    """Read a preset (``"salesforce"``, ``"hubspot"``, ``"zendesk"``, ``"freshdesk"``) or a mapping file.
 
     A mapping file may start from a preset (``base = "hubspot"``) and give
     only what differs; its sections are merged into the preset's.
@@ -198,7 +206,8 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
     if table not in TABLES:
         raise _fail(where, f"{table!r} is not a table; the tables are {', '.join(TABLES)}.")
     unknown = sorted(set(spec) - {"file", "columns", "values", "constants", "split", "keep",
-                                  "currency", "formats", "stage_flags"})
+                                  "currency", "formats", "stage_flags", "durations",
+                                  "one_currency"})
     if unknown:
         raise _fail(here, f"unknown key(s) {unknown}.")
     files = _names(spec.get("file"))
@@ -234,11 +243,37 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
     flags = spec.get("stage_flags", {})
     if flags and (table != "deals" or set(flags) != {"won", "closed"}):
         raise _fail(here, "stage_flags belongs to deals and needs exactly 'won' and 'closed'.")
+    columns = {col: _names(export) for col, export in spec.get("columns", {}).items()}
     return TableMapping(
-        table, files, {col: _names(export) for col, export in spec.get("columns", {}).items()},
-        translations, {col: str(v) for col, v in spec.get("constants", {}).items()},
+        table, files, columns, translations,
+        {col: str(v) for col, v in spec.get("constants", {}).items()},
         dict(spec.get("split", {})), keep, _names(spec.get("currency", ())),
-        dict(spec.get("formats", {})), {k: _names(v) for k, v in flags.items()})
+        dict(spec.get("formats", {})), {k: _names(v) for k, v in flags.items()},
+        _durations(here, spec.get("durations", {}), kinds, columns),
+        _names(spec.get("one_currency", ())))
+
+
+def _durations(here: str, spec: dict, kinds: dict[str, str],
+               columns: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, tuple[str, ...], str]]:
+    """The ``[durations]`` of a table: timestamp = another timestamp + a duration column."""
+    out = {}
+    for target, rule in spec.items():
+        line = f"[durations] {target}"
+        if kinds.get(target) != "datetime":
+            raise _fail(here, f"{line}: only a timestamp column of the table can be a start plus "
+                              f"a duration; the timestamps are "
+                              f"{', '.join(c for c, k in kinds.items() if k == 'datetime')}.")
+        if not isinstance(rule, dict) or set(rule) != {"after", "column", "unit"}:
+            raise _fail(here, f"{line} needs exactly 'after' (the timestamp it counts from), "
+                              "'column' (the export's duration header) and 'unit'.")
+        after, unit = rule["after"], rule["unit"]
+        if kinds.get(after) != "datetime" or after not in columns:
+            raise _fail(here, f"{line}: after = {after!r} is no timestamp column that [columns] "
+                              "maps.")
+        if unit not in _UNITS:
+            raise _fail(here, f"{line}: unit = {unit!r}; the units are {', '.join(_UNITS)}.")
+        out[target] = (after, _names(rule["column"]), unit)
+    return out
 
 
 def mapped_sources(path: str | os.PathLike[str],
@@ -324,7 +359,7 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
             listed = ", ".join(f"{value}: {_rows(n)}" for value, n in sorted(counts.items()))
             notes.append(f"{_rows((~kept).sum())} set aside by {column} ({listed})")
         raw = raw[kept]
-    out, used = {}, set()
+    out, used, picked = {}, set(), {}
     for canonical, names in spec.columns.items():
         export = _pick(raw, names)
         if export is None:
@@ -333,6 +368,7 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
                 _require(raw, names, spec, file, mapping)
             continue
         used.add(export)
+        picked[canonical] = export
         out[canonical] = raw[export].astype("str")
     for canonical, value in spec.constants.items():
         out[canonical] = pd.Series(value, index=raw.index, dtype="str")
@@ -355,7 +391,7 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
         kind = kinds[canonical]
         if kind in ("money", "int"):
             out[canonical] = _number_text(out[canonical], mapping)
-            if kind == "money" and spec.currency:
+            if kind == "money" and spec.currency and picked[canonical] not in spec.one_currency:
                 out[canonical] = _convert_currency(out[canonical], raw, spec, mapping, file)
         elif kind == "date":
             out[canonical] = _date_text(out[canonical],
@@ -364,6 +400,14 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
             out[canonical] = _timestamp_text(
                 out[canonical], spec.formats.get(canonical, mapping.datetime_format),
                 mapping.timezone)
+    for canonical, (after, names, unit) in spec.durations.items():
+        export = _pick(raw, names)
+        if canonical in out or after not in out or export is None:
+            continue
+        used.add(export)
+        out[canonical] = _after_duration(out[after], raw[export].astype("str"), unit, export,
+                                         mapping)
+        notes.append(f"{canonical}: {picked.get(after, after)} + {export}")
     currency = _pick(raw, spec.currency)
     used |= {currency} if currency else set()
     extra = {c: raw[c] for c in raw.columns if c not in used and c not in out}
@@ -483,6 +527,37 @@ def _convert_currency(amounts: pd.Series, raw: pd.DataFrame, spec: TableMapping,
     converted = (number * rate).map(repr, na_action="ignore").astype("str")
     # An amount that is no number, or a row with no currency, stays as it was, to be reported.
     return converted.where(number.notna() & rate.notna(), amounts)
+
+
+def _after_duration(start: pd.Series, duration: pd.Series, unit: str, header: str,
+                    mapping: Mapping) -> pd.Series:
+    """Timestamps as ISO UTC: ``start`` (ISO text, naive = UTC) plus a duration in ``unit``.
+
+    An empty duration is an empty timestamp (not yet, e.g. a ticket not
+    answered); a duration that does not read in its unit is passed on with
+    its header, for validation to report on its row.
+
+    Examples
+    --------
+    >>> start = pd.Series(["2024-04-02 09:00:00 +0200", "2024-04-02T10:00:00Z", None], dtype="str")
+    >>> mapping = read_mapping("zendesk")
+    >>> _after_duration(start, pd.Series(["45", "1:30:15", None], dtype="str"), "hh:mm:ss",
+    ...                 "Reply", mapping).tolist()
+    ['Reply = 45: not written hh:mm:ss', '2024-04-02T11:30:15Z', nan]
+    """
+    if unit == "hh:mm:ss":
+        parts = duration.str.extract(_CLOCK).astype("float64").fillna({2: 0.0})
+        seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    else:
+        seconds = pd.to_numeric(_number_text(duration.str.strip(), mapping),
+                                errors="coerce") * _UNITS[unit]
+    seconds = seconds.where(seconds.abs() < 1e11)  # beyond any real ticket, and no overflow
+    begun = pd.to_datetime(start, format="ISO8601", utc=True, errors="coerce")
+    text = (begun + pd.to_timedelta(seconds, unit="s")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = text.astype("str")
+    written = "written hh:mm:ss" if unit == "hh:mm:ss" else f"a number of {unit}"
+    unread = duration.notna() & seconds.isna()
+    return text.where(~unread, header + " = " + duration + f": not {written}")
 
 
 def _date_text(values: pd.Series, written: str | None) -> pd.Series:
