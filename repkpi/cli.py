@@ -30,7 +30,7 @@ from repkpi.errors import (
 )
 from repkpi.io.asof import cut_words
 from repkpi.io.loading import load
-from repkpi.io.mapping import read_mapping
+from repkpi.io.mapping import PRESETS, read_mapping
 from repkpi.outputs import check_out_folder, require_openpyxl, write_rows
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-_SOURCE = ("the exports are a CRM's own: salesforce, hubspot, zendesk, or a mapping TOML file "
+_SOURCE = (f"the exports are a CRM's own: {', '.join(PRESETS)}, or a mapping TOML file "
            "(default: canonical tables)")
 
 

@@ -389,7 +389,7 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         ``data.rejects``.
     source : str or path-like, optional
         The folder holds a CRM's own exports: ``"salesforce"``,
-        ``"hubspot"``, ``"zendesk"``, or the path of a mapping file for any
+        ``"hubspot"``, ``"zendesk"``, ``"freshdesk"``, or the path of a mapping file for any
         other CRM (see :mod:`repkpi.io.mapping`). Default: canonical tables.
     engine : {"pandas", "dask"}
         ``"dask"`` reads each table lazily as a Dask DataFrame, one partition

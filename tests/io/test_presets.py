@@ -16,6 +16,7 @@ from repkpi.io.mapping import read_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = [("salesforce", "salesforce"), ("hubspot", "hubspot"), ("zendesk", "zendesk"),
+         ("freshdesk", "freshdesk"),
          ("custom", str(FIXTURES / "custom" / "mapping.toml")),
          # Salesforce Data Export (API names, ISO timestamps, IsWon / IsClosed, currencies);
          # HubSpot labels with two pipelines and "Is Closed Won"; HubSpot internal values
@@ -48,7 +49,7 @@ def test_rows_keep_the_export_row_numbers(folder, source):
 
 
 def test_every_preset_reads():
-    for preset in ("salesforce", "hubspot", "zendesk"):
+    for preset in ("salesforce", "hubspot", "zendesk", "freshdesk"):
         assert read_mapping(preset).tables
 
 
