@@ -259,14 +259,14 @@ def _durations(here: str, spec: dict, kinds: dict[str, str],
     out = {}
     for target, rule in spec.items():
         line = f"[durations] {target}"
-        if kinds.get(target) != "datetime":
+        if kinds.get(str(target)) != "datetime":
             raise _fail(here, f"{line}: only a timestamp column of the table can be a start plus "
                               f"a duration; the timestamps are "
                               f"{', '.join(c for c, k in kinds.items() if k == 'datetime')}.")
         if not isinstance(rule, dict) or set(rule) != {"after", "column", "unit"}:
             raise _fail(here, f"{line} needs exactly 'after' (the timestamp it counts from), "
                               "'column' (the export's duration header) and 'unit'.")
-        after, unit = rule["after"], rule["unit"]
+        after, unit = str(rule["after"]), str(rule["unit"])
         if kinds.get(after) != "datetime" or after not in columns:
             raise _fail(here, f"{line}: after = {after!r} is no timestamp column that [columns] "
                               "maps.")
@@ -391,7 +391,7 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
         kind = kinds[canonical]
         if kind in ("money", "int"):
             out[canonical] = _number_text(out[canonical], mapping)
-            if kind == "money" and spec.currency and picked[canonical] not in spec.one_currency:
+            if kind == "money" and spec.currency and picked.get(canonical) not in spec.one_currency:
                 out[canonical] = _convert_currency(out[canonical], raw, spec, mapping, file)
         elif kind == "date":
             out[canonical] = _date_text(out[canonical],

@@ -147,3 +147,27 @@ def test_a_rule_in_hours_reads_decimal_hours(tmp_path):
     # 08:00 + 1.5 h = 09:30; T2 not answered.
     assert replies.iloc[0] == pd.Timestamp("2024-05-02 09:30", tz="UTC")
     assert pd.isna(replies.iloc[1])
+
+
+def test_an_export_without_reply_minutes_reads_no_first_reply():
+    # zendesk_split's parts have no "First reply time in minutes": nothing is invented.
+    folder = FIXTURES / "zendesk_split"
+    data = repkpi.load(folder, source=folder / "mapping.toml")
+    assert data.tickets["first_response_at"].isna().all()
+    assert "first_response_at:" not in data.summary().set_index("table").loc["tickets", "source"]
+
+
+def test_a_reply_timestamp_column_wins_over_the_minutes(tmp_path):
+    folder = Path(shutil.copytree(ZENDESK, tmp_path / "zendesk"))
+    export = pd.read_csv(folder / "tickets.csv", dtype=str, keep_default_na=False)
+    export.insert(15, "First reply at", "")
+    export.loc[export["Id"] == "6001", "First reply at"] = "2024-04-02 09:05:00 +0200"
+    export.to_csv(folder / "tickets.csv", index=False)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('base = "zendesk"\n[tables.tickets.columns]\n'
+                       'first_response_at = "First reply at"\n')
+    replies = repkpi.load(folder, source=mapping).tickets.set_index("ticket_id")[
+        "first_response_at"]
+    # 09:05 +02:00 = 07:05 UTC (not 07:45 from the 45 minutes); the others are empty there.
+    assert replies["6001"] == pd.Timestamp("2024-04-02 07:05", tz="UTC")
+    assert replies.drop("6001").isna().all()
