@@ -512,9 +512,13 @@ def _convert_currency(amounts: pd.Series, raw: pd.DataFrame, spec: TableMapping,
     seen = sorted(currency.dropna().unique())
     if not mapping.fx:
         if len(seen) > 1:
+            where = (f'a mapping file with base = "{mapping.name}"' if mapping.name in PRESETS
+                     else "the mapping file")
+            single = (f", or export {' or '.join(repr(c) for c in spec.one_currency)}, which "
+                      "is in one currency" if spec.one_currency else "")
             raise DataFileError(
                 f"{file}: amounts in several currencies ({', '.join(seen)}) and no exchange "
-                "rates.\nHint: give an [fx] table in the mapping file, e.g. EUR = 1.08.")
+                f"rates.\nHint: give an [fx] table in {where}, e.g. EUR = 1.08{single}.")
         return amounts
     missing = [c for c in seen if c not in mapping.fx]
     if missing:

@@ -49,8 +49,10 @@ def test_the_primary_company_and_the_company_currency_amount_are_read():
 
 def test_several_deal_currencies_without_rates_are_refused(tmp_path):
     folder = _without_company_amounts(tmp_path)
-    with pytest.raises(DataFileError, match=r"deals\.csv: amounts in several currencies "
-                                            r"\(EUR, GBP, USD\) and no exchange rates"):
+    with pytest.raises(DataFileError, match=(
+            r"deals\.csv: amounts in several currencies \(EUR, GBP, USD\) and no exchange "
+            r"rates\.\nHint: give an \[fx\] table in a mapping file with base = \"hubspot\", "
+            r"e\.g\. EUR = 1\.08, or export 'Amount in company currency'")):
         repkpi.load(folder, source="hubspot")
 
 
