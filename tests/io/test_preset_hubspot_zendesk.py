@@ -47,6 +47,16 @@ def test_the_primary_company_and_the_company_currency_amount_are_read():
     assert _value(kpis.win_rate(data, start="2024Q1", end="2024Q1"), "2024Q1") == (0.75, 3, 4)
 
 
+def test_tickets_read_the_primary_company():
+    data = repkpi.load(HUBSPOT, source="hubspot")
+    tickets = data.tickets.set_index("ticket_id")
+    assert data.summary().set_index("table").loc["tickets", ["loaded", "rejected"]].tolist() == [
+        2, 0]
+    assert tickets.loc["52563479112", "account_id"] == "4100000101"
+    # A web-form ticket with no company and no priority loads with neither.
+    assert tickets.loc["52563479113", ["account_id", "priority"]].isna().all()
+
+
 def test_several_deal_currencies_without_rates_are_refused(tmp_path):
     folder = _without_company_amounts(tmp_path)
     with pytest.raises(DataFileError, match=(
