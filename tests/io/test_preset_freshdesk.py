@@ -17,11 +17,22 @@ import repkpi
 from repkpi import kpis
 
 FOLDER = Path(__file__).parent / "fixtures" / "freshdesk"
+ALL_HOURS = Path(__file__).parent / "fixtures" / "freshdesk_24x7.toml"
 
 
 @pytest.fixture(scope="module")
 def data() -> repkpi.CrmData:
-    return repkpi.load(FOLDER, source="freshdesk")
+    """The export read with its first-reply hours as calendar time (a 24/7 helpdesk)."""
+    return repkpi.load(FOLDER, source=ALL_HOURS)
+
+
+def test_the_preset_alone_reads_no_first_reply():
+    # Freshdesk counts "First response time (in hrs)" in business hours
+    # (first_res_time_bhrs): no calendar instant is made from it by default.
+    data = repkpi.load(FOLDER, source="freshdesk")
+    assert data.tickets["first_response_at"].isna().all()
+    assert "First response time (in hrs)" in data.tickets.columns
+    assert data.tickets["resolved_at"].notna().sum() == 7
 
 
 def _value(result: pd.DataFrame) -> tuple[float, float, float]:
@@ -70,10 +81,10 @@ def test_a_duration_not_written_hh_mm_ss_is_a_bad_cell(tmp_path):
     text = tickets.read_text(encoding="utf-8")
     assert text.count(",05:15:00,") == 1  # ticket 102, row 2
     tickets.write_text(text.replace(",05:15:00,", ",5h15,"), encoding="utf-8")
-    data = repkpi.load(folder, source="freshdesk", errors="quarantine")
+    data = repkpi.load(folder, source=ALL_HOURS, errors="quarantine")
     bad = data.rejects[data.rejects["table"] == "tickets"]
     assert bad[["row", "column"]].to_numpy().tolist() == [[2, "first_response_at"]]
     assert bad["value"].iloc[0] == "First response time (in hrs) = 5h15: not written hh:mm:ss"
     assert len(data.tickets) + len(bad) == 8
     with pytest.raises(repkpi.DataValidationError, match="tickets: row 2, column 'first_response_at'"):
-        repkpi.load(folder, source="freshdesk")
+        repkpi.load(folder, source=ALL_HOURS)

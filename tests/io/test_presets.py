@@ -16,7 +16,8 @@ from repkpi.io.mapping import read_mapping
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = [("salesforce", "salesforce"), ("hubspot", "hubspot"), ("zendesk", "zendesk"),
-         ("freshdesk", "freshdesk"),
+         # Freshdesk read as a 24/7 helpdesk: its first-reply hours as calendar time.
+         ("freshdesk", str(FIXTURES / "freshdesk_24x7.toml")),
          ("custom", str(FIXTURES / "custom" / "mapping.toml")),
          # Salesforce Data Export (API names, ISO timestamps, IsWon / IsClosed, currencies);
          # HubSpot labels with two pipelines and "Is Closed Won"; HubSpot internal values
