@@ -11,7 +11,10 @@ rules as the pandas engine (:mod:`repkpi.io.files`, :mod:`repkpi.io.parsing`,
 ids are what the other tables refer to), then every other table at once,
 then ``ticket_events`` (each event's ``ticket_id`` must be a ticket; the
 events of a rejected ticket are rejected with it). The ids referred to stay
-on the workers: the client never holds them. Keys must be unique
+on the workers: the client never holds them. A contract's ``renewal_of``
+must name an earlier term of the same account, with no loop, across all the
+files of contracts: their renewal columns are put together on a worker,
+which hands back the failures only. Keys must be unique
 across the whole table, not just within a file: each partition hands back a
 64-bit hash of each key (only the files whose key ranges overlap: exports
 split by date or id range skip this), and the few hashes seen more than once
@@ -57,6 +60,7 @@ from repkpi.io.validation import (
     check_errors_option,
     reference_failures,
     rejected_accounts,
+    renewal_failures,
     unique_check,
     unique_keys,
     validate_table,
@@ -304,10 +308,15 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         tasks = {"done": {t: [dask.delayed(_for_client)(v) for v in found]
                           for t, found in validated.items()},
                  "labels": _tree([dask.delayed(_labels_of)(v)
-                                        for found in validated.values() for v in found])}
+                                        for found in validated.values() for v in found]),
+                 "renewals": [dask.delayed(_renewals)([dask.delayed(_renewals_of)(v)
+                                                       for v in validated["contracts"]],
+                                                      parts["contracts"])]
+                 if "contracts" in validated else []}
         (computed,) = dask.compute(tasks, scheduler=client)
         done = computed["done"]
         labels.append(computed["labels"])
+        failures += computed["renewals"]
         for table, results in done.items():
             rows_read[table] = sum(r["rows"] for r in results)
             notes[table] = {
@@ -365,9 +374,9 @@ def _persist(client: Any, values: list[Any]) -> list[Any]:
 
 
 def _for_client(result: dict[str, Any]) -> dict[str, Any]:
-    """A file's validation result without what grows with its rows (ids, labels)."""
+    """A file's validation result without what grows with its rows (ids, renewals, labels)."""
     facts = {k: v for k, v in result["facts"].items() if k != "labels"}
-    return {**{k: v for k, v in result.items() if k != "ids"}, "facts": facts}
+    return {**{k: v for k, v in result.items() if k not in ("ids", "renewals")}, "facts": facts}
 
 
 def _labels_of(result: dict[str, Any]) -> dict[str, Any]:
@@ -376,6 +385,27 @@ def _labels_of(result: dict[str, Any]) -> dict[str, Any]:
 
 def _ids_of(result: dict[str, Any]) -> pd.Series:
     return result["ids"]
+
+
+def _renewals_of(result: dict[str, Any]) -> pd.DataFrame:
+    return result["renewals"]
+
+
+_RENEWAL_COLUMNS = ["contract_id", "account_id", "start_date", "renewal_of"]
+"""The columns of contracts that :func:`~repkpi.io.validation.renewal_failures` reads."""
+
+
+def _renewals(parts: list[pd.DataFrame], files: list[str]) -> pd.DataFrame:
+    """The failures of ``renewal_of`` over every file of contracts (run on a worker).
+
+    ``parts``: each file's renewal columns, in the order of ``files``; a
+    failure names its file and its row there.
+    """
+    whole = pd.concat(parts, ignore_index=False)
+    names = pd.Series(np.repeat(np.array(files, dtype=object), [len(p) for p in parts]))
+    found = renewal_failures(whole.reset_index(drop=True), rows=whole.index, files=names)
+    return (pd.concat(found, ignore_index=True) if found
+            else failure_records("contracts", "", "", pd.Index([]), None).assign(file=""))
 
 
 def _merge_labels(*found: dict[str, Any]) -> dict[str, Any]:
@@ -447,6 +477,8 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
            "facts": _summary(table, done.frame)}
     if keep_ids:
         out["ids"] = typed[_ID[table]]
+    if table == "contracts":  # checked across files (see _renewals)
+        out["renewals"] = typed[_RENEWAL_COLUMNS]
     del typed
     pyarrow.default_memory_pool().release_unused()  # a worker reads many files in turn
     return out

@@ -8,7 +8,9 @@ Validation is two steps. First every value is parsed into its type
 (:func:`~repkpi.io.parsing.parse_table`). Then the typed table is checked
 against its pandera schema, all failures collected (:func:`check_table`), and
 against the other tables: ``account_id`` must exist in accounts
-(:func:`reference_failures`). Each failure is a failure record
+(:func:`reference_failures`); and a contract's ``renewal_of`` must name an
+earlier term of the same account, with no loop (:func:`renewal_failures`).
+Each failure is a failure record
 (:func:`~repkpi.io.parsing.failure_records`); :func:`as_report` puts them
 together.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "NOT_IN_ACCOUNTS",
     "NOT_IN_TICKETS",
     "REFERENCING",
+    "RENEWAL_CHECKS",
     "SUMMARY_COLUMNS",
     "TICKET_REJECTED",
     "Errors",
@@ -49,6 +52,8 @@ __all__ = [
     "check_table",
     "reference_failures",
     "rejected_accounts",
+    "renewal_failures",
+    "renewal_mistakes",
     "unique_check",
     "unique_keys",
     "validate_table",
@@ -65,6 +70,13 @@ NOT_IN_ACCOUNTS = "reference: account_id not in accounts"
 ACCOUNT_REJECTED = "reference: the account was rejected"
 NOT_IN_TICKETS = "reference: ticket_id not in tickets"
 TICKET_REJECTED = "reference: the ticket was rejected"
+RENEWAL_CHECKS = {
+    "itself": "reference: renewal_of names the contract itself",
+    "account": "reference: renewal_of names a contract of another account",
+    "later": "reference: renewal_of names a term that does not start before this one",
+    "loop": "reference: renewal_of is part of a loop of renewals",
+}
+"""The failures of a contract's ``renewal_of`` (see :func:`renewal_mistakes`), by kind."""
 
 
 def check_errors_option(errors: str) -> None:
@@ -234,9 +246,98 @@ def rejected_accounts(ids: pd.Series, rejected: np.ndarray) -> pd.Series:
     return pd.Series(gone[~isin(gone, kept)].unique(), dtype="str")
 
 
-def check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
-    """Failures of the rows of ``typed`` that refer to an account (a ticket) missing from its table."""
+def renewal_mistakes(contracts: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Which contracts' ``renewal_of`` breaks each rule of :data:`RENEWAL_CHECKS` (one mask each).
+
+    ``renewal_of`` names an earlier term of the same account: its
+    ``start_date`` is before this contract's. A contract that names itself,
+    one that names another account's contract or a term that does not start
+    before its own, and every contract of a loop (A renews B, B renews A; or
+    longer) break a rule. A ``renewal_of`` that names no contract of the table
+    breaks none (the earlier term may predate the export); a value that is
+    missing (an empty date, an empty account) is not compared.
+
+    Parameters
+    ----------
+    contracts : DataFrame
+        Typed contracts: ``contract_id``, ``account_id``, ``start_date`` and
+        ``renewal_of``, in any index. A repeated ``contract_id`` (which fails
+        its own uniqueness check) is looked up at its first row.
+
+    Returns
+    -------
+    dict
+        The kind of each rule (``itself``, ``account``, ``later``, ``loop``)
+        -> a boolean array over the rows of ``contracts``.
+
+    Notes
+    -----
+    Each contract renews at most one, so the renewals are a function from
+    rows to rows (none: a row of its own, the sink). A row lies on a loop
+    when it is the ``2**k``-th successor of some row, with ``2**k`` at least
+    the number of rows: the successors are composed with themselves ``k``
+    times, each time one vectorised lookup. A contract that names itself is
+    reported as such, not also as a loop.
+
+    Examples
+    --------
+    >>> contracts = pd.DataFrame({"contract_id": ["C1", "C2", "C3", "C4"],
+    ...     "account_id": ["A1", "A1", "A2", "A2"],
+    ...     "start_date": pd.to_datetime(["2024-01-01", "2025-01-01", "2024-01-01", "2025-01-01"]),
+    ...     "renewal_of": [None, "C1", "C4", "C3"]})
+    >>> {kind: rows.nonzero()[0].tolist() for kind, rows in renewal_mistakes(contracts).items()}
+    {'itself': [], 'account': [], 'later': [2], 'loop': [2, 3]}
+    """
+    ids, named = contracts["contract_id"], contracts["renewal_of"]
+    n = len(contracts)
+    firsts = np.flatnonzero((ids.notna() & ~ids.duplicated()).to_numpy())
+    found = pd.Index(ids.iloc[firsts].astype("str")).get_indexer(named.astype("str"))
+    present = named.notna().to_numpy()
+    itself = present & (named == ids).fillna(False).to_numpy(dtype=bool)
+    target = np.where(present & ~itself, np.append(firsts, -1)[found], -1)  # found -1: none
+    linked = target >= 0
+    at = np.maximum(target, 0)
+    accounts = contracts["account_id"].astype("str").to_numpy(dtype=object)
+    starts = contracts["start_date"].to_numpy()
+    other = linked & pd.notna(accounts) & pd.notna(accounts[at]) & (accounts != accounts[at])
+    later = linked & ~np.isnat(starts) & ~np.isnat(starts[at]) & (starts[at] >= starts)
+    successor = np.append(np.where(linked, target, n), n)  # row n: the sink
+    for _ in range(max(n, 1).bit_length()):  # 2**k >= n steps
+        successor = successor[successor]
+    loop = np.zeros(n + 1, dtype=bool)
+    loop[successor] = True
+    return {"itself": itself, "account": other, "later": later, "loop": loop[:n]}
+
+
+def renewal_failures(contracts: pd.DataFrame, *, rows: pd.Index | None = None,
+                     files: pd.Series | None = None) -> list[pd.DataFrame]:
+    """Failure records of the contracts whose ``renewal_of`` breaks a rule (:func:`renewal_mistakes`).
+
+    ``rows``: the zero-based row of each contract in its source (default
+    the index); ``files``: the file of each (the Dask reader's part files),
+    which the records then carry in a ``file`` column.
+    """
+    rows = contracts.index if rows is None else rows
+    values = contracts["renewal_of"].reset_index(drop=True)
     out = []
+    for kind, bad in renewal_mistakes(contracts).items():
+        if bad.any():
+            found = failure_records("contracts", "renewal_of", RENEWAL_CHECKS[kind],
+                                    pd.Index(np.flatnonzero(bad)), values)
+            found["row"] = pd.array(np.asarray(rows)[bad] + 1, dtype="Int64")
+            out.append(found if files is None
+                       else found.assign(file=files.to_numpy(dtype=object)[bad]))
+    return out
+
+
+def check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
+    """Failures of the rows of ``typed`` that refer to a missing account (ticket), or renew wrongly.
+
+    See :func:`reference_failures` and :func:`renewal_failures`.
+    """
+    out = []
+    if "contracts" in typed:
+        out += renewal_failures(typed["contracts"])
     if "accounts" in typed:
         known = typed["accounts"]["account_id"].dropna().unique()
         for name in REFERENCING:
