@@ -33,6 +33,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
 from repkpi.kpis.business import read_calendar
 from repkpi.kpis.detail import period_freq
+from repkpi.kpis.groups import available_dimensions
 from repkpi.kpis.intervals import wilson_interval
 from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label, to_period
@@ -43,6 +44,7 @@ __all__ = [
     "PLAN_FOCUS",
     "Goal",
     "GoalSet",
+    "check_goal_columns",
     "fiscal_start_of",
     "focus_of",
     "goal_result",
@@ -401,6 +403,49 @@ def scorecard_calls(data: CrmData, goals: Iterable[Goal], period: PeriodLike | N
     return goal_calls(_plan(data, goals, period, fiscal_year_start), [], fiscal_year_start)
 
 
+def check_goal_columns(data: CrmData, goals: Iterable[Goal]) -> None:
+    """Refuse goals whose ``where`` names a column the data cannot group their KPI by.
+
+    A goal's ``where`` columns are looked up as a KPI's ``by`` is: in the
+    KPI's table, then in accounts, then in reps (see
+    :func:`repkpi.kpis.groups.available_dimensions`). Checked before any
+    goal is scored, so that a misspelt column is never scored "no data". A
+    goal whose KPI's table is not loaded is left to the KPI (it has no data).
+
+    Raises
+    ------
+    GoalsError
+        Naming each such goal, its unknown columns and the columns available.
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> check_goal_columns(examples.accounts(),
+    ...                    [Goal("active_customers", "Q", 2, "at_least", where={"region": "south"})])
+    >>> check_goal_columns(examples.accounts(),
+    ...                    [Goal("active_customers", "Q", 2, "at_least", where={"regoin": "south"})])
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.GoalsError: Goal 'active_customers >= 2': where names 'regoin', a column...
+    """
+    problems = []
+    for goal in goals:
+        frame = getattr(data, KPIS[goal.kpi].table, None)
+        if not goal.where or frame is None:
+            continue
+        available = available_dimensions(data, frame.columns)
+        unknown = [column for column in goal.where if column not in available]
+        if unknown:
+            problems.append(
+                f"Goal {goal.label!r}: where names {', '.join(map(repr, unknown))}, a column "
+                f"the data does not have for {goal.kpi} (table {KPIS[goal.kpi].table}). "
+                f"Available: {', '.join(sorted(available))}.")
+    if problems:
+        raise GoalsError("\n".join([*problems, "Hint: a goal's where takes the columns of its "
+                                    "KPI's table, of accounts and of reps, as a KPI's by does; "
+                                    "correct the goals file."]))
+
+
 def _dims(goal: Goal, by_cols: list[str]) -> list[str]:
     """The columns a goal's KPI is grouped by: the scorecard's, then the goal's ``where``."""
     return list(dict.fromkeys([*by_cols, *goal.where]))
@@ -455,6 +500,12 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     fiscal_year_start : int, optional
         Default: the goals file's, else 1 (calendar years).
 
+    Raises
+    ------
+    GoalsError
+        A goal's ``where`` names a column the data does not have
+        (:func:`check_goal_columns`), before any goal is scored.
+
     Returns
     -------
     DataFrame
@@ -497,6 +548,7 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     fiscal_year_start = fiscal_start_of(goals, fiscal_year_start)
     ours, _, others = plan_goals(goals)
     goals = [*ours, *others]  # the plan's goals first, in the plan's order
+    check_goal_columns(data, goals)
     by_cols = normalise_by(by)
     plan = _plan(data, goals, period, fiscal_year_start)
     # On Dask data, every goal's KPI in one pass over the data.

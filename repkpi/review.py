@@ -23,6 +23,7 @@ from repkpi.explain import explain
 from repkpi.goals import (
     DEFAULT_GOALS,
     Goal,
+    check_goal_columns,
     fiscal_start_of,
     focus_of,
     latest_complete_period,
@@ -149,7 +150,9 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
         Loaded data, or Dask data.
     goals : list of Goal, optional
         Default :data:`repkpi.DEFAULT_GOALS`; a goals file's
-        :class:`~repkpi.goals.GoalSet` brings its fiscal year and focus.
+        :class:`~repkpi.goals.GoalSet` brings its fiscal year and focus. A
+        goal whose ``where`` names a column the data does not have is refused
+        (:class:`~repkpi.errors.GoalsError`) before any goal is scored.
     freq : {"M", "Q", "Y"}
         The length of the reviewed period and of the charts' periods.
     period : period-like or "current", optional
@@ -175,6 +178,7 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     fiscal = fiscal_start_of(goals, fiscal_year_start)
     plan, left_out, others = plan_goals(goals)
     ordered = [*plan, *others]
+    check_goal_columns(data, ordered)  # before any goal is scored: never "no data" for a typo
     calendar = Calendar(freq, fiscal)
     end = reviewed_period(data, calendar, period)
     last = chart_end(data, calendar, period, end)

@@ -11,6 +11,8 @@ these; the declarations use them to relate tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
@@ -19,7 +21,8 @@ from repkpi._vector import to_arrow
 from repkpi.errors import ColumnNotFoundError
 from repkpi.io.loading import CrmData
 
-__all__ = ["compact", "dimension", "dimensions", "lookups", "positions", "with_missing"]
+__all__ = ["available_dimensions", "compact", "dimension", "dimensions", "lookups", "positions",
+           "with_missing"]
 
 
 def with_missing(labels: pd.Series) -> pd.Series:
@@ -84,17 +87,35 @@ def dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
             if rep_ids is not None:
                 out.append(_through(rep_ids, reps["rep_id"], reps[column], memo))
                 continue
-        available = set(frame.columns)
-        if "account_id" in frame.columns and accounts is not None:
-            available |= set(accounts.columns)
-        if reps is not None and ("rep_id" in frame.columns or "account_id" in frame.columns):
-            available |= set(reps.columns)
+        available = available_dimensions(data, frame.columns)
         raise ColumnNotFoundError(
             f"Unknown dimension {column!r} for {kpi_name}. Available: {sorted(available)}.\n"
             f"Hint: dimensions come from the KPI's table ({table}), then accounts, then reps "
             "(load those tables to use their columns)."
         )
     return out
+
+
+def available_dimensions(data: CrmData, columns: Iterable[str]) -> set[str]:
+    """The columns that rows with ``columns`` can be grouped by: theirs, then accounts', then reps'.
+
+    As :func:`dimensions` looks them up: accounts' columns through
+    ``account_id``, reps' through ``rep_id`` or the account's rep, each when
+    that table is loaded.
+
+    Examples
+    --------
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> sorted(available_dimensions(examples.accounts(), ["deal_id", "account_id"]))[:4]
+    ['account_id', 'account_name', 'churned_on', 'customer_since']
+    """
+    available = set(columns)
+    accounts, reps = data.accounts, data.reps
+    if "account_id" in available and accounts is not None:
+        available |= set(accounts.columns)
+    if reps is not None and ("rep_id" in available or "account_id" in available):
+        available |= set(reps.columns)
+    return available
 
 
 def dimension(data: CrmData, table: str, frame: pd.DataFrame, column: str,
