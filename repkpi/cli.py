@@ -2,6 +2,10 @@
 
 Exit codes: 0 success, 1 invalid data, 2 usage error (a bad option, a missing
 or unreadable file).
+
+Messages quote values literally (data-model.md): every console prints text as
+it is, with rich's markup and emoji codes off, so that an id such as
+``[bold]x[/bold]`` or ``:x:`` reads as it does in the file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from repkpi.errors import (
     DataFileError,
@@ -41,6 +46,11 @@ __all__ = ["main"]
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 _SOURCE = (f"the exports are a CRM's own: {', '.join(PRESETS)}, or a mapping TOML file "
            "(default: canonical tables)")
+
+
+def _console(**options: object) -> Console:
+    """A console that prints text as it is: no markup, no emoji codes, no highlighting."""
+    return Console(markup=False, emoji=False, highlight=False, soft_wrap=True, **options)
 
 
 def _time_options(command: argparse.ArgumentParser, *, fiscal: bool = True) -> None:
@@ -195,8 +205,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return its exit code."""
     args = _parser().parse_args(argv)
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = _console()
+    err = _console(stderr=True)
     try:
         return _COMMANDS[args.command](args, out)
     except DataValidationError as exc:
@@ -214,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
-    with out.status(f"Loading {args.data_dir} ..."):
+    with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, "quarantine")
     summary = data.summary()
     for rec in summary.itertuples(index=False):
@@ -270,11 +280,11 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     goals_file = args.goals or (Path(args.data_dir) / "goals.toml")
     goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
     check_out_folder(args.out, args.data_dir)  # before the work, not after it
-    with out.status(f"Loading {args.data_dir} ...") as status:
+    with out.status(Text(f"Loading {args.data_dir} ...")) as status:
         data = _load(args, args.errors)
         page = write_report(data, args.out, goals=goals, freq=args.freq, period=args.period,
                             fiscal_year_start=args.fiscal_year_start, data_dir=args.data_dir,
-                            progress=lambda msg: status.update(f"{msg} ..."))
+                            progress=lambda msg: status.update(Text(f"{msg} ...")))
     out.print(f"Goals: {goals_file if goals is not DEFAULT_GOALS else 'the default goals'}",
               markup=False)
     if len(data.rejects):
@@ -292,9 +302,9 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     from repkpi.kpis import UNITS, compute
     from repkpi.periods import period_label
 
-    with out.status(f"Loading {args.data_dir} ..."):
+    with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, args.errors)
-    with out.status("Computing the KPIs ..."):
+    with out.status(Text("Computing the KPIs ...")):
         result = compute(data, freq=args.freq, by=args.by,
                          fiscal_year_start=args.fiscal_year_start or 1)
     if result.empty:
@@ -332,14 +342,14 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
         require_openpyxl()  # before the work, not after it
     options = dict(args.options)
     by = args.by[0] if args.by and len(args.by) == 1 else args.by
-    with out.status(f"Loading {args.data_dir} ..."):
+    with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, args.errors)
     try:
-        with out.status(f"Listing the rows of {args.kpi} in {args.period} ..."):
+        with out.status(Text(f"Listing the rows of {args.kpi} in {args.period} ...")):
             rows = detail(data, args.kpi, period=args.period, by=by, only=args.only,
                           fiscal_year_start=args.fiscal_year_start, **options)
     except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
+        _console(stderr=True).print(
             f"repkpi detail: {exc}", markup=False)
         return EXIT_INVALID
     if len(data.rejects):
@@ -355,7 +365,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
         table = _rows_table(rows.head(_SHOWN))
         # At its natural width, whatever the terminal's: squeezed columns would cut ids and dates.
         width = Measurement.get(out, out.options.update(width=100_000), table).maximum
-        Console(file=out.file, width=width, highlight=False, soft_wrap=True).print(table)
+        _console(file=out.file, width=width).print(table)
     if len(rows) > _SHOWN:
         out.print(f"... and {len(rows) - _SHOWN:,} more row(s); --out FILE.csv writes them all.",
                   markup=False)
@@ -370,14 +380,14 @@ def _explain(args: argparse.Namespace, out: Console) -> int:
     if args.kpi not in KPIS:
         raise OptionError(f"Unknown KPI {args.kpi!r}.\nHint: one of {', '.join(sorted(KPIS))}.")
     by = args.by[0] if len(args.by) == 1 else args.by
-    with out.status(f"Loading {args.data_dir} ..."):
+    with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, args.errors)
     try:
-        with out.status(f"Explaining {args.kpi} in {args.period} ..."):
+        with out.status(Text(f"Explaining {args.kpi} in {args.period} ...")):
             why = explain(data, args.kpi, period=args.period, by=by, against=args.against,
                           fiscal_year_start=args.fiscal_year_start, **dict(args.options))
     except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
+        _console(stderr=True).print(
             f"repkpi explain: {exc}", markup=False)
         return EXIT_INVALID
     unit, total = UNITS[args.kpi], why.iloc[-1]
@@ -389,7 +399,7 @@ def _explain(args: argparse.Namespace, out: Console) -> int:
               markup=False)
     table = _explain_table(why, len(args.by), unit, ratio=KPIS[args.kpi].kind == "ratio")
     width = Measurement.get(out, out.options.update(width=100_000), table).maximum
-    Console(file=out.file, width=width, highlight=False, soft_wrap=True).print(table)
+    _console(file=out.file, width=width).print(table)
     return EXIT_OK
 
 
@@ -481,9 +491,9 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
 
     if args.accounts < 1:
         raise RepkpiError(f"--accounts must be at least 1, got {args.accounts}.")
-    with out.status("Generating sample data ...") as status:
+    with out.status(Text("Generating sample data ...")) as status:
         folder = write_sample(args.out_dir, seed=args.seed, accounts=args.accounts, end=args.end,
-                              progress=lambda msg: status.update(msg))
+                              progress=lambda msg: status.update(Text(msg)))
     out.print(f"Sample data written to {folder}", markup=False)
     return EXIT_OK
 
