@@ -22,8 +22,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from repkpi._vector import isin
+from repkpi._vector import isin, to_arrow
 from repkpi.errors import OptionError
 from repkpi.io.delimited import MALFORMED
 from repkpi.io.files import TABLES
@@ -290,16 +291,16 @@ def renewal_mistakes(contracts: pd.DataFrame) -> dict[str, np.ndarray]:
     """
     ids, named = contracts["contract_id"], contracts["renewal_of"]
     n = len(contracts)
-    firsts = np.flatnonzero((ids.notna() & ~ids.duplicated()).to_numpy())
-    found = pd.Index(ids.iloc[firsts].astype("str")).get_indexer(named.astype("str"))
-    present = named.notna().to_numpy()
-    itself = present & (named == ids).fillna(False).to_numpy(dtype=bool)
-    target = np.where(present & ~itself, np.append(firsts, -1)[found], -1)  # found -1: none
+    # The row of the contract each one names (its first row), -1 for none: looked up in Arrow.
+    found = pc.index_in(to_arrow(named), value_set=to_arrow(ids), skip_nulls=True)
+    itself = (named == ids).fillna(False).to_numpy(dtype=bool)
+    target = np.where(itself, -1, np.asarray(pc.fill_null(found, -1), dtype=np.int64))
     linked = target >= 0
     at = np.maximum(target, 0)
-    accounts = contracts["account_id"].astype("str").to_numpy(dtype=object)
+    accounts = to_arrow(contracts["account_id"])
+    other = linked & np.asarray(pc.fill_null(pc.not_equal(accounts, accounts.take(at)), False),
+                                dtype=bool)
     starts = contracts["start_date"].to_numpy()
-    other = linked & pd.notna(accounts) & pd.notna(accounts[at]) & (accounts != accounts[at])
     later = linked & ~np.isnat(starts) & ~np.isnat(starts[at]) & (starts[at] >= starts)
     successor = np.append(np.where(linked, target, n), n)  # row n: the sink
     for _ in range(max(n, 1).bit_length()):  # 2**k >= n steps
