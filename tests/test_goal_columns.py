@@ -74,8 +74,8 @@ def test_a_known_column_is_scored(book):
     assert card["status"].tolist() == ["missed", "missed"]
 
 
-def test_an_unknown_column_is_a_goals_error_naming_goal_column_and_columns(book):
-    data = repkpi.load(book)
+def test_an_unknown_column_is_a_goals_error_naming_goal_column_and_columns(book, engine):
+    data = repkpi.load(book, engine=engine)
     with pytest.raises(GoalsError, match="where names 'regoin'") as caught:
         scorecard(data, [Goal("csat", "Q", 0.9, "at_least"), north("regoin")])
     assert not isinstance(caught.value, KeyError)
