@@ -34,6 +34,7 @@ from repkpi.errors import (
     show_value,
 )
 from repkpi.io.asof import cut_words
+from repkpi.io.files import MAX_BYTES
 from repkpi.io.loading import load
 from repkpi.io.mapping import PRESETS, read_mapping
 from repkpi.outputs import check_out_folder, require_openpyxl, write_rows
@@ -69,6 +70,9 @@ def _engine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--scheduler", metavar="ADDRESS",
                          help="with --engine dask: the dask.distributed scheduler to run on, "
                               "e.g. tcp://scheduler:8786")
+    command.add_argument("--max-bytes", type=_size, default=MAX_BYTES, metavar="SIZE",
+                         help="the most a compressed file (.gz, .zip) may expand to, in bytes "
+                              "or with a unit (500MB, 8GiB; default 4GiB)")
 
 
 def _one_kpi_options(command: argparse.ArgumentParser) -> None:
@@ -91,7 +95,7 @@ def _load(args: argparse.Namespace, errors: str) -> object:
         if args.source:
             raise RepkpiError("--source is not available with --engine dask.")
         return load(args.data_dir, errors=errors, engine="dask", scheduler=args.scheduler,
-                    as_of=getattr(args, "as_of", None))
+                    as_of=getattr(args, "as_of", None), max_bytes=args.max_bytes)
     if args.scheduler:
         raise RepkpiError("--scheduler goes with --engine dask.")
     if args.source:
@@ -99,7 +103,8 @@ def _load(args: argparse.Namespace, errors: str) -> object:
             read_mapping(args.source)
         except DataFileError as exc:
             raise OptionError(str(exc)) from exc
-    return load(args.data_dir, errors=errors, source=args.source, as_of=getattr(args, "as_of", None))
+    return load(args.data_dir, errors=errors, source=args.source, as_of=getattr(args, "as_of", None),
+                max_bytes=args.max_bytes)
 
 
 def _kpi_option(text: str) -> tuple[str, object]:
@@ -115,6 +120,19 @@ def _kpi_option(text: str) -> tuple[str, object]:
     except ValueError:
         return key.strip(), value
     return key.strip(), number if math.isfinite(number) else value
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """A number of bytes: ``1000000``, ``500MB``, ``8GiB`` (KB, MB, GB: powers of 1000)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = found.group(2).upper() if found else ""
+    if not found or unit not in _UNITS or float(found.group(1)) * _UNITS[unit] < 1:
+        raise argparse.ArgumentTypeError(f"a size in bytes, e.g. 500MB or 8GiB, got {text!r}")
+    return int(float(found.group(1)) * _UNITS[unit])
 
 
 def _month(text: str) -> int:

@@ -48,7 +48,7 @@ from repkpi.io.asof import (
     latest_recorded,
     recorded_span,
 )
-from repkpi.io.files import TABLES, read_file, table_parts
+from repkpi.io.files import MAX_BYTES, TABLES, file_stamp, read_file, table_parts
 from repkpi.io.parsing import failure_records, parse_table
 from repkpi.io.validation import (
     NOT_IN_TICKETS,
@@ -143,12 +143,18 @@ class DaskCrmData:
     results : dict
         The result of each KPI call computed on the data, kept for the same
         call later (see :mod:`repkpi.kpis.shared`).
+    stamps : dict
+        The size and modification time of each file when it was loaded:
+        each later read of a file compares them and stops with an error
+        naming the file when they differ (it changed since).
     """
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
                  rows_read: dict[str, int], meta: dict[str, pd.DataFrame],
                  facts: dict[str, Any] | None = None, client: Any = None, *,
-                 as_of: pd.Timestamp | None = None) -> None:
+                 as_of: pd.Timestamp | None = None,
+                 stamps: dict[str, tuple[int, object]] | None = None,
+                 max_bytes: int = MAX_BYTES) -> None:
         self.declared_as_of = as_of
         self.client = client
         self.sources = parts
@@ -157,10 +163,12 @@ class DaskCrmData:
         self.notes: dict[str, dict[str, Any]] = {}
         self.cache: dict[str, Any] = {} if facts is None else {"facts": facts}
         self.results: dict[str, Any] = {}
+        self.stamps = {} if stamps is None else stamps
         for name in TABLES:
             frame = None
             if name in parts:
-                frame = dd.from_map(_Part(name, self._dropped(name), as_of), parts[name],
+                frame = dd.from_map(_Part(name, self._dropped(name), as_of, self.stamps, max_bytes),
+                                    parts[name],
                                     meta=meta[name], enforce_metadata=False,
                                     label=f"repkpi-{name}")
             setattr(self, name, frame)
@@ -247,14 +255,21 @@ class DaskCrmData:
 
 
 class _Part:
-    """Reads one file of a table as a typed partition, without its rejected rows, cut at ``as_of``."""
+    """Reads one file of a table as a typed partition, without its rejected rows, cut at ``as_of``.
+
+    A file whose size or modification time differ from those at load
+    (``stamps``) is an error: it changed since it was checked.
+    """
 
     def __init__(self, table: str, dropped: dict[str, np.ndarray],
-                 as_of: pd.Timestamp | None = None) -> None:
+                 as_of: pd.Timestamp | None = None,
+                 stamps: dict[str, tuple[int, object]] | None = None,
+                 max_bytes: int = MAX_BYTES) -> None:
         self.table, self.dropped, self.as_of = table, dropped, as_of
+        self.stamps, self.max_bytes = stamps or {}, max_bytes
 
     def __call__(self, file: str) -> pd.DataFrame:
-        typed, _ = parse_table(self.table, read_file(file), file)  # checked at load already
+        typed = _typed(self.table, file, self.stamps.get(file), self.max_bytes)  # checked at load
         pyarrow.default_memory_pool().release_unused()  # hand the file's buffers back
         bad = self.dropped.get(file)
         typed = typed if bad is None else typed.drop(index=bad)
@@ -279,17 +294,20 @@ def _coverage(spans: dict[str, list[tuple[int | None, int | None, int]]],
 
 
 def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
-              scheduler: str | None = None, as_of: AsOfLike | None = None) -> DaskCrmData:
+              scheduler: str | None = None, as_of: AsOfLike | None = None,
+              max_bytes: int = MAX_BYTES) -> DaskCrmData:
     """Validate the exports under ``path`` on Dask and return them as lazy tables.
 
     See :func:`repkpi.load`; ``scheduler`` is the address of a running
-    ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to.
+    ``dask.distributed`` scheduler (``tcp://host:8786``) to connect to. Each
+    file's size and modification time at load are kept: every later read
+    of it checks them (see :class:`DaskCrmData`).
     """
     check_errors_option(errors)
     day = as_of_date(as_of)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
-    failures, rows_read, meta, summaries, notes = [], {}, {}, {}, {}
+    failures, rows_read, meta, summaries, notes, stamps = [], {}, {}, {}, {}, {}
     labels: list[dict[str, Any]] = []
     # The referred tables' ids, on the workers: (every id, the ids of rejected rows only).
     refs: dict[str, Any] = {}
@@ -298,7 +316,8 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                 if t in parts and any(r in parts for r in by)]
     for tables in _passes(parts):
         validated = {t: [dask.delayed(_validate)(t, f, refs.get(_REFERS.get(t, "")),
-                                                 t in referred, as_of=day) for f in parts[t]]
+                                                 t in referred, as_of=day, max_bytes=max_bytes)
+                         for f in parts[t]]
                      for t in tables}
         for table in referred:
             if table in validated:  # their ids stay on the workers, for the references
@@ -327,7 +346,8 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
-        failures += _repeated_keys(client, parts, done, failures)
+            stamps.update((file, r["stamp"]) for file, r in zip(parts[table], results, strict=True))
+        failures += _repeated_keys(client, parts, done, failures, stamps, max_bytes)
         for table in referred:
             if table in validated:
                 # Computed on a worker and sent from there to those that check references.
@@ -340,7 +360,8 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
         raise DataValidationError(report)
     # With rows rejected across files, the facts of the kept rows are found again when needed.
     facts = None if len(report) else _whole(summaries, _merge_labels(*labels))
-    data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=day)
+    data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=day, stamps=stamps,
+                       max_bytes=max_bytes)
     data.notes = notes
     if facts is not None:  # no row rejected: each file's kept rows are those of the tables
         data.cache["coverage"] = _coverage(
@@ -361,9 +382,14 @@ def _passes(parts: dict[str, list[str]]) -> list[list[str]]:
     return [tables for tables in (first, middle, last) if tables]
 
 
-def _typed(table: str, file: str) -> pd.DataFrame:
-    """One partition, typed (its failures are found by :func:`_validate`)."""
-    return parse_table(table, read_file(file), file)[0]
+def _typed(table: str, file: str, stamp: tuple[int, object] | None = None,
+           max_bytes: int = MAX_BYTES) -> pd.DataFrame:
+    """One partition, typed (its failures are found by :func:`_validate`).
+
+    ``stamp``: the file's size and modification time when it was first read;
+    a file that changed since is an error.
+    """
+    return parse_table(table, read_file(file, max_bytes=max_bytes, stamp=stamp), file)[0]
 
 
 def _persist(client: Any, values: list[Any]) -> list[Any]:
@@ -444,7 +470,8 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
-              keep_ids: bool = False, *, as_of: pd.Timestamp | None = None) -> dict[str, Any]:
+              keep_ids: bool = False, *, as_of: pd.Timestamp | None = None,
+              max_bytes: int = MAX_BYTES) -> dict[str, Any]:
     """Parse and check one partition: its failures, row count, columns and range of keys.
 
     ``ids``: every id of the table this one refers to (accounts; tickets for
@@ -452,8 +479,10 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
     ``keep_ids``: hand back the table's own ids (other tables refer to them).
     ``as_of``: the declared cut-off; its notes count the valid rows after it
     and the cells it changed, and the facts are those of the rows it keeps.
+    The result's ``stamp`` is the file's size and modification time as read.
     """
-    raw = read_file(file)
+    stamp = file_stamp(file)
+    raw = read_file(file, max_bytes=max_bytes, stamp=stamp)
     notes = {"delimiter": raw.attrs.get("delimiter", "")}
     typed, failures = validate_table(table, raw, file, counts=notes)
     del raw
@@ -470,7 +499,7 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
                          ignore_index=True).assign(file=file)
     done = cut(table, typed.drop(index=np.unique(failures["row"].to_numpy(np.int64) - 1)), as_of)
     notes.update(after_as_of=done.after, changed=done.changed, recorded_after=done.recorded)
-    out = {"rows": len(typed), "failures": failures, "notes": notes,
+    out = {"rows": len(typed), "failures": failures, "notes": notes, "stamp": stamp,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
                      else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),
@@ -568,16 +597,19 @@ def _overlapping(ranges: list[tuple[str, str] | None]) -> list[int]:
     return sorted(marked)
 
 
-def _key_hashes(table: str, file: str) -> tuple[np.ndarray, np.ndarray]:
+def _key_hashes(table: str, file: str, stamp: tuple[int, object] | None = None,
+                max_bytes: int = MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of the keys of one partition, and the rows that have a key."""
-    typed = _typed(table, file)
+    typed = _typed(table, file, stamp, max_bytes)
     keys = unique_keys(table)
     present = typed[keys].notna().all(axis=1).to_numpy()
     return _hash(typed[present], keys), np.flatnonzero(present)
 
 
 def _repeated_keys(client: Any, parts: dict[str, list[str]],
-                   done: dict[str, list[dict]], failures: list[pd.DataFrame]) -> list[pd.DataFrame]:
+                   done: dict[str, list[dict]], failures: list[pd.DataFrame],
+                   stamps: dict[str, tuple[int, object]] | None = None,
+                   max_bytes: int = MAX_BYTES) -> list[pd.DataFrame]:
     """Failures for keys repeated across the files of each table in ``done``.
 
     Files whose key ranges do not overlap cannot share a key; the others
@@ -591,7 +623,10 @@ def _repeated_keys(client: Any, parts: dict[str, list[str]],
         else:
             ranges = [(i, r["range"]) for i, r in enumerate(results) if r["range"] is not None]
             suspects[table] = [ranges[j][0] for j in _overlapping([r for _, r in ranges])]
-    tasks = {table: [dask.delayed(_key_hashes)(table, parts[table][i]) for i in found]
+    stamps = stamps or {}
+    tasks = {table: [dask.delayed(_key_hashes)(table, parts[table][i],
+                                               stamps.get(parts[table][i]), max_bytes)
+                     for i in found]
              for table, found in suspects.items() if found}
     if not tasks:
         return []
@@ -599,12 +634,13 @@ def _repeated_keys(client: Any, parts: dict[str, list[str]],
     out = []
     for table, found in hashes.items():
         files = [parts[table][i] for i in suspects[table]]
-        out += _duplicates(table, files, found, failures)
+        out += _duplicates(table, files, found, failures, stamps, max_bytes)
     return out
 
 
 def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.ndarray]],
-                failures: list[pd.DataFrame]) -> list[pd.DataFrame]:
+                failures: list[pd.DataFrame], stamps: dict[str, tuple[int, object]] | None = None,
+                max_bytes: int = MAX_BYTES) -> list[pd.DataFrame]:
     """Failures for keys that repeat across partitions (repeats within one are found already)."""
     if len(files) < 2:
         return []
@@ -620,7 +656,7 @@ def _duplicates(table: str, files: list[str], hashes: list[tuple[np.ndarray, np.
     keys = unique_keys(table)
     candidates = []
     for index in np.unique(part[np.isin(values, suspects)]):
-        typed = _typed(table, files[index])
+        typed = _typed(table, files[index], (stamps or {}).get(files[index]), max_bytes)
         present = typed[keys].notna().all(axis=1)
         rows = typed[present]
         mask = np.isin(_hash(rows, keys), suspects)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import glob as globbing
-import gzip
 import io
 import os
 import tempfile
@@ -37,12 +36,15 @@ from repkpi.schemas import TABLES as MODEL_TABLES
 __all__ = [
     "COMPRESSIONS",
     "FORMATS",
+    "MAX_BYTES",
     "SUFFIXES",
     "TABLES",
     "Source",
+    "file_stamp",
     "part_files",
     "read_file",
     "read_parts",
+    "size_words",
     "table_files",
     "table_name",
     "table_parts",
@@ -57,6 +59,8 @@ COMPRESSIONS = (".gz", ".zip")
 SUFFIXES = (".csv", ".parquet")
 """The suffixes of the files that hold a table (kept for callers; :data:`FORMATS` lists them all)."""
 _DELIMITED = (".csv", ".tsv", ".txt")
+MAX_BYTES = 4 << 30
+"""The most a compressed table file may expand to, by default (4 GiB): ``max_bytes=``."""
 
 
 def table_name(name: str) -> tuple[str, str, str] | None:
@@ -254,7 +258,8 @@ def table_parts(path: str) -> dict[str, list[str]]:
     return found
 
 
-def read_parts(files: list[Path], *, encoding: str | None = None) -> pd.DataFrame:
+def read_parts(files: list[Path], *, encoding: str | None = None,
+               max_bytes: int = MAX_BYTES) -> pd.DataFrame:
     """The part files of one table as one frame, read with :func:`read_file`.
 
     The index runs on from file to file (each file's positions shifted by
@@ -268,7 +273,7 @@ def read_parts(files: list[Path], *, encoding: str | None = None) -> pd.DataFram
     """
     frames, parts, offset = [], [], 0
     for file in files:
-        frame = read_file(file, encoding=encoding)
+        frame = read_file(file, encoding=encoding, max_bytes=max_bytes)
         if frames and list(frame.columns) != list(frames[0].columns):
             raise DataFileError(
                 f"{file}: its header differs from that of {files[0].name}: its columns "
@@ -289,13 +294,52 @@ def read_parts(files: list[Path], *, encoding: str | None = None) -> pd.DataFram
     return whole
 
 
-def read_file(file: str | os.PathLike[str], *, encoding: str | None = None) -> pd.DataFrame:
+def file_stamp(file: str | os.PathLike[str]) -> tuple[int, int | str | None]:
+    """The size and modification time of a file (local, or any URL that fsspec knows).
+
+    Two reads of a file that give the same stamp read the same version of
+    it (see :func:`read_file`'s ``stamp``).
+
+    Raises
+    ------
+    DataFileError
+        The file cannot be found or looked at.
+    """
+    try:
+        if os.path.exists(file):
+            found = os.stat(file)
+            return found.st_size, found.st_mtime_ns
+        import fsspec
+
+        fs, where = fsspec.core.url_to_fs(str(file))
+        info = fs.info(where)
+    except OSError as exc:
+        raise DataFileError(f"{file}: the file cannot be read: {exc}") from exc
+    changed = next((info[key] for key in ("mtime", "LastModified", "last_modified", "updated",
+                                          "modified") if info.get(key) is not None), None)
+    return int(info.get("size") or 0), (None if changed is None else str(changed))
+
+
+def _changed(name: str, *, since_load: bool) -> DataFileError:
+    when = ("since the run first read it (when it was loaded)" if since_load
+            else "while the run read it")
+    return DataFileError(
+        f"{name}: the file changed {when}: its size or modification time differ, so its "
+        "header and its rows may come from two versions.\nHint: run again once the export "
+        "is written in full (write it under another name, then rename it).")
+
+
+def read_file(file: str | os.PathLike[str], *, encoding: str | None = None,
+              max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None) -> pd.DataFrame:
     """One export file: every column as text for delimited text and Excel, as stored for Parquet.
 
     A file that is not on this machine (an fsspec URL such as
     ``s3://bucket/tickets.csv``) is copied to a temporary file first. The
     frame's index is each row's position among the file's lines after the
-    header (see :mod:`repkpi.io.delimited`).
+    header (see :mod:`repkpi.io.delimited`). The file is opened once and
+    every byte (header, delimiter, rows) read from that one open; a file
+    changed in place while it is read is an error, a file replaced (renamed
+    over) gives the version that was opened.
 
     Parameters
     ----------
@@ -304,19 +348,30 @@ def read_file(file: str | os.PathLike[str], *, encoding: str | None = None) -> p
         optionally compressed as ``.gz`` or ``.zip``.
     encoding : str, optional
         The text's encoding when it is not UTF-8 (e.g. ``"cp1252"``).
+    max_bytes : int
+        The most a compressed file may expand to (default 4 GiB); it is
+        decompressed as a stream and refused once its content passes this.
+    stamp : tuple, optional
+        The file's :func:`file_stamp` when it was first read (a lazy
+        engine reads a file more than once): a file whose stamp differs is
+        an error.
 
     Raises
     ------
     DataFileError
-        The file is empty (zero bytes), repeats a column name or cannot be read.
+        The file is empty (zero bytes), repeats a column name, expands past
+        ``max_bytes``, changed since ``stamp`` or while it was read, or cannot be read.
     """
     if os.path.exists(file):
-        return _read_local(Path(file), encoding)
+        return _read_local(Path(file), encoding, max_bytes=max_bytes, stamp=stamp)
     if os.path.lexists(file):
         raise _not_readable(file, "it is a link to a file that does not exist")
     import fsspec
 
     file = str(file)
+    first = file_stamp(file)
+    if stamp is not None and first != stamp:
+        raise _changed(file, since_load=True)
     with tempfile.TemporaryDirectory() as folder:
         local = Path(folder) / Path(file.split("?")[0]).name
         try:
@@ -325,30 +380,35 @@ def read_file(file: str | os.PathLike[str], *, encoding: str | None = None) -> p
                     out.write(chunk)
         except OSError as exc:
             raise DataFileError(f"{file}: the file cannot be read: {exc}") from exc
-        return _read_local(local, encoding, name=file)
+        if file_stamp(file) != first:
+            raise _changed(file, since_load=False)
+        return _read_local(local, encoding, name=file, max_bytes=max_bytes)
 
 
-def _read_local(file: Path, encoding: str | None, *, name: str | None = None) -> pd.DataFrame:
+def _read_local(file: Path, encoding: str | None, *, name: str | None = None,
+                max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None
+                ) -> pd.DataFrame:
+    """A local file, from one open: see :func:`read_file`."""
     name = name or str(file)
-    if file.stat().st_size == 0:
-        raise DataFileError(
-            f"{name}: the file is empty (zero bytes).\nHint: a table with no rows still "
-            "needs its header line."
-        )
     split = table_name(file.name) or (file.stem, file.suffix.lower(), "")
     _, kind, compression = split
     try:
-        data = _decompress(file, compression)
-        if kind == ".parquet":
-            frame = pq.read_table(file if data is None else pyarrow.BufferReader(data)).to_pandas()
-            # Rows are numbered by their position in the file, whatever index pandas
-            # stored with it (a named index is a column of the file).
-            return frame.reset_index(drop=all(n is None for n in frame.index.names))
-        if kind == ".xlsx":
-            return _read_xlsx(file if data is None else io.BytesIO(data), file.name)
-        if kind not in _DELIMITED:
-            raise _not_readable(name, f"{file.name!r} is not a table format")
-        return read_delimited(file, data=data, name=name, encoding=encoding, tab=kind == ".tsv")
+        with pyarrow.OSFile(str(file)) as handle:
+            before = _stamp(handle)
+            if stamp is not None and before != stamp:
+                raise _changed(name, since_load=True)
+            if before[0] == 0:
+                raise DataFileError(
+                    f"{name}: the file is empty (zero bytes).\nHint: a table with no rows still "
+                    "needs its header line.")
+            frame = _read_open(handle, file, name, kind, compression, encoding, max_bytes)
+            if _stamp(handle) != before:
+                raise _changed(name, since_load=False)
+            return frame
+    except MemoryError as exc:
+        raise DataFileError(
+            f"{name}: the file does not fit in memory once read.\nHint: lower the limit with "
+            "max_bytes= (--max-bytes) to refuse such files, or split the export.") from exc
     except (pyarrow.ArrowException, OSError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile,
             EOFError, KeyError, ValueError) as exc:
         if isinstance(exc, DataFileError):
@@ -359,20 +419,96 @@ def _read_local(file: Path, encoding: str | None, *, name: str | None = None) ->
         ) from exc
 
 
-def _decompress(file: Path, compression: str) -> bytes | None:
-    """The content of a ``.gz`` or ``.zip`` file (its one table file); None when not compressed."""
+def _stamp(handle: pyarrow.NativeFile) -> tuple[int, int]:
+    """The size and modification time of an open file (see :func:`file_stamp`)."""
+    found = os.fstat(handle.fileno())
+    return found.st_size, found.st_mtime_ns
+
+
+def _read_open(handle: pyarrow.NativeFile, file: Path, name: str, kind: str, compression: str,
+               encoding: str | None, max_bytes: int) -> pd.DataFrame:
+    """The table in an open file, every byte read through ``handle``."""
+    data = _decompress(handle, name, compression, max_bytes)
+    if kind == ".parquet":
+        frame = pq.read_table(handle if data is None else pyarrow.BufferReader(data)).to_pandas()
+        # Rows are numbered by their position in the file, whatever index pandas
+        # stored with it (a named index is a column of the file).
+        return frame.reset_index(drop=all(n is None for n in frame.index.names))
+    if kind == ".xlsx":
+        data = handle.read() if data is None else data
+        _check_expansion(zipfile.ZipFile(io.BytesIO(data)), name, max_bytes)
+        return _read_xlsx(io.BytesIO(data), file.name)
+    if kind not in _DELIMITED:
+        raise _not_readable(name, f"{file.name!r} is not a table format")
+    if data is not None:
+        handle = pyarrow.BufferReader(data)
+    return read_delimited(file, handle=handle, name=name, encoding=encoding, tab=kind == ".tsv")
+
+
+def size_words(size: int) -> str:
+    """A number of bytes in words, in the largest binary unit that reads well.
+
+    Examples
+    --------
+    >>> size_words(4 << 30), size_words(3 << 19), size_words(1000)
+    ('4 GiB', '1.5 MiB', '1,000 bytes')
+    """
+    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << power:
+            amount = size / (1 << power)
+            return f"{amount:,.0f} {unit}" if amount == int(amount) else f"{amount:,.1f} {unit}"
+    return f"{size:,} bytes"
+
+
+def _too_big(name: str, max_bytes: int) -> DataFileError:
+    return DataFileError(
+        f"{name} expands past {size_words(max_bytes)}: it is refused before it fills the "
+        "memory.\nHint: if the export is that large, raise the limit (max_bytes=, or "
+        "--max-bytes on the command line) or split it into part files.")
+
+
+def _check_expansion(archive: zipfile.ZipFile, name: str, max_bytes: int) -> None:
+    """Refuse a zip archive (a .zip, an .xlsx) whose files say they expand past ``max_bytes``."""
+    if sum(member.file_size for member in archive.infolist()) > max_bytes:
+        raise _too_big(name, max_bytes)
+
+
+def _bounded(stream: io.BufferedIOBase | pyarrow.NativeFile, name: str, max_bytes: int) -> bytes:
+    """The whole of a decompressing stream, read a piece at a time; refused past ``max_bytes``."""
+    pieces, total = [], 0
+    while piece := stream.read(min(_PIECE, max_bytes + 1 - total)):
+        total += len(piece)
+        if total > max_bytes:
+            raise _too_big(name, max_bytes)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+_PIECE = 1 << 24
+
+
+def _decompress(handle: pyarrow.NativeFile, name: str, compression: str,
+                max_bytes: int) -> bytes | None:
+    """The content of a ``.gz`` or ``.zip`` file (its one table file); None when not compressed.
+
+    Decompressed as a stream: a content past ``max_bytes`` is refused as soon as it is.
+    """
     if compression == ".gz":
-        with gzip.open(file, "rb") as handle:
-            return handle.read()
+        # (A stream over the file itself would close it when done: over its bytes instead.)
+        packed = pyarrow.BufferReader(handle.read_at(handle.size(), 0))
+        return _bounded(pyarrow.CompressedInputStream(packed, "gzip"), name, max_bytes)
     if compression == ".zip":
-        with zipfile.ZipFile(file) as archive:
+        with zipfile.ZipFile(handle) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()
                        and not m.filename.rsplit("/", 1)[-1].startswith((".", "__MACOSX"))]
             if len(members) != 1:
                 raise DataFileError(
-                    f"{file}: a zip file of a table holds one file; this one holds "
+                    f"{name}: a zip file of a table holds one file; this one holds "
                     f"{len(members)}.\nHint: zip each table's file alone.")
-            return archive.read(members[0])
+            if members[0].file_size > max_bytes:
+                raise _too_big(name, max_bytes)
+            with archive.open(members[0]) as member:
+                return _bounded(member, name, max_bytes)
     return None
 
 

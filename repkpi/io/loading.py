@@ -40,7 +40,15 @@ from repkpi.io.asof import (
     latest_recorded,
     recorded_span,
 )
-from repkpi.io.files import TABLES, Source, part_files, read_file, read_parts, table_files
+from repkpi.io.files import (
+    MAX_BYTES,
+    TABLES,
+    Source,
+    part_files,
+    read_file,
+    read_parts,
+    table_files,
+)
 from repkpi.io.mapping import mapped_sources
 from repkpi.io.parsing import REJECT_COLUMNS
 from repkpi.io.validation import (
@@ -373,7 +381,8 @@ def _dask_reader() -> ModuleType:
 
 def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
          source: str | os.PathLike[str] | None = None, engine: Literal["pandas", "dask"] = "pandas",
-         scheduler: str | None = None, as_of: AsOfLike | None = None) -> CrmData:
+         scheduler: str | None = None, as_of: AsOfLike | None = None,
+         max_bytes: int = MAX_BYTES) -> CrmData:
     """Load and validate a folder of CRM exports, one file per table.
 
     Parameters
@@ -402,6 +411,10 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
     as_of : date, optional
         The export's cut-off, when it is not the latest recorded date (a
         month whose last day had no recorded event is then complete).
+    max_bytes : int
+        The most a compressed file (``.gz``, ``.zip``) may expand to, in
+        bytes (default 4 GiB): it is decompressed as a stream and refused by
+        name once its content passes the limit.
 
     Returns
     -------
@@ -415,7 +428,8 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         The path does not exist (:class:`~repkpi.errors.PathNotFoundError`),
         the folder holds no table, or a file is unreadable, empty (zero
         bytes), lacks a required column, is named after no table, or is named
-        after a table but is no table file (``deals.json``, a dangling link).
+        after a table but is no table file (``deals.json``, a dangling link),
+        expands past ``max_bytes``, or changed while it was read.
     DataValidationError
         In strict mode, when any row breaks a rule; its ``report`` lists them.
 
@@ -433,17 +447,21 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         if source is not None:
             raise OptionError("source= is not available with engine='dask'.\nHint: load the CRM "
                               "export with the pandas engine and save its tables as Parquet.")
-        return _dask_reader().load_dask(path, errors, scheduler=scheduler, as_of=as_of)
+        return _dask_reader().load_dask(path, errors, scheduler=scheduler, as_of=as_of,
+                                        max_bytes=max_bytes)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
     if source is not None:
-        return CrmData.from_sources(mapped_sources(path, source), errors, as_of=as_of)
+        return CrmData.from_sources(mapped_sources(path, source, max_bytes=max_bytes), errors,
+                                    as_of=as_of)
     files = table_files(Path(path))
     parts = {name: part_files(file) for name, file in files.items() if file.is_dir()}
     # Largest file first: its raw text is then in memory beside the fewest parsed tables.
     order = sorted(files.items(), key=lambda item: sum(
         f.stat().st_size for f in parts.get(item[0], [item[1]])), reverse=True)
     return CrmData.from_sources(
-        [Source(name, str(file), functools.partial(read_parts, parts[name]) if name in parts
-                else functools.partial(read_file, file)) for name, file in order],
+        [Source(name, str(file),
+                functools.partial(read_parts, parts[name], max_bytes=max_bytes) if name in parts
+                else functools.partial(read_file, file, max_bytes=max_bytes))
+         for name, file in order],
         errors, as_of=as_of)

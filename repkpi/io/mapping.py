@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import DataFileError
-from repkpi.io.files import SUFFIXES, TABLES, Source, read_file, read_parts
+from repkpi.io.files import MAX_BYTES, SUFFIXES, TABLES, Source, read_file, read_parts
 from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
@@ -277,7 +277,8 @@ def _durations(here: str, spec: dict, kinds: dict[str, str],
 
 
 def mapped_sources(path: str | os.PathLike[str],
-                   source: str | os.PathLike[str] | Mapping) -> list[Source]:
+                   source: str | os.PathLike[str] | Mapping, *,
+                   max_bytes: int = MAX_BYTES) -> list[Source]:
     """The canonical tables of a folder of CRM exports, translated through a mapping.
 
     Each table is text, to be validated as :func:`repkpi.load` does
@@ -285,7 +286,9 @@ def mapped_sources(path: str | os.PathLike[str],
     file, so that row numbers in errors and rejects are the export's. An
     export may be one file or a folder of part files named after it
     (``tickets/`` for ``tickets.csv``), read as one table: the parts in the
-    order of their names, each row numbered within its file.
+    order of their names, each row numbered within its file. Files are read
+    as :func:`repkpi.load` reads them (``max_bytes``: the most a compressed
+    file may expand to).
 
     Raises
     ------
@@ -319,8 +322,8 @@ def mapped_sources(path: str | os.PathLike[str],
         if file is None:
             continue
         if file not in raws:
-            raws[file] = (_read_parts(file, mapping.encoding) if file.is_dir()
-                          else read_file(file, encoding=mapping.encoding))
+            raws[file] = (_read_parts(file, mapping.encoding, max_bytes) if file.is_dir()
+                          else read_file(file, encoding=mapping.encoding, max_bytes=max_bytes))
         frame, notes = _translate(raws[file], spec, mapping, file)
         if "parts" in raws[file].attrs:  # rows are told within their part file
             frame.attrs["parts"] = raws[file].attrs["parts"]
@@ -329,13 +332,14 @@ def mapped_sources(path: str | os.PathLike[str],
     return sources
 
 
-def _read_parts(folder: Path, encoding: str | None = None) -> pd.DataFrame:
+def _read_parts(folder: Path, encoding: str | None = None,
+                max_bytes: int = MAX_BYTES) -> pd.DataFrame:
     """The part files of a split export as one table (:func:`~repkpi.io.files.read_parts`)."""
     parts = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not parts:
         raise DataFileError(f"{folder}: the folder holds no part files (.csv or .parquet).\n"
                             "Hint: put the parts of the split export in it, or remove it.")
-    return read_parts(parts, encoding=encoding)
+    return read_parts(parts, encoding=encoding, max_bytes=max_bytes)
 
 
 def _pick(raw: pd.DataFrame, names: tuple[str, ...]) -> str | None:

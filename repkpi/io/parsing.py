@@ -16,7 +16,7 @@ import pyarrow
 import pyarrow.compute as pc
 
 from repkpi._vector import to_arrow
-from repkpi.errors import MissingColumnError
+from repkpi.errors import DataFileError, MissingColumnError
 from repkpi.io.delimited import MALFORMED
 from repkpi.periods import NAT
 from repkpi.schemas import (
@@ -90,11 +90,16 @@ def parse_table(table: str, raw: pd.DataFrame, source: str, *,
     ``closed_on`` when won or lost) must not be after ``today``. The rows of
     ``raw.attrs["malformed"]`` (lines with too many or too few fields) fail
     on column :data:`LINE`.
+    A typed file's time-zone-aware timestamps are read as their local day
+    in a date column (``2025-09-10 00:00:00-04:00`` is 2025-09-10) and in UTC
+    in a timestamp column.
 
     Raises
     ------
     MissingColumnError
         ``raw`` lacks a required column (a :class:`~repkpi.errors.ColumnNotFoundError`).
+    DataFileError
+        A date or timestamp column is stored as numbers (a typed file's).
     """
     counts = {} if counts is None else counts
     counts.setdefault("trimmed", 0)
@@ -112,6 +117,7 @@ def parse_table(table: str, raw: pd.DataFrame, source: str, *,
     failures = []
     for column in COLUMNS[table]:
         values = raw[column.name] if column.name in raw.columns else None
+        _stored_as_dates(table, column, values, source)
         typed[column.name], bad = _convert(values, column, len(raw), raw.index)
         if bad is not None and bad.any():
             failures.append(failure_records(table, column.name, _TYPE_CHECKS[column.kind],
@@ -266,6 +272,25 @@ def _malformed(table: str, malformed: dict[int, tuple[int, int, str]]) -> pd.Dat
     })
 
 
+def _stored_as_dates(table: str, column: Column, values: pd.Series | None, source: str) -> None:
+    """Refuse a date or timestamp column stored as numbers (a typed file's), naming its type.
+
+    Numbers in a date column (``1757462400000000000``: nanoseconds since
+    1970, or days, or seconds) cannot be told apart; they are never guessed,
+    nor printed one by one as ``1.7574624e+18``.
+    """
+    if (column.kind not in ("date", "datetime") or values is None
+            or not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
+            or values.isna().all()):
+        return
+    what = "dates" if column.kind == "date" else "timestamps"
+    raise DataFileError(
+        f"{source}: column {column.name!r} of the {table} table is stored as {values.dtype} "
+        f"numbers, not as {what}.\nHint: store it as a Parquet date or timestamp, or as text "
+        f"({'YYYY-MM-DD' if column.kind == 'date' else 'ISO 8601'}); a number of days or "
+        "seconds since 1970 is not read as a date.")
+
+
 def _convert(values: pd.Series | None, column: Column, n: int,
              index: pd.Index) -> tuple[pd.Series, np.ndarray | None]:
     """Return the typed column and a mask of values that did not parse."""
@@ -281,8 +306,8 @@ def _convert(values: pd.Series | None, column: Column, n: int,
         return values, None
     if column.kind == "date":
         if pd.api.types.is_datetime64_any_dtype(values):
-            if getattr(values.dt, "tz", None) is not None:
-                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+            if getattr(values.dt, "tz", None) is not None:  # its local day, in its own zone
+                values = values.dt.tz_localize(None)
             parsed = values.astype("datetime64[us]")
             parsed = parsed.where(parsed.dt.normalize() == parsed)
         elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "date":
