@@ -139,6 +139,15 @@ def _trailer(tail: bytes) -> int | None:
     return None if start < 0 else start + 1
 
 
+def _is_utf8(raw: bytes) -> bool:
+    """Whether ``raw`` is UTF-8 text (checked by Arrow, without decoding it in Python)."""
+    try:
+        pyarrow.array([raw], pyarrow.binary()).cast(pyarrow.string()).validate(full=True)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowCapacityError):
+        return False
+    return True
+
+
 def _encoding_error(name: str, raw: bytes, exc: Exception, encoding: str | None) -> DataFileError:
     """The error for text that is not in its encoding: the first bad line and the fix."""
     try:
@@ -222,7 +231,8 @@ def _read(handle: pyarrow.NativeFile, name: str, header: list[str], delimiter: s
             bad.clear()
             table = read(False)
     except pyarrow.ArrowInvalid as exc:
-        if "UTF8" in str(exc):
+        # A malformed line that is not UTF-8 either fails as a parse error: look at the text.
+        if "UTF8" in str(exc) or not _is_utf8(_whole(handle)):
             raise _encoding_error(name, _whole(handle), exc, None) from exc
         raise
     for column in blanks:
