@@ -84,6 +84,15 @@ def _dask_load_then(tmp_path: Path, change: Callable[[Path], None]):
     return data
 
 
+def test_a_preset_reads_its_exports_from_one_open_too(tmp_path, monkeypatch):
+    fixture = Path(__file__).parent / "fixtures" / "zendesk" / "tickets.csv"
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(fixture.read_bytes())
+    _swap_during_read(monkeypatch, lambda: path.write_bytes(fixture.read_bytes() + b"\n\n"))
+    with pytest.raises(DataFileError, match=r"tickets\.csv: the file changed while the run read it"):
+        repkpi.load(tmp_path, source="zendesk")
+
+
 @pytest.mark.dask
 def test_dask_reads_a_file_unchanged_since_load_again(tmp_path):
     data = _dask_load_then(tmp_path, lambda path: None)
@@ -286,6 +295,20 @@ def test_a_time_zone_aware_date_is_its_local_day(tmp_path):
     # East of UTC the local midnight is the evening before in UTC: still its local day.
     _parquet_accounts(tmp_path, pd.Series(pd.to_datetime(["2025-09-10"]).tz_localize("Asia/Tokyo")))
     assert repkpi.load(tmp_path).accounts["customer_since"].tolist() == [pd.Timestamp("2025-09-10")]
+
+
+def test_a_time_zone_aware_date_with_a_time_of_day_is_a_bad_cell_as_a_naive_one_is(tmp_path):
+    since = pd.Series(pd.to_datetime(["2025-09-10 00:00", "2025-09-10 14:30", "2025-09-10 14:30"])
+                      .tz_localize("America/New_York"))
+    since = since.where([True, True, False], pd.NaT).astype(since.dtype)
+    _parquet_accounts(tmp_path, since)
+    naive = pd.DataFrame({"account_id": ["B1"], "customer_since": pd.to_datetime(["2025-09-10 14:30"])})
+    data = repkpi.load(tmp_path, errors="quarantine")
+    # Rows 1 and 3 load (row 3 with no date: customer_since is optional); row 2 is rejected.
+    assert data.accounts["account_id"].tolist() == ["A1", "A3"]
+    assert data.rejects[["row", "column"]].to_numpy().tolist() == [[2, "customer_since"]]
+    naive.to_parquet(tmp_path / "accounts.parquet")
+    assert repkpi.load(tmp_path, errors="quarantine").rejects["row"].tolist() == [1]
 
 
 def test_a_time_zone_aware_timestamp_is_normalised_to_utc(tmp_path):
