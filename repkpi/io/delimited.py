@@ -123,7 +123,7 @@ def _ends(handle: pyarrow.NativeFile) -> tuple[bytes, bytes]:
 
 
 def _whole(handle: pyarrow.NativeFile) -> bytes:
-    """Every byte of the open file (a buffer's without a copy)."""
+    """Every byte of the open file."""
     return handle.read_at(handle.size(), 0)
 
 
@@ -142,8 +142,8 @@ def _trailer(tail: bytes) -> int | None:
 def _is_utf8(raw: bytes) -> bool:
     """Whether ``raw`` is UTF-8 text (checked by Arrow, without decoding it in Python)."""
     try:
-        pyarrow.array([raw], pyarrow.binary()).cast(pyarrow.string()).validate(full=True)
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowCapacityError):
+        pyarrow.array([raw], pyarrow.large_binary()).cast(pyarrow.large_string())
+    except pyarrow.ArrowInvalid:
         return False
     return True
 
