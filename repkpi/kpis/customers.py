@@ -152,7 +152,7 @@ def churn_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Retention rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", pace="retention")
+     timing="state", pace="retention", subset_when={"method": "cohort"})
 def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Formula:
     """Share of the customers kept over the period.
 

@@ -127,6 +127,11 @@ class KpiSpec:
         Its rows in a period after the as-of date are a forward view of what
         is scheduled (the contracts due then: the renewal pipeline), which
         :func:`repkpi.detail` lists; for the other KPIs such a period is refused.
+    subset_when : tuple of (str, object) pairs
+        For a proportion, the options under which its numerator counts a
+        subset of its denominator's cases (``(("method", "cohort"),)`` for
+        retention, whose default E - N is not one); empty: always. See
+        :meth:`share_of_counts`.
     """
 
     name: str
@@ -147,6 +152,7 @@ class KpiSpec:
     pace: Pace | None = None
     options: tuple[str, ...] = ()
     forward: bool = False
+    subset_when: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -170,6 +176,32 @@ class KpiSpec:
     def proportion(self) -> bool:
         """Whether the value is a share of counted cases (it takes ``ci=``)."""
         return self.interval == "wilson"
+
+    def share_of_counts(self, options: Mapping[str, Any] | None = None) -> bool:
+        """Whether the value, with the KPI's own ``options``, is a share of counted cases.
+
+        A proportion (declared with a Wilson interval) whose numerator counts
+        a subset of its denominator's cases under these options (the
+        declaration's ``subset_when``, the options left out at their
+        defaults): the change of such a value has a Newcombe interval
+        (:func:`repkpi.kpis.intervals.change_interval`) and its groups a
+        funnel plot (:func:`repkpi.outliers`).
+
+        Examples
+        --------
+        >>> import repkpi
+        >>> spec = repkpi.KPIS["retention_rate"]
+        >>> spec.share_of_counts(), spec.share_of_counts({"method": "cohort"})
+        (False, True)
+        >>> repkpi.KPIS["churn_rate"].share_of_counts(), repkpi.KPIS["nps"].share_of_counts()
+        (True, False)
+        """
+        if not self.proportion:
+            return False
+        defaults = {p.name: p.default for p in inspect.signature(self.declare).parameters.values()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        chosen = {**defaults, **(options or {})}
+        return all(chosen.get(name) == wanted for name, wanted in self.subset_when)
 
     @property
     def pace_rule(self) -> Pace:
@@ -396,11 +428,12 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
         timing: Timing = "events", route: Route = "partition", reads: Sequence[str] = (),
         any_of: Sequence[str] = (), scale: float = 1.0, by_columns: Sequence[str] | None = None,
         pace: Pace | None = None, forward: bool = False,
+        subset_when: Mapping[str, Any] | None = None,
         ) -> Callable[[Callable[..., Any]], KpiSpec]:
     """Declare a KPI: register its spec, which is its public function.
 
     ``counted`` defaults to True for proportions. See :class:`KpiSpec` for
-    the other fields.
+    the other fields (``subset_when`` as a mapping of option to value).
     """
 
     def register(declare: Callable[..., Any]) -> KpiSpec:
@@ -412,7 +445,8 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
                        timing=timing, route=route, reads=tuple(reads), any_of=tuple(any_of),
                        scale=scale, options=own,
                        by_columns=None if by_columns is None else tuple(by_columns),
-                       pace=pace, forward=forward)
+                       pace=pace, forward=forward,
+                       subset_when=tuple(sorted((subset_when or {}).items())))
         KPIS[spec.name] = spec
         return spec
 
