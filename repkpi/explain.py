@@ -19,6 +19,7 @@ from repkpi.errors import OptionError, RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, KpiSpec
 from repkpi.kpis.detail import period_freq
+from repkpi.kpis.intervals import change_interval
 from repkpi.kpis.registry import By, check_options, normalise_by, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike
 
@@ -68,7 +69,11 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
         ``"total"``: the ``by`` columns, ``numerator_previous``,
         ``denominator_previous``, ``value_previous`` (in ``against``),
         ``numerator_current``, ``denominator_current``, ``value_current`` (in
-        ``period``), ``rate_effect``, ``mix_effect`` and ``contribution``.
+        ``period``), ``rate_effect``, ``mix_effect`` and ``contribution``;
+        then ``change_low``, ``change_high`` and ``significant``, on the total
+        row only: the 95% interval of the whole's change by Newcombe's
+        method, for a KPI that is a share of counts (NA for the others, and
+        on the groups' rows; :func:`repkpi.kpis.intervals.change_interval`).
         Groups are sorted by the size of their contribution, largest first;
         the total's contribution is the whole KPI's change (computed without
         ``by``), and the groups' contributions add up to it. A group absent
@@ -133,7 +138,7 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     whole = _side_by_side(KPIS[kpi](data, **kwargs), [], previous, current).iloc[0]
     _check_whole(spec, groups, whole, previous, current)
     effects = _ratio_effects(groups, whole, spec.scale) if spec.kind == "ratio" else _sum_effects(groups)
-    result = _with_total(effects, whole, columns)
+    result = _with_change_interval(_with_total(effects, whole, columns), spec, options)
     result.attrs.update(kpi=kpi, period=current, against=previous)
     return result
 
@@ -285,6 +290,19 @@ def _with_total(effects: pd.DataFrame, whole: pd.Series, columns: list[str]) -> 
     total.update(rate_effect=ordered["rate_effect"].sum(), mix_effect=ordered["mix_effect"].sum(),
                  contribution=whole["value_current"] - whole["value_previous"])
     return pd.concat([ordered[[*columns, *COLUMNS]], pd.DataFrame([total])], ignore_index=True)
+
+
+def _with_change_interval(result: pd.DataFrame, spec: KpiSpec, options: dict[str, Any],
+                          ) -> pd.DataFrame:
+    """``change_low``, ``change_high`` and ``significant`` of the whole's change, on the total row.
+
+    The groups' rows have NA there: the interval is of the whole's change.
+    """
+    real = change_interval(result["numerator_current"], result["denominator_current"],
+                           result["numerator_previous"], result["denominator_previous"],
+                           share=spec.share_of_counts(options))
+    total = np.arange(len(real)) == len(real) - 1
+    return pd.concat([result, real.where(pd.Series(total, index=real.index), axis=0)], axis=1)
 
 
 # -- what a reader sees first --------------------------------------------------------------------

@@ -34,7 +34,7 @@ from repkpi.kpis import KPIS
 from repkpi.kpis.business import read_calendar
 from repkpi.kpis.detail import period_freq
 from repkpi.kpis.groups import available_dimensions
-from repkpi.kpis.intervals import wilson_interval
+from repkpi.kpis.intervals import change_interval, wilson_interval
 from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label, to_period
 
@@ -515,7 +515,11 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         period as printed: ``2026 Q3``, ``FY2027 Q2``), the ``by`` columns,
         ``value``, ``target``, ``direction``,
         ``attainment``, ``status`` (met, missed, no data, in progress), ``previous``,
-        ``change``, ``observations`` (the denominator of a ratio) and
+        ``change``, ``change_low`` and ``change_high`` (the 95% interval of
+        the change by Newcombe's method, for a KPI that is a share of counts:
+        :func:`repkpi.kpis.intervals.change_interval`; NA for the others),
+        ``significant`` (that interval excludes 0), ``observations`` (the
+        denominator of a ratio) and
         ``low_data`` (fewer than :data:`LOW_DATA` observations behind a ratio:
         the status is not firm). When a goal's period is in progress, its
         status is ``in progress`` and the card gains ``elapsed`` (the share
@@ -668,13 +672,16 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
     now = result[result["period"] == chosen] if chosen is not None else result.iloc[:0]
     before = result[result["period"] == chosen - 1] if chosen is not None else result.iloc[:0]
     cols = ["numerator", "denominator", "value"]
+    earlier = {"numerator": "numerator_previous", "denominator": "denominator_previous",
+               "value": "previous"}
     if by_cols:
         frame = groups.merge(now[[*by_cols, *cols]], on=by_cols, how="left")
-        frame = frame.merge(before[[*by_cols, "value"]].rename(columns={"value": "previous"}),
+        frame = frame.merge(before[[*by_cols, *cols]].rename(columns=earlier),
                             on=by_cols, how="left")
     else:
         frame = pd.DataFrame({c: [now[c].iloc[0] if len(now) else np.nan] for c in cols})
-        frame["previous"] = before["value"].iloc[0] if len(before) else np.nan
+        for c, named in earlier.items():
+            frame[named] = before[c].iloc[0] if len(before) else np.nan
     value = frame["value"].astype(np.float64)
     attainment, status = _status(value, goal.target, goal.direction)
     observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].counted else pd.Series(
@@ -689,9 +696,12 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
     out = out.assign(value=value, target=float(goal.target), direction=goal.direction,
                      attainment=attainment, status=status,
                      previous=frame["previous"].astype(np.float64),
-                     change=value - frame["previous"].astype(np.float64),
-                     observations=observations,
-                     low_data=low)
+                     change=value - frame["previous"].astype(np.float64))
+    real = change_interval(frame["numerator"], frame["denominator"], frame["numerator_previous"],
+                           frame["denominator_previous"],
+                           share=KPIS[goal.kpi].share_of_counts(goal.options))
+    out = pd.concat([out, real.set_axis(out.index)], axis=1)
+    out = out.assign(observations=observations, low_data=low)
     if chosen is not None and in_progress(as_of, chosen.freqstr) == chosen:
         days = (chosen.end_time.normalize() - chosen.start_time).days + 1
         elapsed = ((as_of - chosen.start_time).days + 1) / days

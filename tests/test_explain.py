@@ -78,7 +78,8 @@ def test_csat_by_region_worked_by_hand():
 
     assert list(why.columns) == ["region", "numerator_previous", "denominator_previous",
                                  "value_previous", "numerator_current", "denominator_current",
-                                 "value_current", *EFFECTS]
+                                 "value_current", *EFFECTS, "change_low", "change_high",
+                                 "significant"]
     assert list(why["region"]) == ["south", "north", "total"]  # by |contribution|, total last
     got = effects(why, "region")
     assert got["north"] == pytest.approx([0.0325, -0.0075, 0.025])
@@ -89,6 +90,19 @@ def test_csat_by_region_worked_by_hand():
     assert why.iloc[-1][["numerator_current", "denominator_current", "value_current"]].tolist() \
         == pytest.approx([7, 10, 0.7])
     assert why.attrs["against"] == pd.Period("2024Q1", "Q-DEC")
+    # analysis.md, "Is the change real?": the total row's Newcombe interval of 7/10 - 8/10.
+    # z = 1.959964, z^2 / 10 = 0.384146; Wilson centre (p + z^2/20) / 1.384146, half-width
+    # 1.416013 x sqrt(p (1 - p) / 10 + z^2 / 400):
+    #   7/10: centre 0.644491, half 1.416013 x 0.174939 = 0.247716 -> [0.396775, 0.892207]
+    #   8/10: centre 0.716742, half 1.416013 x 0.160012 = 0.226579 -> [0.490163, 0.943321]
+    # low  = -0.1 - sqrt((0.7 - 0.396775)^2 + (0.943321 - 0.8)^2) = -0.1 - 0.335389 = -0.435389
+    # high = -0.1 + sqrt((0.892207 - 0.7)^2 + (0.8 - 0.490163)^2) = -0.1 + 0.364614 = 0.264614
+    # It holds 0: a fall of 10 points on 10 responses is not significant. The groups have NA.
+    total = why.iloc[-1]
+    assert [total["change_low"], total["change_high"]] == pytest.approx([-0.435389, 0.264614],
+                                                                        abs=1e-5)
+    assert total["significant"] is not pd.NA and not total["significant"]
+    assert why["change_low"].iloc[:-1].isna().all() and why["significant"].iloc[:-1].isna().all()
 
 
 def test_a_growing_group_whose_value_fell_below_the_whole_is_no_positive_driver():

@@ -339,8 +339,10 @@ def test_latest_complete_period_of_the_book(book):
 
 # --- scorecard: values, attainment, status ---------------------------------------------------
 
+# analysis.md, "Is the change real?": change_low, change_high and significant beside change.
 SCORED_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
-                  "attainment", "status", "previous", "change", "observations", "low_data"]
+                  "attainment", "status", "previous", "change", "change_low", "change_high",
+                  "significant", "observations", "low_data"]
 
 
 def test_scorecard_columns(book):
