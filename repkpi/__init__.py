@@ -26,6 +26,7 @@ from repkpi.explain import explain
 from repkpi.goals import DEFAULT_GOALS, Goal, latest_complete_period, load_goals, scorecard
 from repkpi.io.loading import TABLES, CrmData, load
 from repkpi.kpis import KPIS, compute, detail
+from repkpi.outliers import outliers
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "load_goals",
     "load_sample",
     "needs_attention",
+    "outliers",
     "plot",
     "report",
     "review",

@@ -47,6 +47,7 @@ from repkpi.goals import (
 )
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
+from repkpi.outliers import LIMITS, control_limits
 from repkpi.periods import (
     Calendar,
     Freq,
@@ -56,7 +57,7 @@ from repkpi.periods import (
     period_label,
 )
 
-__all__ = ["UnitFormatter", "cohort_retention", "dashboard", "format_value", "goal_chart",
+__all__ = ["UnitFormatter", "cohort_retention", "dashboard", "format_value", "funnel", "goal_chart",
            "goal_series", "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
 
 MISSED = "#c0392b"
@@ -679,4 +680,69 @@ def leaderboard(result: pd.DataFrame, *, period: object = None, ax: Axes | None 
     ax.set_title(f"{title(name)} by {by[0].replace('_', ' ')}, {period_label(chosen)}",
                  fontsize=10, parse_math=False)
     ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def funnel(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """A funnel plot of :func:`repkpi.outliers`: each group's value against its size.
+
+    The groups are points at (n, value), hollow where they rest on too few
+    observations to be flagged; the whole's value p0 is a horizontal line and
+    the 95% and 99.8% control limits are curves that narrow as n grows; the
+    groups flagged out of line are drawn in red and labelled with their name.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The result of :func:`repkpi.outliers` (its ``attrs`` name the KPI,
+        the period and the ``by`` columns).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import repkpi
+    >>> table = repkpi.outliers(repkpi.load_sample(), "csat", period="2026Q2", by="team")
+    >>> ax = funnel(table)
+    >>> ax.get_xlabel()
+    'observations (n)'
+    """
+    name = _kpi_name(table)
+    by = table.attrs.get("by") or [c for c in table.columns[:list(table.columns).index("value")]]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    shown = table[(table["n"] > 0) & table["value"].notna()]
+    p0 = float(table["p0"].iloc[0]) if len(table) else np.nan
+    if len(shown):
+        sizes = np.linspace(max(1.0, shown["n"].min() * 0.8), shown["n"].max() * 1.1, 200)
+        for limit, style in zip(LIMITS, ("--", "-"), strict=True):
+            low, high = control_limits(p0, sizes, LIMITS[limit])
+            label = f"{limit[:2]}.{limit[2:]}% limits" if len(limit) > 2 else f"{limit}% limits"
+            ax.plot(sizes, low, color=GOAL, linestyle=style, linewidth=1, label=label)
+            ax.plot(sizes, high, color=GOAL, linestyle=style, linewidth=1, label="_" + label)
+    ax.axhline(p0, color="#2e86c1", linewidth=1, label=f"whole: {format_value(p0, 'percent')}")
+    firm = shown[~shown["low_data"].astype(bool)]
+    flagged = firm[firm["flag"] != ""]
+    steady = firm[firm["flag"] == ""]
+    ax.plot(steady["n"], steady["value"], linestyle="none", marker="o", color="#2e86c1",
+            label=f"{by[0].replace('_', ' ')}s")
+    few = shown[shown["low_data"].astype(bool)]
+    if len(few):
+        _hollow(ax, few["n"].to_numpy(), few["value"].to_numpy(), "#7f8c8d",
+                f"fewer than {LOW_DATA} observations")
+    if len(flagged):
+        ax.plot(flagged["n"], flagged["value"], linestyle="none", marker="o", color=MISSED,
+                label="out of line (99.8%)")
+    for row in flagged.itertuples(index=False):  # the few flagged groups, named
+        group = " / ".join(str(getattr(row, column)) for column in by)
+        ax.annotate(group, (row.n, row.value), xytext=(4, 4), textcoords="offset points",
+                    fontsize=8, color=MISSED, parse_math=False)
+    _format_axis(ax, UNITS.get(name, "percent"))
+    ax.set_xlabel("observations (n)")
+    period = table.attrs.get("period")
+    when = f", {period_label(period)}" if isinstance(period, pd.Period) else ""
+    ax.set_title(f"{title(name)} by {by[0].replace('_', ' ')}{when}", fontsize=10, parse_math=False)
+    ax.legend(fontsize=8, loc="best")
+    _literal(ax)
+    ax.grid(alpha=0.3)
     return ax

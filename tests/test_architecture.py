@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "repkpi.kpis": 3,
     "repkpi.dask": 4,  # an engine: reads with io, runs the KPIs (loaded as ENGINES says)
     "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4, "repkpi.attention": 4,
+    "repkpi.outliers": 4,  # groups out of line (funnel plots)
     "repkpi.review": 4,  # the numbers of a review, section by section
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
