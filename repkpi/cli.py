@@ -433,7 +433,8 @@ def _explain_table(why: pd.DataFrame, groups: int, unit: str, *, ratio: bool) ->
     for position, record in enumerate(why.to_dict("records")):
         labels = ["(none)" if pd.isna(record[c]) else str(record[c]) for c in why.columns[:groups]]
         cells = [_figure(record[c], unit) if c.startswith("value") else
-                 _effect(record[c], unit) if c.endswith(("effect", "contribution")) else
+                 _effect(record[c], unit) if c.endswith(("effect", "contribution"))
+                 or c.startswith("change_") else
                  _cell(record[c]) for c in shown]
         table.add_row(*labels, *cells, end_section=position == len(why) - 2)
     return table

@@ -194,7 +194,8 @@ def _write_workbook(seen: Review, path: Path) -> None:
     units = card["kpi"].map(UNITS)
     sheets = {"scorecard": card}
     formats: dict[str, dict[str, object]] = {
-        "scorecard": {c: units for c in ("value", "target", "previous", "change")}}
+        "scorecard": {c: units for c in ("value", "target", "previous", "change", "change_low",
+                                         "change_high")}}
     if len(seen.in_progress):
         pace = _card_file(seen.in_progress, seen)
         sheets["in progress"] = pace

@@ -995,7 +995,8 @@ def test_report_without_goals_leaves_the_plan_out(tmp_path):
     assert card.empty
     assert list(card.columns) == ["goal", "kpi", "clock", "freq", "period", "period_label", "value",
                                   "target", "direction", "attainment", "status", "previous",
-                                  "change", "observations", "low_data"]
+                                  "change", "change_low", "change_high", "significant",
+                                  "observations", "low_data"]  # analysis.md: is the change real?
     html = Page(page.read_text(encoding="utf-8"))
     assert html.body_rows(html.by_id("scorecard"), "goal") == []
     assert html.by_id("plan-met").text == "0 of 0"
