@@ -226,3 +226,10 @@ def test_funnel_draws_on_a_given_axes():
         assert repkpi.plot.funnel(outliers, ax=ax) is ax
     finally:
         plt.close(fig)
+
+
+def test_every_engine_gives_the_same_table(engine):
+    table = repkpi.outliers(repkpi.load(repkpi.sample_path(), engine=engine), "churn_rate",
+                            period="2026Q2", by="team")
+    expected = repkpi.outliers(repkpi.load_sample(), "churn_rate", period="2026Q2", by="team")
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
