@@ -25,8 +25,8 @@ from repkpi.periods import Calendar, Freq, PeriodLike, period_label
 
 __all__ = ["COLUMNS", "LIMITS", "control_limits", "outliers"]
 
-LIMITS = {"95": 1.96, "998": 3.09}
-"""The funnel's limits: their name (the columns ``low_<name>``, ``high_<name>``) -> z."""
+LIMITS: dict[str, tuple[float, str]] = {"95": (1.96, "95%"), "998": (3.09, "99.8%")}
+"""The funnel's limits: name (the columns ``low_<name>``, ``high_<name>``) -> (z, level as printed)."""
 
 COLUMNS = ("value", "n", "p0", "low_95", "high_95", "low_998", "high_998", "flag", "low_data")
 """The columns of :func:`outliers` after the ``by`` columns."""
@@ -139,7 +139,7 @@ def outliers(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     value = groups["value"].astype(np.float64)
     n = groups["denominator"].astype(np.float64).fillna(0.0)
     table["value"], table["n"], table["p0"] = value, n, p0
-    for name, z in LIMITS.items():
+    for name, (z, _) in LIMITS.items():
         table[f"low_{name}"], table[f"high_{name}"] = control_limits(p0, n, z)
     low_data = n < LOW_DATA
     firm = ~low_data & value.notna()

@@ -708,16 +708,16 @@ def funnel(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     'observations (n)'
     """
     name = _kpi_name(table)
-    by = table.attrs.get("by") or [c for c in table.columns[:list(table.columns).index("value")]]
+    by = table.attrs.get("by") or list(table.columns[:table.columns.get_loc("value")])
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     shown = table[(table["n"] > 0) & table["value"].notna()]
     p0 = float(table["p0"].iloc[0]) if len(table) else np.nan
     if len(shown):
         sizes = np.linspace(max(1.0, shown["n"].min() * 0.8), shown["n"].max() * 1.1, 200)
-        for limit, style in zip(LIMITS, ("--", "-"), strict=True):
-            low, high = control_limits(p0, sizes, LIMITS[limit])
-            label = f"{limit[:2]}.{limit[2:]}% limits" if len(limit) > 2 else f"{limit}% limits"
+        for (z, level), style in zip(LIMITS.values(), ("--", "-"), strict=True):
+            low, high = control_limits(p0, sizes, z)
+            label = f"{level} limits"
             ax.plot(sizes, low, color=GOAL, linestyle=style, linewidth=1, label=label)
             ax.plot(sizes, high, color=GOAL, linestyle=style, linewidth=1, label="_" + label)
     ax.axhline(p0, color="#2e86c1", linewidth=1, label=f"whole: {format_value(p0, 'percent')}")
@@ -732,7 +732,7 @@ def funnel(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
                 f"fewer than {LOW_DATA} observations")
     if len(flagged):
         ax.plot(flagged["n"], flagged["value"], linestyle="none", marker="o", color=MISSED,
-                label="out of line (99.8%)")
+                label=f"out of line ({LIMITS['998'][1]})")
     for row in flagged.itertuples(index=False):  # the few flagged groups, named
         group = " / ".join(str(getattr(row, column)) for column in by)
         ax.annotate(group, (row.n, row.value), xytext=(4, 4), textcoords="offset points",
