@@ -733,10 +733,11 @@ def funnel(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     if len(flagged):
         ax.plot(flagged["n"], flagged["value"], linestyle="none", marker="o", color=MISSED,
                 label=f"out of line ({LIMITS['998'][1]})")
-    for row in flagged.itertuples(index=False):  # the few flagged groups, named
-        group = " / ".join(str(getattr(row, column)) for column in by)
-        ax.annotate(group, (row.n, row.value), xytext=(4, 4), textcoords="offset points",
-                    fontsize=8, color=MISSED, parse_math=False)
+    keys = flagged[by].astype(object)
+    names = keys.where(keys.notna(), "n/a").astype(str).agg(" / ".join, axis=1)
+    for group, n, value in zip(names, flagged["n"], flagged["value"], strict=True):  # a few, named
+        ax.annotate(group, (n, value), xytext=(4, 4), textcoords="offset points", fontsize=8,
+                    color=MISSED, parse_math=False)
     _format_axis(ax, UNITS.get(name, "percent"))
     ax.set_xlabel("observations (n)")
     period = table.attrs.get("period")
