@@ -734,7 +734,7 @@ def funnel(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         ax.plot(flagged["n"], flagged["value"], linestyle="none", marker="o", color=MISSED,
                 label=f"out of line ({LIMITS['998'][1]})")
     keys = flagged[by].astype(object)
-    names = keys.where(keys.notna(), "n/a").astype(str).agg(" / ".join, axis=1)
+    names = keys.where(keys.notna(), "n/a").astype(str).agg(" / ".join, axis=1) if len(keys) else []
     for group, n, value in zip(names, flagged["n"], flagged["value"], strict=True):  # a few, named
         ax.annotate(group, (n, value), xytext=(4, 4), textcoords="offset points", fontsize=8,
                     color=MISSED, parse_math=False)
