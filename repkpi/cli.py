@@ -252,6 +252,10 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
             notes.append(f"{rec.trimmed:,} cell(s) trimmed")
         if rec.never:
             notes.append(f"{rec.never:,} far-out end date(s) read as empty")
+        if rec.deleted:
+            notes.append(f"deleted records set aside: {rec.deleted:,}")
+        if rec.trailer:
+            notes.append(f"report trailer of {rec.trailer:,} line(s) left out")
         notes += cut_words(rec.table, rec.after_as_of, rec.changed)
         notes = f"; {', '.join(notes)}" if notes else ""
         out.print(f"{rec.table:<11} {rec.rows:>10,} rows  {mark}   ({rec.source}{notes})",

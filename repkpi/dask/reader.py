@@ -48,6 +48,7 @@ from repkpi.io.asof import (
     latest_recorded,
     recorded_span,
 )
+from repkpi.io.delimited import TRAILER
 from repkpi.io.files import MAX_BYTES, TABLES, file_stamp, read_file, table_parts
 from repkpi.io.parsing import failure_records, parse_table
 from repkpi.io.validation import (
@@ -232,8 +233,8 @@ class DaskCrmData:
         """Rows read, loaded and rejected per table, with the number of files of each.
 
         The other columns are those of ``CrmData.summary``: ``after_as_of``,
-        ``changed``, ``delimiter``, ``trimmed`` and ``never``, over all the
-        files of a table.
+        ``deleted``, ``trailer``, ``changed``, ``delimiter``, ``trimmed`` and
+        ``never``, over all the files of a table.
         """
         rejected = self.rejects.groupby("table")[["file", "row"]].apply(
             lambda g: len(g.drop_duplicates())) if len(self.rejects) else pd.Series(dtype=int)
@@ -243,7 +244,8 @@ class DaskCrmData:
                             - self.notes.get(name, {}).get("after_as_of", 0)),
                  "rejected": int(rejected.get(name, 0)),
                  **{key: self.notes.get(name, {}).get(key, default)
-                    for key, default in (("after_as_of", 0), ("changed", 0), ("delimiter", ""),
+                    for key, default in (("after_as_of", 0), ("deleted", 0), ("trailer", 0),
+                                         ("changed", 0), ("delimiter", ""),
                                          ("trimmed", 0), ("never", 0))}}
                 for name in self.tables]
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -342,7 +344,8 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                 "delimiter": ", ".join(dict.fromkeys(r["notes"]["delimiter"] for r in results
                                                      if r["notes"]["delimiter"])),
                 **{key: sum(r["notes"][key] for r in results)
-                   for key in ("never", "trimmed", "after_as_of", "changed", "recorded_after")}}
+                   for key in ("never", "trimmed", "after_as_of", "changed", "recorded_after",
+                               "trailer")}}
             meta[table] = _meta(table, parts[table], results)
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
@@ -483,7 +486,7 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
     """
     stamp = file_stamp(file)
     raw = read_file(file, max_bytes=max_bytes, stamp=stamp)
-    notes = {"delimiter": raw.attrs.get("delimiter", "")}
+    notes = {"delimiter": raw.attrs.get("delimiter", ""), "trailer": raw.attrs.get(TRAILER, 0)}
     typed, failures = validate_table(table, raw, file, counts=notes)
     del raw
     if ids is not None and table == "ticket_events":

@@ -40,6 +40,7 @@ from repkpi.io.asof import (
     latest_recorded,
     recorded_span,
 )
+from repkpi.io.delimited import TRAILER
 from repkpi.io.files import (
     MAX_BYTES,
     TABLES,
@@ -50,7 +51,7 @@ from repkpi.io.files import (
     table_files,
 )
 from repkpi.io.mapping import mapped_sources
-from repkpi.io.parsing import REJECT_COLUMNS
+from repkpi.io.parsing import DELETED, REJECT_COLUMNS
 from repkpi.io.validation import (
     SUMMARY_COLUMNS,
     Errors,
@@ -203,8 +204,10 @@ class CrmData:
         today = pd.Timestamp.now(tz="UTC")  # the one use of the run's date: recorded dates
         for name, origin, read in sources:
             frame = read()
-            self.rows_read[name] = len(frame)
-            notes = {"delimiter": frame.attrs.get("delimiter", "")}
+            # Deleted records were set aside before validation: rows of the file all the same.
+            notes = {"delimiter": frame.attrs.get("delimiter", ""),
+                     "deleted": frame.attrs.get(DELETED, 0), "trailer": frame.attrs.get(TRAILER, 0)}
+            self.rows_read[name] = len(frame) + notes["deleted"]
             parts[name] = frame.attrs.get("parts", [(origin, 0)])
             typed[name], found = validate_table(name, frame, origin, counts=notes, today=today)
             self.notes[name] = notes
@@ -336,7 +339,10 @@ class CrmData:
         DataFrame
             Columns ``table``, ``source``, ``rows``, ``loaded``, ``rejected``,
             ``after_as_of`` (rows dated after a declared as-of date, left
-            out: ``rows = loaded + rejected + after_as_of``), ``changed``
+            out), ``deleted`` (deleted records, ``IsDeleted`` true, set
+            aside: ``rows = loaded + rejected + after_as_of + deleted``),
+            ``trailer`` (lines of a Salesforce report's trailer, which
+            are no rows), ``changed
             (cells of events after it read as not happened yet),
             ``delimiter`` (of a text file, as found from its header line),
             ``trimmed`` (text cells whose surrounding whitespace was trimmed)
@@ -350,6 +356,8 @@ class CrmData:
             {"table": name, "source": self.sources[name], "rows": self.rows_read[name],
              "loaded": len(frame), "rejected": int(rejected.get(name, 0)),
              "after_as_of": notes.get(name, {}).get("after_as_of", 0),
+             "deleted": notes.get(name, {}).get("deleted", 0),
+             "trailer": notes.get(name, {}).get("trailer", 0),
              "changed": notes.get(name, {}).get("changed", 0),
              "delimiter": notes.get(name, {}).get("delimiter", ""),
              "trimmed": notes.get(name, {}).get("trimmed", 0),

@@ -36,7 +36,17 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import DataFileError
-from repkpi.io.files import MAX_BYTES, SUFFIXES, TABLES, Source, read_file, read_parts
+from repkpi.io.delimited import MALFORMED, TRAILER
+from repkpi.io.files import (
+    MAX_BYTES,
+    TABLES,
+    Source,
+    part_files,
+    read_file,
+    read_parts,
+    table_name,
+)
+from repkpi.io.parsing import BAD_CELLS, DELETED
 from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
 __all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
@@ -48,7 +58,8 @@ _KINDS = {table: {c.name: c.kind for c in columns} for table, columns in COLUMNS
 # reported with the mapping line that would translate it.
 _FIXED = {("deals", "stage"): STAGES, ("deals", "deal_type"): DEAL_TYPES,
           ("deals", "channel"): CHANNELS, ("tickets", "priority"): PRIORITIES}
-_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+_CHECKBOX = "type: a checkbox, true / false or 1 / 0"
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 # How a duration column is written: a number of minutes or hours, or hours:minutes:seconds.
 _UNITS = {"minutes": 60, "hours": 3600, "hh:mm:ss": None}
@@ -80,6 +91,7 @@ class TableMapping:
     stage_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     durations: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)
     one_currency: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,7 +219,7 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         raise _fail(where, f"{table!r} is not a table; the tables are {', '.join(TABLES)}.")
     unknown = sorted(set(spec) - {"file", "columns", "values", "constants", "split", "keep",
                                   "currency", "formats", "stage_flags", "durations",
-                                  "one_currency"})
+                                  "one_currency", "deleted"})
     if unknown:
         raise _fail(here, f"unknown key(s) {unknown}.")
     files = _names(spec.get("file"))
@@ -250,7 +262,7 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         dict(spec.get("split", {})), keep, _names(spec.get("currency", ())),
         dict(spec.get("formats", {})), {k: _names(v) for k, v in flags.items()},
         _durations(here, spec.get("durations", {}), kinds, columns),
-        _names(spec.get("one_currency", ())))
+        _names(spec.get("one_currency", ())), _names(spec.get("deleted", ())))
 
 
 def _durations(here: str, spec: dict, kinds: dict[str, str],
@@ -302,44 +314,86 @@ def mapped_sources(path: str | os.PathLike[str],
     if not folder.is_dir():
         raise DataFileError(f"{folder}: no such folder.\nHint: give the folder that holds the "
                             f"{mapping.name} exports.")
-    present = {p.name.lower(): p for p in folder.iterdir()
-               if p.is_file() and p.suffix.lower() in SUFFIXES}
-    claimed = {name.lower() for t in mapping.tables.values() for name in t.files}
-    stray = sorted(name for name in present if name not in claimed)
-    if stray:
-        raise DataFileError(
-            f"{folder / stray[0]}: the {mapping.name} mapping does not know this file. It reads "
-            f"{', '.join(sorted(claimed))}.\nHint: rename the export, or move it out of the folder.")
-    # A split export: a folder named after an export file, without its suffix.
-    stems = {Path(name).stem: name for name in claimed}
-    for p in folder.iterdir():
-        if p.is_dir() and p.name.lower() in stems and stems[p.name.lower()] not in present:
-            present[stems[p.name.lower()]] = p
+    present = _export_files(folder, mapping)
     raws: dict[Path, pd.DataFrame] = {}
     sources = []
     for table, spec in mapping.tables.items():
-        file = next((present[n.lower()] for n in spec.files if n.lower() in present), None)
+        file = next((present[s] for s in map(_stem, spec.files) if s in present), None)
         if file is None:
             continue
         if file not in raws:
-            raws[file] = (_read_parts(file, mapping.encoding, max_bytes) if file.is_dir()
+            raws[file] = (read_parts(part_files(file), encoding=mapping.encoding,
+                                     max_bytes=max_bytes) if file.is_dir()
                           else read_file(file, encoding=mapping.encoding, max_bytes=max_bytes))
         frame, notes = _translate(raws[file], spec, mapping, file)
-        if "parts" in raws[file].attrs:  # rows are told within their part file
-            frame.attrs["parts"] = raws[file].attrs["parts"]
+        # What the reader found: part files (rows told within their file), the delimiter,
+        # malformed lines (bad rows) and a report's trailer.
+        for key in ("parts", "delimiter", MALFORMED, TRAILER):
+            if key in raws[file].attrs:
+                frame.attrs[key] = raws[file].attrs[key]
         origin = f"{file} ({'; '.join([mapping.name, *notes])})"
         sources.append(Source(table, origin, lambda frame=frame: frame))
     return sources
 
 
-def _read_parts(folder: Path, encoding: str | None = None,
-                max_bytes: int = MAX_BYTES) -> pd.DataFrame:
-    """The part files of a split export as one table (:func:`~repkpi.io.files.read_parts`)."""
-    parts = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not parts:
-        raise DataFileError(f"{folder}: the folder holds no part files (.csv or .parquet).\n"
-                            "Hint: put the parts of the split export in it, or remove it.")
-    return read_parts(parts, encoding=encoding, max_bytes=max_bytes)
+def _stem(name: str) -> str:
+    """A file's name without its format and compression, lower-cased: what a mapping matches.
+
+    Examples
+    --------
+    >>> _stem("Opportunities.CSV"), _stem("opportunities.xlsx"), _stem("opportunities.csv.gz")
+    ('opportunities', 'opportunities', 'opportunities')
+    """
+    split = table_name(name)
+    return (split[0] if split else name.split(".", 1)[0]).lower()
+
+
+def _export_files(folder: Path, mapping: Mapping) -> dict[str, Path]:
+    """The export file (or folder of part files) of each name the mapping reads, by its stem.
+
+    A mapping's file is matched in any table format and compression
+    (``opportunities.csv`` is also ``Opportunities.xlsx`` or
+    ``opportunities.csv.gz``), as a plain folder's tables are.
+
+    Raises
+    ------
+    DataFileError
+        A table file the mapping does not read, a file named after an
+        export that is no table format (``opportunities.json``), or an export
+        given twice.
+    """
+    claimed = {_stem(name) for spec in mapping.tables.values() for name in spec.files}
+    reads = ", ".join(sorted({name for spec in mapping.tables.values() for name in spec.files}))
+    present: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "~$")):  # hidden files, Excel's lock files
+            continue
+        stem, split = _stem(entry.name), table_name(entry.name)
+        if entry.is_dir():
+            if entry.name.lower() not in claimed:
+                continue
+        elif split is None or not entry.is_file():
+            if stem in claimed or stem in TABLES:
+                why = ("it is a link to a file that does not exist" if split is not None
+                       else f"{entry.name!r} is not a table format")
+                raise DataFileError(
+                    f"{entry}: named after an export of the {mapping.name} mapping, but {why}."
+                    "\nHint: an export is a .csv, .tsv, .txt, .parquet or .xlsx file "
+                    "(optionally .gz or .zip), or a folder of such part files.")
+            continue
+        elif stem not in claimed:
+            if split[1] == ".txt" and stem not in TABLES:
+                continue
+            raise DataFileError(
+                f"{entry}: the {mapping.name} mapping does not know this file. It reads "
+                f"{reads} (or .tsv, .txt, .parquet, .xlsx, compressed as .gz or .zip).\nHint: "
+                "rename the export, or move it out of the folder.")
+        if stem in present:
+            raise DataFileError(
+                f"{entry}: the export {stem!r} is given twice ({present[stem].name} and "
+                f"{entry.name}).\nHint: keep one file per export.")
+        present[stem] = entry
+    return present
 
 
 def _pick(raw: pd.DataFrame, names: tuple[str, ...]) -> str | None:
@@ -353,7 +407,16 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
 
     The index stays the export's row.
     """
-    notes = []
+    notes: list[str] = []
+    cells: dict[str, tuple[str, list[int]]] = {}
+    deleted = _pick(raw, spec.deleted)
+    gone = 0
+    if deleted is not None:
+        # Deleted records (Salesforce's IsDeleted, in an "Export All"): set aside, and counted.
+        truth = _checkbox(raw[deleted], deleted, cells)
+        dropped = truth.eq(True).fillna(False).to_numpy(dtype=bool)
+        gone = int(dropped.sum())
+        raw = raw[~dropped]
     if spec.keep is not None:
         column, wanted = spec.keep
         _require(raw, (column,), spec, file, mapping)
@@ -388,6 +451,8 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
                 notes.append(f"{canonical}: {note}")
     flags = _flag_columns(raw, spec)
     if flags:
+        for column in flags:
+            _checkbox(raw[column], column, cells)
         out["stage"] = _stage_from_flags(raw, flags, out.get("stage"))
         notes.append(f"stage from {flags[0]} and {flags[1]}")
     kinds = _KINDS[spec.table]
@@ -415,7 +480,9 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
     currency = _pick(raw, spec.currency)
     used |= {currency} if currency else set()
     extra = {c: raw[c] for c in raw.columns if c not in used and c not in out}
-    return pd.DataFrame({**out, **extra}, index=raw.index), notes
+    frame = pd.DataFrame({**out, **extra}, index=raw.index)
+    frame.attrs.update({DELETED: gone, BAD_CELLS: cells})
+    return frame, notes
 
 
 def _rows(n: int) -> str:
@@ -470,9 +537,30 @@ def _flag_columns(raw: pd.DataFrame, spec: TableMapping) -> tuple[str, str] | No
 
 
 def _truth(values: pd.Series) -> pd.Series:
-    """A flag column as True / False, and missing where it is neither (true/false, yes/no, 1/0)."""
+    """A checkbox column as True / False, in any case; missing where it is neither (or empty).
+
+    Examples
+    --------
+    >>> _truth(pd.Series(["TRUE", "false", "1", " 0 ", "yes", None], dtype="str")).tolist()
+    [True, False, True, False, nan, nan]
+    """
     text = values.str.strip().str.lower()
     return text.map({**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)})
+
+
+def _checkbox(values: pd.Series, column: str,
+              cells: dict[str, tuple[str, list[int]]]) -> pd.Series:
+    """A checkbox column as True / False (see :func:`_truth`), its bad cells noted in ``cells``.
+
+    A value that is neither true / false nor 1 / 0 (in any case) is a bad
+    cell of its row, reported by validation like any other; an empty cell
+    is no value.
+    """
+    truth = _truth(values)
+    bad = (truth.isna() & values.notna() & values.str.strip().ne("")).to_numpy(dtype=bool)
+    if bad.any():
+        cells[column] = (_CHECKBOX, [int(i) for i in values.index[bad]])
+    return truth
 
 
 def _stage_from_flags(raw: pd.DataFrame, flags: tuple[str, str],

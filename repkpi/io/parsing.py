@@ -29,8 +29,8 @@ from repkpi.schemas import (
     Column,
 )
 
-__all__ = ["FILE_REJECT_COLUMNS", "LINE", "REJECT_COLUMNS", "clean_text", "failure_records",
-           "parse_table"]
+__all__ = ["BAD_CELLS", "DELETED", "FILE_REJECT_COLUMNS", "LINE", "REJECT_COLUMNS", "clean_text",
+           "failure_records", "parse_table"]
 
 REJECT_COLUMNS = ["table", "row", "column", "check", "value"]
 """The columns of a report of failures: one row per failure of a row."""
@@ -42,6 +42,11 @@ _TYPE_CHECKS = {
     "money": "type: a number",
     "int": "type: a whole number",
 }
+BAD_CELLS = "bad_cells"
+"""The ``attrs`` key of cells found bad before parsing (a mapping's checkbox column):
+column -> (check, positions), reported as failures of their rows."""
+DELETED = "deleted"
+"""The ``attrs`` key of the number of deleted records (``IsDeleted`` true) set aside before parsing."""
 LINE = "<line>"
 """The column a malformed line (too many or too few fields) is reported against."""
 _YEARS = f"range: a date in the years {FIRST_YEAR}..{LAST_YEAR}"
@@ -89,7 +94,8 @@ def parse_table(table: str, raw: pd.DataFrame, source: str, *,
     is empty; a recorded date (:data:`~repkpi.schemas.RECORDED`; a deal's
     ``closed_on`` when won or lost) must not be after ``today``. The rows of
     ``raw.attrs["malformed"]`` (lines with too many or too few fields) fail
-    on column :data:`LINE`.
+    on column :data:`LINE`, and the cells of ``raw.attrs["bad_cells"]`` on
+    their column.
     A typed file's time-zone-aware timestamps are read as their local day
     in a date column (``2025-09-10 00:00:00-04:00`` is 2025-09-10) and in UTC
     in a timestamp column.
@@ -105,6 +111,7 @@ def parse_table(table: str, raw: pd.DataFrame, source: str, *,
     counts.setdefault("trimmed", 0)
     counts.setdefault("never", 0)
     malformed = raw.attrs.get(MALFORMED)
+    bad_cells = raw.attrs.get(BAD_CELLS, {})
     raw = clean_text(raw, counts)
     missing = [c.name for c in COLUMNS[table] if c.required and c.name not in raw.columns]
     if missing:
@@ -138,6 +145,9 @@ def parse_table(table: str, raw: pd.DataFrame, source: str, *,
     failures += _future(table, typed, raw, today)
     if malformed:
         failures.append(_malformed(table, malformed))
+    for name, (check, rows) in bad_cells.items():
+        failures.append(failure_records(table, name, check, pd.Index(rows),
+                                        raw[name] if name in raw.columns else None))
     extra = [c for c in raw.columns if c not in typed.columns]
     typed = pd.concat([typed, raw[extra]], axis=1) if extra else typed
     typed.attrs = {}

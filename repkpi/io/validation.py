@@ -61,10 +61,10 @@ __all__ = [
 ]
 
 Errors = Literal["strict", "quarantine"]
-SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "after_as_of", "changed",
-                   "delimiter", "trimmed", "never"]
+SUMMARY_COLUMNS = ["table", "source", "rows", "loaded", "rejected", "after_as_of", "deleted",
+                   "trailer", "changed", "delimiter", "trimmed", "never"]
 """The columns of a load summary (``CrmData.summary``, on every engine): ``rows`` = ``loaded``
-+ ``rejected`` + ``after_as_of``."""
++ ``rejected`` + ``after_as_of`` + ``deleted``."""
 REFERENCING = ("contracts", "deals", "tickets", "surveys", "activities")
 """The tables whose ``account_id`` must be an account of the accounts table."""
 NOT_IN_ACCOUNTS = "reference: account_id not in accounts"

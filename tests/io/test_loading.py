@@ -569,7 +569,8 @@ def test_quarantine_keeps_the_valid_rows_at_their_file_position(folder):
     assert len(data.rejects) == 3
     assert data.summary().to_dict("records") == [
         {"table": "deals", "source": str(data.sources["deals"]), "rows": 5, "loaded": 3, "rejected": 2,
-         "after_as_of": 0, "changed": 0, "delimiter": ",", "trimmed": 0, "never": 0}]
+         "after_as_of": 0, "deleted": 0, "trailer": 0, "changed": 0, "delimiter": ",",
+         "trimmed": 0, "never": 0}]
 
 
 def test_quarantine_of_a_clean_folder_has_an_empty_rejects_table(folder):
