@@ -12,6 +12,7 @@ from repkpi import kpis, whatif
 from repkpi.attention import needs_attention
 from repkpi.datasets.shipped import load_sample, sample_path
 from repkpi.errors import (
+    AbsentColumnError,
     ColumnNotFoundError,
     DataFileError,
     DataValidationError,
@@ -43,6 +44,7 @@ __all__ = [
     "KPIS",
     "TABLES",
     "DEFAULT_GOALS",
+    "AbsentColumnError",
     "ColumnNotFoundError",
     "CrmData",
     "DataFileError",

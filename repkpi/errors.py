@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = [
+    "AbsentColumnError",
     "ColumnNotFoundError",
     "DataFileError",
     "DataValidationError",
@@ -49,6 +50,14 @@ class MissingColumnError(ColumnNotFoundError, DataFileError):
 
 class MissingTableError(LookupError, RepkpiError):
     """A KPI needs a table that was not loaded."""
+
+
+class AbsentColumnError(MissingTableError):
+    """A KPI (or its ``by``) needs an optional column that the export does not have.
+
+    The column was absent from the file (or not mapped): the data lists it in
+    ``data.absent``, and the KPI refuses rather than read every row as empty.
+    """
 
 
 class OptionError(TypeError, RepkpiError):

@@ -177,7 +177,8 @@ def check(data: Any, name: str, kwargs: dict[str, Any]) -> None:
     facts = _facts(data, _by(kwargs))
     tables = {t: frame._meta for t, frame in data.tables.items()}
     small = {t: facts[t] for t in ("reps", "market") if t in facts}  # market's grain matters
-    evaluate(run_spec(_spec(name), CrmData.trusted(**{**tables, **small}), kwargs,
+    evaluate(run_spec(_spec(name), CrmData.trusted(**{**tables, **small}, absent=data.absent,
+                                                   absent_hints=data.absent_hints), kwargs,
                       whole=_context(facts, subtotals=False)))
 
 

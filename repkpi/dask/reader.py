@@ -57,6 +57,7 @@ from repkpi.io.validation import (
     SUMMARY_COLUMNS,
     TICKET_REJECTED,
     Errors,
+    absent_columns,
     as_report,
     check_errors_option,
     reference_failures,
@@ -148,6 +149,9 @@ class DaskCrmData:
         The size and modification time of each file when it was loaded:
         each later read of a file compares them and stops with an error
         naming the file when they differ (it changed since).
+    absent, absent_hints : dict
+        As ``CrmData``'s: the optional columns a table's files do not have
+        (a column absent from any of its files is absent), loaded as empty.
     """
 
     def __init__(self, parts: dict[str, list[str]], rejects: pd.DataFrame,
@@ -165,6 +169,8 @@ class DaskCrmData:
         self.cache: dict[str, Any] = {} if facts is None else {"facts": facts}
         self.results: dict[str, Any] = {}
         self.stamps = {} if stamps is None else stamps
+        self.absent: dict[str, list[str]] = {}
+        self.absent_hints: dict[str, dict[str, str]] = {}
         for name in TABLES:
             frame = None
             if name in parts:
@@ -309,7 +315,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     day = as_of_date(as_of)
     client = connect(scheduler) if scheduler is not None else None
     parts = table_parts(str(path))
-    failures, rows_read, meta, summaries, notes, stamps = [], {}, {}, {}, {}, {}
+    failures, rows_read, meta, summaries, notes, stamps, absent = [], {}, {}, {}, {}, {}, {}
     labels: list[dict[str, Any]] = []
     # The referred tables' ids, on the workers: (every id, the ids of rejected rows only).
     refs: dict[str, Any] = {}
@@ -347,6 +353,9 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
                    for key in ("never", "trimmed", "after_as_of", "changed", "recorded_after",
                                "trailer")}}
             meta[table] = _meta(table, parts[table], results)
+            lacking = {c for r in results for c in r["absent"]}
+            if lacking:
+                absent[table] = [c.name for c in COLUMNS[table] if c.name in lacking]
             failures += [r["failures"] for r in results]
             summaries[table] = [r["facts"] for r in results]
             stamps.update((file, r["stamp"]) for file, r in zip(parts[table], results, strict=True))
@@ -365,7 +374,7 @@ def load_dask(path: str | os.PathLike[str], errors: Errors = "strict", *,
     facts = None if len(report) else _whole(summaries, _merge_labels(*labels))
     data = DaskCrmData(parts, report, rows_read, meta, facts, client, as_of=day, stamps=stamps,
                        max_bytes=max_bytes)
-    data.notes = notes
+    data.notes, data.absent = notes, absent
     if facts is not None:  # no row rejected: each file's kept rows are those of the tables
         data.cache["coverage"] = _coverage(
             {t: [p["span"] for p in found] for t, found in summaries.items()}, data.as_of)
@@ -488,6 +497,7 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
     raw = read_file(file, max_bytes=max_bytes, stamp=stamp)
     notes = {"delimiter": raw.attrs.get("delimiter", ""), "trailer": raw.attrs.get(TRAILER, 0)}
     typed, failures = validate_table(table, raw, file, counts=notes)
+    lacking = absent_columns(table, raw.columns)
     del raw
     if ids is not None and table == "ticket_events":
         known, rejected = ids
@@ -503,6 +513,7 @@ def _validate(table: str, file: str, ids: tuple[pd.Series, pd.Series] | None,
     done = cut(table, typed.drop(index=np.unique(failures["row"].to_numpy(np.int64) - 1)), as_of)
     notes.update(after_as_of=done.after, changed=done.changed, recorded_after=done.recorded)
     out = {"rows": len(typed), "failures": failures, "notes": notes, "stamp": stamp,
+           "absent": lacking,
            "columns": list(typed.columns), "dtypes": typed.iloc[:0],
            "range": (None if len(keys.columns) > 1 or keys.empty  # None: no range to take
                      else (str(keys.iloc[:, 0].min()), str(keys.iloc[:, 0].max()))),

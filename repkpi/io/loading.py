@@ -55,6 +55,7 @@ from repkpi.io.parsing import DELETED, REJECT_COLUMNS
 from repkpi.io.validation import (
     SUMMARY_COLUMNS,
     Errors,
+    absent_columns,
     as_report,
     cascade_rejects,
     check_errors_option,
@@ -105,6 +106,14 @@ class CrmData:
         per failure of a rejected row (empty in strict mode).
     sources : dict
         Where each table came from (a file path, or ``"<DataFrame>"``).
+    absent : dict
+        Table -> the optional columns its file (or its mapping) does not
+        have, loaded as empty columns; a KPI that needs one of them refuses
+        (:class:`~repkpi.errors.AbsentColumnError`). A column present but
+        empty on some rows is not absent.
+    absent_hints : dict
+        Table -> {absent column: where the export could give it}, from the
+        preset or mapping that loaded the table (nothing for a plain folder).
 
     Notes
     -----
@@ -121,6 +130,8 @@ class CrmData:
     dtype('<M8[us]')
     >>> data.deals is None
     True
+    >>> data.absent["accounts"]
+    ['account_name', 'rep_id', 'region', 'segment', 'churned_on']
     """
 
     accounts: pd.DataFrame | None
@@ -199,7 +210,7 @@ class CrmData:
         """
         check_errors_option(errors)
         self.sources = {source.table: source.origin for source in sources}
-        self.rows_read, self.notes = {}, {}
+        self.rows_read, self.notes, self.absent, self.absent_hints = {}, {}, {}, {}
         typed, failures, parts = {}, [], {}
         today = pd.Timestamp.now(tz="UTC")  # the one use of the run's date: recorded dates
         for name, origin, read in sources:
@@ -208,6 +219,11 @@ class CrmData:
             notes = {"delimiter": frame.attrs.get("delimiter", ""),
                      "deleted": frame.attrs.get(DELETED, 0), "trailer": frame.attrs.get(TRAILER, 0)}
             self.rows_read[name] = len(frame) + notes["deleted"]
+            absent = absent_columns(name, frame.columns)
+            if absent:
+                self.absent[name] = absent
+                hints = frame.attrs.get("hints", {})
+                self.absent_hints[name] = {c: hints[c] for c in absent if c in hints}
             parts[name] = frame.attrs.get("parts", [(origin, 0)])
             typed[name], found = validate_table(name, frame, origin, counts=notes, today=today)
             self.notes[name] = notes
@@ -237,11 +253,14 @@ class CrmData:
             setattr(self, name, frame)
 
     @classmethod
-    def trusted(cls, *, as_of: AsOfLike | None = None, **tables: pd.DataFrame | None) -> CrmData:
+    def trusted(cls, *, as_of: AsOfLike | None = None, absent: dict[str, list[str]] | None = None,
+                absent_hints: dict[str, dict[str, str]] | None = None,
+                **tables: pd.DataFrame | None) -> CrmData:
         """Tables taken as they are: already typed and validated (parts of loaded data).
 
         Nothing is parsed or checked: the tables must come from a
-        :class:`CrmData` (or a Dask partition of one).
+        :class:`CrmData` (or a Dask partition of one); ``absent`` and
+        ``absent_hints`` are the loaded data's.
 
         Examples
         --------
@@ -257,6 +276,7 @@ class CrmData:
         data.sources = {name: "<validated>" for name in tables}
         data.rows_read = {name: len(frame) for name, frame in tables.items() if frame is not None}
         data.notes = {}
+        data.absent, data.absent_hints = dict(absent or {}), dict(absent_hints or {})
         data.declared_as_of = as_of_date(as_of)
         return data
 

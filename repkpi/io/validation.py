@@ -35,7 +35,7 @@ from repkpi.io.parsing import (
     failure_records,
     parse_table,
 )
-from repkpi.schemas import KEYS
+from repkpi.schemas import COLUMNS, KEYS
 
 __all__ = [
     "ACCOUNT_REJECTED",
@@ -46,6 +46,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "TICKET_REJECTED",
     "Errors",
+    "absent_columns",
     "as_report",
     "cascade_rejects",
     "check_errors_option",
@@ -102,6 +103,22 @@ def check_errors_option(errors: str) -> None:
             f"errors must be 'strict' or 'quarantine', got {errors!r}.\n"
             "Hint: 'quarantine' loads the valid rows and sets the others aside."
         )
+
+
+def absent_columns(table: str, columns: Iterable[str]) -> list[str]:
+    """The optional columns of ``table`` that are not among ``columns`` (a file's header).
+
+    Such a column loads as an empty column, and the data lists it in
+    ``data.absent``: the export cannot tell, which is not the same as an
+    empty cell (data-model.md, "Columns an export does not have").
+
+    Examples
+    --------
+    >>> absent_columns("deals", ["deal_id", "account_id", "created_on", "stage", "amount"])
+    ['rep_id', 'closed_on', 'deal_type', 'channel']
+    """
+    have = set(columns)
+    return [c.name for c in COLUMNS[table] if not c.required and c.name not in have]
 
 
 def unique_keys(table: str) -> list[str]:

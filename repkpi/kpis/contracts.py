@@ -43,7 +43,7 @@ def _renewals(s: Scope, *, by_value: bool) -> Formula:
 
 
 @kpi(title="Renewal rate", table="contracts", unit="percent", kind="ratio", interval="wilson",
-     forward=True)
+     forward=True, needs=("contracts.end_date", "contracts.renewal_of"))
 def renewal_rate(s: Scope) -> Formula:
     """Share of the contracts due in the period that were renewed.
 
@@ -64,7 +64,7 @@ def renewal_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Renewal rate by value", table="contracts", unit="percent", kind="ratio",
-     forward=True)
+     forward=True, needs=("contracts.end_date", "contracts.renewal_of"))
 def renewal_value_rate(s: Scope) -> Formula:
     """Annual value of the renewed contracts over that of the contracts due in the period.
 

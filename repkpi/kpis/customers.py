@@ -61,7 +61,8 @@ def _churned(s: Scope) -> Events:
                     where=inside & (since != NAT) & (since < first) & (churned <= end))
 
 
-@kpi(title="New customers", table="accounts", unit="count", kind="count")
+@kpi(title="New customers", table="accounts", unit="count", kind="count",
+     needs=("accounts.customer_since",))
 def new_customers(s: Scope) -> Formula:
     """Accounts whose ``customer_since`` falls in the period (a count).
 
@@ -78,7 +79,7 @@ def new_customers(s: Scope) -> Formula:
 
 
 @kpi(title="New customer growth", table="accounts", unit="percent", kind="ratio", counted=True,
-     timing="compare")
+     timing="compare", needs=("accounts.customer_since",))
 def new_customer_growth(s: Scope) -> Formula:
     """Growth of new customers over the previous period.
 
@@ -102,7 +103,8 @@ def new_customer_growth(s: Scope) -> Formula:
     return s.formula("ratio", new - previous, previous, show=_SHOW)
 
 
-@kpi(title="Active customers", table="accounts", unit="count", kind="count", timing="state")
+@kpi(title="Active customers", table="accounts", unit="count", kind="count", timing="state",
+     needs=("accounts.customer_since",))
 def active_customers(s: Scope) -> Formula:
     """Accounts active on the period's last day (a count).
 
@@ -122,7 +124,7 @@ def active_customers(s: Scope) -> Formula:
 
 
 @kpi(title="Churn rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", pace="churn")
+     timing="state", pace="churn", needs=("accounts.customer_since", "accounts.churned_on"))
 def churn_rate(s: Scope) -> Formula:
     """Share of the opening book (accounts active on P.open) that churned by P.last.
 
@@ -152,7 +154,8 @@ def churn_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Retention rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", pace="retention", subset_when={"method": "cohort"})
+     timing="state", pace="retention", subset_when={"method": "cohort"},
+     needs=("accounts.customer_since", "accounts.churned_on"))
 def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Formula:
     """Share of the customers kept over the period.
 
@@ -190,7 +193,8 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
 
 
 @kpi(title="Engagement rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", route="by_account", any_of=("activities", "surveys"))
+     timing="state", route="by_account", any_of=("activities", "surveys"),
+     needs=("accounts.customer_since",))
 def engagement_rate(s: Scope) -> Formula:
     """Share of the accounts active on P.last that engaged during P.
 
@@ -231,7 +235,8 @@ def engagement_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Key accounts", table="accounts", unit="count", kind="count", timing="window",
-     route="by_account", reads=("deals",))
+     route="by_account", reads=("deals",),
+     needs=("accounts.customer_since", "deals.closed_on", "deals.amount"))
 def key_accounts(s: Scope, *, threshold: float = 100_000) -> Formula:
     """Accounts active on P.last whose won deals of the last 12 months reach ``threshold``.
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from repkpi._vector import to_arrow
 from repkpi.errors import ColumnNotFoundError
 from repkpi.io.loading import CrmData
+from repkpi.kpis.registry import refuse_absent
 
 __all__ = ["available_dimensions", "compact", "dimension", "dimensions", "lookups", "positions",
            "with_missing"]
@@ -65,23 +66,34 @@ def dimensions(data: CrmData, table: str, frame: pd.DataFrame, by: list[str],
 
     A column is looked up in the table itself, then in accounts (by
     ``account_id``), then in reps (by ``rep_id``, or the account's ``rep_id``).
+    A column the data does not have (``data.absent``), or one of the ids
+    that lead to it, is refused (:class:`~repkpi.errors.AbsentColumnError`):
+    every row would fall in the group of missing values.
     """
     accounts, reps = data.accounts, data.reps
     memo = lookups(data)
     out = []
     for column in by:
+        who = f"{kpi_name} by {column!r}"
         if column in frame.columns:
+            refuse_absent(data, who, table, [column])
             out.append(_factorize(frame[column]))
             continue
         if accounts is not None and "account_id" in frame.columns and column in accounts.columns:
+            refuse_absent(data, who, table, ["account_id"])
+            refuse_absent(data, who, "accounts", [column])
             out.append(_through(frame["account_id"], accounts["account_id"], accounts[column],
                                 memo))
             continue
         if reps is not None and column in reps.columns:
+            refuse_absent(data, who, "reps", [column])
             rep_ids = None
             if "rep_id" in frame.columns:
+                refuse_absent(data, who, table, ["rep_id"])
                 rep_ids = frame["rep_id"]
             elif accounts is not None and "account_id" in frame.columns:
+                refuse_absent(data, who, table, ["account_id"])
+                refuse_absent(data, who, "accounts", ["rep_id"])
                 where = positions(frame["account_id"], accounts["account_id"], memo=memo)
                 rep_ids = accounts["rep_id"].reset_index(drop=True).reindex(where)
             if rep_ids is not None:

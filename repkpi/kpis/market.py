@@ -98,7 +98,7 @@ def our_revenue(s: Scope) -> np.ndarray:
 
 
 @kpi(title="Market share", table="market", unit="percent", kind="ratio", route="market",
-     reads=("deals",), by_columns=("region",))
+     reads=("deals",), by_columns=("region",), needs=("deals.closed_on", "deals.amount"))
 def market_share(s: Scope) -> Formula:
     """Our revenue over the market total (ours plus the competitors').
 
@@ -119,7 +119,8 @@ def market_share(s: Scope) -> Formula:
 
 
 @kpi(title="Market share change (points)", label="Share change", table="market", unit="percent",
-     kind="difference", timing="compare", route="market", reads=("deals",), by_columns=("region",))
+     kind="difference", timing="compare", route="market", reads=("deals",), by_columns=("region",),
+     needs=("deals.closed_on", "deals.amount"))
 def market_share_delta(s: Scope) -> Formula:
     """Change of market share over the previous period, in share points (0.012 = 1.2 points).
 
@@ -142,7 +143,7 @@ def market_share_delta(s: Scope) -> Formula:
 
 
 @kpi(title="Market rank", table="market", unit="rank", kind="rank", route="market",
-     reads=("deals",), by_columns=("region",))
+     reads=("deals",), by_columns=("region",), needs=("deals.closed_on", "deals.amount"))
 def market_rank(s: Scope) -> Formula:
     """Our rank in the market: 1 + the number of competitors with more revenue than ours.
 

@@ -44,6 +44,7 @@ from repkpi.kpis.registry import (
     Executor,
     KpiSpec,
     check_by,
+    check_needs,
     normalise_by,
 )
 from repkpi.schemas import KEYS
@@ -241,6 +242,7 @@ def scope_for(spec: KpiSpec, data: CrmData, kwargs: dict[str, Any], *,
         present = [t for t in spec.any_of if getattr(data, t) is not None]
         reads += present or list(spec.any_of[:1])  # none loaded: ask for the first
     check_by(spec, kwargs.get("by"))
+    check_needs(spec, data)
     return Scope(data, spec.name, spec.table, Request.of(kwargs), reads=reads, whole=whole,
                  cache=cache)
 

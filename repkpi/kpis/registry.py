@@ -32,12 +32,19 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
+from repkpi.errors import (
+    AbsentColumnError,
+    ColumnNotFoundError,
+    MissingTableError,
+    OptionError,
+    RepkpiError,
+)
 from repkpi.periods import Calendar, in_progress, period_label
 
 __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
-           "SpecView", "call_key", "check_by", "check_options", "executor_for", "kpi",
-           "normalise_by", "observed", "refuse_after_as_of", "register_default_executors",
+           "SpecView", "call_key", "check_by", "check_needs", "check_options", "executor_for", "kpi",
+           "normalise_by", "observed", "refuse_absent", "refuse_after_as_of",
+           "register_default_executors",
            "register_executor", "run_one", "stale_attrs", "time_attrs"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
@@ -132,6 +139,10 @@ class KpiSpec:
         subset of its denominator's cases (``(("method", "cohort"),)`` for
         retention, whose default E - N is not one); empty: always. See
         :meth:`share_of_counts`.
+    needs : tuple of str
+        The optional columns it reads, as ``table.column`` (``"deals.amount"``):
+        when the data does not have one (``data.absent``), the KPI refuses
+        (:func:`check_needs`) rather than read every row as empty.
     """
 
     name: str
@@ -153,6 +164,7 @@ class KpiSpec:
     options: tuple[str, ...] = ()
     forward: bool = False
     subset_when: tuple[tuple[str, Any], ...] = ()
+    needs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -428,7 +440,7 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
         timing: Timing = "events", route: Route = "partition", reads: Sequence[str] = (),
         any_of: Sequence[str] = (), scale: float = 1.0, by_columns: Sequence[str] | None = None,
         pace: Pace | None = None, forward: bool = False,
-        subset_when: Mapping[str, Any] | None = None,
+        subset_when: Mapping[str, Any] | None = None, needs: Sequence[str] = (),
         ) -> Callable[[Callable[..., Any]], KpiSpec]:
     """Declare a KPI: register its spec, which is its public function.
 
@@ -446,7 +458,8 @@ def kpi(*, title: str, table: str, unit: Unit, kind: Kind, label: str = "",
                        scale=scale, options=own,
                        by_columns=None if by_columns is None else tuple(by_columns),
                        pace=pace, forward=forward,
-                       subset_when=tuple(sorted((subset_when or {}).items())))
+                       subset_when=tuple(sorted((subset_when or {}).items())),
+                       needs=tuple(needs))
         KPIS[spec.name] = spec
         return spec
 
@@ -474,6 +487,51 @@ def check_by(spec: KpiSpec, by: str | Sequence[str] | None) -> None:
         raise OptionError(f"{spec.name} takes by=None or {allowed}, got by={by!r}.\n"
                           f"Hint: its {spec.table} table gives figures per "
                           f"{', '.join(spec.by_columns)} only.")
+
+
+def refuse_absent(data: Any, who: str, table: str, columns: Sequence[str]) -> None:
+    """Raise :class:`AbsentColumnError` when one of ``columns`` of ``table`` is absent from the data.
+
+    An absent column is one the export does not have (``data.absent``): it
+    loaded as an empty column, and reading it would count every row as empty.
+    The message names the column and where it could come from: the preset's
+    or mapping's hint (``data.absent_hints``), else the table's file.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from repkpi import CrmData
+    >>> data = CrmData(deals=pd.DataFrame({"deal_id": ["D1"], "account_id": ["A1"],
+    ...     "created_on": ["2024-01-02"], "closed_on": ["2024-02-01"], "stage": ["won"]}))
+    >>> refuse_absent(data, "revenue", "deals", ["amount"])
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.AbsentColumnError: revenue needs deals.amount; the deals table (<DataFrame>) has no such column.
+    Hint: ...
+    """
+    absent = (getattr(data, "absent", None) or {}).get(table, ())
+    column = next((c for c in columns if c in absent), None)
+    if column is None:
+        return
+    hint = (getattr(data, "absent_hints", None) or {}).get(table, {}).get(column)
+    if hint is None:
+        source = (getattr(data, "sources", None) or {}).get(table, "")
+        source = ", ".join(source) if isinstance(source, list | tuple) else str(source)
+        hint = f"the {table} table{f' ({source})' if source else ''} has no such column"
+    raise AbsentColumnError(
+        f"{who} needs {table}.{column}; {hint}.\nHint: an export without the column cannot "
+        "tell, which is not the same as empty cells: add the column to the export (empty "
+        "where a row has no value). data.absent lists the columns the data does not have.")
+
+
+def check_needs(spec: KpiSpec, data: Any) -> None:
+    """Raise :class:`AbsentColumnError` when the data lacks an optional column the KPI needs.
+
+    See :attr:`KpiSpec.needs` and :func:`refuse_absent`.
+    """
+    for need in spec.needs:
+        table, column = need.split(".")
+        refuse_absent(data, spec.name, table, [column])
 
 
 def time_attrs(data: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def _deals(s: Scope) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     return deals, deals["stage"] == "won", deals["stage"].isin(["won", "lost"])
 
 
-@kpi(title="Revenue", table="deals", unit="money", kind="sum")
+@kpi(title="Revenue", table="deals", unit="money", kind="sum",
+     needs=("deals.closed_on", "deals.amount"))
 def revenue(s: Scope) -> Formula:
     """Sum of the ``amount`` of won deals closed in the period.
 
@@ -61,7 +62,8 @@ def revenue(s: Scope) -> Formula:
                      show=_SHOW)
 
 
-@kpi(title="Win rate", table="deals", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="Win rate", table="deals", unit="percent", kind="ratio", interval="wilson",
+     needs=("deals.closed_on",))
 def win_rate(s: Scope) -> Formula:
     """Won / (won + lost), deals closed in the period.
 
@@ -79,7 +81,7 @@ def win_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Cross-sell and upsell success rate", label="Cross-sell rate", table="deals",
-     unit="percent", kind="ratio", interval="wilson")
+     unit="percent", kind="ratio", interval="wilson", needs=("deals.closed_on", "deals.deal_type"))
 def cross_sell_rate(s: Scope) -> Formula:
     """Won / (won + lost) among ``cross_sell`` and ``upsell`` deals closed in the period.
 
@@ -98,7 +100,7 @@ def cross_sell_rate(s: Scope) -> Formula:
 
 
 @kpi(title="Cross-sell and upsell wins", label="Cross-sell wins", table="deals", unit="count",
-     kind="count")
+     kind="count", needs=("deals.closed_on", "deals.deal_type"))
 def cross_sell_wins(s: Scope) -> Formula:
     """Won ``cross_sell`` and ``upsell`` deals closed in the period (a count).
 
@@ -114,7 +116,8 @@ def cross_sell_wins(s: Scope) -> Formula:
                                      where=won & deals["deal_type"].isin(_EXPANSION)), show=_SHOW)
 
 
-@kpi(title="Large deals", table="deals", unit="count", kind="count")
+@kpi(title="Large deals", table="deals", unit="count", kind="count",
+     needs=("deals.closed_on", "deals.amount"))
 def large_deals(s: Scope, *, threshold: float = 50_000) -> Formula:
     """Won deals closed in the period with ``amount >= threshold`` (default 50 000; a count).
 
@@ -133,7 +136,8 @@ def large_deals(s: Scope, *, threshold: float = 50_000) -> Formula:
                      show=_SHOW)
 
 
-@kpi(title="Average deal size", table="deals", unit="money", kind="ratio", counted=True)
+@kpi(title="Average deal size", table="deals", unit="money", kind="ratio", counted=True,
+     needs=("deals.closed_on", "deals.amount"))
 def average_deal_size(s: Scope) -> Formula:
     """Mean ``amount`` of won deals closed in the period that have one (sum over count).
 

@@ -16,7 +16,8 @@ __all__ = ["csat", "csat_mean", "nps"]
 _SHOW = ("account_id", "responded_at", "csat", "nps")
 
 
-@kpi(title="CSAT", table="surveys", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="CSAT", table="surveys", unit="percent", kind="ratio", interval="wilson",
+     needs=("surveys.csat",))
 def csat(s: Scope) -> Formula:
     """Share of the period's responses with a ``csat`` of 4 or 5, among those with a ``csat``.
 
@@ -36,7 +37,7 @@ def csat(s: Scope) -> Formula:
 
 
 @kpi(title="Mean CSAT score", label="Mean CSAT", table="surveys", unit="score", kind="ratio",
-     counted=True)
+     counted=True, needs=("surveys.csat",))
 def csat_mean(s: Scope) -> Formula:
     """Mean ``csat`` of the period's responses (numerator sum, denominator count).
 
@@ -55,7 +56,8 @@ def csat_mean(s: Scope) -> Formula:
                      s.events(s.frame["responded_at"], where=present), show=_SHOW)
 
 
-@kpi(title="NPS", table="surveys", unit="score", kind="ratio", counted=True, scale=100.0)
+@kpi(title="NPS", table="surveys", unit="score", kind="ratio", counted=True, scale=100.0,
+     needs=("surveys.nps",))
 def nps(s: Scope) -> Formula:
     """Net promoter score: 100 x (promoters - detractors) / responses with an ``nps``.
 

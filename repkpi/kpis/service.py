@@ -37,7 +37,7 @@ from repkpi.kpis.business import FAR, CalendarLike
 from repkpi.kpis.clocks import Clock, TicketClock
 from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.groups import positions
-from repkpi.kpis.registry import kpi
+from repkpi.kpis.registry import kpi, refuse_absent
 from repkpi.periods import NAT, micros, snapshot
 from repkpi.schemas import PRIORITIES
 
@@ -95,6 +95,7 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
     met = agreed & known & on_time
     breached = agreed & ((known & ~on_time) | (~known & (deadline < as_of)))
     if kinds is not None:
+        refuse_absent(s.data, f"{s.name} with kinds=", "tickets", ["kind"])
         chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
         met, breached = met & chosen, breached & chosen
     # Hours on the clock past the target when done (or, not done, at as_of); negative: to spare.
@@ -108,7 +109,8 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
                      show=_SHOW)
 
 
-@kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson",
+     needs=("tickets.resolved_at", "tickets.priority"))
 def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
                    kinds: str | Sequence[str] | None = None, clock: Clock = "calendar",
                    calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
@@ -192,7 +194,8 @@ def sla_compliance(s: Scope, *, targets: Mapping[str, float] | None = None,
     return _sla(s, "resolved_at", DEFAULT_SLA_HOURS, targets, kinds, clock, calendar, pause)
 
 
-@kpi(title="First response SLA", table="tickets", unit="percent", kind="ratio", interval="wilson")
+@kpi(title="First response SLA", table="tickets", unit="percent", kind="ratio", interval="wilson",
+     needs=("tickets.first_response_at", "tickets.priority"))
 def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
                        kinds: str | Sequence[str] | None = None, clock: Clock = "calendar",
                        calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
@@ -241,7 +244,7 @@ def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | N
 
 
 @kpi(title="First response time (median hours)", label="First response (h)", table="tickets",
-     unit="hours", kind="median")
+     unit="hours", kind="median", needs=("tickets.first_response_at",))
 def first_response_hours(s: Scope, *, clock: Clock = "calendar",
                          calendar: CalendarLike | None = None, pause: Pause = None) -> Formula:
     """Median hours from ``opened_at`` to ``first_response_at``, tickets opened in P with a response.
@@ -277,7 +280,7 @@ def first_response_hours(s: Scope, *, clock: Clock = "calendar",
 
 
 @kpi(title="Resolution time (median hours)", label="Resolution (h)", table="tickets", unit="hours",
-     kind="median")
+     kind="median", needs=("tickets.resolved_at",))
 def resolution_hours(s: Scope, *, clock: Clock = "calendar", calendar: CalendarLike | None = None,
                      pause: Pause = None) -> Formula:
     """Median hours from ``opened_at`` to ``resolved_at``, tickets opened in P that are resolved.
