@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import OptionError
+from repkpi.errors import AbsentColumnError, OptionError
 from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, CalendarLike, read_calendar
@@ -217,7 +217,10 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     if "churned" not in reasons:
         frames["churned"] = _churned(data, reviewed, fiscal)
     if "renewals_due" not in reasons:
-        frames["renewals_due"] = _renewals(data, reviewed + 1, fiscal)
+        try:
+            frames["renewals_due"] = _renewals(data, reviewed + 1, fiscal)
+        except AbsentColumnError as exc:  # no renewal_of: every contract would look unrenewed
+            frames["renewals_due"], reasons["renewals_due"] = None, str(exc).splitlines()[0]
     if "open_sla_breaches" not in reasons:
         frames["open_sla_breaches"] = _open_breaches(data, hours, clock, calendar, pause)
     if "largest_open_deals" not in reasons:

@@ -124,7 +124,7 @@ def active_customers(s: Scope) -> Formula:
 
 
 @kpi(title="Churn rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", pace="churn", needs=("accounts.customer_since", "accounts.churned_on"))
+     timing="state", pace="churn", needs=("accounts.customer_since",))
 def churn_rate(s: Scope) -> Formula:
     """Share of the opening book (accounts active on P.open) that churned by P.last.
 
@@ -155,7 +155,7 @@ def churn_rate(s: Scope) -> Formula:
 
 @kpi(title="Retention rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
      timing="state", pace="retention", subset_when={"method": "cohort"},
-     needs=("accounts.customer_since", "accounts.churned_on"))
+     needs=("accounts.customer_since",))
 def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Formula:
     """Share of the customers kept over the period.
 

@@ -372,6 +372,7 @@ TICKETS = pd.DataFrame({
                     "2026-03-09T11:00:00+01:00", None],
     "priority": ["urgent", "high", "high", "normal"],
     "region": ["north", "north", "north", "north"],
+    "kind": [None, None, None, None],  # no complaint: a goal on complaints has no data
 })
 
 

@@ -443,7 +443,9 @@ def test_missing_table(crm):
 
 
 def test_kpis_do_not_modify_their_input(crm):
-    data = crm(accounts=ACCOUNTS, reps=REPS, deals={"closed_on": ["2024-02-01"], "region": ["x"]})
+    # deals.rep_id present but empty: by="team" reads it (an absent one is refused).
+    data = crm(accounts=ACCOUNTS, reps=REPS, deals={"closed_on": ["2024-02-01"], "region": ["x"],
+                                                    "rep_id": [None]})
     before = {name: frame.copy() for name, frame in data.tables.items()}
     repkpi.compute(data, by="region")
     repkpi.compute(data, ["revenue", "new_customers"], by=["team", "region"], freq="M")

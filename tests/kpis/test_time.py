@@ -297,10 +297,13 @@ def test_no_monthly_kpi_shows_a_month_after_as_of(loaded):
         accounts={"account_id": ["A1", "A2"], "customer_since": ["2024-01-15", "2024-02-01"],
                   "churned_on": ["2024-11-01", None], "rep_id": ["R1", "R1"]},
         contracts={"account_id": ["A1", "A2"], "start_date": ["2024-01-15", "2024-02-01"],
-                   "end_date": ["2027-01-14", "2025-01-31"]},
+                   "end_date": ["2027-01-14", "2025-01-31"], "renewal_of": [None, None]},
         deals={"account_id": ["A1", "A2"], "created_on": ["2024-02-01", "2024-03-01"],
                "closed_on": ["2024-03-10", "2024-12-20"], "stage": ["won", "open"]},
-        tickets={"opened_at": ["2024-04-02T10:00:00Z"], "resolved_at": ["2024-04-02T12:00:00Z"]},
+        # Every optional column a KPI needs is in the files (data-model.md, "Columns an export
+        # does not have"): only the market KPIs, with no market table, are skipped.
+        tickets={"opened_at": ["2024-04-02T10:00:00Z"], "resolved_at": ["2024-04-02T12:00:00Z"],
+                 "first_response_at": ["2024-04-02T11:00:00Z"]},
         surveys={"responded_at": ["2024-05-15T09:00:00Z"], "csat": ["4"], "nps": ["9"]},
         activities={"occurred_on": ["2024-03-03"]},
         reps={"rep_id": ["R1"], "hired_on": ["2019-01-01"], "left_on": ["2025-06-30"]},
