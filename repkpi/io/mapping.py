@@ -49,9 +49,9 @@ from repkpi.io.files import (
 from repkpi.io.parsing import BAD_CELLS, DELETED
 from repkpi.schemas import CHANNELS, COLUMNS, DEAL_TYPES, PRIORITIES, STAGES
 
-__all__ = ["PRESETS", "Mapping", "TableMapping", "mapped_sources", "read_mapping"]
+__all__ = ["PRESETS", "Mapping", "TableMapping", "absent_hints", "mapped_sources", "read_mapping"]
 
-PRESETS = ("salesforce", "hubspot", "zendesk", "freshdesk")
+PRESETS = ("salesforce", "hubspot", "zendesk", "freshdesk", "pipedrive")
 _SYMBOLS = re.compile(r"[\s\u00a0$€£¥]")
 _KINDS = {table: {c.name: c.kind for c in columns} for table, columns in COLUMNS.items()}
 # Columns whose canonical values are a fixed list: an untranslated value there is
@@ -77,6 +77,13 @@ class TableMapping:
     export does not hold, the column it counts from, the export headers of a
     duration and the duration's unit. ``one_currency`` names amount columns
     already in the reporting currency, read without conversion.
+    ``hints`` say where the export could give an
+    optional column when the file does not have it (see :func:`absent_hints`).
+    ``fill`` gives, for a canonical column, further export columns that fill
+    its empty cells, row by row, the first non-empty one winning (a
+    Pipedrive deal's "Won time", else its "Lost time"). ``expected_close``
+    (deals only) names the column of an open deal's expected close date,
+    read as its ``closed_on``; a won or lost deal never takes it.
     """
 
     table: str
@@ -92,6 +99,9 @@ class TableMapping:
     durations: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)
     one_currency: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
+    hints: dict[str, str] = field(default_factory=dict)
+    fill: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    expected_close: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,7 @@ def _merged(base: dict, over: dict) -> dict:
 
 
 def read_mapping(source: str | os.PathLike[str]) -> Mapping:
-    """Read a preset (``"salesforce"``, ``"hubspot"``, ``"zendesk"``, ``"freshdesk"``) or a mapping file.
+    """Read a preset (``"salesforce"``, ``"hubspot"``, ``"zendesk"``, ...) or a mapping file.
 
     A mapping file may start from a preset (``base = "hubspot"``) and give
     only what differs; its sections are merged into the preset's.
@@ -219,14 +229,15 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         raise _fail(where, f"{table!r} is not a table; the tables are {', '.join(TABLES)}.")
     unknown = sorted(set(spec) - {"file", "columns", "values", "constants", "split", "keep",
                                   "currency", "formats", "stage_flags", "durations",
-                                  "one_currency", "deleted"})
+                                  "one_currency", "deleted", "hints", "fill",
+                                  "expected_close"})
     if unknown:
         raise _fail(here, f"unknown key(s) {unknown}.")
     files = _names(spec.get("file"))
     if not files:
         raise _fail(here, "no file named.")
     kinds = _KINDS[table]
-    for part in ("columns", "values", "constants", "split", "formats"):
+    for part in ("columns", "values", "constants", "split", "formats", "hints", "fill"):
         extra = sorted(set(spec.get(part, {})) - set(kinds))
         if extra:
             raise _fail(here, f"[{part}] names {extra}, not columns of {table} "
@@ -252,6 +263,8 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         if set(keep) != {"column", "values"}:
             raise _fail(here, "keep needs exactly 'column' and 'values'.")
         keep = (str(keep["column"]), tuple(str(v).lower() for v in keep["values"]))
+    if "expected_close" in spec and table != "deals":
+        raise _fail(here, "expected_close belongs to deals (an open deal's expected close date).")
     flags = spec.get("stage_flags", {})
     if flags and (table != "deals" or set(flags) != {"won", "closed"}):
         raise _fail(here, "stage_flags belongs to deals and needs exactly 'won' and 'closed'.")
@@ -262,7 +275,10 @@ def _table_mapping(where: str, table: str, spec: dict) -> TableMapping:
         dict(spec.get("split", {})), keep, _names(spec.get("currency", ())),
         dict(spec.get("formats", {})), {k: _names(v) for k, v in flags.items()},
         _durations(here, spec.get("durations", {}), kinds, columns),
-        _names(spec.get("one_currency", ())), _names(spec.get("deleted", ())))
+        _names(spec.get("one_currency", ())), _names(spec.get("deleted", ())),
+        {col: str(v) for col, v in spec.get("hints", {}).items()},
+        {col: _names(v) for col, v in spec.get("fill", {}).items()},
+        _names(spec.get("expected_close", ())))
 
 
 def _durations(here: str, spec: dict, kinds: dict[str, str],
@@ -331,6 +347,7 @@ def mapped_sources(path: str | os.PathLike[str],
         for key in ("parts", "delimiter", MALFORMED, TRAILER):
             if key in raws[file].attrs:
                 frame.attrs[key] = raws[file].attrs[key]
+        frame.attrs["hints"] = absent_hints(spec, mapping.name, frame.columns)
         origin = f"{file} ({'; '.join([mapping.name, *notes])})"
         sources.append(Source(table, origin, lambda frame=frame: frame))
     return sources
@@ -396,6 +413,43 @@ def _export_files(folder: Path, mapping: Mapping) -> dict[str, Path]:
     return present
 
 
+def absent_hints(spec: TableMapping, name: str, columns: pd.Index) -> dict[str, str]:
+    """Where the export could give each optional column that the translated table lacks.
+
+    The mapping's ``hints`` first; else the export headers the mapping reads
+    the column from, a duration's included ("the zendesk export gives it as
+    'First reply time in minutes'"); else that
+    the mapping reads no column for it. A KPI that needs the column says it
+    (data-model.md, "Columns an export does not have").
+
+    Examples
+    --------
+    >>> spec = TableMapping("deals", ("deals.csv",), columns={"amount": ("Deal - Value",)},
+    ...                     hints={"channel": "no public Pipedrive export has a channel"})
+    >>> hints = absent_hints(spec, "pipedrive", pd.Index(["deal_id"]))
+    >>> hints["amount"], hints["channel"]
+    ("the pipedrive export gives it as 'Deal - Value'", 'no public Pipedrive export has a channel')
+    >>> print(hints["deal_type"])
+    the pipedrive mapping reads no column for it: name the export's column under [tables.deals.columns]
+    """
+    out = {}
+    for column in COLUMNS[spec.table]:
+        if column.required or column.name in columns:
+            continue
+        if column.name in spec.hints:
+            out[column.name] = spec.hints[column.name]
+        elif column.name in spec.columns or column.name in spec.durations:
+            headers = (spec.columns[column.name] if column.name in spec.columns
+                       else spec.durations[column.name][1])
+            named = " or ".join(repr(n) for n in headers)
+            out[column.name] = f"the {name} export gives it as {named}"
+        else:
+            out[column.name] = (f"the {name} mapping reads no column for it: name the export's "
+                                f"column under [tables.{spec.table}.columns]")
+    return out
+
+
+
 def _pick(raw: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     """The first of ``names`` that is a column of the export."""
     return next((n for n in names if n in raw.columns), None)
@@ -437,6 +491,11 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
         used.add(export)
         picked[canonical] = export
         out[canonical] = raw[export].astype("str")
+    for canonical, names in spec.fill.items():
+        for name in (n for n in names if n in raw.columns):
+            used.add(name)
+            before = out.get(canonical, pd.Series(pd.NA, index=raw.index, dtype="str"))
+            out[canonical] = before.where(before.notna(), raw[name].astype("str"))
     for canonical, value in spec.constants.items():
         out[canonical] = pd.Series(value, index=raw.index, dtype="str")
     for canonical, separator in spec.split.items():
@@ -455,6 +514,12 @@ def _translate(raw: pd.DataFrame, spec: TableMapping, mapping: Mapping,
             _checkbox(raw[column], column, cells)
         out["stage"] = _stage_from_flags(raw, flags, out.get("stage"))
         notes.append(f"stage from {flags[0]} and {flags[1]}")
+    expected = _pick(raw, spec.expected_close)
+    if expected is not None and "stage" in out:
+        used.add(expected)
+        closed = out.get("closed_on", pd.Series(pd.NA, index=raw.index, dtype="str"))
+        is_open = (out["stage"] == "open").fillna(False).to_numpy(dtype=bool)
+        out["closed_on"] = closed.where(~is_open, raw[expected].astype("str"))
     kinds = _KINDS[spec.table]
     for canonical in list(out):
         kind = kinds[canonical]
