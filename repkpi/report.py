@@ -277,7 +277,9 @@ def _change(value: object, unit: str) -> str:
 def _status(row: object) -> str:
     status = str(row.status)
     low = ' <span class="low">(low data)</span>' if bool(getattr(row, "low_data", False)) else ""
-    return f'<td class="{status.replace(" ", "")}">{_esc(status)}{low}</td>'
+    reason = getattr(row, "reason", None)
+    why = f' <span class="muted">({_esc(reason)})</span>' if isinstance(reason, str) else ""
+    return f'<td class="{status.replace(" ", "")}">{_esc(status)}{low}{why}</td>'
 
 
 def _spark(values: pd.DataFrame | None, target: float, unit: str, current: object) -> str:

@@ -316,19 +316,23 @@ def _kpi_values(data: CrmData, options: dict[str, dict[str, object]], freq: Freq
 
 
 def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: int) -> pd.DataFrame:
-    """:func:`scorecard`, with "no data" for a goal whose KPI needs a table that was not loaded."""
+    """:func:`scorecard`, with "no data" for a goal whose KPI the data cannot give.
+
+    Such a goal's KPI needs a table that was not loaded, or a column the
+    export does not have (``data.absent``): its card's ``reason`` says which.
+    """
     cards = []
     for goal in goals:
         try:
             cards.append(scorecard(data, [goal], period=end, fiscal_year_start=fiscal))
-        except (MissingTableError, ColumnNotFoundError):
+        except (MissingTableError, ColumnNotFoundError) as exc:
             cards.append(pd.DataFrame({
                 "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
                 "period_label": "", "value": np.nan, "target": float(goal.target),
                 "direction": goal.direction, "attainment": np.nan, "status": "no data",
                 "previous": np.nan, "change": np.nan, "change_low": np.nan, "change_high": np.nan,
                 "significant": pd.array([pd.NA], dtype="boolean"), "observations": np.nan,
-                "low_data": False}))
+                "low_data": False, "reason": str(exc).splitlines()[0]}))
     if not cards:
         return pd.DataFrame(columns=_CARD_COLUMNS)
     return pd.concat(cards, ignore_index=True)

@@ -1,0 +1,276 @@
+"""Columns an export does not have (data-model.md): ``data.absent``, and the KPIs that refuse.
+
+An optional column absent from a file (or not mapped) loads as an empty
+column and is listed in ``data.absent``; a column present but empty on some
+rows is not absent. A KPI whose declaration needs an absent column, a ``by``
+on one (or on the id that leads to it) and ``kinds=`` without ``kind``
+refuse with :class:`repkpi.AbsentColumnError`, naming the column and where
+it could come from; ``compute`` skips such a KPI with the reason, and the
+report scores its goal "no data" with that reason.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import repkpi
+from repkpi import kpis
+from repkpi.datasets import doctest_data
+from repkpi.kpis import KPIS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Every table with every column, one or two rows each (text, as an export gives it).
+FULL = {
+    "accounts": {"account_id": ["A1", "A2"], "account_name": ["Acme", "Borealis"],
+                 "rep_id": ["R1", "R1"], "region": ["north", "south"], "segment": ["smb", "smb"],
+                 "customer_since": ["2024-01-10", "2024-02-01"],
+                 "churned_on": [None, "2024-03-01"]},
+    "contracts": {"contract_id": ["C1", "C2"], "account_id": ["A1", "A1"],
+                  "start_date": ["2023-01-01", "2024-01-01"],
+                  "end_date": ["2023-12-31", "2024-12-31"], "annual_value": ["100", "120"],
+                  "renewal_of": [None, "C1"]},
+    "deals": {"deal_id": ["D1"], "account_id": ["A1"], "rep_id": ["R1"],
+              "created_on": ["2024-01-05"], "closed_on": ["2024-02-01"], "stage": ["won"],
+              "amount": ["1000"], "deal_type": ["upsell"], "channel": ["direct"]},
+    "tickets": {"ticket_id": ["T1"], "account_id": ["A1"], "rep_id": ["R1"],
+                "opened_at": ["2024-02-01T10:00:00Z"], "first_response_at": ["2024-02-01T11:00:00Z"],
+                "resolved_at": ["2024-02-02T10:00:00Z"], "priority": ["high"],
+                "kind": ["question"]},
+    "surveys": {"response_id": ["S1"], "account_id": ["A1"], "rep_id": ["R1"],
+                "responded_at": ["2024-02-05T10:00:00Z"], "csat": ["5"], "nps": ["9"]},
+    "activities": {"activity_id": ["X1"], "account_id": ["A1"], "occurred_on": ["2024-02-10"],
+                   "kind": ["webinar"]},
+    "market": {"period": ["2024Q1"], "region": ["north"], "company": ["Rival"],
+               "revenue": ["5000"]},
+    "reps": {"rep_id": ["R1"], "name": ["Ana"], "team": ["east"], "region": ["north"],
+             "hired_on": ["2019-01-01"], "left_on": [None]},
+}
+NEEDS = [(name, need) for name, spec in KPIS.items() for need in spec.needs]
+
+
+def crm(*, without: tuple[str, str] | None = None, empty: tuple[str, str] | None = None,
+        **options) -> repkpi.CrmData:
+    """FULL as CrmData, the column ``without`` left out, or ``empty`` present with no value."""
+    frames = {t: pd.DataFrame(columns) for t, columns in FULL.items()}
+    if without is not None:
+        frames[without[0]] = frames[without[0]].drop(columns=without[1])
+    if empty is not None:
+        frames[empty[0]][empty[1]] = None
+    return repkpi.CrmData(**frames, **options)
+
+
+def test_every_kpi_that_reads_an_optional_column_declares_it():
+    # From kpis.md's definitions: the column each KPI measures or weighs.
+    expected = {
+        "revenue": ("deals.closed_on", "deals.amount"),
+        "large_deals": ("deals.closed_on", "deals.amount"),
+        "average_deal_size": ("deals.closed_on", "deals.amount"),
+        "win_rate": ("deals.closed_on",),
+        "cross_sell_rate": ("deals.closed_on", "deals.deal_type"),
+        "cross_sell_wins": ("deals.closed_on", "deals.deal_type"),
+        "key_accounts": ("accounts.customer_since", "deals.closed_on", "deals.amount"),
+        "market_share": ("deals.closed_on", "deals.amount"),
+        "new_customers": ("accounts.customer_since",),
+        "churn_rate": ("accounts.customer_since",),
+        "renewal_rate": ("contracts.end_date", "contracts.renewal_of"),
+        "sla_compliance": ("tickets.resolved_at", "tickets.priority"),
+        "first_response_sla": ("tickets.first_response_at", "tickets.priority"),
+        "first_response_hours": ("tickets.first_response_at",),
+        "resolution_hours": ("tickets.resolved_at",),
+        "csat": ("surveys.csat",), "csat_mean": ("surveys.csat",), "nps": ("surveys.nps",),
+    }
+    for name, needs in expected.items():
+        assert KPIS[name].needs == needs, name
+    # Needs name real optional columns.
+    from repkpi.schemas import COLUMNS
+    optional = {f"{t}.{c.name}" for t, cols in COLUMNS.items() for c in cols if not c.required}
+    assert {need for _, need in NEEDS} <= optional
+
+
+def test_the_full_data_has_nothing_absent_and_every_kpi_runs():
+    data = crm()
+    assert data.absent == {}
+    for name, _ in NEEDS:
+        assert len(KPIS[name](data)) > 0, name
+
+
+@pytest.mark.parametrize(("name", "need"), NEEDS, ids=[f"{n}-{c}" for n, c in NEEDS])
+def test_a_kpi_refuses_a_column_the_data_does_not_have(name, need):
+    table, column = need.split(".")
+    # Quarantine: a won deal without closed_on is a bad row (set aside), whichever the reason.
+    data = crm(without=(table, column), errors="quarantine")
+    assert column in data.absent[table]
+    with pytest.raises(repkpi.AbsentColumnError,
+                       match=rf"^{name} needs {table}\.{column}; the {table} table "
+                             r"\(<DataFrame>\) has no such column\.\nHint: ") as info:
+        KPIS[name](data)
+    assert isinstance(info.value, repkpi.MissingTableError)  # handled as a missing table is
+    # Present but empty on every row: the KPI computes (an empty cell is "not yet" or "unknown").
+    present = crm(empty=(table, column), errors="quarantine")
+    assert present.absent == {}
+    KPIS[name](present)
+
+
+def test_an_empty_amount_adds_nothing_while_an_absent_one_refuses():
+    # D1, won on 2024-02-01 with no amount: revenue 2024Q1 = 0 (data-model.md: a won deal
+    # without an amount adds nothing), and the win rate counts it: 1 of 1.
+    data = crm(empty=("deals", "amount"))
+    assert kpis.revenue(data)[["period", "value"]].astype(str).to_numpy().tolist() == [
+        ["2024Q1", "0.0"]]
+    absent = crm(without=("deals", "amount"))
+    assert absent.absent["deals"] == ["amount"]
+    assert kpis.win_rate(absent)["value"].tolist() == [1.0]
+    with pytest.raises(repkpi.AbsentColumnError, match=r"revenue needs deals\.amount"):
+        kpis.revenue(absent)
+
+
+@pytest.mark.parametrize(
+    ("name", "without", "options", "named"),
+    [
+        ("revenue", ("deals", "channel"), {"by": "channel"}, "revenue by 'channel' needs deals.channel"),
+        ("revenue", ("accounts", "region"), {"by": "region"}, "revenue by 'region' needs accounts.region"),
+        ("revenue", ("deals", "rep_id"), {"by": "team"}, "revenue by 'team' needs deals.rep_id"),
+        ("sla_compliance", ("tickets", "account_id"), {"by": "segment"},
+         "sla_compliance by 'segment' needs tickets.account_id"),
+        ("churn_rate", ("accounts", "rep_id"), {"by": "team"},
+         "churn_rate by 'team' needs accounts.rep_id"),
+        ("win_rate", ("reps", "team"), {"by": "team"}, "win_rate by 'team' needs reps.team"),
+        ("sla_compliance", ("tickets", "kind"), {"kinds": "complaint"},
+         "sla_compliance with kinds= needs tickets.kind"),
+    ],
+)
+def test_a_by_or_kinds_on_an_absent_column_refuses(name, without, options, named):
+    data = crm(without=without)
+    with pytest.raises(repkpi.AbsentColumnError, match="^" + named.replace(".", r"\.")):
+        KPIS[name](data, **options)
+    # The same call on the column present but empty runs: its rows form the group of NA.
+    KPIS[name](crm(empty=without), **options)
+
+
+def test_a_plain_folder_lists_what_its_files_lack(folder):
+    # amount present but empty on D2: not absent. rep_id, deal_type and channel: absent.
+    path = folder(deals="""\
+        deal_id,account_id,created_on,closed_on,stage,amount
+        D1,A1,2024-01-05,2024-02-01,won,1000
+        D2,A1,2024-01-06,2024-02-03,won,
+        D3,A2,2024-01-07,2024-03-01,lost,500
+        """)
+    data = repkpi.load(path)
+    assert data.absent == {"deals": ["rep_id", "deal_type", "channel"]}
+    assert data.deals["deal_type"].isna().all()  # loaded as an empty column
+    # Revenue 2024Q1: D1 1000 + D2 nothing = 1000; win rate 2 of 3.
+    assert kpis.revenue(data)["value"].tolist() == [1000.0]
+    assert kpis.win_rate(data)[["numerator", "denominator"]].to_numpy().tolist() == [[2.0, 3.0]]
+    file = str(path / "deals.csv")
+    with pytest.raises(repkpi.AbsentColumnError) as info:
+        kpis.cross_sell_rate(data)
+    assert str(info.value).startswith(
+        f"cross_sell_rate needs deals.deal_type; the deals table ({file}) has no such column.")
+
+
+def test_compute_skips_a_kpi_that_needs_an_absent_column_with_the_reason(folder):
+    path = folder(deals="""\
+        deal_id,account_id,created_on,closed_on,stage
+        D1,A1,2024-01-05,2024-02-01,won
+        """)
+    result = repkpi.compute(repkpi.load(path))
+    skipped = result.attrs["skipped"]
+    assert skipped["revenue"].startswith("revenue needs deals.amount; the deals table (")
+    assert skipped["cross_sell_rate"].startswith("cross_sell_rate needs deals.deal_type;")
+    assert "win_rate" not in skipped
+    assert result.loc[result["kpi"] == "win_rate", "value"].tolist() == [1.0]
+    with pytest.raises(repkpi.AbsentColumnError, match=r"^revenue needs deals\.amount"):
+        repkpi.compute(repkpi.load(path), ["win_rate", "revenue"])  # asked for by name
+
+
+def test_a_preset_says_where_its_export_gives_the_column(tmp_path):
+    # A Zendesk ticket export without "First reply time in minutes" (as the fixture's rows,
+    # that column removed): first_response_sla cannot tell, and says where it would come from.
+    with (FIXTURES / "zendesk" / "tickets.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    drop = rows[0].index("First reply time in minutes")
+    with (tmp_path / "tickets.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([r[:drop] + r[drop + 1:] for r in rows])
+    data = repkpi.load(tmp_path, source="zendesk", errors="quarantine")
+    assert "first_response_at" in data.absent["tickets"]
+    with pytest.raises(repkpi.AbsentColumnError) as info:
+        kpis.first_response_sla(data)
+    assert str(info.value).startswith(
+        "first_response_sla needs tickets.first_response_at; the zendesk export gives it as "
+        "'First reply time in minutes'.")
+
+
+def test_a_mapped_column_the_export_lacks_names_the_export_header(tmp_path):
+    # The Pipedrive export without "Deal - Value": revenue names the header it reads.
+    text = (FIXTURES / "pipedrive" / "deals.csv").read_text(encoding="utf-8")
+    frame = pd.read_csv(FIXTURES / "pipedrive" / "deals.csv", dtype=str, keep_default_na=False)
+    assert text.count("Deal - Value") == 1
+    frame.drop(columns="Deal - Value").to_csv(tmp_path / "deals.csv", index=False)
+    data = repkpi.load(tmp_path, source="pipedrive")
+    assert data.absent == {"deals": ["amount", "deal_type", "channel"]}
+    with pytest.raises(repkpi.AbsentColumnError, match=(
+            r"^large_deals needs deals\.amount; the pipedrive export gives it as "
+            r"'Deal - Value'\.")):
+        kpis.large_deals(data)
+
+
+def test_the_report_scores_such_a_goal_no_data_with_the_reason(tmp_path):
+    # doctest_data's accounts and deals, the deals without their amount column: the
+    # large_deals goal (a default goal) cannot be scored, and says why; revenue is not
+    # computed, with the same kind of reason.
+    from repkpi.report import write_report
+
+    deals = doctest_data.deals().deals.drop(columns="amount")
+    data = repkpi.CrmData(accounts=doctest_data.accounts().accounts, deals=deals)
+    assert data.absent["deals"] == ["amount"]
+    page = write_report(data, tmp_path / "out", freq="Q")
+    card = pd.read_csv(page.parent / "scorecard.csv", dtype=str, keep_default_na=False)
+    large = card[card["kpi"] == "large_deals"]
+    assert large["status"].tolist() == ["no data"]
+    assert large["reason"].tolist() == [
+        "large_deals needs deals.amount; the deals table (<DataFrame>) has no such column."]
+    html = page.read_text(encoding="utf-8")
+    assert "no data <span class=\"muted\">(large_deals needs deals.amount; " in html
+    assert "<li>revenue: revenue needs deals.amount; the deals table (&lt;DataFrame&gt;)" in html
+
+
+def test_dask_lists_the_absent_columns_and_refuses_alike(folder):
+    pytest.importorskip("dask.dataframe")
+    path = folder(deals="""\
+        deal_id,account_id,created_on,closed_on,stage,deal_type
+        D1,A1,2024-01-05,2024-02-01,won,upsell
+        D2,A1,2024-01-06,2024-02-03,lost,
+        """)
+    data = repkpi.load(path, engine="dask")
+    assert data.absent == {"deals": ["rep_id", "amount", "channel"]}
+    with pytest.raises(repkpi.AbsentColumnError, match=r"^revenue needs deals\.amount; the deals "):
+        kpis.revenue(data)
+    with pytest.raises(repkpi.AbsentColumnError, match=r"^win_rate by 'channel' needs deals\.channel"):
+        kpis.win_rate(data, by="channel")
+    # cross_sell_rate reads deal_type, present (empty on D2): D1 won of 1 expansion deal.
+    assert kpis.cross_sell_rate(data)[["numerator", "denominator"]].to_numpy().tolist() == [
+        [1.0, 1.0]]
+    assert "revenue" in repkpi.compute(data).attrs["skipped"]
+
+
+def test_a_part_file_without_the_column_makes_it_absent_on_dask(tmp_path):
+    # Part 2 has no amount: its rows cannot tell, so the table's amount is absent.
+    pytest.importorskip("dask.dataframe")
+    parts = tmp_path / "deals"
+    parts.mkdir()
+    (parts / "part-1.csv").write_text(
+        "deal_id,account_id,created_on,closed_on,stage,amount\nD1,A1,2024-01-05,2024-02-01,won,10\n",
+        encoding="utf-8")
+    (parts / "part-2.csv").write_text(
+        "deal_id,account_id,created_on,closed_on,stage\nD2,A1,2024-01-05,2024-02-01,won\n",
+        encoding="utf-8")
+    data = repkpi.load(tmp_path, engine="dask")
+    assert data.absent == {"deals": ["rep_id", "amount", "deal_type", "channel"]}
+    with pytest.raises(repkpi.AbsentColumnError, match=r"^revenue needs deals\.amount"):
+        kpis.revenue(data)
+    assert kpis.win_rate(data)["value"].tolist() == [1.0]  # D1 and D2 won
