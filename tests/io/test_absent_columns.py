@@ -274,3 +274,17 @@ def test_a_part_file_without_the_column_makes_it_absent_on_dask(tmp_path):
     with pytest.raises(repkpi.AbsentColumnError, match=r"^revenue needs deals\.amount"):
         kpis.revenue(data)
     assert kpis.win_rate(data)["value"].tolist() == [1.0]  # D1 and D2 won
+
+
+def test_docs_kpis_md_shows_each_kpis_needs():
+    # docs/kpis.md, "Columns each KPI needs": one row per KPI, read from nowhere but the
+    # declarations; a KPI added or changed without its row fails here.
+    text = (Path(__file__).parents[2] / "docs" / "kpis.md").read_text(encoding="utf-8")
+    section = text.split("## Columns each KPI needs", 1)[1].split("\n## ", 1)[0]
+    shown = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            name, needs = (cell.strip() for cell in line.strip("|").split("|"))
+            shown[name.strip("`")] = tuple(n.strip().strip("`") for n in needs.split(",")
+                                           if n.strip() != "-")
+    assert shown == {name: spec.needs for name, spec in KPIS.items()}
