@@ -372,7 +372,7 @@ def test_part_files_with_different_headers_are_an_error(tmp_path):
      r'a catch-all \("\*"\) for the stage is refused'),
     ('[options]\ndecimal = ","\nthousands = ","\n[tables.deals]\nfile = "d.csv"\n',
      "the decimal and thousands separators are both ','"),
-    ('base = "pipedrive"\n', "base = 'pipedrive' is no preset"),
+    ('base = "copper"\n', "base = 'copper' is no preset"),  # pipedrive is a preset now
     ('base = "hubspot"\n[options]\ntimezone = "Eastern"\n', "'Eastern' is no IANA time zone"),
     ('[tables.deals]\nfile = "d.csv"\n[tables.deals.values.channel]\n"Partner" = "partner"\n'
      '"PARTNER" = "direct"\n', "maps 'partner' \\(in any case\\) to both"),
