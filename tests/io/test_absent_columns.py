@@ -12,6 +12,7 @@ report scores its goal "no data" with that reason.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -288,3 +289,21 @@ def test_docs_kpis_md_shows_each_kpis_needs():
             shown[name.strip("`")] = tuple(n.strip().strip("`") for n in needs.split(",")
                                            if n.strip() != "-")
     assert shown == {name: spec.needs for name, spec in KPIS.items()}
+
+
+def test_the_cli_lists_the_kpi_as_skipped_with_the_reason(folder):
+    import contextlib
+    import io
+
+    from repkpi.cli import main
+
+    path = folder(deals="""\
+        deal_id,account_id,created_on,closed_on,stage
+        D1,A1,2024-01-05,2024-02-01,won
+        """)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["kpis", str(path)]) == 0
+    printed = out.getvalue()
+    assert "skipped revenue: revenue needs deals.amount; the deals table (" in printed
+    assert re.search(r"^\s*win_rate 2024 Q1\s+100", printed, re.MULTILINE)  # D1 won of 1
