@@ -50,15 +50,13 @@ def _churned(s: Scope) -> Events:
     accounts = s.frame
     churned = day_numbers(accounts["churned_on"])
     pos = s.grid.locate(churned)
-    inside = pos >= 0
-    first = np.where(inside, s.grid.first[np.maximum(pos, 0)], NAT)
-    end = np.where(inside, s.bounds("last")[np.maximum(pos, 0)], NAT)
+    end = np.where(pos >= 0, s.bounds("last")[np.maximum(pos, 0)], NAT)
     since = day_numbers(accounts["customer_since"])
-    # Active on P.open = customer by then and not yet churned: churned_on >= P.first holds.
-    # In a period in progress, a churn after the as-of date has not happened yet. A prospect
-    # (no customer_since) is never a customer.
-    return s.events(accounts["churned_on"],
-                    where=inside & (since != NAT) & (since < first) & (churned <= end))
+    # Active on P.open = customer by then (``opening``) and not yet churned: churned_on >=
+    # P.first holds. In a period in progress, a churn after the as-of date has not happened
+    # yet. A prospect (no customer_since) is never a customer.
+    return s.events(accounts["churned_on"], where=(pos >= 0) & (since != NAT) & (churned <= end),
+                    opening=accounts["customer_since"])
 
 
 @kpi(title="New customers", table="accounts", unit="count", kind="count",
@@ -196,7 +194,7 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
      timing="state", route="by_account", any_of=("activities", "surveys"),
      needs=("accounts.customer_since",))
 def engagement_rate(s: Scope) -> Formula:
-    """Share of the accounts active on P.last that engaged during P.
+    """Share of the accounts active on P.last that engaged during P (an account counts once).
 
     Notes
     -----
@@ -221,9 +219,9 @@ def engagement_rate(s: Scope) -> Formula:
     for table, column in touches:
         if table is not None:
             account = positions(table["account_id"], accounts["account_id"], memo=lookups(data))
-            pos = s.grid.locate(day_numbers(table[column]))
-            inside = (account >= 0) & (pos >= 0)
-            pairs.append(account[inside] * width + pos[inside])
+            row, pos = s.place(s.grid.locate(day_numbers(table[column])))  # in each span
+            inside = account[row] >= 0
+            pairs.append(account[row][inside] * width + pos[inside])
     pairs = compact(np.concatenate(pairs))[0]
     account, pos = pairs // width, pairs % width
     last = s.bounds("last")[pos]

@@ -35,19 +35,53 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import MissingTableError
+from repkpi.errors import MissingTableError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import compact, dimensions, with_missing
 from repkpi.kpis.registry import COMMON_DEFAULTS, normalise_by
 from repkpi.periods import NAT, Calendar, Freq, Grid, PeriodLike, day_numbers
 from repkpi.schemas import COLUMNS
 
-__all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Term",
-           "WholeFacts", "as_of_day", "as_weights", "date_columns", "running", "shift"]
+__all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Spans",
+           "Term", "WholeFacts", "Window", "as_of_day", "as_weights", "date_columns", "running", "shift"]
 
 _FAR = np.iinfo(np.int64).max
 At = Literal["open", "last"]
 """A day of each period: the close of ``P.open`` (the day before ``P.first``) or of ``P.last``."""
+Window = Literal["period", "ytd", "qtd"] | int
+"""The span a KPI's value at P covers: P itself, the (fiscal) year or quarter to date, or N periods."""
+_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
+
+
+def check_window(window: Any, freq: str) -> None:
+    """Raise :class:`OptionError` for a ``window`` that names no span of ``freq``'s periods.
+
+    Examples
+    --------
+    >>> check_window(12, "M"), check_window("ytd", "Q")
+    (None, None)
+    >>> check_window("qtd", "Q")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: window='qtd' (quarter to date) needs freq='M', got freq='Q'...
+    >>> check_window(0, "M")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: window must be 'period', 'ytd', 'qtd' or a whole number of periods >= 1, got 0...
+    """
+    whole = isinstance(window, int | np.integer) and not isinstance(window, bool | np.bool_)
+    if not (window in ("period", "ytd", "qtd") if isinstance(window, str) else whole and window >= 1):
+        raise OptionError(
+            f"window must be 'period', 'ytd', 'qtd' or a whole number of periods >= 1, got "
+            f"{window!r}.\nHint: window='ytd' for the (fiscal) year to date, window=12 with "
+            "freq='M' for the trailing twelve months."
+        )
+    if window == "qtd" and freq != "M":
+        raise OptionError(
+            f"window='qtd' (quarter to date) needs freq='M', got freq={freq!r}.\nHint: with "
+            "freq='Q' a period is a whole quarter already (window='period'); use freq='M', "
+            "window='qtd' for each month's quarter to date."
+        )
 
 
 @dataclass(frozen=True)
@@ -64,12 +98,19 @@ class Request:
         First and last period of the result.
     fiscal_year_start : int
         Month the (fiscal) year starts in.
+    window : {"period", "ytd", "qtd"} or int
+        The span of each value (see :class:`Spans`): the period, the (fiscal)
+        year or quarter to date, or the N periods ending with it.
 
     Examples
     --------
     >>> request = Request.of({"freq": "Q", "by": "team", "fiscal_year_start": 4, "ci": 0.9})
-    >>> request.by, request.start, request.calendar, request.pfreq
-    (('team',), None, Calendar(freq='Q', fiscal_year_start=4), 'Q-MAR')
+    >>> request.by, request.start, request.calendar, request.pfreq, request.window
+    (('team',), None, Calendar(freq='Q', fiscal_year_start=4), 'Q-MAR', 'period')
+    >>> Request.of({"freq": "Q", "window": "qtd"})
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: window='qtd' (quarter to date) needs freq='M', got freq='Q'...
     """
 
     freq: Freq = COMMON_DEFAULTS["freq"]
@@ -77,6 +118,11 @@ class Request:
     start: PeriodLike | None = COMMON_DEFAULTS["start"]
     end: PeriodLike | None = COMMON_DEFAULTS["end"]
     fiscal_year_start: int = COMMON_DEFAULTS["fiscal_year_start"]
+    window: Window = COMMON_DEFAULTS["window"]
+
+    def __post_init__(self) -> None:
+        """Refuse a window that names no span of the request's periods."""
+        check_window(self.window, self.freq)
 
     @classmethod
     def of(cls, kwargs: Mapping[str, Any]) -> Request:
@@ -93,6 +139,75 @@ class Request:
     def pfreq(self) -> str:
         """The pandas frequency of the periods (``"Q-MAR"`` for quarters of a year from April)."""
         return self.calendar.pfreq
+
+
+@dataclass(frozen=True)
+class Spans:
+    """What the value at each period P of a grid covers under a window: P's *span*.
+
+    ``window="period"``: P itself; ``"ytd"``: from the first day of P's
+    (fiscal) year to ``P.last``; ``"qtd"``: from the first day of P's quarter
+    (monthly periods); N: the N periods ending with P. A span is read as one
+    period: events dated in it, states at its opening (the day before its
+    first day) and at ``P.last``.
+
+    Attributes
+    ----------
+    back : ndarray of int
+        Periods of each span before P (0 for ``"period"``).
+    first : ndarray of int
+        Day number of each span's first day.
+    lag : int
+        How many periods back the span a value is compared with ends (growth,
+        deltas): the span of the same length just before, or for ``"ytd"`` and
+        ``"qtd"`` the same span a year earlier.
+
+    Examples
+    --------
+    >>> grid = Grid.between(pd.Period("2024-02", "M"), pd.Period("2024-05", "M"))
+    >>> spans = Spans.of(grid, "ytd", Calendar("M", 4))
+    >>> spans.back.tolist(), spans.lag
+    ([10, 11, 0, 1], 12)
+    >>> pd.to_datetime(spans.first, unit="D").strftime("%Y-%m-%d").tolist()
+    ['2023-04-01', '2023-04-01', '2024-04-01', '2024-04-01']
+    """
+
+    back: np.ndarray
+    first: np.ndarray
+    lag: int
+
+    @classmethod
+    def of(cls, grid: Grid, window: Window, calendar: Calendar) -> Spans:
+        """The spans of ``grid``'s periods under ``window``, in ``calendar``'s (fiscal) year."""
+        periods = grid.periods
+        if window == "period":
+            return cls(np.zeros(len(grid), dtype=np.int64), grid.first, 1)
+        if isinstance(window, str):  # the (fiscal) year or quarter to date
+            if calendar.freq == "M":
+                back = (np.asarray(periods.month) - calendar.fiscal_year_start) % 12
+                back = back % 3 if window == "qtd" else back
+            else:  # pandas numbers a fiscal year's quarters from its first
+                back = np.asarray(periods.quarter) - 1 if calendar.freq == "Q" else np.zeros(
+                    len(grid), dtype=np.int64)
+            lag = _PER_YEAR[calendar.freq]
+        else:
+            back, lag = np.full(len(grid), int(window) - 1, dtype=np.int64), int(window)
+        back = np.asarray(back, dtype=np.int64)
+        if not len(grid):
+            return cls(back, grid.first, lag)
+        reach = int(back.max())
+        wider = Grid.between(periods[0] - reach, periods[-1])
+        return cls(back, wider.first[np.arange(len(grid)) + reach - back], lag)
+
+    @property
+    def single(self) -> bool:
+        """Whether every span is its period alone."""
+        return not self.back.any()
+
+    @property
+    def start(self) -> np.ndarray:
+        """Grid position of each span's first period (negative: before the grid)."""
+        return np.arange(len(self.back)) - self.back
 
 
 @dataclass
@@ -150,10 +265,11 @@ def as_weights(weights: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
     return np.asarray(weights, dtype=np.float64)
 
 
-def shift(array: np.ndarray) -> np.ndarray:
-    """The previous period's values (NaN for the first period)."""
+def shift(array: np.ndarray, lag: int = 1) -> np.ndarray:
+    """The values ``lag`` periods back (NaN for the first ``lag`` periods)."""
     out = np.full(array.shape, np.nan)
-    out[1:] = array[:-1]
+    if lag < len(array):
+        out[lag:] = array[:len(array) - lag]
     return out
 
 
@@ -201,7 +317,7 @@ class Scope:
         self.whole = whole
         self.cache = {} if cache is None else cache
         self.key = (id(data), table, tuple(reads), self.pfreq, request.by, str(request.start),
-                    str(request.end), grid_dates is None)
+                    str(request.end), grid_dates is None, request.window)
         self.as_of: int = self.fact(("as_of",), lambda: as_of_day(data))
         if grid_dates is None:
             if whole is not None:
@@ -216,6 +332,7 @@ class Scope:
                                                lambda: self._grid(grid_dates))
         else:
             self.grid, self.keep = self._grid(grid_dates)
+        self.spans = Spans.of(self.grid, request.window, request.calendar)
         self.subtotals = whole is not None and whole.subtotals
         groups = self._global_groups if self.subtotals else self._groups
         self.keys, self.codes = self.shared(("groups", id(data), table, request.by),
@@ -299,9 +416,13 @@ class Scope:
         return 1 if self.keys is None else len(self.keys)
 
     def bounds(self, at: At) -> np.ndarray:
-        """Day numbers of each period's ``P.open`` (``at="open"``) or ``P.last`` (``"last"``)."""
+        """Day numbers of each span's opening (``at="open"``) or of ``P.last`` (``"last"``).
+
+        A span's opening is the day before its first day (``P.open`` when the
+        span is P alone). Both are non-decreasing along the grid.
+        """
         if at == "open":
-            return self.grid.first - 1
+            return self.spans.first - 1
         if at == "last":  # in a period in progress, the end is the as-of date
             last = self.grid.last
             return np.where((self.grid.first <= self.as_of) & (self.as_of < last), self.as_of, last)
@@ -323,12 +444,64 @@ class Scope:
         counts = np.bincount(key, w, minlength=len(self.grid) * self.n_groups)
         return counts.reshape(len(self.grid), self.n_groups)
 
+    def over_spans(self, array: np.ndarray) -> np.ndarray:
+        """Per-period sums ``(periods, groups)`` added up over each period's span.
+
+        Added a period at a time, in order (at most a year of periods): an
+        empty span sums to exactly 0, where the differences of a cumulative
+        sum would leave a rounding residue that a ratio then divides by.
+        """
+        spans = self.spans
+        if spans.single:
+            return array
+        out = np.zeros(array.shape, dtype=np.float64)
+        k = np.arange(len(array))
+        for j in range(int(spans.back.max()) + 1):
+            ok = (j <= spans.back) & (k >= j)
+            out[ok] += array[k[ok] - j]
+        return out
+
+    def throughout(self, flags: np.ndarray) -> np.ndarray:
+        """Where per-period ``flags`` ``(periods, groups)`` hold in every period of each span."""
+        if self.spans.single:
+            return flags
+        return self.over_spans(flags.astype(np.float64)) == (self.spans.back + 1)[:, None]
+
+    def place(self, pos: np.ndarray, opening: np.ndarray | None = None,
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row in every span that holds its period: ``(row, span)`` position pairs.
+
+        ``pos`` is each row's period in the grid (-1: none). With ``opening``
+        (day numbers), a row goes only in the spans that begin after it: the
+        row's entity was there at the span's opening. Under
+        ``window="period"`` a row has one span, its period's.
+        """
+        spans = self.spans
+        inside = pos >= 0
+        lo = pos
+        if opening is not None:
+            lo = np.maximum(pos, np.searchsorted(spans.first, opening, side="right"))
+        if spans.single and opening is None:
+            row = np.flatnonzero(inside)
+            return row, pos[row]
+        hi = np.searchsorted(spans.start, pos, side="right")  # spans k with start <= pos
+        counts = np.where(inside, np.maximum(hi - lo, 0), 0)
+        row = np.repeat(np.arange(len(pos)), counts)
+        offset = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return row, np.repeat(lo, counts) + offset
+
     # -- declarations' vocabulary -------------------------------------------
     def events(self, dates: pd.Series, *, where: Any = None, weights: Any = None,
                codes: np.ndarray | None = None, frame: pd.DataFrame | None = None,
-               table: str | None = None, columns: dict[str, Any] | None = None) -> Events:
-        """Rows of the KPI's table (or ``frame`` of ``table``) dated inside P."""
-        return Events(self, dates, where, weights, codes, frame, table, columns)
+               table: str | None = None, columns: dict[str, Any] | None = None,
+               opening: pd.Series | None = None) -> Events:
+        """Rows of the KPI's table (or ``frame`` of ``table``) dated inside P's span.
+
+        With ``opening`` (a date per row), a row counts only where that date
+        is on or before the span's opening: its entity belongs to the span's
+        opening state (the accounts of the opening book that churned).
+        """
+        return Events(self, dates, where, weights, codes, frame, table, columns, opening)
 
     def active(self, begin: pd.Series, end: pd.Series, *, at: At, end_inclusive: bool = False,
                where: Any = None, weights: Any = None) -> Active:
@@ -362,6 +535,7 @@ class Term(ABC):
     """Rows of one frame that add a weight to the (period, group) cells of a scope."""
 
     sign: float = 1.0
+    s: Scope
     table: str
     frame: pd.DataFrame
     back: int = 0
@@ -414,7 +588,7 @@ class _Sum(Term):
     """Signed terms added up (``a - b``); :class:`Formula` holds their flat list."""
 
     def __init__(self, terms: list[Term]) -> None:
-        self.terms = terms
+        self.terms, self.s = terms, terms[0].s
 
     def array(self) -> np.ndarray:
         """See :meth:`Term.array`."""
@@ -437,7 +611,7 @@ class _Signed(Term):
     """Another term with its sign flipped."""
 
     def __init__(self, term: Term, sign: float) -> None:
-        self.term, self.sign = term, sign
+        self.term, self.sign, self.s = term, sign, term.s
         self.table, self.frame, self.back = term.table, term.frame, term.back
 
     def array(self) -> np.ndarray:
@@ -463,11 +637,11 @@ def _rows(index: np.ndarray, codes: np.ndarray, weights: np.ndarray,
 
 
 class Events(Term):
-    """Rows dated inside P: counted, or their ``weights`` summed."""
+    """Rows dated inside P's span: counted, or their ``weights`` summed."""
 
     def __init__(self, s: Scope, dates: pd.Series, where: Any, weights: Any,
                  codes: np.ndarray | None, frame: pd.DataFrame | None, table: str | None,
-                 columns: dict[str, Any] | None) -> None:
+                 columns: dict[str, Any] | None, opening: pd.Series | None = None) -> None:
         self.s, self.table = s, table or s.table
         self.frame = s.frame if frame is None else frame
         self.pos = s.locate(dates)
@@ -475,18 +649,35 @@ class Events(Term):
         self.weights = None if weights is None else as_weights(weights, len(self.pos))
         self.codes = s.codes if codes is None else codes
         self.columns = columns
+        self.opening = None if opening is None else day_numbers(opening)
+
+    def per_period(self) -> np.ndarray:
+        """Count (or sum of weights) of the rows dated inside each period, per group."""
+        return self.s.tally(self.pos, self.where, self.weights, self.codes)
+
+    def placed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows that count, each with every span it counts in: ``(row, span)`` pairs."""
+        if "_placed" not in self.__dict__:
+            row, k = self.s.place(self.pos, self.opening)
+            ok = self.where[row]
+            if self.codes.dtype.kind == "f":  # rows whose group is unknown to the scope
+                ok &= ~np.isnan(self.codes[row])
+            self.__dict__["_placed"] = (row[ok], k[ok])
+        return self.__dict__["_placed"]
 
     def array(self) -> np.ndarray:
-        """See :meth:`Term.array`."""
-        return self.s.tally(self.pos, self.where, self.weights, self.codes)
+        """See :meth:`Term.array`: per-period sums added over the spans, or the rows placed in them."""
+        if self.opening is None:
+            return self.s.over_spans(self.per_period())
+        row, k = self.placed()
+        weights = None if self.weights is None else self.weights[row]
+        return self.s.tally(k, None, weights, self.codes[row])
 
     def rows_at(self, k: int) -> pd.DataFrame:
         """See :meth:`Term.rows`."""
-        ok = (self.pos == k) & self.where
-        if self.codes.dtype.kind == "f":
-            ok &= ~np.isnan(self.codes)
+        row, span = self.placed()
         weights = as_weights(self.weights, len(self.pos))
-        return _rows(np.flatnonzero(ok), self.codes, weights, self.columns)
+        return _rows(row[span == k], self.codes, weights, self.columns)
 
 
 class Active(Term):
@@ -585,19 +776,25 @@ class Matrix(Term):
 
 
 class Shifted(Term):
-    """Another term's rows of the previous period, counted in P (``back`` = 1)."""
+    """Another term's rows of the span P is compared with, counted in P.
+
+    That span ends ``lag`` periods back (:attr:`Spans.lag`: the previous
+    period, the span of the same length just before, or a year earlier for
+    the year and quarter to date); ``back`` says how many.
+    """
 
     def __init__(self, term: Term) -> None:
-        self.term, self.sign = term, term.sign
-        self.table, self.frame, self.back = term.table, term.frame, term.back + 1
+        self.term, self.sign, self.s = term, term.sign, term.s
+        self.lag = term.s.spans.lag
+        self.table, self.frame, self.back = term.table, term.frame, term.back + self.lag
 
     def array(self) -> np.ndarray:
         """See :meth:`Term.array`."""
-        return shift(self.term.cached_array())
+        return shift(self.term.cached_array(), self.lag)
 
     def rows_at(self, k: int) -> pd.DataFrame:
         """See :meth:`Term.rows`."""
-        return self.term.rows(k - 1)
+        return self.term.rows(k - self.lag)
 
 
 

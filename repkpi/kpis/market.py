@@ -74,10 +74,12 @@ class _Market:
         if given is not None:  # summed over the partitions of Dask data: the term's array
             self.ours.__dict__["_array"] = given
         self.theirs = s.events(starts, weights=market["revenue"])
-        self.covered = s.events(starts).array() > 0
-        pos = s.grid.locate(day_numbers(starts))
-        self.companies = (pd.DataFrame({"pos": pos, "group": s.codes, "company": market["company"],
-                                        "revenue": market["revenue"]})
+        # Over a window, a span is covered when each of its periods is.
+        self.covered = s.throughout(s.events(starts).per_period() > 0)
+        row, pos = s.place(s.grid.locate(day_numbers(starts)))  # each row in every span
+        self.companies = (pd.DataFrame({"pos": pos, "group": s.codes[row],
+                                        "company": market["company"].to_numpy()[row],
+                                        "revenue": market["revenue"].to_numpy()[row]})
                           .groupby(["pos", "group", "company"], sort=False)["revenue"].sum()
                           .reset_index())
 

@@ -83,24 +83,25 @@ def _ratio(num: np.ndarray, den: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _medians(s: Scope, term: Term) -> np.ndarray:
-    """Median of the term's weights per (period, group): NaN where it has no row."""
-    assert isinstance(term, Events)
-    vals = as_weights(term.weights, len(term.pos))
-    ok = (term.pos >= 0) & term.where & ~np.isnan(vals)
-    key = term.pos[ok] * s.n_groups + term.codes[ok]
-    med = pd.Series(vals[ok]).groupby(key).median()
+    """Median of the term's weights per (period, group) over the span's rows: NaN where it has none."""
+    rows = median_rows(s, term)
+    med = rows["value"].groupby(rows["key"].to_numpy()).median()
     out = np.full(len(s.grid) * s.n_groups, np.nan)
     out[med.index.to_numpy()] = med.to_numpy()
     return out.reshape(len(s.grid), s.n_groups)
 
 
-def median_rows(formula: Formula) -> pd.DataFrame:
-    """A median KPI's ``(period, group)`` key and value per row (for the Dask executor)."""
-    s, (term,) = formula.scope, formula.numerator
+def median_rows(s: Scope, term: Term) -> pd.DataFrame:
+    """A median's ``(period, group)`` key and value per row, a row once in each span it is in.
+
+    The Dask executor gathers each key's rows from the units and takes their median.
+    """
     assert isinstance(term, Events)
-    vals = as_weights(term.weights, len(term.pos))
-    ok = (term.pos >= 0) & term.where & ~np.isnan(vals)
-    return pd.DataFrame({"key": term.pos[ok] * s.n_groups + term.codes[ok], "value": vals[ok]})
+    row, k = term.placed()
+    vals = as_weights(term.weights, len(term.pos))[row]
+    ok = ~np.isnan(vals)
+    return pd.DataFrame({"key": k[ok] * s.n_groups + term.codes[row[ok]].astype(np.int64),
+                         "value": vals[ok]})
 
 
 def evaluate(formula: Formula) -> pd.DataFrame | Subtotal:
@@ -111,7 +112,7 @@ def evaluate(formula: Formula) -> pd.DataFrame | Subtotal:
         if s.subtotals:
             nan = np.full(shape, np.nan)
             return Subtotal("median", nan, nan, np.bincount(s.codes, minlength=s.n_groups),
-                            rows=median_rows(formula))
+                            rows=median_rows(s, formula.numerator[0]))
         nan = np.full(shape, np.nan)
         return tidy_result(s, nan, nan, _medians(s, formula.numerator[0]))
     num, den = formula.arrays()
@@ -120,7 +121,7 @@ def evaluate(formula: Formula) -> pd.DataFrame | Subtotal:
         if formula.defined is not None:
             share = np.where(formula.defined, share, np.nan)
         nan = np.full(shape, np.nan)
-        return tidy_result(s, nan, nan, share - shift(share))
+        return tidy_result(s, nan, nan, share - shift(share, s.spans.lag))
     if formula.defined is not None:
         num = np.where(formula.defined, num, np.nan)
         den = np.where(formula.defined, den, np.nan)

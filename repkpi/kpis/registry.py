@@ -59,7 +59,7 @@ By = str | Sequence[str] | None
 """The ``by`` of a KPI call: a column, several, or None (ungrouped)."""
 
 COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
-                                   "fiscal_year_start": 1}
+                                   "fiscal_year_start": 1, "window": "period"}
 """The keyword arguments every KPI takes, with their defaults."""
 COMMON = tuple(COMMON_DEFAULTS)
 """The keyword arguments every KPI takes."""
@@ -382,7 +382,11 @@ by : str or list of str, optional
 start, end : period-like, optional
     First and last period returned (``"2024Q1"``, ``"2024-01"``, a date).
 fiscal_year_start : int
-    Month the (fiscal) year starts in; quarters and years follow it."""
+    Month the (fiscal) year starts in; quarters and years follow it.
+window : {"period", "ytd", "qtd"} or int
+    The span each value covers: the period (default), the (fiscal) year to
+    date, the quarter to date (``freq="M"``), or the N periods ending with it
+    (``freq="M", window=12``: the trailing twelve months)."""
 _CI_DOC = """\
 ci : float, optional
     Confidence level of a Wilson score interval: adds ``lower`` and ``upper``."""
@@ -424,7 +428,7 @@ def _block(title: str, body: str) -> str:
 
 
 def _signature(declare: Callable[..., Any], proportion: bool) -> inspect.Signature:
-    """``(data, /, *, freq, by, start, end, fiscal_year_start, <own options>[, ci])``."""
+    """``(data, /, *, freq, by, start, end, fiscal_year_start, window, <own options>[, ci])``."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_ONLY)]
     params += [inspect.Parameter(name, keyword, default=default)
