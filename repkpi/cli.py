@@ -75,8 +75,27 @@ def _engine_options(command: argparse.ArgumentParser) -> None:
                               "or with a unit (500MB, 8GiB; default 4GiB)")
 
 
+def _window_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--window", type=_window, default="period", metavar="W",
+                         help="the span of each value: period (default), ytd (the fiscal year "
+                              "to date), qtd (the quarter to date, monthly periods) or a number "
+                              "N of periods ending with each one (12 with monthly periods: the "
+                              "trailing twelve months)")
+
+
+def _window(text: str) -> str | int:
+    """A ``--window``: ``period``, ``ytd``, ``qtd`` or a whole number of periods >= 1."""
+    value = text.strip().lower()
+    if value in ("period", "ytd", "qtd"):
+        return value
+    if re.fullmatch(r"\d+", value) and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"period, ytd, qtd or a number of periods >= 1, got {text!r}")
+
+
 def _one_kpi_options(command: argparse.ArgumentParser) -> None:
     """The options of the commands about one KPI (detail, explain), after their own."""
+    _window_option(command)
     command.add_argument("--option", action="append", type=_kpi_option, default=[],
                          metavar="KEY=VALUE", dest="options",
                          help="one of the KPI's own options, e.g. threshold=10000 (repeatable; "
@@ -174,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
     kpis.add_argument("data_dir", metavar="DATA_DIR")
     kpis.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
+    _window_option(kpis)
     kpis.add_argument("--by", action="append", metavar="COLUMN",
                       help="a dimension to break the KPIs down by (repeatable)")
     kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
@@ -327,7 +347,7 @@ def _kpis(args: argparse.Namespace, out: Console) -> int:
     with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, args.errors)
     with out.status(Text("Computing the KPIs ...")):
-        result = compute(data, freq=args.freq, by=args.by,
+        result = compute(data, freq=args.freq, by=args.by, window=args.window,
                          fiscal_year_start=args.fiscal_year_start or 1)
     if result.empty:
         out.print("No KPI could be computed from these tables.")
@@ -369,7 +389,8 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
     try:
         with out.status(Text(f"Listing the rows of {args.kpi} in {args.period} ...")):
             rows = detail(data, args.kpi, period=args.period, by=by, only=args.only,
-                          fiscal_year_start=args.fiscal_year_start, **options)
+                          fiscal_year_start=args.fiscal_year_start, window=args.window,
+                          **options)
     except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
         _console(stderr=True).print(
             f"repkpi detail: {exc}", markup=False)
@@ -407,7 +428,8 @@ def _explain(args: argparse.Namespace, out: Console) -> int:
     try:
         with out.status(Text(f"Explaining {args.kpi} in {args.period} ...")):
             why = explain(data, args.kpi, period=args.period, by=by, against=args.against,
-                          fiscal_year_start=args.fiscal_year_start, **dict(args.options))
+                          fiscal_year_start=args.fiscal_year_start, window=args.window,
+                          **dict(args.options))
     except MissingTableError as exc:  # the data lacks a table the KPI needs: a data problem
         _console(stderr=True).print(
             f"repkpi explain: {exc}", markup=False)

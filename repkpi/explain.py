@@ -20,7 +20,15 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, KpiSpec
 from repkpi.kpis.detail import period_freq
 from repkpi.kpis.intervals import change_interval
-from repkpi.kpis.registry import By, check_options, normalise_by, refuse_after_as_of
+from repkpi.kpis.registry import (
+    By,
+    Window,
+    check_options,
+    check_window,
+    normalise_by,
+    refuse_after_as_of,
+    window_lag,
+)
 from repkpi.periods import Calendar, Freq, PeriodLike
 
 __all__ = ["COLUMNS", "explain", "top_drivers"]
@@ -36,7 +44,7 @@ _TOTAL = "total"
 
 def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
             against: PeriodLike | None = None, freq: Freq | None = None,
-            fiscal_year_start: int = 1, **options: Any) -> pd.DataFrame:
+            fiscal_year_start: int = 1, window: Window = "period", **options: Any) -> pd.DataFrame:
     """Why a KPI's value changed between two periods: each group's contribution.
 
     Parameters
@@ -54,11 +62,16 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
         The columns whose groups share out the change, as the KPI's ``by``.
     against : period-like, optional
         The period compared with, of the same length; default the one before
-        ``period``.
+        ``period`` (over a window, the one whose span the KPI compares with:
+        the span of the same length just before, or for ``"ytd"`` and
+        ``"qtd"`` the same span a year earlier).
     freq : {"M", "Q", "Y"}, optional
         The period length, when ``period`` is a date.
     fiscal_year_start : int
         Month the (fiscal) year starts in.
+    window : {"period", "ytd", "qtd"} or int
+        The span of both values, as the KPI takes it (the year to date
+        against the same span a year earlier, the trailing twelve months...).
     **options
         The KPI's own options (``threshold=``, ``targets=``...).
 
@@ -124,15 +137,23 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     >>> whole = repkpi.kpis.csat(data, start="2026Q1", end="2026Q2")["value"]
     >>> bool(np.isclose(why["contribution"].iloc[:-1].sum(), whole.iloc[1] - whole.iloc[0]))
     True
+
+    The year to date against the same months a year earlier:
+
+    >>> ytd = repkpi.explain(data, "win_rate", period="2026-06", by="region", window="ytd")
+    >>> str(ytd.attrs["against"])
+    '2025-06'
     """
     spec = _decomposable(kpi)
     _check_options(spec, by, options)
     freq = freq or period_freq(period)
-    current, previous = _periods(period, against, Calendar(freq, fiscal_year_start))
+    check_window(window, freq)
+    current, previous = _periods(period, against, Calendar(freq, fiscal_year_start),
+                                 window_lag(window, freq))
     for asked in (current, previous):
         refuse_after_as_of(data, asked, what="explain")
     columns = normalise_by(by)
-    kwargs = dict(options, freq=freq, fiscal_year_start=fiscal_year_start,
+    kwargs = dict(options, freq=freq, fiscal_year_start=fiscal_year_start, window=window,
                   start=min(current, previous), end=max(current, previous))
     groups = _side_by_side(KPIS[kpi](data, by=by, **kwargs), columns, previous, current)
     whole = _side_by_side(KPIS[kpi](data, **kwargs), [], previous, current).iloc[0]
@@ -187,12 +208,12 @@ def _check_options(spec: KpiSpec, by: By, options: dict[str, Any]) -> None:
                           "over groups.\nHint: leave ci= out.")
 
 
-def _periods(period: PeriodLike, against: PeriodLike | None,
-             calendar: Calendar) -> tuple[pd.Period, pd.Period]:
-    """``period`` and ``against`` (default: the period before) as periods of ``calendar``."""
+def _periods(period: PeriodLike, against: PeriodLike | None, calendar: Calendar,
+             lag: int = 1) -> tuple[pd.Period, pd.Period]:
+    """``period`` and ``against`` (default: ``lag`` periods before) as periods of ``calendar``."""
     current = calendar.period(period)
     if against is None:
-        return current, current - 1
+        return current, current - lag
     if _length(against) not in (None, calendar.freq):
         raise OptionError(f"against={against!r} is not a period of the same length as "
                           f"period={period!r} (freq {calendar.freq!r}).\nHint: compare a quarter with "

@@ -35,55 +35,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import MissingTableError, OptionError
+from repkpi.errors import MissingTableError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import compact, dimensions, with_missing
-from repkpi.kpis.registry import COMMON_DEFAULTS, normalise_by
+from repkpi.kpis.registry import COMMON_DEFAULTS, Window, check_window, normalise_by, window_lag
 from repkpi.periods import NAT, Calendar, Freq, Grid, PeriodLike, day_numbers
 from repkpi.schemas import COLUMNS
 
 __all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "Scope", "Shifted", "Spans",
-           "Term", "WholeFacts", "Window", "as_of_day", "as_weights", "date_columns", "running", "shift"]
+           "Term", "WholeFacts", "as_of_day", "as_weights", "date_columns", "running", "shift"]
 
 _FAR = np.iinfo(np.int64).max
 At = Literal["open", "last"]
 """A day of each period: the close of ``P.open`` (the day before ``P.first``) or of ``P.last``."""
-Window = Literal["period", "ytd", "qtd"] | int
-"""The span a KPI's value at P covers: P itself, the (fiscal) year or quarter to date, or N periods."""
-_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
-
-
-def check_window(window: Any, freq: str) -> None:
-    """Raise :class:`OptionError` for a ``window`` that names no span of ``freq``'s periods.
-
-    Examples
-    --------
-    >>> check_window(12, "M"), check_window("ytd", "Q")
-    (None, None)
-    >>> check_window("qtd", "Q")
-    Traceback (most recent call last):
-    ...
-    repkpi.errors.OptionError: window='qtd' (quarter to date) needs freq='M', got freq='Q'...
-    >>> check_window(0, "M")
-    Traceback (most recent call last):
-    ...
-    repkpi.errors.OptionError: window must be 'period', 'ytd', 'qtd' or a whole number of periods >= 1, got 0...
-    """
-    whole = isinstance(window, int | np.integer) and not isinstance(window, bool | np.bool_)
-    if not (window in ("period", "ytd", "qtd") if isinstance(window, str) else whole and window >= 1):
-        raise OptionError(
-            f"window must be 'period', 'ytd', 'qtd' or a whole number of periods >= 1, got "
-            f"{window!r}.\nHint: window='ytd' for the (fiscal) year to date, window=12 with "
-            "freq='M' for the trailing twelve months."
-        )
-    if window == "qtd" and freq != "M":
-        raise OptionError(
-            f"window='qtd' (quarter to date) needs freq='M', got freq={freq!r}.\nHint: with "
-            "freq='Q' a period is a whole quarter already (window='period'); use freq='M', "
-            "window='qtd' for each month's quarter to date."
-        )
-
-
 @dataclass(frozen=True)
 class Request:
     """What one KPI call asks for, in the options every KPI takes.
@@ -180,8 +144,9 @@ class Spans:
     def of(cls, grid: Grid, window: Window, calendar: Calendar) -> Spans:
         """The spans of ``grid``'s periods under ``window``, in ``calendar``'s (fiscal) year."""
         periods = grid.periods
+        lag = window_lag(window, calendar.freq)
         if window == "period":
-            return cls(np.zeros(len(grid), dtype=np.int64), grid.first, 1)
+            return cls(np.zeros(len(grid), dtype=np.int64), grid.first, lag)
         if isinstance(window, str):  # the (fiscal) year or quarter to date
             if calendar.freq == "M":
                 back = (np.asarray(periods.month) - calendar.fiscal_year_start) % 12
@@ -189,9 +154,8 @@ class Spans:
             else:  # pandas numbers a fiscal year's quarters from its first
                 back = np.asarray(periods.quarter) - 1 if calendar.freq == "Q" else np.zeros(
                     len(grid), dtype=np.int64)
-            lag = _PER_YEAR[calendar.freq]
         else:
-            back, lag = np.full(len(grid), int(window) - 1, dtype=np.int64), int(window)
+            back = np.full(len(grid), int(window) - 1, dtype=np.int64)
         back = np.asarray(back, dtype=np.int64)
         if not len(grid):
             return cls(back, grid.first, lag)

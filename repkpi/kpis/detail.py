@@ -9,7 +9,15 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
-from repkpi.kpis.registry import KPIS, By, check_options, executor_for, refuse_after_as_of
+from repkpi.kpis.registry import (
+    KPIS,
+    By,
+    Window,
+    check_options,
+    check_window,
+    executor_for,
+    refuse_after_as_of,
+)
 from repkpi.periods import Calendar, Freq, PeriodLike
 
 __all__ = ["Only", "detail", "period_freq"]
@@ -49,7 +57,7 @@ def period_freq(period: PeriodLike) -> Freq:
 
 def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
            only: Only | None = None, freq: Freq | None = None, fiscal_year_start: int = 1,
-           **options: Any) -> pd.DataFrame:
+           window: Window = "period", **options: Any) -> pd.DataFrame:
     """The rows behind a KPI's value in one period: which accounts, deals, tickets, contracts.
 
     Parameters
@@ -74,6 +82,10 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     freq : {"M", "Q", "Y"}, optional
         The period length, when ``period`` is a date.
     fiscal_year_start : int
+    window : {"period", "ytd", "qtd"} or int
+        The span of the value, as the KPI takes it: the rows dated in the
+        period's span (the year to date, the trailing N periods), the states
+        at the span's opening and at ``P.last``.
     **options
         The KPI's own options (``threshold=``, ``targets=``...).
 
@@ -119,6 +131,15 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
     True
     >>> list(kept.columns[kept.columns.get_loc("account_id"):][:2])
     ['account_id', 'account_name']
+
+    Over a window, the rows of the span add up to the windowed value:
+
+    >>> won = detail(data, "revenue", period="2025-09", window="ytd")
+    >>> ytd = repkpi.kpis.revenue(data, freq="M", window="ytd", start="2025-09", end="2025-09")
+    >>> bool(abs(won["numerator_weight"].sum() - ytd["numerator"].iloc[0]) < 1e-6)
+    True
+    >>> won["closed_on"].min() >= pd.Timestamp("2025-01-01")
+    True
     """
     if kpi not in KPIS:
         raise OptionError(f"Unknown KPI {kpi!r}.\nHint: the KPIs are {sorted(KPIS)}.")
@@ -128,13 +149,14 @@ def detail(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By = None,
         raise OptionError(f"only must be 'numerator' or 'rest', got {only!r}.\nHint: 'rest' keeps "
                           "the rows in the denominator but not in the numerator.")
     freq = freq or period_freq(period)
+    check_window(window, freq)
     wanted = Calendar(freq, fiscal_year_start).period(period)
     if not spec.forward:
         ahead = " and ".join(name for name, s in KPIS.items() if s.forward)
         refuse_after_as_of(data, wanted, what=f"detail of {kpi}",
                            instead=f"the forward view of what is scheduled is {ahead}'s; ")
     kwargs = dict(options, freq=freq, by=by, start=wanted, end=wanted,
-                  fiscal_year_start=fiscal_year_start)
+                  fiscal_year_start=fiscal_year_start, window=window)
     result = executor_for(data).detail(data, spec, kwargs, wanted)
     if only == "numerator":
         result = result[result["in_numerator"]].reset_index(drop=True)

@@ -42,10 +42,10 @@ from repkpi.errors import (
 from repkpi.periods import Calendar, in_progress, period_label
 
 __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Executor", "KpiSpec",
-           "SpecView", "call_key", "check_by", "check_needs", "check_options", "executor_for", "kpi",
-           "normalise_by", "observed", "refuse_absent", "refuse_after_as_of",
-           "register_default_executors",
-           "register_executor", "run_one", "stale_attrs", "time_attrs"]
+           "SpecView", "Window", "call_key", "check_by", "check_needs", "check_options",
+           "check_window", "executor_for", "kpi", "normalise_by", "observed", "refuse_absent",
+           "refuse_after_as_of", "register_default_executors", "register_executor", "run_one",
+           "stale_attrs", "time_attrs", "window_lag"]
 
 Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
@@ -57,6 +57,59 @@ Call = tuple[str, dict[str, Any]]
 
 By = str | Sequence[str] | None
 """The ``by`` of a KPI call: a column, several, or None (ungrouped)."""
+Window = Literal["period", "ytd", "qtd"] | int
+"""The span a KPI's value at P covers: P itself, the (fiscal) year or quarter to date, or N periods."""
+
+
+def check_window(window: Any, freq: str) -> None:
+    """Raise :class:`OptionError` for a ``window`` that names no span of ``freq``'s periods.
+
+    Examples
+    --------
+    >>> check_window(12, "M"), check_window("ytd", "Q")
+    (None, None)
+    >>> check_window("qtd", "Q")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: window='qtd' (quarter to date) needs freq='M', got freq='Q'...
+    >>> check_window(0, "M")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: window must be 'period', 'ytd', 'qtd' or a whole number of periods...
+    """
+    whole = isinstance(window, int | np.integer) and not isinstance(window, bool | np.bool_)
+    if not (window in ("period", "ytd", "qtd") if isinstance(window, str) else whole and window >= 1):
+        raise OptionError(
+            f"window must be 'period', 'ytd', 'qtd' or a whole number of periods >= 1, got "
+            f"{window!r}.\nHint: window='ytd' for the (fiscal) year to date, window=12 with "
+            "freq='M' for the trailing twelve months."
+        )
+    if window == "qtd" and freq != "M":
+        raise OptionError(
+            f"window='qtd' (quarter to date) needs freq='M', got freq={freq!r}.\nHint: with "
+            "freq='Q' a period is a whole quarter already (window='period'); use freq='M', "
+            "window='qtd' for each month's quarter to date."
+        )
+
+
+_PER_YEAR = {"M": 12, "Q": 4, "Y": 1}
+
+
+def window_lag(window: Window, freq: str) -> int:
+    """How many periods back the span a windowed value is compared with ends.
+
+    The span of the same length just before (1 for ``"period"``, N for N
+    periods); for ``"ytd"`` and ``"qtd"`` the same span a year earlier.
+
+    Examples
+    --------
+    >>> window_lag("period", "Q"), window_lag(12, "M"), window_lag("ytd", "Q"), window_lag("qtd", "M")
+    (1, 12, 4, 12)
+    """
+    if window == "period":
+        return 1
+    return _PER_YEAR[freq] if isinstance(window, str) else int(window)
+
 
 COMMON_DEFAULTS: dict[str, Any] = {"freq": "Q", "by": None, "start": None, "end": None,
                                    "fiscal_year_start": 1, "window": "period"}

@@ -40,7 +40,8 @@ def test_each_kpi_is_its_spec_and_reads_as_a_function():
     assert isinstance(spec, KpiSpec)
     assert (spec.__name__, spec.__module__) == ("retention_rate", "repkpi.kpis.customers")
     params = inspect.signature(spec).parameters
-    assert list(params) == ["data", "freq", "by", "start", "end", "fiscal_year_start", "method", "ci"]
+    assert list(params) == ["data", "freq", "by", "start", "end", "fiscal_year_start", "window",
+                            "method", "ci"]
     assert (params["data"].kind, params["method"].default) == (params["data"].POSITIONAL_ONLY,
                                                                "standard")
     assert spec.__doc__.startswith("Share of the customers kept over the period.")
