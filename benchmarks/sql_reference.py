@@ -25,6 +25,18 @@ Each KPI is one SQL query built from common table expressions (CTEs):
     the KPI itself, aggregated per (period, group) and LEFT JOINed on
     ``frame`` (counts default to 0, medians to NULL).
 
+Windows (analysis.md, "Windows"; ``window=`` of ``kpi`` and ``compute_all``):
+each row of ``periods`` also holds ``s_first``, the first day of the span
+that the value at P covers (P's own first day; the year's or the quarter's
+for ``"ytd"`` and ``"qtd"``; N - 1 periods earlier for a number N), and
+``c_first``, the first day of the period whose span P is compared with
+(growth, deltas: N periods back, a year back for ``"ytd"`` and ``"qtd"``).
+Events join P when their period lies between ``s_first`` and P (so a row
+meets every span that holds it), states are taken on the day before
+``s_first`` and on ``p_last``, medians over the rows so joined, engaged
+accounts counted once per span, and the market's rows summed over the
+span's periods, a (span, region) covered only when each of its periods is.
+
 Conventions (shared with the pandas library):
 
 * timestamps are normalised to UTC and belong to the period of their UTC date;
@@ -83,6 +95,7 @@ Public API::
     con = connect("data/sample")                 # or connect(folder, as_of="2025-11-14")
     df = kpi(con, "churn_rate", freq="Q", by="region")
     long = compute_all(con, freq="M", by="rep_id")
+    ttm = compute_all(con, freq="M", window=12)   # or window="ytd", "qtd", 4 (quarters)...
     df = kpi(con, "sla_compliance", clock="business", calendar={"timezone": ..., "hours": ...})
     rows = ticket_clock(con, calendar)   # each ticket's business hours and deadlines
 """
@@ -378,8 +391,32 @@ def _trunc(expr: str, freq: str) -> str:
     return f"CAST(date_trunc('{FREQ_UNIT[freq]}', {expr}) AS DATE)"
 
 
-_OPEN = "CAST(p.p_first - INTERVAL 1 DAY AS DATE)"
-"""P.open, the day before P.first: the opening state of P is the closing state of P-1."""
+_OPEN = "CAST(p.s_first - INTERVAL 1 DAY AS DATE)"
+"""The span's opening, the day before its first day (P.open, the day before P.first, for a
+period alone): the opening state of P is the closing state of P-1."""
+
+
+def _in_span(expr: str, freq: str, alias: str = "p") -> str:
+    """The date ``expr`` lies in the span of period ``alias``: its period from s_first to P."""
+    return f"{_trunc(expr, freq)} BETWEEN {alias}.s_first AND {alias}.p_first"
+
+
+def _span_sql(freq: str, window) -> tuple[str, str]:
+    """SQL of ``s_first`` and ``c_first`` from a period's ``p_first`` (see the module's docstring)."""
+    step = FREQ_MONTHS[freq]
+    if window == "period":
+        return "p_first", f"CAST(p_first - INTERVAL {step} MONTH AS DATE)"
+    if window in ("ytd", "qtd"):
+        if window == "qtd" and freq != "M":
+            raise ValueError(f"window='qtd' needs freq='M', got {freq!r}")
+        unit = "year" if window == "ytd" else "quarter"
+        return (f"CAST(date_trunc('{unit}', p_first) AS DATE)",
+                "CAST(p_first - INTERVAL 12 MONTH AS DATE)")
+    n = int(window)
+    if n < 1:
+        raise ValueError(f"window must be 'period', 'ytd', 'qtd' or a number >= 1, got {window!r}")
+    return (f"CAST(p_first - INTERVAL {(n - 1) * step} MONTH AS DATE)",
+            f"CAST(p_first - INTERVAL {n * step} MONTH AS DATE)")
 
 
 def _active_on(a: str, day: str) -> str:
@@ -395,9 +432,10 @@ def _label(freq: str) -> str:
     return "strftime(p_first, '%Y')"
 
 
-def _periods_ctes(freq: str, months_sql: str) -> str:
+def _periods_ctes(freq: str, months_sql: str, window="period") -> str:
     """``grid``/``periods`` CTEs from a ``months`` CTE body (column ``m``)."""
     step = FREQ_MONTHS[freq]
+    s_first, c_first = _span_sql(freq, window)
     return f"""
 months AS ({months_sql}),
 grid AS (
@@ -411,12 +449,14 @@ periods AS (  -- in the period in progress, the end is the as-of date
     SELECT p_first,
            CASE WHEN (SELECT d FROM as_of) >= p_first AND (SELECT d FROM as_of) < p_end
                 THEN (SELECT d FROM as_of) ELSE p_end END AS p_last,
-           {_label(freq)} AS period
+           {_label(freq)} AS period,
+           {s_first} AS s_first,
+           {c_first} AS c_first
     FROM period_ends
 )"""
 
 
-def _grid_ctes(tables: list[str], freq: str) -> str:
+def _grid_ctes(tables: list[str], freq: str, window="period") -> str:
     """Period grid spanned by all date/datetime columns of ``tables``."""
     parts = [
         f"SELECT CAST({col} AS DATE) AS d FROM {table}" for table in tables for col in DATE_COLUMNS[table]
@@ -435,7 +475,7 @@ bounds AS (  -- from the first date of the KPI's tables to the as-of date of the
            coalesce((SELECT d FROM as_of), max(d)) AS hi FROM (
         {union}
     ) WHERE d IS NOT NULL
-),{_periods_ctes(freq, months)}"""
+),{_periods_ctes(freq, months, window)}"""
 
 
 def _by_expr(con, name: str, main: str, by: str | None) -> tuple[str, str]:
@@ -518,7 +558,7 @@ ORDER BY f.p_first, f.__grp NULLS LAST"""
 
 
 def _sql_customers(name: str, freq: str) -> tuple[str, str]:
-    in_p = lambda col: f"{_trunc(col, freq)} = p.p_first"  # noqa: E731
+    in_p = lambda col: _in_span(col, freq)  # noqa: E731
     if name == "new_customers":
         return (
             f"""
@@ -537,11 +577,15 @@ new_in_p AS (
     FROM keyed k JOIN periods p ON {in_p("k.customer_since")}
     GROUP BY ALL
 ),
-series AS (
-    SELECT f.p_first, f.period, f.__grp, coalesce(n.n, 0) AS n,
-           lag(coalesce(n.n, 0)) OVER (PARTITION BY f.__grp ORDER BY f.p_first) AS prev
+counts AS (
+    SELECT f.p_first, f.c_first, f.period, f.__grp, coalesce(n.n, 0) AS n
     FROM frame f LEFT JOIN new_in_p n
       ON n.p_first = f.p_first AND n.__grp IS NOT DISTINCT FROM f.__grp
+),
+series AS (  -- against the span compared with (none before the grid: NULL)
+    SELECT c.*, b.n AS prev
+    FROM counts c LEFT JOIN counts b
+      ON b.p_first = c.c_first AND b.__grp IS NOT DISTINCT FROM c.__grp
 )""",
             """
 SELECT period, __grp,
@@ -611,9 +655,12 @@ engagements AS (
     UNION ALL
     SELECT account_id, CAST(responded_at AS DATE) AS d FROM surveys
 ),
-engaged AS (  -- (account, period) pairs with at least one engagement
-    SELECT DISTINCT account_id, {_trunc("d", freq)} AS p_first
-    FROM engagements WHERE d IS NOT NULL
+engaged_on AS (
+    SELECT DISTINCT account_id, d FROM engagements WHERE d IS NOT NULL
+),
+engaged AS (  -- (account, period) pairs with at least one engagement in the period's span
+    SELECT DISTINCT e.account_id, p.p_first
+    FROM engaged_on e JOIN periods p ON {_in_span("e.d", freq)}
 ),
 agg AS (
     SELECT p.p_first, k.__grp,
@@ -683,7 +730,7 @@ def _sql_deals(name: str, freq: str) -> tuple[str, str]:
         f"""
 agg AS (  -- deals closed in P
     SELECT p.p_first, k.__grp, {num_den}
-    FROM keyed k JOIN periods p ON {_trunc("k.closed_on", freq)} = p.p_first
+    FROM keyed k JOIN periods p ON {_in_span("k.closed_on", freq)}
     GROUP BY ALL
 )""",
         _final(kind),
@@ -707,7 +754,7 @@ renewed AS (  -- contracts that some contract names in renewal_of
 agg AS (  -- due = end_date in P
     SELECT p.p_first, k.__grp, {num_den}
     FROM keyed k
-    JOIN periods p ON {_trunc("k.end_date", freq)} = p.p_first
+    JOIN periods p ON {_in_span("k.end_date", freq)}
     LEFT JOIN renewed r ON r.contract_id = k.contract_id
     GROUP BY ALL
 )""",
@@ -743,7 +790,7 @@ agg AS (  -- cohort = accounts with ARR(a, P.open) > 0
 
 
 def _sql_tickets(name: str, freq: str) -> tuple[str, str]:
-    opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
+    opened_in_p = _in_span("CAST(k.opened_at AS DATE)", freq)
     if name in ("sla_compliance", "first_response_sla"):
         # first_response_sla: the same rule on first_response_at, with the response targets.
         hours_of = SLA_TARGET_HOURS if name == "sla_compliance" else RESPONSE_TARGET_HOURS
@@ -812,7 +859,7 @@ def _sql_surveys(name: str, freq: str) -> tuple[str, str]:
 agg AS (  -- responses in P
     SELECT p.p_first, k.__grp, {num_den}
     FROM keyed k
-    JOIN periods p ON {_trunc("CAST(k.responded_at AS DATE)", freq)} = p.p_first
+    JOIN periods p ON {_in_span("CAST(k.responded_at AS DATE)", freq)}
     GROUP BY ALL
 )""",
         _final(kind),
@@ -855,7 +902,7 @@ def _market_granularity(con) -> str | None:
     return kinds.pop() if kinds else None
 
 
-def _market_sql(con, name: str, freq: str, by: str | None) -> str:
+def _market_sql(con, name: str, freq: str, by: str | None, window="period") -> str:
     if by not in (None, "region"):
         raise ValueError(f"{name}: by must be None or 'region', got {by!r}")
     gran = _market_granularity(con) or freq
@@ -886,7 +933,7 @@ def _market_sql(con, name: str, freq: str, by: str | None) -> str:
     ctes = f"""
 mkt AS (
     SELECT {m_first} AS m_first, region, company, revenue FROM market
-),{_periods_ctes(freq, months)},
+),{_periods_ctes(freq, months, window)},
 groups AS ({groups}),
 frame AS (
     SELECT periods.*, groups.__grp FROM periods CROSS JOIN groups
@@ -894,22 +941,27 @@ frame AS (
 keyed AS (
     SELECT t.*, {deals_grp} AS __grp FROM {deals_from}
 ),
-ours AS (  -- our revenue: won deals closed in P (deals outside the grid drop out in the join)
+ours AS (  -- our revenue: won deals closed in P's span
     SELECT f.p_first, f.__grp, sum(k.amount) AS ours
     FROM keyed k
-    JOIN frame f ON {_trunc("k.closed_on", freq)} = f.p_first
+    JOIN frame f ON {_in_span("k.closed_on", freq, "f")}
                 AND k.__grp IS NOT DISTINCT FROM f.__grp
     WHERE k.stage = 'won'
     GROUP BY ALL
 ),
-competitors AS (  -- each company's revenue in (P, group)
+per_period AS (  -- each company's revenue in (period, group)
     SELECT {_trunc("m_first", freq)} AS p_first, {mkt_grp} AS __grp, company,
            sum(revenue) AS revenue
     FROM mkt
     GROUP BY ALL
 ),
+competitors AS (  -- each company's revenue over (P's span, group)
+    SELECT f.p_first, c.__grp, c.company, sum(c.revenue) AS revenue
+    FROM periods f JOIN per_period c ON c.p_first BETWEEN f.s_first AND f.p_first
+    GROUP BY ALL
+),
 totals AS (
-    SELECT f.p_first, f.period, f.__grp,
+    SELECT f.p_first, f.c_first, f.period, f.__grp,
            coalesce(o.ours, 0) AS ours,
            coalesce(o.ours, 0) + coalesce(
                (SELECT sum(c.revenue) FROM competitors c
@@ -920,11 +972,16 @@ totals AS (
     FROM frame f
     LEFT JOIN ours o ON o.p_first = f.p_first AND o.__grp IS NOT DISTINCT FROM f.__grp
 ),
-covered AS (  -- (P, group) with market rows: elsewhere there is no market to compare with
-    SELECT DISTINCT p_first, __grp FROM competitors
+covered AS (  -- (P, group) with market rows in each period of P's span: elsewhere there is
+               -- no market to compare with
+    SELECT f.p_first, c.__grp
+    FROM periods f JOIN per_period c ON c.p_first BETWEEN f.s_first AND f.p_first
+    GROUP BY ALL
+    HAVING count(DISTINCT c.p_first)
+           = datediff('month', any_value(f.s_first), any_value(f.p_first)) / {FREQ_MONTHS[freq]} + 1
 ),
 shares AS (
-    SELECT t.p_first, t.period, t.__grp,
+    SELECT t.p_first, t.c_first, t.period, t.__grp,
            CASE WHEN c.p_first IS NULL THEN NULL ELSE t.ours END AS ours,
            CASE WHEN c.p_first IS NULL THEN NULL ELSE t.total END AS total,
            CASE WHEN c.p_first IS NULL THEN NULL ELSE t.rank END AS rank,
@@ -944,7 +1001,9 @@ SELECT period, __grp,
 SELECT period, __grp,
        CAST(NULL AS DOUBLE) AS numerator,
        CAST(NULL AS DOUBLE) AS denominator,
-       share - lag(share) OVER (PARTITION BY __grp ORDER BY p_first) AS value"""
+       share - (SELECT b.share FROM shares b
+                WHERE b.p_first = shares.c_first
+                  AND b.__grp IS NOT DISTINCT FROM shares.__grp) AS value"""
     elif name == "market_rank":
         final = """
 SELECT period, __grp,
@@ -1186,7 +1245,8 @@ clocked AS (
 )"""
 
 
-def _business_sql(con, name: str, freq: str, by: str | None, columns: list[str]) -> str:
+def _business_sql(con, name: str, freq: str, by: str | None, columns: list[str],
+                  window="period") -> str:
     """The service KPI ``name`` on the business clock (``openings`` created)."""
     source, grp = _by_expr(con, name, "tickets", by)
     body = source.replace("tickets AS t", "clocked AS t", 1)
@@ -1200,7 +1260,7 @@ groups AS (
 frame AS (
     SELECT periods.*, groups.__grp FROM periods CROSS JOIN groups
 ),"""
-    opened_in_p = f"{_trunc('CAST(k.opened_at AS DATE)', freq)} = p.p_first"
+    opened_in_p = _in_span("CAST(k.opened_at AS DATE)", freq)
     if name in ("sla_compliance", "first_response_sla"):
         what = "resolve" if name == "sla_compliance" else "respond"
         agg = f"""
@@ -1222,7 +1282,7 @@ agg AS (
     GROUP BY ALL
 )"""
         kind = "median"
-    return (f"WITH {_grid_ctes(['tickets'], freq)},{_clock_ctes(con, columns)},{keyed}{agg}\n"
+    return (f"WITH {_grid_ctes(['tickets'], freq, window)},{_clock_ctes(con, columns)},{keyed}{agg}\n"
             f"{_final(kind)}")
 
 
@@ -1259,11 +1319,12 @@ _BUILDERS = {
 
 
 def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None, clock: str = "calendar",
-            calendar: dict | None = None) -> str:
+            calendar: dict | None = None, window="period") -> str:
     """The SQL text computing KPI ``name`` (for inspection and benchmarks).
 
     ``clock="business"`` (service KPIs only) needs ``calendar`` and creates the
-    table ``openings`` from it.
+    table ``openings`` from it. ``window``: ``"period"``, ``"ytd"``, ``"qtd"``
+    (monthly) or a number of periods (calendar years only).
     """
     if name not in KPIS:
         raise KeyError(f"unknown KPI {name!r}; known: {', '.join(KPI_NAMES)}")
@@ -1278,20 +1339,21 @@ def kpi_sql(con, name: str, *, freq: str = "Q", by: str | None = None, clock: st
         if table not in loaded:
             raise MissingTableError(f"KPI {name!r} needs table {table!r}, which is not loaded")
     if name in MARKET_KPIS:
-        return _market_sql(con, name, freq, by)
+        return _market_sql(con, name, freq, by, window)
     if clock != "calendar":
         if clock != "business" or name not in SERVICE_KPIS or calendar is None:
             raise ValueError(f"{name}: clock={clock!r} needs a service KPI and a calendar")
-        return _business_sql(con, name, freq, by, create_openings(con, calendar))
+        return _business_sql(con, name, freq, by, create_openings(con, calendar), window)
     main = tables[0]
     agg, final = _BUILDERS[main](name, freq)
-    return f"WITH {_grid_ctes(tables, freq)},{_keyed_ctes(con, name, main, by)},{agg}\n{final}"
+    return (f"WITH {_grid_ctes(tables, freq, window)},{_keyed_ctes(con, name, main, by)},{agg}\n"
+            f"{final}")
 
 
 def kpi(con, name: str, *, freq: str = "Q", by: str | None = None, clock: str = "calendar",
-        calendar: dict | None = None) -> pd.DataFrame:
+        calendar: dict | None = None, window="period") -> pd.DataFrame:
     """One KPI: columns period, [by], numerator, denominator, value."""
-    sql = kpi_sql(con, name, freq=freq, by=by, clock=clock, calendar=calendar)
+    sql = kpi_sql(con, name, freq=freq, by=by, clock=clock, calendar=calendar, window=window)
     df = con.execute(sql).df()
     out = pd.DataFrame({"period": df["period"].astype(str)})
     if by is not None:
@@ -1301,7 +1363,8 @@ def kpi(con, name: str, *, freq: str = "Q", by: str | None = None, clock: str = 
     return out.reset_index(drop=True)
 
 
-def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None) -> pd.DataFrame:
+def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None,
+                window="period") -> pd.DataFrame:
     """Every KPI (or those of ``kpis``) in long format with a ``kpi`` column first.
 
     With ``kpis=None``, KPIs whose tables are not loaded are skipped, and so
@@ -1320,7 +1383,7 @@ def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None) -> pd
                 continue
             if name in MARKET_KPIS and FREQ_MONTHS[freq] < FREQ_MONTHS[_market_granularity(con) or freq]:
                 continue
-        df = kpi(con, name, freq=freq, by=by)
+        df = kpi(con, name, freq=freq, by=by, window=window)
         df.insert(0, "kpi", name)
         frames.append(df)
     cols = ["kpi", "period"] + ([by] if by else []) + ["numerator", "denominator", "value"]
