@@ -622,11 +622,11 @@ class Events(Term):
     def placed(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows that count, each with every span it counts in: ``(row, span)`` pairs."""
         if "_placed" not in self.__dict__:
-            row, k = self.s.place(self.pos, self.opening)
-            ok = self.where[row]
+            counted = self.where.copy()
             if self.codes.dtype.kind == "f":  # rows whose group is unknown to the scope
-                ok &= ~np.isnan(self.codes[row])
-            self.__dict__["_placed"] = (row[ok], k[ok])
+                counted &= ~np.isnan(self.codes)
+            pos = np.where(counted, self.pos, -1)
+            self.__dict__["_placed"] = self.s.place(pos, self.opening)
         return self.__dict__["_placed"]
 
     def array(self) -> np.ndarray:

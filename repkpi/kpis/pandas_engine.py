@@ -84,11 +84,24 @@ def _ratio(num: np.ndarray, den: np.ndarray, scale: float) -> np.ndarray:
 
 def _medians(s: Scope, term: Term) -> np.ndarray:
     """Median of the term's weights per (period, group) over the span's rows: NaN where it has none."""
-    rows = median_rows(s, term)
-    med = rows["value"].groupby(rows["key"].to_numpy()).median()
+    key, value = _median_keys(s, term)
+    med = pd.Series(value).groupby(key).median()
     out = np.full(len(s.grid) * s.n_groups, np.nan)
     out[med.index.to_numpy()] = med.to_numpy()
     return out.reshape(len(s.grid), s.n_groups)
+
+
+def _median_keys(s: Scope, term: Term) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(period, group)`` key and the value of each row of a median, once per span it is in."""
+    assert isinstance(term, Events)
+    value = as_weights(term.weights, len(term.pos))
+    if s.spans.single and term.opening is None:  # a row in its own period only: no copies
+        ok = (term.pos >= 0) & term.where & ~np.isnan(value)
+        return term.pos[ok] * s.n_groups + term.codes[ok].astype(np.int64, copy=False), value[ok]
+    row, k = term.placed()
+    value = value[row]
+    ok = ~np.isnan(value)
+    return k[ok] * s.n_groups + term.codes[row[ok]].astype(np.int64, copy=False), value[ok]
 
 
 def median_rows(s: Scope, term: Term) -> pd.DataFrame:
@@ -96,12 +109,8 @@ def median_rows(s: Scope, term: Term) -> pd.DataFrame:
 
     The Dask executor gathers each key's rows from the units and takes their median.
     """
-    assert isinstance(term, Events)
-    row, k = term.placed()
-    vals = as_weights(term.weights, len(term.pos))[row]
-    ok = ~np.isnan(vals)
-    return pd.DataFrame({"key": k[ok] * s.n_groups + term.codes[row[ok]].astype(np.int64),
-                         "value": vals[ok]})
+    key, value = _median_keys(s, term)
+    return pd.DataFrame({"key": key, "value": value})
 
 
 def evaluate(formula: Formula) -> pd.DataFrame | Subtotal:
