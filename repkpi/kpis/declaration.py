@@ -442,12 +442,14 @@ class Scope:
         """
         spans = self.spans
         inside = pos >= 0
+        if spans.single:  # each row in its own period's span, if anywhere
+            if opening is not None:
+                inside &= opening < spans.first[np.maximum(pos, 0)]
+            row = np.flatnonzero(inside)
+            return row, pos[row]
         lo = pos
         if opening is not None:
             lo = np.maximum(pos, np.searchsorted(spans.first, opening, side="right"))
-        if spans.single and opening is None:
-            row = np.flatnonzero(inside)
-            return row, pos[row]
         hi = np.searchsorted(spans.start, pos, side="right")  # spans k with start <= pos
         counts = np.where(inside, np.maximum(hi - lo, 0), 0)
         row = np.repeat(np.arange(len(pos)), counts)
