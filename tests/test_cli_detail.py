@@ -193,7 +193,8 @@ def test_quarantine_lists_the_rows_of_the_valid_data(tmp_path, capsys):
 def test_option_values_read_as_numbers_when_they_are(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_detail(data, kpi, *, period, by=None, only=None, fiscal_year_start=1, **options):
+    def fake_detail(data, kpi, *, period, by=None, only=None, fiscal_year_start=1,
+                    window="period", **options):
         seen.update(options, by=by, fiscal_year_start=fiscal_year_start)
         return pd.DataFrame({"period": [pd.Period(period, freq="Q")]})
 
