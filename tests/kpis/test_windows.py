@@ -230,3 +230,38 @@ def test_explain_compares_the_year_to_date_with_the_same_span_a_year_earlier(sam
     assert np.isclose(total["value_previous"], ends["2025-06"])
     assert np.isclose(total["value_current"], ends["2026-06"])
     assert np.isclose(why["contribution"].iloc[:-1].sum(), ends["2026-06"] - ends["2025-06"])
+
+
+# -- against the periods' own values, on the sample -----------------------------------------------
+def test_a_window_of_one_period_is_the_period(sample):
+    for freq in ("Q", "M"):
+        pd.testing.assert_frame_equal(repkpi.compute(sample, freq=freq, window=1),
+                                      repkpi.compute(sample, freq=freq))
+
+
+ADDITIVE = [name for name, spec in repkpi.KPIS.items()
+            if spec.adds_over_time and spec.route != "market"]
+"""The KPIs whose numerator and denominator are sums over the rows dated in the span."""
+
+
+@pytest.mark.parametrize(("freq", "window"), [("M", 12), ("Q", 4), ("M", "ytd"), ("Q", "ytd"),
+                                              ("M", "qtd")])
+def test_sums_of_events_are_the_sums_of_the_periods_of_the_span(sample, freq, window):
+    # An independent route: each period's own numerator and denominator, summed with pandas
+    # over the periods of the span (a rolling sum, or a running sum within the year or quarter).
+    periods = repkpi.compute(sample, ADDITIVE, freq=freq).sort_values(["kpi", "period"])
+    spans = repkpi.compute(sample, ADDITIVE, freq=freq, window=window)
+    parts = periods.groupby("kpi", sort=False)[["numerator", "denominator"]]
+    if isinstance(window, int):
+        summed = parts.rolling(window, min_periods=1).sum().reset_index(level=0, drop=True)
+    else:
+        start = pd.PeriodIndex(periods["period"]).asfreq("Y" if window == "ytd" else "Q")
+        summed = periods.groupby(["kpi", start.astype(str)])[["numerator", "denominator"]].cumsum()
+    expected = periods[["kpi", "period"]].join(summed)
+    got = spans.merge(expected, on=["kpi", "period"], suffixes=("", "_summed"))
+    assert len(got) == len(spans) == len(periods)
+    assert np.allclose(got["numerator"], got["numerator_summed"], rtol=1e-9, atol=1e-6)
+    ratio = got["kpi"].map(lambda name: repkpi.KPIS[name].kind == "ratio")
+    assert np.allclose(got.loc[ratio, "denominator"], got.loc[ratio, "denominator_summed"],
+                       rtol=1e-9, atol=1e-6)
+    assert (got.loc[~ratio, "denominator"] == 1).all()  # a count's or a sum's, by convention
