@@ -48,6 +48,8 @@ __all__ = ["Active", "At", "Events", "Formula", "Matrix", "Pairs", "Request", "S
 _FAR = np.iinfo(np.int64).max
 At = Literal["open", "last"]
 """A day of each period: the close of ``P.open`` (the day before ``P.first``) or of ``P.last``."""
+
+
 @dataclass(frozen=True)
 class Request:
     """What one KPI call asks for, in the options every KPI takes.
