@@ -219,11 +219,11 @@ def engagement_rate(s: Scope) -> Formula:
     for table, column in touches:
         if table is not None:
             account = positions(table["account_id"], accounts["account_id"], memo=lookups(data))
-            row, pos = s.place(s.grid.locate(day_numbers(table[column])))  # in each span
-            inside = account[row] >= 0
-            pairs.append(account[row][inside] * width + pos[inside])
+            pos = s.grid.locate(day_numbers(table[column]))
+            inside = (account >= 0) & (pos >= 0)
+            pairs.append(account[inside] * width + pos[inside])
     pairs = compact(np.concatenate(pairs))[0]
-    account, pos = pairs // width, pairs % width
+    account, pos = s.spread(pairs // width, pairs % width)  # an account once in each span
     last = s.bounds("last")[pos]
     since = day_numbers(accounts["customer_since"])[account]
     churned = day_numbers(accounts["churned_on"])[account]

@@ -458,6 +458,19 @@ class Scope:
         offset = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
         return row, np.repeat(lo, counts) + offset
 
+    def spread(self, keys: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct ``(key, period)`` pairs as distinct ``(key, span)`` pairs.
+
+        A key (an account) is once in each span that holds one of its
+        periods: what a distinct count over the span counts.
+        """
+        if self.spans.single:
+            return keys, pos
+        row, span = self.place(pos)
+        width = len(self.grid)
+        pairs = compact(keys[row] * width + span)[0]
+        return pairs // width, pairs % width
+
     # -- declarations' vocabulary -------------------------------------------
     def events(self, dates: pd.Series, *, where: Any = None, weights: Any = None,
                codes: np.ndarray | None = None, frame: pd.DataFrame | None = None,
