@@ -44,7 +44,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, CalendarLike, read_calendar
 from repkpi.kpis.clocks import Clock, TicketClock, check_clock
 from repkpi.kpis.detail import detail, period_freq
-from repkpi.kpis.registry import executor_for, refuse_after_as_of
+from repkpi.kpis.registry import executor_for, refuse_absent, refuse_after_as_of
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
 from repkpi.periods import NAT, Calendar, Freq, PeriodLike, micros, period_label
 from repkpi.schemas import PRIORITIES
@@ -142,7 +142,8 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     dict of str to AttentionList
         Always the four keys, in this order: ``"churned"``,
         ``"open_sla_breaches"``, ``"renewals_due"``, ``"largest_open_deals"``.
-        A list whose table is not loaded is empty, with the ``reason``.
+        A list whose table is not loaded, or that needs a column the
+        export does not have, is empty, with the ``reason``.
 
     Raises
     ------
@@ -162,13 +163,15 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     * ``churned``: :func:`repkpi.detail` of ``churn_rate`` for the period,
       rows ``in_numerator`` (accounts active on the day before the period
       and churned by its last day). ``arr`` is the account's ARR on that
-      day (its contracts active then; NaN without contracts). Largest
+      day (its contracts active then; NaN without contracts or without
+      their ``end_date``). Largest
       ``arr`` first, then by ``churned_on`` and ``account_id``.
     * ``open_sla_breaches``: tickets opened and not resolved at the snapshot
       time whose deadline ``opened_at + target hours`` is before it (on the
       business clock, or paused: the first instant at which the target's
       hours are on the ticket's clock); tickets with no priority have no
-      agreed time and are left out. The snapshot
+      agreed time and are left out; an export without ``priority`` or
+      ``resolved_at`` (``data.absent``) gives no list, with the reason. The snapshot
       time is that of every service KPI (kpis.md, "Snapshot time"): the
       close of ``data.as_of``, 24:00 UTC. ``hours_overdue`` = (snapshot - deadline) in hours (on the
       business clock or paused: the hours on the clock past the target at
@@ -214,17 +217,19 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
         for key in ("churned", "renewals_due"):
             reasons.setdefault(key, "The data records no date: there is no period to review.")
             frames[key] = None
-    if "churned" not in reasons:
-        frames["churned"] = _churned(data, reviewed, fiscal)
-    if "renewals_due" not in reasons:
-        try:
-            frames["renewals_due"] = _renewals(data, reviewed + 1, fiscal)
-        except AbsentColumnError as exc:  # no renewal_of: every contract would look unrenewed
-            frames["renewals_due"], reasons["renewals_due"] = None, str(exc).splitlines()[0]
-    if "open_sla_breaches" not in reasons:
-        frames["open_sla_breaches"] = _open_breaches(data, hours, clock, calendar, pause)
-    if "largest_open_deals" not in reasons:
-        frames["largest_open_deals"] = _open_deals(data)
+    # A list that needs a column the export does not have is empty with the reason, never
+    # computed as if every row were empty (no churned_on: nobody churned; no renewal_of: every
+    # contract unrenewed; no priority: no ticket with an agreed time).
+    makers = {"churned": lambda: _churned(data, reviewed, fiscal),
+             "renewals_due": lambda: _renewals(data, reviewed + 1, fiscal),
+             "open_sla_breaches": lambda: _open_breaches(data, hours, clock, calendar, pause),
+             "largest_open_deals": lambda: _open_deals(data)}
+    for key, make in makers.items():
+        if key not in reasons:
+            try:
+                frames[key] = make()
+            except AbsentColumnError as exc:
+                frames[key], reasons[key] = None, str(exc).splitlines()[0]
     frames = _named(data, frames, reviewed)
     following = None if reviewed is None else reviewed + 1
     heads = {"churned": (reviewed, "Accounts churned", ""),
@@ -300,7 +305,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def _churned(data: Any, period: pd.Period, fiscal: int) -> pd.DataFrame:
     rows = detail(data, "churn_rate", period=period, fiscal_year_start=fiscal)
     rows = rows.loc[rows["in_numerator"], ["account_id", "rep_id", "customer_since", "churned_on"]]
-    if data.contracts is None:
+    if data.contracts is None or "end_date" in (getattr(data, "absent", None) or {}).get("contracts", ()):
         return rows.assign(arr=np.nan)
     opening = period.start_time.normalize() - pd.Timedelta(days=1)  # P.open, the day before P
     contracts = data.contracts
@@ -332,6 +337,7 @@ def _snapshot(data: Any) -> pd.Timestamp | None:
 def _open_breaches(data: Any, hours: dict[str | None, float], clock: Clock = "calendar",
                    calendar: CalendarLike | None = None,
                    pause: str | Sequence[str] | None = None) -> pd.DataFrame:
+    refuse_absent(data, "the list of open SLA breaches", "tickets", ["resolved_at", "priority"])
     now = _snapshot(data)
     if now is None:  # the data records nothing: nothing is open
         return _empty(COLUMNS["open_sla_breaches"])

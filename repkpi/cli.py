@@ -42,6 +42,8 @@ from repkpi.outputs import check_out_folder, require_openpyxl, write_rows
 if TYPE_CHECKING:
     import pandas as pd
 
+    from repkpi.io.loading import CrmData
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -283,6 +285,8 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     if summary.empty:
         out.print(f"No table files found in {args.data_dir}.", markup=False)
         return EXIT_INVALID
+    for line in _absent_lines(data):
+        out.print(line, markup=False)
     for note in data.coverage_notes():
         out.print(f"Note: {note}.", markup=False)
     if data.rejects.empty:
@@ -291,6 +295,21 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     out.print()
     out.print(_describe_rejects(data.rejects, shown=args.shown), markup=False)
     return EXIT_INVALID
+
+
+def _absent_lines(data: CrmData) -> list[str]:
+    """One line per table with absent columns (``data.absent``): the columns and the KPIs they stop."""
+    from repkpi.kpis import KPIS
+
+    lines = []
+    for table, columns in (getattr(data, "absent", None) or {}).items():
+        if not columns:
+            continue
+        needs = {f"{table}.{column}" for column in columns}
+        stopped = [name for name, spec in KPIS.items() if needs.intersection(spec.needs)]
+        stops = f"; stops {', '.join(stopped)}" if stopped else "; no KPI needs them"
+        lines.append(f"Absent: {table} has no {', '.join(columns)} column(s){stops}.")
+    return lines
 
 
 def _row_columns(rejects: pd.DataFrame) -> list[str]:

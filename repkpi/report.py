@@ -643,12 +643,14 @@ def _quality(data: CrmData, seen: Review) -> str:
     rows = "".join(
         f"<tr><td>{_esc(r.table)}</td><td class='num'>{r.rows:,}</td>"
         f"<td class='num'>{r.loaded:,}</td><td class='num'>{r.rejected:,}</td>"
+        f"<td class='num'>{r.deleted:,}</td><td class='num'>{r.trailer:,}</td>"
         f"<td class='muted'>{_esc(Path(str(r.source)).name)}</td></tr>"
         for r in quality.itertuples(index=False))
     missing = "".join(f"<li>{_esc(k)}: {_esc(v)}</li>" for k, v in seen.skipped.items())
     rejected = _rows_set_aside(data)
     return (f'<h2 id="quality">Data quality</h2><table id="quality-table"><thead><tr><th>Table</th>'
             '<th class="num">Rows read</th><th class="num">Loaded</th><th class="num">Rejected</th>'
+            '<th class="num">Deleted</th><th class="num">Trailer lines</th>'
             f"<th>File</th></tr></thead><tbody>{rows}</tbody></table>"
             f'<p class="muted">{rejected:,} row(s) set aside'
             f'{"; rejects.csv lists each with its reason" if rejected else ""}. As of '

@@ -115,7 +115,7 @@ def _arr_terms(s: Scope) -> tuple[Matrix, Matrix, Matrix]:
 
 
 @kpi(title="Net revenue retention (NRR)", label="NRR", table="contracts", unit="percent",
-     kind="ratio", timing="state", route="by_account")
+     kind="ratio", timing="state", route="by_account", needs=("contracts.end_date",))
 def net_revenue_retention(s: Scope) -> Formula:
     """ARR on P.last over ARR on P.open, for the accounts with ARR on P.open.
 
@@ -142,7 +142,7 @@ def net_revenue_retention(s: Scope) -> Formula:
 
 
 @kpi(title="Gross revenue retention (GRR)", label="GRR", table="contracts", unit="percent",
-     kind="ratio", timing="state", route="by_account")
+     kind="ratio", timing="state", route="by_account", needs=("contracts.end_date",))
 def gross_revenue_retention(s: Scope) -> Formula:
     """Sum of min(ARR on P.last, ARR on P.open) over ARR on P.open, same cohort as NRR.
 

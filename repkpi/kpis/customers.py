@@ -102,7 +102,7 @@ def new_customer_growth(s: Scope) -> Formula:
 
 
 @kpi(title="Active customers", table="accounts", unit="count", kind="count", timing="state",
-     needs=("accounts.customer_since",))
+     needs=("accounts.customer_since", "accounts.churned_on"))
 def active_customers(s: Scope) -> Formula:
     """Accounts active on the period's last day (a count).
 
@@ -122,7 +122,7 @@ def active_customers(s: Scope) -> Formula:
 
 
 @kpi(title="Churn rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
-     timing="state", pace="churn", needs=("accounts.customer_since",))
+     timing="state", pace="churn", needs=("accounts.customer_since", "accounts.churned_on"))
 def churn_rate(s: Scope) -> Formula:
     """Share of the opening book (accounts active on P.open) that churned by P.last.
 
@@ -153,7 +153,7 @@ def churn_rate(s: Scope) -> Formula:
 
 @kpi(title="Retention rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
      timing="state", pace="retention", subset_when={"method": "cohort"},
-     needs=("accounts.customer_since",))
+     needs=("accounts.customer_since", "accounts.churned_on"))
 def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standard") -> Formula:
     """Share of the customers kept over the period.
 
@@ -192,7 +192,7 @@ def retention_rate(s: Scope, *, method: Literal["standard", "cohort"] = "standar
 
 @kpi(title="Engagement rate", table="accounts", unit="percent", kind="ratio", interval="wilson",
      timing="state", route="by_account", any_of=("activities", "surveys"),
-     needs=("accounts.customer_since",))
+     needs=("accounts.customer_since", "accounts.churned_on"))
 def engagement_rate(s: Scope) -> Formula:
     """Share of the accounts active on P.last that engaged during P (an account counts once).
 
@@ -234,7 +234,7 @@ def engagement_rate(s: Scope) -> Formula:
 
 @kpi(title="Key accounts", table="accounts", unit="count", kind="count", timing="window",
      route="by_account", reads=("deals",),
-     needs=("accounts.customer_since", "deals.closed_on", "deals.amount"))
+     needs=("accounts.customer_since", "accounts.churned_on", "deals.closed_on", "deals.amount"))
 def key_accounts(s: Scope, *, threshold: float = 100_000) -> Formula:
     """Accounts active on P.last whose won deals of the last 12 months reach ``threshold``.
 

@@ -15,7 +15,8 @@ from repkpi.kpis.registry import kpi
 __all__ = ["senior_reps"]
 
 
-@kpi(title="Senior representatives", table="reps", unit="count", kind="count", timing="state")
+@kpi(title="Senior representatives", table="reps", unit="count", kind="count", timing="state",
+     needs=("reps.left_on",))
 def senior_reps(s: Scope, *, years: int = 3) -> Formula:
     """Reps employed on P.last with at least ``years`` of service (a count).
 

@@ -74,10 +74,18 @@ def test_every_kpi_that_reads_an_optional_column_declares_it():
         "win_rate": ("deals.closed_on",),
         "cross_sell_rate": ("deals.closed_on", "deals.deal_type"),
         "cross_sell_wins": ("deals.closed_on", "deals.deal_type"),
-        "key_accounts": ("accounts.customer_since", "deals.closed_on", "deals.amount"),
+        "key_accounts": ("accounts.customer_since", "accounts.churned_on", "deals.closed_on",
+                         "deals.amount"),
         "market_share": ("deals.closed_on", "deals.amount"),
         "new_customers": ("accounts.customer_since",),
-        "churn_rate": ("accounts.customer_since",),
+        # End dates: empty is "not ended" for that row; absent is "cannot tell who left".
+        "churn_rate": ("accounts.customer_since", "accounts.churned_on"),
+        "retention_rate": ("accounts.customer_since", "accounts.churned_on"),
+        "active_customers": ("accounts.customer_since", "accounts.churned_on"),
+        "engagement_rate": ("accounts.customer_since", "accounts.churned_on"),
+        "net_revenue_retention": ("contracts.end_date",),
+        "gross_revenue_retention": ("contracts.end_date",),
+        "senior_reps": ("reps.left_on",),
         "renewal_rate": ("contracts.end_date", "contracts.renewal_of"),
         "sla_compliance": ("tickets.resolved_at", "tickets.priority"),
         "first_response_sla": ("tickets.first_response_at", "tickets.priority"),
@@ -307,3 +315,81 @@ def test_the_cli_lists_the_kpi_as_skipped_with_the_reason(folder):
     printed = out.getvalue()
     assert "skipped revenue: revenue needs deals.amount; the deals table (" in printed
     assert re.search(r"^\s*win_rate 2024 Q1\s+100", printed, re.MULTILINE)  # D1 won of 1
+
+
+def test_an_export_without_churned_on_refuses_churn_instead_of_reporting_none(folder):
+    # Two customers since January 2024; the file has no churned_on column. Read as empty,
+    # churn for 2024Q2 would be 0 of 2 (nobody left): a wrong number, not a missing one.
+    path = folder(accounts="""\
+        account_id,customer_since
+        A1,2024-01-10
+        A2,2024-02-01
+        """)
+    data = repkpi.load(path)
+    assert data.absent == {"accounts": ["account_name", "rep_id", "region", "segment",
+                                        "churned_on"]}
+    for name in ("churn_rate", "retention_rate", "active_customers"):
+        with pytest.raises(repkpi.AbsentColumnError,
+                           match=rf"^{name} needs accounts\.churned_on; the accounts table "):
+            KPIS[name](data)
+    kpis.new_customers(data)  # new customers read customer_since alone
+    # The column present and empty: nobody has left. A3 (since 15 April, the latest date, so
+    # 2024Q2 is in progress) is not in Q2's opening book of 31 March (A1, A2): 0 of 2.
+    path = folder(accounts="""\
+        account_id,customer_since,churned_on
+        A1,2024-01-10,
+        A2,2024-02-01,
+        A3,2024-04-15,
+        """)
+    result = kpis.churn_rate(repkpi.load(path), freq="Q", start="2024Q2", end="2024Q2")
+    assert result[["numerator", "denominator"]].to_numpy().tolist() == [[0.0, 2.0]]
+
+
+@pytest.mark.parametrize("preset", ["hubspot", "salesforce"])
+def test_a_preset_says_its_churn_date_is_a_custom_field(tmp_path, preset):
+    # The accounts export without the custom churn date column: churn names where it comes from.
+    source = FIXTURES / preset / ("companies.csv" if preset == "hubspot" else "accounts.csv")
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    header = next(h for h in ("Churn Date", "Churn_Date__c") if h in frame.columns)
+    frame.drop(columns=header).to_csv(tmp_path / source.name, index=False)
+    data = repkpi.load(tmp_path, source=preset, errors="quarantine")
+    assert "churned_on" in data.absent["accounts"]
+    label = {"hubspot": "HubSpot", "salesforce": "Salesforce"}[preset]
+    with pytest.raises(repkpi.AbsentColumnError) as info:
+        kpis.churn_rate(data)
+    assert str(info.value).startswith(
+        f"churn_rate needs accounts.churned_on; {label} has no standard churn date; the "
+        f"{preset} preset reads it from a custom date ")
+
+
+def test_freshdesk_first_response_sla_says_the_export_counts_business_hours():
+    # The freshdesk preset reads no first reply (its only figure is in business hours):
+    # first_response_sla refuses with where the figure is and how to read it.
+    data = repkpi.load(FIXTURES / "freshdesk", source="freshdesk")
+    assert "first_response_at" in data.absent["tickets"]
+    with pytest.raises(repkpi.AbsentColumnError) as info:
+        kpis.first_response_sla(data)
+    assert str(info.value).splitlines()[0] == (
+        "first_response_sla needs tickets.first_response_at; the freshdesk export gives it only "
+        "as 'First response time (in hrs)', in business hours; a mapping file can read it as "
+        "calendar time for a 24/7 helpdesk (docs/mappings.md).")
+    # The 24/7 mapping file reads it: nothing absent there.
+    timed = repkpi.load(FIXTURES / "freshdesk", source=FIXTURES / "freshdesk_24x7.toml")
+    assert "first_response_at" not in timed.absent.get("tickets", [])
+
+
+def test_validate_prints_the_absent_columns_and_the_kpis_they_stop(folder):
+    import contextlib
+    import io
+
+    from repkpi.cli import main
+
+    path = folder(reps="""\
+        rep_id,hired_on
+        R1,2019-01-01
+        """)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["validate", str(path)]) == 0
+    assert ("Absent: reps has no name, team, region, left_on column(s); stops senior_reps."
+            in out.getvalue())
