@@ -216,7 +216,8 @@ def test_an_account_acquired_on_the_first_day_is_new_in_p_and_in_the_opening_boo
     # Q1: S = 1 (K), E = 2 (K F on 03-31), N = 1 (F) -> retention (2 - 1) / 1 = 1; churn 0 / 1.
     # Q2: S = 2 (K F on 03-31), E = 2, N = 0 -> retention 2 / 2 = 1; churn 0 / 2.
     # Declared as of 2024-06-30: Q2 is lived (the recorded as_of, 2024-01-01, would leave it NA).
-    data = loaded(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"]},
+    data = loaded(accounts={"account_id": ["K", "F"], "customer_since": ["2023-10-01", "2024-01-01"],
+                            "churned_on": [None, None]},
                as_of="2024-06-30")
     q1_q2 = {"start": "2024Q1", "end": "2024Q2"}
     assert rows(kpis.retention_rate(data, **q1_q2)) == expect([("2024Q1", 1, 1, 1.0), ("2024Q2", 2, 2, 1.0)])
@@ -225,9 +226,10 @@ def test_an_account_acquired_on_the_first_day_is_new_in_p_and_in_the_opening_boo
 
 
 # Nobody leaves: K before the data's first quarter, then F on 2024-01-01 (Q1.first and January's
-# first), G on 2024-02-15, M on 2024-03-01 (March's first day). No churned_on at all.
+# first), G on 2024-02-15, M on 2024-03-01 (March's first day). churned_on empty on every row.
 NOBODY_LEAVES = {"account_id": ["K", "F", "G", "M"],
-                 "customer_since": ["2023-11-15", "2024-01-01", "2024-02-15", "2024-03-01"]}
+                 "customer_since": ["2023-11-15", "2024-01-01", "2024-02-15", "2024-03-01"],
+                 "churned_on": [None, None, None, None]}
 
 
 @pytest.mark.parametrize(
@@ -359,7 +361,8 @@ def test_engagement_rate(loaded, rows, expect, tables, expected):
 
 def test_engagement_grid_spans_the_activities_too(loaded, rows, expect):
     # One account from 2024-01-10; an activity on 2024-07-05 stretches the grid to 2024Q3.
-    data = loaded(accounts={"account_id": ["A1"], "customer_since": ["2024-01-10"]},
+    data = loaded(accounts={"account_id": ["A1"], "customer_since": ["2024-01-10"],
+                            "churned_on": [None]},
                activities={"occurred_on": ["2024-07-05"]})
     assert rows(kpis.engagement_rate(data)) == expect([
         ("2024Q1", 0, 1, 0.0), ("2024Q2", 0, 1, 0.0), ("2024Q3", 1, 1, 1.0),

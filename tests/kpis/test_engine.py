@@ -206,7 +206,8 @@ def test_fiscal_quarter_label_is_pandas_q_mar(crm):
 
 # -- start, end and the grid --------------------------------------------------------------------
 # new customers: 2024Q1 two (01-10, 02-10), 2024Q2 one (05-01)
-GROWING = {"customer_since": ["2024-01-10", "2024-02-10", "2024-05-01"]}
+GROWING = {"customer_since": ["2024-01-10", "2024-02-10", "2024-05-01"],
+           "churned_on": [None, None, None]}  # nobody has left
 
 
 @pytest.mark.parametrize(
@@ -308,9 +309,10 @@ ACCOUNTS = {
     "region": ["north", "south", "north"],
     "tier": ["gold", None, "gold"],
     "customer_since": ["2024-01-15", "2024-02-15", "2024-05-01"],
+    "churned_on": [None, None, None],
 }
 REPS = {"rep_id": ["R1", "R2"], "team": ["a", "b"], "region": ["east", "west"],
-        "hired_on": ["2015-01-01", "2015-01-01"]}
+        "hired_on": ["2015-01-01", "2015-01-01"], "left_on": [None, None]}
 
 
 @pytest.mark.parametrize(

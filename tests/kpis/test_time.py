@@ -173,7 +173,8 @@ def test_a_kpi_whose_data_stops_earlier_runs_to_as_of(loaded, rows, expect):
 )
 def test_attrs_as_of_and_in_progress(loaded, as_of, freq, fiscal_year_start, in_progress):
     # The customers' own dates end on 2024-03-10; the declared as_of sets the last period.
-    data = loaded(accounts={"customer_since": ["2024-01-15", "2024-03-10"]}, as_of=as_of)
+    data = loaded(accounts={"customer_since": ["2024-01-15", "2024-03-10"],
+                            "churned_on": [None, None]}, as_of=as_of)
     options = {"freq": freq, "fiscal_year_start": fiscal_year_start}
     for result in (kpis.new_customers(data, **options), kpis.active_customers(data, **options),
                    repkpi.compute(data, ["new_customers", "churn_rate"], **options)):
@@ -256,7 +257,8 @@ def test_key_accounts_and_senior_reps_in_a_quarter_in_progress(loaded, rows, exp
     # Reps (3 years): R0 hired 2015 (senior); R1 hired 2021-05-18, senior from 2024-05-18 > as_of: not
     # yet; R2 hired 2015, leaves 2024-06-01, still employed on as_of; R3 hired 2021-06-20, not yet.
     # Senior on 05-15: R0 R2 = 2 (on 06-30 it would be R0 R1 R3 = 3).
-    accounts = {"account_id": ["K1", "A9"], "customer_since": ["2022-01-01", "2024-05-15"]}
+    accounts = {"account_id": ["K1", "A9"], "customer_since": ["2022-01-01", "2024-05-15"],
+                "churned_on": [None, None]}
     deals = {"account_id": ["K1"], "created_on": ["2023-06-01"], "closed_on": ["2023-06-10"],
              "amount": ["100000"]}
     reps = {"rep_id": ["R0", "R1", "R2", "R3"],
