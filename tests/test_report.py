@@ -878,11 +878,23 @@ def _quality(written: Written) -> dict[str, list[str]]:
 def test_data_quality_table_counts_rows_per_table(sample_report):
     quality = _quality(sample_report)
     assert sorted(quality) == sorted(p.stem for p in SAMPLE.glob("*.csv"))  # the tables it has
-    for table, (read, loaded, rejected, file) in quality.items():
+    for table, (read, loaded, rejected, deleted, trailer, file) in quality.items():
         rows = data_rows(SAMPLE / f"{table}.csv")
-        assert (read, loaded, rejected, file) == (f"{rows:,}", f"{rows:,}", "0", f"{table}.csv")
+        assert (read, loaded, rejected, deleted, trailer, file) == (
+            f"{rows:,}", f"{rows:,}", "0", "0", "0", f"{table}.csv")
     assert quality["tickets"][0] == "20,021"
     assert "0 row(s) set aside." in sample_report.page.by_id("quality-table").next_element().text
+
+
+def test_data_quality_table_shows_deleted_records_set_aside(tmp_path):
+    # The Salesforce "Export All" fixture (tests/io/fixtures/salesforce_export_all/README.md):
+    # accounts 4 rows = 3 loaded + 1 deleted, deals 13 = 12 loaded + 1 deleted; no trailer.
+    folder = Path(__file__).parent / "io" / "fixtures" / "salesforce_export_all"
+    data = repkpi.load(folder, source="salesforce")
+    written = _write(tmp_path / "out", data, [], "")
+    quality = _quality(written)
+    assert quality["accounts"][:5] == ["4", "3", "0", "1", "0"]
+    assert quality["deals"][:5] == ["13", "12", "0", "1", "0"]
 
 
 def test_quarantined_report_writes_the_rejects(messy_report):
