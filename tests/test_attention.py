@@ -220,6 +220,36 @@ def test_missing_tables_give_empty_lists_with_a_reason():
     assert tickets_only["churned"].reason == "No accounts table is loaded."
 
 
+def test_a_list_that_needs_an_absent_column_is_empty_with_the_reason():
+    # Tickets without a priority column: the export cannot tell which agreed time applies, so
+    # the list is not computed as if no ticket had one (data-model.md, "Columns an export
+    # does not have"); present and empty, every ticket has no agreed time and none is listed.
+    lists = repkpi.needs_attention(repkpi.CrmData(**{**TABLES,
+                                                     "tickets": TICKETS.drop(columns="priority")}))
+    breaches = lists["open_sla_breaches"]
+    assert (breaches.total, breaches.reason) == (0, (
+        "the list of open SLA breaches needs tickets.priority; the tickets table (<DataFrame>) "
+        "has no such column."))
+    assert list(breaches.rows.columns) == COLUMNS["open_sla_breaches"]
+    assert lists["churned"].reason is None
+    empty = repkpi.needs_attention(repkpi.CrmData(**{**TABLES,
+                                                     "tickets": TICKETS.assign(priority=None)}))
+    assert (empty["open_sla_breaches"].total, empty["open_sla_breaches"].reason) == (0, None)
+    # Accounts without churned_on: nobody can be named as churned.
+    lists = repkpi.needs_attention(repkpi.CrmData(**{**TABLES,
+                                                     "accounts": ACCOUNTS.drop(columns="churned_on")}))
+    assert lists["churned"].reason == ("churn_rate needs accounts.churned_on; the accounts table "
+                                       "(<DataFrame>) has no such column.")
+    assert lists["churned"].total == 0
+    # Contracts without end_date: nothing is due, and a churned account's ARR is unknown.
+    lists = repkpi.needs_attention(repkpi.CrmData(**{**TABLES,
+                                                     "contracts": CONTRACTS.drop(columns="end_date")}))
+    assert lists["renewals_due"].reason == ("renewal_rate needs contracts.end_date; the contracts "
+                                            "table (<DataFrame>) has no such column.")
+    assert column(lists, "churned", "account_id") == ["A1", "A2", "A6"]
+    assert np.isnan(lists["churned"].rows["arr"]).all()
+
+
 def test_data_with_no_date_has_no_period_to_review():
     lists = repkpi.needs_attention(repkpi.CrmData(contracts=CONTRACTS))  # contract dates are scheduled
     assert lists["renewals_due"].reason == "The data records no date: there is no period to review."
