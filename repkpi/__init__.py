@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from repkpi import kpis, whatif
 from repkpi.attention import needs_attention
+from repkpi.checks import check
+from repkpi.cohorts import cohorts
 from repkpi.datasets.shipped import load_sample, sample_path
 from repkpi.errors import (
     AbsentColumnError,
@@ -57,6 +59,8 @@ __all__ = [
     "PathNotFoundError",
     "RepkpiError",
     "__version__",
+    "check",
+    "cohorts",
     "compute",
     "detail",
     "explain",

@@ -11,6 +11,7 @@ it is, with rich's markup and emoji codes off, so that an id such as
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_LOOK = 0, 1, 2, 3
 _SOURCE = (f"the exports are a CRM's own: {', '.join(PRESETS)}, or a mapping TOML file "
            "(default: canonical tables)")
 
@@ -233,6 +234,22 @@ def _parser() -> argparse.ArgumentParser:
                          help="the dimension whose groups share out the change (repeatable)")
     _one_kpi_options(explain)
 
+    check = commands.add_parser("check", help="what needs a look: goals missed or at risk, "
+                                              "significant changes, groups out of line (exit 3 "
+                                              "when there is one)")
+    check.add_argument("data_dir", metavar="DATA_DIR")
+    check.add_argument("--goals", type=Path, metavar="FILE",
+                       help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
+                            "team's default goals)")
+    check.add_argument("--period", help="the period checked, e.g. 2026Q3 (default: each goal's "
+                                        "latest complete one)")
+    check.add_argument("--json", type=Path, metavar="FILE",
+                       help="also write the findings to this file, as a list of objects")
+    check.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    check.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(check)
+    _engine_options(check)
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -334,12 +351,20 @@ def _describe_rejects(rejects, *, shown: int) -> str:
     return "\n".join(lines)
 
 
-def _report(args: argparse.Namespace, out: Console) -> int:
+def _goals(args: argparse.Namespace) -> tuple[Path, object]:
+    """The goals file a command reads (``--goals``, else DATA_DIR/goals.toml) and its goals."""
     from repkpi.goals import DEFAULT_GOALS, load_goals
-    from repkpi.report import write_report
 
     goals_file = args.goals or (Path(args.data_dir) / "goals.toml")
-    goals = load_goals(goals_file) if args.goals or goals_file.is_file() else DEFAULT_GOALS
+    return goals_file, load_goals(goals_file) if args.goals or goals_file.is_file() \
+        else DEFAULT_GOALS
+
+
+def _report(args: argparse.Namespace, out: Console) -> int:
+    from repkpi.goals import DEFAULT_GOALS
+    from repkpi.report import write_report
+
+    goals_file, goals = _goals(args)
     check_out_folder(args.out, args.data_dir)  # before the work, not after it
     with out.status(Text(f"Loading {args.data_dir} ...")) as status:
         data = _load(args, args.errors)
@@ -562,8 +587,32 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace, out: Console) -> int:
+    """Print the findings, most important first; exit 3 when one is more than a note."""
+    from repkpi.checks import NOTES, check, needs_a_look
+
+    _, goals = _goals(args)
+    with out.status(Text(f"Loading {args.data_dir} ...")) as status:
+        data = _load(args, args.errors)
+        status.update(Text("Checking the goals, changes and groups ..."))
+        found = check(data, goals, period=args.period, fiscal_year_start=args.fiscal_year_start)
+    if args.json is not None:
+        records = found.astype(object).where(found.notna(), None).to_dict(orient="records")
+        text = json.dumps(records, indent=2, ensure_ascii=False)
+        staged = args.json.with_name(f".{args.json.name}.partial")
+        staged.write_text(text + "\n", encoding="utf-8")
+        staged.replace(args.json)  # whole or nothing
+    if found.empty:
+        out.print("Nothing needs a look.", markup=False)
+        return EXIT_OK
+    for record in found.itertuples(index=False):
+        out.print(f"{'note' if record.kind in NOTES else record.kind}: "
+                  f"{record.message}", markup=False)
+    return EXIT_LOOK if needs_a_look(found) else EXIT_OK
+
+
 _COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
-             "explain": _explain, "sample": _sample}
+             "explain": _explain, "check": _check, "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover

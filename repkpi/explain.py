@@ -29,7 +29,7 @@ from repkpi.kpis.registry import (
     refuse_after_as_of,
     window_lag,
 )
-from repkpi.periods import Calendar, Freq, PeriodLike
+from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, year_before
 
 __all__ = ["COLUMNS", "explain", "top_drivers"]
 
@@ -60,11 +60,14 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
         (month, quarter, year) is the KPI's ``freq``.
     by : str or list of str
         The columns whose groups share out the change, as the KPI's ``by``.
-    against : period-like, optional
+    against : period-like or "year_ago", optional
         The period compared with, of the same length; default the one before
         ``period`` (over a window, the one whose span the KPI compares with:
         the span of the same length just before, or for ``"ytd"`` and
-        ``"qtd"`` the same span a year earlier).
+        ``"qtd"`` the same span a year earlier). ``"year_ago"``: the same
+        period a year earlier; for a period in progress on ``data.as_of``,
+        the same span cut at the same day a year earlier (29 February reads
+        as 28 February), as the scorecard's ``change_yoy``.
     freq : {"M", "Q", "Y"}, optional
         The period length, when ``period`` is a date.
     fiscal_year_start : int
@@ -155,8 +158,11 @@ def explain(data: CrmData, kpi: str, /, *, period: PeriodLike, by: By,
     columns = normalise_by(by)
     kwargs = dict(options, freq=freq, fiscal_year_start=fiscal_year_start, window=window,
                   start=min(current, previous), end=max(current, previous))
-    groups = _side_by_side(KPIS[kpi](data, by=by, **kwargs), columns, previous, current)
-    whole = _side_by_side(KPIS[kpi](data, **kwargs), [], previous, current).iloc[0]
+    earlier = _earlier_data(data, current, against)
+    groups = _side_by_side(_values(data, earlier, kpi, kwargs, previous, current, by=by),
+                           columns, previous, current)
+    whole = _side_by_side(_values(data, earlier, kpi, kwargs, previous, current),
+                          [], previous, current).iloc[0]
     _check_whole(spec, groups, whole, previous, current)
     effects = _ratio_effects(groups, whole, spec.scale) if spec.kind == "ratio" else _sum_effects(groups)
     result = _with_change_interval(_with_total(effects, whole, columns), spec, options)
@@ -212,6 +218,8 @@ def _periods(period: PeriodLike, against: PeriodLike | None, calendar: Calendar,
              lag: int = 1) -> tuple[pd.Period, pd.Period]:
     """``period`` and ``against`` (default: ``lag`` periods before) as periods of ``calendar``."""
     current = calendar.period(period)
+    if against == "year_ago":
+        return current, year_before(current)
     if against is None:
         return current, current - lag
     if _length(against) not in (None, calendar.freq):
@@ -246,6 +254,23 @@ def _check_whole(spec: KpiSpec, groups: pd.DataFrame, whole: pd.Series, previous
                     f"their {side}s sum to {total}, the whole's is {whole[f'{side}_{suffix}']}."
                     "\nHint: some rows fall in no group of this by (a market region missing "
                     "from the market table, say); explain it by another column.")
+
+
+def _earlier_data(data: CrmData, current: pd.Period, against: PeriodLike | None) -> CrmData:
+    """The data the compared period is read from: as it stood a year before, for a year-ago to date."""
+    if against != "year_ago" or in_progress(data.as_of, current.freqstr) != current:
+        return data
+    return data.cut_at(year_before(data.as_of))
+
+
+def _values(data: CrmData, earlier: CrmData, kpi: str, kwargs: dict[str, Any],
+            previous: pd.Period, current: pd.Period, *, by: By = None) -> pd.DataFrame:
+    """The KPI in both periods: ``previous`` read from ``earlier`` when that is other data."""
+    if earlier is data:
+        return KPIS[kpi](data, by=by, **kwargs)
+    return pd.concat([KPIS[kpi](earlier, by=by, **{**kwargs, "start": previous, "end": previous}),
+                      KPIS[kpi](data, by=by, **{**kwargs, "start": current, "end": current})],
+                     ignore_index=True)
 
 
 # -- the split -----------------------------------------------------------------------------------

@@ -36,7 +36,15 @@ from repkpi.kpis.detail import period_freq
 from repkpi.kpis.groups import available_dimensions
 from repkpi.kpis.intervals import change_interval, wilson_interval
 from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
-from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label, to_period
+from repkpi.periods import (
+    Calendar,
+    Freq,
+    PeriodLike,
+    in_progress,
+    period_label,
+    to_period,
+    year_before,
+)
 
 __all__ = [
     "DEFAULT_GOALS",
@@ -54,6 +62,7 @@ __all__ = [
     "plan_goals",
     "refuse_unlived",
     "scorecard",
+    "year_ago_rows",
 ]
 
 Direction = Literal["at_least", "at_most"]
@@ -518,7 +527,12 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         ``change``, ``change_low`` and ``change_high`` (the 95% interval of
         the change by Newcombe's method, for a KPI that is a share of counts:
         :func:`repkpi.kpis.intervals.change_interval`; NA for the others),
-        ``significant`` (that interval excludes 0), ``observations`` (the
+        ``significant`` (that interval excludes 0); ``year_ago``,
+        ``change_yoy``, ``change_yoy_low``, ``change_yoy_high`` and
+        ``significant_yoy`` the same against the same period a year earlier
+        (NA when the data does not reach back; for a period in progress, the
+        same span cut at the same day a year earlier: :func:`year_ago_rows`),
+        ``observations`` (the
         denominator of a ratio) and
         ``low_data`` (fewer than :data:`LOW_DATA` observations behind a ratio:
         the status is not firm). When a goal's period is in progress, its
@@ -558,11 +572,13 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     # On Dask data, every goal's KPI in one pass over the data.
     executor_for(data).prefetch(data, goal_calls(plan, by_cols, fiscal_year_start))
     rows = []
+    then: dict[str, CrmData] = {}  # the data as it stood a year before as_of, cut once
     for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
                              fiscal_year_start=fiscal_year_start)
+        ago = year_ago_rows(data, goal, result, chosen, by_cols, fiscal_year_start, then)
         rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of,
-                           current=period == "current"))
+                           current=period == "current", ago=ago))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if len(card):  # the period as a person reads it, beside the period
         labels = {p: period_label(p) for p in pd.unique(card["period"]) if isinstance(p, pd.Period)}
@@ -573,6 +589,29 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
 
 
 _PACE = ["elapsed", "pace", "outlook"]
+
+
+def year_ago_rows(data: CrmData, goal: Goal, result: pd.DataFrame, chosen: pd.Period | None,
+                  by_cols: list[str], fiscal_year_start: int,
+                  then: dict[str, CrmData] | None = None) -> pd.DataFrame:
+    """The goal's KPI rows for the same period a year before ``chosen`` (analysis.md, "Comparisons").
+
+    A complete period is read from ``result``; a period in progress is read
+    against the same span cut at the same day a year earlier: the data as
+    it stood at the close of that day (:meth:`CrmData.cut_at`), kept in
+    ``then`` for the other goals. No rows when the data does not reach back.
+    """
+    if chosen is None:
+        return result.iloc[:0]
+    ago = year_before(chosen)
+    if in_progress(data.as_of, chosen.freqstr) != chosen:
+        return result[result["period"] == ago]
+    then = {} if then is None else then
+    if "data" not in then:
+        then["data"] = data.cut_at(year_before(data.as_of))
+    earlier = goal_result(then["data"], goal, by=by_cols, end=ago,
+                          fiscal_year_start=fiscal_year_start)
+    return earlier[earlier["period"] == ago]
 
 
 def _pace(goal: Goal, frame: pd.DataFrame, elapsed: float) -> pd.Series:
@@ -667,21 +706,27 @@ def focus_of(goals: Iterable[Goal], period: pd.Period) -> tuple[str, ...] | str:
 
 
 def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: list[str],
-           ci: float | None, as_of: pd.Timestamp | None, *, current: bool = False) -> pd.DataFrame:
+           ci: float | None, as_of: pd.Timestamp | None, *, current: bool = False,
+           ago: pd.DataFrame | None = None) -> pd.DataFrame:
     groups = result[by_cols].drop_duplicates() if by_cols else pd.DataFrame(index=[0])
     now = result[result["period"] == chosen] if chosen is not None else result.iloc[:0]
     before = result[result["period"] == chosen - 1] if chosen is not None else result.iloc[:0]
+    ago = result.iloc[:0] if ago is None else ago
     cols = ["numerator", "denominator", "value"]
-    earlier = {"numerator": "numerator_previous", "denominator": "denominator_previous",
-               "value": "previous"}
+    compared = [(before, {"numerator": "numerator_previous", "denominator": "denominator_previous",
+                          "value": "previous"}),
+                (ago, {"numerator": "numerator_yoy", "denominator": "denominator_yoy",
+                       "value": "year_ago"})]
     if by_cols:
         frame = groups.merge(now[[*by_cols, *cols]], on=by_cols, how="left")
-        frame = frame.merge(before[[*by_cols, *cols]].rename(columns=earlier),
-                            on=by_cols, how="left")
+        for rows, named in compared:
+            frame = frame.merge(rows[[*by_cols, *cols]].rename(columns=named),
+                                on=by_cols, how="left")
     else:
         frame = pd.DataFrame({c: [now[c].iloc[0] if len(now) else np.nan] for c in cols})
-        for c, named in earlier.items():
-            frame[named] = before[c].iloc[0] if len(before) else np.nan
+        for rows, named in compared:
+            for c, column in named.items():
+                frame[column] = rows[c].iloc[0] if len(rows) else np.nan
     value = frame["value"].astype(np.float64)
     attainment, status = _status(value, goal.target, goal.direction)
     observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].counted else pd.Series(
@@ -696,11 +741,15 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
     out = out.assign(value=value, target=float(goal.target), direction=goal.direction,
                      attainment=attainment, status=status,
                      previous=frame["previous"].astype(np.float64),
-                     change=value - frame["previous"].astype(np.float64))
-    real = change_interval(frame["numerator"], frame["denominator"], frame["numerator_previous"],
-                           frame["denominator_previous"],
-                           share=KPIS[goal.kpi].share_of_counts(goal.options))
-    out = pd.concat([out, real.set_axis(out.index)], axis=1)
+                     change=value - frame["previous"].astype(np.float64),
+                     year_ago=frame["year_ago"].astype(np.float64),
+                     change_yoy=value - frame["year_ago"].astype(np.float64))
+    share = KPIS[goal.kpi].share_of_counts(goal.options)
+    real = [change_interval(frame["numerator"], frame["denominator"], frame[f"numerator{suffix}"],
+                            frame[f"denominator{suffix}"], share=share,
+                            suffix=suffix.replace("_previous", "")).set_axis(out.index)
+            for suffix in ("_previous", "_yoy")]
+    out = pd.concat([out, *real], axis=1)
     out = out.assign(observations=observations, low_data=low)
     if chosen is not None and in_progress(as_of, chosen.freqstr) == chosen:
         days = (chosen.end_time.normalize() - chosen.start_time).days + 1

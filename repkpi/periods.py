@@ -25,7 +25,7 @@ import pandas as pd
 from repkpi.errors import OptionError
 
 __all__ = ["NAT", "Calendar", "Freq", "Grid", "PeriodLike", "day_numbers", "in_progress", "micros",
-           "pandas_freq", "period_label", "snapshot", "to_period"]
+           "pandas_freq", "period_label", "snapshot", "to_period", "year_before"]
 
 Freq = Literal["M", "Q", "Y"]
 PeriodLike = str | pd.Period | pd.Timestamp | dt.date
@@ -132,6 +132,21 @@ def in_progress(as_of: pd.Timestamp | None, pfreq: str) -> pd.Period | None:
         return None
     period = as_of.to_period(pfreq)
     return None if as_of.normalize() == period.end_time.normalize() else period
+
+
+def year_before(moment: pd.Period | pd.Timestamp) -> pd.Period | pd.Timestamp:
+    """The same period, or the same day, a year earlier (29 February reads as 28 February).
+
+    Examples
+    --------
+    >>> year_before(pd.Period("2026Q3", "Q-MAR")), year_before(pd.Period("2026-02", "M"))
+    (Period('2025Q3', 'Q-MAR'), Period('2025-02', 'M'))
+    >>> year_before(pd.Timestamp("2028-02-29"))
+    Timestamp('2027-02-28 00:00:00')
+    """
+    if isinstance(moment, pd.Period):
+        return pd.Period(moment.start_time - pd.DateOffset(years=1), freq=moment.freq)
+    return moment - pd.DateOffset(years=1)
 
 
 _RANK = {"D": 0, "M": 1, "Q": 2, "Y": 3, "A": 3}

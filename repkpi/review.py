@@ -51,8 +51,9 @@ LEADERBOARDS = ("revenue", "win_rate", "csat", "sla_compliance")
 LISTED = 1000
 """Rows kept per attention list (the report's page shows the first ones, report.xlsx all)."""
 _CARD_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
-                 "attainment", "status", "previous", "change", "change_low", "change_high",
-                 "significant", "observations", "low_data"]
+                 "attainment", "status", "previous", "change", "year_ago", "change_yoy",
+                 "change_low", "change_high", "significant", "change_yoy_low", "change_yoy_high",
+                 "significant_yoy", "observations", "low_data"]
 
 
 @dataclass
@@ -330,8 +331,11 @@ def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: 
                 "goal": [goal.label], "kpi": goal.kpi, "freq": goal.freq, "period": "",
                 "period_label": "", "value": np.nan, "target": float(goal.target),
                 "direction": goal.direction, "attainment": np.nan, "status": "no data",
-                "previous": np.nan, "change": np.nan, "change_low": np.nan, "change_high": np.nan,
-                "significant": pd.array([pd.NA], dtype="boolean"), "observations": np.nan,
+                "previous": np.nan, "change": np.nan, "year_ago": np.nan, "change_yoy": np.nan,
+                "change_low": np.nan, "change_high": np.nan,
+                "significant": pd.array([pd.NA], dtype="boolean"), "change_yoy_low": np.nan,
+                "change_yoy_high": np.nan, "significant_yoy": pd.array([pd.NA], dtype="boolean"),
+                "observations": np.nan,
                 "low_data": False, "reason": str(exc).splitlines()[0]}))
     if not cards:
         return pd.DataFrame(columns=_CARD_COLUMNS)

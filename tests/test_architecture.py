@@ -40,6 +40,8 @@ LAYERS: dict[str, int] = {
     "repkpi.goals": 4, "repkpi.whatif": 4, "repkpi.explain": 4, "repkpi.attention": 4,
     "repkpi.outliers": 4,  # groups out of line (funnel plots)
     "repkpi.review": 4,  # the numbers of a review, section by section
+    "repkpi.cohorts": 4,  # cohort triangles
+    "repkpi.checks": 4,  # the morning check: findings, most important first
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
     "repkpi": 7,  # repkpi/__init__.py may import anything

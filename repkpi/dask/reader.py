@@ -28,6 +28,7 @@ are read again for a computation.
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -224,6 +225,16 @@ class DaskCrmData:
         """
         return coverage_notes(self)
 
+    def cut_at(self, day: AsOfLike) -> DaskCrmData:
+        """The data as it stood at the close of ``day`` (see ``CrmData.cut_at``); lazy, as the data."""
+        moment = as_of_date(day)
+        earlier = copy.copy(self)
+        earlier.declared_as_of = moment
+        earlier.cache, earlier.results = {}, {}
+        for name, frame in self.tables.items():
+            setattr(earlier, name, frame.map_partitions(_Recut(name, moment), meta=frame._meta))
+        return earlier
+
     def _dropped(self, table: str) -> dict[str, np.ndarray]:
         """Zero-based rows of each file of ``table`` that were rejected."""
         rows = self.rejects[self.rejects["table"] == table]
@@ -282,6 +293,16 @@ class _Part:
         bad = self.dropped.get(file)
         typed = typed if bad is None else typed.drop(index=bad)
         return cut(self.table, typed, self.as_of).frame
+
+
+class _Recut:
+    """Cuts a typed partition at an earlier day (:meth:`DaskCrmData.cut_at`)."""
+
+    def __init__(self, table: str, day: pd.Timestamp | None) -> None:
+        self.table, self.day = table, day
+
+    def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
+        return cut(self.table, part, self.day).frame
 
 
 def _span(table: str, part: pd.DataFrame) -> tuple[int | None, int | None, int]:

@@ -351,6 +351,26 @@ class CrmData:
         """
         return coverage_notes(self)
 
+    def cut_at(self, day: AsOfLike) -> CrmData:
+        """The data as it stood at the close of ``day``: as if loaded with ``as_of=day``.
+
+        The comparisons with a year earlier read a period in progress against
+        the same span cut at the same day a year before (analysis.md,
+        "Comparisons"). The data is not modified.
+
+        Examples
+        --------
+        >>> data = CrmData(accounts=pd.DataFrame({"account_id": ["A1", "A2"],
+        ...     "customer_since": ["2024-01-15", "2024-03-02"]}))
+        >>> earlier = data.cut_at("2024-02-01")
+        >>> earlier.as_of, earlier.accounts["customer_since"].isna().tolist()
+        (Timestamp('2024-02-01 00:00:00'), [False, True])
+        """
+        moment = as_of_date(day)
+        tables = {name: cut(name, frame, moment).frame for name, frame in self.tables.items()}
+        return CrmData.trusted(as_of=moment, absent=self.absent, absent_hints=self.absent_hints,
+                               **tables)
+
     def summary(self) -> pd.DataFrame:
         """Rows read, loaded and rejected per table, with the source of each.
 
