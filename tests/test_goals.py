@@ -339,10 +339,12 @@ def test_latest_complete_period_of_the_book(book):
 
 # --- scorecard: values, attainment, status ---------------------------------------------------
 
-# analysis.md, "Is the change real?": change_low, change_high and significant beside change.
+# analysis.md, "Is the change real?": change_low, change_high and significant beside change;
+# "Comparisons": year_ago and change_yoy, with their interval.
 SCORED_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
-                  "attainment", "status", "previous", "change", "change_low", "change_high",
-                  "significant", "observations", "low_data"]
+                  "attainment", "status", "previous", "change", "year_ago", "change_yoy",
+                  "change_low", "change_high", "significant", "change_yoy_low",
+                  "change_yoy_high", "significant_yoy", "observations", "low_data"]
 
 
 def test_scorecard_columns(book):

@@ -1011,8 +1011,10 @@ def test_report_without_goals_leaves_the_plan_out(tmp_path):
     assert card.empty
     assert list(card.columns) == ["goal", "kpi", "clock", "freq", "period", "period_label", "value",
                                   "target", "direction", "attainment", "status", "previous",
-                                  "change", "change_low", "change_high", "significant",
-                                  "observations", "low_data"]  # analysis.md: is the change real?
+                                  "change", "year_ago", "change_yoy", "change_low", "change_high",
+                                  "significant", "change_yoy_low", "change_yoy_high",
+                                  "significant_yoy", "observations", "low_data"]
+    # analysis.md: is the change real? and against a year ago
     html = Page(page.read_text(encoding="utf-8"))
     assert html.body_rows(html.by_id("scorecard"), "goal") == []
     assert html.by_id("plan-met").text == "0 of 0"
