@@ -1390,3 +1390,56 @@ def compute_all(con, *, freq: str = "Q", by: str | None = None, kpis=None,
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols]
+
+
+def cohorts(con, *, freq: str = "Q", measure: str = "customers") -> pd.DataFrame:
+    """Acquisition cohorts (analysis.md, "Cohorts"), calendar periods, no ``by``.
+
+    Cohort = the period of ``customer_since``; a cell (cohort, age) is the
+    period ``age`` steps after it, kept while it begins on or before the
+    as-of date; its close is its last day, or the as-of date for the period
+    holding it (``in_progress`` unless the as-of date is its last day).
+    ``customers``: size = accounts won in the cohort, active = those active
+    at the close. ``revenue``: size = the ARR (annual_value of active
+    contracts) of the cohort's accounts at the close of the cohort period,
+    arr = the same at the cell's close. value = active (arr) / size.
+    """
+    step = FREQ_MONTHS[freq]
+    counted = "active" if measure == "customers" else "arr"
+    cells = f"""
+        WITH cut_day AS (SELECT d FROM as_of),
+        won AS (SELECT *, {_trunc('customer_since', freq)} AS cohort
+                FROM accounts WHERE customer_since IS NOT NULL),
+        raw AS (
+            SELECT c.cohort, k.age,
+                   CAST(c.cohort + to_months(CAST(k.age * {step} AS INTEGER)) AS DATE) AS p_first
+            FROM (SELECT DISTINCT cohort FROM won) c, range(0, 2000) k(age)),
+        cells AS (
+            SELECT cohort, age,
+                   CAST(p_first + to_months({step}) - INTERVAL 1 DAY AS DATE) AS p_last,
+                   LEAST(CAST(p_first + to_months({step}) - INTERVAL 1 DAY AS DATE),
+                         (SELECT d FROM cut_day)) AS close
+            FROM raw WHERE p_first <= (SELECT d FROM cut_day))"""
+    if measure == "customers":
+        sql = cells + f"""
+        SELECT x.cohort, x.age,
+               (SELECT count(*) FROM won w WHERE w.cohort = x.cohort) AS size,
+               (SELECT count(*) FROM won w WHERE w.cohort = x.cohort
+                  AND {_active_on('w', 'x.close')}) AS active,
+               x.close < x.p_last AS in_progress
+        FROM cells x"""
+    else:
+        arr_on = ("(SELECT coalesce(sum(k.annual_value), 0) FROM contracts k JOIN won w "
+                  "ON w.account_id = k.account_id WHERE w.cohort = x.cohort "
+                  "AND k.start_date <= {day} AND (k.end_date IS NULL OR {day} <= k.end_date))")
+        own_close = "(SELECT y.close FROM cells y WHERE y.cohort = x.cohort AND y.age = 0)"
+        sql = cells + f"""
+        SELECT x.cohort, x.age, {arr_on.format(day=own_close)} AS size,
+               {arr_on.format(day='x.close')} AS arr, x.close < x.p_last AS in_progress
+        FROM cells x"""
+    df = con.execute(sql + " ORDER BY cohort, age").df()
+    size = df["size"].astype("float64")
+    value = (df[counted].astype("float64") / size).where(size > 0)
+    return pd.DataFrame({"cohort": pd.to_datetime(df["cohort"]), "age": df["age"].astype("int64"),
+                         "size": size, counted: df[counted].astype("float64"),
+                         "value": value, "in_progress": df["in_progress"].astype(bool)})

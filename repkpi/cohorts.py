@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import MissingTableError, OptionError
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import available_dimensions
 from repkpi.kpis.registry import By, executor_for, normalise_by
@@ -125,7 +125,7 @@ def _accounts(data: CrmData, columns: list[str]) -> pd.DataFrame:
     available = available_dimensions(data, accounts.columns)
     unknown = [c for c in columns if c not in available or c in ("customer_since", "churned_on")]
     if unknown:
-        raise OptionError(f"Unknown cohort column(s) {unknown} for cohorts. Available: "
+        raise ColumnNotFoundError(f"Unknown cohort column(s) {unknown} for cohorts. Available: "
                           f"{sorted(set(available) - {'customer_since', 'churned_on'})}.\n"
                           "Hint: cohorts group by the accounts' columns and their rep's.")
     from_reps = [c for c in columns if c not in accounts.columns]

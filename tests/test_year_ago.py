@@ -58,13 +58,15 @@ def test_a_complete_period_against_the_same_period_a_year_earlier(book):
 def test_no_year_ago_when_the_data_does_not_reach_back(book):
     card = repkpi.scorecard(book, [CHURN], period="2024Q1").iloc[0]
     assert card["value"] == pytest.approx(1.0)
-    assert np.isnan(card["year_ago"]) and np.isnan(card["change_yoy"])
+    assert np.isnan(card["year_ago"])
+    assert np.isnan(card["change_yoy"])
     assert card["significant_yoy"] is pd.NA
 
 
 def test_a_period_in_progress_against_the_same_span_cut_a_year_earlier(book):
     card = repkpi.scorecard(book, [CHURN], period="current").iloc[0]
-    assert str(card["period"]) == "2026Q1" and card["status"] == "in progress"
+    assert str(card["period"]) == "2026Q1"
+    assert card["status"] == "in progress"
     assert card["value"] == pytest.approx(1 / 3)
     assert card["year_ago"] == pytest.approx(1 / 5)  # not 2/5: A3 churns after 2025-02-15
     assert card["change_yoy"] == pytest.approx(2 / 15)
@@ -78,7 +80,8 @@ def test_a_count_has_no_yoy_interval(book):
                             period="2025Q1").iloc[0]
     # Active on 2025-03-31: A2, A4, A5 = 3; on 2024-03-31: A1..A5 = 5 (A6 left).
     assert (card["value"], card["year_ago"], card["change_yoy"]) == (3, 5, -2)
-    assert np.isnan(card["change_yoy_low"]) and card["significant_yoy"] is pd.NA
+    assert np.isnan(card["change_yoy_low"])
+    assert card["significant_yoy"] is pd.NA
 
 
 def test_explain_splits_the_change_against_a_year_ago(book):
