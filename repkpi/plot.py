@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator, PercentFormatter
 from PIL import Image
 
+from repkpi.cohorts import Measure, cohorts
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.goals import (
     DEFAULT_GOALS,
@@ -43,7 +44,6 @@ from repkpi.goals import (
     Goal,
     fiscal_start_of,
     goal_result,
-    latest_complete_period,
 )
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
@@ -52,7 +52,6 @@ from repkpi.periods import (
     Calendar,
     Freq,
     PeriodLike,
-    day_numbers,
     in_progress,
     period_label,
 )
@@ -587,13 +586,15 @@ def png_bytes(fig: Figure, *, dpi: int = 80, colors: int = 64) -> bytes:
     return out.getvalue()
 
 
-def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None,
-                     fiscal_year_start: int = 1) -> Axes:
-    """Heatmap: the share of each acquisition cohort still active n periods later.
+def cohort_retention(data: CrmData, *, freq: Freq = "Q", measure: Measure = "customers",
+                     ax: Axes | None = None, fiscal_year_start: int = 1) -> Axes:
+    """Heatmap of :func:`repkpi.cohorts`: each acquisition cohort's share kept n periods later.
 
-    Row c, column n: of the accounts acquired in period c, the share active on
-    the last day of period c + n. Cells past the latest complete period are
-    blank.
+    Row c, column n: the cell (c, n) of :func:`repkpi.cohorts` (the share of
+    cohort c's customers active, or of its ARR kept, at the close of period
+    c + n), its value printed in it. The cells of the period holding the
+    as-of date are measured on it and marked with an asterisk; cells of
+    periods after it, and cohorts with no customer won, are blank.
 
     Examples
     --------
@@ -601,44 +602,40 @@ def cohort_retention(data: CrmData, *, freq: Freq = "Q", ax: Axes | None = None,
     >>> matplotlib.use("Agg")
     >>> from repkpi.datasets import doctest_data as examples
     >>> ax = cohort_retention(examples.accounts(), freq="M")
-    >>> ax.get_ylabel()
-    'cohort (acquired in)'
+    >>> ax.get_ylabel(), ax.texts[0].get_text()
+    ('cohort (acquired in)', '100%')
     """
-    accounts = data.accounts
-    if accounts is None:
-        raise MissingTableError("cohort_retention needs the accounts table, which was not loaded.")
-    accounts = accounts[accounts["customer_since"].notna()]  # prospects are in no cohort
-    pfreq = Calendar(freq, fiscal_year_start).pfreq
-    end = latest_complete_period(data, freq, fiscal_year_start=fiscal_year_start)
-    since = accounts["customer_since"].dt.to_period(pfreq)
-    periods = pd.period_range(since.min(), max(end, since.min()), freq=pfreq)
-    last = day_numbers(pd.Series(periods.end_time))
-    cohort = (since - periods[0]).map(lambda offset: offset.n).to_numpy(dtype=np.int64) \
-        if len(since) else np.array([], dtype=np.int64)
-    churn = day_numbers(accounts["churned_on"])
-    churn = np.where(churn == np.iinfo(np.int64).min, np.iinfo(np.int64).max, churn)
-    stops = np.searchsorted(last, churn, side="left")  # first period end on or after churn
-    keep = cohort < len(periods)
-    n = len(periods)
-    lasting = np.clip(stops[keep] - cohort[keep], 0, n)
-    counts = np.bincount(cohort[keep] * (n + 1) + lasting, minlength=n * (n + 1)).reshape(n, n + 1)
-    survivors = counts[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]  # accounts lasting > offset
-    size = counts.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(size > 0, survivors / np.where(size > 0, size, 1), np.nan)
-    offsets = np.arange(n)
-    share[(np.arange(n)[:, None] + offsets[None, :]) >= n] = np.nan
+    table = cohorts(data, freq=freq, measure=measure, fiscal_year_start=fiscal_year_start)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 6), layout="constrained")
-    image = ax.imshow(share, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    pfreq = Calendar(freq, fiscal_year_start).pfreq
+    periods = pd.period_range(table["cohort"].min(), table["cohort"].max(), freq=pfreq) \
+        if len(table) else pd.PeriodIndex([], freq=pfreq)
+    n = len(periods)
+    row = (table["cohort"] - periods[0]).map(lambda offset: offset.n).to_numpy(dtype=np.int64) \
+        if n else np.array([], dtype=np.int64)
+    age = table["age"].to_numpy(dtype=np.int64)
+    share = np.full((n, n), np.nan)
+    share[row, age] = table["value"].to_numpy(dtype=np.float64)
+    top = max(1.0, float(np.nanmax(share))) if np.isfinite(share).any() else 1.0
+    image = ax.imshow(np.ma.masked_invalid(share), aspect="auto", cmap="viridis", vmin=0, vmax=top)
     ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0),
-                       label="still active")
+                       label="still active" if measure == "customers" else "ARR kept")
+    light = image.norm(np.nan_to_num(share)) > 0.5
+    size = 7 if n <= 12 else 5
+    for r, a, value, late in zip(row, age, table["value"], table["in_progress"], strict=True):
+        if np.isnan(value):
+            continue
+        ax.text(a, r, f"{value:.0%}" + ("*" if late else ""), ha="center", va="center",
+                fontsize=size, color="black" if light[r, a] else "white")
     ax.set_yticks(np.arange(n))
     ax.set_yticklabels([period_label(p) for p in periods], fontsize=7)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("periods since acquisition")
+    ax.set_xlabel("periods since acquisition" + (" (* to the as-of date)"
+                                                  if table["in_progress"].any() else ""))
     ax.set_ylabel("cohort (acquired in)")
-    ax.set_title("Customer retention by acquisition cohort")
+    ax.set_title("Customer retention by acquisition cohort" if measure == "customers"
+                 else "Net revenue retention by acquisition cohort")
     return ax
 
 

@@ -328,28 +328,29 @@ def test_dashboard_plots_a_goal_restricted_to_a_group(accounts_and_deals):
 
 # -- cohort_retention ------------------------------------------------------
 
-# Quarterly cohorts. The latest event is 2024-10-01 (B6's churn, B7's start): 2024Q4 is
-# incomplete, so the periods run 2024Q1..2024Q3 and B7 (a 2024Q4 cohort) is left out.
+# Quarterly cohorts (repkpi.cohorts, analysis.md). The latest event is 2024-10-01 (B7's
+# start; B6's churn is scheduled): 2024Q4 is in progress, its cells measured on 2024-10-01.
 #
-#   id  customer_since  churned_on   active on 03-31 / 06-30 / 09-30
-#   B1  2024-01-15      -            yes / yes / yes
-#   B2  2024-02-01      2024-05-10   yes / no  / no
-#   B3  2024-03-01      2024-03-20   no  / no  / no
-#   B4  2024-04-05      2024-09-30   -   / yes / no   (gone on 09-30 itself)
-#   B5  2024-05-01      -            -   / yes / yes
-#   B6  2024-08-01      2024-10-01   -   / -   / yes
-#   B7  2024-10-01      -            -
+#   id  customer_since  churned_on   active on 03-31 / 06-30 / 09-30 / 10-01 (as of)
+#   B1  2024-01-15      -            yes / yes / yes / yes
+#   B2  2024-02-01      2024-05-10   yes / no  / no  / no
+#   B3  2024-03-01      2024-03-20   no  / no  / no  / no
+#   B4  2024-04-05      2024-09-30   -   / yes / no  / no  (gone on 09-30 itself)
+#   B5  2024-05-01      -            -   / yes / yes / yes
+#   B6  2024-08-01      2024-10-01   -   / -   / yes / no
+#   B7  2024-10-01      -            -   / -   / -   / yes
 COHORT_BOOK = {
     "account_id": ["B1", "B2", "B3", "B4", "B5", "B6", "B7"],
     "customer_since": ["2024-01-15", "2024-02-01", "2024-03-01", "2024-04-05", "2024-05-01",
                        "2024-08-01", "2024-10-01"],
     "churned_on": [None, "2024-05-10", "2024-03-20", "2024-09-30", None, "2024-10-01", None],
 }
-M = np.nan  # a masked cell: past the latest complete quarter
+M = np.nan  # a blank cell: a period after the as-of date
 COHORT_SHARES = [
-    [2 / 3, 1 / 3, 1 / 3],  # 2024Q1: B1 B2 B3 -> B1 B2; B1; B1
-    [2 / 2, 1 / 2, M],      # 2024Q2: B4 B5 -> both; B5
-    [1 / 1, M, M],          # 2024Q3: B6 -> B6
+    [2 / 3, 1 / 3, 1 / 3, 1 / 3],  # 2024Q1: B1 B2 B3 -> B1 B2; B1; B1; B1
+    [2 / 2, 1 / 2, 1 / 2, M],      # 2024Q2: B4 B5 -> both; B5; B5
+    [1 / 1, 0, M, M],              # 2024Q3: B6 -> B6; gone on 10-01
+    [1 / 1, M, M, M],              # 2024Q4: B7, on the as-of date
 ]
 
 
@@ -357,30 +358,38 @@ def test_cohort_retention_matrix_holds_the_hand_worked_shares():
     ax = cohort_retention(repkpi.CrmData(accounts=pd.DataFrame(COHORT_BOOK)))
     shares = ax.images[0].get_array()
     expected = np.array(COHORT_SHARES)
-    assert shares.shape == (3, 3)
+    assert shares.shape == (4, 4)
     np.testing.assert_array_equal(np.ma.getmaskarray(shares), np.isnan(expected))
     np.testing.assert_allclose(shares.filled(np.nan), expected)
-    assert tick_labels(ax.yaxis) == ["2024 Q1", "2024 Q2", "2024 Q3"]
-    assert ax.get_xlabel() == "periods since acquisition"
+    assert tick_labels(ax.yaxis) == ["2024 Q1", "2024 Q2", "2024 Q3", "2024 Q4"]
+    # Each cell printed with its value; those of the quarter in progress marked.
+    printed = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+               for t in ax.texts}
+    assert printed == {(0, 0): "67%", (0, 1): "33%", (0, 2): "33%", (0, 3): "33%*",
+                       (1, 0): "100%", (1, 1): "50%", (1, 2): "50%*",
+                       (2, 0): "100%", (2, 1): "0%*", (3, 0): "100%*"}
+    assert ax.get_xlabel() == "periods since acquisition (* to the as-of date)"
     assert ax.get_ylabel() == "cohort (acquired in)"
     assert ax.images[0].get_clim() == (0, 1)
 
 
-def test_cohort_retention_by_month_masks_cells_past_the_last_complete_month():
-    # examples.accounts(): latest event 2024-04-15, so months Nov 2023 .. Mar 2024 (5);
-    # A4 (April) is left out. Cohorts: Nov A1, Jan A2 (gone 03-01), Feb A3; Dec and Mar empty.
+def test_cohort_retention_by_month_blanks_cells_after_the_as_of_date():
+    # examples.accounts(): latest event 2024-04-15, so months Nov 2023 .. Apr 2024 (6), April
+    # measured on the 15th. Cohorts: Nov A1, Jan A2 (gone 03-01), Feb A3, Apr A4; Dec and Mar empty.
     ax = cohort_retention(examples.accounts(), freq="M")
     shares = ax.images[0].get_array()
     expected = np.array([
-        [1, 1, 1, 1, 1],      # A1, active at the end of Nov .. Mar
-        [M, M, M, M, M],      # no one acquired in December
-        [1, 1, 0, M, M],      # A2: active on 31 Jan and 29 Feb; churned 1 March
-        [1, 1, M, M, M],      # A3
-        [M, M, M, M, M],      # no one acquired in March
+        [1, 1, 1, 1, 1, 1],      # A1, active at the end of Nov .. Mar and on 15 April
+        [M, M, M, M, M, M],      # no one acquired in December
+        [1, 1, 0, 0, M, M],      # A2: active on 31 Jan and 29 Feb; churned 1 March
+        [1, 1, 1, M, M, M],      # A3
+        [M, M, M, M, M, M],      # no one acquired in March
+        [1, M, M, M, M, M],      # A4, won on the as-of date
     ])
     np.testing.assert_array_equal(np.ma.getmaskarray(shares), np.isnan(expected))
     np.testing.assert_allclose(shares.filled(np.nan), expected)
-    assert tick_labels(ax.yaxis) == ["Nov 2023", "Dec 2023", "Jan 2024", "Feb 2024", "Mar 2024"]
+    assert tick_labels(ax.yaxis) == ["Nov 2023", "Dec 2023", "Jan 2024", "Feb 2024", "Mar 2024",
+                                     "Apr 2024"]
 
 
 def test_cohort_retention_counts_periods_in_whole_numbers():
@@ -389,6 +398,17 @@ def test_cohort_retention_counts_periods_in_whole_numbers():
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert len(ticks) > 2
     assert all(float(t).is_integer() for t in ticks)
+
+
+def test_cohort_retention_of_revenue_prints_every_cell_of_the_table():
+    data = repkpi.load_sample()
+    table = repkpi.cohorts(data, measure="revenue")
+    ax = cohort_retention(data, measure="revenue")
+    assert ax.get_title() == "Net revenue retention by acquisition cohort"
+    assert len(ax.texts) == table["value"].notna().sum()
+    first = table.iloc[1]  # the first cohort one period on, as printed
+    assert f"{first['value']:.0%}" in {t.get_text() for t in ax.texts}
+    assert ax.images[0].get_clim()[1] >= table["value"].max()  # NRR may exceed 100%
 
 
 def test_cohort_retention_needs_accounts():
