@@ -24,7 +24,7 @@ from repkpi.kpis.shared import shared_results
 from repkpi.outliers import outliers
 from repkpi.periods import PeriodLike, period_label
 
-__all__ = ["FINDING_COLUMNS", "KINDS", "NOTES", "check", "needs_a_look"]
+__all__ = ["FINDING_COLUMNS", "KINDS", "NOTES", "check", "findings", "needs_a_look"]
 
 KINDS = ("missed", "at_risk", "change", "change_yoy", "out_of_line", "stale", "scheduled_churn")
 """The kinds of findings, most important first."""
@@ -91,8 +91,18 @@ def check(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None =
     card = scorecard(data, ordered, period=period, fiscal_year_start=fiscal)
     current = scorecard(data, ordered, period="current", fiscal_year_start=fiscal) \
         if data.as_of is not None else card.iloc[:0]
+    return findings(data, ordered, card, current, fiscal_year_start=fiscal)
+
+
+def findings(data: CrmData, goals: list[Goal], card: pd.DataFrame, current: pd.DataFrame, *,
+             fiscal_year_start: int = 1) -> pd.DataFrame:
+    """:func:`check`'s table from scorecards already made (the report's, say).
+
+    ``card`` scores ``goals`` (in order) on the period checked, ``current``
+    on the periods in progress (its ``outlook`` says which are at risk).
+    """
     frames = [_missed(card), _at_risk(current), *_changes(card),
-              _out_of_line(data, ordered, card, fiscal), _notes(data)]
+              _out_of_line(data, goals, card, fiscal_year_start), _notes(data)]
     found = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
         len(f) for f in frames) else pd.DataFrame(columns=FINDING_COLUMNS)
     found["rank"] = found["kind"].map({kind: at for at, kind in enumerate(KINDS)})

@@ -195,7 +195,8 @@ def _write_workbook(seen: Review, path: Path) -> None:
     sheets = {"scorecard": card}
     formats: dict[str, dict[str, object]] = {
         "scorecard": {c: units for c in ("value", "target", "previous", "change", "change_low",
-                                         "change_high")}}
+                                         "change_high", "year_ago", "change_yoy",
+                                         "change_yoy_low", "change_yoy_high")}}
     if len(seen.in_progress):
         pace = _card_file(seen.in_progress, seen)
         sheets["in progress"] = pace
@@ -323,7 +324,7 @@ def _goal_rows(card: pd.DataFrame, goals: list[Goal], values: Mapping[str, pd.Da
             f'<tr class="goal"><td>{_esc(rec.goal)}</td><td>{_esc(_label(rec.period))}</td>'
             f"{_num(rec.value, unit, clock_of(rec.kpi, goal.options))}{_num(rec.target, unit)}"
             f"{_status(rec)}"
-            f"{_change(rec.change, unit)}"
+            f"{_change(rec.change, unit)}{_change(rec.change_yoy, unit)}"
             f"{_spark(values.get(goal.label), rec.target, unit, current.get(goal.freq))}</tr>")
     return "".join(rows)
 
@@ -340,6 +341,7 @@ def _goal_table(table_id: str, card: pd.DataFrame, goals: list[Goal], data: CrmD
             continue
     return (f'<table id="{table_id}"><thead><tr><th>Goal</th><th>Period</th><th class="num">Value'
             '</th><th class="num">Target</th><th>Status</th><th class="num">Change</th>'
+            '<th class="num">Against a year ago</th>'
             f"<th>Trend</th></tr></thead><tbody>{_goal_rows(card, goals, values, current)}"
             "</tbody></table>")
 
@@ -377,6 +379,26 @@ def _headline(data: CrmData, seen: Review) -> str:
                      "set aside as invalid and are not in these numbers: see "
                      '<a href="#quality">Data quality</a> and rejects.csv.</p>')
     return "".join(parts)
+
+
+_FINDINGS_SHOWN = 10
+_KIND_WORDS = {"missed": "Missed", "at_risk": "At risk", "change": "Changed",
+               "change_yoy": "Changed in a year", "out_of_line": "Out of line",
+               "stale": "Note", "scheduled_churn": "Note"}
+
+
+def _findings(seen: Review) -> str:
+    """What needs a look (:func:`repkpi.check`'s list), at most ten lines, most important first."""
+    found = seen.findings
+    if found.empty:
+        return ""
+    shown = found.iloc[:_FINDINGS_SHOWN]
+    items = "".join(f'<li class="{_esc(r.kind)}"><strong>{_esc(_KIND_WORDS[r.kind])}:</strong> '
+                    f"{_esc(r.message)}</li>" for r in shown.itertuples(index=False))
+    more = len(found) - len(shown)
+    rest = (f'<p class="muted">And {more} more: <code>repkpi check</code> lists them all.</p>'
+            if more else "")
+    return f'<h2 id="look">What needs a look</h2><ol id="findings">{items}</ol>{rest}'
 
 
 def _rows_set_aside(data: CrmData) -> int:
@@ -678,11 +700,13 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
 <style>{_CSS}</style></head><body>
 <h1>KPI report, {_esc(covered)}</h1>
 {_headline(data, seen)}
+{_findings(seen)}
 <h2 id="plan">The plan's goals</h2>
 {_goal_table("scorecard", seen.plan_card, seen.plan, data, seen)}
 {left_out}
 <p class="muted">"low data": fewer than 30 observations behind the value, so its status is not
-firm. Change: against the period before (points for percentages).</p>
+firm. Change: against the period before; against a year ago: against the same period a year
+earlier, to the same day for a period in progress (points for percentages).</p>
 {_business_hours(seen)}
 {_pace_table(seen.in_progress, seen)}
 {focus}

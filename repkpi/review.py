@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from repkpi.attention import AttentionList, needs_attention, sla_options
+from repkpi.checks import findings
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
 from repkpi.explain import explain
 from repkpi.goals import (
@@ -108,6 +109,8 @@ class Review:
         The data's coverage in words (``data.coverage_notes()``): stale
         tables, churn dates after ``as_of``, nothing recorded since a declared
         as-of date (kpis.md, "Coverage").
+    findings : DataFrame
+        What needs a look, most important first (:func:`repkpi.check`'s table).
     """
 
     period: pd.Period | None
@@ -129,6 +132,7 @@ class Review:
     chart_end: pd.Period | None = None
     options: dict[str, dict[str, object]] = field(default_factory=dict)
     coverage: list[str] = field(default_factory=list)
+    findings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def plan_card(self) -> pd.DataFrame:
@@ -211,6 +215,8 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
            for kpi in LEADERBOARDS]),
     ])
     seen.drivers = _drivers(data, worrying, fiscal)
+    say("Checking what needs a look")
+    seen.findings = findings(data, ordered, card, in_progress, fiscal_year_start=fiscal)
     say("Listing what needs attention")
     seen.attention = needs_attention(data, end, limit=LISTED, fiscal_year_start=fiscal,
                                      **sla_options(ordered)) if end is not None else {}

@@ -432,10 +432,11 @@ def test_plan_table_lists_the_nine_goals_as_the_scorecard_scores_them(report, re
     rows = page.body_rows(page.by_id("scorecard"), "goal")
     assert [row.cells()[0].text for row in rows] == [goal.label for goal in plan]
     for row, rec in zip(rows, card.itertuples(index=False), strict=True):
-        _, _, value, target, status, change, trend = row.cells()
+        _, _, value, target, status, change, change_yoy, trend = row.cells()
         assert same(exact(value), rec.value)
         assert same(exact(target), rec.target)
         assert same(exact(change), rec.change)
+        assert same(exact(change_yoy), rec.change_yoy)  # analysis.md: both changes
         assert status.classes == {rec.status.replace(" ", "")}
         assert status.text.startswith(rec.status)
         assert trend.find("svg") is not None
@@ -446,6 +447,22 @@ def test_plan_table_lists_the_nine_goals_as_the_scorecard_scores_them(report, re
     for row, rec in zip(other_rows, other_card.itertuples(index=False), strict=True):
         assert same(exact(row.cells()[2]), rec.value)
         assert row.cells()[4].classes == {rec.status.replace(" ", "")}
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_the_report_opens_with_the_checks_findings(report, request):
+    # analysis.md: the report opens with repkpi check's list under the headline, at most 10 lines.
+    written: Written = request.getfixturevalue(report)
+    page = written.page
+    found = repkpi.check(written.data, written.goals, period=written.period)
+    listed = page.by_id("findings")
+    assert len(found) > 0
+    assert listed is not None
+    items = listed.find_all("li")
+    assert [item.text.split(": ", 1)[1] for item in items] == found["message"].iloc[:10].tolist()
+    assert [item.classes for item in items] == [{kind} for kind in found["kind"].iloc[:10]]
+    assert page.position(page.by_id("headline")) < page.position(listed) < page.position(
+        page.by_id("scorecard"))
 
 
 def test_a_goals_file_that_leaves_a_plan_goal_out_makes_the_report_say_so(variant_report):
