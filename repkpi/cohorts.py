@@ -74,14 +74,19 @@ def cohorts(data: CrmData, /, *, freq: Freq = "Q", measure: Measure = "customers
 
     Examples
     --------
+    A2, won on 10 January 2024 and gone on 1 March, is January's cohort:
+    active on 31 January and 29 February, not on 31 March nor on the as-of
+    date, 15 April (April's cell, in progress):
+
     >>> from repkpi.datasets import doctest_data as examples
-    >>> table = cohorts(examples.accounts(), freq="M")   # as of 15 April 2024
-    >>> table[table["cohort"] == pd.Period("2024-01", "M")][["age", "size", "active", "in_progress"]]
+    >>> table = cohorts(examples.accounts(), freq="M")
+    >>> january = table[table["cohort"] == pd.Period("2024-01", "M")].reset_index(drop=True)
+    >>> january[["age", "size", "active", "in_progress"]]
        age  size  active  in_progress
     0    0     1       1        False
     1    1     1       1        False
-    2    2     1       1        False
-    3    3     1       1         True
+    2    2     1       0        False
+    3    3     1       0         True
     """
     if measure not in _COUNTED:
         raise OptionError(f"measure must be 'customers' or 'revenue', got {measure!r}.\n"
