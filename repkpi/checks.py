@@ -184,8 +184,8 @@ def _changes(card: pd.DataFrame) -> list[pd.DataFrame]:
                                             ("change_yoy", "_yoy", "a year before", "year_ago")):
         real = card[card[f"significant{suffix}"].fillna(False).astype(bool)].drop_duplicates(
             ["kpi", "period"])
-        if suffix:  # a year's period before is the year before: said once
-            real = real[real["freq"] != "Y"]
+        if suffix:  # a complete year's period before is the year before: said once
+            real = real[(real["freq"] != "Y") | (real["status"] == "in progress")]
         change = real[f"change{suffix}"].astype("float64")
         low = real[f"change{suffix}_low"].astype("float64")
         high = real[f"change{suffix}_high"].astype("float64")
