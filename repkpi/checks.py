@@ -132,6 +132,8 @@ def _shown(value: float, unit: str) -> str:
         return f"${value:,.0f}"
     if unit in ("count", "rank"):
         return f"{value:,.0f}"
+    if unit == "hours":
+        return f"{value:,.1f} h"
     return f"{value:,.2f}"
 
 
