@@ -35,7 +35,14 @@ from repkpi.kpis.business import read_calendar
 from repkpi.kpis.detail import period_freq
 from repkpi.kpis.groups import available_dimensions
 from repkpi.kpis.intervals import change_interval, wilson_interval
-from repkpi.kpis.registry import By, check_options, executor_for, normalise_by, refuse_after_as_of
+from repkpi.kpis.registry import (
+    By,
+    Window,
+    check_options,
+    executor_for,
+    normalise_by,
+    refuse_after_as_of,
+)
 from repkpi.periods import (
     Calendar,
     Freq,
@@ -326,11 +333,13 @@ def latest_complete_period(data: CrmData, freq: Freq = "Q", *,
 
 
 def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By = None,
-                end: PeriodLike | None = None, fiscal_year_start: int = 1) -> pd.DataFrame:
+                end: PeriodLike | None = None, fiscal_year_start: int = 1,
+                window: Window = "period") -> pd.DataFrame:
     """The goal's KPI by period (at ``freq``, default the goal's), restricted to its ``where``.
 
     ``end`` extends (or cuts) the periods to that one, so that every goal's
-    KPI reaches the period being reviewed.
+    KPI reaches the period being reviewed; ``window`` is the KPI's
+    (analysis.md, "Windows").
 
     Examples
     --------
@@ -345,7 +354,8 @@ def goal_result(data: CrmData, goal: Goal, *, freq: Freq | None = None, by: By =
     by_cols = normalise_by(by)
     dims = _dims(goal, by_cols)
     result = KPIS[goal.kpi](data, freq=freq or goal.freq, by=dims or None, end=end,
-                            fiscal_year_start=fiscal_year_start, **goal.options)
+                            fiscal_year_start=fiscal_year_start, **_windowed(window),
+                            **goal.options)
     for column, wanted in goal.where.items():
         result = result[result[column] == wanted]
     return result.reset_index(drop=True)
@@ -399,11 +409,18 @@ def _plan(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None,
 
 
 def goal_calls(plan: list[tuple[Goal, pd.Period | None]], by_cols: list[str],
-               fiscal_year_start: int) -> list[tuple[str, dict[str, Any]]]:
+               fiscal_year_start: int, window: Window = "period",
+               ) -> list[tuple[str, dict[str, Any]]]:
     """The KPI calls that scoring ``plan`` makes: name and keyword arguments of each."""
     return [(goal.kpi, {"freq": goal.freq, "by": _dims(goal, by_cols) or None, "end": chosen,
-                        "fiscal_year_start": fiscal_year_start, **goal.options})
+                        "fiscal_year_start": fiscal_year_start, **_windowed(window),
+                        **goal.options})
             for goal, chosen in plan]
+
+
+def _windowed(window: Window) -> dict[str, Any]:
+    """A KPI call's ``window=``, left out for the period itself (the calls then share results)."""
+    return {} if window == "period" else {"window": window}
 
 
 def scorecard_calls(data: CrmData, goals: Iterable[Goal], period: PeriodLike | None = None,
@@ -485,7 +502,7 @@ def _status(value: pd.Series, target: float, direction: str) -> tuple[pd.Series,
 
 def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None = None, *,
               period: PeriodLike | None = None, by: By = None, ci: float | None = None,
-              fiscal_year_start: int | None = None) -> pd.DataFrame:
+              fiscal_year_start: int | None = None, window: Window = "period") -> pd.DataFrame:
     """Each goal against its KPI for one period: value, target, attainment and status.
 
     Parameters
@@ -508,6 +525,11 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
         KPIs at this confidence level.
     fiscal_year_start : int, optional
         Default: the goals file's, else 1 (calendar years).
+    window : {"period", "ytd", "qtd"} or int
+        The span each goal's KPI is computed over (analysis.md, "Windows"):
+        ``"ytd"`` scores the (fiscal) year to date at each goal's period,
+        its ``year_ago`` the same span a year earlier (to the same day when
+        in progress).
 
     Raises
     ------
@@ -570,13 +592,14 @@ def scorecard(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | No
     by_cols = normalise_by(by)
     plan = _plan(data, goals, period, fiscal_year_start)
     # On Dask data, every goal's KPI in one pass over the data.
-    executor_for(data).prefetch(data, goal_calls(plan, by_cols, fiscal_year_start))
+    executor_for(data).prefetch(data, goal_calls(plan, by_cols, fiscal_year_start, window))
     rows = []
     then: dict[str, CrmData] = {}  # the data as it stood a year before as_of, cut once
     for goal, chosen in plan:
         result = goal_result(data, goal, by=by_cols, end=chosen,
-                             fiscal_year_start=fiscal_year_start)
-        ago = year_ago_rows(data, goal, result, chosen, by_cols, fiscal_year_start, then)
+                             fiscal_year_start=fiscal_year_start, window=window)
+        ago = year_ago_rows(data, goal, result, chosen, by_cols, fiscal_year_start, then,
+                            window=window)
         rows.append(_score(goal, result, chosen, by_cols, ci, data.as_of,
                            current=period == "current", ago=ago))
     card = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
@@ -593,7 +616,8 @@ _PACE = ["elapsed", "pace", "outlook"]
 
 def year_ago_rows(data: CrmData, goal: Goal, result: pd.DataFrame, chosen: pd.Period | None,
                   by_cols: list[str], fiscal_year_start: int,
-                  then: dict[str, CrmData] | None = None) -> pd.DataFrame:
+                  then: dict[str, CrmData] | None = None, *,
+                  window: Window = "period") -> pd.DataFrame:
     """The goal's KPI rows for the same period a year before ``chosen`` (analysis.md, "Comparisons").
 
     A complete period is read from ``result``; a period in progress is read
@@ -610,7 +634,7 @@ def year_ago_rows(data: CrmData, goal: Goal, result: pd.DataFrame, chosen: pd.Pe
     if "data" not in then:
         then["data"] = data.cut_at(year_before(data.as_of))
     earlier = goal_result(then["data"], goal, by=by_cols, end=ago,
-                          fiscal_year_start=fiscal_year_start)
+                          fiscal_year_start=fiscal_year_start, window=window)
     return earlier[earlier["period"] == ago]
 
 

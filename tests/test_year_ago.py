@@ -115,3 +115,42 @@ def test_29_february_reads_as_28_february():
     # C = {B1} (B2's 1 March is after the cut).
     assert card["value"] == pytest.approx(1.0)
     assert card["year_ago"] == pytest.approx(1 / 3)
+
+
+# Windows (analysis.md, "Windows"): the year to date at a month, and its year ago.
+# 2026-02 in progress: the year to 15 Feb 2026: S = {A2, A4, A5} on 2025-12-31, C = {A4}: 1/3.
+# A year before, the year to 15 Feb 2025 (cut there): S = A1..A5, C = {A1}: 1/5.
+# 2025-03 (complete): the year to 31 Mar 2025: S = A1..A5, C = {A1, A3}: 2/5; a year before,
+# the year to 31 Mar 2024: S = {A6} (active on 2023-12-31), C = {A6}: 1.
+MONTHLY = Goal("churn_rate", "M", 0.1, "at_most")
+
+
+@pytest.mark.parametrize(("period", "value", "year_ago"), [
+    ("current", 1 / 3, 1 / 5),
+    ("2025-03", 2 / 5, 1.0),
+])
+def test_the_year_to_date_against_the_same_span_a_year_earlier(book, period, value, year_ago):
+    card = repkpi.scorecard(book, [MONTHLY], period=period, window="ytd").iloc[0]
+    assert card["value"] == pytest.approx(value)
+    assert card["year_ago"] == pytest.approx(year_ago)
+    assert card["change_yoy"] == pytest.approx(value - year_ago)
+
+
+def test_the_quarter_to_date_against_the_same_span_a_year_earlier(book):
+    # 2025-02's quarter to date, 1 Jan - 28 Feb 2025: S = A1..A5, C = {A1}: 1/5; a year before,
+    # 1 Jan - 29 Feb 2024: S = {A6}, C = {A6}: 1.
+    card = repkpi.scorecard(book, [MONTHLY], period="2025-02", window="qtd").iloc[0]
+    assert card["value"] == pytest.approx(1 / 5)
+    assert card["year_ago"] == pytest.approx(1.0)
+    low, high = confint_proportions_2indep(1, 5, 1, 1, method="newcomb", compare="diff")
+    assert (card["change_yoy_low"], card["change_yoy_high"]) == (pytest.approx(low),
+                                                                pytest.approx(high))
+
+
+def test_explain_a_year_to_date_in_progress_against_a_year_ago(book):
+    why = repkpi.explain(book, "churn_rate", period="2026-02", by="region", against="year_ago",
+                         window="ytd")
+    assert str(why.attrs["against"]) == "2025-02"
+    total = why.iloc[-1]
+    assert (total["value_previous"], total["value_current"]) == (pytest.approx(1 / 5),
+                                                                  pytest.approx(1 / 3))
