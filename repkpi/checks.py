@@ -57,7 +57,8 @@ def check(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None =
         One row per finding: ``kind`` (in the order of :data:`KINDS`:
         ``missed``, ``at_risk``, ``change``, ``change_yoy``,
         ``out_of_line``, then the notes ``stale`` and ``scheduled_churn``),
-        ``kpi``, ``group`` (``"rep_id=R07"``, a table's name, or empty),
+        ``kpi``, ``group`` (``"rep_id=R07"``, ``"rep_id=n/a"`` for the rows
+        with no rep, a table's name, or empty),
         ``period`` (as printed), ``value``, ``target`` (a goal's), ``limit``
         (the 99.8% limit crossed, or the bound of the change's interval
         nearest 0) and ``message`` (a sentence). Plan goals come first
@@ -227,7 +228,7 @@ def _out_of_line(data: CrmData, goals: list[Goal], card: pd.DataFrame, fiscal: i
             if flagged.empty:
                 continue
             limit = flagged["high_998"].where(flagged["flag"] == "high", flagged["low_998"])
-            group = by + "=" + flagged[by].astype("str")
+            group = by + "=" + flagged[by].astype("str").where(flagged[by].notna(), "n/a")
             message = [f"{g}: {_title(goal.kpi)} {_shown(v, 'percent')} on {n:,.0f} against the "
                        f"whole's {_shown(p0, 'percent')} in {period_label(row.period)}, "
                        f"{flag}er than the 99.8% limit {_shown(lim, 'percent')}"

@@ -109,3 +109,15 @@ def test_the_command_keeps_exit_codes_1_and_2(book, tmp_path):
     assert main(["check", str(tmp_path / "nowhere")]) == 2
     (book / "accounts.csv").write_text("account_id,customer_since\nA1,not a date\n")
     assert main(["check", str(book)]) == 1
+
+
+def test_the_rows_with_no_rep_are_a_group_named_n_a(book):
+    # A01..A30 lose their rep: the 20 churns of 2025Q1 are the no-rep group's (20/30), R2's none.
+    accounts = pd.read_csv(book / "accounts.csv", dtype="str", keep_default_na=False)
+    accounts.loc[accounts["rep_id"] == "R1", "rep_id"] = ""
+    accounts.to_csv(book / "accounts.csv", index=False)
+    found = repkpi.check(repkpi.load(book), [Goal("churn_rate", "Q", 0.3, "at_most")],
+                         period="2025Q1")
+    lines = found[found["kind"] == "out_of_line"]
+    assert sorted(lines["group"]) == ["rep_id=R2", "rep_id=n/a"]
+    assert lines["message"].str.startswith(tuple(lines["group"] + ": ")).all()
