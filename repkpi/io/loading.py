@@ -356,7 +356,8 @@ class CrmData:
 
         The comparisons with a year earlier read a period in progress against
         the same span cut at the same day a year before (analysis.md,
-        "Comparisons"). The data is not modified.
+        "Comparisons"). The data is not modified; the cut is kept for the
+        next call with the same day.
 
         Examples
         --------
@@ -367,9 +368,12 @@ class CrmData:
         (Timestamp('2024-02-01 00:00:00'), [False, True])
         """
         moment = as_of_date(day)
-        tables = {name: cut(name, frame, moment).frame for name, frame in self.tables.items()}
-        return CrmData.trusted(as_of=moment, absent=self.absent, absent_hints=self.absent_hints,
-                               **tables)
+        kept = self.__dict__.setdefault("cuts", {})  # one cut per day for the run's comparisons
+        if moment not in kept:
+            tables = {name: cut(name, frame, moment).frame for name, frame in self.tables.items()}
+            kept[moment] = CrmData.trusted(as_of=moment, absent=self.absent,
+                                           absent_hints=self.absent_hints, **tables)
+        return kept[moment]
 
     def summary(self) -> pd.DataFrame:
         """Rows read, loaded and rejected per table, with the source of each.
