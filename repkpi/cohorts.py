@@ -14,7 +14,7 @@ import pandas as pd
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import available_dimensions
-from repkpi.kpis.registry import By, executor_for, normalise_by
+from repkpi.kpis.registry import By, executor_for, normalise_by, refuse_absent
 from repkpi.periods import NAT, Calendar, Freq, day_numbers, in_progress
 
 __all__ = ["Measure", "cohorts"]
@@ -54,6 +54,10 @@ def cohorts(data: CrmData, /, *, freq: Freq = "Q", measure: Measure = "customers
     ------
     MissingTableError
         No accounts table, or no contracts table for ``measure="revenue"``.
+    AbsentColumnError
+        The export has no column the cohorts need (``customer_since``,
+        ``churned_on`` for customers, contracts' ``end_date`` for revenue, a
+        ``by`` column): ``data.absent``.
     OptionError
         An unknown ``measure`` or ``by`` column.
 
@@ -97,6 +101,10 @@ def cohorts(data: CrmData, /, *, freq: Freq = "Q", measure: Measure = "customers
         raise MissingTableError("cohorts with measure='revenue' needs the contracts table, "
                                 "which was not loaded.")
     columns = normalise_by(by)
+    own = ["customer_since", "churned_on"] if measure == "customers" else ["customer_since"]
+    refuse_absent(data, "cohorts", "accounts", [*own, *columns])
+    if measure == "revenue":
+        refuse_absent(data, "cohorts with measure='revenue'", "contracts", ["end_date"])
     accounts = _accounts(data, columns)
     calendar = Calendar(freq, fiscal_year_start)
     as_of = data.as_of

@@ -126,8 +126,15 @@ def test_refusals(folder):
         repkpi.cohorts(data, by="regoin")
 
 
+def test_an_export_without_churn_dates_is_refused(folder):
+    # No churned_on column at all is not "nobody churned": the cohorts cannot tell.
+    data = repkpi.load(folder(accounts="account_id,customer_since\nA1,2024-01-01\n"))
+    with pytest.raises(repkpi.AbsentColumnError, match="cohorts needs accounts.churned_on"):
+        repkpi.cohorts(data)
+
+
 def test_no_customer_gives_an_empty_table(folder):
-    data = repkpi.load(folder(accounts="account_id,customer_since\nP1,\n"))
+    data = repkpi.load(folder(accounts="account_id,customer_since,churned_on\nP1,,\n"))
     table = repkpi.cohorts(data)
     assert table.empty
     assert list(table.columns) == ["cohort", "age", "size", "active", "value",

@@ -520,7 +520,8 @@ def test_cohort_retention_leaves_prospects_out_and_reads_fiscal_quarters():
     # A1 is a customer from 2024-04-01, P1 a prospect (no customer_since); the latest event is
     # 2024-09-30. Fiscal years from April: one cohort, FY2025 Q1, still whole in FY2025 Q2.
     data = repkpi.CrmData(accounts=pd.DataFrame({
-        "account_id": ["A1", "P1", "A2"], "customer_since": ["2024-04-01", None, "2024-09-30"]}))
+        "account_id": ["A1", "P1", "A2"], "customer_since": ["2024-04-01", None, "2024-09-30"],
+        "churned_on": [None, None, None]}))  # present, empty: no churn (an absent one refuses)
     ax = cohort_retention(data, fiscal_year_start=4)
     assert tick_labels(ax.yaxis) == ["FY2025 Q1", "FY2025 Q2"]
     share = ax.get_images()[0].get_array()
