@@ -16,10 +16,20 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
-from repkpi.goals import DEFAULT_GOALS, Goal, fiscal_start_of, load_goals, plan_goals, scorecard
+from repkpi.goals import (
+    DEFAULT_GOALS,
+    Goal,
+    check_goal_columns,
+    fiscal_start_of,
+    load_goals,
+    plan_goals,
+    scorecard,
+    scorecard_calls,
+)
 from repkpi.io.asof import coverage_words
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
+from repkpi.kpis.registry import executor_for
 from repkpi.kpis.shared import shared_results
 from repkpi.outliers import outliers
 from repkpi.periods import PeriodLike, period_label
@@ -89,10 +99,30 @@ def check(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None =
     plan, _, others = plan_goals(goals)
     ordered = [*plan, *others]
     data = shared_results(data)
-    card = scorecard(data, ordered, period=period, fiscal_year_start=fiscal)
-    current = scorecard(data, ordered, period="current", fiscal_year_start=fiscal) \
-        if data.as_of is not None else card.iloc[:0]
+    check_goal_columns(data, ordered)  # a misspelt where column is refused, never skipped
+    asked = [period] if data.as_of is None or period == "current" else [period, "current"]
+    executor_for(data).prefetch(data, [call for when in asked
+                                       for call in scorecard_calls(data, ordered, when, fiscal)])
+    card = _scored(data, ordered, period, fiscal)
+    current = _scored(data, ordered, "current", fiscal) if data.as_of is not None \
+        else card.iloc[:0]
     return findings(data, ordered, card, current, fiscal_year_start=fiscal)
+
+
+def _scored(data: CrmData, goals: list[Goal], period: PeriodLike | None,
+            fiscal: int) -> pd.DataFrame:
+    """The scorecard of the goals whose KPI the data can give (a table or a column it lacks: none)."""
+    cards = []
+    for goal in goals:
+        try:
+            cards.append(scorecard(data, [goal], period=period, fiscal_year_start=fiscal))
+        except (MissingTableError, ColumnNotFoundError):
+            continue
+    return pd.concat(cards, ignore_index=True) if cards else pd.DataFrame(
+        columns=["goal", "kpi", "freq", "period", "period_label", "value", "target", "direction",
+                 "status", "previous", "change", "year_ago", "change_yoy", "change_low",
+                 "change_high", "significant", "change_yoy_low", "change_yoy_high",
+                 "significant_yoy"])
 
 
 def findings(data: CrmData, goals: list[Goal], card: pd.DataFrame, current: pd.DataFrame, *,
@@ -212,7 +242,9 @@ def _out_of_line(data: CrmData, goals: list[Goal], card: pd.DataFrame, fiscal: i
     """Reps and teams outside the 99.8% funnel limits on the goals' shares of counts."""
     frames = []
     seen = set()
-    for goal, row in zip(goals, card.itertuples(index=False), strict=False):
+    by_label = {goal.label: goal for goal in goals}
+    for row in card.itertuples(index=False):
+        goal = by_label[row.goal]
         key = (goal.kpi, row.period)
         if goal.where or key in seen or not isinstance(row.period, pd.Period) \
                 or not KPIS[goal.kpi].share_of_counts(goal.options):

@@ -121,3 +121,23 @@ def test_the_rows_with_no_rep_are_a_group_named_n_a(book):
     lines = found[found["kind"] == "out_of_line"]
     assert sorted(lines["group"]) == ["rep_id=R2", "rep_id=n/a"]
     assert lines["message"].str.startswith(tuple(lines["group"] + ": ")).all()
+
+
+def test_a_goal_the_data_cannot_give_is_left_out(book):
+    # Without a churned_on column churn_rate cannot be scored (data.absent); new_customers
+    # can: 1 account won in 2025Q1 (N1) against at least 10.
+    accounts = pd.read_csv(book / "accounts.csv", dtype="str", keep_default_na=False)
+    accounts.drop(columns="churned_on").to_csv(book / "accounts.csv", index=False)
+    found = repkpi.check(repkpi.load(book), [Goal("churn_rate", "Q", 0.3, "at_most"),
+                                            Goal("new_customers", "Q", 10, "at_least")],
+                         period="2025Q1")
+    assert found["kind"].tolist() == ["missed", "stale"]
+    assert (found["kpi"].iloc[0], found["value"].iloc[0]) == ("new_customers", 1)
+
+
+def test_no_goal_scored_leaves_the_notes(book):
+    accounts = pd.read_csv(book / "accounts.csv", dtype="str", keep_default_na=False)
+    accounts.drop(columns="churned_on").to_csv(book / "accounts.csv", index=False)
+    found = repkpi.check(repkpi.load(book), [Goal("churn_rate", "Q", 0.3, "at_most")],
+                         period="2025Q1")
+    assert found["kind"].tolist() == ["stale"]
