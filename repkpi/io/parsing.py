@@ -373,15 +373,26 @@ def _parse_dates(values: pd.Series) -> pd.Series:
 def _parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO 8601 text to UTC timestamps; naive values are UTC, offsets are converted.
 
-    Values with a zone (``Z`` or an offset) and values without are cast
-    separately by Arrow's strict ISO 8601 parser; a group in which some value
-    does not parse goes through pandas' parser instead, which marks just the
-    bad values.
+    A column whose every value has a zone (``Z`` or an offset: the usual
+    export) is cast in one step by Arrow's strict ISO 8601 parser. Otherwise
+    values with a zone and values without are cast separately; a group in
+    which some value does not parse goes through pandas' parser instead,
+    which marks just the bad values.
     """
     text = to_arrow(values)
+    whole = _cast(text, pyarrow.timestamp("us", tz="UTC"))
+    if whole is not None:
+        micros = np.asarray(pc.fill_null(whole.cast(pyarrow.int64()), NAT), dtype=np.int64)
+    else:
+        micros = _micros_by_zone(values, text)
+    return pd.Series(micros.view("datetime64[us]"), index=values.index).dt.tz_localize("UTC")
+
+
+def _micros_by_zone(values: pd.Series, text: pyarrow.Array | pyarrow.ChunkedArray) -> np.ndarray:
+    """Microseconds since the epoch, UTC, of zoned and naive values parsed apart (NaT: missing)."""
     zoned = np.asarray(pc.fill_null(pc.match_substring_regex(text, _ZONED), False), dtype=bool)
     present = values.notna().to_numpy()
-    micros = np.full(len(values), NAT, dtype=np.int64)  # microseconds since the epoch, UTC
+    micros = np.full(len(values), NAT, dtype=np.int64)
     for rows, kind in ((zoned, pyarrow.timestamp("us", tz="UTC")),
                        (present & ~zoned, pyarrow.timestamp("us"))):
         if not rows.any():
@@ -393,7 +404,7 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
             micros[rows] = parsed.dt.tz_localize(None).to_numpy().view(np.int64)
         else:
             micros[rows] = pc.fill_null(cast.cast(pyarrow.int64()), NAT).to_numpy()
-    return pd.Series(micros.view("datetime64[us]"), index=values.index).dt.tz_localize("UTC")
+    return micros
 
 
 def _parse_numbers(values: pd.Series) -> pd.Series:
