@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {
     # 0: the ground floor
     "repkpi.errors": 0, "repkpi.schemas": 0, "repkpi.periods": 0, "repkpi._vector": 0,
+    "repkpi._threads": 0,
     "repkpi.intervals": 0,
     "repkpi.io": 1,  # loading, mapping and presets, the rules (pandera), the Dask reader
     "repkpi.outputs": 1,  # formula-safe CSV and Excel, whole-or-nothing files and folders

@@ -23,12 +23,13 @@ import functools
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow
 
+from repkpi._threads import thread_map
 from repkpi.errors import DataValidationError, OptionError
 from repkpi.io.asof import (
     AsOfLike,
@@ -203,7 +204,7 @@ class CrmData:
         return data
 
     def _build(self, sources: list[Source], errors: Errors) -> None:
-        """Read, parse and check one table at a time, so that only one raw table is in memory.
+        """Read, parse and check the tables, a few side by side (:func:`~repkpi._threads.thread_map`).
 
         The valid rows are then cut at the declared as-of date (see
         :func:`repkpi.io.asof.cut`); ``notes`` counts what the cut left out.
@@ -213,24 +214,16 @@ class CrmData:
         self.rows_read, self.notes, self.absent, self.absent_hints = {}, {}, {}, {}
         typed, failures, parts = {}, [], {}
         today = pd.Timestamp.now(tz="UTC")  # the one use of the run's date: recorded dates
-        for name, origin, read in sources:
-            frame = read()
-            # Deleted records were set aside before validation: rows of the file all the same.
-            notes = {"delimiter": frame.attrs.get("delimiter", ""),
-                     "deleted": frame.attrs.get(DELETED, 0), "trailer": frame.attrs.get(TRAILER, 0)}
-            self.rows_read[name] = len(frame) + notes["deleted"]
-            absent = absent_columns(name, frame.columns)
-            if absent:
-                self.absent[name] = absent
-                hints = frame.attrs.get("hints", {})
-                self.absent_hints[name] = {c: hints[c] for c in absent if c in hints}
-            parts[name] = frame.attrs.get("parts", [(origin, 0)])
-            typed[name], found = validate_table(name, frame, origin, counts=notes, today=today)
-            self.notes[name] = notes
-            failures += found
-            del frame
-            # Arrow's allocator keeps freed blocks for reuse; hand the raw table's back.
-            pyarrow.default_memory_pool().release_unused()
+        read_one = functools.partial(_read_table, today=today)
+        # Side by side: Arrow's reader and casts release the GIL. In the sources' order, so
+        # that the first unreadable file is the one reported.
+        for table in thread_map(read_one, sources):
+            name = table.name
+            self.rows_read[name], self.notes[name] = table.rows, table.notes
+            if table.absent:
+                self.absent[name], self.absent_hints[name] = table.absent, table.hints
+            parts[name], typed[name] = table.parts, table.typed
+            failures += table.failures
         failures += check_references(typed)
         report = as_report(failures)
         by_file = any(len(p) > 1 for p in parts.values())
@@ -416,6 +409,38 @@ class CrmData:
         return f"CrmData({', '.join(parts)})"
 
 
+class _Read(NamedTuple):
+    """One table read, parsed and checked on its own (see :func:`_read_table`)."""
+
+    name: str
+    rows: int
+    notes: dict[str, object]
+    parts: list[tuple[str, int]]
+    typed: pd.DataFrame
+    failures: list[pd.DataFrame]
+    absent: list[str]
+    hints: dict[str, str]
+
+
+def _read_table(source: Source, *, today: pd.Timestamp) -> _Read:
+    """Read one source and parse and check its table: all that needs no other table."""
+    name, origin, read = source
+    frame = read()
+    # Deleted records were set aside before validation: rows of the file all the same.
+    notes = {"delimiter": frame.attrs.get("delimiter", ""),
+             "deleted": frame.attrs.get(DELETED, 0), "trailer": frame.attrs.get(TRAILER, 0)}
+    rows = len(frame) + notes["deleted"]
+    absent = absent_columns(name, frame.columns)
+    hints = frame.attrs.get("hints", {})
+    typed, found = validate_table(name, frame, origin, counts=notes, today=today)
+    done = _Read(name, rows, notes, frame.attrs.get("parts", [(origin, 0)]), typed, found,
+                 absent, {c: hints[c] for c in absent if c in hints})
+    del frame
+    # Arrow's allocator keeps freed blocks for reuse; hand the raw table's back.
+    pyarrow.default_memory_pool().release_unused()
+    return done
+
+
 def _dask_reader() -> ModuleType:
     """The Dask reader, imported on first use (``import repkpi`` stays without Dask).
 
@@ -508,7 +533,8 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
                                     as_of=as_of)
     files = table_files(Path(path))
     parts = {name: part_files(file) for name, file in files.items() if file.is_dir()}
-    # Largest file first: its raw text is then in memory beside the fewest parsed tables.
+    # Largest file first: it starts first, the smaller ones share the other threads, and its
+    # raw text is in memory beside the fewest parsed tables.
     order = sorted(files.items(), key=lambda item: sum(
         f.stat().st_size for f in parts.get(item[0], [item[1]])), reverse=True)
     return CrmData.from_sources(

@@ -27,6 +27,7 @@ whole table. Medians are not: they need all rows of a (period, group) at once.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -240,6 +241,17 @@ def shift(array: np.ndarray, lag: int = 1) -> np.ndarray:
 
 
 # -- the scope ----------------------------------------------------------------------------------
+_GUARD = threading.Lock()
+_LOCKS = "locks"
+"""The key, in a shared cache, of the locks of the keys being made (see :meth:`Scope.shared`)."""
+
+
+def _making(cache: dict, key: tuple) -> threading.Lock:
+    """The lock held while ``cache[key]`` is made: one per key of each cache."""
+    with _GUARD:
+        return cache.setdefault((_LOCKS,), {}).setdefault(key, threading.Lock())
+
+
 class Scope:
     """One KPI computation: its table, period grid and ``by`` groups.
 
@@ -305,9 +317,16 @@ class Scope:
                                             lambda: groups(self.frame))
 
     def shared(self, key: tuple, make: Callable[[], Any]) -> Any:
-        """``make()``, computed once per ``key`` among the KPIs sharing this scope's cache."""
+        """``make()``, computed once per ``key`` among the KPIs sharing this scope's cache.
+
+        The KPIs of one batch may run on several threads
+        (:meth:`~repkpi.kpis.pandas_engine.PandasExecutor.run`): a key being
+        made by one thread is waited for by the others, not made again.
+        """
         if key not in self.cache:
-            self.cache[key] = make()
+            with _making(self.cache, key):
+                if key not in self.cache:
+                    self.cache[key] = make()
         return self.cache[key]
 
     def fact(self, key: tuple, make: Callable[[], Any]) -> Any:

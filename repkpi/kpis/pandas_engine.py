@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repkpi._threads import thread_map
 from repkpi.errors import RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.declaration import (
@@ -298,15 +299,23 @@ class PandasExecutor:
     """Runs KPIs on :class:`~repkpi.io.loading.CrmData` in this process."""
 
     def run(self, data: CrmData, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
-        """Each call's result (the KPIs share grids and groups), or its expected error."""
+        """Each call's result (the KPIs share grids and groups), or its expected error.
+
+        The calls run side by side on a few threads (:func:`~repkpi._threads.thread_map`;
+        ``REPKPI_THREADS=1`` runs them one after the other): each reads
+        the data and builds its own arrays, and a grid or group shared with
+        another call is made once (:meth:`~repkpi.kpis.declaration.Scope.shared`).
+        """
         cache: dict = {}
-        out: list[pd.DataFrame | RepkpiError] = []
-        for name, kwargs in calls:
+
+        def one(call: Call) -> pd.DataFrame | RepkpiError:
+            name, kwargs = call
             try:
-                out.append(evaluate(run_spec(KPIS[name], data, kwargs, cache=cache)))
+                return evaluate(run_spec(KPIS[name], data, kwargs, cache=cache))
             except EXPECTED as exc:
-                out.append(exc)
-        return out
+                return exc
+
+        return thread_map(one, calls)
 
     def prefetch(self, data: CrmData, calls: Sequence[Call]) -> None:
         """Nothing to do: each KPI on pandas data is computed when asked for."""
