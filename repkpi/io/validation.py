@@ -17,13 +17,15 @@ together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from repkpi._threads import thread_map
 from repkpi._vector import isin, to_arrow
 from repkpi.errors import OptionError
 from repkpi.io.delimited import MALFORMED
@@ -430,21 +432,24 @@ def renewal_failures(contracts: pd.DataFrame, *, rows: pd.Index | None = None,
 def check_references(typed: dict[str, pd.DataFrame]) -> list[pd.DataFrame]:
     """Failures of the rows of ``typed`` that refer to a missing account (ticket), or renew wrongly.
 
-    See :func:`reference_failures` and :func:`renewal_failures`.
+    See :func:`reference_failures` and :func:`renewal_failures`. The checks
+    run side by side (:func:`~repkpi._threads.thread_map`: Arrow's lookups
+    release the GIL); their failures come in the order above.
     """
-    out = []
+    checks: list[Callable[[], list[pd.DataFrame]]] = []
     if "contracts" in typed:
-        out += renewal_failures(typed["contracts"])
+        checks.append(functools.partial(renewal_failures, typed["contracts"]))
     if "accounts" in typed:
         known = typed["accounts"]["account_id"].dropna().unique()
-        for name in REFERENCING:
-            if name in typed:
-                out += reference_failures(name, typed[name]["account_id"], known=known)
+        checks += [functools.partial(reference_failures, name, typed[name]["account_id"],
+                                     known=known)
+                   for name in REFERENCING if name in typed]
     if "tickets" in typed and "ticket_events" in typed:
         known = typed["tickets"]["ticket_id"].dropna().unique()
-        out += reference_failures("ticket_events", typed["ticket_events"]["ticket_id"],
-                                  known=known, **_TICKETS)
-    return out
+        checks.append(functools.partial(reference_failures, "ticket_events",
+                                        typed["ticket_events"]["ticket_id"], known=known,
+                                        **_TICKETS))
+    return [found for failures in thread_map(lambda check: check(), checks) for found in failures]
 
 
 def cascade_rejects(typed: dict[str, pd.DataFrame], report: pd.DataFrame) -> pd.DataFrame:
