@@ -50,7 +50,7 @@ start = time.perf_counter()
 seconds = time.perf_counter() - start
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-print(json.dumps({{"seconds": seconds, "peak_bytes": peak}}))
+print("\n" + json.dumps({{"seconds": seconds, "peak_bytes": peak}}))
 """
 HAS_CACHE = "cache" in inspect.signature(repkpi.load).parameters
 
@@ -81,7 +81,11 @@ def _run(job: str, env: dict[str, str]) -> dict[str, float]:
                           env={**os.environ, **env})
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # The job may print too (a warning): the figures are the last line that holds them.
+    found = [line for line in done.stdout.splitlines() if line.startswith('{"seconds"')]
+    if not found:
+        raise RuntimeError(f"no figures in the output of the job:\n{done.stdout}")
+    return json.loads(found[-1])
 
 
 def _plan(jobs: dict[str, str], warm: str) -> list[tuple[str, str, str]]:
