@@ -185,15 +185,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     folder = args.data_dir.resolve()
-    deals = Path(tempfile.mkdtemp(prefix="repkpi-deals-"))
-    (deals / "deals.csv").symlink_to(folder / "deals.csv")
+    with tempfile.TemporaryDirectory(prefix="repkpi-deals-") as deals:
+        (Path(deals) / "deals.csv").symlink_to(folder / "deals.csv")
+        report(folder, Path(deals), args.rounds)
+
+
+def report(folder: Path, deals: Path, rounds: int) -> None:
+    """Measure on ``folder`` (and ``deals``, a folder of its deals.csv alone); print the tables."""
     size = sum(p.stat().st_size for p in folder.glob("*.csv")) / 1e6
-    print(f"data: {folder} ({size:.0f} MB of CSV); {args.rounds} rounds; cache: "
+    print(f"data: {folder} ({size:.0f} MB of CSV); {rounds} rounds; cache: "
           f"{'yes' if HAS_CACHE else 'not in this checkout'}; "
           f"load average at start {os.getloadavg()[0]:.1f}\n")
 
-    runs = fresh_processes(folder, deals, args.rounds)
-    times = in_process(folder, args.rounds)
+    runs = fresh_processes(folder, deals, rounds)
+    times = in_process(folder, rounds)
 
     print("| median of the rounds | repkpi (s) | DuckDB (s) | repkpi / DuckDB | goal |")
     print("|---|---|---|---|---|")
