@@ -1,8 +1,9 @@
 """Work on several threads gives what one thread gives: the loader and every KPI.
 
-``REPKPI_THREADS=1`` runs everything on one thread (the reference); the
-other runs use four threads, more than the tables or the machine's cores
-would ask for, so that the calls interleave.
+One thread is the reference (``REPKPI_THREADS=1`` for the loader,
+``PandasExecutor()`` for the KPIs); the other runs use four threads, more
+than the tables or the machine's cores would ask for, so that the calls
+interleave.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pytest
 
 import repkpi
 from repkpi._threads import thread_count, thread_map
-from repkpi.kpis.registry import executor_for
-from repkpi.kpis.shared import shared_results
+from repkpi.kpis.pandas_engine import PandasExecutor
+from repkpi.kpis.shared import SharedExecutor, shared_results
 
 
 def test_thread_map_keeps_the_order_of_the_items():
@@ -79,36 +80,51 @@ def sample() -> repkpi.CrmData:
     return repkpi.load_sample()
 
 
-def _computed(monkeypatch, data, threads: str, **options) -> pd.DataFrame:
-    monkeypatch.setenv("REPKPI_THREADS", threads)
-    return repkpi.compute(data, **options)
+CALLS = [pytest.param({"freq": "Q"}, id="Q"), pytest.param({"freq": "Q", "by": "region"},
+                                                            id="Q by region"),
+         pytest.param({"freq": "M", "by": "rep_id"}, id="M by rep"),
+         pytest.param({"freq": "Y", "by": "segment"}, id="Y by segment")]
 
 
-@pytest.mark.parametrize("options", [{"freq": "Q"}, {"freq": "Q", "by": "region"},
-                                     {"freq": "M", "by": "rep_id"}, {"freq": "Y", "by": "segment"}],
-                         ids=["Q", "Q by region", "M by rep", "Y by segment"])
-def test_every_kpi_on_threads_equals_one_thread(monkeypatch, sample, options):
-    serial = _computed(monkeypatch, sample, "1", **options)
-    threaded = _computed(monkeypatch, sample, "4", **options)
-    assert serial["kpi"].nunique() >= 20  # every KPI the sample allows
-    pd.testing.assert_frame_equal(threaded, serial, check_exact=True)
-    assert threaded.attrs == serial.attrs
+def _same(one: list, many: list) -> None:
+    for a, b in zip(one, many, strict=True):
+        if isinstance(a, Exception):
+            assert type(b) is type(a)
+            assert str(b) == str(a)
+        else:
+            pd.testing.assert_frame_equal(b, a, check_exact=True)
 
 
-def test_kept_results_on_threads_equal_one_thread(monkeypatch, sample):
+@pytest.mark.parametrize("options", CALLS)
+def test_every_kpi_on_threads_equals_one_thread(sample, options):
+    calls = [(name, options) for name in repkpi.KPIS]
+    one = PandasExecutor().run(sample, calls)
+    many = PandasExecutor(threads=4).run(sample, calls)
+    assert sum(not isinstance(r, Exception) for r in one) >= 20  # every KPI the sample allows
+    _same(one, many)
+
+
+def test_kept_results_on_threads_equal_one_thread(sample):
     # The report's path: results kept on the data, several calls in one batch.
     calls = [(name, {"freq": "Q", "by": by}) for name in repkpi.KPIS for by in (None, "region")]
-    found = {}
-    for threads in ("1", "4"):
-        monkeypatch.setenv("REPKPI_THREADS", threads)
-        data = shared_results(repkpi.load_sample())
-        found[threads] = executor_for(data).run(data, calls)
-    for one, many in zip(found["1"], found["4"], strict=True):
-        if isinstance(one, Exception):
-            assert type(many) is type(one)
-            assert str(many) == str(one)
-        else:
-            pd.testing.assert_frame_equal(many, one, check_exact=True)
+    found = []
+    for threads in (1, 4):
+        data = shared_results(sample)
+        found.append(SharedExecutor(PandasExecutor(threads=threads)).run(data, calls))
+    _same(*found)
+
+
+def test_compute_runs_the_kpis_on_one_thread_by_default(monkeypatch, sample):
+    seen = set()
+    original = PandasExecutor.run
+
+    def watched(self, data, calls):
+        seen.add(self.threads)
+        return original(self, data, calls)
+
+    monkeypatch.setattr(PandasExecutor, "run", watched)
+    repkpi.compute(sample, ["csat", "win_rate"])
+    assert seen == {1}
 
 
 def test_a_load_on_threads_equals_one_thread(monkeypatch, tmp_path):

@@ -296,15 +296,26 @@ def detail_frame(formula: Formula, period: pd.Period, by: list[str]) -> pd.DataF
 
 
 class PandasExecutor:
-    """Runs KPIs on :class:`~repkpi.io.loading.CrmData` in this process."""
+    """Runs KPIs on :class:`~repkpi.io.loading.CrmData` in this process.
+
+    Parameters
+    ----------
+    threads : int, optional
+        How many calls of a batch run side by side
+        (:func:`~repkpi._threads.thread_map`; None: its default). 1 by
+        default: on a 2-core machine shared with other jobs the KPIs gained
+        nothing on threads, and lost at 400k accounts (BENCHMARKS.md, issue 23).
+    """
+
+    def __init__(self, *, threads: int | None = 1) -> None:
+        self.threads = threads
 
     def run(self, data: CrmData, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
         """Each call's result (the KPIs share grids and groups), or its expected error.
 
-        The calls run side by side on a few threads (:func:`~repkpi._threads.thread_map`;
-        ``REPKPI_THREADS=1`` runs them one after the other): each reads
-        the data and builds its own arrays, and a grid or group shared with
-        another call is made once (:meth:`~repkpi.kpis.declaration.Scope.shared`).
+        On several threads, each call reads the data and builds its own
+        arrays, and a grid or group shared with another call is made once
+        (:meth:`~repkpi.kpis.declaration.Scope.shared`).
         """
         cache: dict = {}
 
@@ -315,7 +326,7 @@ class PandasExecutor:
             except EXPECTED as exc:
                 return exc
 
-        return thread_map(one, calls)
+        return thread_map(one, calls, threads=self.threads)
 
     def prefetch(self, data: CrmData, calls: Sequence[Call]) -> None:
         """Nothing to do: each KPI on pandas data is computed when asked for."""
