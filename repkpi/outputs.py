@@ -22,15 +22,19 @@ lost, so a folder that holds anything else is refused (see
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import secrets
 import shutil
 import time
+import warnings
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -307,39 +311,16 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path, /, *,
     >>> sheet["B2"].number_format, sheet["B3"].number_format
     ('0.0%', '#,##0.00')
     """
-    require_openpyxl()
-    from openpyxl.utils import get_column_letter
-
+    openpyxl = require_openpyxl()
     path, units = Path(path), units or {}
     _check_sheets(sheets, units)
     formats = {name: {column: _row_units(spec, sheets[name], name, column) for column, spec in by.items()}
                for name, by in units.items()}
-    with _replacing(path) as partial, pd.ExcelWriter(partial, engine="openpyxl") as writer:
+    with _replacing(path) as partial:
+        book = openpyxl.Workbook(write_only=True)  # rows streamed to the file, not kept as cells
         for name, frame in sheets.items():
-            row_units = formats.get(name, {})
-            cells = frame.copy(deep=False)
-            for position, (_, column) in enumerate(frame.items()):
-                cells.isetitem(position, _excel_values(column))
-            cells.to_excel(writer, sheet_name=name, index=False)
-            sheet = writer.sheets[name]
-            for position, label in enumerate(cells.columns, start=1):
-                header = sheet.cell(row=1, column=position)
-                if isinstance(label, str) and formula_cells(pd.Index([label], dtype=object))[0]:
-                    _as_text(header)
-                column = cells.iloc[:, position - 1]
-                for row in np.flatnonzero(formula_cells(column)):
-                    _as_text(sheet.cell(row=row + 2, column=position))
-                if (pd.api.types.is_datetime64_dtype(column.dtype)
-                        and (column.dropna() == column.dropna().dt.normalize()).all()):
-                    for row in np.flatnonzero(column.notna()):
-                        sheet.cell(row=row + 2, column=position).number_format = "yyyy-mm-dd"
-                if label in row_units:
-                    for unit in pd.unique(row_units[label][pd.notna(row_units[label])]):
-                        for row in np.flatnonzero(row_units[label] == unit):
-                            sheet.cell(row=row + 2, column=position).number_format = NUMBER_FORMATS[unit]
-                width = max([len(str(label)), *column.head(1000).astype("str").str.len().fillna(0)])
-                sheet.column_dimensions[get_column_letter(position)].width = min(max(width + 2, 8), 60)
-            sheet.freeze_panes = "A2"
+            _write_sheet(book.create_sheet(name), frame, formats.get(name, {}))
+        book.save(partial)
     return path
 
 
@@ -363,9 +344,118 @@ def write_rows(frame: pd.DataFrame, path: str | Path, /, *, sheet: str = "data")
                       "Hint: end the file name in .csv or .xlsx.")
 
 
-def _as_text(cell: object) -> None:
-    cell.data_type = "s"  # openpyxl reads a value that begins with "=" as a formula
-    cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
+_DATETIME_FORMAT = "YYYY-MM-DD HH:MM:SS"  # a timestamp's number format (pandas' to_excel's)
+_DATE_FORMAT = "yyyy-mm-dd"  # a column of timestamps without a time of day
+_CELL_LENGTH = 32767  # Excel's limit on a cell's characters
+
+
+def _write_sheet(sheet: Any, frame: pd.DataFrame, row_units: Mapping[Hashable, np.ndarray]) -> None:
+    """Stream ``frame`` into a write-only sheet: header, then rows, each cell with its format.
+
+    The cells are those ``DataFrame.to_excel`` writes (missing values as
+    empty text, infinities as ``inf``); a cell that has a number format or
+    holds text that reads as a formula is a styled cell, the others plain
+    values.
+    """
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = "A2"
+    header: list[object] = []
+    columns: list[np.ndarray] = []
+    for position, (label, column) in enumerate(frame.items(), start=1):
+        column = _excel_values(column)
+        width = max([len(str(label)), *column.head(1000).astype("str").str.len().fillna(0)])
+        sheet.column_dimensions[get_column_letter(position)].width = min(max(width + 2, 8), 60)
+        values, number_formats = _cell_values(column)
+        if (pd.api.types.is_datetime64_dtype(column.dtype)
+                and (column.dropna() == column.dropna().dt.normalize()).all()):
+            number_formats[column.notna().to_numpy()] = _DATE_FORMAT
+        if label in row_units:
+            unit = row_units[label]
+            given = pd.notna(unit)
+            number_formats[given] = pd.Series(unit[given]).map(NUMBER_FORMATS).to_numpy(dtype=object)
+        text = formula_cells(column)
+        for row in np.flatnonzero(text | pd.notna(number_formats)):
+            values[row] = _styled(sheet, values[row], number_formats[row], text=text[row])
+        name = str(label) if isinstance(label, str) else _cell_values(pd.Series([label]))[0][0]
+        risky = isinstance(label, str) and formula_cells(pd.Index([label], dtype=object))[0]
+        header.append(_styled(sheet, name, None, text=True) if risky else name)
+        columns.append(values)
+    if header:
+        sheet.append(header)
+    for row in zip(*columns, strict=True):
+        sheet.append(row)
+
+
+def _styled(sheet: Any, value: object, number_format: str | None, *, text: bool) -> object:
+    """A write-only cell holding ``value``: with ``number_format``, or as text (never a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value)
+    if number_format is not None:
+        cell.number_format = number_format
+    if text:
+        cell.data_type = "s"  # openpyxl reads a value that begins with "=" as a formula
+        cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
+    return cell
+
+
+def _cell_values(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The cells of ``column`` as ``to_excel`` writes them, and each one's number format (or None).
+
+    Missing values are empty text, infinities ``inf`` and ``-inf``,
+    timestamps dated cells in :data:`_DATETIME_FORMAT`, durations days in
+    format ``0``; text of any other object is its ``str``.
+    """
+    number_formats = np.full(len(column), None, dtype=object)
+    missing = column.isna().to_numpy()
+    if pd.api.types.is_timedelta64_dtype(column.dtype):
+        values = (column / pd.Timedelta(days=1)).to_numpy(dtype=object)
+        number_formats[~missing] = "0"
+    elif column.dtype == object:
+        pairs = [_cell_value(v) for v in column.to_numpy(dtype=object)]
+        values = np.empty(len(pairs), dtype=object)
+        values[:] = [v for v, _ in pairs]
+        number_formats[:] = [f for _, f in pairs]
+    else:
+        values = column.to_numpy(dtype=object)
+        if pd.api.types.is_datetime64_dtype(column.dtype):
+            number_formats[~missing] = _DATETIME_FORMAT
+        elif pd.api.types.is_float_dtype(column.dtype):
+            numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            values[np.isposinf(numbers)] = "inf"
+            values[np.isneginf(numbers)] = "-inf"
+        elif pd.api.types.is_string_dtype(column.dtype) and (column.str.len() > _CELL_LENGTH).any():
+            warnings.warn(f"Cell contents too long, truncated to {_CELL_LENGTH} characters",
+                          UserWarning, stacklevel=3)
+    values[missing] = ""
+    number_formats[missing] = None
+    return values, number_formats
+
+
+def _cell_value(value: object) -> tuple[object, str | None]:
+    """One cell of an object column (and its number format), as ``to_excel`` writes it."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return "", None
+    if isinstance(value, bool | np.bool_):
+        return bool(value), None
+    if isinstance(value, int | np.integer):
+        return int(value), None
+    if isinstance(value, float | np.floating):
+        return ("inf" if value > 0 else "-inf") if np.isinf(value) else float(value), None
+    if isinstance(value, Decimal):
+        return value, None
+    if isinstance(value, datetime.datetime):
+        return value, _DATETIME_FORMAT
+    if isinstance(value, datetime.date):
+        return value, "YYYY-MM-DD"
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds() / 86400, "0"
+    text = str(value)
+    if len(text) > _CELL_LENGTH:
+        warnings.warn(f"Cell contents too long, truncated to {_CELL_LENGTH} characters",
+                      UserWarning, stacklevel=4)
+    return text, None
 
 
 def _excel_values(column: pd.Series) -> pd.Series:

@@ -443,3 +443,39 @@ def test_report_into_a_folder_with_other_files_exits_2(sample, tmp_path, capsys)
     assert main(["report", str(sample), "--out", str(out)]) == 2
     assert "holds files that repkpi did not write" in " ".join(capsys.readouterr().err.split())
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def _cells(path: Path, sheet: str) -> list[tuple[str, object, str, str]]:
+    """Every cell of ``sheet``: coordinate, value, type and number format."""
+    rows = openpyxl.load_workbook(path)[sheet].iter_rows()
+    return [(c.coordinate, c.value, c.data_type, c.number_format) for row in rows for c in row]
+
+
+def test_xlsx_cells_are_those_pandas_to_excel_writes(tmp_path):
+    # The reference is pandas' own writer (DataFrame.to_excel, openpyxl's normal mode) on the
+    # same frame: missing values as empty text, infinities as "inf"/"-inf", timestamps in
+    # "YYYY-MM-DD HH:MM:SS", durations in days with format "0", other objects as their text.
+    frame = pd.DataFrame({
+        "float": [1.5, np.nan, np.inf, -np.inf],
+        "int": [1, 2, 3, 4],
+        "nullable": pd.array([1, None, 3, 4], dtype="Int64"),
+        "flag": pd.array([True, None, False, True], dtype="boolean"),
+        "text": pd.array(["a", None, "b c", ""], dtype="str"),
+        "mixed": pd.Series([1, "x", 2.5, None], dtype=object),
+        "stamp": pd.to_datetime(["2026-01-01 10:30", None, "2026-07-01 00:00", "2026-01-02 08:00"]),
+        "took": pd.to_timedelta(["1 day", "12h", None, "36h"]),
+    })
+    ours = write_xlsx({"rows": frame}, tmp_path / "ours.xlsx")
+    theirs = tmp_path / "theirs.xlsx"
+    frame.to_excel(theirs, sheet_name="rows", index=False, engine="openpyxl")
+    assert _cells(ours, "rows") == _cells(theirs, "rows")
+    assert openpyxl.load_workbook(ours)["rows"]["A4"].value == "inf"  # the reference says so too
+
+
+def test_xlsx_a_missing_number_is_empty_text_with_its_units_format(tmp_path):
+    frame = pd.DataFrame({"kpi": ["churn_rate", "revenue"], "value": [np.nan, 5.0]})
+    path = write_xlsx({"v": frame}, tmp_path / "v.xlsx",
+                      units={"v": {"value": pd.Series(["percent", "money"])}})
+    sheet = openpyxl.load_workbook(path)["v"]
+    assert (sheet["B2"].value, sheet["B2"].number_format) == (None, "0.0%")
+    assert (sheet["B3"].value, sheet["B3"].number_format) == (5, "#,##0.00")
