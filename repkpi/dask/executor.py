@@ -528,10 +528,14 @@ def _detail_part(tables: dict[str, pd.DataFrame], spec: KpiSpec, kwargs: dict[st
     return rows if only is None else rows[rows["table"] == only]
 
 
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames that have rows, one after the other (the first frame when none has)."""
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+
+
 def _listed(frames: list[pd.DataFrame], by: list[str]) -> pd.DataFrame:
     """The units' rows as one frame, its columns in :func:`detail_frame`'s order."""
-    kept = [f for f in frames if len(f)] or frames[:1]
-    out = pd.concat(kept, ignore_index=True)
+    out = _joined(frames)
     tail = [c for c in ("in_numerator", "in_denominator", "numerator_weight",
                         "denominator_weight", "hours") if c in out.columns]
     labels = [c for c in by if c in out.columns]
@@ -584,17 +588,20 @@ class DaskExecutor:
             wanted = {"rows": [dask.delayed(_detail_part)(u, spec, kwargs, period, shared,
                                                           only="deals") for u in units],
                       "ours": _tree_sum([dask.delayed(_ours)(u, call, shared) for u in units])}
+            wanted["rows"] = dask.delayed(_joined)(wanted["rows"])  # on a worker
             (found,) = dask.compute(wanted, scheduler=data.client)
             whole = replace(plain, known={**plain.known, OURS: found["ours"][0]})
             market = detail_frame(run_spec(spec, _empty(data, facts), kwargs, whole=whole),
                                   period, by)
-            return _listed([*found["rows"], market[market["table"] != "deals"]], by)
+            return _listed([found["rows"], market[market["table"] != "deals"]], by)
         shared = broadcast((context, lookups), data.client)
         renewals = _renewals(data, units) if _needs_renewals(call) else [None] * len(units)
         parts = [dask.delayed(_detail_part)(u, spec, kwargs, period, shared, r)
                  for u, r in zip(units, renewals, strict=True)]
-        (frames,) = dask.compute(parts, scheduler=data.client)
-        return _listed(frames, by)
+        # Put together on a worker: the client receives the listed rows once, not each
+        # unit's frame and then their concatenation.
+        (rows,) = dask.compute(dask.delayed(_listed)(parts, by), scheduler=data.client)
+        return _plain(rows)
 
     def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
         """``wanted`` computed in one pass; frames with pandas' default ``str`` text columns."""
