@@ -9,6 +9,7 @@ import pandas as pd
 
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
+from repkpi.kpis.groups import positions
 from repkpi.kpis.registry import (
     KPIS,
     By,
@@ -181,11 +182,15 @@ def _with_names(data: Any, rows: pd.DataFrame) -> pd.DataFrame:
             ids = rows[id_column].dropna().unique().tolist()
             wanted[table] = frame.loc[frame[id_column].isin(ids), [id_column, name]]
     gathered = executor_for(data).gather(data, wanted) if wanted else {}
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # copy on write: the name columns are added, nothing copied
     for id_column, table, name, shown in found:
         names = gathered.get(table)
-        lookup = (pd.Series(dtype="str") if names is None
-                  else names.drop_duplicates(id_column).set_index(id_column)[name])
+        if names is None:
+            names = pd.DataFrame({id_column: pd.Series(dtype="str"), name: pd.Series(dtype="str")})
+        names = names.drop_duplicates(id_column)
+        # Looked up on the Arrow arrays (no Python string per id): -1, a missing name
+        at = positions(rows[id_column], names[id_column])
+        shown_names = names[name].astype("str").array.take(at, allow_fill=True)
         rows.insert(rows.columns.get_loc(id_column) + 1, shown,
-                    rows[id_column].map(lookup).astype("str"))
+                    pd.Series(shown_names, index=rows.index, dtype="str"))
     return rows
