@@ -76,6 +76,9 @@ def _engine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--max-bytes", type=_size, default=MAX_BYTES, metavar="SIZE",
                          help="the most a compressed file (.gz, .zip) may expand to, in bytes "
                               "or with a unit (500MB, 8GiB; default 4GiB)")
+    command.add_argument("--no-cache", action="store_true",
+                         help="read and check every file again instead of taking the tables "
+                              "kept from an earlier run on the same files (pandas engine)")
 
 
 def _window_option(command: argparse.ArgumentParser) -> None:
@@ -126,7 +129,7 @@ def _load(args: argparse.Namespace, errors: str) -> object:
         except DataFileError as exc:
             raise OptionError(str(exc)) from exc
     return load(args.data_dir, errors=errors, source=args.source, as_of=getattr(args, "as_of", None),
-                max_bytes=args.max_bytes)
+                max_bytes=args.max_bytes, cache=not args.no_cache)
 
 
 def _kpi_option(text: str) -> tuple[str, object]:

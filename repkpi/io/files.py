@@ -266,12 +266,15 @@ def table_parts(path: str) -> dict[str, list[str]]:
 
 
 def read_parts(files: list[Path], *, encoding: str | None = None,
-               max_bytes: int = MAX_BYTES) -> pd.DataFrame:
+               max_bytes: int = MAX_BYTES, contents: dict[Path, bytes] | None = None
+               ) -> pd.DataFrame:
     """The part files of one table as one frame, read with :func:`read_file`.
 
     The index runs on from file to file (each file's positions shifted by
     the lines before it); ``attrs["parts"]`` lists each file and the first
     position of its rows, so that a row number can be told within its file.
+    ``contents`` holds files already read (see :func:`read_file`'s ``content``);
+    each one is taken out of it as it is parsed.
 
     Raises
     ------
@@ -280,7 +283,8 @@ def read_parts(files: list[Path], *, encoding: str | None = None,
     """
     frames, parts, offset = [], [], 0
     for file in files:
-        frame = read_file(file, encoding=encoding, max_bytes=max_bytes)
+        frame = read_file(file, encoding=encoding, max_bytes=max_bytes,
+                          content=None if contents is None else contents.pop(file, None))
         if frames and list(frame.columns) != list(frames[0].columns):
             raise DataFileError(
                 f"{file}: its header differs from that of {files[0].name}: its columns "
@@ -341,7 +345,8 @@ def _changed(name: str, *, since_load: bool) -> DataFileError:
 
 
 def read_file(file: str | os.PathLike[str], *, encoding: str | None = None,
-              max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None) -> pd.DataFrame:
+              max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None,
+              content: bytes | None = None) -> pd.DataFrame:
     """One export file: every column as text for delimited text and Excel, as stored for Parquet.
 
     A file that is not on this machine (an fsspec URL such as
@@ -366,6 +371,10 @@ def read_file(file: str | os.PathLike[str], *, encoding: str | None = None,
         The file's :func:`file_stamp` when it was first read (a lazy
         engine reads a file more than once): a file whose stamp differs is
         an error.
+    content : bytes, optional
+        The file's bytes, already read from one open of it (the cache of
+        loads hashes the bytes it parses, :mod:`repkpi.io.cache`): parsed
+        instead of reading the file again.
 
     Raises
     ------
@@ -373,8 +382,8 @@ def read_file(file: str | os.PathLike[str], *, encoding: str | None = None,
         The file is empty (zero bytes), repeats a column name, expands past
         ``max_bytes``, changed since ``stamp`` or while it was read, or cannot be read.
     """
-    if os.path.exists(file):
-        return _read_local(Path(file), encoding, max_bytes=max_bytes, stamp=stamp)
+    if content is not None or os.path.exists(file):
+        return _read_local(Path(file), encoding, max_bytes=max_bytes, stamp=stamp, content=content)
     if os.path.lexists(file):
         raise _not_readable(file, "it is a link to a file that does not exist")
     import fsspec
@@ -397,15 +406,16 @@ def read_file(file: str | os.PathLike[str], *, encoding: str | None = None,
 
 
 def _read_local(file: Path, encoding: str | None, *, name: str | None = None,
-                max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None
-                ) -> pd.DataFrame:
-    """A local file, from one open: see :func:`read_file`."""
+                max_bytes: int = MAX_BYTES, stamp: tuple[int, object] | None = None,
+                content: bytes | None = None) -> pd.DataFrame:
+    """A local file, from one open (or from its ``content``, read already): see :func:`read_file`."""
     name = name or str(file)
     split = table_name(file.name) or (file.stem, file.suffix.lower(), "")
     _, kind, compression = split
     try:
-        with pyarrow.OSFile(str(file)) as handle:
-            before = _stamp(handle)
+        opened = pyarrow.OSFile(str(file)) if content is None else pyarrow.BufferReader(content)
+        with opened as handle:
+            before = _stamp(handle) if content is None else (len(content), None)
             if stamp is not None and before != stamp:
                 raise _changed(name, since_load=True)
             if before[0] == 0:
@@ -413,7 +423,7 @@ def _read_local(file: Path, encoding: str | None, *, name: str | None = None,
                     f"{name}: the file is empty (zero bytes).\nHint: a table with no rows still "
                     "needs its header line.")
             frame = _read_open(handle, file, name, kind, compression, encoding, max_bytes)
-            if _stamp(handle) != before:
+            if content is None and _stamp(handle) != before:
                 raise _changed(name, since_load=False)
             return frame
     except MemoryError as exc:

@@ -41,6 +41,7 @@ from repkpi.io.asof import (
     latest_recorded,
     recorded_span,
 )
+from repkpi.io.cache import cached_load
 from repkpi.io.delimited import TRAILER
 from repkpi.io.files import (
     MAX_BYTES,
@@ -51,7 +52,7 @@ from repkpi.io.files import (
     read_parts,
     table_files,
 )
-from repkpi.io.mapping import mapped_sources
+from repkpi.io.mapping import Mapping, mapped_sources, read_mapping
 from repkpi.io.parsing import DELETED, REJECT_COLUMNS
 from repkpi.io.validation import (
     SUMMARY_COLUMNS,
@@ -459,7 +460,7 @@ def _dask_reader() -> ModuleType:
 def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
          source: str | os.PathLike[str] | None = None, engine: Literal["pandas", "dask"] = "pandas",
          scheduler: str | None = None, as_of: AsOfLike | None = None,
-         max_bytes: int = MAX_BYTES) -> CrmData:
+         max_bytes: int = MAX_BYTES, cache: bool = True) -> CrmData:
     """Load and validate a folder of CRM exports, one file per table.
 
     Parameters
@@ -492,6 +493,12 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         The most a compressed file (``.gz``, ``.zip``) may expand to, in
         bytes (default 4 GiB): it is decompressed as a stream and refused by
         name once its content passes the limit.
+    cache : bool
+        Keep the loaded tables in the user's cache folder and take them from
+        there while no file, mapping or option has changed, on the same day
+        and with the same repkpi (see :mod:`repkpi.io.cache`; the folder is
+        ``REPKPI_CACHE_DIR`` when set). ``False`` reads and checks every
+        file again. The Dask engine, which reads lazily, has no cache.
 
     Returns
     -------
@@ -528,9 +535,22 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
                                         max_bytes=max_bytes)
     if scheduler is not None:
         raise OptionError("scheduler= goes with engine='dask'.")
-    if source is not None:
-        return CrmData.from_sources(mapped_sources(path, source, max_bytes=max_bytes), errors,
-                                    as_of=as_of)
+    mapping = source if source is None or isinstance(source, Mapping) else read_mapping(source)
+    options = {"errors": errors, "as_of": as_of_date(as_of), "max_bytes": max_bytes}
+    build = functools.partial(_load_files, path, mapping, **options)
+    if not cache:
+        return build(None)
+    return cached_load(CrmData, build, path, mapped=mapping is not None,
+                       settings={"mapping": repr(mapping), **options})
+
+
+def _load_files(path: str | os.PathLike[str], mapping: Mapping | None,
+                contents: dict[Path, bytes] | None, *, errors: Errors,
+                as_of: AsOfLike | None, max_bytes: int) -> CrmData:
+    """The pandas engine's :func:`load`; ``contents`` holds the files the cache has read already."""
+    if mapping is not None:
+        return CrmData.from_sources(mapped_sources(path, mapping, max_bytes=max_bytes,
+                                                   contents=contents), errors, as_of=as_of)
     files = table_files(Path(path))
     parts = {name: part_files(file) for name, file in files.items() if file.is_dir()}
     # Largest file first: it starts first, the smaller ones share the other threads, and its
@@ -539,7 +559,13 @@ def load(path: str | os.PathLike[str], errors: Errors = "strict", *,
         f.stat().st_size for f in parts.get(item[0], [item[1]])), reverse=True)
     return CrmData.from_sources(
         [Source(name, str(file),
-                functools.partial(read_parts, parts[name], max_bytes=max_bytes) if name in parts
-                else functools.partial(read_file, file, max_bytes=max_bytes))
+                functools.partial(read_parts, parts[name], max_bytes=max_bytes, contents=contents)
+                if name in parts else functools.partial(_read_file, file, contents, max_bytes))
          for name, file in order],
         errors, as_of=as_of)
+
+
+def _read_file(file: Path, contents: dict[Path, bytes] | None, max_bytes: int) -> pd.DataFrame:
+    """One table file, parsed from its bytes when they have been read already (then let go)."""
+    return read_file(file, max_bytes=max_bytes,
+                     content=None if contents is None else contents.pop(file, None))

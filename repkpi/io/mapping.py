@@ -306,7 +306,8 @@ def _durations(here: str, spec: dict, kinds: dict[str, str],
 
 def mapped_sources(path: str | os.PathLike[str],
                    source: str | os.PathLike[str] | Mapping, *,
-                   max_bytes: int = MAX_BYTES) -> list[Source]:
+                   max_bytes: int = MAX_BYTES,
+                   contents: dict[Path, bytes] | None = None) -> list[Source]:
     """The canonical tables of a folder of CRM exports, translated through a mapping.
 
     Each table is text, to be validated as :func:`repkpi.load` does
@@ -316,7 +317,8 @@ def mapped_sources(path: str | os.PathLike[str],
     (``tickets/`` for ``tickets.csv``), read as one table: the parts in the
     order of their names, each row numbered within its file. Files are read
     as :func:`repkpi.load` reads them (``max_bytes``: the most a compressed
-    file may expand to).
+    file may expand to); ``contents`` holds files already read
+    (:func:`~repkpi.io.files.read_file`'s ``content``).
 
     Raises
     ------
@@ -339,8 +341,9 @@ def mapped_sources(path: str | os.PathLike[str],
             continue
         if file not in raws:
             raws[file] = (read_parts(part_files(file), encoding=mapping.encoding,
-                                     max_bytes=max_bytes) if file.is_dir()
-                          else read_file(file, encoding=mapping.encoding, max_bytes=max_bytes))
+                                     max_bytes=max_bytes, contents=contents) if file.is_dir()
+                          else read_file(file, encoding=mapping.encoding, max_bytes=max_bytes,
+                                         content=(contents or {}).pop(file, None)))
         frame, notes = _translate(raws[file], spec, mapping, file)
         # What the reader found: part files (rows told within their file), the delimiter,
         # malformed lines (bad rows) and a report's trailer.
