@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,14 +34,21 @@ print(json.dumps({{"seconds": seconds, "peak_bytes": peak}}))
 """
 
 
+COLD = {"REPKPI_CACHE_SIZE": "0"}
+"""The environment of a measured process: loads without the cache (a size of 0 turns it off)."""
+
+
 def measure(setup: str, job: str, *, repeat: int = 3) -> dict[str, float]:
-    """Best wall time and largest peak memory of ``job`` (after ``setup``) over ``repeat`` runs."""
+    """Best wall time and largest peak memory of ``job`` (after ``setup``) over ``repeat`` runs.
+
+    Each run loads cold (:data:`COLD`): what a load costs when nothing is cached.
+    """
     root = str(Path(__file__).resolve().parent.parent)
     runs = []
     for _ in range(repeat):
         code = CHILD.format(root=root, setup=setup, job=job)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=False)
+                              check=False, env={**os.environ, **COLD})
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -6,7 +6,7 @@ commit), then DuckDB's typed read of the same CSVs (``sql_reference.connect``),
 each in a new process; import time counts, since what one version imports on
 ``import repkpi`` the other may import on its first load. Interleaving keeps a
 busy machine's noise out of the comparison; the minimum and the median of the
-rounds are printed.
+rounds are printed. Every load is cold (``REPKPI_CACHE_SIZE=0``: no cache).
 
     git worktree add /tmp/before <commit>
     python -m benchmarks.compare_load /tmp/big100k --before /tmp/before --rounds 7
@@ -15,10 +15,13 @@ rounds are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from benchmarks._measure import COLD
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ("import sys, time; sys.path.insert(0, {root!r}); t = time.perf_counter(); {job}; "
@@ -28,7 +31,7 @@ JOB = ("import sys, time; sys.path.insert(0, {root!r}); t = time.perf_counter();
 def _seconds(root: Path, job: str) -> float:
     code = JOB.format(root=str(root), job=job)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd="/")
+                          cwd="/", env={**os.environ, **COLD})
     return float(done.stdout.strip().splitlines()[-1])
 
 

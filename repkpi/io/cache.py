@@ -27,7 +27,8 @@ The key
 How big
     Past ``REPKPI_CACHE_SIZE`` (default 2 GiB; bytes, or a number with
     ``KB``, ``MB``, ``GB``, ``KiB``, ``MiB`` or ``GiB``) the entries used
-    least recently are deleted after each new one is written.
+    least recently are deleted after each new one is written; ``0`` keeps
+    nothing and reads nothing (the cache is off, as with ``cache=False``).
 When it cannot
     A cache folder that cannot be written (read-only, disk full) is skipped
     with a warning, and the load goes on; an entry that cannot be read
@@ -166,14 +167,6 @@ def _read_one(file: Path) -> tuple[bytes, list[object]]:
     return content, [str(file), status.st_size, status.st_mtime_ns, digest]
 
 
-def _read_all(files: list[Path]) -> tuple[dict[Path, bytes], list[list[object]]]:
-    """The bytes and stamps of ``files``, read and hashed side by side (both release the GIL)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        done = list(pool.map(_read_one, files))
-    return ({file: content for file, (content, _) in zip(files, done, strict=True)},
-            sorted(stamp for _, stamp in done))
-
-
 def run_date() -> str:
     """The run's UTC date, as the check of recorded dates after today reads it."""
     return datetime.datetime.now(datetime.UTC).date().isoformat()
@@ -186,6 +179,18 @@ def _key(path: Path, stamps: list[list[object]], settings: dict[str, object]) ->
         "date": run_date(), "path": str(path), "folder": str(path.resolve()),
         "files": stamps, "settings": settings,
     }, sort_keys=True, default=str)
+
+
+def _entry_name(key: str) -> str:
+    """The folder of a key's entry: a hash of the key without the files' hashes.
+
+    The files' paths, sizes and times are known before their bytes are read,
+    so the entry can be read while they are hashed; the whole key stored in
+    the entry then decides whether it is used.
+    """
+    fields = json.loads(key)
+    fields["files"] = [stamp[:3] for stamp in fields["files"]]
+    return hashlib.blake2b(json.dumps(fields, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -224,32 +229,43 @@ def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],
     """
     path = Path(path)
     root = cache_folder()
+    if size_limit() == 0:
+        return build(None)
     if _inside(root, path):
         _warn(f"The cache folder {root} lies inside the data folder {path}; loaded without "
               "it.\nHint: set REPKPI_CACHE_DIR to a folder outside the data.", stacklevel=4)
         return build(None)
     try:
-        contents, stamps = _read_all(input_files(path, mapped=mapped))
+        files = input_files(path, mapped=mapped)
+        stats = [os.stat(file) for file in files]
     except (RepkpiError, OSError):
         return build(None)  # the load says what is wrong with the files, as without the cache
-    key = _key(path, stamps, settings)
-    entry = root / hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-    found = _read_entry(kind, entry, key)
-    if found is not None:
-        return found
-    data = build(contents)
+    guess = _key(path, sorted([str(file), status.st_size, status.st_mtime_ns, ""]
+                              for file, status in zip(files, stats, strict=True)), settings)
+    # Both the files' reads and hashes and the entry's Parquet reads release the GIL.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1) + 1) as pool:
+        kept = pool.submit(_read_entry, kind, root / _entry_name(guess))
+        try:
+            done = list(pool.map(_read_one, files))
+        except OSError:
+            return build(None)
+        found = kept.result()
+    key = _key(path, sorted(stamp for _, stamp in done), settings)
+    if found is not None and found[0] == key:
+        _used(root / _entry_name(key))
+        return found[1]
+    data = build({file: content for file, (content, _) in zip(files, done, strict=True)})
     if json.loads(key)["date"] == run_date():  # not when the run crossed midnight (UTC)
-        _write_entry(root, entry, key, data)
+        _write_entry(root, root / _entry_name(key), key, data)
     return data
 
 
-def _read_entry(kind: type[T], entry: Path, key: str) -> T | None:
-    """The data kept in ``entry`` when its key is ``key``; None when absent, stale or unreadable."""
+def _read_entry(kind: type[T], entry: Path) -> tuple[str, T] | None:
+    """The key and the data kept in ``entry``; None when absent or unreadable."""
     try:
-        if (entry / _KEY).read_text(encoding="utf-8") != key:
-            return None
+        key = (entry / _KEY).read_text(encoding="utf-8")
         state, attrs = pickle.loads((entry / _STATE).read_bytes())
-        frames = {name: pq.read_table(entry / f"{name}.parquet").to_pandas() for name in attrs}
+        frames = {name: _read_table(entry / f"{name}.parquet") for name in attrs}
     except Exception:  # absent, or damaged in any way: built again
         return None
     for name, frame in frames.items():
@@ -257,11 +273,15 @@ def _read_entry(kind: type[T], entry: Path, key: str) -> T | None:
     data = kind.__new__(kind)
     data.__dict__.update(state)
     data.__dict__.update(frames)
+    return key, data
+
+
+def _used(entry: Path) -> None:
+    """Mark ``entry`` as just used: the least recently used go first when the cache is pruned."""
     try:
-        os.utime(entry)  # the entry's time is its last use: the least recently used go first
+        os.utime(entry)
     except OSError:
         pass
-    return data
 
 
 def _write_entry(root: Path, entry: Path, key: str, data: object) -> None:
@@ -275,8 +295,7 @@ def _write_entry(root: Path, entry: Path, key: str, data: object) -> None:
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=".part-", dir=root))
         for name, frame in frames.items():
-            pq.write_table(pyarrow.Table.from_pandas(frame), folder / f"{name}.parquet",
-                           compression="none", use_dictionary=False)
+            _write_table(frame, folder / f"{name}.parquet")
         (folder / _STATE).write_bytes(pickle.dumps((rest, attrs), protocol=pickle.HIGHEST_PROTOCOL))
         (folder / _KEY).write_text(key, encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)  # a damaged entry under the same key
@@ -289,6 +308,20 @@ def _write_entry(root: Path, entry: Path, key: str, data: object) -> None:
               "(--no-cache).", stacklevel=5)
         return
     _prune(root, size_limit())
+
+
+def _write_table(frame: pd.DataFrame, file: Path) -> None:
+    """A table as Parquet, its index and dtypes in pandas' metadata.
+
+    Neither compressed nor dictionary-encoded: reading it back is then
+    little more than copying its bytes.
+    """
+    pq.write_table(pyarrow.Table.from_pandas(frame), file, compression="none", use_dictionary=False)
+
+
+def _read_table(file: Path) -> pd.DataFrame:
+    """A table written by :func:`_write_table`, as it was."""
+    return pq.read_table(file, memory_map=True).to_pandas()
 
 
 def _prune(root: Path, limit: int) -> None:
