@@ -254,7 +254,9 @@ def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],
     if found is not None and found[0] == key:
         _used(root / _entry_name(key))
         return found[1]
-    data = build({file: content for file, (content, _) in zip(files, done, strict=True)})
+    contents = {file: content for file, (content, _) in zip(files, done, strict=True)}
+    del done, found  # each file's bytes are let go once parsed (the readers take them out)
+    data = build(contents)
     if json.loads(key)["date"] == run_date():  # not when the run crossed midnight (UTC)
         _write_entry(root, root / _entry_name(key), key, data)
     return data
