@@ -236,12 +236,12 @@ def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],
               "it.\nHint: set REPKPI_CACHE_DIR to a folder outside the data.", stacklevel=4)
         return build(None)
     try:
-        files = input_files(path, mapped=mapped)
-        stats = [os.stat(file) for file in files]
+        stats = {file: os.stat(file) for file in input_files(path, mapped=mapped)}
     except (RepkpiError, OSError):
         return build(None)  # the load says what is wrong with the files, as without the cache
     guess = _key(path, sorted([str(file), status.st_size, status.st_mtime_ns, ""]
-                              for file, status in zip(files, stats, strict=True)), settings)
+                              for file, status in stats.items()), settings)
+    files = sorted(stats, key=lambda file: -stats[file].st_size)  # the longest hash starts first
     # Both the files' reads and hashes and the entry's Parquet reads release the GIL.
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1) + 1) as pool:
         kept = pool.submit(_read_entry, kind, root / _entry_name(guess))
