@@ -210,6 +210,14 @@ def test_a_changed_mapping_is_read_again(builds, tmp_path):
     assert len(builds) == 2
 
 
+def test_the_key_holds_the_mapping_as_resolved_not_as_named(builds):
+    from repkpi.io.mapping import read_mapping
+
+    repkpi.load(FIXTURES / "salesforce", source="salesforce")
+    repkpi.load(FIXTURES / "salesforce", source=read_mapping("salesforce"))
+    assert len(builds) == 1
+
+
 def test_a_preset_and_its_mapping_file_are_different_keys(builds, tmp_path):
     (tmp_path / "same.toml").write_text('base = "salesforce"\n')
     repkpi.load(FIXTURES / "salesforce", source="salesforce")
