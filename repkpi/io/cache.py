@@ -159,10 +159,17 @@ def input_files(path: Path, *, mapped: bool) -> list[Path]:
 
 
 def _read_one(file: Path) -> tuple[bytes, list[object]]:
-    """A file's bytes, read from one open, and its stamp: path, size, modification time, hash."""
+    """A file's bytes, read from one open, and its stamp: path, size, modification time, hash.
+
+    Raises OSError when the file changed while it was read (the load then
+    reads it without the cache, and says so).
+    """
     with open(file, "rb") as handle:
         status = os.fstat(handle.fileno())
         content = handle.read()
+        after = os.fstat(handle.fileno())
+    if (after.st_size, after.st_mtime_ns) != (status.st_size, status.st_mtime_ns):
+        raise OSError(f"{file} changed while it was read")
     digest = hashlib.blake2b(content, digest_size=16).hexdigest()
     return content, [str(file), status.st_size, status.st_mtime_ns, digest]
 
