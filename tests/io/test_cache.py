@@ -240,6 +240,19 @@ def test_a_changed_option_is_read_again(builds, messy, first, then):
     assert len(builds) == 2
 
 
+def test_a_smaller_max_bytes_reads_again_and_refuses(builds, tmp_path):
+    import gzip
+
+    folder = tmp_path / "gz"
+    folder.mkdir()
+    text = b"account_id,customer_since\nA1,2024-01-15\nA2,2024-02-01\n"  # 26 + 14 + 14 = 54 bytes unpacked
+    (folder / "accounts.csv.gz").write_bytes(gzip.compress(text))
+    assert len(repkpi.load(folder).accounts) == 2
+    with pytest.raises(repkpi.DataFileError, match=r"accounts\.csv\.gz expands past 50 bytes"):
+        repkpi.load(folder, max_bytes=50)
+    assert len(builds) == 2
+
+
 def test_the_same_as_of_written_two_ways_is_one_key(builds, messy):
     repkpi.load(messy, errors="quarantine", as_of="2024-04-30")
     repkpi.load(messy, errors="quarantine", as_of=pd.Timestamp("2024-04-30"))
