@@ -14,7 +14,9 @@ Where
 What
     One folder per load: the tables as Parquet, the rest of the loaded
     data's state (sources, rows read, the per-table notes, the declared
-    as-of date...) pickled, and the key it was built under.
+    as-of date...) pickled, and the key it was built under. Reading a
+    pickle runs what it says: the cache folder is the user's own, never a
+    folder others may write to.
 The key
     Each file read: its path, size, modification time and a BLAKE2b hash of
     its bytes (the bytes parsed: each file is read once, hashed, and on a
@@ -337,9 +339,12 @@ def _prune(root: Path, limit: int) -> None:
     """Delete the entries used least recently until the cache's size is within ``limit``."""
     entries = []
     for item in _scan(root):
-        if item.is_dir(follow_symlinks=False):
-            size = sum(f.stat().st_size for f in _scan(Path(item.path)) if f.is_file())
-            entries.append((item.stat().st_mtime_ns, size, item.path))
+        try:  # another run may be pruning too
+            if item.is_dir(follow_symlinks=False):
+                size = sum(f.stat().st_size for f in _scan(Path(item.path)) if f.is_file())
+                entries.append((item.stat().st_mtime_ns, size, item.path))
+        except OSError:
+            continue
     total = sum(size for _, size, _ in entries)
     for _, size, where in sorted(entries):
         if total <= limit:
