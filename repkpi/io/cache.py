@@ -203,10 +203,8 @@ def _entry_name(key: str) -> str:
 
 
 def _inside(root: Path, path: Path) -> bool:
-    """Whether the cache folder lies in the data folder (or is it)."""
-    data = path.resolve()
-    folder = data if data.is_dir() else data.parent
-    return root.resolve().is_relative_to(folder)
+    """Whether the cache folder lies in the data folder (or is it); a file has none inside it."""
+    return path.is_dir() and root.resolve().is_relative_to(path.resolve())
 
 
 def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],

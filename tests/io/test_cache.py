@@ -329,6 +329,15 @@ def test_a_cache_folder_inside_the_data_folder_is_not_used(builds, messy, monkey
     assert not (messy / ".cache").exists()
 
 
+def test_a_single_file_and_a_missing_folder_load_as_without_the_cache(builds, messy):
+    first = repkpi.load(messy / "accounts.csv", errors="quarantine")
+    second = repkpi.load(messy / "accounts.csv", errors="quarantine")
+    assert_same(first, second)
+    assert len(builds) == 1
+    with pytest.raises(repkpi.PathNotFoundError, match="nowhere: no such file or folder"):
+        repkpi.load(messy / "nowhere")
+
+
 @pytest.mark.parametrize("damage", ["state", "table", "key", "missing"])
 def test_a_damaged_entry_is_built_again(builds, cache_dir, messy, damage):
     cold = repkpi.load(messy, errors="quarantine")
