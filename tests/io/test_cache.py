@@ -123,6 +123,7 @@ def test_a_warm_load_of_the_sample_is_the_cold_one(builds, cache_dir):
     ("custom", str(FIXTURES / "custom" / "mapping.toml")),
     ("zendesk_split", str(FIXTURES / "zendesk_split" / "mapping.toml")),  # part files
     ("salesforce_export_all", "salesforce"),  # deleted records set aside and counted
+    ("pipedrive", "pipedrive"),  # no organizations: absent columns and their hints
 ])
 def test_a_warm_load_of_a_crm_export_is_the_cold_one(builds, folder, source):
     cold = repkpi.load(FIXTURES / folder, source=source)
