@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._measure import COLD
 from benchmarks.make_partitioned import subset, write_single
 
 CHILD = r"""
@@ -74,7 +76,7 @@ def run_child(engine: str, folder: Path, workers: int, limit: str, out: Path) ->
     script = out.with_suffix(".py")
     script.write_text(code)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          check=False)
+                          check=False, env={**os.environ, **COLD})
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
     return json.loads(done.stdout.strip().splitlines()[-1])
