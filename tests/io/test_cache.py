@@ -184,6 +184,19 @@ def test_a_changed_file_of_the_same_size_and_time_is_read_again(builds, messy):
     assert second.accounts.loc[0, "customer_since"] == pd.Timestamp("2024-01-16")
 
 
+def test_a_changed_export_of_a_crm_is_read_again(builds, tmp_path):
+    folder = copy(FIXTURES / "salesforce", tmp_path)
+    export = folder / "opportunities.csv"
+    before = export.stat()
+    deals = repkpi.load(folder, source="salesforce").deals.set_index("deal_id")
+    assert deals.loc["006Dn00000Bx1AaIAJ", "amount"] == 48_000.0
+    export.write_bytes(export.read_bytes().replace(b'"$48,000.00"', b'"$49,000.00"'))
+    os.utime(export, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same time
+    deals = repkpi.load(folder, source="salesforce").deals.set_index("deal_id")
+    assert deals.loc["006Dn00000Bx1AaIAJ", "amount"] == 49_000.0
+    assert len(builds) == 2
+
+
 @pytest.mark.parametrize("change", ["touch", "add", "remove", "part"])
 def test_a_touched_added_or_removed_file_is_read_again(builds, messy, change):
     repkpi.load(messy, errors="quarantine")
