@@ -105,7 +105,7 @@ def test_folder_without_table_files_exits_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [
-    [], ["validate"], ["validate", "a", "b"], ["validate", ".", "--shown", "x"], ["check", "."],
+    [], ["validate"], ["validate", "a", "b"], ["validate", ".", "--shown", "x"], ["no-such-command", "."],
 ])
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
