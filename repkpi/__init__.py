@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from repkpi import kpis, whatif
+from repkpi import forecast, kpis, whatif
 from repkpi.attention import needs_attention
 from repkpi.checks import check
 from repkpi.cohorts import cohorts
@@ -64,6 +64,7 @@ __all__ = [
     "compute",
     "detail",
     "explain",
+    "forecast",
     "kpis",
     "latest_complete_period",
     "load",

@@ -17,7 +17,7 @@ from repkpi.kpis.groups import available_dimensions
 from repkpi.kpis.registry import By, executor_for, normalise_by, refuse_absent
 from repkpi.periods import NAT, Calendar, Freq, day_numbers, in_progress
 
-__all__ = ["Measure", "cohorts"]
+__all__ = ["Measure", "account_frame", "cohorts"]
 
 Measure = Literal["customers", "revenue"]
 _COUNTED = {"customers": "active", "revenue": "arr"}
@@ -105,7 +105,7 @@ def cohorts(data: CrmData, /, *, freq: Freq = "Q", measure: Measure = "customers
     refuse_absent(data, "cohorts", "accounts", [*own, *columns])
     if measure == "revenue":
         refuse_absent(data, "cohorts with measure='revenue'", "contracts", ["end_date"])
-    accounts = _accounts(data, columns)
+    accounts = account_frame(data, columns)
     calendar = Calendar(freq, fiscal_year_start)
     as_of = data.as_of
     won = accounts[accounts["customer_since"].notna()]
@@ -131,16 +131,21 @@ def cohorts(data: CrmData, /, *, freq: Freq = "Q", measure: Measure = "customers
     return _long(kept, size_of, won_count, groups, columns, periods, measure, flagged)
 
 
-def _accounts(data: CrmData, columns: list[str]) -> pd.DataFrame:
-    """The accounts' id, dates and ``by`` columns (a rep's from reps), as a pandas frame."""
+def account_frame(data: CrmData, columns: list[str], *, who: str = "cohorts",
+                  noun: str = "cohort") -> pd.DataFrame:
+    """The accounts' id, dates and ``by`` columns (a rep's from reps), as a pandas frame.
+
+    On Dask data only these columns are gathered. ``who`` (the function) and
+    ``noun`` name the caller in the error for an unknown column.
+    """
     own = ["account_id", "customer_since", "churned_on"]
     accounts = data.accounts
     available = available_dimensions(data, accounts.columns)
     unknown = [c for c in columns if c not in available or c in ("customer_since", "churned_on")]
     if unknown:
-        raise ColumnNotFoundError(f"Unknown cohort column(s) {unknown} for cohorts. Available: "
+        raise ColumnNotFoundError(f"Unknown {noun} column(s) {unknown} for {who}. Available: "
                           f"{sorted(set(available) - {'customer_since', 'churned_on'})}.\n"
-                          "Hint: cohorts group by the accounts' columns and their rep's.")
+                          f"Hint: {who} groups by the accounts' columns and their rep's.")
     from_reps = [c for c in columns if c not in accounts.columns]
     wanted = {"accounts": accounts[[*own, *[c for c in columns if c in accounts.columns],
                                     *(["rep_id"] if from_reps and "rep_id" not in columns else [])]]}

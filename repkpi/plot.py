@@ -57,7 +57,8 @@ from repkpi.periods import (
 )
 
 __all__ = ["UnitFormatter", "cohort_retention", "dashboard", "format_value", "funnel", "goal_chart",
-           "goal_series", "leaderboard", "period_label", "png_bytes", "title", "trend", "window"]
+           "goal_series", "leaderboard", "period_label", "png_bytes", "survival", "title", "trend",
+           "window"]
 
 MISSED = "#c0392b"
 GOAL = "#555555"
@@ -636,6 +637,76 @@ def cohort_retention(data: CrmData, *, freq: Freq = "Q", measure: Measure = "cus
     ax.set_ylabel("cohort (acquired in)")
     ax.set_title("Customer retention by acquisition cohort" if measure == "customers"
                  else "Net revenue retention by acquisition cohort")
+    return ax
+
+
+_DURATIONS = {"M": "month", "Q": "quarter", "Y": "year"}
+
+
+def _group_label(key: object) -> str:
+    """A group's values joined in words, an empty one as n/a."""
+    return ", ".join("n/a" if pd.isna(k) else str(k) for k in (key if isinstance(key, tuple) else (key,)))
+
+
+def survival(result: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Kaplan-Meier curves of :func:`repkpi.forecast.survival`: steps, 95% bands, medians marked.
+
+    One step curve per group, from 100% at duration 0, with its 95% interval
+    as a band of the same colour; the median lifetime (``attrs["median"]``)
+    is a dotted line from the axis up to one half, tagged ``gid="median"``,
+    and is written in the group's legend entry ("not reached" when the curve
+    stays above one half).
+
+    Parameters
+    ----------
+    result : DataFrame
+        What :func:`repkpi.forecast.survival` returns (its rows, or some of
+        its groups' rows, with its ``attrs``).
+    ax : matplotlib Axes, optional
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import repkpi
+    >>> from repkpi.datasets import doctest_data as examples
+    >>> ax = survival(repkpi.forecast.survival(examples.accounts(), by="region"))
+    >>> [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    ['north: median 2 months', 'south: median not reached']
+    >>> ax.get_xlabel(), ax.get_title()
+    ('months since won', 'How long customers stay, by region')
+    """
+    by = list(result.columns[:result.columns.get_loc("t")])
+    unit = _DURATIONS.get(result.attrs.get("freq", "M"), "period")
+    medians = result.attrs.get("median", pd.NA)
+    if by:
+        medians = {_group_label(key): value for key, value in medians.items()}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    groups = result.groupby(by, dropna=False, sort=True) if by else [((), result)]
+    for key, rows in groups:
+        name = _group_label(key) if by else "all customers"
+        median = medians.get(name, pd.NA) if by else medians
+        said = "not reached" if pd.isna(median) else f"{median} {unit}{'' if median == 1 else 's'}"
+        t = np.r_[0, rows["t"].to_numpy(dtype=np.float64)]
+        line = ax.step(t, np.r_[1.0, rows["survival"]], where="post",
+                       label=f"{name}: median {said}")[0]
+        ax.fill_between(t, np.r_[1.0, rows["lower"]], np.r_[1.0, rows["upper"]], step="post",
+                        alpha=0.2, color=line.get_color(), linewidth=0, label="_95% interval")
+        if not pd.isna(median):
+            ax.plot([median, median], [0, 0.5], linestyle=":", color=line.get_color(),
+                    gid="median", label="_median")
+    ax.axhline(0.5, color=GOAL, linewidth=0.8, linestyle=":", label="_one half")
+    ax.yaxis.set_major_formatter(UnitFormatter("percent"))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"{unit}s since won")
+    ax.set_ylabel("still customers (95% band)")
+    ax.set_title("How long customers stay" + (f", by {', '.join(by).replace('_', ' ')}" if by else ""),
+                 parse_math=False)
+    ax.legend(fontsize=8, loc="best")
+    _literal(ax)
+    ax.grid(alpha=0.3)
     return ax
 
 

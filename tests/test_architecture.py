@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "repkpi.outliers": 4,  # groups out of line (funnel plots)
     "repkpi.review": 4,  # the numbers of a review, section by section
     "repkpi.cohorts": 4,  # cohort triangles
+    "repkpi.forecast": 4,  # survival, renewals, risk: from the as-of date on
     "repkpi.checks": 4,  # the morning check: findings, most important first
     "repkpi.plot": 5, "repkpi.report": 5,
     "repkpi.cli": 6, "repkpi.__main__": 6,
