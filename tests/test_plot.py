@@ -512,8 +512,8 @@ def test_charts_print_periods_with_the_one_period_label():
 def test_public_names():
     assert sorted(plot.__all__) == ["UnitFormatter", "cohort_retention", "dashboard",
                                     "format_value", "funnel", "goal_chart", "goal_series",
-                                    "leaderboard", "period_label", "png_bytes", "title", "trend",
-                                    "window"]
+                                    "leaderboard", "period_label", "png_bytes", "survival", "title",
+                                    "trend", "window"]
 
 
 def test_cohort_retention_leaves_prospects_out_and_reads_fiscal_quarters():
