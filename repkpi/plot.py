@@ -678,22 +678,22 @@ def survival(result: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """
     by = list(result.columns[:result.columns.get_loc("t")])
     unit = _DURATIONS.get(result.attrs.get("freq", "M"), "period")
-    medians = result.attrs.get("median", pd.NA)
+    medians = result.attrs.get("median")
     if by:
-        medians = {_group_label(key): value for key, value in medians.items()}
+        medians = {_group_label(key): value for key, value in (medians or {}).items()}
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     groups = result.groupby(by, dropna=False, sort=True) if by else [((), result)]
     for key, rows in groups:
         name = _group_label(key) if by else "all customers"
-        median = medians.get(name, pd.NA) if by else medians
-        said = "not reached" if pd.isna(median) else f"{median} {unit}{'' if median == 1 else 's'}"
+        median = medians.get(name) if by else medians
+        said = "not reached" if median is None else f"{median} {unit}{'' if median == 1 else 's'}"
         t = np.r_[0, rows["t"].to_numpy(dtype=np.float64)]
         line = ax.step(t, np.r_[1.0, rows["survival"]], where="post",
                        label=f"{name}: median {said}")[0]
         ax.fill_between(t, np.r_[1.0, rows["lower"]], np.r_[1.0, rows["upper"]], step="post",
                         alpha=0.2, color=line.get_color(), linewidth=0, label="_95% interval")
-        if not pd.isna(median):
+        if median is not None:
             ax.plot([median, median], [0, 0.5], linestyle=":", color=line.get_color(),
                     gid="median", label="_median")
     ax.axhline(0.5, color=GOAL, linewidth=0.8, linestyle=":", label="_one half")

@@ -45,8 +45,11 @@ def survival(data: CrmData, /, *, freq: Freq = "M", by: By = None) -> pd.DataFra
         ``survival`` (the estimate S(t)), ``std_err`` (Greenwood's standard
         error of S(t)), ``lower`` and ``upper`` (the 95% interval).
         ``attrs["median"]``: the median lifetime, the smallest ``t`` with
-        ``survival <= 0.5`` (``pd.NA`` when the curve never gets there); a
-        number without ``by``, else a Series indexed by the groups.
+        ``survival <= 0.5`` (None when the curve never gets there); a
+        number without ``by``, else a dict: group (its value, a tuple of
+        values for several ``by`` columns, None for an empty one) -> median.
+        Plain values, so that results stay comparable (``pd.concat``
+        compares the ``attrs`` of what it joins).
         ``attrs["as_of"]`` and ``attrs["freq"]`` say what the durations
         were measured to and in.
 
@@ -100,8 +103,10 @@ def survival(data: CrmData, /, *, freq: Freq = "M", by: By = None) -> pd.DataFra
     0  0        4       0         1  1.000000
     1  2        3       1         1  0.666667
     2  5        1       0         1  0.666667
-    >>> table.attrs["median"]   # the curve never falls to one half
-    <NA>
+    >>> table.attrs["median"] is None   # the curve never falls to one half
+    True
+    >>> survival(examples.accounts(), by="region").attrs["median"]
+    {'north': 2, 'south': None}
     """
     calendar = Calendar(freq)
     if data.accounts is None:
@@ -174,9 +179,17 @@ def _interval(s: np.ndarray, greenwood: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _medians(table: pd.DataFrame, columns: list[str]) -> object:
-    """The smallest ``t`` with ``survival <= 0.5`` per group (NA when never): a number without groups."""
+    """The smallest ``t`` with ``survival <= 0.5`` per group (None when never): a number without groups."""
     reached = table["t"].where(table["survival"] <= 0.5)
     if not columns:
-        return pd.NA if reached.isna().all() else int(reached.min())
+        return None if reached.isna().all() else int(reached.min())
     first = reached.groupby([table[c] for c in columns], dropna=False, sort=True).min()
-    return first.astype("Int64").rename("median")
+    return {_plain(key): None if np.isnan(value) else int(value)
+            for key, value in zip(first.index.tolist(), first.to_numpy(), strict=True)}
+
+
+def _plain(key: object) -> object:
+    """A group's key with None for an empty value (NaN is equal to nothing, not even itself)."""
+    if isinstance(key, tuple):
+        return tuple(None if pd.isna(part) else part for part in key)
+    return None if pd.isna(key) else key

@@ -140,10 +140,7 @@ def test_by_region_each_curve_and_median(book):
     assert (east["lower"], east["upper"], east["std_err"]) == (1.0, 1.0, 0.0)
     assert (west["lower"], west["upper"]) == (0.0, 0.0)
     assert np.isnan(west["std_err"])
-    median = table.attrs["median"]
-    assert median.index.tolist() == ["east", "north", "south", "west"]
-    assert median.isna().tolist() == [True, False, False, False]
-    assert median.dropna().tolist() == [2, 2, 3]
+    assert table.attrs["median"] == {"east": None, "north": 2, "south": 2, "west": 3}
 
 
 def test_by_the_reps_team(book):
@@ -157,7 +154,33 @@ def test_by_the_reps_team(book):
     assert [r[:-1] for r in got] == [["blue", 0, 4, 0, 1], ["blue", 1, 3, 0, 1],
                                      ["blue", 3, 2, 1, 0], ["blue", 6, 1, 0, 1],
                                      ["red", 0, 6, 1, 0], ["red", 2, 5, 3, 1], ["red", 4, 1, 0, 1]]
-    assert table.attrs["median"].to_dict() == {"blue": 3, "red": 2}
+    assert table.attrs["median"] == {"blue": 3, "red": 2}
+
+
+def test_an_empty_group_is_a_group_and_results_concatenate():
+    # As of 2024-03-31. A1 (rep R1, team red) won in January, lost in February: t=1, the only
+    # one of red at risk: S = 0, median 1. A2 has no rep and R2 no team: both in the empty
+    # team. A3 (R2) won in February, lost in March: t=1 of 2 at risk (A2, A3): S = 1/2, median
+    # 1; A2 (January) is censored at 2.
+    data = repkpi.CrmData(
+        accounts=pd.DataFrame({"account_id": ["A1", "A2", "A3"], "rep_id": ["R1", None, "R2"],
+                               "customer_since": ["2024-01-01", "2024-01-01", "2024-02-01"],
+                               "churned_on": ["2024-02-10", None, "2024-03-01"]}),
+        reps=pd.DataFrame({"rep_id": ["R1", "R2"], "team": ["red", None],
+                           "hired_on": ["2020-01-01", "2020-01-01"]}),
+        as_of="2024-03-31")
+    table = repkpi.forecast.survival(data, by="team")
+    assert table["team"].isna().tolist() == [False, True, True]
+    assert table[COUNTS].to_numpy().tolist() == [[1, 1, 1, 0], [1, 2, 1, 0], [2, 1, 0, 1]]
+    assert table["survival"].tolist() == [0.0, 0.5, 0.5]
+    assert table.attrs["median"] == {"red": 1, None: 1}
+    # attrs hold plain values: pandas compares them when it joins results.
+    joined = pd.concat([table, repkpi.forecast.survival(data)])
+    assert len(joined) == 5
+    ax = repkpi.plot.survival(table)
+    assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] \
+        == ["red: median 1 month", "n/a: median 1 month"]
+    plt.close(ax.figure)
 
 
 def test_a_churn_date_after_an_undeclared_as_of_has_not_happened(folder):
@@ -168,7 +191,7 @@ def test_a_churn_date_after_an_undeclared_as_of_has_not_happened(folder):
     table = repkpi.forecast.survival(data)
     assert table[COUNTS].to_numpy().tolist() == [[0, 2, 0, 1], [2, 1, 0, 1]]
     assert table["survival"].tolist() == [1.0, 1.0]
-    assert table.attrs["median"] is pd.NA
+    assert table.attrs["median"] is None
 
 
 def test_no_customer_gives_an_empty_table(folder):
@@ -176,11 +199,11 @@ def test_no_customer_gives_an_empty_table(folder):
     table = repkpi.forecast.survival(data)
     assert table.empty
     assert list(table.columns) == [*COUNTS, "survival", "std_err", "lower", "upper"]
-    assert table.attrs["median"] is pd.NA
+    assert table.attrs["median"] is None
     grouped = repkpi.forecast.survival(data, by="region")
     assert grouped.empty
     assert list(grouped.columns[:2]) == ["region", "t"]
-    assert grouped.attrs["median"].empty
+    assert grouped.attrs["median"] == {}
 
 
 def test_clear_errors(folder, book):
