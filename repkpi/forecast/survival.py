@@ -10,12 +10,15 @@ import numpy as np
 import pandas as pd
 
 from repkpi.cohorts import account_frame
-from repkpi.errors import MissingTableError
+from repkpi.errors import MissingTableError, OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.registry import By, normalise_by, refuse_absent
 from repkpi.periods import NAT, Calendar, Freq, day_numbers
 
-__all__ = ["Z", "survival"]
+__all__ = ["COLUMNS", "Z", "survival"]
+
+COLUMNS = ("t", "at_risk", "events", "censored", "survival", "std_err", "lower", "upper")
+"""The life table's columns after the ``by`` columns."""
 
 Z = 1.96
 """The normal quantile of the 95% interval, as forecast.md writes it."""
@@ -63,7 +66,8 @@ def survival(data: CrmData, /, *, freq: Freq = "M", by: By = None) -> pd.DataFra
     ColumnNotFoundError
         A ``by`` column neither the accounts nor their reps have.
     OptionError
-        An unknown ``freq``.
+        An unknown ``freq``, or a ``by`` column named as a column of the
+        table (``t``, ``events``...).
 
     Notes
     -----
@@ -113,6 +117,11 @@ def survival(data: CrmData, /, *, freq: Freq = "M", by: By = None) -> pd.DataFra
         raise MissingTableError("survival needs the accounts table, which was not loaded.\n"
                                 "Hint: load a folder with accounts.csv.")
     columns = normalise_by(by)
+    clash = [c for c in columns if c in (*COLUMNS, "event", "seen")]
+    if clash:
+        raise OptionError(f"survival cannot group by {clash}: the life table has columns of "
+                          f"those names ({', '.join(COLUMNS)}).\nHint: rename the column in "
+                          "the export, or group by another.")
     refuse_absent(data, "survival", "accounts", ["customer_since", "churned_on", *columns])
     accounts = account_frame(data, columns, who="survival", noun="group")
     won = accounts[accounts["customer_since"].notna()].reset_index(drop=True)
@@ -154,10 +163,8 @@ def _life_table(lives: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     n, d = at_risk.to_numpy(dtype=np.float64), events.to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(d > 0, d / (n * (n - d)), 0.0)  # inf where every account at risk churns
-    factors = counts.assign(factor=1.0 - d / n, step=step).groupby(keys, dropna=False,
-                                                                            sort=False)
-    s = factors["factor"].cumprod().to_numpy()
-    greenwood = factors["step"].cumsum().to_numpy()
+    s = pd.Series(1.0 - d / n).groupby(keys, dropna=False, sort=False).cumprod().to_numpy()
+    greenwood = pd.Series(step).groupby(keys, dropna=False, sort=False).cumsum().to_numpy()
     lower, upper, std_err = _interval(s, greenwood)
     return pd.DataFrame({**{c: counts[c] for c in columns}, "t": counts["t"],
                          "at_risk": at_risk.astype(np.int64), "events": events,

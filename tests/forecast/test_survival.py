@@ -212,6 +212,11 @@ def test_clear_errors(folder, book):
     with pytest.raises(repkpi.ColumnNotFoundError,
                        match=r"Unknown group column\(s\) \['regoin'\] for survival"):
         repkpi.forecast.survival(book, by="regoin")
+    clashing = repkpi.CrmData(accounts=pd.DataFrame({"account_id": ["A1"], "events": ["x"],
+                                                     "customer_since": ["2024-01-01"],
+                                                     "churned_on": [None]}))
+    with pytest.raises(repkpi.OptionError, match=r"survival cannot group by \['events'\]"):
+        repkpi.forecast.survival(clashing, by="events")
     with pytest.raises(repkpi.MissingTableError, match="survival needs the accounts table"):
         repkpi.forecast.survival(repkpi.CrmData(reps=pd.DataFrame({"rep_id": ["R1"],
                                                                     "hired_on": ["2020-01-01"]})))
