@@ -43,6 +43,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
 import repkpi  # noqa: E402
@@ -257,7 +259,7 @@ def generated(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_agrees_with_statsmodels_on_generated_data():
     from statsmodels.duration.survfunc import SurvfuncRight
 
-    accounts, truth = generated(7, 3000)
+    accounts, truth = generated(7, 2000)
     data = repkpi.CrmData(accounts=accounts, as_of="2025-12-31")
     table = repkpi.forecast.survival(data, by="segment")
     for segment in ("a", "b"):
@@ -282,6 +284,40 @@ def test_agrees_with_statsmodels_on_generated_data():
         assert (at["survival"] <= at["upper"]).all()
         reached = ref.surv_times[ref.surv_prob <= 0.5]
         assert table.attrs["median"][segment] == reached[0]
+
+
+LIVES = st.lists(st.tuples(st.integers(0, 23), st.integers(0, 30), st.booleans()), min_size=1,
+                 max_size=40)
+
+
+@settings(max_examples=20, deadline=None)
+@given(lives=LIVES)
+def test_invariants_of_any_book(lives):
+    # Each account: won on the 1st of month m of 2022-2023, lost on the 15th of month m + life
+    # when it churns and that month is on or before the as-of month (December 2025), else
+    # censored. Whatever the book: every customer is counted once, at t=0 all are at risk, S
+    # never rises, the interval holds S, and the median is the first t at or below one half.
+    won = np.array([m for m, _, _ in lives])
+    life = np.array([n for _, n, _ in lives])
+    churns = np.array([c for _, _, c in lives]) & (2022 * 12 + won + life <= 2025 * 12 + 11)
+
+    def first_of(month: np.ndarray) -> pd.Series:
+        month = 2022 * 12 + month
+        return pd.to_datetime(pd.DataFrame({"year": month // 12, "month": month % 12 + 1, "day": 1}))
+
+    accounts = pd.DataFrame({"account_id": [f"A{i}" for i in range(len(lives))],
+                             "customer_since": first_of(won),
+                             "churned_on": (first_of(won + life) + pd.Timedelta(days=14))
+                             .where(churns)})
+    table = repkpi.forecast.survival(repkpi.CrmData(accounts=accounts, as_of="2025-12-31"))
+    assert table["events"].sum() == churns.sum()
+    assert table["events"].sum() + table["censored"].sum() == len(lives)
+    assert table["at_risk"].iloc[0] == len(lives)
+    assert (np.diff(table["survival"]) <= 0).all()
+    assert (table["lower"] <= table["survival"]).all()
+    assert (table["survival"] <= table["upper"]).all()
+    below = table.loc[table["survival"] <= 0.5, "t"]
+    assert table.attrs["median"] == (int(below.iloc[0]) if len(below) else None)
 
 
 def telco_accounts() -> pd.DataFrame:
