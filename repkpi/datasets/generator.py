@@ -31,9 +31,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from repkpi.datasets.churn import (
+    SBG,
+    ChurnMode,
+    Events,
+    day_of,
+    decide,
+    group_rank,
+    hazard_logit,
+    planted_churn_probability,
+    planted_term_hazard,
+    term_features,
+)
 from repkpi.schemas import COLUMNS as SCHEMA_COLUMNS
 
-__all__ = ["COLUMNS", "GOALS", "generate_sample", "write_sample"]
+__all__ = [
+    "COLUMNS",
+    "GOALS",
+    "generate_sample",
+    "planted_churn_probability",
+    "planted_term_hazard",
+    "write_sample",
+]
 
 #: Columns of each table, in the order of the data model, with their type
 #: (``str``, ``date``, ``datetime``, ``money`` or ``int``), from :mod:`repkpi.schemas`.
@@ -44,6 +63,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 
 _NA = np.iinfo(np.int64).min  # missing day / second in the internal int arrays
 _DAY = 86_400  # seconds
+_TICKETS_PER_ACCOUNT = 12.5  # over the whole history as if no account churned
+_FRICTION_SLA = 0.35  # how far an account's friction moves its resolution times (log)
 
 _REGIONS = np.array(["north", "south", "east", "west"])
 _REGION_P = np.array([0.30, 0.24, 0.26, 0.20])
@@ -166,11 +187,6 @@ _SCALED_GOALS = frozenset({"new_customers", "active_customers", "revenue", "cros
 # --------------------------------------------------------------------------
 
 
-def _day(value: str) -> int:
-    """Return a calendar day as days since 1970-01-01."""
-    return int(np.datetime64(pd.Timestamp(value).date(), "D").astype(np.int64))
-
-
 def _months(days: np.ndarray) -> np.ndarray:
     """Return months since 1970-01 of days since 1970-01-01."""
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
@@ -217,16 +233,6 @@ def _choice_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) 
     cum = np.cumsum(probs, axis=1)[rows]
     u = rng.random(rows.size)[:, None] * cum[:, -1:]
     return (u >= cum).sum(axis=1)
-
-
-def _group_rank(group: np.ndarray) -> np.ndarray:
-    """Return the position of each row inside its run of equal, sorted ``group``."""
-    n = group.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
-    lengths = np.diff(np.r_[starts, n])
-    return np.arange(n) - np.repeat(starts, lengths)
 
 
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:
@@ -278,9 +284,9 @@ class _Timeline:
     """Days and quarters of the history, from 1 January four years before ``end``."""
 
     def __init__(self, end: str) -> None:
-        self.end = _day(end)
+        self.end = day_of(end)
         year = int(np.datetime64(self.end, "D").astype("datetime64[Y]").astype(np.int64)) + 1970
-        self.start = _day(f"{year - 4}-01-01")
+        self.start = day_of(f"{year - 4}-01-01")
         self.end_s = (self.end + 1) * _DAY  # first second after the history
         m0 = int(_months(np.array([self.start]))[0])
         m1 = int(_months(np.array([self.end]))[0])
@@ -383,10 +389,12 @@ def _month_start(days: np.ndarray, months: int = 0) -> np.ndarray:
 
 def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int,
               first_of_month: float = 0.0) -> dict:
-    """Draw the accounts: acquisition day, segment, region, churn day and owner.
+    """Draw the accounts: acquisition day, segment, region, owner and friction.
 
     A share ``first_of_month`` of them are dated as many CRMs date them: won,
-    renewed and lost on the first of a month.
+    renewed and lost on the first of a month. Churn is decided later, at the
+    ends of their contract terms. ``friction`` (standard normal) makes some
+    accounts wait longer for resolutions and rate lower throughout.
     """
     season = np.array([1.40, 1.0, 0.85, 1.0])[tl.q_of_year]
     weight = 1.17**tl.year_frac * season * np.exp(rng.normal(0, 0.10, tl.nq))
@@ -399,7 +407,7 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int,
     snap = rng.random(n) < first_of_month if first_of_month > 0 else np.zeros(n, dtype=bool)
     since = np.where(snap, _month_start(since), since)
     order = np.argsort(np.maximum(since, tl.start + 1), kind="stable")
-    since, snap = np.maximum(since, tl.start + 1)[order], snap[order]  # nobody on day one
+    since = np.maximum(since, tl.start + 1)[order]  # nobody on day one
     segment = rng.choice(_SEGMENTS.size, size=n, p=_SEGMENT_P)
     # a handful of strategic enterprise accounts make the key accounts
     enterprise = np.flatnonzero(segment == 2)
@@ -408,27 +416,16 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int,
     strategic[rng.choice(enterprise, size=n_strategic, replace=False)] = True
     region = rng.choice(_REGIONS.size, size=n, p=_REGION_P)
 
-    # churn: a cumulative daily hazard with a level per quarter
-    q_rate = np.clip(0.044 * np.exp(rng.normal(0, 0.22, tl.nq)), 0.015, 0.09)
-    daily = -np.log1p(-q_rate) / tl.q_full_len
-    hazard = np.r_[0.0, np.cumsum(np.repeat(daily, tl.q_len))]
-    seg_mult = np.where(strategic, 0.25, np.array([1.2, 0.75, 0.4])[segment])
-    need = hazard[since - tl.start] + rng.exponential(1.0, n) / seg_mult
-    churn = tl.start + np.searchsorted(hazard, need)
-    early = rng.random(n) < 0.015  # onboarding failures
-    churn = np.where(early, np.minimum(churn, since + rng.integers(12, 80, n)), churn)
-    churn = np.maximum(churn, since + 1)
-    on_first = _month_start(churn)
-    on_first = np.where(on_first <= since, _month_start(churn, 1), on_first)
-    churn = np.where(snap, on_first, churn)
-    churned = np.where(churn <= tl.end, churn, _NA)
-    last = np.where(churned == _NA, tl.end, churned - 1)
-
-    # owner: a rep employed at the last active day, mostly of the region
+    # owner: the rep who won the account; when that rep leaves, half of the
+    # accounts go to a colleague employed then, the others stay with the leaver
     pick_region = np.where(
         rng.random(n) < 0.04, rng.integers(0, _REGIONS.size, n), region
     )
-    owner = reps.pick(rng, last, pick_region, p_none=0.025)
+    owner = reps.pick(rng, since, pick_region, p_none=0.025)
+    left = np.where(owner >= 0, reps.left[np.maximum(owner, 0)], _NA)
+    handed = (left != _NA) & (rng.random(n) < 0.5)
+    successor = reps.pick(rng, np.where(left != _NA, left, since), pick_region)
+    owner = np.where(handed, successor, owner)
 
     name_idx = rng.integers(0, [_NAME_HEADS.size, _NAME_TAILS.size, _NAME_FORMS.size], (n, 3))
     name = pc.binary_join_element_wise(
@@ -442,30 +439,30 @@ def _accounts(rng: np.random.Generator, tl: _Timeline, reps: _Reps, n: int,
         "ids": _ids("A", n, 6),
         "name": name,
         "since": since,
-        "churned": churned,
-        "last": last,
         "segment": segment,
         "region": region,
         "owner": owner,
         "partner": rng.random(n) < 0.24,
         "strategic": strategic,
+        "friction": rng.standard_normal(n),
     }
 
 
 def _contracts(rng: np.random.Generator, tl: _Timeline, acc: dict) -> dict:
-    """Draw yearly contract terms with renewals, expansion and contraction."""
+    """Draw yearly contract terms with renewals, expansion and contraction.
+
+    Every account gets the terms it would have if it never churned, sorted
+    by account and term; :func:`_signed` keeps those it lived to start.
+    """
     n = acc["n"]
-    since, last, seg = acc["since"], acc["last"], acc["segment"]
-    n_try = (last - since) // 365 + 2
+    since, seg = acc["since"], acc["segment"]
+    n_try = (tl.end - since) // 365 + 2
     acct = np.repeat(np.arange(n), n_try)
-    k = _group_rank(acct)
+    k = group_rank(acct)
     start = _anniversary(since[acct], k)
-    keep = start <= last[acct]
+    keep = start <= tl.end
     acct, k, start = acct[keep], k[keep], start[keep]
-    next_start = _anniversary(since[acct], k + 1)
-    end = next_start - 1
-    churned = acc["churned"][acct]
-    end = np.where((churned != _NA) & (end >= churned), churned - 1, end)
+    end = _anniversary(since[acct], k + 1) - 1
 
     median = np.array([3_500.0, 9_000.0, 15_000.0])[seg]
     sigma = np.array([0.5, 0.5, 0.6])[seg]
@@ -484,26 +481,75 @@ def _contracts(rng: np.random.Generator, tl: _Timeline, acc: dict) -> dict:
     first_row = np.flatnonzero(k == 0)
     cum = cum - np.repeat(cum[first_row], np.diff(np.r_[first_row, m]))
     value = np.round(base[acct] * np.exp(cum), 0)
+    return {"acct": acct, "k": k, "start": start, "end": end, "value": value, "base": base}
 
-    order = np.lexsort((acct, start))
+
+def _signed(con: dict, last: np.ndarray) -> dict:
+    """Keep the terms that start by each account's last active day; number them."""
+    keep = con["start"] <= last[con["acct"]]
+    out = {key: v[keep] for key, v in con.items() if key != "base"}
+    m = keep.sum()
+    order = np.lexsort((out["acct"], out["start"]))
     rank = np.empty(m, dtype=np.int64)
     rank[order] = np.arange(m)
-    ids_sorted = _ids("C", m, 6)
-    ids = ids_sorted[rank]
-    prev = np.where(k > 0, np.arange(m) - 1, -1)
-    renewal_of = np.where(prev >= 0, ids[np.maximum(prev, 0)], None)
-    return {
-        "order": order,
-        "ids": ids,
-        "acct": acct,
-        "k": k,
-        "start": start,
-        "end": end,
-        "natural_end": next_start - 1,
-        "value": value,
-        "renewal_of": renewal_of,
-        "base": base,
-    }
+    ids = _ids("C", m, 6)[rank]
+    prev = np.where(out["k"] > 0, np.arange(m) - 1, -1)
+    out["natural_end"] = out["end"]
+    out["order"] = order
+    out["ids"] = ids
+    out["renewal_of"] = np.where(prev >= 0, ids[np.maximum(prev, 0)], None)
+    out["base"] = con["base"]
+    return out
+
+
+def _churn(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: _Reps,
+           events: tuple[dict, dict, dict], mode: ChurnMode, sbg: tuple[float, float]) -> None:
+    """Decide at which term end each account leaves; set its ``churned`` and ``last`` days.
+
+    ``con`` and ``events`` (tickets, surveys, activities) are drawn as if no
+    account churned; a term ending on the history's last day is not decided.
+    """
+    acct, end = con["acct"], con["end"]
+    decided = end < tl.end
+    logit = None
+    if mode == "hazard":
+        tix, srv, act = events
+        owner = acc["owner"]
+        left = np.where(owner >= 0, reps.left[np.maximum(owner, 0)], _NA)
+        left = np.where(left == _NA, np.inf, left)
+        seen = Events(
+            {
+                "acct": tix["acct"],
+                "opened": tix["opened"],
+                "resolved": tix["resolved"],
+                "deadline": tix["opened"] + (_SLA_HOURS[tix["prio"]] * 3600).astype(np.int64),
+            },
+            {
+                "acct": srv["acct"],
+                "responded": srv["responded"],
+                "csat": np.where(srv["csat_na"], np.nan, srv["csat"]),
+                "nps": np.where(srv["nps_na"], np.nan, srv["nps"]),
+            },
+            {"acct": act["acct"], "day": act["day"]},
+        )
+        rows = np.flatnonzero(decided)
+        a = acct[rows]
+        features = term_features(
+            seen, a, end[rows], segment=acc["segment"][a], rep_left_day=left[a],
+            term=con["k"][rows] + 1, value=con["value"][rows],
+        )
+        logit = np.zeros(acct.size)
+        logit[rows] = hazard_logit(features)
+    churned = decide(mode, rng, acct, end, decided, acc["n"], logit=logit, sbg=sbg)
+    acc["churned"] = np.where(churned < 0, _NA, churned)
+    acc["last"] = np.where(churned < 0, tl.end, churned - 1)
+
+
+def _cut(table: dict, keep: np.ndarray, prefix: str, width: int) -> dict:
+    """Keep the rows of a table of arrays; number them ``prefix`` + 1, 2, ..."""
+    out = {key: v[keep] for key, v in table.items()}
+    out["ids"] = _ids(prefix, int(keep.sum()), width)
+    return out
 
 
 def _deals(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: _Reps) -> dict:
@@ -627,10 +673,14 @@ def _drift(rng: np.random.Generator, tl: _Timeline, mean: float, wave: float, sd
 
 
 def _tickets(rng: np.random.Generator, tl: _Timeline, acc: dict, reps: _Reps) -> dict:
-    """Draw about ten tickets per account with SLA compliance drifting around 90%."""
+    """Draw about ten tickets per account with SLA compliance drifting around 90%.
+
+    Accounts with more ``friction`` wait longer for a resolution.
+    """
     since, last, n = acc["since"], acc["last"], acc["n"]
+    friction = acc["friction"]
     weight = (last - since + 1) * np.array([1.0, 1.6, 2.6])[acc["segment"]]
-    lam = weight * (10.0 * n / max(weight.sum(), 1))
+    lam = weight * (_TICKETS_PER_ACCOUNT * n / max(weight.sum(), 1))
     a = np.repeat(np.arange(n), rng.poisson(lam))
     m = a.size
     day = _uniform_days(rng, since[a], last[a])
@@ -641,9 +691,12 @@ def _tickets(rng: np.random.Generator, tl: _Timeline, acc: dict, reps: _Reps) ->
     kind = rng.choice(_TICKET_KIND_P.size, size=m, p=_TICKET_KIND_P)
 
     q = tl.quarter(day)
-    # log(resolution / SLA target) ~ N(mu, 1): P(met) = Phi(-mu), about 0.86..0.94
+    # log(resolution / SLA target) ~ N(mu, 1 + s^2) over accounts of friction
+    # f ~ N(0, 1) shifted by s f: P(met) = Phi(-mu), about 0.86..0.94
     mu = np.clip(_drift(rng, tl, -1.31, 0.13, 0.11), -2.0, -0.9)
-    hours = _SLA_HOURS[prio] * np.exp(mu[q] + rng.standard_normal(m))
+    s = _FRICTION_SLA
+    log_ratio = np.sqrt(1 + s**2) * mu[q] + s * friction[a] + rng.standard_normal(m)
+    hours = _SLA_HOURS[prio] * np.exp(log_ratio)
     resolved = opened + np.maximum(np.round(hours * 3600), 60).astype(np.int64)
     speed = np.exp(0.2 - 0.06 * tl.year_frac + rng.normal(0, 0.08, tl.nq))  # gets faster
     first_h = speed[q] * _FIRST_RESPONSE_HOURS[prio] * np.exp(0.9 * rng.standard_normal(m))
@@ -658,7 +711,6 @@ def _tickets(rng: np.random.Generator, tl: _Timeline, acc: dict, reps: _Reps) ->
     prio, kind = prio[order], kind[order]
     rep = reps.pick(rng, opened // _DAY, acc["region"][a], acc["owner"][a], 0.8, 0.02)
     return {
-        "ids": _ids("T", m, 7),
         "acct": a,
         "rep": rep,
         "opened": opened,
@@ -699,7 +751,7 @@ def _surveys(rng: np.random.Generator, tl: _Timeline, acc: dict, tix: dict, reps
     good_q = np.clip(_drift(rng, tl, 0.902, 0.02, 0.018), 0.8, 0.98)
     # a late ticket lowers the odds of a good score; the quarter's level is kept
     late_effect = np.where(is_ticket, 0.3 * ((late[:nt].mean() if nt else 0.0) - late), 0.0)
-    p_good = np.clip(good_q[q] + late_effect, 0.05, 0.995)
+    p_good = np.clip(good_q[q] + late_effect - 0.04 * acc["friction"][acct], 0.05, 0.995)
     m = acct.size
     good = rng.random(m) < p_good
     csat = np.where(
@@ -725,7 +777,6 @@ def _surveys(rng: np.random.Generator, tl: _Timeline, acc: dict, tix: dict, reps
     rep = np.r_[rep_t, rep_r]
     order = np.lexsort((acct, responded))
     return {
-        "ids": _ids("S", m, 6),
         "acct": acct[order],
         "rep": rep[order],
         "responded": responded[order],
@@ -752,7 +803,7 @@ def _activities(rng: np.random.Generator, tl: _Timeline, acc: dict) -> dict:
     snapped = np.select([kind == 1, kind == 3], [webinar, event], _to_weekday(rng, day, 1.0))
     day = np.where((snapped >= since[a]) & (snapped <= last[a]), snapped, day)
     order = np.lexsort((a, day))
-    return {"ids": _ids("E", m, 6), "acct": a[order], "day": day[order], "kind": kind[order]}
+    return {"acct": a[order], "day": day[order], "kind": kind[order]}
 
 
 def _market(rng: np.random.Generator, tl: _Timeline, acc: dict, deals: dict) -> dict:
@@ -793,14 +844,31 @@ def _market(rng: np.random.Generator, tl: _Timeline, acc: dict, deals: dict) -> 
 
 
 def generate_sample(
-    *, seed: int = 0, accounts: int = 2000, end: str = "2026-09-30", first_of_month: float = 0.0
+    *,
+    seed: int = 0,
+    accounts: int = 2000,
+    end: str = "2026-09-30",
+    first_of_month: float = 0.0,
+    churn: ChurnMode = "hazard",
+    sbg: tuple[float, float] = SBG,
 ) -> dict[str, pd.DataFrame]:
-    """Generate realistic CRM sample data for the eight canonical tables.
+    r"""Generate realistic CRM sample data for the eight canonical tables.
 
     The history runs from 1 January four years before ``end`` up to ``end``
     (no event after it, except the end dates of contract terms that are
     still running). About 20 reps in 3 teams and 4 regions look after
     ``accounts`` accounts that each raise about ten tickets over the history.
+
+    Contracts are yearly terms from the account's ``customer_since``, each
+    renewing the one before, and end as signed. An account churns only at
+    a term's end: it does not renew, and its ``churned_on`` is the day after
+    that term's ``end_date`` (a term that ends on ``end`` is not decided).
+    Tickets, surveys and activities are drawn for every account as if it
+    never churned and cut at its last day as a customer; churn draws come
+    from their own random stream (``numpy.random.default_rng([seed, 2])``)
+    and deals and market from another (``[seed, 3]``), so a seed's tickets,
+    surveys and activities before an account's churn do not depend on
+    ``churn`` or ``sbg``.
 
     Parameters
     ----------
@@ -817,11 +885,40 @@ def generate_sample(
         date most of them: acquired, churned and (their contract terms
         following the acquisition day) renewed on the 1st. 0 keeps the data
         of a seed as it has always been.
+    churn : {"hazard", "sbg"}, default "hazard"
+        How accounts decide not to renew. ``"hazard"``: at a term end E the
+        account leaves with probability :math:`p = 1 / (1 + e^{-z})`,
+
+        .. math::
+
+            z = -1.45 - 0.35\,[mid\_market] - 0.7\,[enterprise]
+                + 0.35\,b + 0.45\,(4 - c) + 0.12\,(7 - s)
+                + 0.9\,[a + r = 0] - 0.15\,a + 0.7\,[left]
+                - 0.2\,(t - 1) - 0.3 \log_{10}(v / 10\,000)
+
+        measured from the tables at the close of E: ``b`` tickets opened in
+        the 90 days E - 89 .. E whose SLA deadline (4, 24, 72, 120 hours by
+        priority) passed unresolved by then; ``c``, ``s`` the account's
+        latest CSAT and NPS answers (a term is 0 when there is none); ``a``
+        activities and ``r`` survey answers in those 90 days; ``left`` the
+        account's rep has left by E; ``t`` the term's number (1 = first);
+        ``v`` its ``annual_value``. The coefficients are
+        :data:`repkpi.datasets.churn.HAZARD`;
+        :func:`planted_term_hazard` and :func:`planted_churn_probability`
+        give the truth from the tables. ``"sbg"``: each account draws a
+        churn chance :math:`\theta \sim Beta(\alpha, \beta)` (Fader and
+        Hardie's shifted-beta-geometric model) and leaves at each term end
+        with that chance, so the share of term-t contracts due that renew
+        is :math:`r(t) = (\beta + t - 1) / (\alpha + \beta + t - 1)`.
+    sbg : tuple of float, default (0.7, 3.5)
+        ``(alpha, beta)`` of the ``"sbg"`` mode; the default gives
+        r(1) = 3.5 / 4.2 = 83%.
 
     Raises
     ------
     ValueError
-        When ``accounts`` is less than 1.
+        When ``accounts`` is less than 1, ``churn`` is neither mode or
+        ``sbg`` is not two positive numbers.
 
     Returns
     -------
@@ -845,16 +942,28 @@ def generate_sample(
         raise ValueError(f"accounts must be at least 1, got {accounts}")
     if not 0.0 <= first_of_month <= 1.0:
         raise ValueError(f"first_of_month must be a share between 0 and 1, got {first_of_month}")
+    if churn not in ("hazard", "sbg"):
+        raise ValueError(f"churn must be 'hazard' or 'sbg', got {churn!r}")
+    if len(sbg) != 2 or not all(np.isfinite(v) and v > 0 for v in sbg):
+        raise ValueError(f"sbg must be two positive numbers (alpha, beta), got {sbg!r}")
     rng = np.random.default_rng(seed)
     tl = _Timeline(end)
     reps = _Reps(rng, tl, accounts)
     acc = _accounts(rng, tl, reps, int(accounts), first_of_month)
     con = _contracts(rng, tl, acc)
-    dls = _deals(rng, tl, acc, con, reps)
-    tix = _tickets(rng, tl, acc, reps)
-    srv = _surveys(rng, tl, acc, tix, reps)
-    act = _activities(rng, tl, acc)
-    mkt = _market(rng, tl, acc, dls)
+    life = dict(acc, last=np.full(acc["n"], tl.end))  # as if no account churned
+    tix = _tickets(rng, tl, life, reps)
+    srv = _surveys(rng, tl, life, tix, reps)
+    act = _activities(rng, tl, life)
+    _churn(np.random.default_rng([seed, 2]), tl, acc, con, reps, (tix, srv, act), churn, sbg)
+    last = acc["last"]
+    con = _signed(con, last)
+    tix = _cut(tix, tix["opened"] // _DAY <= last[tix["acct"]], "T", 7)
+    srv = _cut(srv, srv["responded"] // _DAY <= last[srv["acct"]], "S", 6)
+    act = _cut(act, act["day"] <= last[act["acct"]], "E", 6)
+    rng_deals = np.random.default_rng([seed, 3])
+    dls = _deals(rng_deals, tl, acc, con, reps)
+    mkt = _market(rng_deals, tl, acc, dls)
 
     rep_ids = reps.ids
     acc_ids = acc["ids"]
@@ -1055,6 +1164,8 @@ def write_sample(
     accounts: int = 2000,
     end: str = "2026-09-30",
     first_of_month: float = 0.0,
+    churn: ChurnMode = "hazard",
+    sbg: tuple[float, float] = SBG,
     progress: Callable[[str], None] | None = None,
 ) -> pathlib.Path:
     """Write the sample data as one CSV per table, plus a ``goals.toml``.
@@ -1079,6 +1190,10 @@ def write_sample(
     first_of_month : float, default 0.0
         Share of accounts dated on the first of a month, as for
         :func:`generate_sample`.
+    churn : {"hazard", "sbg"}, default "hazard"
+        How accounts decide not to renew, as for :func:`generate_sample`.
+    sbg : tuple of float, default (0.7, 3.5)
+        ``(alpha, beta)`` of the ``"sbg"`` mode, as for :func:`generate_sample`.
     progress : callable, optional
         Called with a short message after each table is written.
 
@@ -1102,7 +1217,9 @@ def write_sample(
     """
     folder = pathlib.Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    tables = generate_sample(seed=seed, accounts=accounts, end=end, first_of_month=first_of_month)
+    tables = generate_sample(
+        seed=seed, accounts=accounts, end=end, first_of_month=first_of_month, churn=churn, sbg=sbg
+    )
     rng = np.random.default_rng([seed, 1])
     options = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=65536)
     for name, df in tables.items():  # the eight tables
