@@ -6,21 +6,35 @@ say) and answers for each element. None modifies its input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from repkpi.errors import OptionError
-from repkpi.goals import Goal, latest_complete_period
+from repkpi.goals import (
+    DEFAULT_GOALS,
+    Goal,
+    check_goal_columns,
+    fiscal_start_of,
+    latest_complete_period,
+    load_goals,
+    plan_goals,
+)
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, customers
-from repkpi.kpis.registry import KpiSpec, SpecView, check_options
+from repkpi.kpis.detail import detail
+from repkpi.kpis.registry import KpiSpec, SpecView, check_options, executor_for
+from repkpi.kpis.units import format_value
 from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label
 
 __all__ = [
     "ADDITIVE_MONTHLY",
+    "TAKES_COLUMNS",
     "attainment_probability",
     "current_period",
     "goal_seek",
@@ -28,6 +42,7 @@ __all__ = [
     "required_new_customers",
     "required_successes",
     "revenue_grid",
+    "what_it_takes",
 ]
 
 _EPS = 1e-9
@@ -745,3 +760,664 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+# -- what it takes: per goal, what must happen in the rest of the period ------------------------
+TAKES_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "unit", "direction", "target",
+                 "so_far", "needed", "allowed", "status", "lever", "previous", "count_target",
+                 "pipeline_deals", "pipeline_amount", "undated_deals", "needed_win_rate",
+                 "current_win_rate", "expected_more", "book", "due", "needed_renewals",
+                 "candidates"]
+"""The columns of :func:`what_it_takes`, in order."""
+
+_HISTORY = 4          # complete periods behind a current rate
+_NEAR = 0.2           # a key-account candidate is within 20% of the threshold
+_SOON = pd.DateOffset(months=6)  # a seniority candidate crosses within six months
+_NAMED = 5            # candidates named in a sentence
+_PLURAL = {"M": "months", "Q": "quarters", "Y": "years"}
+_OBSERVED_AS = {"tickets": "tickets", "surveys": "responses", "deals": "closed deals",
+                "contracts": "contracts due", "accounts": "accounts"}
+"""What a share's observations are, by the KPI's table."""
+_MISSES = {"csat": "responses below 4", "sla_compliance": "SLA breaches",
+           "first_response_sla": "late first responses", "win_rate": "lost deals",
+           "cross_sell_rate": "lost cross-sell and upsell deals",
+           "renewal_rate": "contracts not renewed", "engagement_rate": "accounts not engaged"}
+"""A share's failures in words; another KPI's read as "misses"."""
+
+
+def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] | None = None, *,
+                  period: PeriodLike | None = None,
+                  fiscal_year_start: int | None = None) -> pd.DataFrame:
+    """For each goal, what must happen in the rest of its period: in deals, renewals, tickets and names.
+
+    The period of each goal is the one of its freq in progress on
+    ``data.as_of`` or, when ``as_of`` is a period's last day, the next one
+    (:func:`current_period`). What remains is said in the data's own units,
+    with the lever that moves it, by the kind of the goal's KPI:
+
+    - **Counts and sums of events** (new customers, large deals, revenue,
+      cross-sell wins): ``needed``, the successes still needed; the open
+      deals whose expected close date (an open deal's ``closed_on``) falls
+      in the period and that would count if won (``pipeline_deals``,
+      ``pipeline_amount``; for new customers the deals of accounts that are
+      no customer yet); ``needed_win_rate`` = needed / what that pipeline
+      would add if all won (NA when it is empty) and ``current_win_rate``,
+      the ``win_rate`` of the last four complete periods pooled. For a
+      growth goal the count to reach (``count_target``) is the previous
+      period's new customers x (1 + target), rounded up.
+    - **Shares of counts** (CSAT, SLA, first-response SLA, win rate,
+      cross-sell, renewal rate): the period's expected observations at the
+      last four complete periods' daily rate, less those so far
+      (``expected_more``); ``needed``, the successes among them that end at
+      the target, and ``allowed``, the failures still allowed. For the
+      renewal rate the observations are the contracts due in the rest of
+      the period, which are known.
+    - **Churn and retention**: ``book``, the accounts on the books at the
+      period's open; ``allowed``, the churns still allowed from it; ``due``,
+      the contracts of accounts still active that are due in the rest of the
+      period and not yet renewed, and ``needed_renewals``, how many of them
+      must renew if each one not renewed loses its account.
+    - **States** (key accounts, senior reps, market rank, active customers,
+      ...): the value on ``as_of``, the gap (``needed``) and, for key
+      accounts, senior reps and market rank, the ``candidates`` closest to
+      crossing, by name: accounts within 20% of the key-account threshold,
+      reps within six months of seniority, the competitors just ahead.
+    - Other KPIs (medians, NPS, means, NRR, market share): the value so far
+      against the target.
+
+    A goal already met says so, and one out of reach says so (``status``).
+
+    Parameters
+    ----------
+    data : CrmData
+        Loaded data, or Dask data (only the rows the sentences list are
+        gathered).
+    goals : list of Goal, or a goals file path; default :data:`repkpi.DEFAULT_GOALS`
+    period : period-like or "current", optional
+        ``None`` or ``"current"``: each goal's period in progress on
+        ``as_of`` (the next one when ``as_of`` ends a period). A period
+        (``"2026Q4"``) is read as the scorecard reads it (the quarterly goals
+        on it, the yearly ones on the year that holds it); a period already
+        over is decided (met or missed); a later one is refused. A goal's own
+        ``period`` wins.
+    fiscal_year_start : int, optional
+        Default: the goals file's, else 1.
+
+    Returns
+    -------
+    DataFrame
+        One row per goal, the plan's first (:data:`TAKES_COLUMNS`):
+        ``goal``, ``kpi``, ``freq``, ``period``, ``period_label``, ``unit``,
+        ``direction``, ``target``, ``so_far`` (the value so far; NA when the
+        period has not begun and the KPI has no value yet), ``needed``,
+        ``allowed``, ``status`` (``met``, ``missed``, ``open``, ``out of
+        reach`` or ``no data``), ``lever`` (the sentence) and the numbers
+        behind it (NA where they do not apply).
+
+    Raises
+    ------
+    OptionError
+        No as-of date, or a period that begins after the one in progress.
+    GoalsError
+        A goal's ``where`` names a column the data does not have.
+
+    Notes
+    -----
+    Each number can be found again: ``so_far`` with the KPI itself,
+    ``pipeline_deals`` among the open deals (``data.deals``, stage ``open``,
+    ``closed_on`` in the period), ``current_win_rate`` with
+    ``repkpi.kpis.win_rate`` over the four periods, ``book`` as the
+    denominator of ``churn_rate``, ``due`` with ``repkpi.detail(data,
+    "renewal_rate", period=..., only="rest")``, the key-account candidates
+    with ``repkpi.detail(data, "key_accounts", period=..., threshold=0.8 x
+    threshold)``, the competitors with ``repkpi.detail(data, "market_rank",
+    period=...)``.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> data = repkpi.load_sample()          # as of 30 September 2026: 2026Q4 is next
+    >>> takes = what_it_takes(data)
+    >>> takes.loc[takes["kpi"] == "churn_rate", ["period_label", "book"]].iloc[0].tolist()
+    ['2026 Q4', 1379.0]
+    """
+    goals = _goal_list(goals)
+    fiscal = fiscal_start_of(goals, fiscal_year_start)
+    ours, _, others = plan_goals(goals)
+    goals = [*ours, *others]
+    check_goal_columns(data, goals)
+    as_of = data.as_of
+    if as_of is None:
+        raise OptionError("what_it_takes needs data with an as-of date.\n"
+                          "Hint: load data with recorded events, or load(..., as_of=...).")
+    rows = [_takes(data, goal, _takes_period(goal, period, as_of, fiscal), fiscal)
+            for goal in goals]
+    frame = pd.DataFrame(rows, columns=TAKES_COLUMNS)
+    for column in TAKES_COLUMNS[TAKES_COLUMNS.index("previous"):-1]:
+        frame[column] = frame[column].astype("Float64")
+    for column in ("target", "so_far", "needed", "allowed"):
+        frame[column] = frame[column].astype("Float64")
+    return frame
+
+
+def _goal_list(goals: Iterable[Goal] | str | os.PathLike[str] | None) -> list[Goal]:
+    """The goals given, a goals file read, or the plan's (a :class:`GoalSet` keeps its settings)."""
+    if goals is None:
+        return DEFAULT_GOALS
+    if isinstance(goals, str | os.PathLike):
+        return load_goals(goals)
+    return goals
+
+
+def _takes_period(goal: Goal, period: PeriodLike | None, as_of: pd.Timestamp,
+                  fiscal: int) -> pd.Period:
+    """The period a goal plays: its own, the one asked for, or the one in progress (the next)."""
+    calendar = Calendar(goal.freq, fiscal)
+    if goal.period is not None:
+        chosen = calendar.period(goal.period)
+    elif period is None or period == "current":
+        return _current(as_of, calendar)
+    else:
+        chosen = calendar.period(period, how="end")
+    current = _current(as_of, calendar)
+    if chosen > current:
+        raise OptionError(
+            f"what_it_takes plays the period in progress on the as-of date (as_of) "
+            f"{as_of:%Y-%m-%d}, or the next one when as_of ends a period: "
+            f"{period_label(current)}, not {period_label(chosen)}, which begins later.\nHint: "
+            "nothing of a later period can be counted yet; if the data is newer than that, "
+            "declare its date with load(..., as_of=...) or --as-of.")
+    return chosen
+
+
+class _Play:
+    """One goal in its period: the KPI's row, the days done and to come, and the sentence's words."""
+
+    def __init__(self, data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int) -> None:
+        self.data, self.goal, self.chosen, self.fiscal = data, goal, chosen, fiscal
+        self.spec = KPIS[goal.kpi]
+        self.as_of = data.as_of.normalize()
+        self.first = chosen.start_time.normalize()
+        self.last = chosen.end_time.normalize()
+        self.days = (self.last - self.first).days + 1
+        self.done = int(np.clip((self.as_of - self.first).days + 1, 0, self.days))
+        self.kpi = _Kpi(data, goal.kpi, goal.where, fiscal, goal.options)
+        frame = self.kpi(goal.freq, chosen)
+        self.history = frame[frame["period"] < chosen]
+        found = frame[frame["period"] == chosen]
+        self.row = found.iloc[0] if len(found) else None
+        self.label = period_label(chosen)
+        self.unit = self.spec.unit
+
+    @property
+    def begun(self) -> bool:
+        return self.done > 0
+
+    @property
+    def over(self) -> bool:
+        return self.done == self.days
+
+    def value(self, column: str = "value") -> float:
+        """The KPI's ``column`` in the period so far (NaN when it has none)."""
+        return np.nan if self.row is None else _float(self.row[column])
+
+    def show(self, value: float, unit: str | None = None) -> str:
+        """A number as its unit reads (money with separators, counts whole, percents)."""
+        return format_value(value, unit or self.unit, compact=False)
+
+    def recent(self, name: str, options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """KPI ``name``'s rows of the last four complete periods of the goal's freq."""
+        last = latest_complete_period(self.data, self.goal.freq, fiscal_year_start=self.fiscal)
+        if last is None:
+            return pd.DataFrame(columns=["period", "numerator", "denominator", "value"])
+        frame = _Kpi(self.data, name, self.goal.where, self.fiscal, options)(self.goal.freq, last)
+        return frame[frame["period"] > last - _HISTORY]
+
+    def row_out(self, **numbers: Any) -> dict[str, Any]:
+        """The goal's row of :func:`what_it_takes`: its identity and ``numbers``."""
+        goal = self.goal
+        return {"goal": goal.label, "kpi": goal.kpi, "freq": goal.freq, "period": self.chosen,
+                "period_label": self.label, "unit": self.unit, "direction": goal.direction,
+                "target": float(goal.target), **numbers}
+
+
+def _float(value: object) -> float:
+    return np.nan if value is None or pd.isna(value) else float(value)
+
+
+def _takes(data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int) -> dict[str, Any]:
+    """One goal's row: the rule of its KPI's kind (see :func:`what_it_takes`)."""
+    play = _Play(data, goal, chosen, fiscal)
+    spec = play.spec
+    if play.over:
+        return _decided(play)
+    if spec.pace_rule in ("churn", "retention") and \
+            (spec.pace_rule == "churn") == (goal.direction == "at_most"):
+        return _book_goal(play)
+    if spec.kind == "rank" and spec.table == "market":
+        return _rank_goal(play)
+    if spec.pace_rule == "growth" and goal.direction == "at_least":
+        return _growth_goal(play)
+    if spec.pace_rule == "scale" and goal.direction == "at_least":
+        return _count_goal(play)
+    if spec.share_of_counts(goal.options) and spec.adds_over_time:
+        return _share_goal(play)
+    if spec.timing in ("state", "window") and spec.kind == "count":
+        return _state_goal(play)
+    return _as_it_stands(play)
+
+
+def _meets(value: float, goal: Goal) -> bool:
+    return value >= goal.target if goal.direction == "at_least" else value <= goal.target
+
+
+def _against(play: _Play) -> str:
+    word = "at least" if play.goal.direction == "at_least" else "at most"
+    return f"a target of {word} {play.show(play.goal.target)}"
+
+
+def _decided(play: _Play) -> dict[str, Any]:
+    """A period already over: its value met the target or did not."""
+    value = play.value()
+    if np.isnan(value):
+        return play.row_out(so_far=value, status="no data",
+                            lever=f"{play.label} is over with no {play.spec.label} to measure.")
+    status = "met" if _meets(value, play.goal) else "missed"
+    return play.row_out(so_far=value, status=status,
+                        lever=f"{play.label} is over: {play.spec.label} "
+                              f"{play.show(value)} against {_against(play)}, {status}.")
+
+
+def _as_it_stands(play: _Play) -> dict[str, Any]:
+    """A KPI with no count to reach (median, mean, NPS, NRR, share): the value so far, the gap."""
+    value = play.value()
+    if np.isnan(value):
+        return play.row_out(so_far=value, status="open",
+                            lever=f"{play.spec.label}: nothing recorded in {play.label} yet, "
+                                  f"against {_against(play)}.")
+    gap = play.goal.target - value if play.goal.direction == "at_least" else value - play.goal.target
+    status = "met" if gap <= 0 else "open"
+    tail = "met so far" if gap <= 0 else f"{_gap(play, abs(gap))} to go"
+    return play.row_out(so_far=value, needed=max(gap, 0.0), status=status,
+                        lever=f"{play.spec.label} {play.show(value)} so far in {play.label} "
+                              f"against {_against(play)}: {tail}.")
+
+
+def _gap(play: _Play, gap: float) -> str:
+    return f"{gap * 100:.1f} points" if play.unit == "percent" else play.show(gap)
+
+
+def _won_rate(play: _Play) -> float:
+    """The ``win_rate`` of the last four complete periods of the goal's freq, pooled."""
+    rows = play.recent("win_rate")
+    num, den = rows["numerator"].astype(np.float64).sum(), rows["denominator"].astype(np.float64).sum()
+    return num / den if den > 0 else np.nan
+
+
+def _pipeline(play: _Play, counted: str) -> dict[str, float]:
+    """The open deals expected to close in the period that ``counted`` would count if won.
+
+    Each open deal dated in the period is taken as won on its expected close
+    date (an account that is no customer yet becoming one on its first such
+    date), and :func:`repkpi.detail` of ``counted`` on those deals alone says
+    what they would add: ``weight`` (deals, accounts, or an amount). Only
+    those deals, their accounts (and the reps when a goal is grouped) are
+    gathered.
+    """
+    data, goal = play.data, play.goal
+    deals = data.deals
+    if deals is None:
+        return {"weight": np.nan}
+    is_open = deals["stage"] == "open"
+    dated = is_open & (deals["closed_on"] >= play.first) & (deals["closed_on"] <= play.last)
+    found = executor_for(data).gather(data, {"open": deals.loc[dated],
+                                             "undated": (is_open & deals["closed_on"].isna()).sum()})
+    rows, undated = found["open"], float(found["undated"])
+    empty = {"pipeline_deals": 0.0, "pipeline_amount": 0.0, "weight": 0.0, "undated_deals": undated}
+    if rows.empty:
+        return empty
+    wanted: dict[str, Any] = {}
+    if data.accounts is not None:
+        accounts = data.accounts
+        wanted["accounts"] = accounts.loc[accounts["account_id"].isin(
+            rows["account_id"].dropna().unique().tolist())]
+    if goal.where and data.reps is not None:
+        wanted["reps"] = data.reps
+    tables = executor_for(data).gather(data, wanted)
+    won = rows.assign(stage="won")
+    if "accounts" in tables:
+        accounts = tables["accounts"]
+        since = accounts["customer_since"]
+        prospect = since.isna() | (since > play.as_of)
+        first_won = won.groupby("account_id")["closed_on"].min()
+        tables["accounts"] = accounts.assign(customer_since=since.mask(
+            prospect, accounts["account_id"].map(first_won)))
+    would = CrmData.trusted(deals=won, **tables)
+    behind = detail(would, counted, period=play.chosen, freq=goal.freq,
+                    by=list(goal.where) or None, fiscal_year_start=play.fiscal, **goal.options)
+    for column, value in goal.where.items():
+        behind = behind[behind[column] == value]
+    behind = behind[behind["in_numerator"]]
+    if behind.empty:
+        return empty
+    ids = behind["deal_id"] if "deal_id" in behind.columns else \
+        won.loc[won["account_id"].isin(behind["account_id"]), "deal_id"]
+    taken = won[won["deal_id"].isin(ids)]
+    return {"pipeline_deals": float(len(taken)),
+            "pipeline_amount": float(taken["amount"].astype(np.float64).sum()),
+            "weight": float(behind["numerator_weight"].astype(np.float64).sum()),
+            "undated_deals": undated}
+
+
+def _count_goal(play: _Play, counted: str | None = None, so_far: float | None = None,
+                aim: float | None = None, lead: str = "", shown_so_far: float | None = None,
+                **numbers: Any) -> dict[str, Any]:
+    """A count or sum of events to reach: what is needed, from which open deals, at what win rate."""
+    goal, spec = play.goal, KPIS[counted or play.goal.kpi]
+    so_far = (_float(play.value("numerator")) if play.begun else 0.0) if so_far is None else so_far
+    so_far = 0.0 if np.isnan(so_far) else so_far
+    aim = float(goal.target) if aim is None else aim
+    money = spec.unit == "money"
+    needed = max(aim - so_far, 0.0) if money else float(max(math.ceil(aim - so_far - _EPS), 0))
+    noun = spec.label[0].lower() + spec.label[1:] if spec.label[1:2].islower() else spec.label
+    shown = format_value(so_far, spec.unit, compact=False)
+    numbers["so_far"] = so_far if shown_so_far is None else shown_so_far
+    if needed == 0:
+        return play.row_out(needed=0.0, status="met",
+                            lever=f"{lead}Met: {shown} {noun} so far in {play.label}, against "
+                                  f"{format_value(aim, spec.unit, compact=False)}.", **numbers)
+    pipe = _pipeline(play, spec.name)
+    weight = pipe.pop("weight")
+    rate = _won_rate(play)
+    need_rate = needed / weight if weight > 0 else np.nan
+    history = f"{format_value(rate, 'percent')} over the last four {_PLURAL[goal.freq]}"
+    more = (f"{format_value(needed, 'money', compact=False)} more {noun}" if money
+            else f"{needed:,.0f} more {noun}")
+    by_value = " by value" if money else ""
+    status = "open"
+    if np.isnan(weight):
+        text = f"{more} needed in {play.label}; no deals table to find a pipeline in."
+    elif weight == 0:
+        undated = pipe.get("undated_deals", 0.0)
+        aside = (f" ({undated:,.0f} open deals have no expected close date)" if undated else "")
+        text = (f"{more} needed in {play.label}; no open deal that would count is expected to "
+                f"close in it{aside}: new deals must be found; the win rate was {history}.")
+    else:
+        deals_words = (f"{pipe['pipeline_deals']:,.0f} open deals expected to close "
+                       f"({format_value(pipe['pipeline_amount'], 'money', compact=False)})")
+        if need_rate > 1:
+            status = "out of reach"
+            text = (f"Out of reach of the pipeline: {more} needed in {play.label} from "
+                    f"{deals_words}, which needs {format_value(need_rate, 'percent')} of the "
+                    f"open pipeline{by_value}; the win rate was {history}.")
+        else:
+            text = (f"{more} from {deals_words}: a {format_value(need_rate, 'percent')} win "
+                    f"rate{by_value}, against {history}.")
+    return play.row_out(needed=needed, status=status,
+                        lever=lead + text[0].upper() + text[1:], needed_win_rate=need_rate,
+                        current_win_rate=rate, **pipe, **numbers)
+
+
+def _growth_goal(play: _Play) -> dict[str, Any]:
+    """A growth of new customers: the count to reach is the previous period's x (1 + target)."""
+    counts = _Kpi(play.data, "new_customers", play.goal.where, play.fiscal)(play.goal.freq,
+                                                                            play.chosen)
+    by_period = counts.set_index("period")["numerator"].astype(np.float64)
+    previous = _float(by_period.get(play.chosen - 1, np.nan))
+    now = _float(by_period.get(play.chosen, np.nan)) if play.begun else 0.0
+    now = 0.0 if np.isnan(now) else now
+    growth = (now - previous) / previous if previous > 0 and play.begun else np.nan
+    if not previous > 0:
+        return play.row_out(so_far=growth, previous=previous, status="no data",
+                            lever=f"{period_label(play.chosen - 1)} won no new customers: growth "
+                                  f"over nothing is undefined.")
+    aim = float(required_new_customers(previous, growth=play.goal.target))
+    lead = (f"{aim:,.0f} new customers make {format_value(play.goal.target, 'percent')} on "
+            f"{period_label(play.chosen - 1)}'s {previous:,.0f}. ")
+    return _count_goal(play, "new_customers", so_far=now, aim=aim, lead=lead, shown_so_far=growth,
+                       previous=previous, count_target=aim)
+
+
+def _goal_detail(play: _Play, name: str, period: pd.Period, **options: Any) -> pd.DataFrame:
+    """:func:`repkpi.detail` of ``name`` in ``period``, restricted to the goal's ``where``."""
+    goal = play.goal
+    rows = detail(play.data, name, period=period, freq=goal.freq, by=list(goal.where) or None,
+                  fiscal_year_start=play.fiscal, **options)
+    for column, value in goal.where.items():
+        rows = rows[rows[column] == value]
+    return rows
+
+
+def _expected_more(play: _Play, den: float) -> float:
+    """Observations still to come: the period's count at the last four periods' daily rate, less ``den``."""
+    rows = play.recent(play.goal.kpi, play.goal.options)
+    rows = rows[rows["denominator"].notna()]
+    periods = pd.PeriodIndex(rows["period"])
+    days = float(np.sum((periods.end_time.normalize() - periods.start_time).days + 1))
+    if days == 0:
+        return np.nan
+    per_day = rows["denominator"].astype(np.float64).sum() / days
+    return float(max(round(per_day * play.days - den), 0))
+
+
+def _share_goal(play: _Play) -> dict[str, Any]:
+    """A share of counts: the successes needed, the failures allowed, among those still to come."""
+    goal, spec = play.goal, play.spec
+    observed = _OBSERVED_AS.get(spec.table, "observations")
+    misses = _MISSES.get(goal.kpi, "misses")
+    if spec.forward:  # the observations to come are scheduled: the contracts due
+        rows = _goal_detail(play, goal.kpi, play.chosen, **goal.options)
+        ends = pd.to_datetime(rows["end_date"])
+        decided = rows["in_numerator"] | (ends <= play.as_of)
+        num = float(rows["in_numerator"].sum())
+        den, more = float(decided.sum()), float((~decided).sum())
+        about = ""
+    else:
+        num, den = (0.0, 0.0) if not play.begun else (
+            np.nan_to_num(play.value("numerator")), np.nan_to_num(play.value("denominator")))
+        more = _expected_more(play, den)
+        about = "about "
+    now = num / den if den > 0 else np.nan
+    head = (f"{spec.label} {play.show(now)} so far ({num:,.0f} of {den:,.0f})" if den > 0
+            else f"{spec.label}: nothing recorded in {play.label} yet")
+    if np.isnan(more):
+        return play.row_out(so_far=now, status="open",
+                            lever=f"{head}: no past {observed} to expect more from.")
+    target = float(goal.target)
+    if goal.direction == "at_least":
+        needed = required_successes(num, den, target, remaining=int(more))
+        needed = np.nan if needed is pd.NA else float(needed)
+        allowed = more - needed if not np.isnan(needed) else np.nan
+    else:
+        allowed = float(math.floor(target * (den + more) - num + _EPS))
+        needed = np.nan
+    numbers = dict(so_far=now, needed=needed, allowed=allowed, expected_more=more)
+    if np.isnan(allowed) or allowed < 0:
+        return play.row_out(**numbers, status="out of reach",
+                            lever=f"Out of reach: {head}; even if all of {about}{more:,.0f} more "
+                                  f"{observed} go well, {play.label} ends short of "
+                                  f"{_against(play)}.")
+    if allowed >= more:
+        return play.row_out(**numbers, status="met",
+                            lever=f"Met: {head}; even with {about}{more:,.0f} more {observed}, all "
+                                  f"of them {misses}, {play.label} keeps to {_against(play)}.")
+    if goal.direction == "at_least":
+        text = (f"{head}: at most {allowed:,.0f} more {misses} in {about}{more:,.0f} more "
+                f"{observed} ({needed:,.0f} must go well) to end {play.label} at "
+                f"{play.show(target)} or above.")
+    else:
+        text = (f"{head}: at most {allowed:,.0f} more of {about}{more:,.0f} more {observed} may "
+                f"count, to end {play.label} at {play.show(target)} or below.")
+    return play.row_out(**numbers, status="open", lever=text)
+
+
+def _book_goal(play: _Play) -> dict[str, Any]:
+    """Churn or retention: the churns still allowed from the opening book, and the renewals due."""
+    goal, rule = play.goal, play.spec.pace_rule
+    row = _opening(play.kpi, goal.freq, play.chosen, play.data.as_of, rule)
+    num = _float(row["numerator"].iloc[0]) if len(row) else np.nan
+    book = _float(row["denominator"].iloc[0]) if len(row) else np.nan
+    if np.isnan(book) or book == 0:
+        return play.row_out(status="no data", book=book,
+                            lever=f"No accounts on the books at the open of {play.label}.")
+    target = float(goal.target)
+    lost = num if rule == "churn" else book - num
+    if rule == "churn":
+        allowed_all = float(math.floor(target * book + _EPS))
+    else:
+        allowed_all = book - float(math.ceil(target * book - _EPS))
+    allowed = allowed_all - lost
+    due = _due(play)
+    must = float(max(due - max(allowed, 0.0), 0.0))
+    so_far = num / book
+    end = f"{play.last:%d %B %Y}".lstrip("0")
+    renewals = (f"{due:,.0f} contracts of active accounts are due by {end} and not yet renewed"
+                if due else f"no contract of an active account is due by {end}")
+    numbers = dict(so_far=so_far, allowed=allowed, book=book, due=due, needed_renewals=must)
+    losses = "churns" if rule == "churn" else "accounts lost"
+    start = (f"{lost:,.0f} of the {book:,.0f} accounts on the books at the open of {play.label} "
+             f"lost so far, {allowed_all:,.0f} allowed for {_against(play)}")
+    if allowed < 0:
+        return play.row_out(**numbers, status="out of reach",
+                            lever=f"Out of reach: {start}, {-allowed:,.0f} too many already.")
+    if allowed >= book - lost:
+        return play.row_out(**numbers, status="met",
+                            lever=f"Met: {start}; the rest of the book can all leave.")
+    tail = (f"; at least {must:,.0f} of them must renew" if must else
+            "; the goal holds even if none of them renews" if due else "")
+    return play.row_out(**numbers, status="open",
+                        lever=f"At most {allowed:,.0f} more {losses} in {play.label}: {start}; "
+                              f"{renewals}{tail}.")
+
+
+def _due(play: _Play) -> float:
+    """Contracts due in the rest of the period, not yet renewed, of accounts on the books and active.
+
+    The forward view of ``renewal_rate``'s drill-down (``only="rest"``) with
+    an end date after ``as_of``; the accounts of those contracts alone are
+    gathered, to keep those on the books at the period's open and still
+    active on ``as_of``.
+    """
+    data = play.data
+    if data.contracts is None or data.accounts is None:
+        return np.nan
+    rows = _goal_detail(play, "renewal_rate", play.chosen, only="rest")
+    rows = rows[pd.to_datetime(rows["end_date"]) > play.as_of]
+    if rows.empty:
+        return 0.0
+    accounts = data.accounts
+    found = executor_for(data).gather(data, {"accounts": accounts.loc[accounts["account_id"].isin(
+        rows["account_id"].dropna().unique().tolist()), ["account_id", "customer_since",
+                                                         "churned_on"]]})["accounts"]
+    opening = play.first - pd.Timedelta(days=1)
+    on_books = found.loc[(found["customer_since"] <= opening)
+                         & (found["churned_on"].isna() | (found["churned_on"] > play.as_of)),
+                         "account_id"]
+    return float(rows["account_id"].isin(on_books).sum())
+
+
+def _state_now(play: _Play) -> tuple[float, pd.Period]:
+    """A state's value on ``as_of`` and the period whose close measures it."""
+    if play.begun:
+        return play.value(), play.chosen
+    before = play.history[play.history["period"] == play.chosen - 1]
+    return (_float(before["value"].iloc[0]) if len(before) else np.nan), play.chosen - 1
+
+
+def _state_goal(play: _Play) -> dict[str, Any]:
+    """A state (key accounts, senior reps, active customers): the gap and who is closest to crossing."""
+    goal, spec = play.goal, play.spec
+    value, measured = _state_now(play)
+    if np.isnan(value):
+        return play.row_out(status="no data", lever=f"No {spec.label} to measure on the as-of date.")
+    gap = goal.target - value if goal.direction == "at_least" else value - goal.target
+    needed = float(max(math.ceil(gap - _EPS), 0))
+    near = _CANDIDATES.get(goal.kpi)
+    names, words = near(play, measured) if near is not None and needed > 0 else ("", "")
+    on = f"{play.as_of:%d %B %Y}".lstrip("0")
+    head = f"{play.show(value)} {spec.label.lower()} on {on}, against {_against(play)}"
+    if needed == 0:
+        return play.row_out(so_far=value, needed=0.0, status="met", lever=f"Met so far: {head}.")
+    return play.row_out(so_far=value, needed=needed, status="open", candidates=names or pd.NA,
+                        lever=f"{needed:,.0f} more needed by the end of {play.label}: {head}"
+                              f"{words}.")
+
+
+def _listed(names: pd.Series, notes: pd.Series) -> str:
+    """The first few names with their notes, and how many more."""
+    shown = (names + " (" + notes + ")").head(_NAMED).tolist()
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {rest:,} more" if rest > 0 else "")
+
+
+def _near_key(play: _Play, measured: pd.Period) -> tuple[str, str]:
+    """Accounts within 20% of the key-account threshold: key accounts at 80% of it, not at 100%."""
+    threshold = float(play.goal.options.get("threshold", _default(play.spec, "threshold")))
+    rows = _goal_detail(play, "key_accounts", measured,
+                        **{**play.goal.options, "threshold": (1 - _NEAR) * threshold})
+    rows = rows[rows["in_numerator"] & (rows["won_12m"].astype(np.float64) < threshold)]
+    rows = rows.sort_values(["won_12m", "account_id"], ascending=[False, True], kind="stable")
+    if rows.empty:
+        return "", f"; no account is within {_NEAR:.0%} of the {play.show(threshold, 'money')} threshold"
+    to_go = (threshold - rows["won_12m"].astype(np.float64)).map(
+        lambda v: format_value(v, "money", compact=False) + " to go")
+    names = rows["account_name"].fillna(rows["account_id"]).astype("str")
+    return ("; ".join(names), f"; within {_NEAR:.0%} of the {play.show(threshold, 'money')} "
+            f"threshold over 12 months: {_listed(names, to_go)}")
+
+
+def _near_senior(play: _Play, measured: pd.Period) -> tuple[str, str]:
+    """Reps employed on ``as_of`` who reach seniority within six months after it."""
+    data, as_of = play.data, play.as_of
+    years = int(play.goal.options.get("years", _default(play.spec, "years")))
+    reps = data.reps
+    employed = (reps["hired_on"] <= as_of) & (reps["left_on"].isna() | (reps["left_on"] > as_of))
+    recent = reps["hired_on"] > as_of - pd.DateOffset(years=years + 1)
+    rows = executor_for(data).gather(data, {"reps": reps.loc[employed & recent]})["reps"]
+    for column, value in play.goal.where.items():
+        if column in rows.columns:
+            rows = rows[rows[column] == value]
+    senior_on = rows["hired_on"] + pd.DateOffset(years=years)
+    rows = rows.assign(senior_on=senior_on)
+    rows = rows[(senior_on > as_of) & (senior_on <= as_of + _SOON)].sort_values(
+        ["senior_on", "rep_id"], kind="stable")
+    if rows.empty:
+        return "", "; no rep reaches seniority within six months"
+    names = rows["name"].fillna(rows["rep_id"]).astype("str")
+    dates = rows["senior_on"].dt.strftime("senior on %Y-%m-%d")
+    by_end = int((rows["senior_on"] <= play.last).sum())
+    return ("; ".join(names), f"; within six months of seniority: {_listed(names, dates)} "
+            f"({by_end:,} of them by the end of {play.label})")
+
+
+_CANDIDATES = {"key_accounts": _near_key, "senior_reps": _near_senior}
+"""The states whose candidates closest to crossing are listed by name."""
+
+
+def _default(spec: KpiSpec, option: str) -> Any:
+    """The default of a KPI's own option, as its declaration gives it."""
+    return inspect.signature(spec.declare).parameters[option].default
+
+
+def _rank_goal(play: _Play) -> dict[str, Any]:
+    """Market rank: the rank so far and the competitors to pass, by name, with the revenue gap."""
+    goal = play.goal
+    value = play.value()
+    if not play.begun or np.isnan(value):
+        return play.row_out(status="open", lever=f"{play.spec.label}: nothing recorded in "
+                                                 f"{play.label} yet, against {_against(play)}.")
+    head = f"rank {value:,.0f} in {play.label} to date, against {_against(play)}"
+    climb = value - goal.target if goal.direction == "at_most" else np.nan
+    if not climb > 0:
+        return play.row_out(so_far=value, needed=0.0, status="met", lever=f"Met so far: {head}.")
+    ours = _Kpi(play.data, "market_share", goal.where, play.fiscal)(goal.freq, play.chosen)
+    mine = _float(ours.loc[ours["period"] == play.chosen, "numerator"].iloc[0])
+    rows = _goal_detail(play, "market_rank", play.chosen)
+    ahead = rows[rows["in_numerator"] & (rows["revenue"].astype(np.float64) > mine)]
+    ahead = ahead.sort_values(["revenue", "company"], kind="stable").head(int(climb))
+    gaps = (ahead["revenue"].astype(np.float64) - mine).map(
+        lambda v: format_value(v, "money", compact=False) + " ahead")
+    names = ahead["company"].astype("str")
+    return play.row_out(so_far=value, needed=climb, status="open", candidates="; ".join(names),
+                        lever=f"{climb:,.0f} places to climb: {head}; pass "
+                              f"{_listed(names, gaps)} in revenue.")
