@@ -37,6 +37,7 @@ __all__ = [
     "TAKES_COLUMNS",
     "attainment_probability",
     "current_period",
+    "given",
     "goal_seek",
     "project_customers",
     "required_new_customers",
@@ -103,7 +104,8 @@ def required_successes(numerator: object, denominator: object, target: float, *,
     dtype: Int64
     """
     if not 0 <= target <= 1:
-        raise OptionError(f"target must be a ratio in [0, 1], got {target!r}.")
+        raise OptionError(f"target must be a ratio in [0, 1], got {given(target)}.\n"
+                          "Hint: a share such as CSAT of 90% is target=0.9.")
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
     rem = np.asarray(remaining, dtype=np.float64)
@@ -212,7 +214,7 @@ def project_customers(data: CrmData, *, periods: int,
     3     +50%  4.5     9.5
     """
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
-        raise OptionError(f"periods must be a whole number >= 1, got {periods!r}.\n"
+        raise OptionError(f"periods must be a whole number >= 1, got {given(periods)}.\n"
                           "Hint: the number of quarters to project, e.g. periods=4.")
     if new_per_period is not None and new_growth is not None:
         raise OptionError("Give new_per_period or new_growth, not both.\nHint: new_growth grows "
@@ -472,7 +474,7 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         raise OptionError("attainment_probability needs data with an as-of date.\n"
                           "Hint: load data with recorded events, or load(..., as_of=...).")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise OptionError(f"draws must be a whole number >= 1, got {draws!r}.\n"
+        raise OptionError(f"draws must be a whole number >= 1, got {given(draws)}.\n"
                           "Hint: 10 000 draws give about +-0.01.")
     calendar = Calendar(freq, fiscal_year_start)
     chosen = calendar.period(period, how="end") if period is not None else _current(as_of, calendar)
@@ -724,15 +726,50 @@ def _changes(steps: _Steps, spec: KpiSpec, draws: int, rng: np.random.Generator)
     return np.maximum(value, 1.0 if spec.kind == "rank" else 0.0)
 
 
+def given(value: object) -> str:
+    """A value given to a what-if function, as a person reads it: numbers plain, other things quoted.
+
+    Examples
+    --------
+    >>> given(np.float64(40_000.0)), given(0.1), given(np.int64(3)), given(1.5e-7), given("x")
+    ('40,000', '0.1', '3', '0.00000015', "'x'")
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        return repr(value)
+    number = float(value)
+    if not math.isfinite(number):
+        return str(number)
+    if number == round(number) and abs(number) < 1e15:
+        return f"{number:,.0f}"
+    return np.format_float_positional(number, precision=8, unique=True, trim="-")
+
+
 def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: float,
-              tol: float = 1e-9, max_iter: int = 200) -> float:
+              tol: float = 1e-9, max_iter: int = 200, unit: str | None = None) -> float:
     """The x in [lo, hi] where a monotone ``func(x)`` reaches ``target``, by bisection.
+
+    Parameters
+    ----------
+    func : callable
+        Monotone on [lo, hi].
+    target : float
+        The value to reach.
+    lo, hi : float
+        The bracket.
+    tol : float
+        Half the width of the last bracket.
+    max_iter : int
+        Bisections at most.
+    unit : {"count", "percent", "money", "hours", "score", "rank"}, optional
+        How ``func``'s values read in the error message (plain numbers
+        otherwise).
 
     Raises
     ------
     OptionError
         When func(lo) and func(hi) are on the same side of the target: the
-        target is not bracketed.
+        target is not bracketed. Its numbers are written as they read, by
+        ``unit`` (never as ``np.float64(...)``).
 
     Examples
     --------
@@ -740,6 +777,10 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
 
     >>> round(goal_seek(lambda rate: 10 * rate * 40_000, 150_000, lo=0.0, hi=1.0), 6)
     0.375
+    >>> goal_seek(lambda rate: 10 * rate * 40_000, 150_000, lo=0.0, hi=0.1, unit="money")
+    Traceback (most recent call last):
+    ...
+    repkpi.errors.OptionError: The target $150,000 is not bracketed: the function gives $0 at 0 ...
     """
     f_lo, f_hi = func(lo) - target, func(hi) - target
     if f_lo == 0:
@@ -747,9 +788,12 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
     if f_hi == 0:
         return hi
     if np.sign(f_lo) == np.sign(f_hi):
-        raise OptionError(f"The target {target!r} is not bracketed: func({lo!r}) = "
-                          f"{f_lo + target!r} and func({hi!r}) = {f_hi + target!r} are on the "
-                          "same side.\nHint: widen lo and hi, or check that func is monotone.")
+        show = (lambda v: format_value(float(v), unit, compact=False)) if unit else given
+        raise OptionError(f"The target {show(target)} is not bracketed: the function gives "
+                          f"{show(f_lo + target)} at {given(lo)} and {show(f_hi + target)} at "
+                          f"{given(hi)}, both on the same side of it.\nHint: widen lo and hi "
+                          "to values on either side of the target, or check that the function "
+                          "rises or falls throughout.")
     for _ in range(max_iter):
         mid = (lo + hi) / 2
         f_mid = func(mid) - target
@@ -878,8 +922,11 @@ def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] 
     >>> import repkpi
     >>> data = repkpi.load_sample()          # as of 30 September 2026: 2026Q4 is next
     >>> takes = what_it_takes(data)
-    >>> takes.loc[takes["kpi"] == "churn_rate", ["period_label", "book"]].iloc[0].tolist()
-    ['2026 Q4', 1379.0]
+    >>> churn = takes.set_index("kpi").loc["churn_rate"]
+    >>> churn["period_label"], churn[["book", "allowed", "due", "needed_renewals"]].astype(int).tolist()
+    ('2026 Q4', [1396, 69, 260, 191])
+    >>> print(churn["lever"][:58])
+    At most 69 more churns in 2026 Q4: 0 of the 1,396 accounts
     """
     goals = _goal_list(goals)
     fiscal = fiscal_start_of(goals, fiscal_year_start)

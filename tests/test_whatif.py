@@ -772,7 +772,7 @@ def test_goal_seek_tolerance():
 
 @pytest.mark.parametrize(("lo", "hi"), [(0.0, 0.3), (0.5, 1.0)])
 def test_goal_seek_not_bracketed(lo, hi):
-    with pytest.raises(OptionError, match=r"The target 150000 is not bracketed"):
+    with pytest.raises(OptionError, match=r"The target 150,000 is not bracketed"):
         goal_seek(lambda r: 10 * r * 40_000, 150_000, lo=lo, hi=hi)
 
 
