@@ -253,6 +253,24 @@ def _parser() -> argparse.ArgumentParser:
     _time_options(check)
     _engine_options(check)
 
+    takes = commands.add_parser("what-it-takes", help="for each goal, what must happen in the "
+                                                      "rest of its period: deals, renewals, "
+                                                      "tickets and names")
+    takes.add_argument("data_dir", metavar="DATA_DIR")
+    takes.add_argument("--goals", type=Path, metavar="FILE",
+                       help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
+                            "team's default goals)")
+    takes.add_argument("--period", help="the period played, e.g. 2026Q4 (default, or 'current': "
+                                        "each goal's period in progress, the next one when the "
+                                        "as-of date ends one)")
+    takes.add_argument("--out", type=Path, metavar="FILE",
+                       help="also write every goal's row, with the numbers behind its sentence, "
+                            "to this .csv or .xlsx file")
+    takes.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    takes.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(takes)
+    _engine_options(takes)
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -425,10 +443,7 @@ def _detail(args: argparse.Namespace, out: Console) -> int:
 
     if args.kpi not in KPIS:
         raise OptionError(f"Unknown KPI {args.kpi!r}.\nHint: one of {', '.join(sorted(KPIS))}.")
-    if args.out and args.out.suffix.lower() not in _WRITERS:
-        raise OptionError(f"--out must end in .csv or .xlsx, got {args.out.name!r}.")
-    if args.out and args.out.suffix.lower() == ".xlsx":
-        require_openpyxl()  # before the work, not after it
+    _check_out_file(args.out)
     options = dict(args.options)
     by = args.by[0] if args.by and len(args.by) == 1 else args.by
     with out.status(Text(f"Loading {args.data_dir} ...")):
@@ -614,8 +629,37 @@ def _check(args: argparse.Namespace, out: Console) -> int:
     return EXIT_LOOK if needs_a_look(found) else EXIT_OK
 
 
+def _what_it_takes(args: argparse.Namespace, out: Console) -> int:
+    """Print each goal's sentence: what must happen in the rest of its period."""
+    from repkpi.whatif import what_it_takes
+
+    _check_out_file(args.out)
+    _, goals = _goals(args)
+    with out.status(Text(f"Loading {args.data_dir} ...")) as status:
+        data = _load(args, args.errors)
+        status.update(Text("Working out what each goal takes ..."))
+        takes = what_it_takes(data, goals, period=args.period,
+                              fiscal_year_start=args.fiscal_year_start)
+    for record in takes.itertuples(index=False):
+        out.print(f"{record.goal} ({record.period_label}, {record.status}): {record.lever}",
+                  markup=False)
+    if args.out:
+        write_rows(takes, args.out, sheet="what it takes")
+        out.print(f"{len(takes):,} goal(s) written to {args.out}", markup=False)
+    return EXIT_OK
+
+
+def _check_out_file(path: Path | None) -> None:
+    """Refuse an ``--out`` file that is neither .csv nor .xlsx, before the work, not after it."""
+    if path and path.suffix.lower() not in _WRITERS:
+        raise OptionError(f"--out must end in .csv or .xlsx, got {path.name!r}.")
+    if path and path.suffix.lower() == ".xlsx":
+        require_openpyxl()
+
+
 _COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
-             "explain": _explain, "check": _check, "sample": _sample}
+             "explain": _explain, "check": _check, "what-it-takes": _what_it_takes,
+             "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1266,7 +1266,7 @@ def _share_goal(play: _Play) -> dict[str, Any]:
         about = "about "
     now = num / den if den > 0 else np.nan
     head = (f"{spec.label} {play.show(now)} so far ({num:,.0f} of {den:,.0f})" if den > 0
-            else f"{spec.label}: nothing recorded in {play.label} yet")
+            else f"{spec.label}, nothing recorded in {play.label} yet")
     if np.isnan(more):
         return play.row_out(so_far=now, status="open",
                             lever=f"{head}: no past {observed} to expect more from.")
@@ -1284,6 +1284,11 @@ def _share_goal(play: _Play) -> dict[str, Any]:
                             lever=f"Out of reach: {head}; even if all of {about}{more:,.0f} more "
                                   f"{observed} go well, {play.label} ends short of "
                                   f"{_against(play)}.")
+    if more == 0:
+        return play.row_out(**numbers, status="met" if _meets(now, goal) else "out of reach",
+                            lever=f"{head}, against {_against(play)}; at the last four "
+                                  f"{_PLURAL[goal.freq]}' daily rate no more {observed} are "
+                                  f"expected in {play.label}.")
     if allowed >= more:
         return play.row_out(**numbers, status="met",
                             lever=f"Met: {head}; even with {about}{more:,.0f} more {observed}, all "

@@ -48,6 +48,7 @@ import pytest
 
 import repkpi
 from repkpi import Goal, OptionError
+from repkpi.cli import main
 from repkpi.whatif import (
     TAKES_COLUMNS,
     attainment_probability,
@@ -296,3 +297,64 @@ def test_what_if_errors_read_as_words(call, message):
     with pytest.raises(OptionError, match=message) as caught:
         call()
     assert "np." not in str(caught.value)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+GOALS_TOML = """
+[[goal]]
+kpi = "large_deals"
+freq = "Q"
+target = 2
+direction = "at_least"
+label = "Two large deals"
+
+[[goal]]
+kpi = "churn_rate"
+freq = "Q"
+target = 0.3
+direction = "at_most"
+label = "Churn <= 30%"
+"""
+
+
+def test_the_command_prints_the_sentences_and_writes_them(book, tmp_path, capsys):
+    goals = tmp_path / "goals.toml"
+    goals.write_text(GOALS_TOML, encoding="utf-8")
+    out = tmp_path / "takes.csv"
+    code = main(["what-it-takes", str(book), "--as-of", AS_OF, "--goals", str(goals),
+                 "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert ("Two large deals (2024 Q2, open): 1 more large deals from 2 open deals expected to "
+            "close ($135,000)") in printed
+    assert "Churn <= 30% (2024 Q2, open): At most 1 more churns in 2024 Q2" in printed
+    written = pd.read_csv(out)
+    assert written["goal"].tolist() == ["Two large deals", "Churn <= 30%"]
+    assert written["needed_win_rate"].tolist()[0] == pytest.approx(0.5)
+    assert written["due"].tolist()[1] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param(["--out", "takes.txt"], 2, "--out must end in .csv or .xlsx", id="out"),
+        pytest.param(["--period", "2024Q3"], 2, "which begins later", id="later-period"),
+        pytest.param(["--goals", "nowhere.toml"], 2, "nowhere.toml", id="goals-file"),
+    ],
+)
+def test_the_command_refuses_without_a_traceback(book, tmp_path, capsys, args, code, message):
+    got = main(["what-it-takes", str(book), "--as-of", AS_OF,
+                *[str(tmp_path / a) if a.endswith((".txt", ".toml")) else a for a in args]])
+    err = capsys.readouterr().err
+    assert got == code
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_data_is_exit_1(tmp_path, capsys):
+    write_book(tmp_path)
+    (tmp_path / "deals.csv").write_text("deal_id,account_id,created_on,stage\nD1,A1,someday,won\n",
+                                        encoding="utf-8")
+    assert main(["what-it-takes", str(tmp_path)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
