@@ -415,7 +415,9 @@ def _goal_clock(seen: Review, label: str, kpi: str) -> str | None:
 
 
 def _pace_table(pace: pd.DataFrame, seen: Review) -> str:
-    if pace.empty:
+    """The "In progress" part: what each goal takes (its sentence), then the pace table."""
+    takes = _takes_list(seen.takes)
+    if pace.empty and not takes:
         return ""
     rows = []
     for rec in pace.itertuples(index=False):
@@ -427,12 +429,25 @@ def _pace_table(pace: pd.DataFrame, seen: Review) -> str:
             f'<td class="num">{rec.elapsed:.0%}</td>{_num(rec.value, unit, clock)}'
             f"{_num(rec.pace, unit, clock)}"
             f'{_num(rec.target, unit)}<td class="{outlook.replace(" ", "")}">{_esc(outlook)}</td></tr>')
-    return ("<h3>In progress</h3><p class=\"muted\">Periods not over yet: the value so far and its "
-            "pace (where it ends if the rest goes like the elapsed part). They are never scored met "
-            "or missed.</p><table id=\"in-progress\"><thead><tr><th>Goal</th><th>Period</th>"
-            '<th class="num">Elapsed</th><th class="num">To date</th><th class="num">Pace</th>'
-            f'<th class="num">Target</th><th>Outlook</th></tr></thead><tbody>{"".join(rows)}'
-            "</tbody></table>")
+    table = ("<p class=\"muted\">Periods not over yet: the value so far and its "
+             "pace (where it ends if the rest goes like the elapsed part). They are never scored met "
+             "or missed.</p><table id=\"in-progress\"><thead><tr><th>Goal</th><th>Period</th>"
+             '<th class="num">Elapsed</th><th class="num">To date</th><th class="num">Pace</th>'
+             f'<th class="num">Target</th><th>Outlook</th></tr></thead><tbody>{"".join(rows)}'
+             "</tbody></table>") if rows else ""
+    return f"<h3>In progress</h3>{takes}{table}"
+
+
+def _takes_list(takes: pd.DataFrame) -> str:
+    """One sentence a goal: what it takes in the rest of its period (:func:`repkpi.whatif.what_it_takes`)."""
+    if takes.empty:
+        return ""
+    items = "".join(f'<li class="{_esc(str(rec.status).replace(" ", ""))}"><strong>'
+                    f"{_esc(rec.goal)}</strong> ({_esc(rec.period_label)}): {_esc(rec.lever)}</li>"
+                    for rec in takes.itertuples(index=False))
+    return ('<p class="muted">What each goal takes in the rest of its period (the next one '
+            "when the data ends a period): the open deals, renewals, tickets and names that "
+            f'decide it.</p><ul id="what-it-takes">{items}</ul>')
 
 
 def _focus(seen: Review, images: Mapping[str, bytes]) -> tuple[str, set[str]]:

@@ -40,6 +40,7 @@ from repkpi.kpis.business import clock_label
 from repkpi.kpis.registry import executor_for
 from repkpi.kpis.shared import shared_results
 from repkpi.periods import Calendar, Freq, PeriodLike
+from repkpi.whatif import TAKES_COLUMNS, what_it_takes
 
 __all__ = ["LEADERBOARDS", "LISTED", "Progress", "Review", "chart_end", "clock_of", "definitions",
            "prefetch_review", "review", "reviewed_period"]
@@ -111,6 +112,11 @@ class Review:
         as-of date (kpis.md, "Coverage").
     findings : DataFrame
         What needs a look, most important first (:func:`repkpi.check`'s table).
+    takes : DataFrame
+        What each goal takes in the rest of its period in progress on
+        ``as_of`` (the next one when ``as_of`` ends a period):
+        :func:`repkpi.whatif.what_it_takes`, which opens the report's "In
+        progress" part.
     """
 
     period: pd.Period | None
@@ -133,6 +139,7 @@ class Review:
     options: dict[str, dict[str, object]] = field(default_factory=dict)
     coverage: list[str] = field(default_factory=list)
     findings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    takes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TAKES_COLUMNS))
 
     @property
     def plan_card(self) -> pd.DataFrame:
@@ -217,6 +224,9 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     seen.drivers = _drivers(data, worrying, fiscal)
     say("Checking what needs a look")
     seen.findings = findings(data, ordered, card, in_progress, fiscal_year_start=fiscal)
+    if data.as_of is not None:
+        say("Working out what each goal takes")
+        seen.takes = what_it_takes(data, ordered, fiscal_year_start=fiscal)
     say("Listing what needs attention")
     seen.attention = needs_attention(data, end, limit=LISTED, fiscal_year_start=fiscal,
                                      **sla_options(ordered)) if end is not None else {}

@@ -28,7 +28,7 @@ from repkpi.goals import (
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, customers
 from repkpi.kpis.detail import detail
-from repkpi.kpis.registry import KpiSpec, SpecView, check_options, executor_for
+from repkpi.kpis.registry import EXPECTED, KpiSpec, SpecView, check_options, executor_for
 from repkpi.kpis.units import format_value
 from repkpi.periods import Calendar, Freq, PeriodLike, in_progress, period_label
 
@@ -937,8 +937,12 @@ def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] 
     if as_of is None:
         raise OptionError("what_it_takes needs data with an as-of date.\n"
                           "Hint: load data with recorded events, or load(..., as_of=...).")
-    rows = [_takes(data, goal, _takes_period(goal, period, as_of, fiscal), fiscal)
-            for goal in goals]
+    plan = [(goal, _takes_period(goal, period, as_of, fiscal)) for goal in goals]
+    # Every goal's KPI in one run (on Dask, one pass over the data); then goal by goal.
+    executor_for(data).prefetch(data, [
+        (goal.kpi, {"freq": goal.freq, "by": list(goal.where) or None, "end": chosen,
+                    "fiscal_year_start": fiscal, **goal.options}) for goal, chosen in plan])
+    rows = [_takes(data, goal, chosen, fiscal) for goal, chosen in plan]
     frame = pd.DataFrame(rows, columns=TAKES_COLUMNS)
     for column in TAKES_COLUMNS[TAKES_COLUMNS.index("previous"):-1]:
         frame[column] = frame[column].astype("Float64")
@@ -1033,8 +1037,24 @@ def _float(value: object) -> float:
 
 
 def _takes(data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int) -> dict[str, Any]:
-    """One goal's row: the rule of its KPI's kind (see :func:`what_it_takes`)."""
-    play = _Play(data, goal, chosen, fiscal)
+    """One goal's row: the rule of its KPI's kind (see :func:`what_it_takes`).
+
+    A goal whose KPI the data cannot support (a table or column it lacks) has
+    no data, and its sentence says why, as the scorecard scores it.
+    """
+    try:
+        return _by_kind(_Play(data, goal, chosen, fiscal))
+    except EXPECTED as exc:
+        reason = str(exc).split("\n")[0]
+        return {"goal": goal.label, "kpi": goal.kpi, "freq": goal.freq, "period": chosen,
+                "period_label": period_label(chosen), "unit": KPIS[goal.kpi].unit,
+                "direction": goal.direction, "target": float(goal.target), "status": "no data",
+                "lever": f"No data: {reason}"}
+
+
+def _by_kind(play: _Play) -> dict[str, Any]:
+    """The row of a goal in play, by the kind of its KPI."""
+    goal = play.goal
     spec = play.spec
     if play.over:
         return _decided(play)

@@ -358,3 +358,13 @@ def test_bad_data_is_exit_1(tmp_path, capsys):
                                         encoding="utf-8")
     assert main(["what-it-takes", str(tmp_path)]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_report_opens_its_in_progress_part_with_the_sentences(book, tmp_path):
+    from repkpi.report import write_report
+
+    page = write_report(repkpi.load(book, as_of=AS_OF), tmp_path / "out", goals=GOALS)
+    part = page.read_text(encoding="utf-8").split("<h3>In progress</h3>", 1)[1]
+    assert part.index('id="what-it-takes"') < part.index('id="in-progress"')
+    assert ("<strong>large_deals &gt;= 2</strong> (2024 Q2): 1 more large deals from 2 open deals "
+            "expected to close ($135,000): a 50.0% win rate") in part
