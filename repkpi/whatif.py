@@ -1105,7 +1105,7 @@ def _as_it_stands(play: _Play) -> dict[str, Any]:
     gap = play.goal.target - value if play.goal.direction == "at_least" else value - play.goal.target
     status = "met" if gap <= 0 else "open"
     tail = "met so far" if gap <= 0 else f"{_gap(play, abs(gap))} to go"
-    return play.row_out(so_far=value, needed=max(gap, 0.0), status=status,
+    return play.row_out(so_far=value, status=status,
                         lever=f"{play.spec.label} {play.show(value)} so far in {play.label} "
                               f"against {_against(play)}: {tail}.")
 
