@@ -1114,6 +1114,25 @@ def _gap(play: _Play, gap: float) -> str:
     return f"{gap * 100:.1f} points" if play.unit == "percent" else play.show(gap)
 
 
+def _counted(count: float, noun: str) -> str:
+    """``noun`` (plural, "SLA breaches") in the singular for a count of one ("SLA breach").
+
+    The last word ending in s carries the number ("responses below 4").
+
+    Examples
+    --------
+    >>> _counted(1, "SLA breaches"), _counted(1, "contracts not renewed"), _counted(2, "deals")
+    ('SLA breach', 'contract not renewed', 'deals')
+    """
+    words = noun.split(" ")
+    plural = [i for i, word in enumerate(words) if word.endswith("s")]
+    if count != 1 or not plural:
+        return noun
+    word = words[plural[-1]]
+    words[plural[-1]] = word[:-2] if word.endswith(("ches", "shes", "xes")) else word[:-1]
+    return " ".join(words)
+
+
 def _won_rate(play: _Play) -> float:
     """The ``win_rate`` of the last four complete periods of the goal's freq, pooled."""
     rows = play.recent("win_rate")
@@ -1191,7 +1210,8 @@ def _count_goal(play: _Play, counted: str | None = None, so_far: float | None = 
     numbers["so_far"] = so_far if shown_so_far is None else shown_so_far
     if needed == 0:
         return play.row_out(needed=0.0, status="met",
-                            lever=f"{lead}Met: {shown} {noun} so far in {play.label}, against "
+                            lever=f"{lead}Met: {shown} {_counted(so_far, noun)} so far in "
+                                  f"{play.label}, against "
                                   f"{format_value(aim, spec.unit, compact=False)}.", **numbers)
     pipe = _pipeline(play, spec.name)
     weight = pipe.pop("weight")
@@ -1199,7 +1219,7 @@ def _count_goal(play: _Play, counted: str | None = None, so_far: float | None = 
     need_rate = needed / weight if weight > 0 else np.nan
     history = f"{format_value(rate, 'percent')} over the last four {_PLURAL[goal.freq]}"
     more = (f"{format_value(needed, 'money', compact=False)} more {noun}" if money
-            else f"{needed:,.0f} more {noun}")
+            else f"{needed:,.0f} more {_counted(needed, noun)}")
     by_value = " by value" if money else ""
     status = "open"
     if np.isnan(weight):
@@ -1210,7 +1230,8 @@ def _count_goal(play: _Play, counted: str | None = None, so_far: float | None = 
         text = (f"{more} needed in {play.label}; no open deal that would count is expected to "
                 f"close in it{aside}: new deals must be found; the win rate was {history}.")
     else:
-        deals_words = (f"{pipe['pipeline_deals']:,.0f} open deals expected to close "
+        deals_words = (f"{pipe['pipeline_deals']:,.0f} open "
+                       f"{_counted(pipe['pipeline_deals'], 'deals')} expected to close "
                        f"({format_value(pipe['pipeline_amount'], 'money', compact=False)})")
         if need_rate > 1:
             status = "out of reach"
@@ -1314,9 +1335,9 @@ def _share_goal(play: _Play) -> dict[str, Any]:
                             lever=f"Met: {head}; even with {about}{more:,.0f} more {observed}, all "
                                   f"of them {misses}, {play.label} keeps to {_against(play)}.")
     if goal.direction == "at_least":
-        text = (f"{head}: at most {allowed:,.0f} more {misses} in {about}{more:,.0f} more "
-                f"{observed} ({needed:,.0f} must go well) to end {play.label} at "
-                f"{play.show(target)} or above.")
+        text = (f"{head}: at most {allowed:,.0f} more {_counted(allowed, misses)} in "
+                f"{about}{more:,.0f} more {_counted(more, observed)} ({needed:,.0f} must go "
+                f"well) to end {play.label} at {play.show(target)} or above.")
     else:
         text = (f"{head}: at most {allowed:,.0f} more of {about}{more:,.0f} more {observed} may "
                 f"count, to end {play.label} at {play.show(target)} or below.")
@@ -1358,7 +1379,8 @@ def _book_goal(play: _Play) -> dict[str, Any]:
     tail = (f"; at least {must:,.0f} of them must renew" if must else
             "; the goal holds even if none of them renews" if due else "")
     return play.row_out(**numbers, status="open",
-                        lever=f"At most {allowed:,.0f} more {losses} in {play.label}: {start}; "
+                        lever=f"At most {allowed:,.0f} more {_counted(allowed, losses)} in "
+                              f"{play.label}: {start}; "
                               f"{renewals}{tail}.")
 
 

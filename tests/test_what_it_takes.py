@@ -167,7 +167,7 @@ def test_a_count_from_the_open_deals_expected_to_close(takes):
     assert row["undated_deals"] == 1                       # D17
     assert row["needed_win_rate"] == pytest.approx(0.5)
     assert row["current_win_rate"] == pytest.approx(5 / 8)
-    assert row["lever"] == ("1 more large deals from 2 open deals expected to close ($135,000): "
+    assert row["lever"] == ("1 more large deal from 2 open deals expected to close ($135,000): "
                             "a 50.0% win rate, against 62.5% over the last four quarters.")
 
 
@@ -187,7 +187,7 @@ def test_a_share_among_the_expected_observations(takes):
     row = takes.loc["csat"]
     # 3 of 4 so far, about 2 more: (3 + k) / 6 >= 60% -> k = 1; 1 response below 4 allowed.
     assert (row["so_far"], row["expected_more"], row["needed"], row["allowed"]) == (0.75, 2, 1, 1)
-    assert row["lever"] == ("CSAT 75.0% so far (3 of 4): at most 1 more responses below 4 in about 2 "
+    assert row["lever"] == ("CSAT 75.0% so far (3 of 4): at most 1 more response below 4 in about 2 "
                             "more responses (1 must go well) to end 2024 Q2 at 60.0% or above.")
 
 
@@ -196,7 +196,7 @@ def test_churn_and_the_renewals_that_decide_it(takes):
     # 7 on the books, 30% allows floor(2.1) = 2 churns, A3 is 1: 1 more; C1 and C4 due: 1 must renew.
     assert (row["book"], row["allowed"], row["due"], row["needed_renewals"]) == (7, 1, 2, 1)
     assert row["so_far"] == pytest.approx(1 / 7)
-    assert row["lever"].startswith("At most 1 more churns in 2024 Q2: 1 of the 7 accounts")
+    assert row["lever"].startswith("At most 1 more churn in 2024 Q2: 1 of the 7 accounts")
     assert "2 contracts of active accounts are due by 30 June 2024" in row["lever"]
 
 
@@ -226,7 +226,7 @@ def test_goals_already_met_and_out_of_reach(book):
                                Goal("churn_rate", "Q", 0.1, "at_most"),
                                Goal("key_accounts", "Y", 1, "at_least")]).set_index("kpi")
     assert got.loc["large_deals", "status"] == "met"
-    assert got.loc["large_deals", "lever"].startswith("Met: 1 large deals so far in 2024 Q2")
+    assert got.loc["large_deals", "lever"].startswith("Met: 1 large deal so far in 2024 Q2")
     # (3 + 2) / 6 = 83% < 95% even if both responses to come are 4 or 5.
     assert got.loc["csat", "status"] == "out of reach"
     # 10% of 7 allows no churn; A3 already left.
@@ -326,9 +326,9 @@ def test_the_command_prints_the_sentences_and_writes_them(book, tmp_path, capsys
                  "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
-    assert ("Two large deals (2024 Q2, open): 1 more large deals from 2 open deals expected to "
+    assert ("Two large deals (2024 Q2, open): 1 more large deal from 2 open deals expected to "
             "close ($135,000)") in printed
-    assert "Churn <= 30% (2024 Q2, open): At most 1 more churns in 2024 Q2" in printed
+    assert "Churn <= 30% (2024 Q2, open): At most 1 more churn in 2024 Q2" in printed
     written = pd.read_csv(out)
     assert written["goal"].tolist() == ["Two large deals", "Churn <= 30%"]
     assert written["needed_win_rate"].tolist()[0] == pytest.approx(0.5)
@@ -366,5 +366,5 @@ def test_the_report_opens_its_in_progress_part_with_the_sentences(book, tmp_path
     page = write_report(repkpi.load(book, as_of=AS_OF), tmp_path / "out", goals=GOALS)
     part = page.read_text(encoding="utf-8").split("<h3>In progress</h3>", 1)[1]
     assert part.index('id="what-it-takes"') < part.index('id="in-progress"')
-    assert ("<strong>large_deals &gt;= 2</strong> (2024 Q2): 1 more large deals from 2 open deals "
+    assert ("<strong>large_deals &gt;= 2</strong> (2024 Q2): 1 more large deal from 2 open deals "
             "expected to close ($135,000): a 50.0% win rate") in part
