@@ -37,7 +37,6 @@ __all__ = [
     "TAKES_COLUMNS",
     "attainment_probability",
     "current_period",
-    "given",
     "goal_seek",
     "project_customers",
     "required_new_customers",
@@ -104,7 +103,7 @@ def required_successes(numerator: object, denominator: object, target: float, *,
     dtype: Int64
     """
     if not 0 <= target <= 1:
-        raise OptionError(f"target must be a ratio in [0, 1], got {given(target)}.\n"
+        raise OptionError(f"target must be a ratio in [0, 1], got {_given(target)}.\n"
                           "Hint: a share such as CSAT of 90% is target=0.9.")
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
@@ -214,7 +213,7 @@ def project_customers(data: CrmData, *, periods: int,
     3     +50%  4.5     9.5
     """
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 1:
-        raise OptionError(f"periods must be a whole number >= 1, got {given(periods)}.\n"
+        raise OptionError(f"periods must be a whole number >= 1, got {_given(periods)}.\n"
                           "Hint: the number of quarters to project, e.g. periods=4.")
     if new_per_period is not None and new_growth is not None:
         raise OptionError("Give new_per_period or new_growth, not both.\nHint: new_growth grows "
@@ -474,7 +473,7 @@ def attainment_probability(data: CrmData, goal: Goal | str, *, target: float | N
         raise OptionError("attainment_probability needs data with an as-of date.\n"
                           "Hint: load data with recorded events, or load(..., as_of=...).")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise OptionError(f"draws must be a whole number >= 1, got {given(draws)}.\n"
+        raise OptionError(f"draws must be a whole number >= 1, got {_given(draws)}.\n"
                           "Hint: 10 000 draws give about +-0.01.")
     calendar = Calendar(freq, fiscal_year_start)
     chosen = calendar.period(period, how="end") if period is not None else _current(as_of, calendar)
@@ -726,12 +725,12 @@ def _changes(steps: _Steps, spec: KpiSpec, draws: int, rng: np.random.Generator)
     return np.maximum(value, 1.0 if spec.kind == "rank" else 0.0)
 
 
-def given(value: object) -> str:
+def _given(value: object) -> str:
     """A value given to a what-if function, as a person reads it: numbers plain, other things quoted.
 
     Examples
     --------
-    >>> given(np.float64(40_000.0)), given(0.1), given(np.int64(3)), given(1.5e-7), given("x")
+    >>> _given(np.float64(40_000.0)), _given(0.1), _given(np.int64(3)), _given(1.5e-7), _given("x")
     ('40,000', '0.1', '3', '0.00000015', "'x'")
     """
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
@@ -788,10 +787,10 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
     if f_hi == 0:
         return hi
     if np.sign(f_lo) == np.sign(f_hi):
-        show = (lambda v: format_value(float(v), unit, compact=False)) if unit else given
+        show = (lambda v: format_value(float(v), unit, compact=False)) if unit else _given
         raise OptionError(f"The target {show(target)} is not bracketed: the function gives "
-                          f"{show(f_lo + target)} at {given(lo)} and {show(f_hi + target)} at "
-                          f"{given(hi)}, both on the same side of it.\nHint: widen lo and hi "
+                          f"{show(f_lo + target)} at {_given(lo)} and {show(f_hi + target)} at "
+                          f"{_given(hi)}, both on the same side of it.\nHint: widen lo and hi "
                           "to values on either side of the target, or check that the function "
                           "rises or falls throughout.")
     for _ in range(max_iter):

@@ -33,6 +33,8 @@ Surveys: 6 responses in each quarter 2023Q2-2024Q1 (24 over 91 + 92 + 92 + 91 = 
 2023Q1; 2024Q2 so far 4 responses, 3 of them 4 or 5. Expected in 2024Q2: 24 x 91 / 366 = 5.97,
 less the 4 so far: about 2 more.
 
+Market: 2024Q1 in the north, Acme 400 000, Bolt 250 000, Core 210 000, Dyna 100 000.
+
 Reps (hired_on, left_on): R1 2019-01-01, R2 2020-06-01 (senior), R3 2021-07-01 (senior on
 2024-07-01), R4 2021-10-20 (on 2024-10-20), R5 2022-01-01 (on 2025-01-01: not within six
 months), R6 2018-01-01 left 2024-03-01.
@@ -123,6 +125,10 @@ REPS = pd.DataFrame({
     "left_on": ["", "", "", "", "", "2024-03-01"],
 })
 
+MARKET = pd.DataFrame({"period": "2024Q1", "region": "north",
+                       "company": ["Acme", "Bolt", "Core", "Dyna"],
+                       "revenue": [400_000, 250_000, 210_000, 100_000]})
+
 GOALS = [
     Goal("new_customer_growth", "Q", 0.5, "at_least"),
     Goal("csat", "Q", 0.6, "at_least"),
@@ -131,12 +137,13 @@ GOALS = [
     Goal("churn_rate", "Q", 0.3, "at_most"),
     Goal("key_accounts", "Y", 2, "at_least"),
     Goal("senior_reps", "Y", 3, "at_least"),
+    Goal("market_rank", "Y", 2, "at_most"),
 ]
 
 
 def write_book(folder: Path) -> Path:
     for name, frame in {"accounts": ACCOUNTS, "deals": DEALS, "contracts": CONTRACTS,
-                        "surveys": SURVEYS, "reps": REPS}.items():
+                        "surveys": SURVEYS, "reps": REPS, "market": MARKET}.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     return folder
 
@@ -156,7 +163,7 @@ def test_one_row_per_goal_in_the_period_in_progress(takes):
     assert takes["period_label"].to_dict() == {
         "new_customer_growth": "2024 Q2", "csat": "2024 Q2", "large_deals": "2024 Q2",
         "retention_rate": "2024 Q2", "churn_rate": "2024 Q2", "key_accounts": "2024",
-        "senior_reps": "2024"}
+        "senior_reps": "2024", "market_rank": "2024"}
 
 
 def test_a_count_from_the_open_deals_expected_to_close(takes):
@@ -219,6 +226,15 @@ def test_a_state_with_its_candidates_by_name(takes):
         in senior["lever"]
 
 
+def test_market_rank_names_the_competitors_to_pass(takes):
+    row = takes.loc["market_rank"]
+    # Ours in 2024 to date: D03 50 000 + D04 85 000 + D10 60 000 = 195 000; Acme, Bolt and Core
+    # are ahead (rank 4); at most 2nd: pass the two closest, Core (+15 000) and Bolt (+55 000).
+    assert (row["so_far"], row["needed"], row["candidates"]) == (4, 2, "Core; Bolt")
+    assert row["lever"] == ("2 places to climb: rank 4 in 2024 to date, against a target of at "
+                            "most 2; pass Core ($15,000 ahead), Bolt ($55,000 ahead) in revenue.")
+
+
 def test_goals_already_met_and_out_of_reach(book):
     data = repkpi.load(book, as_of=AS_OF)
     got = what_it_takes(data, [Goal("large_deals", "Q", 1, "at_least"),
@@ -260,7 +276,7 @@ def test_the_next_period_when_as_of_ends_one(book):
 
 @pytest.mark.dask
 def test_dask_gives_the_same_rows(book, takes, tmp_path):
-    for name in ("accounts", "deals", "contracts", "surveys", "reps"):
+    for name in ("accounts", "deals", "contracts", "surveys", "reps", "market"):
         raw = pd.read_csv(book / f"{name}.csv", dtype="str", keep_default_na=False, na_values=[""])
         (tmp_path / name).mkdir()
         for part in range(2):
