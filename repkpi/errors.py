@@ -15,6 +15,7 @@ __all__ = [
     "ColumnNotFoundError",
     "DataFileError",
     "DataValidationError",
+    "FitError",
     "GoalsError",
     "MissingColumnError",
     "MissingTableError",
@@ -62,6 +63,10 @@ class AbsentColumnError(MissingTableError):
 
 class OptionError(TypeError, RepkpiError):
     """An option that a function does not take, or takes with another value."""
+
+
+class FitError(RepkpiError):
+    """A model cannot be fitted to what it was given (a survivor curve that rises, too few terms)."""
 
 
 class GoalsError(RepkpiError):
