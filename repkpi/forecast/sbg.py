@@ -188,12 +188,16 @@ def fit_sbg(survivors: Sequence[float] | np.ndarray, censored: Sequence[float] |
     The losses in term t number ``survivors[t - 1] - censored[t - 1] -
     survivors[t]``, each with probability P(T = t) = S(t - 1) - S(t) =
     B(alpha + 1, beta + t - 1) / B(alpha, beta); a censored customer
-    contributes S(t). L-BFGS-B maximises the log-likelihood per customer over
-    (log alpha, log beta) with the analytic gradient (at this optimum the
-    log-likelihood's changes reach the limits of floating point before its
-    gradient reaches the optimiser's tolerance, hence the second test of
-    convergence); the standard errors come from the analytic Hessian in
-    (alpha, beta) (digamma and trigamma), inverted.
+    contributes S(t). Nelder-Mead maximises the log-likelihood per customer
+    over (log alpha, log beta): it needs no gradient and no BLAS (L-BFGS-B's
+    line search fails near this optimum, where the log-likelihood's changes
+    reach the limits of floating point, and its threads slow it down on a
+    busy machine). The standard errors come from the analytic Hessian in
+    (alpha, beta) (digamma and trigamma), inverted. When the data show no
+    spread across customers (retention that does not rise with the term),
+    the likelihood is highest at alpha and beta without bound: the fit
+    stops at alpha or beta near exp(12), with r(t) nearly constant and huge
+    standard errors.
 
     Examples
     --------
@@ -207,16 +211,14 @@ def fit_sbg(survivors: Sequence[float] | np.ndarray, censored: Sequence[float] |
     """
     terms = _Terms(*_counts(survivors, censored))
 
-    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(log_params: np.ndarray) -> float:
         # Per customer, so that the tolerances do not depend on the cohort's size.
-        a, b = np.exp(log_params)
-        gradient = terms.gradient(a, b) * np.array([a, b])  # d/d log a = a d/da
-        return -terms.loglik(a, b) / terms.size, -gradient / terms.size
+        return -terms.loglik(*np.exp(log_params)) / terms.size
 
-    found = minimize(objective, np.zeros(2), jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 2,
-                     options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000})
+    found = minimize(objective, np.zeros(2), method="Nelder-Mead", bounds=[(-12.0, 12.0)] * 2,
+                     options={"xatol": 1e-9, "fatol": 1e-15, "maxiter": 4000})
     a, b = np.exp(found.x)
-    gradient_norm = float(np.hypot(*objective(found.x)[1]))
+    gradient_norm = float(np.hypot(*(terms.gradient(a, b) * np.array([a, b]) / terms.size)))
     information = -terms.hessian(a, b)
     variance = (np.diag(np.linalg.inv(information)) if np.linalg.det(information) > 0
                 else np.full(2, np.nan))  # a flat ridge: alpha and beta not told apart
