@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import betaln, digamma, polygamma
 
 from repkpi.errors import FitError
 
@@ -62,6 +60,8 @@ class SbgFit:
         >>> fit.survival([0, 1, 2, 3]).round(4).tolist()   # 1 / (t + 1) when alpha = beta = 1
         [1.0, 0.5, 0.3333, 0.25]
         """
+        from scipy.special import betaln  # scipy loads when a model is used, not with ``import repkpi``
+
         t = np.asarray(t, dtype=np.float64)
         return np.exp(betaln(self.alpha, self.beta + t) - betaln(self.alpha, self.beta))
 
@@ -126,6 +126,9 @@ class _Terms:
     """
 
     def __init__(self, lost: np.ndarray, stopped: np.ndarray, alive: np.ndarray) -> None:
+        from scipy import special  # scipy loads when a model is fitted, not with ``import repkpi``
+
+        self.special = special
         kept = stopped.copy()
         kept[-1] = alive[-1]
         self.size = alive[0]
@@ -138,20 +141,22 @@ class _Terms:
 
     def loglik(self, alpha: float, beta: float) -> float:
         """The log-likelihood."""
-        return float(self.weight @ betaln(*self.at(alpha, beta)))
+        return float(self.weight @ self.special.betaln(*self.at(alpha, beta)))
 
     def gradient(self, alpha: float, beta: float) -> np.ndarray:
         """The log-likelihood's gradient in (alpha, beta)."""
         x, y = self.at(alpha, beta)
+        digamma = self.special.digamma
         both = digamma(x + y)
         return np.array([self.weight @ (digamma(x) - both), self.weight @ (digamma(y) - both)])
 
     def hessian(self, alpha: float, beta: float) -> np.ndarray:
         """The log-likelihood's Hessian in (alpha, beta)."""
         x, y = self.at(alpha, beta)
-        both = self.weight @ polygamma(1, x + y)
-        return np.array([[self.weight @ polygamma(1, x) - both, -both],
-                         [-both, self.weight @ polygamma(1, y) - both]])
+        trigamma = self.special.polygamma
+        both = self.weight @ trigamma(1, x + y)
+        return np.array([[self.weight @ trigamma(1, x) - both, -both],
+                         [-both, self.weight @ trigamma(1, y) - both]])
 
 
 def fit_sbg(survivors: Sequence[float] | np.ndarray, censored: Sequence[float] | np.ndarray | None = None,
@@ -209,6 +214,8 @@ def fit_sbg(survivors: Sequence[float] | np.ndarray, censored: Sequence[float] |
     >>> fit.retention([1, 2, 8]).round(3).tolist()   # (1.182 + t - 1) / (1.886 + t - 1)
     [0.627, 0.756, 0.921]
     """
+    from scipy.optimize import minimize  # loads when a model is fitted, not with ``import repkpi``
+
     terms = _Terms(*_counts(survivors, censored))
 
     def objective(log_params: np.ndarray) -> float:
