@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError
+from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
 from repkpi.explain import top_drivers
+from repkpi.forecast import renewals
 from repkpi.goals import Goal, goal_result
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
@@ -316,7 +317,7 @@ def _spark(values: pd.DataFrame | None, target: float, unit: str, current: objec
 
 
 def _goal_rows(card: pd.DataFrame, goals: list[Goal], values: Mapping[str, pd.DataFrame],
-               current: Mapping[str, object]) -> str:
+               current: Mapping[str, object], notes: Mapping[str, str]) -> str:
     rows = []
     for goal, rec in zip(goals, card.itertuples(index=False), strict=False):
         unit = UNITS.get(rec.kpi, "score")
@@ -326,11 +327,41 @@ def _goal_rows(card: pd.DataFrame, goals: list[Goal], values: Mapping[str, pd.Da
             f"{_status(rec)}"
             f"{_change(rec.change, unit)}{_change(rec.change_yoy, unit)}"
             f"{_spark(values.get(goal.label), rec.target, unit, current.get(goal.freq))}</tr>")
+        if rec.kpi in notes:  # a forecast under its goal, once
+            rows.append(f'<tr class="forecast"><td colspan="8">{notes[rec.kpi]}</td></tr>')
+            notes = {k: v for k, v in notes.items() if k != rec.kpi}
     return "".join(rows)
 
 
+def _renewals_ahead(data: CrmData, seen: Review) -> dict[str, str]:
+    """The line under the renewal goal: next quarter's renewals forecast and the model's backtest.
+
+    One :func:`repkpi.forecast.renewals` call (the fit on the data and the
+    backtest's a year earlier), only when a goal reads ``renewal_rate``.
+    """
+    if data.contracts is None or not any(g.kpi == "renewal_rate" for g in [*seen.plan, *seen.others]):
+        return {}
+    try:
+        ahead = renewals(data, periods=1, fiscal_year_start=seen.fiscal_year_start)
+    except RepkpiError as exc:
+        return {"renewal_rate": f"No renewal forecast: {_esc(str(exc).splitlines()[0])}"}
+    nxt = ahead.iloc[-1]  # the quarter after the one that holds the as-of date
+    line = (f'<span id="renewals-ahead">Next quarter ({_esc(_label(nxt["period"]))}): '
+            f'{format_value(nxt["due"], "count")} contracts due '
+            f'({format_value(nxt["due_arr"], "money")} ARR); expected renewals '
+            f'{format_value(nxt["expected"], "count")} (80%: {format_value(nxt["expected_low"], "count")}'
+            f'-{format_value(nxt["expected_high"], "count")}).</span>')
+    mae, backtest = ahead.attrs["backtest_mae"], ahead.attrs["backtest"]
+    if np.isfinite(mae):
+        quarters = int((backtest["forecast"].notna() & backtest["actual"].notna()).sum())
+        line += (f' <span id="renewals-backtest" class="muted">Backtest: fitted a year earlier, the '
+                 f"forecast renewal rate was off by {mae:.1f} points on average over the last "
+                 f"{quarters} quarters.</span>")
+    return {"renewal_rate": line}
+
+
 def _goal_table(table_id: str, card: pd.DataFrame, goals: list[Goal], data: CrmData,
-                seen: Review) -> str:
+                seen: Review, notes: Mapping[str, str]) -> str:
     values, current = {}, {}
     for goal in goals:
         calendar = Calendar(goal.freq, seen.fiscal_year_start)
@@ -342,7 +373,7 @@ def _goal_table(table_id: str, card: pd.DataFrame, goals: list[Goal], data: CrmD
     return (f'<table id="{table_id}"><thead><tr><th>Goal</th><th>Period</th><th class="num">Value'
             '</th><th class="num">Target</th><th>Status</th><th class="num">Change</th>'
             '<th class="num">Against a year ago</th>'
-            f"<th>Trend</th></tr></thead><tbody>{_goal_rows(card, goals, values, current)}"
+            f"<th>Trend</th></tr></thead><tbody>{_goal_rows(card, goals, values, current, notes)}"
             "</tbody></table>")
 
 
@@ -699,6 +730,7 @@ def _quality(data: CrmData, seen: Review) -> str:
 def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
     covered = _label(seen.period) if seen.period is not None else "no complete period"
     focus, shown = _focus(seen, images)
+    notes = _renewals_ahead(data, seen)
     left_out = ""
     if seen.left_out:
         names = ", ".join(_esc(g.label) for g in seen.left_out)
@@ -706,7 +738,8 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
     others = ""
     if seen.others:
         others = ('<h2 id="other-goals">Other goals</h2>'
-                  + _goal_table("other-goals-table", seen.other_card, seen.others, data, seen))
+                  + _goal_table("other-goals-table", seen.other_card, seen.others, data, seen,
+                                notes if not any(g.kpi in notes for g in seen.plan) else {}))
     charts = "".join(_figure(png, title(name)) for name, png in images.items()
                      if name not in shown)
     return f"""<!DOCTYPE html>
@@ -717,7 +750,7 @@ def _page(data: CrmData, seen: Review, images: Mapping[str, bytes]) -> str:
 {_headline(data, seen)}
 {_findings(seen)}
 <h2 id="plan">The plan's goals</h2>
-{_goal_table("scorecard", seen.plan_card, seen.plan, data, seen)}
+{_goal_table("scorecard", seen.plan_card, seen.plan, data, seen, notes)}
 {left_out}
 <p class="muted">"low data": fewer than 30 observations behind the value, so its status is not
 firm. Change: against the period before; against a year ago: against the same period a year

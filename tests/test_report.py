@@ -47,9 +47,10 @@ import repkpi.report as report_module
 from repkpi.attention import sla_options
 from repkpi.datasets import doctest_data
 from repkpi.errors import RepkpiError
+from repkpi.forecast import renewals
 from repkpi.goals import DEFAULT_GOALS, PLAN_FOCUS, Goal, low_data, plan_goals
 from repkpi.kpis import KPIS, UNITS
-from repkpi.plot import title
+from repkpi.plot import format_value, title
 from repkpi.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -413,6 +414,27 @@ def test_the_sample_headline_in_numbers(sample_report):
     assert list(card["status"]).count("in progress") == 4
     assert sample_report.page.by_id("plan-met").text == \
         f"{list(card['status']).count('met')} of 9"
+
+
+def test_the_renewal_forecast_sits_under_the_renewal_goal(sample_report):
+    # The sample's goals file has "Renewal rate >= 80%" among the other goals; as_of is 2026-09-30.
+    line = sample_report.page.by_id("renewals-ahead")
+    row = line.parent.parent
+    assert "forecast" in row.classes
+    goal_row = row.parent.children[row.parent.children.index(row) - 1]
+    assert goal_row.cells()[0].text == "Renewal rate >= 80%"
+    # Due in 2026 Q4, counted on the table: end_date from 1 October to 31 December 2026.
+    contracts = sample_report.data.contracts
+    due = contracts[contracts["end_date"].between("2026-10-01", "2026-12-31")]
+    ahead = renewals(sample_report.data, periods=1).iloc[-1]
+    assert line.text == (
+        f"Next quarter (2026 Q4): {len(due)} contracts due "
+        f"({format_value(due['annual_value'].sum(), 'money')} ARR); expected renewals "
+        f"{ahead['expected']:.0f} (80%: {ahead['expected_low']:.0f}-{ahead['expected_high']:.0f}).")
+    mae = renewals(sample_report.data, periods=1).attrs["backtest_mae"]
+    assert f"off by {mae:.1f} points on average over the last 4 quarters" in \
+        sample_report.page.by_id("renewals-backtest").text
+    assert len(sample_report.page.root.find_all("tr", "forecast")) == 1
 
 
 def test_messy_data_has_a_banner_for_its_ten_rows(messy_report):
