@@ -271,6 +271,22 @@ def _parser() -> argparse.ArgumentParser:
     _time_options(takes)
     _engine_options(takes)
 
+    ahead = commands.add_parser("renewals", help="the contracts due next and their expected renewals "
+                                                 "(the sBG model), with its backtest")
+    ahead.add_argument("data_dir", metavar="DATA_DIR")
+    ahead.add_argument("--periods", type=int, default=4, metavar="N",
+                       help="the periods after the as-of date's to forecast (default 4)")
+    ahead.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
+    ahead.add_argument("--by", action="append", metavar="COLUMN",
+                       help="fit and forecast each group on its own (repeatable)")
+    ahead.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    ahead.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(ahead)
+    _engine_options(ahead)
+    ahead.add_argument("--out", type=Path, metavar="FILE",
+                       help="also write the forecast, one row per group and period, to this .csv "
+                            "or .xlsx file")
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -657,9 +673,55 @@ def _check_out_file(path: Path | None) -> None:
         require_openpyxl()
 
 
+def _renewals(args: argparse.Namespace, out: Console) -> int:
+    """Print each period's contracts due and expected renewals, the fit and the backtest."""
+    from repkpi.errors import FitError
+    from repkpi.forecast import renewals
+    from repkpi.periods import period_label
+
+    _check_out_file(args.out)
+    by = args.by[0] if args.by and len(args.by) == 1 else args.by
+    with out.status(Text(f"Loading {args.data_dir} ...")) as status:
+        data = _load(args, args.errors)
+        status.update(Text("Fitting the renewal chains ..."))
+        try:
+            ahead = renewals(data, periods=args.periods, freq=args.freq, by=by,
+                             fiscal_year_start=args.fiscal_year_start or 1)
+        except (MissingTableError, FitError) as exc:  # the data cannot give a forecast
+            _console(stderr=True).print(f"repkpi renewals: {exc}", markup=False)
+            return EXIT_INVALID
+    groups = list(ahead.columns[:list(ahead.columns).index("period")])
+    for rec in ahead.to_dict("records"):
+        who = ", ".join(str(rec[c]) for c in groups)
+        out.print(f"{who + ' ' if who else ''}{period_label(rec['period'])}: "
+                  f"{_figure(rec['due'], 'count')} contracts due "
+                  f"({_figure(rec['due_arr'], 'money')} ARR); expected renewals "
+                  f"{_figure(rec['expected'], 'count')} (80%: {_figure(rec['expected_low'], 'count')}"
+                  f"-{_figure(rec['expected_high'], 'count')}), renewed ARR "
+                  f"{_figure(rec['renewed_arr'], 'money')}, renewal rate "
+                  f"{_figure(rec['renewal_rate'], 'percent') or 'n/a'}", markup=False)
+    for rec in ahead.attrs["fit"].to_dict("records"):
+        who = ", ".join(str(rec[c]) for c in groups)
+        out.print(f"Fit{' of ' + who if who else ''}: {rec['chains']:,} chains ({rec['lost']:,} lost, "
+                  f"{rec['censored']:,} running); alpha {rec['alpha']:.3f} (se {rec['alpha_se']:.3f}), "
+                  f"beta {rec['beta']:.3f} (se {rec['beta_se']:.3f})"
+                  f"{'' if rec['converged'] else ', not converged'}", markup=False)
+    backtest, mae = ahead.attrs["backtest"], ahead.attrs["backtest_mae"]
+    quarters = ", ".join(
+        f"{''.join(str(r[c]) + ' ' for c in groups)}{period_label(r['period'])} "
+        f"{_figure(r['forecast'], 'percent') or 'n/a'} against "
+        f"{_figure(r['actual'], 'percent') or 'n/a'}" for r in backtest.to_dict("records"))
+    out.print(f"Backtest (fitted a year earlier; forecast against actual renewal rate): {quarters}; "
+              f"mean absolute error {'n/a' if math.isnan(mae) else f'{mae:.1f} points'}", markup=False)
+    if args.out:
+        write_rows(ahead.assign(period=ahead["period"].astype(str)), args.out, sheet="renewals")
+        out.print(f"{len(ahead):,} row(s) written to {args.out}", markup=False)
+    return EXIT_OK
+
+
 _COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
              "explain": _explain, "check": _check, "what-it-takes": _what_it_takes,
-             "sample": _sample}
+             "renewals": _renewals, "sample": _sample}
 
 
 if __name__ == "__main__":  # pragma: no cover
