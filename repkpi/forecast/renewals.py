@@ -100,7 +100,8 @@ def renewals(data: Any, /, *, periods: int = 4, freq: Freq = "Q", by: By = None,
     -------
     DataFrame
         One row per ``by`` group and period: ``period``, ``due`` (contracts
-        whose ``end_date`` falls in it after the as-of date), ``due_arr`` (their
+        that exist at the as-of date whose ``end_date`` falls in the period
+        after it: renewals not signed yet are not counted), ``due_arr`` (their
         ``annual_value``), ``expected`` renewals with their 80% interval
         ``expected_low`` and ``expected_high``, ``renewed_arr`` (the expected
         renewed value) with ``renewed_arr_low`` and ``renewed_arr_high``, and

@@ -223,3 +223,22 @@ def test_dask_equals_pandas(small):
     pd.testing.assert_frame_equal(small, theirs)
     pd.testing.assert_frame_equal(small.attrs["backtest"], theirs.attrs["backtest"])
     pd.testing.assert_frame_equal(small.attrs["contracts"], theirs.attrs["contracts"])
+
+
+def test_an_as_of_date_inside_a_quarter():
+    # As of 2026-08-15 every contract of the fixture exists: the same chains as at 2026-06-30 (README).
+    result = renewals(repkpi.load(SMALL, as_of="2026-08-15"), periods=1)
+    assert [str(p) for p in result["period"]] == ["2026Q3", "2026Q4"]   # the rest of Q3, then Q4
+    assert result["due"].tolist() == [2, 2]                              # C17 and C10; C13 and C4
+    backtest = result.attrs["backtest"]
+    # A year earlier, 2025-08-15: C9 (started 2025-07-01) and C11 (2025-08-15) exist, C10, C13 and C17
+    # do not. Chains: A1 3 terms running, A2 lost after 2, A3 lost after 1, A4 2 running, A6 and A7
+    # 1 running, A8 3 running: survivors 7, 4, 2, 0; censored 2, 1, 2. Retention falls (4/5, 2/3),
+    # so r(t) -> 6 renewals / 8 term ends = 0.75 for every term.
+    assert result.attrs["backtest_note"] == "The backtest fits the chains as they stood on 2025-08-15."
+    # The last four complete quarters: 2025 Q3 (its contracts due after 15 August only) to 2026 Q2.
+    assert [str(p) for p in backtest["period"]] == ["2025Q3", "2025Q4", "2026Q1", "2026Q2"]
+    assert backtest["due"].tolist() == [1, 2, 0, 1]                      # C16; C12, C3; -; C9
+    np.testing.assert_allclose(backtest["forecast"].iloc[[0, 1, 3]], 0.75, atol=1e-3)
+    np.testing.assert_array_equal(backtest["actual"], [0.0, 1.0, np.nan, 0.0])
+    assert result.attrs["backtest_mae"] == pytest.approx((75 + 25 + 75) / 3, abs=0.2)
