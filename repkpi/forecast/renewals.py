@@ -21,8 +21,9 @@ import pandas as pd
 from repkpi.errors import FitError, MissingTableError, OptionError
 from repkpi.forecast.sbg import SbgFit, fit_sbg
 from repkpi.io.loading import CrmData
+from repkpi.kpis import KPIS
 from repkpi.kpis.groups import dimensions, positions
-from repkpi.kpis.registry import KPIS, By, executor_for, normalise_by, refuse_absent
+from repkpi.kpis.registry import By, executor_for, normalise_by, refuse_absent
 from repkpi.periods import NAT, Calendar, Freq, Grid, day_numbers, year_before
 
 __all__ = ["COLUMNS", "renewal_interval", "renewals"]
