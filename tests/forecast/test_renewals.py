@@ -12,6 +12,7 @@ from scipy.special import betaln
 
 import repkpi
 from repkpi import CrmData
+from repkpi.datasets.generator import generate_sample
 from repkpi.errors import AbsentColumnError, ColumnNotFoundError, FitError, MissingTableError, OptionError
 from repkpi.forecast import fit_sbg, renewals
 
@@ -242,3 +243,27 @@ def test_an_as_of_date_inside_a_quarter():
     np.testing.assert_allclose(backtest["forecast"].iloc[[0, 1, 3]], 0.75, atol=1e-3)
     np.testing.assert_array_equal(backtest["actual"], [0.0, 1.0, np.nan, 0.0])
     assert result.attrs["backtest_mae"] == pytest.approx((75 + 25 + 75) / 3, abs=0.2)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    """The generator's sBG mode (forecast.md): each account's churn chance from beta(0.7, 3.5)."""
+    tables = generate_sample(seed=26, accounts=5000, churn="sbg", sbg=(0.7, 3.5))
+    return renewals(CrmData(**tables), periods=1)
+
+
+def test_generated_sbg_data_gives_back_its_alpha_and_beta(generated):
+    fit = generated.attrs["fit"].iloc[0]
+    assert fit["chains"] == 5000   # one first contract per account, each term renewing the one before
+    assert fit["truncated"] == 0
+    assert abs(fit["alpha"] - 0.7) < 3 * fit["alpha_se"]
+    assert abs(fit["beta"] - 3.5) < 3 * fit["beta_se"]
+    assert fit["converged"]
+
+
+def test_generated_sbg_data_backtest(generated):
+    # Hundreds of contracts due a quarter at some 85%: each actual rate has a standard error of
+    # 1.1-1.6 points; a forecast from the true model errs by about that, not by 4 points on average.
+    backtest = generated.attrs["backtest"]
+    assert backtest["forecast"].notna().all()
+    assert generated.attrs["backtest_mae"] < 4
