@@ -267,3 +267,13 @@ def test_generated_sbg_data_backtest(generated):
     backtest = generated.attrs["backtest"]
     assert backtest["forecast"].notna().all()
     assert generated.attrs["backtest_mae"] < 4
+
+
+@pytest.mark.dask
+def test_dask_equals_pandas_by_an_account_column():
+    pytest.importorskip("dask.dataframe")
+    mine = renewals(repkpi.load_sample(), by="segment", periods=1)
+    theirs = renewals(repkpi.load(repkpi.sample_path(), engine="dask"), by="segment", periods=1)
+    pd.testing.assert_frame_equal(mine, theirs)
+    pd.testing.assert_frame_equal(mine.attrs["fit"], theirs.attrs["fit"])
+    pd.testing.assert_frame_equal(mine.attrs["backtest"], theirs.attrs["backtest"])
