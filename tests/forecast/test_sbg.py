@@ -119,11 +119,9 @@ def draw_chains(rng: np.random.Generator, n: int, alpha: float, beta: float,
     lifetime = rng.geometric(theta)            # the term in which the customer is lost
     seen = rng.integers(1, horizon + 1, n)     # term ends observed
     lost = lifetime <= seen
-    last = np.where(lost, lifetime, seen)      # alive after last - 1 (lost) or ``seen`` (censored) ends
-    alive_after = np.where(lost, lifetime - 1, seen)
+    alive_after = np.where(lost, lifetime - 1, seen)   # term ends survived: before the loss, or all seen
     survivors = np.array([(alive_after >= t).sum() for t in range(horizon + 1)])
     censored = np.bincount(alive_after[~lost], minlength=horizon + 1)
-    assert (last >= 1).all()
     return survivors, censored, theta
 
 
