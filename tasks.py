@@ -2,18 +2,22 @@
 
     python3 tasks.py report   # virtual env + install, then `repkpi report` on data/sample
     python3 tasks.py test     # virtual env + test dependencies, then the whole test suite
+    python3 tasks.py docs     # virtual env + the docs tools, then the documentation site in site/
 
 The virtual env is ``.venv`` beside this file, created when missing; extra
 arguments after ``test`` go to pytest. Tests run on every core (pytest-xdist,
 one test file per worker at a time, so a file's fixtures are set up once);
 ``-n 0`` runs them in one process, ``-m "not slow and not browser"`` runs the
-quick part.
+quick part. ``docs`` builds the site from docs/ with Sphinx, from scratch each
+time (the notebooks are executed, never shown with old outputs), warnings as
+errors; open ``site/index.html``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,6 +27,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+SITE = ROOT / "site"
 
 
 def ensure_env() -> None:
@@ -38,8 +43,20 @@ def ensure_env() -> None:
         return
     print("Installing repkpi and its dependencies (first run only) ...", flush=True)
     run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev,notebooks]"])
+    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev,notebooks,docs]"])
     stamp.write_text(wanted)
+
+
+def docs_command(python: object = PYTHON, out: Path = SITE) -> list[str]:
+    """The command that builds the documentation site into ``out``.
+
+    From scratch (``-E``: every page read again, every notebook executed),
+    warnings as errors (``-W``, with every one listed first: ``--keep-going``)
+    and a reference that resolves nowhere among them (``-n``). Sphinx keeps
+    its parsed pages in ``out/.doctrees``.
+    """
+    return [str(python), "-m", "sphinx", "-b", "html", "-E", "-W", "--keep-going", "-n", "-q",
+            str(ROOT / "docs"), str(out)]
 
 
 def run(command: list[object]) -> None:
@@ -52,13 +69,18 @@ def run(command: list[object]) -> None:
 def main(argv: list[str]) -> int:
     """Run the job named in ``argv``."""
     job = argv[0] if argv else ""
-    if job not in ("report", "test"):
+    if job not in ("report", "test", "docs"):
         print(__doc__)
         return 2
     ensure_env()
     if job == "test":
         parallel = ["-n", "auto", "--dist", "loadfile"]
         return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *argv[1:]], cwd=ROOT)
+    if job == "docs":
+        run(docs_command())
+        shutil.rmtree(ROOT / "jupyter_execute", ignore_errors=True)  # MyST-NB's copies, beside site/
+        print(f"Open {SITE / 'index.html'} in a browser.")
+        return 0
     out = ROOT / "reports" / "sample"
     run([BIN / "repkpi", "report", ROOT / "data" / "sample", "--out", out])
     print(f"Open {out / 'report.html'} in a browser.")

@@ -60,7 +60,7 @@ _CARD_COLUMNS = ["goal", "kpi", "freq", "period", "period_label", "value", "targ
 
 @dataclass
 class Review:
-    """The review of one period: what :func:`write_report` writes, section by section.
+    """The review of one period: what :func:`~repkpi.report.write_report` writes, section by section.
 
     Attributes
     ----------
