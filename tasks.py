@@ -59,6 +59,29 @@ def docs_command(python: object = PYTHON, out: Path = SITE) -> list[str]:
             str(ROOT / "docs"), str(out)]
 
 
+def site_is_current(out: Path = SITE) -> bool:
+    """Whether ``out`` holds a site built after the last change to what it is built from."""
+    home = out / "index.html"
+    if not home.is_file():
+        return False
+    sources = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "docs").rglob("*.py"),
+               *(ROOT / "repkpi").rglob("*.py"), *(ROOT / "notebooks").glob("*.ipynb")]
+    return max(path.stat().st_mtime for path in sources) <= home.stat().st_mtime
+
+
+def ensure_site(python: object = PYTHON, out: Path = SITE) -> Path:
+    """``out``, built unless it is current (one build at a time: others wait for it, then use it)."""
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not site_is_current(out):
+            run(docs_command(python, out))
+            shutil.rmtree(out.parent / "jupyter_execute", ignore_errors=True)
+    return out
+
+
 def run(command: list[object]) -> None:
     """Run a command, stopping with its exit code when it fails."""
     code = subprocess.call([str(c) for c in command], cwd=ROOT)

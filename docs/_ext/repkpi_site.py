@@ -16,6 +16,7 @@ writes the generated sources into ``docs/reference/`` and
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -40,7 +41,12 @@ GUIDE_MARK = "<!-- the guide's pages: written by docs/_ext/repkpi_site.py -->"
 
 
 def namespaces() -> dict[str, ModuleType]:
-    """``"repkpi"`` and each public submodule (a module that ``repkpi.__all__`` names), by dotted name."""
+    """``"repkpi"``, each public submodule (one ``repkpi.__all__`` names), and each module the guide uses.
+
+    A module the user guide's examples import a name from (``from
+    repkpi.checks import needs_a_look``) is a namespace too, holding only the
+    names the guide uses.
+    """
     import repkpi
 
     spaces = {"repkpi": repkpi}
@@ -48,6 +54,10 @@ def namespaces() -> dict[str, ModuleType]:
         value = getattr(repkpi, name)
         if isinstance(value, ModuleType):
             spaces[f"repkpi.{name}"] = value
+    for dotted in sorted(guide_names()):
+        space = dotted.rsplit(".", 1)[0]
+        if space not in spaces and isinstance(module := _resolve(space), ModuleType):
+            spaces[space] = module
     return spaces
 
 
@@ -55,15 +65,36 @@ def public_names() -> dict[str, Any]:
     """Every public name, dotted (``"repkpi.load"``, ``"repkpi.kpis.churn_rate"``), and its object.
 
     A namespace's names are its ``__all__``; a submodule named there is a
-    namespace of its own, not a name.
+    namespace of its own, not a name. The names the user guide's examples
+    use from another module of the package follow (see :func:`namespaces`).
     """
     names: dict[str, Any] = {}
-    for space, module in namespaces().items():
-        for name in module.__all__:
+    spaces = namespaces()
+    for space, module in spaces.items():
+        for name in module.__all__ if space == "repkpi" or space in _listed_modules() else ():
             value = getattr(module, name)
             if not isinstance(value, ModuleType):
                 names[f"{space}.{name}"] = value
+    for dotted in sorted(guide_names()):
+        value = _resolve(dotted)
+        if dotted not in names and dotted not in spaces and value is not _MISSING:
+            names[dotted] = value
     return names
+
+
+def _listed_modules() -> set[str]:
+    """The submodules that ``repkpi.__all__`` names: all of their ``__all__`` is public."""
+    import repkpi
+
+    return {f"repkpi.{name}" for name in repkpi.__all__ if isinstance(getattr(repkpi, name), ModuleType)}
+
+
+def guide_names(docs: Path = DOCS) -> set[str]:
+    """The dotted names of the package that the code of the user guide's pages (docs/*.md) uses."""
+    found: set[str] = set()
+    for page in docs.glob("*.md"):
+        found |= code_names(page.read_text(encoding="utf-8"))
+    return found
 
 
 def page_of(dotted: str) -> str:
@@ -276,6 +307,14 @@ def _candidates(node: Any) -> list[str]:
     return [target] + [f"{scope}.{target}" for scope in scopes if scope]
 
 
+@functools.cache
+def _public_ids() -> dict[int, str]:
+    """The public name of each object the reference documents, by the object's id (once per build)."""
+    public = {id(value): dotted for dotted, value in reversed(public_names().items())}
+    public.update({id(module): dotted for dotted, module in namespaces().items()})
+    return public
+
+
 def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """A reference to a real name of the package that the reference has no page for.
 
@@ -287,8 +326,7 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """
     if node.get("refdomain") != "py":
         return None
-    public = {id(value): dotted for dotted, value in reversed(public_names().items())}
-    public.update({id(module): dotted for dotted, module in namespaces().items()})
+    public = _public_ids()
     for candidate in _candidates(node):
         value = _resolve(candidate)
         if value is _MISSING:
@@ -309,14 +347,18 @@ def setup(app: Any) -> dict[str, Any]:
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
-def spec_names(text: str) -> set[str]:
-    """The dotted ``repkpi.`` names that the code blocks of a markdown text call or read.
+def code_names(text: str) -> set[str]:
+    """The dotted names of the package that the code blocks of a markdown text call, read or import.
 
-    ``repkpi.kpis.<name>`` (a placeholder) and the attributes of a result
+    ``repkpi.kpis.churn_rate(...)`` and ``from repkpi.checks import
+    needs_a_look`` (``repkpi.checks.needs_a_look``); ``repkpi.kpis.<name>``
+    (a placeholder) gives ``repkpi.kpis``, and the attributes of a result
     (``data.as_of``) are no names of the package.
     """
     blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
     found = set()
     for block in blocks:
-        found.update(re.findall(r"\brepkpi(?:\.[A-Za-z_]\w*)+", textwrap.dedent(block)))
+        found.update(re.findall(r"\brepkpi(?:\.[A-Za-z_]\w*)+", block))
+        for module, imported in re.findall(r"from (repkpi[\w.]*) import ([\w, ]+)", block):
+            found.update(f"{module}.{name.strip()}" for name in imported.split(",") if name.strip())
     return found
