@@ -204,7 +204,6 @@ def catalogue_page() -> str:
         "every KPI takes (``freq``, ``by``, ``start``, ``end``, ``fiscal_year_start``, ``window``),\n"
         "and the example its docstring runs as a doctest. The definitions in full are in\n"
         ":doc:`kpis`.\n\n"
-        ".. contents:: The KPIs\n   :local:\n   :depth: 1\n\n"
         ".. currentmodule:: repkpi.kpis\n\n",
     ]
     for name, spec in sorted(repkpi.KPIS.items()):
