@@ -58,6 +58,10 @@ nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
 
+# Formulas as MathML, drawn by the browser (docs/_ext/repkpi_site.py): MathJax, Sphinx's default,
+# would load its script from a CDN.
+html_math_renderer = "mathml"
+
 html_theme = "furo"
 html_title = f"repkpi {release}"
 html_static_path: list[str] = []

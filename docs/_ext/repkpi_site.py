@@ -338,8 +338,38 @@ def _missing_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return None
 
 
+def _mathml(self: Any, node: Any, display: str) -> None:
+    """A formula as MathML, which browsers draw themselves (MathJax would be a script from a CDN).
+
+    A formula latex2mathml cannot read is a warning (so an error of the
+    build), naming the formula; the page then shows its source.
+    """
+    from docutils import nodes
+    from latex2mathml.converter import convert
+    from sphinx.util import logging
+
+    latex = node.astext()
+    try:
+        markup = convert(latex, display=display)
+    except Exception as error:  # latex2mathml raises several kinds for what it cannot read
+        logging.getLogger(__name__).warning("cannot write the formula %r as MathML: %s", latex, error,
+                                            location=node)
+        markup = f"<code>{self.encode(latex)}</code>"
+    self.body.append(markup if display == "inline" else f'<div class="math">{markup}</div>\n')
+    raise nodes.SkipNode
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Write the generated sources when the build starts; fill the guide's table of contents."""
+    """Write the generated sources when the build starts; fill the guide's table of contents.
+
+    Formulas (``:math:``, ``.. math::``) are written as MathML
+    (``html_math_renderer = "mathml"`` in conf.py).
+    """
+    app.add_html_math_renderer(
+        "mathml",
+        inline_renderers=(lambda self, node: _mathml(self, node, "inline"), None),
+        block_renderers=(lambda self, node: _mathml(self, node, "block"), None),
+    )
     app.connect("builder-inited", _generate)
     app.connect("source-read", _fill_guide)
     app.connect("missing-reference", _missing_reference)
