@@ -70,14 +70,19 @@ def site_is_current(out: Path = SITE) -> bool:
 
 
 def ensure_site(python: object = PYTHON, out: Path = SITE) -> Path:
-    """``out``, built unless it is current (one build at a time: others wait for it, then use it)."""
-    import fcntl
+    """``out``, built unless it is current (one build at a time: others wait for it, then use it).
 
+    Raises ``subprocess.CalledProcessError`` when the build fails (Sphinx has
+    printed why).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.parent / f".{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.name != "nt":  # Windows has no fcntl: builds there are not guarded against each other
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if not site_is_current(out):
-            run(docs_command(python, out))
+            subprocess.run(docs_command(python, out), cwd=ROOT, check=True)
             shutil.rmtree(out.parent / "jupyter_execute", ignore_errors=True)
     return out
 
