@@ -310,14 +310,17 @@ class PandasExecutor:
     def __init__(self, *, threads: int | None = 1) -> None:
         self.threads = threads
 
-    def run(self, data: CrmData, calls: Sequence[Call]) -> list[pd.DataFrame | RepkpiError]:
+    def run(self, data: CrmData, calls: Sequence[Call], *,
+            cache: dict | None = None) -> list[pd.DataFrame | RepkpiError]:
         """Each call's result (the KPIs share grids and groups), or its expected error.
 
         On several threads, each call reads the data and builds its own
         arrays, and a grid or group shared with another call is made once
-        (:meth:`~repkpi.kpis.declaration.Scope.shared`).
+        (:meth:`~repkpi.kpis.declaration.Scope.shared`). ``cache``: the
+        shared values of earlier batches on the same data (None: this batch's
+        own), e.g. a run's tickets' deadlines made once for every grouping.
         """
-        cache: dict = {}
+        cache = {} if cache is None else cache
 
         def one(call: Call) -> pd.DataFrame | RepkpiError:
             name, kwargs = call
@@ -331,10 +334,10 @@ class PandasExecutor:
     def prefetch(self, data: CrmData, calls: Sequence[Call]) -> None:
         """Nothing to do: each KPI on pandas data is computed when asked for."""
 
-    def detail(self, data: CrmData, spec: KpiSpec, kwargs: dict[str, Any],
-               period: pd.Period) -> pd.DataFrame:
-        """The rows behind ``period``'s value."""
-        formula = run_spec(spec, data, kwargs)
+    def detail(self, data: CrmData, spec: KpiSpec, kwargs: dict[str, Any], period: pd.Period, *,
+               cache: dict | None = None) -> pd.DataFrame:
+        """The rows behind ``period``'s value (``cache``: as for :meth:`run`)."""
+        formula = run_spec(spec, data, kwargs, cache=cache)
         return detail_frame(formula, period, normalise_by(kwargs.get("by")))
 
     def gather(self, data: CrmData, wanted: Mapping[str, Any]) -> dict[str, Any]:

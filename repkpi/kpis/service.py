@@ -26,14 +26,15 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from repkpi._vector import isin
-from repkpi.errors import OptionError
-from repkpi.kpis.business import FAR, CalendarLike
+from repkpi.errors import OptionError, RepkpiError
+from repkpi.kpis.business import FAR, CalendarLike, read_calendar
 from repkpi.kpis.clocks import Clock, TicketClock
 from repkpi.kpis.declaration import Formula, Scope
 from repkpi.kpis.groups import positions
@@ -50,6 +51,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {"urgent": 4, "high": 24, "normal": 72, "l
 DEFAULT_RESPONSE_HOURS: dict[str, float] = {"urgent": 1, "high": 4, "normal": 24, "low": 48}
 """First response targets in hours per priority."""
 Pause = str | Sequence[str] | None
+T = TypeVar("T")
 
 
 def _hours(name: str, defaults: Mapping[str, float],
@@ -70,8 +72,37 @@ def _hours(name: str, defaults: Mapping[str, float],
 
 def _clock_columns(clock: TicketClock, tickets: pd.DataFrame) -> dict[str, np.ndarray]:
     """Hours on the clock to the first response and to the resolution (NaN without one)."""
-    return {"hours_to_respond": clock.hours(micros(tickets["first_response_at"])),
-            "hours_to_resolve": clock.hours(micros(tickets["resolved_at"]))}
+    return {"hours_to_respond": _read_only(clock.hours(micros(tickets["first_response_at"]))),
+            "hours_to_resolve": _read_only(clock.hours(micros(tickets["resolved_at"])))}
+
+
+def _once(s: Scope, key: tuple | None, make: Callable[[], T]) -> T:
+    """``make()`` once per ``key`` among the KPIs sharing ``s``'s cache; ``key`` None: made here."""
+    return make() if key is None else s.shared(key, make)
+
+
+def _clock_key(s: Scope, clock: Clock, calendar: CalendarLike | None, pause: Pause,
+               as_of: int | None) -> tuple | None:
+    """What a ticket clock of ``s``'s tickets depends on; None for a calendar it cannot read.
+
+    The tickets' clocks, deadlines and hours do not depend on the period or
+    the groups: every grouping of a run (the report's) shares them.
+    """
+    try:
+        read = None if calendar is None else repr(read_calendar(calendar))
+    except RepkpiError:  # the clock itself gives the error
+        return None
+    return ("ticket clock", id(s.data), id(s.frame), clock, read, repr(pause), as_of)
+
+
+def _ticking(s: Scope, clock: Clock, calendar: CalendarLike | None, pause: Pause,
+             as_of: int | None) -> tuple[TicketClock, dict[str, np.ndarray], tuple | None]:
+    """The tickets' clock and hours to respond and to resolve on it, and the clock's key."""
+    key = _clock_key(s, clock, calendar, pause, as_of)
+    ticking = _once(s, key, lambda: TicketClock(s.data, s.frame, s.name, clock=clock,
+                                                calendar=calendar, pause=pause, as_of=as_of))
+    columns = _once(s, key and (*key, "hours"), lambda: _clock_columns(ticking, s.frame))
+    return ticking, columns, key
 
 
 def _sla(s: Scope, later: str, defaults: Mapping[str, float],
@@ -80,10 +111,25 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
     """Met / (met + breached), the SLA being that ``later`` comes by the deadline."""
     tickets = s.frame
     hours = _hours(s.name, defaults, targets)
-    done = micros(tickets[later])
     as_of = snapshot(s.as_of)
-    ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause,
-                          as_of=None if as_of == NAT else int(as_of))
+    ticking, hours_to, key = _ticking(s, clock, calendar, pause,
+                                      None if as_of == NAT else int(as_of))
+    met, breached, columns = _once(s, key and (*key, later, repr(hours)),
+                                   lambda: _judged(tickets, later, hours, ticking, hours_to, as_of))
+    if kinds is not None:
+        refuse_absent(s.data, f"{s.name} with kinds=", "tickets", ["kind"])
+        chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
+        met, breached = met & chosen, breached & chosen
+    return s.formula("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
+                     s.events(tickets["opened_at"], where=met | breached, columns=columns),
+                     show=_SHOW)
+
+
+def _judged(tickets: pd.DataFrame, later: str, hours: dict[str | None, float],
+            ticking: TicketClock, hours_to: dict[str, np.ndarray],
+            as_of: int) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """Each ticket met or breached (``later`` by its deadline) at ``as_of``, and its detail columns."""
+    done = micros(tickets[later])
     # Hours allowed per ticket: a ticket with no priority has no agreed time (NaN), unless
     # targets gives one for None; an unknown position (-1) picks that last entry.
     allowed = np.array([*(hours[p] for p in PRIORITIES), hours[None]], dtype=np.float64)
@@ -94,19 +140,19 @@ def _sla(s: Scope, later: str, defaults: Mapping[str, float],
     on_time = (done != NAT) & (done <= deadline)
     met = agreed & known & on_time
     breached = agreed & ((known & ~on_time) | (~known & (deadline < as_of)))
-    if kinds is not None:
-        refuse_absent(s.data, f"{s.name} with kinds=", "tickets", ["kind"])
-        chosen = isin(tickets["kind"], pd.Series([kinds] if isinstance(kinds, str) else list(kinds)))
-        met, breached = met & chosen, breached & chosen
     # Hours on the clock past the target when done (or, not done, at as_of); negative: to spare.
     stop = np.where(known, done, as_of)
     shown = np.where(deadline >= FAR // 2, NAT, deadline)
     columns = {"deadline": pd.Series(shown.astype("datetime64[us]")).dt.tz_localize("UTC"),
-               "hours_late": np.where(agreed, ticking.hours(stop) - allowed, np.nan),
-               **_clock_columns(ticking, tickets)}
-    return s.formula("ratio", s.events(tickets["opened_at"], where=met, columns=columns),
-                     s.events(tickets["opened_at"], where=met | breached, columns=columns),
-                     show=_SHOW)
+               "hours_late": _read_only(np.where(agreed, ticking.hours(stop) - allowed, np.nan)),
+               **hours_to}
+    return _read_only(met), _read_only(breached), columns
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, which no KPI sharing it may change."""
+    array.setflags(write=False)
+    return array
 
 
 @kpi(title="SLA compliance", table="tickets", unit="percent", kind="ratio", interval="wilson",
@@ -235,8 +281,7 @@ def first_response_sla(s: Scope, *, targets: Mapping[str, float] | None = None,
 def _median_hours(s: Scope, later: str, clock: Clock, calendar: CalendarLike | None,
                   pause: Pause) -> Formula:
     tickets = s.frame
-    ticking = TicketClock(s.data, tickets, s.name, clock=clock, calendar=calendar, pause=pause)
-    columns = _clock_columns(ticking, tickets)
+    _, columns, _ = _ticking(s, clock, calendar, pause, None)
     hours = columns["hours_to_respond" if later == "first_response_at" else "hours_to_resolve"]
     return s.formula("median", s.events(tickets["opened_at"], where=~np.isnan(hours), weights=hours,
                                       columns=columns),

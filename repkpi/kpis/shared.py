@@ -9,7 +9,10 @@ sharing their grids and groups (on Dask, one pass over the data).
 
 Dask data keeps its results for its whole life (its executor is a
 :class:`SharedExecutor`); :func:`shared_results` wraps loaded pandas data for
-one run (the report, the review), and returns Dask data as it is.
+one run (the report, the review), and returns Dask data as it is. Wrapped
+pandas data also keeps what its KPIs share (grids, groups, the tickets'
+deadlines: :meth:`~repkpi.kpis.declaration.Scope.shared`) from one batch to
+the next: the grouped results of a report reuse those of its first batch.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ Result = pd.DataFrame | RepkpiError
 
 
 class SharedResults(CrmData):
-    """Loaded data whose KPI results are kept for the rest of the run (see the module)."""
+    """Loaded data whose KPI results are kept for the rest of the run (see the module).
+
+    ``results`` holds each call's result; ``derived`` what the calls share
+    (:meth:`~repkpi.kpis.declaration.Scope.shared`), for every batch on this data.
+    """
 
     results: dict[str, Result]
+    derived: dict
 
 
 def shared_results(data: Any) -> Any:
@@ -59,6 +67,7 @@ def shared_results(data: Any) -> Any:
     shared = SharedResults.__new__(SharedResults)
     shared.__dict__.update(data.__dict__)
     shared.results = {}
+    shared.derived = {}
     return shared
 
 
@@ -104,6 +113,8 @@ class SharedExecutor:
     def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
                period: pd.Period) -> pd.DataFrame:
         """The rows behind ``period``'s value, found by ``inner`` (rows are not kept)."""
+        if isinstance(data, SharedResults):
+            return self.inner.detail(data, spec, kwargs, period, cache=data.derived)
         return self.inner.detail(data, spec, kwargs, period)
 
     def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,7 +125,8 @@ class SharedExecutor:
         todo = {call_key(call): call for call in calls}
         todo = {key: call for key, call in todo.items() if key not in data.results}
         if todo:
-            found = self.inner.run(data, list(todo.values()))
+            found = (self.inner.run(data, list(todo.values()), cache=data.derived)
+                     if isinstance(data, SharedResults) else self.inner.run(data, list(todo.values())))
             data.results.update(zip(todo, found, strict=True))
 
 

@@ -23,6 +23,7 @@ answers and resolutions after D blanked) and judges at the close of D.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import repkpi
@@ -180,3 +181,62 @@ def test_service_kpis_need_tickets(loaded, kpi):
     data = loaded(reps=REPS)
     with pytest.raises(repkpi.MissingTableError, match=rf"{kpi} needs the tickets table"):
         repkpi.KPIS[kpi](data)
+
+
+def _pandas(**tables: dict) -> repkpi.CrmData:
+    """Loaded pandas data (what shared_results keeps a run's clocks on; Dask keeps its own)."""
+    return repkpi.CrmData(**{name: pd.DataFrame(columns) for name, columns in tables.items()})
+
+
+def test_one_run_makes_each_ticket_clock_once_for_every_grouping_and_target(rows, expect,
+                                                                           monkeypatch):
+    # The report's path: results kept on the data (shared_results), the tickets' clock and
+    # hours made once and shared by every grouping, target and kind, in any order of batches.
+    from repkpi.kpis import service
+    from repkpi.kpis.shared import shared_results
+
+    made = []
+    original = service.TicketClock.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(kwargs.get("as_of"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(service.TicketClock, "__init__", counted)
+    data = shared_results(_pandas(tickets=TICKETS, reps=REPS))
+    # The same numbers as worked out above (test_sla_compliance, ..._by_team_via_the_tickets_rep).
+    assert rows(kpis.sla_compliance(data)) == expect([("2024Q1", 1, 3, 1 / 3),
+                                                     ("2024Q2", 1, 3, 1 / 3)])
+    assert rows(kpis.sla_compliance(data, by="team")) == expect([
+        ("2024Q1", "a", 1, 1, 1.0), ("2024Q1", "b", 0, 2, 0.0), ("2024Q1", None, 0, 0, nan),
+        ("2024Q2", "a", 0, 2, 0.0), ("2024Q2", "b", 0, 0, nan), ("2024Q2", None, 1, 1, 1.0)])
+    assert rows(kpis.sla_compliance(data, targets={"normal": 96})) == expect(
+        [("2024Q1", 2, 3, 2 / 3), ("2024Q2", 1, 3, 1 / 3)])
+    assert rows(kpis.sla_compliance(data, kinds="complaint")) == expect(
+        [("2024Q1", 1, 2, 0.5), ("2024Q2", 0, 1, 0.0)])
+    # first_response_sla judges on the same clock (same as_of): no clock of its own.
+    kpis.first_response_sla(data, by="team")
+    assert len(made) == 1
+    # The medians read the clock without an as-of date: one more clock, then shared.
+    assert rows(kpis.resolution_hours(data), ["period", "value"]) == expect(
+        [("2024Q1", 48.0), ("2024Q2", 192.0)])
+    kpis.first_response_hours(data, by="team")
+    assert len(made) == 2
+    assert made[1] is None
+    # Another data object never reads these: its own clock.
+    kpis.sla_compliance(shared_results(_pandas(tickets=TICKETS)))
+    assert len(made) == 3
+
+
+def test_the_kept_clocks_cannot_be_changed_by_a_kpi():
+    from repkpi.kpis.shared import shared_results
+
+    data = shared_results(_pandas(tickets=TICKETS))
+    kpis.sla_compliance(data)
+    kept = [value for value in data.derived.values() if isinstance(value, tuple)
+            and len(value) == 3 and isinstance(value[2], dict) and "hours_late" in value[2]]
+    met, breached, columns = kept[0]
+    with pytest.raises(ValueError, match="read-only"):
+        met[0] = not met[0]
+    with pytest.raises(ValueError, match="read-only"):
+        columns["hours_to_resolve"][0] = 0.0
