@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repkpi._vector import rows_among
 from repkpi.errors import AbsentColumnError, OptionError
 from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
@@ -309,7 +310,7 @@ def _churned(data: Any, period: pd.Period, fiscal: int) -> pd.DataFrame:
         return rows.assign(arr=np.nan)
     opening = period.start_time.normalize() - pd.Timedelta(days=1)  # P.open, the day before P
     contracts = data.contracts
-    active = contracts.loc[contracts["account_id"].isin(list(rows["account_id"]))
+    active = contracts.loc[rows_among(contracts["account_id"], rows["account_id"])
                            & (contracts["start_date"] <= opening)
                            & (contracts["end_date"].isna() | (contracts["end_date"] >= opening)),
                            ["account_id", "annual_value"]]
@@ -378,7 +379,7 @@ def _named(data: Any, frames: dict[str, pd.DataFrame | None],
     wanted: dict[str, Any] = {}
     if data.accounts is not None and len(ids):
         accounts = data.accounts
-        wanted["accounts"] = accounts.loc[accounts["account_id"].isin(list(ids)),
+        wanted["accounts"] = accounts.loc[rows_among(accounts["account_id"], ids),
                                           ["account_id", "account_name", "segment", "rep_id"]]
     if data.reps is not None:
         wanted["reps"] = data.reps[["rep_id", "name"]]
@@ -432,5 +433,5 @@ def _clock_data(data: Any, rows: pd.DataFrame, calendar: CalendarLike | None,
                 wanted[table] = getattr(data, table)
     events = getattr(data, "ticket_events", None)
     if pause is not None and events is not None:
-        wanted["ticket_events"] = events[events["ticket_id"].isin(list(rows["ticket_id"]))]
+        wanted["ticket_events"] = events[rows_among(events["ticket_id"], rows["ticket_id"])]
     return CrmData.trusted(tickets=rows, **_gather(data, wanted))

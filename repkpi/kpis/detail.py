@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from repkpi._vector import rows_among
 from repkpi.errors import OptionError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.groups import positions
@@ -179,8 +180,8 @@ def _with_names(data: Any, rows: pd.DataFrame) -> pd.DataFrame:
     for id_column, table, name, _ in found:
         frame = getattr(data, table, None)
         if frame is not None and name in frame.columns:
-            ids = rows[id_column].dropna().unique().tolist()
-            wanted[table] = frame.loc[frame[id_column].isin(ids), [id_column, name]]
+            ids = rows[id_column].dropna().unique()
+            wanted[table] = frame.loc[rows_among(frame[id_column], ids), [id_column, name]]
     gathered = executor_for(data).gather(data, wanted) if wanted else {}
     rows = rows.copy(deep=False)  # copy on write: the name columns are added, nothing copied
     for id_column, table, name, shown in found:
