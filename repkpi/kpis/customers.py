@@ -50,7 +50,8 @@ def _churned(s: Scope) -> Events:
     accounts = s.frame
     churned = day_numbers(accounts["churned_on"])
     pos = s.grid.locate(churned)
-    end = np.where(pos >= 0, s.bounds("last")[np.maximum(pos, 0)], NAT)
+    last = s.bounds("last")  # empty when no account has a date: then no row is in a period
+    end = np.where(pos >= 0, last[np.maximum(pos, 0)], NAT) if last.size else np.full(pos.shape, NAT)
     since = day_numbers(accounts["customer_since"])
     # Active on P.open = customer by then (``opening``) and not yet churned: churned_on >=
     # P.first holds. In a period in progress, a churn after the as-of date has not happened

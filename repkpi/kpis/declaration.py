@@ -464,7 +464,7 @@ class Scope:
         spans = self.spans
         inside = pos >= 0
         if spans.single:  # each row in its own period's span, if anywhere
-            if opening is not None:
+            if opening is not None and spans.first.size:  # an empty grid holds no row
                 inside &= opening < spans.first[np.maximum(pos, 0)]
             row = np.flatnonzero(inside)
             return row, pos[row]

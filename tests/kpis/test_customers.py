@@ -426,3 +426,17 @@ def test_key_accounts_needs_deals(loaded):
     data = loaded(accounts=KEY_ACCOUNTS)
     with pytest.raises(repkpi.MissingTableError, match=r"key_accounts needs the deals table"):
         kpis.key_accounts(data)
+
+
+@pytest.mark.parametrize("name", ["churn_rate", "retention_rate", "new_customers",
+                                  "active_customers", "new_customer_growth"])
+def test_a_book_without_any_date_has_no_period_and_no_error(name: str) -> None:
+    # Two prospects: no customer_since, no churned_on, so no date places a row in any
+    # period and the period grid is empty; each KPI gives no row, not an IndexError.
+    from repkpi import CrmData
+
+    book = CrmData(accounts=pd.DataFrame({"account_id": ["A1", "A2"], "customer_since": [None, None],
+                                          "churned_on": [None, None]}))
+    result = getattr(repkpi.kpis, name)(book)
+    assert len(result) == 0
+    assert {"period", "value"} <= set(result.columns)
