@@ -24,7 +24,7 @@ as no customer). Two modes decide whether it renews:
 
     ::
 
-        z = c0 + c_segment + 0.35 breaches + 0.45 (4 - csat) + 0.12 (7 - nps)
+        z = c0 + c_segment + 0.5 breaches + 0.45 (4 - csat) + 0.12 (7 - nps)
             + 0.9 [not engaged] - 0.15 activities + 0.7 [rep left]
             - 0.2 (term - 1) - 0.3 log10(annual_value / 10000)
 
@@ -55,10 +55,10 @@ ChurnMode = Literal["hazard", "sbg"]
 
 #: Coefficients of the planted hazard's logit ``z`` (see the module's docstring).
 HAZARD: dict[str, float] = {
-    "intercept": -1.45,
+    "intercept": -1.8,
     "segment_mid_market": -0.35,
     "segment_enterprise": -0.7,
-    "sla_breaches_90d": 0.35,
+    "sla_breaches_90d": 0.5,
     "csat_below_4": 0.45,
     "nps_below_7": 0.12,
     "not_engaged_90d": 0.9,
