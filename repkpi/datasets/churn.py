@@ -11,8 +11,8 @@ as no customer). Two modes decide whether it renews:
 
     - ``sla_breaches_90d``: tickets opened in the 90 days E - 89 .. E whose
       resolution deadline (``opened_at`` + 4, 24, 72 or 120 hours for an
-      urgent, high, normal or low ticket) passed by the close of E without
-      a resolution by then;
+      urgent, high, normal or low ticket) passed by the close of E with no
+      resolution by the deadline (kpis.md's breaches, judged at 24:00 of E);
     - ``last_csat``, ``last_nps``: the account's latest CSAT and NPS answer
       by the close of E (none: the term is 0);
     - ``activities_90d``, ``answers_90d``: activities and survey answers in

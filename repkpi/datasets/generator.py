@@ -898,7 +898,8 @@ def generate_sample(
 
         measured from the tables at the close of E: ``b`` tickets opened in
         the 90 days E - 89 .. E whose SLA deadline (4, 24, 72, 120 hours by
-        priority) passed unresolved by then; ``c``, ``s`` the account's
+        priority) passed by then with no resolution by the deadline (the
+        breaches of kpis.md judged at 24:00 of E); ``c``, ``s`` the account's
         latest CSAT and NPS answers (a term is 0 when there is none); ``a``
         activities and ``r`` survey answers in those 90 days; ``left`` the
         account's rep has left by E; ``t`` the term's number (1 = first);
