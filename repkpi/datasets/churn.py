@@ -44,6 +44,7 @@ the hazard mode's truth from the tables alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -81,19 +82,19 @@ _SHIFT = np.int64(1) << np.int64(36)  # account index * _SHIFT + seconds (or day
 _SEGMENTS = ("smb", "mid_market", "enterprise")
 
 
+@dataclass(frozen=True)
 class Events:
-    """The event arrays the hazard reads: account index (0..n-1) and times.
+    """The event arrays the hazard reads, each with ``acct`` (account index 0..n-1).
 
-    Tickets: ``opened``, ``resolved`` (``-1`` = not resolved) and
+    Tickets: ``opened``, ``resolved`` (negative = not resolved) and
     ``deadline`` in seconds since 1970; surveys: ``responded`` in seconds,
     ``csat`` and ``nps`` as float (NaN = not asked); activities: ``day`` in
     days since 1970.
     """
 
-    def __init__(self, tickets: dict, surveys: dict, activities: dict) -> None:
-        self.tickets = tickets
-        self.surveys = surveys
-        self.activities = activities
+    tickets: dict[str, np.ndarray]
+    surveys: dict[str, np.ndarray]
+    activities: dict[str, np.ndarray]
 
 
 def _count(keys: np.ndarray, acct: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -113,11 +114,13 @@ def _last_value(acct: np.ndarray, time: np.ndarray, value: np.ndarray,
                 q_acct: np.ndarray, q_before: np.ndarray) -> np.ndarray:
     """The latest non-NaN ``value`` of each queried account dated before ``q_before``."""
     has = ~np.isnan(value)
+    if not has.any():
+        return np.full(q_acct.size, np.nan)
     keys, order = _keys(acct[has], time[has])
     vals = value[has][order]
-    idx = np.searchsorted(keys, q_acct.astype(np.int64) * _SHIFT + q_before) - 1
-    ok = (idx >= 0) & (keys[np.maximum(idx, 0)] // _SHIFT == q_acct)
-    return np.where(ok, vals[np.maximum(idx, 0)] if vals.size else np.nan, np.nan)
+    idx = np.maximum(np.searchsorted(keys, q_acct.astype(np.int64) * _SHIFT + q_before) - 1, 0)
+    ok = (keys[idx] <= q_acct.astype(np.int64) * _SHIFT + q_before - 1) & (keys[idx] // _SHIFT == q_acct)
+    return np.where(ok, vals[idx], np.nan)
 
 
 def term_features(events: Events, acct: np.ndarray, end: np.ndarray, *,
@@ -232,7 +235,7 @@ def _latest_day(tables: Mapping[str, pd.DataFrame]) -> int:
     """The latest recorded day in the tables' event columns."""
     cols = {"tickets": "opened_at", "surveys": "responded_at", "activities": "occurred_on",
             "accounts": "customer_since", "deals": "created_on"}
-    return int(max(_days(tables[t][c]).max() for t, c in cols.items()))  # five columns
+    return int(np.concatenate([_days(tables[t][c]) for t, c in cols.items()]).max())
 
 
 def planted_term_hazard(tables: Mapping[str, pd.DataFrame], *, end: str | None = None) -> pd.DataFrame:

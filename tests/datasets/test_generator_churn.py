@@ -287,3 +287,14 @@ def test_churn_probability_refuses_a_window_after_the_data(two_accounts):
     with pytest.raises(ValueError, match="ends on 2025-09-30, after the data's last recorded day "
                                          "2025-06-30"):
         planted_churn_probability(two_accounts, period="2025Q2")
+
+
+def test_term_hazard_without_any_survey(two_accounts):
+    # no answer at all: the CSAT and NPS terms are 0 and A1 is not engaged in C1's window,
+    # z = -1.8 + 0.5 * 1 + 0.9 + 0.7 = 0.3
+    two_accounts["surveys"] = two_accounts["surveys"].iloc[:0]
+    t = planted_term_hazard(two_accounts).set_index("contract_id")
+    assert t["last_csat"].isna().all()
+    assert t["last_nps"].isna().all()
+    assert t.loc["C1", "z"] == pytest.approx(0.3)
+    assert t.loc["C2", "z"] == pytest.approx(-1.220927, abs=1e-6)  # as before: it had none
