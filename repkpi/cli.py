@@ -293,6 +293,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--accounts", type=int, default=2000)
     sample.add_argument("--end", default="2026-09-30",
                         help="last day of the generated history (default 2026-09-30)")
+    sample.add_argument("--churn", choices=["hazard", "sbg"], default="hazard",
+                        help="how accounts churn at a term's end: 'hazard' (the documented churn "
+                             "hazard, default) or 'sbg' (each account's renewal chance drawn "
+                             "from a beta)")
     return parser
 
 
@@ -616,7 +620,7 @@ def _sample(args: argparse.Namespace, out: Console) -> int:
         raise RepkpiError(f"--accounts must be at least 1, got {args.accounts}.")
     with out.status(Text("Generating sample data ...")) as status:
         folder = write_sample(args.out_dir, seed=args.seed, accounts=args.accounts, end=args.end,
-                              progress=lambda msg: status.update(Text(msg)))
+                              churn=args.churn, progress=lambda msg: status.update(Text(msg)))
     out.print(f"Sample data written to {folder}", markup=False)
     return EXIT_OK
 

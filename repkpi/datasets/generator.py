@@ -615,7 +615,7 @@ def _deals(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: 
     ok = (due > tl.end) & (created <= tl.end)
     a = con["acct"][cur][ok]
     amount = np.round(con["value"][cur][ok] * rng.uniform(0.95, 1.2, a.size), 0)
-    block(a, created[ok], np.full(a.size, _NA), 0, amount, 3)
+    block(a, created[ok], due[ok], 0, amount, 3)  # an open deal's closed_on: its expected close
 
     # cross-sell and upsell, with a success rate that improves over the years
     years = (last - since + 1) / 365.25
@@ -625,10 +625,10 @@ def _deals(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: 
     ok = lo <= last[a]
     a, lo = a[ok], lo[ok]
     created = _uniform_days(rng, lo, last[a])
-    closed = created + rng.gamma(2.0, 20.0, a.size).astype(np.int64)
-    ending = closed > last[a]
+    expected = created + rng.gamma(2.0, 20.0, a.size).astype(np.int64)
+    ending = expected > last[a]
     open_ = ending & (churned[a] == _NA)
-    closed = np.minimum(closed, last[a])
+    closed = np.minimum(expected, last[a])
     q = tl.quarter(np.minimum(closed, tl.end))
     p_win = np.clip(0.078 + 0.012 * tl.year_frac + rng.normal(0, 0.015, tl.nq), 0.03, 0.3)
     won = (rng.random(a.size) < p_win[q]) & ~ending
@@ -636,7 +636,7 @@ def _deals(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: 
     upsell = rng.random(a.size) < 0.5
     share = np.where(upsell, rng.uniform(0.1, 0.45, a.size), rng.uniform(0.15, 0.7, a.size))
     amount = np.round(con["base"][a] * share, 2)
-    block(a, created, np.where(open_, _NA, closed), stage, amount, np.where(upsell, 2, 1))
+    block(a, created, np.where(open_, expected, closed), stage, amount, np.where(upsell, 2, 1))
 
     # win-back attempts after churn: lost or still open
     a = np.flatnonzero((churned != _NA) & (rng.random(n) < 0.3))
@@ -646,7 +646,7 @@ def _deals(rng: np.random.Generator, tl: _Timeline, acc: dict, con: dict, reps: 
     closed = created + rng.gamma(2.0, 30.0, a.size).astype(np.int64)
     open_ = closed > tl.end
     amount = _proposal_amount(rng, con["base"][a])
-    block(a, created, np.where(open_, _NA, closed), np.where(open_, 0, 2), amount, 0)
+    block(a, created, closed, np.where(open_, 0, 2), amount, 0)  # open: the expected close
 
     d = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
     order = np.lexsort((d["acct"], d["created"]))
@@ -856,7 +856,8 @@ def generate_sample(
 
     The history runs from 1 January four years before ``end`` up to ``end``
     (no event after it, except the end dates of contract terms that are
-    still running). About 20 reps in 3 teams and 4 regions look after
+    still running and the expected close dates of open deals, their
+    ``closed_on``). About 20 reps in 3 teams and 4 regions look after
     ``accounts`` accounts that each raise about ten tickets over the history.
 
     Contracts are yearly terms from the account's ``customer_since``, each
