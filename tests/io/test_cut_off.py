@@ -20,6 +20,8 @@ long complete) and a quarter's last day.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -144,9 +146,15 @@ def test_paused_clocks_read_only_the_status_changes_made_by_then(pairs, day):
 
 
 # -- Dask ---------------------------------------------------------------------------------------
-def dask_case(export: Path, pairs, day: str, freq: str, by: str | None) -> None:
+@pytest.fixture(scope="module")
+def on_dask(export) -> Callable[[str], repkpi.CrmData]:
+    """Return ``load(day)``: the export loaded on Dask as of ``day``, once per day for the cases."""
+    return functools.cache(lambda day: repkpi.load(export, engine="dask", as_of=day))
+
+
+def dask_case(on_dask, pairs, day: str, freq: str, by: str | None) -> None:
     _, taken, _ = pairs[day]
-    data = repkpi.load(export, engine="dask", as_of=day)
+    data = on_dask(day)
     pd.testing.assert_frame_equal(data.summary().drop(columns="source"),
                                   pairs[day][0].summary().drop(columns="source"))
     ours = repkpi.compute(data, freq=freq, by=by)
@@ -155,9 +163,9 @@ def dask_case(export: Path, pairs, day: str, freq: str, by: str | None) -> None:
 
 
 @pytest.mark.dask
-def test_dask_cuts_at_load_as_the_export_taken_then(export, pairs):
+def test_dask_cuts_at_load_as_the_export_taken_then(on_dask, pairs):
     pytest.importorskip("dask")
-    dask_case(export, pairs, INSIDE, "Q", "region")
+    dask_case(on_dask, pairs, INSIDE, "Q", "region")
 
 
 @pytest.mark.dask
@@ -165,6 +173,6 @@ def test_dask_cuts_at_load_as_the_export_taken_then(export, pairs):
 @pytest.mark.parametrize("day", DATES)
 @pytest.mark.parametrize("freq", ["Q", "M"])
 @pytest.mark.parametrize("by", [None, "region", "rep_id"])
-def test_dask_every_kpi_is_that_of_the_export_taken_then(export, pairs, day, freq, by):
+def test_dask_every_kpi_is_that_of_the_export_taken_then(on_dask, pairs, day, freq, by):
     pytest.importorskip("dask")
-    dask_case(export, pairs, day, freq, by)
+    dask_case(on_dask, pairs, day, freq, by)
