@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from repkpi.forecast.renewals import renewals
+from repkpi.forecast.risk import risk
 from repkpi.forecast.sbg import SbgFit, fit_sbg
 from repkpi.forecast.survival import survival
 
@@ -15,5 +16,6 @@ __all__ = [
     "SbgFit",
     "fit_sbg",
     "renewals",
+    "risk",
     "survival",
 ]

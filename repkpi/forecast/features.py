@@ -1,0 +1,327 @@
+"""The churn-risk model's features, measured for many (account, scoring day) pairs at once.
+
+A scoring day ``s`` is judged at its close (24:00 UTC): a row counts when it
+is dated on or before ``s`` (a timestamp before the close); nothing dated
+after it is read, so the features of a past day are those an export taken
+that evening would give. Windows are the 90 (or 365) days ending with ``s``.
+
+Every feature is read from one table, and a table (or a column) the data
+lacks drops its features. Events are sorted once by (account, time); a
+count in a window, a running sum or the last answer before a day is then a
+:func:`numpy.searchsorted` for all pairs together. Only the median
+resolution time, which no running sum gives, steps through the distinct
+scoring days (each step one groupby).
+
+Examples
+--------
+>>> import repkpi
+>>> data = repkpi.load_sample()
+>>> pairs = pd.DataFrame({"account_id": ["A000002"], "day": [pd.Timestamp("2024-06-30")]})
+>>> table = measure(gather(data), pairs)
+>>> int(table.loc[0, "tenure_days"])   # a customer since 3 January 2022
+909
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repkpi.kpis.registry import executor_for
+from repkpi.kpis.service import DEFAULT_SLA_HOURS
+from repkpi.periods import NAT, day_numbers, micros
+
+__all__ = ["WORDS", "describe", "gather", "measure"]
+
+_SECOND = 1_000_000  # microseconds
+_DAY = 86_400  # seconds
+_WINDOW, _YEAR = 90 * _DAY, 365 * _DAY
+_ORIGIN = int(pd.Timestamp("1899-01-01").value // 1_000_000_000)
+_SPAN = int(pd.Timestamp("2201-01-01").value // 1_000_000_000) - _ORIGIN
+"""Event times are seconds since ``_ORIGIN`` in [0, ``_SPAN``): the data model's years and more."""
+_EVERGREEN_DAYS = 3650.0
+"""Days to the next contract end of an account whose active contracts have no end."""
+
+WORDS: dict[str, tuple[str, str]] = {
+    "tenure_days": ("a customer for {years} years", "a customer for {years} years"),
+    "arr": ("ARR {money}", "ARR {money}"),
+    "days_to_contract_end": ("contract ends in {n} day", "contract ends in {n} days"),
+    "tickets_90d": ("{n} ticket in 90 days", "{n} tickets in 90 days"),
+    "sla_breaches_90d": ("{n} SLA breach in 90 days", "{n} SLA breaches in 90 days"),
+    "resolution_hours_90d": ("median resolution {n} hour in 90 days",
+                             "median resolution {n} hours in 90 days"),
+    "csat_last": ("last CSAT {n}", "last CSAT {n}"),
+    "csat_change": ("CSAT {signed} since the answer before", "CSAT {signed} since the answer before"),
+    "nps_last": ("last NPS {n}", "last NPS {n}"),
+    "nps_change": ("NPS {signed} since the answer before", "NPS {signed} since the answer before"),
+    "activities_90d": ("{n} activity in 90 days", "{n} activities in 90 days"),
+    "days_since_activity": ("{n} day since the last activity", "{n} days since the last activity"),
+    "surveys_90d": ("{n} survey answer in 90 days", "{n} survey answers in 90 days"),
+    "days_since_survey": ("{n} day since the last survey answer",
+                          "{n} days since the last survey answer"),
+    "deals_won_12m": ("{n} deal won in 12 months", "{n} deals won in 12 months"),
+    "deals_lost_12m": ("{n} deal lost in 12 months", "{n} deals lost in 12 months"),
+    "rep_left": ("its rep has left", "its rep has left"),
+}
+"""Each feature in words (singular, plural); ``segment=X`` reads "segment X"."""
+
+# The columns each table's features read: a table the data lacks, or a column it does not have
+# (data.absent), drops the features that need it.
+_READS: dict[str, dict[str, tuple[str, ...]]] = {
+    "contracts": {"arr": ("start_date", "end_date", "annual_value"),
+                  "days_to_contract_end": ("start_date", "end_date")},
+    "tickets": {"tickets_90d": ("opened_at",),
+                "sla_breaches_90d": ("opened_at", "resolved_at", "priority"),
+                "resolution_hours_90d": ("opened_at", "resolved_at")},
+    "surveys": {"csat_last": ("csat",), "csat_change": ("csat",), "nps_last": ("nps",),
+                "nps_change": ("nps",), "surveys_90d": ("responded_at",),
+                "days_since_survey": ("responded_at",)},
+    "activities": {"activities_90d": ("occurred_on",), "days_since_activity": ("occurred_on",)},
+    "deals": {"deals_won_12m": ("closed_on", "stage"), "deals_lost_12m": ("closed_on", "stage")},
+    "reps": {"rep_left": ("left_on",)},
+}
+
+
+def describe(feature: str, value: float) -> str:
+    """A feature's value in words: ``describe("sla_breaches_90d", 4)`` -> "4 SLA breaches in 90 days".
+
+    Examples
+    --------
+    >>> describe("sla_breaches_90d", 4), describe("sla_breaches_90d", 1), describe("activities_90d", 0)
+    ('4 SLA breaches in 90 days', '1 SLA breach in 90 days', 'no activities in 90 days')
+    >>> describe("csat_change", -2), describe("segment=smb", 1), describe("arr", 12500)
+    ('CSAT -2 since the answer before', 'segment smb', 'ARR 12,500')
+    """
+    if feature.startswith("segment="):
+        return f"segment {feature.removeprefix('segment=')}"
+    one, many = WORDS[feature]
+    shown = round(float(value))
+    count = "no" if shown == 0 and many.startswith("{n} ") else f"{shown:,}"
+    return (one if shown == 1 else many).format(n=count, signed=f"{shown:+d}",
+                                                years=f"{value / 365.25:.1f}",
+                                                money=f"{value:,.0f}")
+
+
+def gather(data: Any) -> dict[str, pd.DataFrame]:
+    """The few columns the features read, of the tables the data has, as pandas frames.
+
+    On Dask the columns are selected on the workers, then gathered in one pass.
+    """
+    absent = getattr(data, "absent", None) or {}
+    wanted: dict[str, Any] = {}
+    accounts = ["account_id", "customer_since", "churned_on",
+                *[c for c in ("account_name", "rep_id", "segment")
+                  if c not in absent.get("accounts", ())]]
+    wanted["accounts"] = data.accounts[accounts]
+    for table, reads in _READS.items():
+        frame = getattr(data, table, None)
+        if frame is None:
+            continue
+        usable = {c for columns in reads.values() if not set(columns) & set(absent.get(table, ()))
+                  for c in columns}
+        if not usable:
+            continue
+        key = "rep_id" if table == "reps" else "account_id"
+        if key in absent.get(table, ()):  # tickets without accounts: nobody's
+            continue
+        wanted[table] = frame[[key, *sorted(usable)]]
+    return executor_for(data).gather(data, wanted)
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Events of the accounts, sorted by (account, time), with running sums per account.
+
+    ``key`` = account x ``_SPAN`` + seconds since ``_ORIGIN``: one sorted array
+    that :func:`numpy.searchsorted` reads for all (account, time) pairs at once.
+    """
+
+    key: np.ndarray
+    sums: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, owner: np.ndarray, seconds: np.ndarray,
+           weights: Mapping[str, np.ndarray] | None = None,
+           values: Mapping[str, np.ndarray] | None = None) -> _Events:
+        keep = (owner >= 0) & (seconds != NAT)
+        key = owner[keep] * _SPAN + np.clip(seconds[keep] - _ORIGIN, 0, _SPAN - 2)
+        order = np.argsort(key, kind="stable")
+        sums = {name: np.concatenate([[0.0], np.cumsum(np.asarray(w, dtype=np.float64)[keep][order])])
+                for name, w in (weights or {}).items()}
+        sums["count"] = np.arange(len(order) + 1, dtype=np.float64)
+        kept = {name: np.asarray(v, dtype=np.float64)[keep][order]
+                for name, v in (values or {}).items()}
+        return cls(key[order], sums, kept)
+
+    def _upto(self, owner: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of each account's first event and just past its last event at or before ``seconds``."""
+        offset = np.clip(seconds - _ORIGIN, -1, _SPAN - 1)
+        first = np.searchsorted(self.key, owner * _SPAN, side="left")
+        past = np.searchsorted(self.key, owner * _SPAN + offset, side="right")
+        return first, past
+
+    def within(self, owner: np.ndarray, seconds: np.ndarray, window: int,
+               name: str = "count") -> np.ndarray:
+        """The sum of ``name`` over the events in (``seconds`` - ``window``, ``seconds``]."""
+        _, past = self._upto(owner, seconds)
+        _, before = self._upto(owner, seconds - window)
+        return self.sums[name][past] - self.sums[name][before]
+
+    def last(self, owner: np.ndarray, seconds: np.ndarray, back: int = 0) -> np.ndarray:
+        """Index of each account's last event at or before ``seconds``; -1 if none.
+
+        ``back=1``: the one before it.
+        """
+        first, past = self._upto(owner, seconds)
+        at = past - 1 - back
+        return np.where(at >= first, at, -1)
+
+    def value(self, name: str, at: np.ndarray) -> np.ndarray:
+        """The value ``name`` of the events at ``at`` (NaN where -1)."""
+        if not len(self.key):
+            return np.full(len(at), np.nan)
+        return np.where(at >= 0, self.values[name][np.maximum(at, 0)] if name in self.values
+                        else (self.key[np.maximum(at, 0)] % _SPAN + _ORIGIN), np.nan)
+
+
+def _seconds(values: pd.Series, *, date: bool) -> np.ndarray:
+    """Seconds since the epoch at which a row is known: a date at its close, a timestamp rounded up."""
+    us = micros(values)
+    missing = us == NAT
+    if date:
+        us = us + _DAY * _SECOND
+    return np.where(missing, NAT, -((-us) // _SECOND))
+
+
+def measure(tables: Mapping[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataFrame:
+    """The features of each (``account_id``, ``day``) pair, measured at the close of ``day``.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        :func:`gather`'s tables (``accounts`` at least).
+    pairs : DataFrame
+        ``account_id`` and ``day`` (a date): the accounts and their scoring days.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair, in order, one float column per feature the tables
+        allow (``segment=X``: 1.0 for the accounts of segment X).
+    """
+    accounts = tables["accounts"]
+    index = pd.Index(accounts["account_id"])
+    owner = index.get_indexer(pairs["account_id"]).astype(np.int64)
+    close = (day_numbers(pairs["day"]) + 1) * _DAY
+    since = _seconds(accounts["customer_since"], date=False)[owner]
+    out: dict[str, np.ndarray] = {"tenure_days": (close - since - _DAY) / _DAY}
+
+    def events(table: str, column: str, *, date: bool, mask: np.ndarray | None = None,
+               **extra: Any) -> _Events:
+        frame = tables[table] if mask is None else tables[table][mask]
+        return _Events.of(index.get_indexer(frame["account_id"]).astype(np.int64),
+                          _seconds(frame[column], date=date), **extra)
+
+    if "contracts" in tables and "end_date" in tables["contracts"]:
+        out.update(_contracts(tables["contracts"], index, owner, close))
+    if "tickets" in tables:
+        out.update(_tickets(tables["tickets"], index, owner, close))
+    if "surveys" in tables:
+        surveys = tables["surveys"]
+        answered = events("surveys", "responded_at", date=False)
+        if "responded_at" in surveys:
+            out["surveys_90d"] = answered.within(owner, close, _WINDOW)
+            last = answered.value("time", answered.last(owner, close))
+            out["days_since_survey"] = np.where(np.isnan(last), out["tenure_days"],
+                                                (close - last) / _DAY)
+        for score in ("csat", "nps"):
+            if score in surveys:
+                given = surveys[score].notna().to_numpy()
+                answers = events("surveys", "responded_at", date=False, mask=given,
+                                 values={score: surveys[score][given].to_numpy(dtype=np.float64)})
+                now = answers.value(score, answers.last(owner, close))
+                out[f"{score}_last"] = now
+                out[f"{score}_change"] = now - answers.value(score, answers.last(owner, close, 1))
+    if "activities" in tables:
+        done = events("activities", "occurred_on", date=True)
+        out["activities_90d"] = done.within(owner, close, _WINDOW)
+        last = done.value("time", done.last(owner, close))
+        out["days_since_activity"] = np.where(np.isnan(last), out["tenure_days"],
+                                              (close - last) / _DAY)
+    if "deals" in tables:
+        stage = tables["deals"]["stage"].to_numpy(dtype=object)
+        for outcome in ("won", "lost"):
+            closed = events("deals", "closed_on", date=True, mask=stage == outcome)
+            out[f"deals_{outcome}_12m"] = closed.within(owner, close, _YEAR)
+    if "reps" in tables and "rep_id" in accounts:
+        reps = tables["reps"].drop_duplicates("rep_id")
+        left = pd.Series(_seconds(reps["left_on"], date=False), index=reps["rep_id"].to_numpy())
+        rep_left = accounts["rep_id"].map(left).to_numpy(dtype=np.float64, na_value=np.nan)[owner]
+        out["rep_left"] = (rep_left < close).astype(np.float64)
+    if "segment" in accounts:
+        segment = accounts["segment"].to_numpy(dtype=object)[owner]
+        for name in sorted(accounts["segment"].dropna().unique()):
+            out[f"segment={name}"] = (segment == name).astype(np.float64)
+    return pd.DataFrame(out, index=pairs.index)
+
+
+def _contracts(contracts: pd.DataFrame, index: pd.Index, owner: np.ndarray,
+               close: np.ndarray) -> dict[str, np.ndarray]:
+    """ARR (contracts active on the day) and days to the earliest end of an active contract."""
+    who = index.get_indexer(contracts["account_id"]).astype(np.int64)
+    start = _seconds(contracts["start_date"], date=False)
+    end = _seconds(contracts["end_date"], date=True)  # active through the close of its end date
+    order = np.argsort(who, kind="stable")
+    who, start, end = who[order], start[order], end[order]
+    value = contracts["annual_value"].to_numpy(dtype=np.float64)[order] \
+        if "annual_value" in contracts else np.zeros(len(order))
+    lo = np.searchsorted(who, owner, side="left")
+    many = np.searchsorted(who, owner, side="right") - lo
+    pair = np.repeat(np.arange(len(owner)), many)  # each pair x each contract of its account
+    row = np.repeat(lo - np.cumsum(many) + many, many) + np.arange(many.sum())
+    active = (start[row] < close[pair]) & ((end[row] == NAT) | (end[row] >= close[pair]))
+    arr = np.bincount(pair[active], weights=value[row][active], minlength=len(owner))
+    ends = np.where(end[row] == NAT, np.inf, (end[row] - close[pair]) / _DAY)
+    soonest = np.full(len(owner), np.inf)
+    np.minimum.at(soonest, pair[active], ends[active])
+    has = np.bincount(pair[active], minlength=len(owner)) > 0
+    out = {"days_to_contract_end": np.where(has, np.minimum(soonest, _EVERGREEN_DAYS), np.nan)}
+    if "annual_value" in contracts:
+        out["arr"] = arr
+    return out
+
+
+def _tickets(tickets: pd.DataFrame, index: pd.Index, owner: np.ndarray,
+             close: np.ndarray) -> dict[str, np.ndarray]:
+    """Tickets opened, SLA breaches (dated at the deadline missed), median resolution hours: 90 days."""
+    who = index.get_indexer(tickets["account_id"].fillna("")).astype(np.int64)
+    opened = _seconds(tickets["opened_at"], date=False)
+    out = {"tickets_90d": _Events.of(who, opened).within(owner, close, _WINDOW)}
+    if "resolved_at" not in tickets:
+        return out
+    resolved = _seconds(tickets["resolved_at"], date=False)
+    if "priority" in tickets:
+        hours = tickets["priority"].map(DEFAULT_SLA_HOURS).to_numpy(dtype=np.float64, na_value=np.nan)
+        deadline = np.where(np.isnan(hours), NAT, opened + np.nan_to_num(hours) * 3600).astype(np.int64)
+        missed = (deadline != NAT) & ((resolved == NAT) | (resolved > deadline))
+        out["sla_breaches_90d"] = _Events.of(np.where(missed, who, -1),
+                                             deadline).within(owner, close, _WINDOW)
+    done = (who >= 0) & (resolved != NAT)
+    hours_taken = pd.DataFrame({"owner": who[done], "at": resolved[done],
+                                "hours": (resolved[done] - opened[done]) / 3600})
+    hours_taken = hours_taken.sort_values("at", kind="stable")
+    at = hours_taken["at"].to_numpy()
+    median = np.full(len(owner), np.nan)
+    for day in np.unique(close):  # one groupby per scoring day, over the tickets of its window
+        rows = hours_taken.iloc[np.searchsorted(at, day - _WINDOW, side="right"):
+                                np.searchsorted(at, day, side="right")]
+        found = rows.groupby("owner")["hours"].median()
+        these = np.flatnonzero(close == day)
+        median[these] = found.reindex(owner[these]).to_numpy(dtype=np.float64)
+    out["resolution_hours_90d"] = median
+    return out
