@@ -260,7 +260,8 @@ def measure(tables: Mapping[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataF
             out[f"deals_{outcome}_12m"] = closed.within(owner, close, _YEAR)
     if "reps" in tables and "rep_id" in accounts:
         reps = tables["reps"].drop_duplicates("rep_id")
-        left = pd.Series(_seconds(reps["left_on"], date=False), index=reps["rep_id"].to_numpy())
+        left = _seconds(reps["left_on"], date=False)
+        left = pd.Series(np.where(left == NAT, np.nan, left), index=reps["rep_id"].to_numpy())
         rep_left = accounts["rep_id"].map(left).to_numpy(dtype=np.float64, na_value=np.nan)[owner]
         out["rep_left"] = (rep_left < close).astype(np.float64)
     if "segment" in accounts:

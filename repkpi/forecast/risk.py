@@ -148,6 +148,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     scored = (rows["period"] == last_labelled).to_numpy()
     model = _fit(past, label)
     backtest = _backtest(past, label, train, scored, last_labelled)
+    backtest["training_periods"] = (periods[0], last_labelled - horizon)
     probability = model.predict_proba(present)[:, 1]
     out = _scores(now, present, probability, model)
     out.attrs.update({
