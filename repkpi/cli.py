@@ -287,6 +287,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="also write the forecast, one row per group and period, to this .csv "
                             "or .xlsx file")
 
+    risk = commands.add_parser("risk", help="each active account's chance of churning soon, "
+                                            "its reasons, and the model's track record")
+    risk.add_argument("data_dir", metavar="DATA_DIR")
+    risk.add_argument("--horizon", type=int, default=1, metavar="N",
+                      help="whole periods after the one that holds the scoring date (default 1)")
+    risk.add_argument("--freq", choices=["M", "Q", "Y"], default="Q",
+                      help="the period length of the horizon (default Q: quarters)")
+    risk.add_argument("--period", metavar="P",
+                      help="score the accounts active at the close of this period, e.g. 2026Q2 "
+                           "(default: the as-of date)")
+    risk.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
+                      help="first month of the fiscal year, 1-12 (default 1: calendar years)")
+    risk.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    risk.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(risk, fiscal=False)
+    _engine_options(risk)
+    risk.add_argument("--out", type=Path, metavar="FILE",
+                      help="write every account's score to this .csv or .xlsx file")
+
     sample = commands.add_parser("sample", help="write generated sample exports to a folder")
     sample.add_argument("out_dir", metavar="OUT_DIR", type=Path)
     sample.add_argument("--seed", type=int, default=0)
@@ -613,6 +632,47 @@ def _rows_table(rows: pd.DataFrame) -> Table:
     return table
 
 
+def _risk(args: argparse.Namespace, out: Console) -> int:
+    """Print the accounts most at risk and the backtest; ``--out`` writes every account's score."""
+    from repkpi.forecast.risk import backtest_line, risk
+
+    if args.out and args.out.suffix.lower() not in _WRITERS:
+        raise OptionError(f"--out must end in .csv or .xlsx, got {args.out.name!r}.")
+    if args.out and args.out.suffix.lower() == ".xlsx":
+        require_openpyxl()
+    with out.status(Text(f"Loading {args.data_dir} ...")):
+        data = _load(args, args.errors)
+    try:
+        with out.status(Text("Training on the data's past and scoring the accounts ...")):
+            scores = risk(data, horizon=args.horizon, freq=args.freq, period=args.period,
+                          fiscal_year_start=args.fiscal_year_start)
+    except OptionError:
+        raise
+    except RepkpiError as exc:  # no accounts, or too little history to learn from: the data's
+        _console(stderr=True).print(f"repkpi risk: {exc}", markup=False)
+        return EXIT_INVALID
+    until = scores.attrs["until"]
+    out.print(f"{len(scores):,} active account(s) scored on {scores.attrs['scored_on']:%Y-%m-%d}, "
+              f"churn by {until:%Y-%m-%d}; ARR at risk {scores['arr_at_risk'].sum():,.0f}",
+              markup=False)
+    out.print(f"Backtest: {backtest_line(scores)}", markup=False)
+    if args.out:
+        write_rows(scores, args.out, sheet="risk")
+        out.print(f"{len(scores):,} account(s) written to {args.out}", markup=False)
+        return EXIT_OK
+    if len(scores):
+        shown = scores.head(_SHOWN).assign(probability=scores["probability"].head(_SHOWN).map(
+            "{:.0%}".format))
+        table = _rows_table(shown[["account_id", "account_name", "probability", "band", "arr",
+                                   "arr_at_risk", "drivers"]])
+        width = Measurement.get(out, out.options.update(width=100_000), table).maximum
+        _console(file=out.file, width=width).print(table)
+    if len(scores) > _SHOWN:
+        out.print(f"... and {len(scores) - _SHOWN:,} more; --out FILE.csv writes them all.",
+                  markup=False)
+    return EXIT_OK
+
+
 def _sample(args: argparse.Namespace, out: Console) -> int:
     from repkpi.datasets.generator import write_sample
 
@@ -725,7 +785,7 @@ def _renewals(args: argparse.Namespace, out: Console) -> int:
 
 _COMMANDS = {"validate": _validate, "report": _report, "kpis": _kpis, "detail": _detail,
              "explain": _explain, "check": _check, "what-it-takes": _what_it_takes,
-             "renewals": _renewals, "sample": _sample}
+             "renewals": _renewals, "sample": _sample, "risk": _risk}
 
 
 if __name__ == "__main__":  # pragma: no cover
