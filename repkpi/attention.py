@@ -1,6 +1,6 @@
 """Needs attention: the monthly report's to-do lists for a manager, each capped with a count of the rest.
 
-Four lists, each a :class:`AttentionList` (``title``, the first ``limit``
+Five lists, each a :class:`AttentionList` (``title``, the first ``limit``
 ``rows``, the ``total`` and the ``rest`` not shown):
 
 ``"churned"``
@@ -16,6 +16,10 @@ Four lists, each a :class:`AttentionList` (``title``, the first ``limit``
     the forward view of ``renewal_rate``'s drill-down.
 ``"largest_open_deals"``
     Open deals, largest amount first, with their expected close date.
+``"at_risk"``
+    The accounts most likely to churn (the ``high`` band of
+    :func:`repkpi.forecast.risk`: its top 10%), most at risk first, with
+    their drivers.
 
 Examples
 --------
@@ -23,7 +27,7 @@ Examples
 >>> lists = needs_attention(repkpi.load_sample(), limit=3)
 >>> [attention.title for attention in lists.values()]
 ['Accounts churned in 2026 Q3', 'SLA breaches still open', 'Contracts due in 2026 Q4 not yet renewed',
- 'Largest open deals']
+ 'Largest open deals', 'Accounts most at risk of churning']
 >>> churned = lists["churned"]
 >>> len(churned.rows), churned.rest == churned.total - 3
 (3, True)
@@ -39,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from repkpi._vector import rows_among
-from repkpi.errors import AbsentColumnError, OptionError
+from repkpi.errors import AbsentColumnError, HistoryError, OptionError
+from repkpi.forecast.risk import risk
 from repkpi.goals import Goal, latest_complete_period
 from repkpi.io.loading import CrmData
 from repkpi.kpis.business import FAR, CalendarLike, read_calendar
@@ -61,11 +66,13 @@ COLUMNS: dict[str, list[str]] = {
                      "end_date", "annual_value"],
     "largest_open_deals": ["deal_id", "account_id", "account_name", "rep_id", "rep_name", "stage",
                            "deal_type", "amount", "created_on", "expected_close_on"],
+    "at_risk": ["account_id", "account_name", "segment", "rep_id", "rep_name", "probability",
+                "arr", "arr_at_risk", "drivers"],
 }
 """The columns of each list, in order (the same whatever tables are loaded: NA where unknown)."""
 
 _NEEDS = {"churned": "accounts", "open_sla_breaches": "tickets", "renewals_due": "contracts",
-          "largest_open_deals": "deals"}
+          "largest_open_deals": "deals", "at_risk": "accounts"}
 _HOUR = pd.Timedelta(hours=1)
 
 
@@ -76,8 +83,8 @@ class AttentionList:
     Attributes
     ----------
     key : str
-        ``"churned"``, ``"open_sla_breaches"``, ``"renewals_due"`` or
-        ``"largest_open_deals"``.
+        ``"churned"``, ``"open_sla_breaches"``, ``"renewals_due"``,
+        ``"largest_open_deals"`` or ``"at_risk"``.
     title : str
         A heading for the list (``"Accounts churned in 2026 Q3"``).
     rows : DataFrame
@@ -109,8 +116,9 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
                     limit: int | None = 10, fiscal_year_start: int | None = None,
                     sla_targets: Mapping[str | None, float] | None = None,
                     clock: Clock = "calendar", calendar: CalendarLike | None = None,
-                    pause: str | Sequence[str] | None = None) -> dict[str, AttentionList]:
-    """The report's "needs attention" lists: churned accounts, open SLA breaches, renewals due, open deals.
+                    pause: str | Sequence[str] | None = None,
+                    scores: pd.DataFrame | None = None) -> dict[str, AttentionList]:
+    """The report's "needs attention" lists: churned, open SLA breaches, renewals due, open deals, at risk.
 
     Parameters
     ----------
@@ -137,14 +145,18 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
         with the team's ``calendar`` counts only opening hours; ``pause``
         stops the clock in those ``ticket_events`` statuses. A goal's
         options give them: ``needs_attention(data, **sla_options(goals))``.
+    scores : DataFrame, optional
+        :func:`repkpi.forecast.risk` of ``data`` when already computed (the
+        report's); computed here when not given.
 
     Returns
     -------
     dict of str to AttentionList
-        Always the four keys, in this order: ``"churned"``,
-        ``"open_sla_breaches"``, ``"renewals_due"``, ``"largest_open_deals"``.
-        A list whose table is not loaded, or that needs a column the
-        export does not have, is empty, with the ``reason``.
+        Always the five keys, in this order: ``"churned"``,
+        ``"open_sla_breaches"``, ``"renewals_due"``, ``"largest_open_deals"``,
+        ``"at_risk"``. A list whose table is not loaded, or that needs a
+        column the export does not have, is empty, with the ``reason``
+        (as is ``"at_risk"`` when the data's past is too short to learn from).
 
     Raises
     ------
@@ -186,6 +198,11 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
       ``expected_close_on`` is the deal's ``closed_on`` (an open deal's
       expected close date). Largest ``amount`` first (deals without an
       amount last), then by ``expected_close_on``.
+    * ``at_risk``: the accounts of :func:`repkpi.forecast.risk`'s ``high``
+      band (the 10% most likely to churn within the quarter after the one
+      that holds ``data.as_of``), most at risk first: ``probability``,
+      ``arr``, ``arr_at_risk`` and the ``drivers`` in words. This list
+      does not depend on ``period``.
 
     Examples
     --------
@@ -211,7 +228,7 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     reviewed = _reviewed(data, period, freq, fiscal)
     frames: dict[str, pd.DataFrame | None] = {}
     reasons: dict[str, str] = {}
-    for key, table in _NEEDS.items():  # the four lists, not rows
+    for key, table in _NEEDS.items():  # the five lists, not rows
         if getattr(data, table, None) is None:
             frames[key], reasons[key] = None, f"No {table} table is loaded."
     if reviewed is None:
@@ -224,19 +241,21 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
     makers = {"churned": lambda: _churned(data, reviewed, fiscal),
              "renewals_due": lambda: _renewals(data, reviewed + 1, fiscal),
              "open_sla_breaches": lambda: _open_breaches(data, hours, clock, calendar, pause),
-             "largest_open_deals": lambda: _open_deals(data)}
+             "largest_open_deals": lambda: _open_deals(data),
+             "at_risk": lambda: _at_risk(data, scores)}
     for key, make in makers.items():
         if key not in reasons:
             try:
                 frames[key] = make()
-            except AbsentColumnError as exc:
+            except (AbsentColumnError, HistoryError) as exc:
                 frames[key], reasons[key] = None, str(exc).splitlines()[0]
     frames = _named(data, frames, reviewed)
     following = None if reviewed is None else reviewed + 1
     heads = {"churned": (reviewed, "Accounts churned", ""),
              "open_sla_breaches": (None, "SLA breaches still open", ""),
              "renewals_due": (following, "Contracts due", " not yet renewed"),
-             "largest_open_deals": (None, "Largest open deals", "")}
+             "largest_open_deals": (None, "Largest open deals", ""),
+             "at_risk": (None, "Accounts most at risk of churning", "")}
     lists = {}
     for key, columns in COLUMNS.items():
         rows = frames[key]
@@ -371,6 +390,14 @@ def _open_deals(data: Any) -> pd.DataFrame:
                             na_position="last", kind="stable")
 
 
+def _at_risk(data: Any, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """The ``high`` band of the accounts' churn risk, most at risk first."""
+    if scores is None:
+        scores = risk(data)
+    return scores.loc[scores["band"] == "high",
+                      ["account_id", "rep_id", "probability", "arr", "arr_at_risk", "drivers"]]
+
+
 def _named(data: Any, frames: dict[str, pd.DataFrame | None],
            reviewed: pd.Period | None) -> dict[str, pd.DataFrame | None]:
     """Each list with its accounts' name and segment, renewals' owners, and the reps' names."""
@@ -391,7 +418,7 @@ def _named(data: Any, frames: dict[str, pd.DataFrame | None],
     accounts = accounts.set_index("account_id")
     names = found["reps"].set_index("rep_id")["name"] if "reps" in found else pd.Series(dtype="str")
     named = {}
-    for key, rows in frames.items():  # the four lists, not rows
+    for key, rows in frames.items():  # the five lists, not rows
         if rows is None:
             named[key] = None
             continue

@@ -69,6 +69,10 @@ class FitError(RepkpiError):
     """A model cannot be fitted to what it was given (a survivor curve that rises, too few terms)."""
 
 
+class HistoryError(RepkpiError):
+    """A forecast needs more of the data's past than it holds (nothing to learn from)."""
+
+
 class GoalsError(RepkpiError):
     """A goals file or goal definition is invalid."""
 

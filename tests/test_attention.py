@@ -17,7 +17,7 @@ import pytest
 import repkpi
 from repkpi.attention import COLUMNS
 
-KEYS = ["churned", "open_sla_breaches", "renewals_due", "largest_open_deals"]
+KEYS = ["churned", "open_sla_breaches", "renewals_due", "largest_open_deals", "at_risk"]
 
 ACCOUNTS = pd.DataFrame({
     "account_id": ["A1", "A2", "A3", "A4", "A5", "A6", "A7"],
@@ -81,7 +81,7 @@ def lists():
     return repkpi.needs_attention(book())
 
 
-def test_the_four_lists_in_order_with_their_columns(lists):
+def test_the_five_lists_in_order_with_their_columns(lists):
     assert list(lists) == KEYS
     for key in KEYS:
         assert list(lists[key].rows.columns) == COLUMNS[key]
@@ -218,6 +218,12 @@ def test_missing_tables_give_empty_lists_with_a_reason():
     assert column(tickets_only, "open_sla_breaches", "ticket_id") == ["T2", "T6", "T1"]
     assert column(tickets_only, "open_sla_breaches", "account_name") == [None, None, None]
     assert tickets_only["churned"].reason == "No accounts table is loaded."
+    assert tickets_only["at_risk"].reason == "No accounts table is loaded."
+    # the accounts alone still train the risk model (tenure, segment); on 2023-05-15 no
+    # quarter since the first customer (2023Q1) has had its next quarter end
+    assert lists["at_risk"].reason is None
+    early = repkpi.needs_attention(repkpi.CrmData(accounts=ACCOUNTS, as_of="2023-05-15"))
+    assert early["at_risk"].reason.startswith("risk has no past to learn from")
 
 
 def test_a_list_that_needs_an_absent_column_is_empty_with_the_reason():
@@ -427,3 +433,20 @@ def test_dask_data_gives_the_same_lists_on_the_business_clock(sample, tmp_path):
     assert want.total > 0
     assert got.total == want.total
     pd.testing.assert_frame_equal(got.rows, want.rows, check_dtype=False)
+
+
+def test_at_risk_is_the_high_band_of_risk():
+    # The churn-risk model's top 10% (forecast.md, "Who is at risk"), most at risk first; the
+    # report passes its own scores so that the model is trained once.
+    from repkpi.forecast import risk
+
+    data = repkpi.load_sample()
+    scores = risk(data)
+    listed = repkpi.needs_attention(data, limit=None)["at_risk"]
+    high = scores[scores["band"] == "high"]
+    assert listed.total == len(high) == int(np.ceil(0.1 * len(scores)))
+    assert listed.rows["account_id"].tolist() == high["account_id"].tolist()
+    assert listed.rows["drivers"].tolist() == high["drivers"].tolist()
+    assert listed.period is None
+    given = repkpi.needs_attention(data, limit=None, scores=scores.iloc[::-1].reset_index(drop=True))
+    assert given["at_risk"].rows["account_id"].tolist() == high["account_id"].tolist()[::-1]

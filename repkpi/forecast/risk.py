@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from repkpi.errors import MissingTableError, OptionError, RepkpiError
+from repkpi.errors import HistoryError, MissingTableError, OptionError
 from repkpi.forecast.features import describe, gather, measure
 from repkpi.kpis.registry import refuse_absent, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike, period_label
@@ -73,7 +73,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     OptionError
         A ``horizon`` that is not a positive integer, a bad ``freq`` or
         ``period``, a period after the as-of date.
-    RepkpiError
+    HistoryError
         The data has no as-of date, no period whose horizon has passed, or no
         churn (or only churn) among the training rows: nothing to learn from.
 
@@ -126,7 +126,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     accounts = tables["accounts"]
     first = accounts["customer_since"].min()
     if pd.isna(first) or calendar.holding(first) > last_labelled:
-        raise RepkpiError(
+        raise HistoryError(
             f"risk has no past to learn from: no period with {horizon} more {freq} period(s) "
             f"ended by {scored_on:%Y-%m-%d} since the first customer.\nHint: a longer history, "
             "a shorter freq or horizon=1.")
@@ -219,7 +219,7 @@ def _scoring_date(data: Any, period: PeriodLike | None, calendar: Calendar) -> p
     """The as-of date, or the close of ``period`` (the as-of date when it is in progress)."""
     as_of = getattr(data, "as_of", None)
     if as_of is None or pd.isna(as_of):
-        raise RepkpiError("risk needs a date to score on, and the data records none.\n"
+        raise HistoryError("risk needs a date to score on, and the data records none.\n"
                           "Hint: declare it with load(..., as_of=...).")
     as_of = as_of.normalize()
     if period is None:
@@ -243,7 +243,7 @@ def _fit(features: pd.DataFrame, label: np.ndarray) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     if label.all() or not label.any():
-        raise RepkpiError(
+        raise HistoryError(
             f"risk cannot learn from {len(label):,} training rows that all "
             f"{'churned' if label.all() else 'stayed'}.\nHint: a longer history, or a longer "
             "horizon, gives both outcomes to learn from.")
@@ -263,9 +263,9 @@ def _backtest(features: pd.DataFrame, label: np.ndarray, train: np.ndarray, scor
             "reason": None}
     try:
         if not train.any():
-            raise RepkpiError(f"no period ends {period_label(period)}'s horizon earlier")
+            raise HistoryError(f"no period ends {period_label(period)}'s horizon earlier")
         model = _fit(features[train], label[train])
-    except RepkpiError as exc:
+    except HistoryError as exc:
         test["reason"] = f"too little history to train on the periods before: {str(exc).splitlines()[0]}"
         return test
     return {**test, **evaluate(model.predict_proba(features[scored])[:, 1], label[scored])}
