@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
 from repkpi.explain import top_drivers
 from repkpi.forecast import renewals
+from repkpi.forecast.risk import backtest_line
 from repkpi.goals import Goal, goal_result
 from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
@@ -587,6 +588,8 @@ def _attention_section(seen: Review) -> str:
         return ""
     blocks = []
     for key, listed in seen.attention.items():
+        if key == "at_risk":  # the "At risk" section shows it, with the model's track record
+            continue
         if listed.reason:
             blocks.append(f'<h3>{_esc(listed.title)}</h3><p class="muted">{_esc(listed.reason)}</p>')
             continue
@@ -611,6 +614,36 @@ def _attention_section(seen: Review) -> str:
                       f"<tbody>{body}</tbody></table>{more}")
     return ('<h2 id="attention">Needs attention</h2><p class="muted">Who needs someone today; '
             f"report.xlsx has the first {LISTED:,} rows of each list.</p>{''.join(blocks)}")
+
+
+def _risk_section(seen: Review) -> str:
+    """At risk: the accounts most likely to churn next quarter, their reasons, the track record."""
+    scores = seen.risk
+    if scores is None:
+        return (f'<h2 id="at-risk">At risk</h2><p class="muted">{_esc(seen.risk_reason)}</p>'
+                if seen.risk_reason else "")
+    high = scores[scores["band"] == "high"]
+    rows = "".join(
+        f"<tr><td>{_esc(r.account_id)}</td><td>{_esc(r.account_name)}</td><td>{_esc(r.rep_id)}</td>"
+        f"{_num(r.probability, 'percent')}{_num(r.arr, 'money')}{_num(r.arr_at_risk, 'money')}"
+        f"<td>{_esc(r.drivers)}</td></tr>" for r in high.head(_SHOWN).itertuples(index=False))
+    rest = len(high) - min(len(high), _SHOWN)
+    more = (f'<p class="muted rest">... and {rest:,} more in report.xlsx '
+            '("Accounts most at risk of churning").</p>') if rest else ""
+    total = format_value(scores["arr_at_risk"].sum(), "money", compact=False)
+    held = format_value(high["arr"].sum(), "money", compact=False)
+    return (f'<h2 id="at-risk">At risk</h2><p>{len(scores):,} active accounts scored on '
+            f'{scores.attrs["scored_on"]:%Y-%m-%d} for the chance that each churns by '
+            f'{scores.attrs["until"]:%Y-%m-%d}. ARR at risk (each account\'s chance x its ARR): '
+            f'<strong id="arr-at-risk">{_esc(total)}</strong>; the {len(high):,} most at risk '
+            f"(the top 10%) hold {_esc(held)} of ARR.</p>"
+            f'<p id="risk-backtest">Track record: {_esc(backtest_line(scores))}.</p>'
+            '<table id="at-risk-table"><thead><tr><th>Account</th><th>Account name</th><th>Rep</th>'
+            '<th class="num">Chance</th><th class="num">ARR</th><th class="num">ARR at risk</th>'
+            f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>{more}"
+            '<p class="muted">A logistic regression trained on this data\'s own past quarters '
+            "(docs/forecasts.md, \"Who is at risk\"); the track record scores the last quarter "
+            "whose outcome is known with a model trained only on the quarters before it.</p>")
 
 
 def _teams_section(seen: Review) -> str:
@@ -760,6 +793,7 @@ earlier, to the same day for a period in progress (points for percentages).</p>
 {focus}
 {_drivers_section(seen)}
 {_attention_section(seen)}
+{_risk_section(seen)}
 {_teams_section(seen)}
 {others}
 <h2 id="charts">Every KPI</h2>

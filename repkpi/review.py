@@ -19,8 +19,15 @@ import pandas as pd
 
 from repkpi.attention import AttentionList, needs_attention, sla_options
 from repkpi.checks import findings
-from repkpi.errors import ColumnNotFoundError, MissingTableError, OptionError, RepkpiError
+from repkpi.errors import (
+    ColumnNotFoundError,
+    HistoryError,
+    MissingTableError,
+    OptionError,
+    RepkpiError,
+)
 from repkpi.explain import explain
+from repkpi.forecast.risk import risk
 from repkpi.goals import (
     DEFAULT_GOALS,
     Goal,
@@ -117,6 +124,10 @@ class Review:
         ``as_of`` (the next one when ``as_of`` ends a period):
         :func:`repkpi.whatif.what_it_takes`, which opens the report's "In
         progress" part.
+    risk : DataFrame or None
+        :func:`repkpi.forecast.risk` of the data (quarters), or None with
+        ``risk_reason`` (no accounts, or too little past to learn from).
+    risk_reason : str or None
     """
 
     period: pd.Period | None
@@ -140,6 +151,8 @@ class Review:
     coverage: list[str] = field(default_factory=list)
     findings: pd.DataFrame = field(default_factory=pd.DataFrame)
     takes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TAKES_COLUMNS))
+    risk: pd.DataFrame | None = None
+    risk_reason: str | None = None
 
     @property
     def plan_card(self) -> pd.DataFrame:
@@ -227,13 +240,24 @@ def review(data: CrmData, goals: Iterable[Goal] | None = None, *, freq: Freq = "
     if data.as_of is not None:
         say("Working out what each goal takes")
         seen.takes = what_it_takes(data, ordered, fiscal_year_start=fiscal)
+    say("Scoring the accounts' churn risk")
+    seen.risk, seen.risk_reason = _risk(data, fiscal)
     say("Listing what needs attention")
     seen.attention = needs_attention(data, end, limit=LISTED, fiscal_year_start=fiscal,
-                                     **sla_options(ordered)) if end is not None else {}
+                                     scores=seen.risk, **sla_options(ordered)) \
+        if end is not None else {}
     say("Breaking the goals down by team and rep")
     seen.teams = _teams(data, ordered, card, fiscal)
     seen.leaderboards = _leaderboards(data, end, fiscal, options)
     return seen
+
+
+def _risk(data: CrmData, fiscal: int) -> tuple[pd.DataFrame | None, str | None]:
+    """The accounts' churn risk over the next quarter, or why there is none."""
+    try:
+        return risk(data, fiscal_year_start=fiscal), None
+    except (MissingTableError, HistoryError) as exc:  # an absent column is a MissingTableError
+        return None, str(exc).splitlines()[0]
 
 
 def definitions(goals: Iterable[Goal]) -> dict[str, dict[str, object]]:
