@@ -365,7 +365,8 @@ def test_sections_come_in_the_order_a_manager_reads_them(report, request):
     written: Written = request.getfixturevalue(report)
     page = written.page
     ids = ["headline", "in-progress-line", "scorecard", "in-progress", "focus", "focus-table",
-           "drivers", "attention", "teams", "teams-table", "other-goals", "other-goals-table",
+           "drivers", "attention", "at-risk", "at-risk-table", "teams", "teams-table", "other-goals",
+           "other-goals-table",
            "charts", "quality", "quality-table"]
     nodes = {ident: page.by_id(ident) for ident in ids}
     assert [ident for ident, node in nodes.items() if node is None] == []
@@ -613,8 +614,10 @@ def test_drivers_of_each_missed_or_at_risk_goal_come_from_explain(sample_report)
 def test_attention_lists_count_what_needs_attention(sample_report):
     data, page = sample_report.data, sample_report.page
     lists = repkpi.needs_attention(data, "2026Q3", **sla_options(sample_report.goals))
-    assert list(lists) == ["churned", "open_sla_breaches", "renewals_due", "largest_open_deals"]
-    for key, listed in lists.items():
+    assert list(lists) == ["churned", "open_sla_breaches", "renewals_due", "largest_open_deals",
+                           "at_risk"]
+    assert page.by_id("attention-at_risk") is None  # the "At risk" section shows that one
+    for key, listed in list(lists.items())[:4]:
         table = page.by_id(f"attention-{key}")
         assert table is not None
         assert int(table.attrs["data-total"]) == listed.total
@@ -642,6 +645,24 @@ def test_attention_lists_count_what_needs_attention(sample_report):
     # Open deals: the sample's open deals.
     assert int(page.by_id("attention-largest_open_deals").attrs["data-total"]) == int(
         (data.deals["stage"] == "open").sum())
+
+
+def test_at_risk_section_lists_the_top_accounts_and_the_track_record(sample_report):
+    # forecast.md, "Who is at risk": the top accounts with their drivers, the total ARR at risk,
+    # and the backtest in one line.
+    from repkpi.forecast import risk
+    from repkpi.forecast.risk import backtest_line
+
+    page = sample_report.page
+    scores = risk(sample_report.data)
+    high = scores[scores["band"] == "high"]
+    rows = page.body_rows(page.by_id("at-risk-table"))
+    assert len(rows) == 10 < len(high)
+    assert [row.cells()[0].text for row in rows] == high["account_id"].head(10).tolist()
+    assert [row.cells()[-1].text for row in rows] == high["drivers"].head(10).tolist()
+    assert page.by_id("arr-at-risk").text == f"${scores['arr_at_risk'].sum():,.0f}"
+    assert page.by_id("risk-backtest").text == f"Track record: {backtest_line(scores)}."
+    assert backtest_line(scores).startswith("last quarter (2026 Q2), the 10% most at risk held ")
 
 
 def test_workbook_holds_each_attention_list_to_1000_rows(sample_report):
@@ -880,10 +901,12 @@ def test_workbook_sheets_and_number_formats(sample_report):
     # "Contracts due in 2026 Q4 not yet renewed" (40 characters), keeps its whole words.
     assert [listed.title for listed in lists.values()] == [
         "Accounts churned in 2026 Q3", "SLA breaches still open",
-        "Contracts due in 2026 Q4 not yet renewed", "Largest open deals"]
+        "Contracts due in 2026 Q4 not yet renewed", "Largest open deals",
+        "Accounts most at risk of churning"]
     assert book.sheetnames == ["scorecard", "in progress", "kpis", "attention",
                                "Accounts churned in 2026 Q3", "SLA breaches still open",
-                               "Contracts due in 2026 Q4 not…", "Largest open deals"]
+                               "Contracts due in 2026 Q4 not…", "Largest open deals",
+                               "Accounts most at risk of…"]
     assert [row[3] for row in book["attention"].iter_rows(min_row=2, values_only=True)] == \
         book.sheetnames[4:]
     # The scorecard sheet holds what scorecard.csv holds.
