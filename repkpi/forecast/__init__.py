@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from repkpi.forecast.renewals import renewals
-from repkpi.forecast.risk import risk
+from repkpi.forecast.risk import backtest_line, risk
 from repkpi.forecast.sbg import SbgFit, fit_sbg
 from repkpi.forecast.survival import survival
 
 __all__ = [
     "SbgFit",
+    "backtest_line",
     "fit_sbg",
     "renewals",
     "risk",
