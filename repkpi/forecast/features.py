@@ -50,6 +50,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "tenure_days": ("a customer for {years} years", "a customer for {years} years"),
     "arr": ("ARR {money}", "ARR {money}"),
     "days_to_contract_end": ("contract ends in {n} day", "contract ends in {n} days"),
+    "contract_ends_in_horizon": ("a contract ends within the horizon",
+                                 "a contract ends within the horizon"),
     "tickets_90d": ("{n} ticket in 90 days", "{n} tickets in 90 days"),
     "sla_breaches_90d": ("{n} SLA breach in 90 days", "{n} SLA breaches in 90 days"),
     "resolution_hours_90d": ("median resolution {n} hour in 90 days",

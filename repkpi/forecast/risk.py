@@ -142,6 +142,13 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
                        pd.DataFrame({"account_id": now["account_id"].to_numpy(), "day": scored_on})],
                       ignore_index=True)
     features = measure(tables, pairs)
+    if "days_to_contract_end" in features:  # a term ends inside the window: the only time to leave
+        until = (holding + horizon).end_time.normalize()
+        reach = np.concatenate([((rows["period"] + horizon).dt.end_time.dt.normalize()
+                                 - rows["day"]).dt.days.to_numpy(),
+                                np.full(len(now), (until - scored_on).days)])
+        features["contract_ends_in_horizon"] = (features["days_to_contract_end"].to_numpy()
+                                                <= reach).astype(np.float64)
     past, present = features.iloc[:len(rows)], features.iloc[len(rows):]
     label = rows["churned"].to_numpy()
     train = (rows["period"] <= last_labelled - horizon).to_numpy()
@@ -249,7 +256,7 @@ def _fit(features: pd.DataFrame, label: np.ndarray) -> Any:
             "horizon, gives both outcomes to learn from.")
     model = Pipeline([("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
                       ("scale", StandardScaler()),
-                      ("fit", LogisticRegression(C=1.0, max_iter=1000))])
+                      ("fit", LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200))])
     return model.fit(features, label)
 
 
@@ -327,11 +334,14 @@ def _scores(now: pd.DataFrame, features: pd.DataFrame, probability: np.ndarray,
 
 
 def _drivers(features: pd.DataFrame, model: Any) -> np.ndarray:
-    """Each row's three features that raise its risk most (coefficient x standardised value > 0)."""
+    """Each row's three features that raise its risk most (coefficient x standardised value > 0).
+
+    A missing value (no CSAT answer yet) is set to the training mean: it is no reason either way.
+    """
     standard = model[:-1].transform(features)
-    weight = standard * model[-1].coef_[0]
-    names = np.asarray(features.columns)
     values = features.to_numpy(dtype=np.float64)
+    weight = np.where(np.isnan(values), 0.0, standard * model[-1].coef_[0])  # unknown: no reason
+    names = np.asarray(features.columns)
     strongest = np.argsort(-weight, axis=1, kind="stable")[:, :3]
     rows = np.arange(len(features))[:, None]
     raising = weight[rows, strongest] > 0
