@@ -10,7 +10,7 @@ lacks drops its features. Events are sorted once by (account, time); a
 count in a window, a running sum or the last answer before a day is then a
 :func:`numpy.searchsorted` for all pairs together. Only the median
 resolution time, which no running sum gives, steps through the distinct
-scoring days (each step one groupby).
+scoring days' windows, stacked for one groupby.
 
 Examples
 --------
@@ -315,16 +315,18 @@ def _tickets(tickets: pd.DataFrame, index: pd.Index, owner: np.ndarray,
         out["sla_breaches_90d"] = _Events.of(np.where(missed, who, -1),
                                              deadline).within(owner, close, _WINDOW)
     done = (who >= 0) & (resolved != NAT)
-    hours_taken = pd.DataFrame({"owner": who[done], "at": resolved[done],
-                                "hours": (resolved[done] - opened[done]) / 3600})
-    hours_taken = hours_taken.sort_values("at", kind="stable")
-    at = hours_taken["at"].to_numpy()
-    median = np.full(len(owner), np.nan)
-    for day in np.unique(close):  # one groupby per scoring day, over the tickets of its window
-        rows = hours_taken.iloc[np.searchsorted(at, day - _WINDOW, side="right"):
-                                np.searchsorted(at, day, side="right")]
-        found = rows.groupby("owner")["hours"].median()
-        these = np.flatnonzero(close == day)
-        median[these] = found.reindex(owner[these]).to_numpy(dtype=np.float64)
+    order = np.argsort(resolved[done], kind="stable")
+    at, by = resolved[done][order], who[done][order]
+    hours = ((resolved[done] - opened[done]) / 3600)[order]
+    # Each scoring day's window of resolved tickets, all windows stacked, then one groupby by
+    # (day, account): a ticket sits in as many windows as hold it (one or two for quarters).
+    days, day_of_pair = np.unique(close, return_inverse=True)
+    begin = np.searchsorted(at, days - _WINDOW, side="right")
+    many = np.searchsorted(at, days, side="right") - begin
+    row = np.repeat(begin - np.cumsum(many) + many, many) + np.arange(many.sum())
+    accounts = len(index) + 1
+    key = np.repeat(np.arange(len(days)), many) * accounts + by[row]
+    found = pd.Series(hours[row]).groupby(key).median()
+    median = found.reindex(day_of_pair * accounts + owner).to_numpy(dtype=np.float64)
     out["resolution_hours_90d"] = median
     return out

@@ -83,7 +83,8 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     rows: each account active at the close of a period ``t`` with
     ``(t + horizon).last <= S``, its features measured at ``t.last`` and
     its label ``churned_on`` in ``(t.last, (t + horizon).last]``; beyond
-    :data:`MAX_TRAINING_ROWS` they are sampled. The model: missing values
+    :data:`MAX_TRAINING_ROWS` they are sampled (with a fixed seed), and the
+    backtest's model fits the sampled rows of its periods. The model: missing values
     set to the training mean, features standardised, an L2-regularised
     logistic regression (``C=1``). A driver's weight is its coefficient x
     the account's standardised value; only those above 0 raise the risk.
@@ -133,10 +134,8 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     periods = pd.period_range(calendar.holding(first), last_labelled, freq=calendar.pfreq)
     rows = training_rows(accounts, periods, horizon)
     available = len(rows)
-    sampled = rows[rows["period"] != last_labelled]
-    if len(sampled) > MAX_TRAINING_ROWS:
-        sampled = sampled.sample(MAX_TRAINING_ROWS, random_state=0).sort_index()
-    rows = pd.concat([sampled, rows[rows["period"] == last_labelled]])
+    fitted = rows.sample(MAX_TRAINING_ROWS, random_state=0) if available > MAX_TRAINING_ROWS else rows
+    rows = rows[rows.index.isin(fitted.index) | (rows["period"] == last_labelled)]  # + t*'s all
     now = _active(accounts, scored_on)
     pairs = pd.concat([rows[["account_id", "day"]],
                        pd.DataFrame({"account_id": now["account_id"].to_numpy(), "day": scored_on})],
@@ -151,9 +150,10 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
                                                 <= reach).astype(np.float64)
     past, present = features.iloc[:len(rows)], features.iloc[len(rows):]
     label = rows["churned"].to_numpy()
-    train = (rows["period"] <= last_labelled - horizon).to_numpy()
+    in_fit = rows.index.isin(fitted.index)
+    train = in_fit & (rows["period"] <= last_labelled - horizon).to_numpy()
     scored = (rows["period"] == last_labelled).to_numpy()
-    model = _fit(past, label)
+    model = _fit(past[in_fit], label[in_fit])
     backtest = _backtest(past, label, train, scored, last_labelled)
     backtest["training_periods"] = (periods[0], last_labelled - horizon)
     probability = model.predict_proba(present)[:, 1]
@@ -162,7 +162,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
         "scored_on": scored_on, "until": (holding + horizon).end_time.normalize(),
         "horizon": horizon, "freq": freq, "features": list(features.columns),
         "coefficients": pd.Series(model[-1].coef_[0], index=features.columns),
-        "training_periods": (periods[0], last_labelled), "training_rows": len(rows),
+        "training_periods": (periods[0], last_labelled), "training_rows": int(in_fit.sum()),
         "training_rows_available": available, "backtest": backtest})
     return out
 
@@ -345,10 +345,16 @@ def _drivers(features: pd.DataFrame, model: Any) -> np.ndarray:
     strongest = np.argsort(-weight, axis=1, kind="stable")[:, :3]
     rows = np.arange(len(features))[:, None]
     raising = weight[rows, strongest] > 0
-    # words for the (at most 3 x accounts) features picked: one short list comprehension per cell
+    words = np.full(strongest.shape, "", dtype=object)
     picked = pd.DataFrame({"feature": names[strongest][raising],
-                           "value": values[rows, strongest][raising],
-                           "row": np.broadcast_to(rows, strongest.shape)[raising]})
-    picked["words"] = [describe(f, v) for f, v in zip(picked["feature"], picked["value"], strict=True)]
-    joined = picked.groupby("row", sort=True)["words"].agg("; ".join)
-    return joined.reindex(np.arange(len(features)), fill_value="").to_numpy(dtype=object)
+                           "value": values[rows, strongest][raising]})
+    # each distinct (feature, value) put in words once
+    distinct = picked.drop_duplicates()
+    said = pd.Series([describe(f, v) for f, v in zip(distinct["feature"], distinct["value"],
+                                                      strict=True)],
+                     index=pd.MultiIndex.from_frame(distinct))
+    words[raising] = said.reindex(pd.MultiIndex.from_frame(picked)).to_numpy(dtype=object)
+    joined = pd.Series(words[:, 0], dtype="str")
+    for k in (1, 2):  # the second and third driver, where there is one
+        joined = joined.str.cat(pd.Series(words[:, k], dtype="str"), sep="; ").str.rstrip("; ")
+    return joined.to_numpy(dtype=object)

@@ -240,3 +240,28 @@ def test_errors() -> None:
     nobody = data.accounts.assign(churned_on=pd.NaT)
     with pytest.raises(RepkpiError, match="training rows that all stayed"):
         risk(CrmData(accounts=nobody))
+
+
+def test_dask_data_gives_the_same_scores() -> None:
+    pytest.importorskip("dask.dataframe")
+    on_dask = repkpi.load(repkpi.sample_path(), engine="dask")
+    found, expected = risk(on_dask), risk(repkpi.load_sample())
+    pd.testing.assert_frame_equal(found, expected)
+    assert found.attrs["backtest"]["auc"] == expected.attrs["backtest"]["auc"]
+
+
+def test_training_rows_beyond_the_limit_are_sampled(monkeypatch) -> None:
+    import importlib
+
+    module = importlib.import_module("repkpi.forecast.risk")  # the module, not the function
+    data = repkpi.load_sample()
+    whole = risk(data)
+    monkeypatch.setattr(module, "MAX_TRAINING_ROWS", 3000)
+    sampled = risk(data)
+    assert sampled.attrs["training_rows_available"] == whole.attrs["training_rows_available"] > 3000
+    assert sampled.attrs["training_rows"] == 3000
+    # the backtest fits the sampled rows of its own periods, and scores every row of t*
+    test = sampled.attrs["backtest"]
+    assert test["training_rows"] < 3000
+    assert test["rows"] == whole.attrs["backtest"]["rows"]
+    assert sampled["account_id"].sort_values().tolist() == whole["account_id"].sort_values().tolist()
