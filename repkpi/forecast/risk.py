@@ -19,7 +19,8 @@ from repkpi.forecast.features import describe, gather, measure
 from repkpi.kpis.registry import refuse_absent, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike, period_label
 
-__all__ = ["MAX_TRAINING_ROWS", "backtest_line", "risk"]
+__all__ = ["MAX_TRAINING_ROWS", "backtest_line", "backtest_rows", "evaluate", "risk",
+           "training_rows"]
 
 MAX_TRAINING_ROWS = 100_000
 """Training rows beyond this many are sampled (with a fixed seed) before their features are measured."""
@@ -151,8 +152,8 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     past, present = features.iloc[:len(rows)], features.iloc[len(rows):]
     label = rows["churned"].to_numpy()
     in_fit = rows.index.isin(fitted.index)
-    train = in_fit & (rows["period"] <= last_labelled - horizon).to_numpy()
-    scored = (rows["period"] == last_labelled).to_numpy()
+    before, scored = backtest_rows(rows["period"], last_labelled, horizon)
+    train = before & in_fit
     model = _fit(past[in_fit], label[in_fit])
     backtest = _backtest(past, label, train, scored, last_labelled)
     backtest["training_periods"] = (periods[0], last_labelled - horizon)
@@ -198,6 +199,23 @@ def training_rows(accounts: pd.DataFrame, periods: pd.PeriodIndex, horizon: int)
     label = churned[account] <= ends.to_numpy()[k]  # NaT compares False: never churned
     return pd.DataFrame({"account_id": accounts["account_id"].to_numpy()[account],
                          "period": periods[k], "day": days[k], "churned": label})
+
+
+def backtest_rows(period: pd.Series, last: pd.Period, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows the backtest fits on, and the rows it scores: of ``period``, by row.
+
+    It scores the rows of ``last`` (t*), the last period whose horizon has
+    passed, and trains on the periods t <= t* - horizon: their label windows
+    (t.last, (t + horizon).last] end by t*.last, where the scored one begins.
+
+    Examples
+    --------
+    >>> period = pd.Series(pd.period_range("2025Q1", "2025Q4", freq="Q"))
+    >>> train, scored = backtest_rows(period, pd.Period("2025Q4", "Q"), horizon=2)
+    >>> train.tolist(), scored.tolist()
+    ([True, True, False, False], [False, False, False, True])
+    """
+    return (period <= last - horizon).to_numpy(), (period == last).to_numpy()
 
 
 def backtest_line(scores: pd.DataFrame) -> str:

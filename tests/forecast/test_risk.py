@@ -11,7 +11,7 @@ from repkpi import CrmData
 from repkpi.errors import AbsentColumnError, MissingTableError, OptionError, RepkpiError
 from repkpi.forecast import risk
 from repkpi.forecast.features import gather, measure
-from repkpi.forecast.risk import evaluate, training_rows
+from repkpi.forecast.risk import backtest_rows, evaluate, training_rows
 
 
 def _tiny() -> CrmData:
@@ -120,6 +120,28 @@ def test_training_rows_and_labels_with_horizon_two() -> None:
     assert rows["account_id"].tolist() == ["A1", "A2", "A1", "A2"]
     assert rows["churned"].tolist() == [False, True, False, True]
     assert rows["day"].tolist() == [pd.Timestamp("2024-03-31")] * 2 + [pd.Timestamp("2024-06-30")] * 2
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 3])
+def test_no_backtest_training_label_window_overlaps_the_scored_one(horizon: int) -> None:
+    # The rows themselves: every training row's label window (t.last, (t + h).last] ends on or
+    # before t*.last, where the scored window (t*.last, (t* + h).last] begins; and the periods
+    # just allowed (t = t* - h) are kept, so nothing more is left out than the rule says.
+    accounts = repkpi.load_sample().accounts
+    periods = pd.period_range("2022Q1", "2026Q1", freq="Q")
+    last = periods[-1]
+    rows = training_rows(accounts, periods, horizon)
+    train, scored = backtest_rows(rows["period"], last, horizon)
+    windows_end = (rows["period"][train] + horizon).dt.end_time.dt.normalize()
+    assert windows_end.max() == last.end_time.normalize()  # t* - h's window ends at t*.last
+    assert (rows["period"][train] <= last - horizon).all()
+    assert rows["period"][scored].eq(last).all()
+    assert scored.sum() == rows["period"].eq(last).sum() > 0
+    assert not (train & scored).any()
+    # and the labels of the training rows: churned_on inside their own window only
+    churned = rows[train].merge(accounts[["account_id", "churned_on"]], on="account_id")
+    inside = (churned["churned_on"] > churned["day"]) & (churned["churned_on"] <= windows_end.to_numpy())
+    assert churned["churned"].tolist() == inside.tolist()
 
 
 @pytest.mark.parametrize(("as_of", "horizon", "scored", "trained_to"), [
