@@ -17,6 +17,7 @@ __all__ = [
     "DataValidationError",
     "FitError",
     "GoalsError",
+    "HistoryError",
     "MissingColumnError",
     "MissingTableError",
     "OptionError",
