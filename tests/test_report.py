@@ -662,7 +662,7 @@ def test_at_risk_section_lists_the_top_accounts_and_the_track_record(sample_repo
     assert [row.cells()[-1].text for row in rows] == high["drivers"].head(10).tolist()
     assert page.by_id("arr-at-risk").text == f"${scores['arr_at_risk'].sum():,.0f}"
     assert page.by_id("risk-backtest").text == f"Track record: {backtest_line(scores)}."
-    assert backtest_line(scores).startswith("last quarter (2026 Q2), the 10% most at risk held ")
+    assert backtest_line(scores).startswith("last quarter (2026 Q3), the 10% most at risk held ")
 
 
 def test_workbook_holds_each_attention_list_to_1000_rows(sample_report):

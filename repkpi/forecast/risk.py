@@ -221,23 +221,34 @@ def backtest_rows(period: pd.Series, last: pd.Period, horizon: int) -> tuple[np.
 def backtest_line(scores: pd.DataFrame) -> str:
     """The backtest in one line: "last quarter, the 10% most at risk held 46% of the churns; AUC 0.81".
 
+    The period named is the one whose churns were caught: the window after
+    the backtest's scored period ``t*``.
+
     Examples
     --------
     >>> frame = pd.DataFrame()
-    >>> frame.attrs.update(freq="Q", backtest={"capture": 0.456, "auc": 0.8123, "churns": 13,
-    ...                    "period": pd.Period("2026Q2", "Q")})
+    >>> frame.attrs.update(freq="Q", horizon=1, backtest={"capture": 0.456, "auc": 0.8123,
+    ...                    "churns": 13, "period": pd.Period("2026Q2", "Q")})
     >>> backtest_line(frame)
-    'last quarter (2026 Q2), the 10% most at risk held 46% of the churns; AUC 0.81'
+    'last quarter (2026 Q3), the 10% most at risk held 46% of the churns; AUC 0.81'
+    >>> frame.attrs.update(horizon=2, backtest={**frame.attrs["backtest"],
+    ...                                         "period": pd.Period("2026Q1", "Q")})
+    >>> backtest_line(frame)
+    'the 2 quarters 2026 Q2 to 2026 Q3 (scored at the end of 2026 Q1), the 10% most at risk held 46% ...'
     """
     test = scores.attrs["backtest"]
     if test.get("reason"):
         return f"no backtest: {test['reason']}"
     unit = {"M": "month", "Q": "quarter", "Y": "year"}[scores.attrs["freq"]]
+    horizon = scores.attrs.get("horizon", 1)
+    first, last = test["period"] + 1, test["period"] + horizon
+    when = (f"last {unit} ({period_label(last)})" if horizon == 1 else
+            f"the {horizon} {unit}s {period_label(first)} to {period_label(last)} (scored at the "
+            f"end of {period_label(test['period'])})")
     if not test["churns"]:
-        return f"last {unit} ({period_label(test['period'])}) had no churn to catch"
+        return f"{when} had no churn to catch"
     auc = "NA" if pd.isna(test["auc"]) else f"{test['auc']:.2f}"
-    return (f"last {unit} ({period_label(test['period'])}), the 10% most at risk held "
-            f"{test['capture']:.0%} of the churns; AUC {auc}")
+    return f"{when}, the 10% most at risk held {test['capture']:.0%} of the churns; AUC {auc}"
 
 
 def _scoring_date(data: Any, period: PeriodLike | None, calendar: Calendar) -> pd.Timestamp:
