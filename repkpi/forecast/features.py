@@ -14,12 +14,15 @@ scoring days' windows, stacked for one groupby.
 
 Examples
 --------
->>> import repkpi
->>> data = repkpi.load_sample()
->>> pairs = pd.DataFrame({"account_id": ["A000002"], "day": [pd.Timestamp("2024-06-30")]})
->>> table = measure(gather(data), pairs)
->>> int(table.loc[0, "tenure_days"])   # a customer since 3 January 2022
-909
+>>> from repkpi import CrmData
+>>> data = CrmData(accounts=pd.DataFrame({"account_id": ["A1"], "customer_since": ["2022-01-03"]}),
+...                activities=pd.DataFrame({"activity_id": ["E1", "E2"], "account_id": ["A1", "A1"],
+...                                         "occurred_on": ["2024-03-01", "2024-06-30"]}))
+>>> pairs = pd.DataFrame({"account_id": ["A1", "A1"], "day": pd.to_datetime(["2024-06-29", "2024-06-30"])})
+>>> measure(gather(data), pairs)[["tenure_days", "activities_90d", "days_since_activity"]]
+   tenure_days  activities_90d  days_since_activity
+0        908.0             0.0                120.0
+1        909.0             1.0                  0.0
 """
 
 from __future__ import annotations
