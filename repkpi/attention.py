@@ -242,7 +242,7 @@ def needs_attention(data: CrmData, period: PeriodLike | None = None, *, freq: Fr
              "renewals_due": lambda: _renewals(data, reviewed + 1, fiscal),
              "open_sla_breaches": lambda: _open_breaches(data, hours, clock, calendar, pause),
              "largest_open_deals": lambda: _open_deals(data),
-             "at_risk": lambda: _at_risk(data, scores)}
+             "at_risk": lambda: _at_risk(data, scores, fiscal)}
     for key, make in makers.items():
         if key not in reasons:
             try:
@@ -390,10 +390,10 @@ def _open_deals(data: Any) -> pd.DataFrame:
                             na_position="last", kind="stable")
 
 
-def _at_risk(data: Any, scores: pd.DataFrame | None) -> pd.DataFrame:
-    """The ``high`` band of the accounts' churn risk, most at risk first."""
+def _at_risk(data: Any, scores: pd.DataFrame | None, fiscal: int) -> pd.DataFrame:
+    """The ``high`` band of the accounts' churn risk (quarters of the fiscal year), most at risk first."""
     if scores is None:
-        scores = risk(data)
+        scores = risk(data, fiscal_year_start=fiscal)
     return scores.loc[scores["band"] == "high",
                       ["account_id", "rep_id", "probability", "arr", "arr_at_risk", "drivers"]]
 
