@@ -7,10 +7,10 @@ that evening would give. Windows are the 90 (or 365) days ending with ``s``.
 
 Every feature is read from one table, and a table (or a column) the data
 lacks drops its features. Events are sorted once by (account, time); a
-count in a window, a running sum or the last answer before a day is then a
-:func:`numpy.searchsorted` for all pairs together. Only the median
-resolution time, which no running sum gives, steps through the distinct
-scoring days' windows, stacked for one groupby.
+count in a window or the last answer before a day is then a
+:func:`numpy.searchsorted` for all pairs together. The median resolution
+time, which no search gives, is one groupby over the windows of every
+scoring day, stacked.
 
 Examples
 --------
@@ -139,29 +139,24 @@ def gather(data: Any) -> dict[str, pd.DataFrame]:
 
 @dataclass(frozen=True)
 class _Events:
-    """Events of the accounts, sorted by (account, time), with running sums per account.
+    """Events of the accounts, sorted by (account, time), with the values they carry.
 
     ``key`` = account x ``_SPAN`` + seconds since ``_ORIGIN``: one sorted array
     that :func:`numpy.searchsorted` reads for all (account, time) pairs at once.
     """
 
     key: np.ndarray
-    sums: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
 
     @classmethod
     def of(cls, owner: np.ndarray, seconds: np.ndarray,
-           weights: Mapping[str, np.ndarray] | None = None,
            values: Mapping[str, np.ndarray] | None = None) -> _Events:
         keep = (owner >= 0) & (seconds != NAT)
         key = owner[keep] * _SPAN + np.clip(seconds[keep] - _ORIGIN, 0, _SPAN - 2)
         order = np.argsort(key, kind="stable")
-        sums = {name: np.concatenate([[0.0], np.cumsum(np.asarray(w, dtype=np.float64)[keep][order])])
-                for name, w in (weights or {}).items()}
-        sums["count"] = np.arange(len(order) + 1, dtype=np.float64)
         kept = {name: np.asarray(v, dtype=np.float64)[keep][order]
                 for name, v in (values or {}).items()}
-        return cls(key[order], sums, kept)
+        return cls(key[order], kept)
 
     def _upto(self, owner: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of each account's first event and just past its last event at or before ``seconds``."""
@@ -170,12 +165,11 @@ class _Events:
         past = np.searchsorted(self.key, owner * _SPAN + offset, side="right")
         return first, past
 
-    def within(self, owner: np.ndarray, seconds: np.ndarray, window: int,
-               name: str = "count") -> np.ndarray:
-        """The sum of ``name`` over the events in (``seconds`` - ``window``, ``seconds``]."""
+    def within(self, owner: np.ndarray, seconds: np.ndarray, window: int) -> np.ndarray:
+        """How many of each account's events lie in (``seconds`` - ``window``, ``seconds``]."""
         _, past = self._upto(owner, seconds)
         _, before = self._upto(owner, seconds - window)
-        return self.sums[name][past] - self.sums[name][before]
+        return (past - before).astype(np.float64)
 
     def last(self, owner: np.ndarray, seconds: np.ndarray, back: int = 0) -> np.ndarray:
         """Index of each account's last event at or before ``seconds``; -1 if none.
@@ -187,7 +181,7 @@ class _Events:
         return np.where(at >= first, at, -1)
 
     def value(self, name: str, at: np.ndarray) -> np.ndarray:
-        """The value ``name`` of the events at ``at`` (NaN where -1)."""
+        """The value ``name`` of the events at ``at`` (NaN where -1); ``"time"``: their seconds."""
         if not len(self.key):
             return np.full(len(at), np.nan)
         return np.where(at >= 0, self.values[name][np.maximum(at, 0)] if name in self.values
