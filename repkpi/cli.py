@@ -636,10 +636,7 @@ def _risk(args: argparse.Namespace, out: Console) -> int:
     """Print the accounts most at risk and the backtest; ``--out`` writes every account's score."""
     from repkpi.forecast.risk import backtest_line, risk
 
-    if args.out and args.out.suffix.lower() not in _WRITERS:
-        raise OptionError(f"--out must end in .csv or .xlsx, got {args.out.name!r}.")
-    if args.out and args.out.suffix.lower() == ".xlsx":
-        require_openpyxl()
+    _check_out_file(args.out)
     with out.status(Text(f"Loading {args.data_dir} ...")):
         data = _load(args, args.errors)
     try:
@@ -653,7 +650,7 @@ def _risk(args: argparse.Namespace, out: Console) -> int:
         return EXIT_INVALID
     until = scores.attrs["until"]
     out.print(f"{len(scores):,} active account(s) scored on {scores.attrs['scored_on']:%Y-%m-%d}, "
-              f"churn by {until:%Y-%m-%d}; ARR at risk {scores['arr_at_risk'].sum():,.0f}",
+              f"churn by {until:%Y-%m-%d}; ARR at risk {_figure(scores['arr_at_risk'].sum(), 'money')}",
               markup=False)
     out.print(f"Backtest: {backtest_line(scores)}", markup=False)
     if args.out:
@@ -661,8 +658,10 @@ def _risk(args: argparse.Namespace, out: Console) -> int:
         out.print(f"{len(scores):,} account(s) written to {args.out}", markup=False)
         return EXIT_OK
     if len(scores):
-        shown = scores.head(_SHOWN).assign(probability=scores["probability"].head(_SHOWN).map(
-            "{:.0%}".format))
+        top = scores.head(_SHOWN)
+        shown = top.assign(probability=top["probability"].map("{:.0%}".format),
+                           arr=[_figure(v, "money") for v in top["arr"]],
+                           arr_at_risk=[_figure(v, "money") for v in top["arr_at_risk"]])
         table = _rows_table(shown[["account_id", "account_name", "probability", "band", "arr",
                                    "arr_at_risk", "drivers"]])
         width = Measurement.get(out, out.options.update(width=100_000), table).maximum

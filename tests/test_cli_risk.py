@@ -40,7 +40,7 @@ def test_out_csv_holds_every_score(scores, tmp_path, capsys):
     pd.testing.assert_frame_equal(pd.read_csv(out), want)
     printed = one_line(capsys.readouterr().out)
     assert f"Backtest: {backtest_line(scores)}" in printed
-    assert f"ARR at risk {scores['arr_at_risk'].sum():,.0f}" in printed
+    assert f"ARR at risk ${scores['arr_at_risk'].sum():,.0f}" in printed
 
 
 def test_printed_top_accounts(scores, capsys):
@@ -49,6 +49,7 @@ def test_printed_top_accounts(scores, capsys):
     first = scores.iloc[0]
     assert first["account_id"] in printed
     assert f"{first['probability']:.0%}" in printed
+    assert f"${first['arr']:,.0f}" in printed  # money reads as money, as in every other table
     shown = 50  # as repkpi detail prints
     assert scores.iloc[shown - 1]["account_id"] in printed
     assert scores.iloc[shown]["account_id"] not in printed.split("... and")[0]
