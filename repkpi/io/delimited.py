@@ -340,13 +340,16 @@ def _read(handle: pyarrow.NativeFile, name: str, header: list[str], delimiter: s
         return pd.DataFrame({column: pd.Series(dtype="str") for column in named})
     blanks = [f"<unnamed {i + 1}>" for i in range(width, len(header))]
     names = [*named, *blanks]
-    bad: list[tuple[int | None, int, int, str]] = []
+    Bad = list[tuple[int | None, int, int, str]]
 
-    def skip(row: pacsv.InvalidRow) -> str:
-        bad.append((row.number, row.actual_columns, row.expected_columns, row.text))
-        return "skip"
+    def read(threads: bool, block: int | None = None) -> tuple[pyarrow.Table, Bad]:
+        # Each attempt keeps its own list: a failed threaded read may still report rows.
+        found: Bad = []
 
-    def read(threads: bool, block: int | None = None) -> pyarrow.Table:
+        def skip(row: pacsv.InvalidRow) -> str:
+            found.append((row.number, row.actual_columns, row.expected_columns, row.text))
+            return "skip"
+
         handle.seek(0)
         try:
             return pacsv.read_csv(
@@ -361,24 +364,22 @@ def _read(handle: pyarrow.NativeFile, name: str, header: list[str], delimiter: s
                                                  invalid_row_handler=skip),
                 convert_options=pacsv.ConvertOptions(
                     column_types=dict.fromkeys(names, pyarrow.large_string()),
-                    null_values=["", *EMPTY_TOKENS], strings_can_be_null=True))
+                    null_values=["", *EMPTY_TOKENS], strings_can_be_null=True)), found
         except pyarrow.ArrowInvalid as exc:
             # A row longer than a block (a long note): one block as long as the file holds it.
             if block is not None or "straddl" not in str(exc):
                 raise
-            bad.clear()
             return read(threads, min(handle.size() + 1, _LONGEST_BLOCK))
 
     try:
         try:
-            table = read(True)
+            table, bad = read(True)
         except pyarrow.ArrowInvalid as exc:
             if "UTF8" in str(exc):
                 raise
-            bad.append((None, 0, 0, ""))  # a quoted line end split the file: read again
+            bad = [(None, 0, 0, "")]  # a quoted line end split the file: read again
         if bad:  # line numbers are known to a single-threaded read only
-            bad.clear()
-            table = read(False)
+            table, bad = read(False)
     except pyarrow.ArrowInvalid as exc:
         # A malformed line that is not UTF-8 either fails as a parse error: look at the text.
         if "UTF8" in str(exc) or not _is_utf8(_whole(handle)):
