@@ -58,8 +58,9 @@ registers :data:`EXECUTORS`: :class:`DaskExecutor` for
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import dask
@@ -608,6 +609,34 @@ class DaskExecutor:
         (found,) = dask.compute(dict(wanted), scheduler=data.client)
         return {key: _plain(value) if isinstance(value, pd.DataFrame) else value
                 for key, value in found.items()}
+
+    def by_account(self, data: Any, tables: Mapping[str, Any], rows: pd.DataFrame,
+                   function: Callable[[dict[str, pd.DataFrame], pd.DataFrame], pd.DataFrame],
+                   ) -> list[pd.DataFrame]:
+        """``function`` on ``n`` buckets of accounts, on the workers; only its results come back.
+
+        The tables with ``account_id`` are split by a hash of it into ``n``
+        buckets (``n``: their most partitions), bucket ``i`` of each together
+        in one task with the bucket's ``rows``; the others (the reps) are
+        read whole once and shared by every task.
+        """
+        keyed = [t for t, frame in tables.items() if "account_id" in frame.columns]
+        n = max(tables[t].npartitions for t in keyed)
+        units = _aligned(SimpleNamespace(**tables), keyed, n)
+        whole = {t: dask.delayed(_concat)(frame.to_delayed())
+                 for t, frame in tables.items() if t not in keyed}
+        split = _bucketed(rows, n)
+        parts = [dask.delayed(_by_account)({**unit, **whole}, split[i], function)
+                 for i, unit in enumerate(units)]
+        (found,) = dask.compute(parts, scheduler=data.client)
+        return found
+
+
+def _by_account(tables: dict[str, pd.DataFrame], rows: pd.DataFrame,
+                function: Callable[[dict[str, pd.DataFrame], pd.DataFrame], pd.DataFrame],
+                ) -> pd.DataFrame:
+    """One bucket's result: ``function`` on its tables (pandas' ``str`` text) and its rows."""
+    return function({t: _plain(frame) for t, frame in tables.items()}, rows)
 
 
 EXECUTORS: dict[type, Executor] = {DaskCrmData: SharedExecutor(DaskExecutor())}

@@ -38,7 +38,7 @@ from repkpi.kpis.registry import executor_for
 from repkpi.kpis.service import DEFAULT_SLA_HOURS
 from repkpi.periods import NAT, day_numbers, micros
 
-__all__ = ["WORDS", "describe", "gather", "measure"]
+__all__ = ["WORDS", "describe", "gather", "measure", "measure_on", "selected"]
 
 _SECOND = 1_000_000  # microseconds
 _DAY = 86_400  # seconds
@@ -116,6 +116,11 @@ def gather(data: Any) -> dict[str, pd.DataFrame]:
 
     On Dask the columns are selected on the workers, then gathered in one pass.
     """
+    return executor_for(data).gather(data, selected(data))
+
+
+def selected(data: Any) -> dict[str, Any]:
+    """The few columns the features read, of the tables the data has, in the data's own frames."""
     absent = getattr(data, "absent", None) or {}
     wanted: dict[str, Any] = {}
     accounts = ["account_id", "customer_since", "churned_on",
@@ -134,7 +139,32 @@ def gather(data: Any) -> dict[str, pd.DataFrame]:
         if key in absent.get(table, ()):  # tickets without accounts: nobody's
             continue
         wanted[table] = frame[[key, *sorted(usable)]]
-    return executor_for(data).gather(data, wanted)
+    return wanted
+
+
+def measure_on(data: Any, pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`measure` where the data lives: on Dask, each bucket of accounts on a worker.
+
+    The tables are split by account (the reps whole), each bucket's pairs
+    measured beside its rows, and only the feature matrix (pairs x features)
+    is gathered. A bucket lists the segments of its own accounts: a segment
+    none of them is in is 0.0 for them, as :func:`measure` gives it.
+
+    Examples
+    --------
+    >>> import repkpi
+    >>> data = repkpi.load_sample()
+    >>> pairs = pd.DataFrame({"account_id": data.accounts["account_id"][:3], "day": data.as_of})
+    >>> measure_on(data, pairs).equals(measure(gather(data), pairs))
+    True
+    """
+    parts = executor_for(data).by_account(data, selected(data), pairs, measure)
+    if len(parts) == 1:
+        return parts[0]
+    found = pd.concat(parts)
+    segments = sorted(c for c in found.columns if c.startswith("segment="))
+    columns = [*(c for c in parts[0].columns if not c.startswith("segment=")), *segments]
+    return found.reindex(index=pairs.index, columns=columns).fillna(dict.fromkeys(segments, 0.0))
 
 
 @dataclass(frozen=True)

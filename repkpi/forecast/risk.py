@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from repkpi.errors import HistoryError, MissingTableError, OptionError
-from repkpi.forecast.features import describe, gather, measure
-from repkpi.kpis.registry import refuse_absent, refuse_after_as_of
+from repkpi.forecast.features import describe, measure_on, selected
+from repkpi.kpis.registry import executor_for, refuse_absent, refuse_after_as_of
 from repkpi.periods import Calendar, Freq, PeriodLike, period_label
 
 __all__ = ["MAX_TRAINING_ROWS", "backtest_line", "backtest_rows", "evaluate", "risk",
@@ -36,7 +36,9 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     Parameters
     ----------
     data : CrmData
-        Loaded data, or Dask data (the features' few columns are gathered).
+        Loaded data, or Dask data (the features are measured on the workers,
+        each bucket of accounts apart; the client gathers the accounts' few
+        columns and the feature matrix).
         Needs accounts with ``customer_since`` and ``churned_on``; every
         other table adds its features.
     horizon : int
@@ -124,8 +126,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     scored_on = _scoring_date(data, period, calendar)
     holding = calendar.holding(scored_on)
     last_labelled = (holding if scored_on == holding.end_time.normalize() else holding - 1) - horizon
-    tables = gather(data)
-    accounts = tables["accounts"]
+    accounts = executor_for(data).gather(data, {"accounts": selected(data)["accounts"]})["accounts"]
     first = accounts["customer_since"].min()
     if pd.isna(first) or calendar.holding(first) > last_labelled:
         raise HistoryError(
@@ -141,7 +142,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     pairs = pd.concat([rows[["account_id", "day"]],
                        pd.DataFrame({"account_id": now["account_id"].to_numpy(), "day": scored_on})],
                       ignore_index=True)
-    features = measure(tables, pairs)
+    features = measure_on(data, pairs)
     if "days_to_contract_end" in features:  # a term ends inside the window: the only time to leave
         until = (holding + horizon).end_time.normalize()
         reach = np.concatenate([((rows["period"] + horizon).dt.end_time.dt.normalize()

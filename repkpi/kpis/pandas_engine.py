@@ -16,7 +16,7 @@ additive arrays that the Dask executor sums over the units before dividing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,6 +343,12 @@ class PandasExecutor:
     def gather(self, data: CrmData, wanted: Mapping[str, Any]) -> dict[str, Any]:
         """``wanted`` as it is: pandas data is in memory already."""
         return dict(wanted)
+
+    def by_account(self, data: CrmData, tables: Mapping[str, Any], rows: pd.DataFrame,
+                   function: Callable[[dict[str, pd.DataFrame], pd.DataFrame], pd.DataFrame],
+                   ) -> list[pd.DataFrame]:
+        """One part: every account, ``function`` on the tables as they are."""
+        return [function(dict(tables), rows)]
 
 
 EXECUTORS: dict[type, Executor] = {CrmData: PandasExecutor()}

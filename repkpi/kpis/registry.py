@@ -348,6 +348,18 @@ class Executor(Protocol):
         dtype: for the few rows or values a caller lists or looks up.
         """
 
+    def by_account(self, data: Any, tables: Mapping[str, Any], rows: pd.DataFrame,
+                   function: Callable[[dict[str, pd.DataFrame], pd.DataFrame], pd.DataFrame],
+                   ) -> list[pd.DataFrame]:
+        """``function(tables, rows)`` run on parts of disjoint accounts, each part's result.
+
+        ``tables`` (of ``data``) with an ``account_id`` column are split by
+        account, the others (the reps) given whole; ``rows`` (in memory, with
+        ``account_id``) are split alike. A part holds all the rows of its
+        accounts. On Dask the parts are worked on the workers, in one pass,
+        and only their results are gathered.
+        """
+
 
 _EXECUTORS: dict[type, Executor] = {}
 

@@ -17,7 +17,7 @@ the next: the grouped results of a report reuse those of its first batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -120,6 +120,12 @@ class SharedExecutor:
     def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
         """``wanted`` as pandas objects, gathered by ``inner``."""
         return self.inner.gather(data, wanted)
+
+    def by_account(self, data: Any, tables: Mapping[str, Any], rows: pd.DataFrame,
+                   function: Callable[[dict[str, pd.DataFrame], pd.DataFrame], pd.DataFrame],
+                   ) -> list[pd.DataFrame]:
+        """``function`` on parts of disjoint accounts, run by ``inner`` (results are not kept)."""
+        return self.inner.by_account(data, tables, rows, function)
 
     def _fill(self, data: Any, calls: Sequence[Call]) -> None:
         todo = {call_key(call): call for call in calls}
