@@ -127,6 +127,9 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     holding = calendar.holding(scored_on)
     last_labelled = (holding if scored_on == holding.end_time.normalize() else holding - 1) - horizon
     accounts = executor_for(data).gather(data, {"accounts": selected(data)["accounts"]})["accounts"]
+    # In account order, whatever the partitions' order: the sample of training rows and the
+    # fit are then the same on both engines.
+    accounts = accounts.sort_values("account_id", kind="stable", ignore_index=True)
     first = accounts["customer_since"].min()
     if pd.isna(first) or calendar.holding(first) > last_labelled:
         raise HistoryError(

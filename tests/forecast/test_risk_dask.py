@@ -10,6 +10,8 @@ data gives the same, and what the client receives.
 
 from __future__ import annotations
 
+import importlib
+
 import dask
 import distributed
 import pandas as pd
@@ -109,6 +111,18 @@ def test_risk_gathers_only_the_accounts_and_the_feature_matrix(split_data, panda
     assert all(set(f.columns) <= account_columns for f in others)
     assert sum(len(f) for f in others) == len(pandas_data.accounts)  # the accounts, once
     assert not any({"ticket_id", "opened_at", "contract_id"} & set(f.columns) for f in frames)
+
+
+def test_sampled_training_rows_are_the_same_on_both_engines(split_data, pandas_data,
+                                                            monkeypatch) -> None:
+    """Past the cap the training rows are sampled; the split data's account order must not matter."""
+    module = importlib.import_module("repkpi.forecast.risk")
+    monkeypatch.setattr(module, "MAX_TRAINING_ROWS", 3_000)
+    with dask.config.set(scheduler="synchronous"):
+        found = risk(split_data)
+    expected = risk(pandas_data)
+    assert expected.attrs["training_rows_available"] > 3_000  # the cap is reached: rows sampled
+    pd.testing.assert_frame_equal(found, expected)
 
 
 @pytest.mark.usefixtures("cluster")
