@@ -62,6 +62,7 @@ from repkpi.io.validation import (
     cascade_rejects,
     check_errors_option,
     check_references,
+    import_rules_early,
     validate_table,
 )
 
@@ -216,6 +217,7 @@ class CrmData:
         typed, failures, parts = {}, [], {}
         today = pd.Timestamp.now(tz="UTC")  # the one use of the run's date: recorded dates
         read_one = functools.partial(_read_table, today=today)
+        import_rules_early()  # pandera's import, while the files are read
         # Side by side: Arrow's reader and casts release the GIL. In the sources' order, so
         # that the first unreadable file is the one reported.
         for table in thread_map(read_one, sources):

@@ -13,11 +13,18 @@ earlier term of the same account, with no loop (:func:`renewal_failures`).
 Each failure is a failure record
 (:func:`~repkpi.io.parsing.failure_records`); :func:`as_report` puts them
 together.
+
+The rules import pandera, which takes longer to import than a small table
+takes to read: :func:`import_rules_early` starts that import on a thread of
+its own while the files are read (Arrow's reader releases the GIL), and the
+first check waits for it at the import statement as any import would.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
@@ -57,6 +64,7 @@ __all__ = [
     "check_errors_option",
     "check_references",
     "check_table",
+    "import_rules_early",
     "reference_failures",
     "rejected_accounts",
     "renewal_failures",
@@ -85,6 +93,41 @@ RENEWAL_CHECKS = {
     "loop": "reference: renewal_of is part of a loop of renewals",
 }
 """The failures of a contract's ``renewal_of`` (see :func:`renewal_mistakes`), by kind."""
+
+
+_EARLY = ("repkpi.io.rules", "pandera.backends.pandas.builtin_checks",
+          "pandera.backends.pandas.builtin_hypotheses")
+"""What the first check imports: the rules (and pandera with them), and the checks pandera
+registers when it first validates a frame (its ``register_pandas_backends``)."""
+
+
+@functools.cache
+def import_rules_early() -> threading.Thread:
+    """Start importing pandera and the rules on a thread, once per process, and return the thread.
+
+    Only the import is moved: the checks run where they did, and an import
+    that fails raises again, in full, where the first check imports the
+    rules. The thread is not a daemon, so that no import is cut short when
+    the interpreter exits.
+
+    Examples
+    --------
+    >>> worker = import_rules_early()
+    >>> worker.join()
+    >>> import_rules_early() is worker
+    True
+    """
+
+    def run() -> None:
+        for name in _EARLY:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return  # raised again, where the first check imports it
+
+    worker = threading.Thread(target=run, name="repkpi-import-rules")
+    worker.start()
+    return worker
 
 
 def check_errors_option(errors: str) -> None:
