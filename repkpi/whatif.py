@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repkpi._vector import isin, rows_among
 from repkpi.errors import OptionError
 from repkpi.goals import (
     DEFAULT_GOALS,
@@ -944,7 +945,8 @@ def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] 
     executor_for(data).prefetch(data, [
         (goal.kpi, {"freq": goal.freq, "by": list(goal.where) or None, "end": chosen,
                     "fiscal_year_start": fiscal, **goal.options}) for goal, chosen in plan])
-    rows = [_takes(data, goal, chosen, fiscal) for goal, chosen in plan]
+    shared: dict[tuple, float] = {}  # what goals of the same period and scope have in common
+    rows = [_takes(data, goal, chosen, fiscal, shared) for goal, chosen in plan]
     frame = pd.DataFrame(rows, columns=TAKES_COLUMNS)
     for column in TAKES_COLUMNS[TAKES_COLUMNS.index("previous"):-1]:
         frame[column] = frame[column].astype("Float64")
@@ -984,10 +986,17 @@ def _takes_period(goal: Goal, period: PeriodLike | None, as_of: pd.Timestamp,
 
 
 class _Play:
-    """One goal in its period: the KPI's row, the days done and to come, and the sentence's words."""
+    """One goal in its period: the KPI's row, the days done and to come, and the sentence's words.
 
-    def __init__(self, data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int) -> None:
+    ``shared`` holds what the goals of one :func:`what_it_takes` call have in
+    common (the renewals due, for a churn goal and a retention goal of the
+    same period and scope), by what it depends on.
+    """
+
+    def __init__(self, data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int,
+                 shared: dict[tuple, float]) -> None:
         self.data, self.goal, self.chosen, self.fiscal = data, goal, chosen, fiscal
+        self.shared = shared
         self.spec = KPIS[goal.kpi]
         self.as_of = data.as_of.normalize()
         self.first = chosen.start_time.normalize()
@@ -1038,14 +1047,15 @@ def _float(value: object) -> float:
     return np.nan if value is None or pd.isna(value) else float(value)
 
 
-def _takes(data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int) -> dict[str, Any]:
+def _takes(data: CrmData, goal: Goal, chosen: pd.Period, fiscal: int,
+           shared: dict[tuple, float]) -> dict[str, Any]:
     """One goal's row: the rule of its KPI's kind (see :func:`what_it_takes`).
 
     A goal whose KPI the data cannot support (a table or column it lacks) has
     no data, and its sentence says why, as the scorecard scores it.
     """
     try:
-        return _by_kind(_Play(data, goal, chosen, fiscal))
+        return _by_kind(_Play(data, goal, chosen, fiscal, shared))
     except EXPECTED as exc:
         reason = str(exc).split("\n")[0]
         return {"goal": goal.label, "kpi": goal.kpi, "freq": goal.freq, "period": chosen,
@@ -1394,6 +1404,14 @@ def _due(play: _Play) -> float:
     gathered, to keep those on the books at the period's open and still
     active on ``as_of``.
     """
+    key = ("due", play.goal.freq, repr(sorted(play.goal.where.items())), play.chosen, play.fiscal)
+    if key not in play.shared:
+        play.shared[key] = _due_now(play)
+    return play.shared[key]
+
+
+def _due_now(play: _Play) -> float:
+    """:func:`_due`, computed."""
     data = play.data
     if data.contracts is None or data.accounts is None:
         return np.nan
@@ -1402,14 +1420,15 @@ def _due(play: _Play) -> float:
     if rows.empty:
         return 0.0
     accounts = data.accounts
-    found = executor_for(data).gather(data, {"accounts": accounts.loc[accounts["account_id"].isin(
-        rows["account_id"].dropna().unique().tolist()), ["account_id", "customer_since",
-                                                         "churned_on"]]})["accounts"]
+    # Ids looked up in Arrow: pandas' isin on Arrow text makes one Python object per value.
+    found = executor_for(data).gather(data, {"accounts": accounts.loc[rows_among(
+        accounts["account_id"], rows["account_id"].dropna().unique()),
+        ["account_id", "customer_since", "churned_on"]]})["accounts"]
     opening = play.first - pd.Timedelta(days=1)
     on_books = found.loc[(found["customer_since"] <= opening)
                          & (found["churned_on"].isna() | (found["churned_on"] > play.as_of)),
                          "account_id"]
-    return float(rows["account_id"].isin(on_books).sum())
+    return float(isin(rows["account_id"], on_books).sum())
 
 
 def _state_now(play: _Play) -> tuple[float, pd.Period]:
