@@ -49,7 +49,7 @@ import pandas as pd
 import pytest
 
 import repkpi
-from repkpi import Goal, OptionError
+from repkpi import Goal, OptionError, whatif
 from repkpi.cli import main
 from repkpi.whatif import (
     TAKES_COLUMNS,
@@ -212,6 +212,23 @@ def test_retention_through_renewals(takes):
     # E - N = 7 active on 15 May less A7 = 6; 70% of 7 keeps ceil(4.9) = 5: 1 more may go.
     assert (row["book"], row["allowed"], row["due"], row["needed_renewals"]) == (7, 1, 2, 1)
     assert row["so_far"] == pytest.approx(6 / 7)
+
+
+def test_the_renewals_due_are_found_once_for_churn_and_retention(book, monkeypatch):
+    # Both goals play 2024Q2, quarterly, over every account: the same contracts are due (C1 and
+    # C4, worked out in the module's docstring), so renewal_rate's drill-down runs once.
+    drills = []
+    real = whatif._goal_detail
+    monkeypatch.setattr(whatif, "_goal_detail",
+                        lambda play, name, *a, **k: drills.append(name) or real(play, name, *a, **k))
+    got = what_it_takes(repkpi.load(book, as_of=AS_OF),
+                        [Goal("retention_rate", "Q", 0.7, "at_least"),
+                         Goal("churn_rate", "Q", 0.3, "at_most"),
+                         Goal("churn_rate", "Q", 0.3, "at_most", where={"region": "north"})])
+    # Every account of the book is in the north: the third goal's due is C1 and C4 too, but its
+    # scope differs, so its drill-down runs on its own.
+    assert got["due"].tolist() == [2, 2, 2]
+    assert drills == ["renewal_rate", "renewal_rate"]
 
 
 def test_a_state_with_its_candidates_by_name(takes):
