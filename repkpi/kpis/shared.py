@@ -20,12 +20,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from repkpi.errors import RepkpiError
 from repkpi.io.loading import CrmData
 from repkpi.kpis.pandas_engine import PandasExecutor
-from repkpi.kpis.registry import Call, Executor, KpiSpec, call_key, executor_for, register_executor
+from repkpi.kpis.registry import (
+    Call,
+    Executor,
+    KpiSpec,
+    call_key,
+    executor_for,
+    normalise_by,
+    register_executor,
+)
 from repkpi.periods import to_period
 
 __all__ = ["SharedExecutor", "SharedResults", "shared_results"]
@@ -76,8 +85,11 @@ class SharedExecutor:
 
     A KPI's value in a period does not depend on the window asked for, so
     calls that differ only in ``start`` and ``end`` share one computation
-    over the data's whole span, each cut to its own window; a window that
-    reaches beyond that span (a forward view) is computed on its own.
+    over the data's whole span, each cut to its own window. A window that
+    ends after that span takes NA rows for the periods that begin after the
+    data's as-of date, which every KPI result reports as NA (see
+    :func:`~repkpi.kpis.registry.observed`); any other window beyond the
+    span (a forward view) is computed on its own.
 
     Parameters
     ----------
@@ -96,7 +108,7 @@ class SharedExecutor:
         out: list[Result] = [None] * len(calls)  # type: ignore[list-item]
         alone = []
         for index, (call, whole) in enumerate(zip(calls, wide, strict=True)):
-            found = _window(data.results[call_key(whole)], call)
+            found = _window(data.results[call_key(whole)], call, getattr(data, "as_of", None))
             if found is None:
                 alone.append(index)
             else:
@@ -136,7 +148,7 @@ class SharedExecutor:
             data.results.update(zip(todo, found, strict=True))
 
 
-def _window(result: Result, call: Call) -> Result | None:
+def _window(result: Result, call: Call, as_of: pd.Timestamp | None) -> Result | None:
     """``result`` (over the whole span) cut to the call's ``start`` and ``end``; None if it can't."""
     _, kwargs = call
     start, end = kwargs.get("start"), kwargs.get("end")
@@ -152,14 +164,52 @@ def _window(result: Result, call: Call) -> Result | None:
         last = None if end is None else to_period(end, pfreq, how="end", fiscal_year_start=fiscal)
     except RepkpiError:
         return None  # the KPI's own reading of the window gives the error
-    if (first is not None and first < periods.min()) or (last is not None and last > periods.max()):
+    if first is not None and first < periods.min():
         return None
+    if last is not None and last > periods.max():
+        result = _not_lived(result, last, normalise_by(kwargs.get("by")), as_of)
+        if result is None:
+            return None
+        periods = result["period"]
     keep = pd.Series(True, index=result.index)
     if first is not None:
         keep &= periods >= first
     if last is not None:
         keep &= periods <= last
     return result[keep].reset_index(drop=True)
+
+
+def _not_lived(result: pd.DataFrame, last: pd.Period, by: list[str],
+               as_of: pd.Timestamp | None) -> pd.DataFrame | None:
+    """``result`` extended to ``last`` by periods that begin after ``as_of``; None if it can't be.
+
+    Their numerator, denominator and value are NA, as
+    :func:`~repkpi.kpis.registry.observed` reports any period not yet lived,
+    with one row per group as in the result's periods. None (the call is then
+    computed) when ``as_of`` is unknown, a period to add begins on or before
+    it, the result has columns other than its groups and the three values, or
+    its periods do not all hold the same groups.
+    """
+    values = ["numerator", "denominator", "value"]
+    if as_of is None or pd.isna(as_of) or list(result.columns) != ["period", *by, *values]:
+        return None
+    periods = result["period"]
+    top = periods.max()
+    extra = pd.period_range(top + 1, last, freq=top.freq)
+    if extra.start_time.min() <= as_of.normalize():
+        return None
+    counts = periods.value_counts().to_numpy()
+    if (counts != counts[0]).any():
+        return None
+    groups = result.loc[periods == top, by].reset_index(drop=True)
+    added = pd.DataFrame({"period": extra.repeat(len(groups))})
+    for column in by:
+        added[column] = pd.concat([groups[column]] * len(extra), ignore_index=True)
+    for column in values:
+        if result[column].dtype.kind != "f":  # a value without a NaN of its own
+            return None
+        added[column] = pd.Series(np.nan, index=added.index).astype(result[column].dtype)
+    return pd.concat([result, added], ignore_index=True)
 
 
 def _copy(result: Result) -> Result:
