@@ -341,6 +341,8 @@ def _read(handle: pyarrow.NativeFile, name: str, header: list[str], delimiter: s
     blanks = [f"<unnamed {i + 1}>" for i in range(width, len(header))]
     names = [*named, *blanks]
     Bad = list[tuple[int | None, int, int, str]]
+    handle.seek(0)
+    whole = handle.read_buffer()  # zero-copy from a buffer; each attempt reads its own view
 
     def read(threads: bool, block: int | None = None) -> tuple[pyarrow.Table, Bad]:
         # Each attempt keeps its own list: a failed threaded read may still report rows.
@@ -350,10 +352,11 @@ def _read(handle: pyarrow.NativeFile, name: str, header: list[str], delimiter: s
             found.append((row.number, row.actual_columns, row.expected_columns, row.text))
             return "skip"
 
-        handle.seek(0)
         try:
+            # A fresh reader per attempt: a threaded read that failed may still be reading
+            # ahead on its own, and must not move the position the next attempt starts from.
             return pacsv.read_csv(
-                handle,
+                pyarrow.BufferReader(whole),
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
                                                use_threads=threads,
                                                **({} if block is None else {"block_size": block})),

@@ -238,6 +238,30 @@ def test_a_cell_longer_than_the_readers_block_is_a_cell(tmp_path):
     assert data.rejects[["row", "column"]].to_numpy().tolist() == [[4, "customer_since"]]
 
 
+def test_a_failed_threaded_read_cannot_move_where_the_next_read_starts(tmp_path, monkeypatch):
+    # pyarrow's threaded reader may still read ahead after it raised on a long row. Simulated
+    # here: the moment the second attempt starts, the first attempt's reader moves on to the
+    # middle of the file. Each attempt must read from its own reader, so the rows stay whole.
+    note = "x" * (2 * MIB)
+    lines = ["account_id,customer_since,note", "A1,2024-01-15,short", f"A2,2024-02-01,{note}",
+             "A3,2024-03-01,last"]
+    (tmp_path / "accounts.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    real = delimited.pacsv.read_csv
+    readers: list[object] = []
+
+    def read_csv(source, **options):
+        readers.append(source)
+        if len(readers) > 1:
+            readers[0].seek(source.size() // 2)  # the earlier attempt, still reading ahead
+        return real(source, **options)
+
+    monkeypatch.setattr(delimited.pacsv, "read_csv", read_csv)
+    data = repkpi.load(tmp_path, cache=False)
+    assert len(readers) >= 2  # the long row made the first attempt fail
+    assert data.accounts["account_id"].tolist() == ["A1", "A2", "A3"]
+    assert data.accounts["note"].str.len().tolist() == [5, 2 * MIB, 4]
+
+
 # ---------------------------------------------------------------- line ends
 
 
