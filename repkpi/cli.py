@@ -81,6 +81,20 @@ def _engine_options(command: argparse.ArgumentParser) -> None:
                               "kept from an earlier run on the same files (pandas engine)")
 
 
+def _load_options(command: argparse.ArgumentParser, *, fiscal: bool = True) -> None:
+    """The options of every command that loads a data folder: errors, source, time, engine."""
+    command.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
+    command.add_argument("--source", metavar="CRM", help=_SOURCE)
+    _time_options(command, fiscal=fiscal)
+    _engine_options(command)
+
+
+def _goals_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--goals", type=Path, metavar="FILE",
+                         help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
+                              "team's default goals)")
+
+
 def _window_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--window", type=_window, default="period", metavar="W",
                          help="the span of each value: period (default), ytd (the fiscal year "
@@ -108,10 +122,7 @@ def _one_kpi_options(command: argparse.ArgumentParser) -> None:
                               "a value that reads as a number is a number)")
     command.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
                          help="first month of the fiscal year, 1-12 (default 1: calendar years)")
-    command.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    command.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(command, fiscal=False)
-    _engine_options(command)
+    _load_options(command, fiscal=False)
 
 
 def _load(args: argparse.Namespace, errors: str) -> object:
@@ -184,17 +195,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="charts, scorecard and report.html for a data folder")
     report.add_argument("data_dir", metavar="DATA_DIR")
     report.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
-    report.add_argument("--goals", type=Path, metavar="FILE",
-                        help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
-                             "team's default goals)")
+    _goals_option(report)
     report.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
     report.add_argument("--period", help="the period under review, e.g. 2026Q3, or 'current' "
                                          "for the one in progress (default: the latest "
                                          "complete one)")
-    report.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    report.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(report)
-    _engine_options(report)
+    _load_options(report)
 
     kpis = commands.add_parser("kpis", help="compute every KPI and print the latest period's values")
     kpis.add_argument("data_dir", metavar="DATA_DIR")
@@ -202,10 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     _window_option(kpis)
     kpis.add_argument("--by", action="append", metavar="COLUMN",
                       help="a dimension to break the KPIs down by (repeatable)")
-    kpis.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    kpis.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(kpis)
-    _engine_options(kpis)
+    _load_options(kpis)
     kpis.add_argument("--out", type=Path, metavar="FILE",
                       help="also write every period's values to this CSV file")
 
@@ -241,35 +244,25 @@ def _parser() -> argparse.ArgumentParser:
                                               "significant changes, groups out of line (exit 3 "
                                               "when there is one)")
     check.add_argument("data_dir", metavar="DATA_DIR")
-    check.add_argument("--goals", type=Path, metavar="FILE",
-                       help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
-                            "team's default goals)")
+    _goals_option(check)
     check.add_argument("--period", help="the period checked, e.g. 2026Q3 (default: each goal's "
                                         "latest complete one)")
     check.add_argument("--json", type=Path, metavar="FILE",
                        help="also write the findings to this file, as a list of objects")
-    check.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    check.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(check)
-    _engine_options(check)
+    _load_options(check)
 
     takes = commands.add_parser("what-it-takes", help="for each goal, what must happen in the "
                                                       "rest of its period: deals, renewals, "
                                                       "tickets and names")
     takes.add_argument("data_dir", metavar="DATA_DIR")
-    takes.add_argument("--goals", type=Path, metavar="FILE",
-                       help="goals TOML file (default: DATA_DIR/goals.toml if there, else the "
-                            "team's default goals)")
+    _goals_option(takes)
     takes.add_argument("--period", help="the period played, e.g. 2026Q4 (default, or 'current': "
                                         "each goal's period in progress, the next one when the "
                                         "as-of date ends one)")
     takes.add_argument("--out", type=Path, metavar="FILE",
                        help="also write every goal's row, with the numbers behind its sentence, "
                             "to this .csv or .xlsx file")
-    takes.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    takes.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(takes)
-    _engine_options(takes)
+    _load_options(takes)
 
     ahead = commands.add_parser("renewals", help="the contracts due next and their expected renewals "
                                                  "(the sBG model), with its backtest")
@@ -279,10 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     ahead.add_argument("--freq", choices=["M", "Q", "Y"], default="Q")
     ahead.add_argument("--by", action="append", metavar="COLUMN",
                        help="fit and forecast each group on its own (repeatable)")
-    ahead.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    ahead.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(ahead)
-    _engine_options(ahead)
+    _load_options(ahead)
     ahead.add_argument("--out", type=Path, metavar="FILE",
                        help="also write the forecast, one row per group and period, to this .csv "
                             "or .xlsx file")
@@ -299,10 +289,7 @@ def _parser() -> argparse.ArgumentParser:
                            "(default: the as-of date)")
     risk.add_argument("--fiscal-year-start", type=_month, default=1, metavar="M",
                       help="first month of the fiscal year, 1-12 (default 1: calendar years)")
-    risk.add_argument("--errors", choices=["strict", "quarantine"], default="strict")
-    risk.add_argument("--source", metavar="CRM", help=_SOURCE)
-    _time_options(risk, fiscal=False)
-    _engine_options(risk)
+    _load_options(risk, fiscal=False)
     risk.add_argument("--out", type=Path, metavar="FILE",
                       help="write every account's score to this .csv or .xlsx file")
 
