@@ -746,28 +746,27 @@ def _score(goal: Goal, result: pd.DataFrame, chosen: pd.Period | None, by_cols: 
         for rows, named in compared:
             frame = frame.merge(rows[[*by_cols, *cols]].rename(columns=named),
                                 on=by_cols, how="left")
-    else:
-        frame = pd.DataFrame({c: [now[c].iloc[0] if len(now) else np.nan] for c in cols})
+    else:  # one row, its columns gathered first: a frame grown column by column is slow
+        first = {c: now[c].iloc[0] if len(now) else np.nan for c in cols}
         for rows, named in compared:
-            for c, column in named.items():
-                frame[column] = rows[c].iloc[0] if len(rows) else np.nan
+            first.update({column: rows[c].iloc[0] if len(rows) else np.nan
+                          for c, column in named.items()})
+        frame = pd.DataFrame({column: [value] for column, value in first.items()})
     value = frame["value"].astype(np.float64)
     attainment, status = _status(value, goal.target, goal.direction)
     observations = frame["denominator"].astype(np.float64) if KPIS[goal.kpi].counted else pd.Series(
         np.nan, index=frame.index)
     low = low_data(goal.kpi, frame.assign(value=value))
+    previous = frame["previous"].astype(np.float64)
+    year_ago = frame["year_ago"].astype(np.float64)
     out = pd.DataFrame({
         "goal": goal.label, "kpi": goal.kpi, "freq": goal.freq,
         "period": pd.Series([chosen] * len(frame), index=frame.index, dtype=object),
+        **{column: frame[column] for column in by_cols},
+        "value": value, "target": float(goal.target), "direction": goal.direction,
+        "attainment": attainment, "status": status, "previous": previous,
+        "change": value - previous, "year_ago": year_ago, "change_yoy": value - year_ago,
     })
-    for column in by_cols:
-        out[column] = frame[column]
-    out = out.assign(value=value, target=float(goal.target), direction=goal.direction,
-                     attainment=attainment, status=status,
-                     previous=frame["previous"].astype(np.float64),
-                     change=value - frame["previous"].astype(np.float64),
-                     year_ago=frame["year_ago"].astype(np.float64),
-                     change_yoy=value - frame["year_ago"].astype(np.float64))
     share = KPIS[goal.kpi].share_of_counts(goal.options)
     real = [change_interval(frame["numerator"], frame["denominator"], frame[f"numerator{suffix}"],
                             frame[f"denominator{suffix}"], share=share,

@@ -361,7 +361,14 @@ def _scorecard(data: CrmData, goals: list[Goal], end: pd.Period | None, fiscal: 
 
     Such a goal's KPI needs a table that was not loaded, or a column the
     export does not have (``data.absent``): its card's ``reason`` says which.
+    Every goal is scored in one call (its calls asked for together, the data
+    cut a year back once); goal by goal only when some goal cannot be.
     """
+    if goals:
+        try:
+            return scorecard(data, goals, period=end, fiscal_year_start=fiscal)
+        except (MissingTableError, ColumnNotFoundError):
+            pass  # the goals that can be scored are, one by one
     cards = []
     for goal in goals:
         try:

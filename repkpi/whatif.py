@@ -1177,8 +1177,8 @@ def _pipeline(play: _Play, counted: str) -> dict[str, float]:
     wanted: dict[str, Any] = {}
     if data.accounts is not None:
         accounts = data.accounts
-        wanted["accounts"] = accounts.loc[accounts["account_id"].isin(
-            rows["account_id"].dropna().unique().tolist())]
+        wanted["accounts"] = accounts.loc[rows_among(accounts["account_id"],
+                                                     rows["account_id"].dropna().unique())]
     if goal.where and data.reps is not None:
         wanted["reps"] = data.reps
     tables = executor_for(data).gather(data, wanted)

@@ -37,7 +37,7 @@ from repkpi.kpis.registry import (
 )
 from repkpi.periods import to_period
 
-__all__ = ["SharedExecutor", "SharedResults", "shared_results"]
+__all__ = ["CallExecutor", "CallResults", "SharedExecutor", "SharedResults", "shared_results"]
 
 Result = pd.DataFrame | RepkpiError
 
@@ -51,6 +51,40 @@ class SharedResults(CrmData):
 
     results: dict[str, Result]
     derived: dict
+
+    def cut_at(self, day: Any) -> CallResults:
+        """The data as it stood at the close of ``day`` (:meth:`CrmData.cut_at`), cut once a run.
+
+        The cut keeps its KPI results call by call (:class:`CallResults`): the
+        goals in progress compare with it a year back, in the review's
+        scorecard and again in its goals in progress.
+        """
+        cut = CrmData.cut_at(self, day)
+        kept = self.__dict__.setdefault("kept_cuts", {})
+        if cut.as_of not in kept:
+            kept[cut.as_of] = _wrapped(CallResults, cut)
+        return kept[cut.as_of]
+
+
+class CallResults(CrmData):
+    """Loaded data whose KPI results are kept call by call, each over its own window.
+
+    Unlike :class:`SharedResults` no call is widened to the data's whole
+    span: a cut of the data reads a few periods only, and its span may hold
+    no dates at all.
+    """
+
+    results: dict[str, Result]
+
+
+def _wrapped(kind: type, data: CrmData) -> Any:
+    """``data`` (not copied) as data of ``kind``, with no result kept yet."""
+    out = kind.__new__(kind)
+    out.__dict__.update(data.__dict__)
+    out.results = {}
+    if kind is SharedResults:
+        out.derived = {}
+    return out
 
 
 def shared_results(data: Any) -> Any:
@@ -73,11 +107,7 @@ def shared_results(data: Any) -> Any:
     """
     if isinstance(executor_for(data), SharedExecutor):
         return data
-    shared = SharedResults.__new__(SharedResults)
-    shared.__dict__.update(data.__dict__)
-    shared.results = {}
-    shared.derived = {}
-    return shared
+    return _wrapped(SharedResults, data)
 
 
 class SharedExecutor:
@@ -212,8 +242,18 @@ def _not_lived(result: pd.DataFrame, last: pd.Period, by: list[str],
     return pd.concat([result, added], ignore_index=True)
 
 
+class CallExecutor(SharedExecutor):
+    """A :class:`SharedExecutor` that keeps each call's result as asked, window included."""
+
+    def run(self, data: Any, calls: Sequence[Call]) -> list[Result]:
+        """Each call's result (a copy of the kept one), or its error."""
+        self._fill(data, calls)
+        return [_copy(data.results[call_key(call)]) for call in calls]
+
+
 def _copy(result: Result) -> Result:
     return result.copy() if isinstance(result, pd.DataFrame) else result
 
 
 register_executor(SharedResults, SharedExecutor(PandasExecutor()))
+register_executor(CallResults, CallExecutor(PandasExecutor()))

@@ -40,3 +40,35 @@ def test_a_window_past_the_kept_span_is_the_kpi_computed_to_its_end(sample, name
     assert late.any()
     assert got.loc[late, ["numerator", "denominator", "value"]].isna().all().all()
     assert got.attrs["after_as_of"] == sorted(got.loc[late, "period"].unique())
+
+
+def test_a_cut_of_shared_data_is_made_once_and_keeps_each_call_as_asked(sample, monkeypatch):
+    # The goals in progress compare with the data cut a year back, in the scorecard and again in
+    # the goals in progress: the cut is made once a run, and each KPI call on it computed once.
+    day = "2025-09-30"
+    plain = sample.cut_at(day)  # the independent method: the cut of plain data, nothing kept
+    expected = {("csat", "2025Q3"): KPIS["csat"](plain, freq="Q", end="2025Q3"),
+                ("csat", "2025Q1"): KPIS["csat"](plain, freq="Q", start="2025Q1", end="2025Q1"),
+                ("revenue", "2025"): KPIS["revenue"](plain, freq="Y", end="2025")}
+    data = shared_results(sample)
+    cut = data.cut_at(day)
+    assert data.cut_at(day) is cut
+    assert cut.as_of == pd.Timestamp(day)
+    calls = []
+    real = PandasExecutor.run
+    monkeypatch.setattr(PandasExecutor, "run",
+                        lambda self, d, c, **k: calls.append(c) or real(self, d, c, **k))
+    for _ in range(2):
+        got = [KPIS["csat"](cut, freq="Q", end="2025Q3"),
+               KPIS["csat"](cut, freq="Q", start="2025Q1", end="2025Q1"),
+               KPIS["revenue"](cut, freq="Y", end="2025")]
+        for found, want in zip(got, expected.values(), strict=True):
+            pd.testing.assert_frame_equal(found, want)
+            assert found.attrs == want.attrs
+    assert len(calls) == 3  # each call once, over its own window (none widened to the span)
+    assert len(got[1]) == 1
+    assert str(got[1]["period"].iloc[0]) == "2025Q1"
+    # A copy each time: changing one result leaves the kept one as it was.
+    got[0].loc[0, "value"] = -1.0
+    pd.testing.assert_frame_equal(KPIS["csat"](cut, freq="Q", end="2025Q3"),
+                                  expected[("csat", "2025Q3")])
