@@ -46,11 +46,13 @@ class SharedResults(CrmData):
     """Loaded data whose KPI results are kept for the rest of the run (see the module).
 
     ``results`` holds each call's result; ``derived`` what the calls share
-    (:meth:`~repkpi.kpis.declaration.Scope.shared`), for every batch on this data.
+    (:meth:`~repkpi.kpis.declaration.Scope.shared`), for every batch on this data;
+    ``details`` the rows of each :meth:`SharedExecutor.detail` call.
     """
 
     results: dict[str, Result]
     derived: dict
+    details: dict[tuple[str, str, str], pd.DataFrame]
 
     def cut_at(self, day: Any) -> CallResults:
         """The data as it stood at the close of ``day`` (:meth:`CrmData.cut_at`), cut once a run.
@@ -84,6 +86,7 @@ def _wrapped(kind: type, data: CrmData) -> Any:
     out.results = {}
     if kind is SharedResults:
         out.derived = {}
+        out.details = {}
     return out
 
 
@@ -154,10 +157,18 @@ class SharedExecutor:
 
     def detail(self, data: Any, spec: KpiSpec, kwargs: dict[str, Any],
                period: pd.Period) -> pd.DataFrame:
-        """The rows behind ``period``'s value, found by ``inner`` (rows are not kept)."""
-        if isinstance(data, SharedResults):
-            return self.inner.detail(data, spec, kwargs, period, cache=data.derived)
-        return self.inner.detail(data, spec, kwargs, period)
+        """The rows behind ``period``'s value, found by ``inner``; a copy of them on data of a run.
+
+        Data wrapped by :func:`shared_results` keeps the rows of each call
+        for the run: the report's attention lists and what each goal takes
+        ask for the renewals due in the same quarter three times.
+        """
+        if not isinstance(data, SharedResults):
+            return self.inner.detail(data, spec, kwargs, period)
+        key = (call_key((spec.name, kwargs)), period.freqstr, str(period))
+        if key not in data.details:
+            data.details[key] = self.inner.detail(data, spec, kwargs, period, cache=data.derived)
+        return data.details[key].copy()
 
     def gather(self, data: Any, wanted: Mapping[str, Any]) -> dict[str, Any]:
         """``wanted`` as pandas objects, gathered by ``inner``."""

@@ -72,3 +72,21 @@ def test_a_cut_of_shared_data_is_made_once_and_keeps_each_call_as_asked(sample, 
     got[0].loc[0, "value"] = -1.0
     pd.testing.assert_frame_equal(KPIS["csat"](cut, freq="Q", end="2025Q3"),
                                   expected[("csat", "2025Q3")])
+
+
+def test_the_rows_behind_a_value_are_found_once_a_run_and_given_as_copies(sample, monkeypatch):
+    # What each goal takes and the attention lists ask for the renewals due in the same quarter.
+    expected = repkpi.detail(sample, "renewal_rate", period="2026Q3")  # plain data: nothing kept
+    data = shared_results(sample)
+    calls = []
+    real = PandasExecutor.detail
+    monkeypatch.setattr(PandasExecutor, "detail",
+                        lambda self, d, s, k, p, **o: calls.append(s.name) or real(self, d, s, k, p, **o))
+    first = repkpi.detail(data, "renewal_rate", period="2026Q3")
+    first.loc[first.index[0], "account_id"] = "changed"
+    again = repkpi.detail(data, "renewal_rate", period="2026Q3")
+    pd.testing.assert_frame_equal(again, expected)
+    assert calls == ["renewal_rate"]
+    other = repkpi.detail(data, "renewal_rate", period="2026Q2")  # another period: its own rows
+    assert calls == ["renewal_rate", "renewal_rate"]
+    pd.testing.assert_frame_equal(other, repkpi.detail(sample, "renewal_rate", period="2026Q2"))
