@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from repkpi.errors import HistoryError, MissingTableError, OptionError
 from repkpi.forecast.features import describe, measure_on, selected
@@ -143,7 +145,7 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     rows = rows[rows.index.isin(fitted.index) | (rows["period"] == last_labelled)]  # + t*'s all
     now = _active(accounts, scored_on)
     pairs = pd.concat([rows[["account_id", "day"]],
-                       pd.DataFrame({"account_id": now["account_id"].to_numpy(), "day": scored_on})],
+                       pd.DataFrame({"account_id": now["account_id"].array, "day": scored_on})],
                       ignore_index=True)
     features = measure_on(data, pairs)
     if "days_to_contract_end" in features:  # a term ends inside the window: the only time to leave
@@ -201,7 +203,7 @@ def training_rows(accounts: pd.DataFrame, periods: pd.PeriodIndex, horizon: int)
     order = np.lexsort((account, k))
     account, k = account[order], k[order]
     label = churned[account] <= ends.to_numpy()[k]  # NaT compares False: never churned
-    return pd.DataFrame({"account_id": accounts["account_id"].to_numpy()[account],
+    return pd.DataFrame({"account_id": accounts["account_id"].array.take(account),
                          "period": periods[k], "day": days[k], "churned": label})
 
 
@@ -348,22 +350,25 @@ def evaluate(probability: np.ndarray, churned: np.ndarray) -> dict[str, Any]:
 
 def _scores(now: pd.DataFrame, features: pd.DataFrame, probability: np.ndarray,
             model: Any) -> pd.DataFrame:
-    """The accounts scored, with bands, ARR at risk and drivers, most at risk first."""
+    """The accounts scored, with bands, ARR at risk and drivers, most at risk first.
+
+    ``now`` is in account order (:func:`risk` sorts the accounts): ties in probability keep it.
+    """
     n = len(now)
-    order = np.lexsort((now["account_id"].to_numpy(dtype=object), -probability))
+    order = np.lexsort((np.arange(n), -probability))
     place = np.empty(n, dtype=np.int64)
     place[order] = np.arange(n)
     band = np.where(place < math.ceil(_HIGH * n), "high",
                     np.where(place < math.ceil(_MEDIUM * n), "medium", "low"))
     arr = features["arr"].to_numpy() if "arr" in features else np.full(n, np.nan)
-    out = pd.DataFrame({c: now[c].to_numpy() if c in now else pd.array([pd.NA] * n, dtype="str")
+    out = pd.DataFrame({c: now[c].array if c in now else pd.array([pd.NA] * n, dtype="str")
                         for c in _COLUMNS[:4]})
     out["probability"] = probability
     out["band"] = band
     out["arr"] = arr
     out["arr_at_risk"] = probability * arr
     out["drivers"] = _drivers(features, model)
-    return out.iloc[order].reset_index(drop=True)
+    return out.take(order).reset_index(drop=True)
 
 
 def _drivers(features: pd.DataFrame, model: Any) -> np.ndarray:
@@ -374,20 +379,15 @@ def _drivers(features: pd.DataFrame, model: Any) -> np.ndarray:
     standard = model[:-1].transform(features)
     values = features.to_numpy(dtype=np.float64)
     weight = np.where(np.isnan(values), 0.0, standard * model[-1].coef_[0])  # unknown: no reason
-    names = np.asarray(features.columns)
     strongest = np.argsort(-weight, axis=1, kind="stable")[:, :3]
     rows = np.arange(len(features))[:, None]
-    raising = weight[rows, strongest] > 0
-    words = np.full(strongest.shape, "", dtype=object)
-    picked = pd.DataFrame({"feature": names[strongest][raising],
-                           "value": values[rows, strongest][raising]})
-    # each distinct (feature, value) put in words once
-    distinct = picked.drop_duplicates()
-    said = pd.Series([describe(f, v) for f, v in zip(distinct["feature"], distinct["value"],
-                                                      strict=True)],
-                     index=pd.MultiIndex.from_frame(distinct))
-    words[raising] = said.reindex(pd.MultiIndex.from_frame(picked)).to_numpy(dtype=object)
-    joined = pd.Series(words[:, 0], dtype="str")
-    for k in (1, 2):  # the second and third driver, where there is one
-        joined = joined.str.cat(pd.Series(words[:, k], dtype="str"), sep="; ").str.rstrip("; ")
-    return joined.to_numpy(dtype=object)
+    raising = weight[rows, strongest] > 0  # True first: the weights fall along a row
+    # the drivers row by row, strongest first, each distinct (feature, value) put in words once
+    feature, value = strongest[raising], values[rows, strongest][raising]
+    distinct, first, which = np.unique(pd.factorize(value)[0] * features.shape[1] + feature,
+                                       return_index=True, return_inverse=True)
+    said = np.array([describe(features.columns[f], v)
+                     for f, v in zip(feature[first], value[first], strict=True)], dtype=object)
+    ends = np.concatenate([[0], np.cumsum(raising.sum(axis=1))]).astype(np.int64)
+    words = pa.LargeListArray.from_arrays(pa.array(ends), pa.array(said[which], type=pa.large_string()))
+    return pc.binary_join(words, pa.scalar("; ", pa.large_string())).to_numpy(zero_copy_only=False)
