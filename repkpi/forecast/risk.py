@@ -91,7 +91,8 @@ def risk(data: Any, /, *, horizon: int = 1, freq: Freq = "Q", period: PeriodLike
     :data:`MAX_TRAINING_ROWS` they are sampled (with a fixed seed), and the
     backtest's model fits the sampled rows of its periods. The model: missing values
     set to the training mean, features standardised, an L2-regularised
-    logistic regression (``C=1``). A driver's weight is its coefficient x
+    logistic regression (``C=1``) fitted on one BLAS thread (the same
+    coefficients whatever the machine's cores). A driver's weight is its coefficient x
     the account's standardised value; only those above 0 raise the risk.
 
     ``attrs["backtest"]``: the last labelled period ``t*`` (the last ``t``
@@ -283,6 +284,7 @@ def _fit(features: pd.DataFrame, label: np.ndarray) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     if label.all() or not label.any():
         raise HistoryError(
@@ -292,7 +294,10 @@ def _fit(features: pd.DataFrame, label: np.ndarray) -> Any:
     model = Pipeline([("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
                       ("scale", StandardScaler()),
                       ("fit", LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200))])
-    return model.fit(features, label)
+    # BLAS splits the solver's sums over the training rows by thread, and each thread count
+    # gives other last digits. One thread: the same model on any machine, and half the CPU.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return model.fit(features, label)
 
 
 def _backtest(features: pd.DataFrame, label: np.ndarray, train: np.ndarray, scored: np.ndarray,

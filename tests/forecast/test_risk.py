@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,3 +289,55 @@ def test_training_rows_beyond_the_limit_are_sampled(monkeypatch) -> None:
     assert test["training_rows"] < 3000
     assert test["rows"] == whole.attrs["backtest"]["rows"]
     assert sampled["account_id"].sort_values().tolist() == whole["account_id"].sort_values().tolist()
+
+
+def _model(train: pd.DataFrame, coefficients: list[float]) -> Any:
+    """The risk pipeline with its imputer and scaler fitted on ``train``, its coefficients given."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    imputer = SimpleImputer(strategy="mean", keep_empty_features=True).fit(train)
+    scaler = StandardScaler().fit(imputer.transform(train))
+    fitted = LogisticRegression()
+    fitted.coef_, fitted.intercept_ = np.array([coefficients]), np.array([0.0])
+    fitted.classes_ = np.array([False, True])
+    return Pipeline([("impute", imputer), ("scale", scaler), ("fit", fitted)])
+
+
+def test_drivers_worked_by_hand() -> None:
+    # Training values 0 and 2 (mean 1, sd 1) standardise x to x - 1; segment 0 and 1 (mean 0.5,
+    # sd 0.5) to 2x - 1. Weights = coefficient x standardised value, a missing value weighs 0:
+    #   row 0: tickets 4 -> 2 x 3 = 6, CSAT 1 -> 0, activities 0 -> -0.5 x -1 = 0.5, smb -> 0.25:
+    #          the three above 0, strongest first;
+    #   row 1: tickets 0 -> -2, CSAT missing -> 0, activities 2 -> -0.5, not smb -> -0.25: none;
+    #   row 2: tickets 1 -> 0, CSAT 0 -> -1 x -1 = 1, activities 1 -> 0, not smb: CSAT alone;
+    #   row 3: as row 0 (the same words); row 4: all four raise it, the weakest (smb) is left out.
+    from repkpi.forecast.risk import _drivers
+
+    columns = ["tickets_90d", "csat_last", "activities_90d", "segment=smb"]
+    train = pd.DataFrame([[0, 0, 0, 0], [2, 2, 2, 1]], columns=columns, dtype=np.float64)
+    features = pd.DataFrame([[4, 1, 0, 1], [0, np.nan, 2, 0], [1, 0, 1, 0], [4, 1, 0, 1],
+                             [4, 0, 0, 1]], columns=columns, dtype=np.float64)
+    found = _drivers(features, _model(train, [2.0, -1.0, -0.5, 0.25]))
+    every = "4 tickets in 90 days; no activities in 90 days; segment smb"
+    assert found.tolist() == [every, "", "last CSAT 0", every,
+                              "4 tickets in 90 days; last CSAT 0; no activities in 90 days"]
+
+
+def test_the_fit_is_the_same_whatever_the_blas_threads() -> None:
+    # OpenBLAS splits the solver's sums over rows by thread; on these 5,000 rows, sklearn's own
+    # fit gives other last digits with 1, 2 and 4 threads. The risk model's fit must not.
+    from threadpoolctl import threadpool_limits
+
+    from repkpi.forecast.risk import _fit
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(rng.normal(size=(5000, 20))).add_prefix("f")
+    label = rng.random(5000) < 1 / (1 + np.exp(-features["f0"].to_numpy()))
+    fitted = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fitted.append(_fit(features, label)[-1].coef_)
+    assert all(np.array_equal(fitted[0], other) for other in fitted[1:])
