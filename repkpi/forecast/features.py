@@ -183,14 +183,23 @@ class _Events:
     rows: np.ndarray
 
     @classmethod
-    def of(cls, owner: np.ndarray, seconds: np.ndarray,
-           values: Mapping[str, np.ndarray] | None = None) -> _Events:
+    def of(cls, owner: np.ndarray, seconds: np.ndarray) -> _Events:
+        """The events of a table's rows (``owner`` -1: no account), equal keys in row order."""
         keep = np.flatnonzero((owner >= 0) & (seconds != NAT))
         key = owner[keep] * _SPAN + np.clip(seconds[keep] - _ORIGIN, 0, _SPAN - 2)
         order = np.argsort(key, kind="stable")
-        rows = keep[order]
-        kept = {name: np.asarray(v, dtype=np.float64)[rows] for name, v in (values or {}).items()}
-        return cls(key[order], kept, rows)
+        return cls(key[order], {}, keep[order])
+
+    @classmethod
+    def times(cls, owner: np.ndarray, seconds: np.ndarray) -> _Events:
+        """Events that carry no value (counted, or the time of the last): their keys sorted.
+
+        Equal keys are the same (account, time), so no row order is kept, and :meth:`among`
+        is not for them.
+        """
+        keep = (owner >= 0) & (seconds != NAT)
+        key = np.sort(owner[keep] * _SPAN + np.clip(seconds[keep] - _ORIGIN, 0, _SPAN - 2))
+        return cls(key, {}, np.empty(0, dtype=np.int64))
 
     def among(self, mask: np.ndarray, values: Mapping[str, np.ndarray] | None = None) -> _Events:
         """The events whose table row is in ``mask``: :meth:`of` of those rows, without a sort.
@@ -274,10 +283,6 @@ def measure(tables: Mapping[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataF
     since = _seconds(accounts["customer_since"], date=False)[owner]
     out: dict[str, np.ndarray] = {"tenure_days": (close - since - _DAY) / _DAY}
 
-    def events(table: str, column: str, *, date: bool) -> _Events:
-        frame = tables[table]
-        return _Events.of(positions(frame["account_id"], ids), _seconds(frame[column], date=date))
-
     def since_last(found: _Events, upto: np.ndarray) -> np.ndarray:
         """Days from each pair's last event to its day; its tenure when it has none."""
         last = found.value("time", found.last(found.first(owner), upto))
@@ -289,7 +294,8 @@ def measure(tables: Mapping[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataF
         out.update(_tickets(tables["tickets"], ids, owner, close))
     if "surveys" in tables:
         surveys = tables["surveys"]
-        answered = events("surveys", "responded_at", date=False)
+        answered = _Events.of(positions(surveys["account_id"], ids),  # with CSAT, NPS among them
+                              _seconds(surveys["responded_at"], date=False))
         if "responded_at" in surveys:
             upto = answered.upto(owner, close)
             out["surveys_90d"] = answered.within(owner, close, _WINDOW, upto=upto)
@@ -303,15 +309,19 @@ def measure(tables: Mapping[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataF
                 out[f"{score}_last"] = now
                 out[f"{score}_change"] = now - answers.value(score, answers.last(first, upto, 1))
     if "activities" in tables:
-        done = events("activities", "occurred_on", date=True)
+        activities = tables["activities"]
+        done = _Events.times(positions(activities["account_id"], ids),
+                             _seconds(activities["occurred_on"], date=True))
         upto = done.upto(owner, close)
         out["activities_90d"] = done.within(owner, close, _WINDOW, upto=upto)
         out["days_since_activity"] = since_last(done, upto)
     if "deals" in tables:
-        outcome = positions(tables["deals"]["stage"], pd.Series(["won", "lost"]))
-        closed = events("deals", "closed_on", date=True)
+        deals = tables["deals"]
+        who, closed = positions(deals["account_id"], ids), _seconds(deals["closed_on"], date=True)
+        outcome = positions(deals["stage"], pd.Series(["won", "lost"]))
         for k, name in enumerate(("won", "lost")):
-            out[f"deals_{name}_12m"] = closed.among(outcome == k).within(owner, close, _YEAR)
+            won = _Events.times(np.where(outcome == k, who, -1), closed)  # or lost
+            out[f"deals_{name}_12m"] = won.within(owner, close, _YEAR)
     if "reps" in tables and "rep_id" in accounts:
         reps = tables["reps"].drop_duplicates("rep_id")
         left = _seconds(reps["left_on"], date=False)
@@ -359,7 +369,7 @@ def _tickets(tickets: pd.DataFrame, ids: pd.Series, owner: np.ndarray,
     """Tickets opened, SLA breaches (dated at the deadline missed), median resolution hours: 90 days."""
     who = positions(tickets["account_id"], ids)  # -1: no account
     opened = _seconds(tickets["opened_at"], date=False)
-    out = {"tickets_90d": _Events.of(who, opened).within(owner, close, _WINDOW)}
+    out = {"tickets_90d": _Events.times(who, opened).within(owner, close, _WINDOW)}
     if "resolved_at" not in tickets:
         return out
     resolved = _seconds(tickets["resolved_at"], date=False)
@@ -368,10 +378,10 @@ def _tickets(tickets: pd.DataFrame, ids: pd.Series, owner: np.ndarray,
         hours = target[positions(tickets["priority"], pd.Series(list(DEFAULT_SLA_HOURS)))]
         deadline = np.where(np.isnan(hours), NAT, opened + np.nan_to_num(hours) * 3600).astype(np.int64)
         missed = (deadline != NAT) & ((resolved == NAT) | (resolved > deadline))
-        out["sla_breaches_90d"] = _Events.of(np.where(missed, who, -1),
-                                             deadline).within(owner, close, _WINDOW)
+        out["sla_breaches_90d"] = _Events.times(np.where(missed, who, -1),
+                                                deadline).within(owner, close, _WINDOW)
     done = (who >= 0) & (resolved != NAT)
-    order = np.argsort(resolved[done], kind="stable")
+    order = np.argsort(resolved[done])  # any order of equal times: a median reads no order
     at, by = resolved[done][order], who[done][order]
     hours = ((resolved[done] - opened[done]) / 3600)[order]
     # Each scoring day's window of resolved tickets, all windows stacked, then one groupby by
