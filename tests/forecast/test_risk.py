@@ -341,3 +341,12 @@ def test_the_fit_is_the_same_whatever_the_blas_threads() -> None:
         with threadpool_limits(limits=threads, user_api="blas"):
             fitted.append(_fit(features, label)[-1].coef_)
     assert all(np.array_equal(fitted[0], other) for other in fitted[1:])
+
+
+def test_features_do_not_depend_on_the_order_of_the_pairs() -> None:
+    # the pairs of test_features_worked_by_hand, reversed and on their own index, with A1 twice
+    pairs = pd.DataFrame({"account_id": ["A2", "A1", "A1"], "day": pd.Timestamp("2024-06-30")},
+                         index=[7, 3, 5])
+    found = measure(gather(_tiny()), pairs)
+    expected = pd.DataFrame(EXPECTED, dtype=np.float64).iloc[[1, 0, 0]].set_axis([7, 3, 5])
+    pd.testing.assert_frame_equal(found, expected, check_like=True)
