@@ -389,7 +389,7 @@ def _drivers(features: pd.DataFrame, model: Any) -> np.ndarray:
     raising = weight[rows, strongest] > 0  # True first: the weights fall along a row
     # the drivers row by row, strongest first, each distinct (feature, value) put in words once
     feature, value = strongest[raising], values[rows, strongest][raising]
-    distinct, first, which = np.unique(pd.factorize(value)[0] * features.shape[1] + feature,
+    _, first, which = np.unique(pd.factorize(value)[0] * features.shape[1] + feature,
                                        return_index=True, return_inverse=True)
     said = np.array([describe(features.columns[f], v)
                      for f, v in zip(feature[first], value[first], strict=True)], dtype=object)
