@@ -159,6 +159,8 @@ def _shown(value: float, unit: str) -> str:
         return "n/a"
     if unit == "percent":
         return f"{value:.1%}"
+    if unit == "points":
+        return f"{value * 100:+.1f} points"
     if unit == "money":
         return f"${value:,.0f}"
     if unit in ("count", "rank"):
@@ -170,7 +172,7 @@ def _shown(value: float, unit: str) -> str:
 
 def _change_shown(value: float, unit: str) -> str:
     """A change, signed: percentage points for a percent."""
-    if unit == "percent":
+    if unit in ("percent", "points"):
         return f"{value * 100:+.1f} points"
     return ("+" if value >= 0 else "-") + _shown(abs(value), unit)
 

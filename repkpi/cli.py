@@ -585,7 +585,7 @@ def _effect(value: float, unit: str) -> str:
 
     if math.isnan(value):
         return ""
-    if unit == "percent":
+    if unit in ("percent", "points"):
         return f"{value * 100:+.2f} pt"
     sign = "+" if value > 0 else "-" if value < 0 else "±"
     return sign + format_value(abs(value), unit, compact=False)

@@ -64,12 +64,15 @@ _PLAIN_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 NUMBER_FORMATS: Mapping[str, str] = {
     "count": "#,##0",
     "percent": "0.0%",
+    "points": '+0.0%;-0.0%;0.0%',
     "money": "#,##0.00",
     "hours": "0.0",
     "score": "0.00",
     "rank": "0",
 }
-"""The Excel number format of each KPI unit (``repkpi.kpis.UNITS``); money is in the reporting currency."""
+"""The Excel number format of each KPI unit (``repkpi.kpis.UNITS``); money is in the reporting currency.
+
+Share points are signed percents: Excel scales a value by 100 only with the percent sign."""
 
 MARKER = ".repkpi"
 """The file that marks a folder as written by repkpi, which replaces it whole on the next run."""

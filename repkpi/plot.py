@@ -123,6 +123,8 @@ class UnitFormatter(Formatter):
     ['$0', '$0.5M', '$1.0M', '$1.5M']
     >>> UnitFormatter("hours")(24), UnitFormatter("percent")(0.9)
     ('24 h', '90%')
+    >>> UnitFormatter("points").format_ticks([-0.01, 0, 0.01, 0.02])
+    ['−1 pts', '0 pts', '+1 pts', '+2 pts']
     """
 
     def __init__(self, unit: str) -> None:
@@ -138,9 +140,11 @@ class UnitFormatter(Formatter):
     def _text(self, x: float) -> str:
         locs = self._ticks
         ticked = len(locs) > 1
-        if self.unit == "percent":
+        if self.unit in ("percent", "points"):
             decimals = _decimals(locs * 100 if ticked else [x * 100], 4 if ticked else 2)
-            return f"{x * 100:.{decimals}f}%"
+            if self.unit == "percent":
+                return f"{x * 100:.{decimals}f}%"
+            return f"{x * 100:{'+' if x else ''}.{decimals}f} pts"
         if self.unit == "money":
             if not ticked:
                 return format_value(x, "money")

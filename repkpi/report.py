@@ -272,7 +272,7 @@ def _change(value: object, unit: str) -> str:
     if value is None or pd.isna(value):
         return '<td class="num" data-value="">n/a</td>'
     value = float(value)
-    text = f"{value * 100:+.1f} pt" if unit == "percent" else (
+    text = f"{value * 100:+.1f} pt" if unit in ("percent", "points") else (
         ("+" if value > 0 else "-" if value < 0 else "±") + format_value(abs(value), unit))
     return f'<td class="num" data-value="{value!r}">{_esc(text)}</td>'
 

@@ -760,7 +760,7 @@ def goal_seek(func: Callable[[float], float], target: float, *, lo: float, hi: f
         Half the width of the last bracket.
     max_iter : int
         Bisections at most.
-    unit : {"count", "percent", "money", "hours", "score", "rank"}, optional
+    unit : {"count", "percent", "points", "money", "hours", "score", "rank"}, optional
         How ``func``'s values read in the error message (plain numbers
         otherwise).
 
@@ -1123,7 +1123,7 @@ def _as_it_stands(play: _Play) -> dict[str, Any]:
 
 
 def _gap(play: _Play, gap: float) -> str:
-    return f"{gap * 100:.1f} points" if play.unit == "percent" else play.show(gap)
+    return f"{gap * 100:.1f} points" if play.unit in ("percent", "points") else play.show(gap)
 
 
 def _counted(count: float, noun: str) -> str:

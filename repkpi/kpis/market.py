@@ -120,7 +120,7 @@ def market_share(s: Scope) -> Formula:
     return _Market(s).share("ratio")
 
 
-@kpi(title="Market share change (points)", label="Share change", table="market", unit="percent",
+@kpi(title="Market share change (points)", label="Share change", table="market", unit="points",
      kind="difference", timing="compare", route="market", reads=("deals",), by_columns=("region",),
      needs=("deals.closed_on", "deals.amount"))
 def market_share_delta(s: Scope) -> Formula:

@@ -47,7 +47,7 @@ __all__ = ["COMMON", "COMMON_DEFAULTS", "EXPECTED", "KPIS", "By", "Call", "Execu
            "refuse_after_as_of", "register_default_executors", "register_executor", "run_one",
            "stale_attrs", "time_attrs", "window_lag"]
 
-Unit = Literal["count", "percent", "money", "hours", "score", "rank"]
+Unit = Literal["count", "percent", "points", "money", "hours", "score", "rank"]
 Kind = Literal["count", "sum", "ratio", "median", "difference", "rank"]
 Timing = Literal["events", "state", "window", "compare"]
 Route = Literal["partition", "by_account", "market"]
@@ -144,8 +144,9 @@ class KpiSpec:
     table : str
         The KPI's own table: its rows (entities) are what ``by`` groups and
         what :func:`repkpi.detail` lists.
-    unit : {"count", "percent", "money", "hours", "score", "rank"}
-        How the value reads.
+    unit : {"count", "percent", "points", "money", "hours", "score", "rank"}
+        How the value reads: ``points`` is a difference of two shares, in
+        share points (0.012 reads "+1.2 pts", not "1.2%").
     kind : {"count", "sum", "ratio", "median", "difference", "rank"}
         How the value comes from the declaration's formula: the numerator
         (count, sum, rank), numerator / denominator (ratio), the median of

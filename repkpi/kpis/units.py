@@ -14,7 +14,8 @@ def format_value(value: float, unit: str, *, compact: bool = True) -> str:
     """Write a KPI value the way its unit reads, never in scientific notation.
 
     A percent has one decimal, more below 1% (two significant digits), so
-    that a small value never reads as 0.0%; money has thousands separators
+    that a small value never reads as 0.0%; share points (a difference of
+    two shares) read as signed points with the same decimals; money has thousands separators
     (``compact``: three significant digits and k, M or B, as a chart's
     labels are short); a count or a rank is a whole number; hours have one
     decimal; a score two.
@@ -31,13 +32,17 @@ def format_value(value: float, unit: str, *, compact: bool = True) -> str:
     ('12.3 h', '1,000,000,000,000,000,000,000', 'n/a')
     >>> format_value(-2_500, "money"), format_value(1.5e12, "money")
     ('-$2.5k', '$1,500B')
+    >>> format_value(0.019, "points"), format_value(-0.0042, "points"), format_value(0, "points")
+    ('+1.9 pts', '-0.42 pts', '0.0 pts')
     """
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
-    if unit == "percent":
+    if unit in ("percent", "points"):
         pct = abs(value) * 100
         decimals = 1 if pct >= 1 or pct == 0 else min(4, 1 - math.floor(math.log10(pct)))
-        return f"{value * 100:.{decimals}f}%"
+        if unit == "percent":
+            return f"{value * 100:.{decimals}f}%"
+        return f"{value * 100:{'+' if value else ''}.{decimals}f} pts"
     if unit == "money":
         sign, amount = ("-" if value < 0 else ""), abs(value)
         for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if compact else ():

@@ -26,6 +26,7 @@ Ours / theirs per (quarter, region):
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import repkpi
@@ -177,3 +178,22 @@ def test_market_missing_tables(loaded, tables, by, match):
     data = loaded(**{t: given[t] for t in tables})
     with pytest.raises(repkpi.MissingTableError, match=match):
         kpis.market_share(data, by=by)
+
+
+def test_the_change_of_share_reads_in_points(tmp_path, capsys):
+    """A difference of two shares is in share points: 2024Q3's 5/35 - 40/155 = -0.1152 reads
+    "-11.5 pts", never "-11.5%" (a fall of 11.5% would be a share 11.5% smaller)."""
+    from repkpi.cli import main
+    from repkpi.kpis import UNITS
+    from repkpi.outputs import NUMBER_FORMATS
+
+    deals = {**DEALS, "deal_id": [f"D{i}" for i in range(1, 7)], "created_on": DEALS["closed_on"]}
+    for name, columns in {"accounts": ACCOUNTS, "deals": deals, "market": MARKET}.items():
+        pd.DataFrame(columns).to_csv(tmp_path / f"{name}.csv", index=False)
+    assert main(["kpis", str(tmp_path), "--as-of", "2024-09-30"]) == 0
+    lines = {line.split()[0]: line.split()[-2:] for line in capsys.readouterr().out.splitlines()
+             if line.strip().startswith("market_share")}
+    assert lines["market_share_delta"] == ["-11.5", "pts"]
+    assert lines["market_share"] == ["Q3", "14.3%"]   # 5 / 35
+    assert UNITS["market_share_delta"] == "points"
+    assert NUMBER_FORMATS["points"].startswith("+")   # signed in the workbook too
