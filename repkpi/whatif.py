@@ -846,7 +846,8 @@ def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] 
       ``pipeline_amount``; for new customers the deals of accounts that are
       no customer yet); ``needed_win_rate`` = needed / what that pipeline
       would add if all won (NA when it is empty) and ``current_win_rate``,
-      the ``win_rate`` of the last four complete periods pooled. For a
+      the ``win_rate`` of the last four complete periods pooled (for
+      cross-sell wins, ``cross_sell_rate``: the same kind of deals). For a
       growth goal the count to reach (``count_target``) is the previous
       period's new customers x (1 + target), rounded up.
     - **Shares of counts** (CSAT, SLA, first-response SLA, win rate,
@@ -910,7 +911,8 @@ def what_it_takes(data: CrmData, goals: Iterable[Goal] | str | os.PathLike[str] 
     Each number can be found again: ``so_far`` with the KPI itself,
     ``pipeline_deals`` among the open deals (``data.deals``, stage ``open``,
     ``closed_on`` in the period), ``current_win_rate`` with
-    ``repkpi.kpis.win_rate`` over the four periods, ``book`` as the
+    ``repkpi.kpis.win_rate`` (``cross_sell_rate`` for cross-sell wins) over
+    the four periods, ``book`` as the
     denominator of ``churn_rate``, ``due`` with ``repkpi.detail(data,
     "renewal_rate", period=..., only="rest")``, the key-account candidates
     with ``repkpi.detail(data, "key_accounts", period=..., threshold=0.8 x
@@ -1145,9 +1147,17 @@ def _counted(count: float, noun: str) -> str:
     return " ".join(words)
 
 
-def _won_rate(play: _Play) -> float:
-    """The ``win_rate`` of the last four complete periods of the goal's freq, pooled."""
-    rows = play.recent("win_rate")
+_RATE_OF = {"cross_sell_wins": ("cross_sell_rate", "cross-sell and upsell deals")}
+"""The win rate of the same kind of deals as a count's pipeline, where a KPI declares one: the
+cross-sell pipeline is set against the cross-sell deals' own win rate, not every deal's."""
+
+
+def _won_rate(play: _Play, counted: str) -> float:
+    """The win rate of the last four complete periods of the goal's freq, pooled.
+
+    ``win_rate``, or the KPI of :data:`_RATE_OF` for a count of one kind of deal.
+    """
+    rows = play.recent(_RATE_OF.get(counted, ("win_rate",))[0])
     num, den = rows["numerator"].astype(np.float64).sum(), rows["denominator"].astype(np.float64).sum()
     return num / den if den > 0 else np.nan
 
@@ -1227,9 +1237,10 @@ def _count_goal(play: _Play, counted: str | None = None, so_far: float | None = 
                                   f"{format_value(aim, spec.unit, compact=False)}.", **numbers)
     pipe = _pipeline(play, spec.name)
     weight = pipe.pop("weight")
-    rate = _won_rate(play)
+    rate = _won_rate(play, spec.name)
     need_rate = needed / weight if weight > 0 else np.nan
-    history = f"{format_value(rate, 'percent')} over the last four {_PLURAL[goal.freq]}"
+    kind = f" for {_RATE_OF[spec.name][1]}" if spec.name in _RATE_OF else ""
+    history = f"{format_value(rate, 'percent')}{kind} over the last four {_PLURAL[goal.freq]}"
     more = (f"{format_value(needed, 'money', compact=False)} more {noun}" if money
             else f"{needed:,.0f} more {_counted(needed, noun)}")
     by_value = " by value" if money else ""

@@ -401,3 +401,24 @@ def test_the_report_opens_its_in_progress_part_with_the_sentences(book, tmp_path
     assert part.index('id="what-it-takes"') < part.index('id="in-progress"')
     assert ("<strong>large_deals &gt;= 2</strong> (2024 Q2): 1 more large deal from 2 open deals "
             "expected to close ($135,000): a 50.0% win rate") in part
+
+
+def test_cross_sell_wins_are_set_against_the_cross_sell_win_rate(tmp_path):
+    """The book with D03 (won), D07 and D08 (lost) as cross-sell deals and the open D11 ($80,000)
+    and D13 ($20,000) as upsells: no cross-sell win so far in 2024Q2 (D10 is new business), one
+    needed from 2 open deals ($100,000): a 50% win rate, against the cross-sell deals' own 1 of 3
+    (33.3%) over 2023Q2-2024Q1, not every deal's 5 of 8 (62.5%)."""
+    kinds = {"D03": "cross_sell", "D07": "cross_sell", "D08": "cross_sell", "D11": "upsell",
+             "D13": "upsell"}
+    write_book(tmp_path)
+    DEALS.assign(deal_type=DEALS["deal_id"].map(kinds).fillna("new_business")).to_csv(
+        tmp_path / "deals.csv", index=False)
+    row = what_it_takes(repkpi.load(tmp_path, as_of=AS_OF),
+                        [Goal("cross_sell_wins", "Q", 1, "at_least")]).iloc[0]
+    assert (row["so_far"], row["needed"], row["pipeline_deals"], row["pipeline_amount"]) == \
+        (0, 1, 2, 100_000)
+    assert row["needed_win_rate"] == pytest.approx(0.5)
+    assert row["current_win_rate"] == pytest.approx(1 / 3)
+    assert row["lever"] == ("1 more cross-sell win from 2 open deals expected to close "
+                            "($100,000): a 50.0% win rate, against 33.3% for cross-sell and "
+                            "upsell deals over the last four quarters.")
