@@ -236,7 +236,9 @@ def _by_columns(result: pd.DataFrame) -> list[str]:
 def _format_axis(ax: Axes, unit: str) -> None:
     ax.yaxis.set_major_formatter(UnitFormatter(unit))
     if unit in ("count", "rank"):
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        # One whole tick is enough: a flat line of 3s would otherwise get ticks 2.8, 2.9, ...,
+        # each written "3".
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if unit == "rank" and not ax.yaxis_inverted():
         ax.invert_yaxis()  # rank 1, the best, at the top
 

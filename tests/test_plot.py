@@ -207,6 +207,25 @@ def test_trend_counts_get_whole_number_ticks():
     assert all(t.lstrip("-\N{MINUS SIGN}").isdigit() for t in labels)
 
 
+@pytest.mark.parametrize("kpi", ["new_customers", "market_rank"])
+def test_a_flat_count_or_rank_gets_distinct_whole_ticks(kpi):
+    """Rank 3 in every year: the ticks are whole numbers, each written once (ticks 2.8, 2.9, ...
+    each written "3" would show one value as many)."""
+    result = pd.DataFrame({"period": pd.period_range("2023", periods=4, freq="Y"),
+                           "numerator": 3.0, "denominator": 1.0, "value": 3.0})
+    result.attrs["kpi"] = kpi
+    ax = trend(result)
+    ax.figure.canvas.draw()
+    ticks = ax.get_yticks()
+    low, high = ax.get_ylim()
+    shown = [t for t, label in zip(ticks, tick_labels(ax.yaxis), strict=True)
+             if min(low, high) <= t <= max(low, high) and label]
+    assert np.array_equal(shown, np.round(shown))
+    assert 3 in shown
+    labels = [label for label in tick_labels(ax.yaxis) if label]
+    assert len(labels) == len(set(labels))
+
+
 def test_trend_money_goal_line_label_reads_as_money():
     ax = trend(repkpi.kpis.revenue(examples.deals()), goal=75_000)
     assert goal_lines(ax)[0].get_label() == "goal $75k"
