@@ -31,6 +31,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS
 from repkpi.kpis.registry import executor_for
 from repkpi.kpis.shared import shared_results
+from repkpi.kpis.units import format_change
 from repkpi.outliers import outliers
 from repkpi.periods import PeriodLike, period_label
 
@@ -173,7 +174,7 @@ def _shown(value: float, unit: str) -> str:
 def _change_shown(value: float, unit: str) -> str:
     """A change, signed: percentage points for a percent."""
     if unit in ("percent", "points"):
-        return f"{value * 100:+.1f} points"
+        return format_change(value, unit, points="points")
     return ("+" if value >= 0 else "-") + _shown(abs(value), unit)
 
 

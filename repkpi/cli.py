@@ -581,14 +581,11 @@ def _figure(value: object, unit: str) -> str:
 
 def _effect(value: float, unit: str) -> str:
     """A change of a KPI value, signed: percentage points for a percent, else in the KPI's unit."""
-    from repkpi.plot import format_value
+    from repkpi.kpis.units import format_change
 
     if math.isnan(value):
         return ""
-    if unit in ("percent", "points"):
-        return f"{value * 100:+.2f} pt"
-    sign = "+" if value > 0 else "-" if value < 0 else "±"
-    return sign + format_value(abs(value), unit, compact=False)
+    return format_change(value, unit, decimals=2, compact=False)
 
 
 def _cell(value: object) -> str:

@@ -43,6 +43,7 @@ from repkpi.io.loading import CrmData
 from repkpi.kpis import KPIS, UNITS
 from repkpi.kpis.business import describe
 from repkpi.kpis.shared import shared_results
+from repkpi.kpis.units import format_change
 from repkpi.outputs import sheet_name, staged_folder, write_csv, write_xlsx
 from repkpi.periods import Calendar, Freq, PeriodLike, period_label
 from repkpi.plot import (
@@ -272,9 +273,7 @@ def _change(value: object, unit: str) -> str:
     if value is None or pd.isna(value):
         return '<td class="num" data-value="">n/a</td>'
     value = float(value)
-    text = f"{value * 100:+.1f} pt" if unit in ("percent", "points") else (
-        ("+" if value > 0 else "-" if value < 0 else "±") + format_value(abs(value), unit))
-    return f'<td class="num" data-value="{value!r}">{_esc(text)}</td>'
+    return f'<td class="num" data-value="{value!r}">{_esc(format_change(value, unit))}</td>'
 
 
 def _status(row: object) -> str:
@@ -559,7 +558,23 @@ def _drivers_section(seen: Review) -> str:
             f"{''.join(blocks)}")
 
 
-def _cell(value: object) -> str:
+_WHOLE = frozenset({"amount", "arr", "annual_value"})
+"""The money columns of the attention lists: whole units of the reporting currency."""
+
+
+def _decimals_of(column: pd.Series) -> int:
+    """The decimals a list's number column is shown with: none for money or whole numbers, else one.
+
+    One choice for the whole column, so that 402.4 and 376.0 hours overdue read 402.4 and 376.0,
+    and $106,548.60 and $46,088 read 106,549 and 46,088.
+    """
+    if column.name in _WHOLE or not pd.api.types.is_float_dtype(column.dtype):
+        return 0
+    values = column.dropna().to_numpy(dtype=np.float64)
+    return 0 if np.array_equal(values, np.round(values)) else 1
+
+
+def _cell(value: object, decimals: int = 0) -> str:
     if value is None or value is pd.NA or value is pd.NaT:
         return "<td></td>"
     if isinstance(value, pd.Timestamp):
@@ -569,8 +584,7 @@ def _cell(value: object) -> str:
     if isinstance(value, float | np.floating):
         if np.isnan(value):
             return "<td></td>"
-        return f'<td class="num">{value:,.0f}</td>' if float(value).is_integer() else \
-            f'<td class="num">{value:,.1f}</td>'
+        return f'<td class="num">{value:,.{decimals}f}</td>'
     return f"<td>{_esc(value)}</td>"
 
 
@@ -600,8 +614,9 @@ def _attention_section(seen: Review) -> str:
         rest = listed.total - len(rows)
         columns = [c for c in rows.columns if rows[c].notna().any()]
         head = "".join(f"<th>{_esc(_heading(c))}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(_cell(v) for v in record) + "</tr>"
-                       for record in rows[columns].astype(object).itertuples(index=False))
+        decimals = [_decimals_of(rows[c]) for c in columns]
+        body = "".join("<tr>" + "".join(_cell(v, d) for v, d in zip(record, decimals, strict=True))
+                       + "</tr>" for record in rows[columns].astype(object).itertuples(index=False))
         more = f'<p class="muted rest">... and {rest:,} more.</p>' if rest else ""
         # The breaches are judged on the SLA goal's clock (attention.sla_options).
         clock = clock_of("sla_compliance", seen.options.get("sla_compliance")) \

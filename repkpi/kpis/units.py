@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_value"]
+__all__ = ["format_change", "format_value"]
 
 
 def format_value(value: float, unit: str, *, compact: bool = True) -> str:
@@ -56,3 +56,26 @@ def format_value(value: float, unit: str, *, compact: bool = True) -> str:
     if unit in ("count", "rank"):
         return f"{value:,.0f}"
     return f"{value:.2f}"
+
+
+def format_change(value: float, unit: str, *, decimals: int = 1, points: str = "pt",
+                  compact: bool = True) -> str:
+    """Write a change of a KPI value, signed: in points for a percent (or share points).
+
+    A change that rounds to nothing reads ``±0.0 pt`` (never ``-0.0 pt``); other
+    units take :func:`format_value` of the change's size after its sign.
+
+    Examples
+    --------
+    >>> format_change(0.046, "percent"), format_change(-0.0004, "percent"), format_change(0, "count")
+    ('+4.6 pt', '±0.0 pt', '±0')
+    >>> format_change(-4, "count"), format_change(0.0123, "points", decimals=2, points="points")
+    ('-4', '+1.23 points')
+    """
+    if unit in ("percent", "points"):
+        shown = round(value * 100, decimals)
+        if shown == 0:
+            return f"±{0:.{decimals}f} {points}"
+        return f"{shown:+.{decimals}f} {points}"
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    return sign + format_value(abs(value), unit, compact=compact)
