@@ -64,7 +64,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Excel number formats by unit, as the spec's "Command line" asks (numbers formatted by unit).
 EXCEL_FORMATS = {"count": "#,##0", "percent": "0.0%", "money": "#,##0.00", "hours": "0.0",
-                 "score": "0.00", "rank": "0"}
+                 "score": "0.00", "rank": "0", "points": "+0.0%;-0.0%;0.0%"}
 
 
 # -- reading report.html ------------------------------------------------------------------------
