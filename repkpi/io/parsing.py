@@ -385,11 +385,18 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
         micros = np.asarray(pc.fill_null(whole.cast(pyarrow.int64()), NAT), dtype=np.int64)
     else:
         micros = _micros_by_zone(values, text)
-    return pd.Series(micros.view("datetime64[us]"), index=values.index).dt.tz_localize("UTC")
+    # Built in its dtype: the microseconds are UTC already (no tz_localize pass over them).
+    return pd.Series(micros.view("datetime64[us]"), index=values.index, dtype="datetime64[us, UTC]")
 
 
 def _micros_by_zone(values: pd.Series, text: pyarrow.Array | pyarrow.ChunkedArray) -> np.ndarray:
-    """Microseconds since the epoch, UTC, of zoned and naive values parsed apart (NaT: missing)."""
+    """Microseconds since the epoch, UTC, of zoned and naive values parsed apart (NaT: missing).
+
+    Each group is cast from the column itself with the other group's values
+    hidden as missing (:func:`_only`): no copy of the text.
+    """
+    if isinstance(text, pyarrow.ChunkedArray):
+        text = text.combine_chunks()
     zoned = np.asarray(pc.fill_null(pc.match_substring_regex(text, _ZONED), False), dtype=bool)
     present = values.notna().to_numpy()
     micros = np.full(len(values), NAT, dtype=np.int64)
@@ -397,14 +404,41 @@ def _micros_by_zone(values: pd.Series, text: pyarrow.Array | pyarrow.ChunkedArra
                        (present & ~zoned, pyarrow.timestamp("us"))):
         if not rows.any():
             continue
-        cast = _cast(text.filter(pyarrow.array(rows)), kind)
+        cast = _cast(_only(text, rows), kind)
         if cast is None:
             parsed = pd.to_datetime(values[rows].astype("str"), format="ISO8601", utc=True,
                                     errors="coerce").astype("datetime64[us, UTC]")
             micros[rows] = parsed.dt.tz_localize(None).to_numpy().view(np.int64)
         else:
-            micros[rows] = pc.fill_null(cast.cast(pyarrow.int64()), NAT).to_numpy()
+            micros[rows] = _int64(cast)[rows]
     return micros
+
+
+def _only(text: pyarrow.Array, rows: np.ndarray) -> pyarrow.Array:
+    """``text`` with the values outside ``rows`` missing, on the same offsets and bytes (no copy).
+
+    Arrow's casts skip missing values, so a cast of the result parses the
+    values of ``rows`` alone.
+
+    Examples
+    --------
+    >>> text = pyarrow.array(["a", None, "c"], pyarrow.large_string())
+    >>> _only(text, np.array([False, True, True])).to_pylist()
+    [None, None, 'c']
+    """
+    keep = np.zeros(text.offset + len(text), dtype=bool)
+    keep[text.offset:] = rows
+    if text.null_count:
+        keep[text.offset:] &= np.asarray(text.is_valid(), dtype=bool)
+    bitmap = pyarrow.array(keep).buffers()[1]
+    return pyarrow.Array.from_buffers(text.type, len(text), [bitmap, *text.buffers()[1:]],
+                                      offset=text.offset)
+
+
+def _int64(stamps: pyarrow.Array) -> np.ndarray:
+    """The stored 64-bit values of a timestamp array, missing ones included (to be masked out)."""
+    return np.frombuffer(stamps.buffers()[1], dtype=np.int64)[stamps.offset:
+                                                               stamps.offset + len(stamps)]
 
 
 def _parse_numbers(values: pd.Series) -> pd.Series:
