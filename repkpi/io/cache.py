@@ -59,6 +59,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.parquet as pq
 
+from repkpi._threads import thread_map
 from repkpi.errors import OptionError, RepkpiError
 from repkpi.io.files import part_files, table_files, table_name
 
@@ -160,8 +161,8 @@ def input_files(path: Path, *, mapped: bool) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and table_name(p.name) is not None)
 
 
-def _read_one(file: Path) -> tuple[bytes, list[object]]:
-    """A file's bytes, read from one open, and its stamp: path, size, modification time, hash.
+def _read_bytes(file: Path) -> tuple[bytes, list[object]]:
+    """A file's bytes, read from one open, and its path, size and modification time.
 
     Raises OSError when the file changed while it was read (the load then
     reads it without the cache, and says so).
@@ -172,8 +173,18 @@ def _read_one(file: Path) -> tuple[bytes, list[object]]:
         after = os.fstat(handle.fileno())
     if (after.st_size, after.st_mtime_ns) != (status.st_size, status.st_mtime_ns):
         raise OSError(f"{file} changed while it was read")
-    digest = hashlib.blake2b(content, digest_size=16).hexdigest()
-    return content, [str(file), status.st_size, status.st_mtime_ns, digest]
+    return content, [str(file), status.st_size, status.st_mtime_ns]
+
+
+def _hash(content: bytes) -> str:
+    """The hash of a file's bytes kept in the key (BLAKE2b; hashlib releases the GIL)."""
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _read_one(file: Path) -> tuple[bytes, list[object]]:
+    """A file's bytes (see :func:`_read_bytes`) and its stamp: path, size, modification time, hash."""
+    content, stamp = _read_bytes(file)
+    return content, [*stamp, _hash(content)]
 
 
 def run_date() -> str:
@@ -249,9 +260,13 @@ def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],
     guess = _key(path, sorted([str(file), status.st_size, status.st_mtime_ns, ""]
                               for file, status in stats.items()), settings)
     files = sorted(stats, key=lambda file: -stats[file].st_size)  # the longest hash starts first
+    entry = root / _entry_name(guess)
+    workers = min(4, os.cpu_count() or 1) + 1
+    if not (entry / _KEY).is_file():
+        return _build_and_keep(build, files, workers, root, path, settings)
     # Both the files' reads and hashes and the entry's Parquet reads release the GIL.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1) + 1) as pool:
-        kept = pool.submit(_read_entry, kind, root / _entry_name(guess))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        kept = pool.submit(_read_entry, kind, entry)
         try:
             done = list(pool.map(_read_one, files))
         except OSError:
@@ -264,9 +279,42 @@ def cached_load(kind: type[T], build: Callable[[dict[Path, bytes] | None], T],
     contents = {file: content for file, (content, _) in zip(files, done, strict=True)}
     del done, found  # each file's bytes are let go once parsed (the readers take them out)
     data = build(contents)
-    if json.loads(key)["date"] == run_date():  # not when the run crossed midnight (UTC)
-        _write_entry(root, root / _entry_name(key), key, data)
+    _keep(root, key, data, day=run_date())
     return data
+
+
+def _build_and_keep(build: Callable[[dict[Path, bytes] | None], T], files: list[Path],
+                    workers: int, root: Path, path: Path, settings: dict[str, object]) -> T:
+    """A load with no entry under its files' names, sizes and times: built, then kept.
+
+    The files are hashed while they are parsed (no entry can be used, so the
+    hashes only go into the key of the entry written): the hashes of the
+    bytes read, which are the bytes parsed.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            done = list(pool.map(_read_bytes, files))
+        except OSError:
+            return build(None)
+        hashes = [pool.submit(_hash, content) for content, _ in done]
+        contents = {file: content for file, (content, _) in zip(files, done, strict=True)}
+        read = [stamp for _, stamp in done]
+        del done  # each file's bytes are let go once parsed and hashed
+        day = run_date()
+        data = build(contents)
+        stamps = [[*stamp, digest.result()] for stamp, digest in zip(read, hashes, strict=True)]
+    _keep(root, _key(path, sorted(stamps), settings), data, day=day)
+    return data
+
+
+def _keep(root: Path, key: str, data: object, *, day: str) -> None:
+    """Write ``data``'s entry under ``key``; not when the run crossed midnight (UTC) while it loaded.
+
+    ``day``: the run's date at the other end of the load from the key's own
+    (the key is made before the load, or after it).
+    """
+    if json.loads(key)["date"] == day:
+        _write_entry(root, root / _entry_name(key), key, data)
 
 
 def _read_entry(kind: type[T], entry: Path) -> tuple[str, T] | None:
@@ -303,8 +351,9 @@ def _write_entry(root: Path, entry: Path, key: str, data: object) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=".part-", dir=root))
-        for name, frame in frames.items():
-            _write_table(frame, folder / f"{name}.parquet")
+        # Largest first, side by side: Parquet's writer releases the GIL.
+        order = sorted(frames, key=lambda name: -frames[name].memory_usage(deep=False).sum())
+        thread_map(lambda name: _write_table(frames[name], folder / f"{name}.parquet"), order)
         (folder / _STATE).write_bytes(pickle.dumps((rest, attrs), protocol=pickle.HIGHEST_PROTOCOL))
         (folder / _KEY).write_text(key, encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)  # a damaged entry under the same key
@@ -323,9 +372,12 @@ def _write_table(frame: pd.DataFrame, file: Path) -> None:
     """A table as Parquet, its index and dtypes in pandas' metadata.
 
     Neither compressed nor dictionary-encoded: reading it back is then
-    little more than copying its bytes.
+    little more than copying its bytes. No statistics: the whole file is
+    always read, and the strings' minimum and maximum took two fifths of
+    the writing.
     """
-    pq.write_table(pyarrow.Table.from_pandas(frame), file, compression="none", use_dictionary=False)
+    pq.write_table(pyarrow.Table.from_pandas(frame), file, compression="none", use_dictionary=False,
+                   write_statistics=False)
 
 
 def _read_table(file: Path) -> pd.DataFrame:

@@ -284,6 +284,37 @@ def test_another_version_source_or_day_never_reads_an_entry(builds, messy, monke
     assert len(builds) == 2  # then taken from the new entry
 
 
+@pytest.mark.parametrize("entry", ["none", "stale"])
+def test_a_load_across_midnight_keeps_nothing(builds, cache_dir, messy, monkeypatch, entry):
+    # The run's date changes while the tables are built: their check of recorded dates used
+    # the first day, so no entry is kept under either day. With no entry under the files'
+    # names, sizes and times the key is made after the build; with a stale one (a file
+    # changed, its size and time kept), before it.
+    day = ["2026-01-01"]
+    monkeypatch.setattr(cache, "run_date", lambda: day[0])
+    if entry == "stale":
+        repkpi.load(messy, errors="quarantine")
+        contracts = messy / "contracts.csv"
+        before = contracts.stat()
+        contracts.write_text(MESSY["contracts.csv"].replace("1200", "1300"))
+        os.utime(contracts, ns=(before.st_atime_ns, before.st_mtime_ns))  # found by its hash
+    build = loading._load_files
+
+    def past_midnight(*args, **kwargs):
+        data = build(*args, **kwargs)
+        day[0] = "2026-01-02"
+        return data
+
+    monkeypatch.setattr(loading, "_load_files", past_midnight)
+    def keys() -> list[str]:
+        return [(entry / "key.json").read_text() for entry in entries(cache_dir)]
+
+    kept = keys()
+    repkpi.load(messy, errors="quarantine")
+    assert keys() == kept
+    assert len(builds) == (2 if entry == "stale" else 1)  # the stale entry was not used
+
+
 def test_the_bytes_parsed_are_the_bytes_hashed(builds, messy, monkeypatch):
     # The file changes after the cache read it and before the tables are built: the
     # tables come from the bytes read, and the next load sees the change.
