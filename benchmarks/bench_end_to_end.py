@@ -15,6 +15,10 @@ every side alike, and the medians of the rounds are compared:
 - five deals KPIs on ``deals.csv`` alone, the work polars' lazy API
   expresses (:mod:`benchmarks.polars_reference`): repkpi, DuckDB, polars.
 
+Both sides' modules (repkpi, and the benchmarks' DuckDB and polars code)
+are byte-compiled first, as an installed package is
+(:func:`benchmarks._measure.compile_sources`).
+
 Compute alone runs in this process on data loaded once by each side,
 ungrouped and by region, interleaved. Last, agreement: every KPI, period and
 group, quarterly, ungrouped and by region, of repkpi (cold and warm loads)
@@ -39,6 +43,7 @@ from pathlib import Path
 
 import repkpi
 from benchmarks import polars_reference, sql_reference
+from benchmarks._measure import compile_sources
 from benchmarks.agreement import mismatches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +190,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     folder = args.data_dir.resolve()
+    compile_sources(ROOT / "repkpi", ROOT / "benchmarks")
     with tempfile.TemporaryDirectory(prefix="repkpi-deals-") as deals:
         (Path(deals) / "deals.csv").symlink_to(folder / "deals.csv")
         report(folder, Path(deals), args.rounds)

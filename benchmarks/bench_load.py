@@ -14,14 +14,17 @@ Without DATA_DIR it generates ``--accounts`` accounts into a temporary folder.
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
-from benchmarks._measure import data_folder, folder_bytes, measure
+from benchmarks._measure import compile_sources, data_folder, folder_bytes, measure
 
 
 def main() -> None:
     """Run the benchmark and print a Markdown table row set."""
     folder, repeat = data_folder(__doc__.splitlines()[0])
     size = folder_bytes(folder)
+    root = Path(__file__).resolve().parent.parent
+    compile_sources(root / "repkpi", root / "benchmarks")  # as an installed package is
     ours = measure("import repkpi", f"data = repkpi.load({str(folder)!r})", repeat=repeat)
     theirs = measure("from benchmarks import sql_reference",
                      f"con = sql_reference.connect({str(folder)!r})", repeat=repeat)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks._measure import COLD
+from benchmarks._measure import COLD, compile_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ("import sys, time; sys.path.insert(0, {root!r}); t = time.perf_counter(); {job}; "
@@ -44,6 +44,8 @@ def main() -> None:
     args = parser.parse_args()
     load = f"import repkpi; repkpi.load({str(args.data_dir)!r})"
     duck = f"from benchmarks import sql_reference; sql_reference.connect({str(args.data_dir)!r})"
+    for root in (ROOT, args.before):  # as an installed package is
+        compile_sources(root / "repkpi", root / "benchmarks")
     runs: dict[str, list[float]] = {"this checkout": [], str(args.before): [], "DuckDB": []}
     for _ in range(args.rounds):
         runs["this checkout"].append(_seconds(ROOT, load))
