@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import repkpi
+from repkpi.io.parsing import parse_table
 
 REQUIRED = "required: a value must be present"
 UNIQUE = "unique: the value appears more than once"
@@ -172,6 +174,46 @@ def test_timestamps_with_and_without_offsets_are_normalised_to_utc(folder):
     opened = data.tickets["opened_at"]
     assert opened.dtype == pd.DatetimeTZDtype("us", "UTC")
     assert opened.tolist() == [pd.Timestamp(t, tz="UTC") for t in utc]
+
+
+def test_a_bad_timestamp_in_one_zone_group_leaves_the_other_group_parsed(folder):
+    # Zoned and naive values are cast apart; T2's month 13 fails its (zoned) group's cast,
+    # which then goes through pandas; the naive group is cast by Arrow with the zoned
+    # values hidden as missing. Worked out by hand: T1 23:30-02:00 is 01:30 UTC the next
+    # day, T3 naive is UTC, T4 empty stays empty, T5 "Z" is UTC; T2 is a bad cell.
+    data = repkpi.load(folder(tickets="""
+        ticket_id,account_id,opened_at,first_response_at,priority
+        T1,A1,2024-03-31T23:30:00-02:00,2024-04-01T02:00:00,normal
+        T2,A1,2024-13-01T10:00:00Z,,normal
+        T3,A1,2024-04-01 12:00:00,,normal
+        T4,A1,2024-04-01T13:00:00Z,,normal
+        T5,A1,2024-04-02T09:00:00Z,2024-04-02T09:30:00Z,normal
+        """), errors="quarantine")
+    opened = data.tickets.set_index("ticket_id")["opened_at"]
+    assert opened.to_dict() == {
+        "T1": pd.Timestamp("2024-04-01 01:30", tz="UTC"),
+        "T3": pd.Timestamp("2024-04-01 12:00", tz="UTC"),
+        "T4": pd.Timestamp("2024-04-01 13:00", tz="UTC"),
+        "T5": pd.Timestamp("2024-04-02 09:00", tz="UTC")}
+    responded = data.tickets.set_index("ticket_id")["first_response_at"]
+    assert responded["T1"] == pd.Timestamp("2024-04-01 02:00", tz="UTC")
+    assert responded.drop(["T1", "T5"]).isna().all()
+    assert data.rejects[["row", "column", "check", "value"]].to_numpy().tolist() == [
+        [2, "opened_at", "type: an ISO 8601 timestamp", "2024-13-01T10:00:00Z"]]
+
+
+def test_the_zone_groups_of_a_sliced_column_are_its_own_values():
+    # A column that is a slice of a longer Arrow array (an offset into its buffers): each
+    # zone group is cast from the slice's own values. By hand: 10:00+01:00 is 09:00 UTC.
+    text = pa.array(["junk", "2024-01-01T10:00:00+01:00", None, "2024-01-02 08:00:00"],
+                    pa.large_string()).slice(1)
+    raw = pd.DataFrame({"ticket_id": ["T1", "T2", "T3"],
+                        "opened_at": pd.arrays.ArrowStringArray(pa.chunked_array([text]))})
+    typed, failures = parse_table("tickets", raw, "memory")
+    assert typed["opened_at"].tolist()[::2] == [pd.Timestamp("2024-01-01 09:00", tz="UTC"),
+                                                pd.Timestamp("2024-01-02 08:00", tz="UTC")]
+    assert pd.isna(typed["opened_at"].iloc[1])
+    assert failures == []
 
 
 @pytest.mark.parametrize(("table", "text", "absent"), [
