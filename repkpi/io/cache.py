@@ -20,7 +20,8 @@ What
 The key
     Each file read: its path, size, modification time and a BLAKE2b hash of
     its bytes (the bytes parsed: each file is read once, hashed, and on a
-    miss parsed from the same bytes); the mapping as resolved (a preset's or
+    miss parsed from the same bytes; hashed while they are parsed when no
+    entry exists under the files' names, sizes and times); the mapping as resolved (a preset's or
     a mapping file's whole content); the load's options; repkpi's version
     and a hash of its own source files; the run's UTC date (recorded dates
     after it are refused, so a load is only good for the day it ran).
