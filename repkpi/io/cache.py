@@ -21,10 +21,11 @@ The key
     Each file read: its path, size, modification time and a BLAKE2b hash of
     its bytes (the bytes parsed: each file is read once, hashed, and on a
     miss parsed from the same bytes; hashed while they are parsed when no
-    entry exists under the files' names, sizes and times); the mapping as resolved (a preset's or
-    a mapping file's whole content); the load's options; repkpi's version
-    and a hash of its own source files; the run's UTC date (recorded dates
-    after it are refused, so a load is only good for the day it ran).
+    entry exists under the files' names, sizes and times); the mapping as
+    resolved (a preset's or a mapping file's whole content); the load's
+    options; repkpi's version and a hash of its own source files; the run's
+    UTC date (recorded dates after it are refused, so a load is only good
+    for the day it ran).
     An entry is used only when its stored key equals the run's key, and
     never across versions.
 How big
