@@ -7,7 +7,9 @@ what the spec defines for the deals closed in a period: ``revenue`` (won
 amount), ``win_rate`` (won / won or lost), ``average_deal_size`` (won
 amount / won deals with an amount), ``large_deals`` (won, amount at least
 50,000) and ``cross_sell_rate`` (won / closed among cross-sell and upsell
-deals). It validates nothing and keeps no period without a deal: it is
+deals). Only won and lost deals are read: an open deal's ``closed_on`` is
+its expected close date, after the data's end. It validates nothing and
+keeps no period without a closed deal: it is
 the work a hand-written query does, not a loader. The results are in the
 long form of ``repkpi.compute`` for :func:`benchmarks.agreement.mismatches`.
 """
@@ -33,7 +35,8 @@ def _deals(folder: Path, by: str | None) -> pl.LazyFrame:
         accounts = pl.scan_csv(folder / "accounts.csv", infer_schema=False).select(
             "account_id", by)
         deals = deals.join(accounts, on="account_id", how="left")
-    return deals.filter(pl.col("closed_on").is_not_null())
+    # An open deal's closed_on is its expected close date (data-model.md): no close happened.
+    return deals.filter(pl.col("closed_on").is_not_null() & pl.col("stage").is_in(["won", "lost"]))
 
 
 def compute(folder: str | os.PathLike[str], *, by: str | None = None) -> pd.DataFrame:
