@@ -25,6 +25,56 @@ the worker processes (started by a LocalCluster or by the ``dask`` command) read
 os.environ.update({name: value for name, value in QUIET_DASK.items() if name not in os.environ})
 
 
+LONGEST_FILES = (
+    "tests/test_docs_site.py",  # builds the site when site/ is older than its sources
+    "tests/test_dask.py",
+    "tests/test_sql_agreement.py",
+    "tests/test_report.py",
+    "tests/test_notebooks.py",
+    "tests/test_detail.py",
+    "tests/io/test_cut_off.py",
+    "tests/kpis/test_properties.py",
+    "tests/test_cli_report.py",
+    "tests/test_dask_cluster.py",
+    "tests/kpis/test_windows.py",
+    "tests/io/test_absent_columns.py",
+    "tests/forecast/test_risk_dask.py",
+    "tests/test_whatif.py",
+    "tests/test_sql_business_hours.py",
+    "tests/io/test_loading.py",
+    "tests/io/test_cache.py",
+    "tests/kpis/test_business_hours.py",
+    "tests/test_explain.py",
+    "tests/test_browser.py",
+)
+"""The test files that took longest in a full run, longest first (the sum of their tests' times
+on two workers). With ``--dist loadfile`` they are handed out first, then the other files in
+pytest-xdist's order (most tests first): a long file started last would leave one worker
+running it alone while the other idles."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadfile``, the files of :data:`LONGEST_FILES` first; other modes as pytest-xdist has them."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFilesFirst(LoadFileScheduling):
+        _ordered = False
+
+        def _assign_work_unit(self, node: object) -> None:
+            if not self._ordered:  # the queue is complete when the first file is handed out
+                rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+                first = sorted(self.workqueue.items(), key=lambda unit: rank.get(unit[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(first)
+                self._ordered = True
+            super()._assign_work_unit(node)
+
+    return LongestFilesFirst(config, log)
+
+
 def write_csv(folder: Path, name: str, text: str) -> Path:
     """Write dedented CSV ``text`` to ``folder/name`` (``.csv`` added when ``name`` has no suffix)."""
     path = folder / (name if "." in name else f"{name}.csv")
