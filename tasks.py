@@ -103,7 +103,11 @@ def main(argv: list[str]) -> int:
     ensure_env()
     if job == "test":
         parallel = ["-n", "auto", "--dist", "loadfile"]
-        return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *argv[1:]], cwd=ROOT)
+        # nbmake (installed for `pytest --nbmake notebooks/`) is not used by the suite, whose
+        # notebook tests run nbclient themselves: loading the plugin imports nbformat, about 2 s
+        # of CPU in the main process and in each worker.
+        plugins = ["-p", "no:nbmake"]
+        return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *plugins, *argv[1:]], cwd=ROOT)
     if job == "docs":
         run(docs_command())
         shutil.rmtree(ROOT / "jupyter_execute", ignore_errors=True)  # MyST-NB's copies, beside site/

@@ -13,7 +13,9 @@ committed outputs are not compared: the notebooks are executed, not diffed.
 from __future__ import annotations
 
 import re
+from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -21,10 +23,16 @@ import pytest
 import repkpi
 from repkpi.datasets.generator import write_sample
 
+if TYPE_CHECKING:
+    import nbformat
+
 pytestmark = pytest.mark.notebooks
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+# nbformat and nbclient are imported by the tests that run, not when the file is collected: every
+# pytest-xdist worker collects it, and importing nbformat costs about 2 s of CPU (jsonschema's
+# format checkers build a grammar).
+if find_spec("nbformat") is None or find_spec("nbclient") is None:
+    pytest.skip("the notebook tests need nbformat and nbclient", allow_module_level=True)
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -64,6 +72,9 @@ def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str
 
 def execute(path: Path, cwd: Path) -> nbformat.NotebookNode:
     """Run the notebook on a fresh kernel in ``cwd``; fail on an error or on anything written to stderr."""
+    import nbclient
+    import nbformat
+
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(cwd)}})
@@ -95,6 +106,8 @@ def test_there_are_notebooks():
 def test_notebook_states_no_date_of_one_data_set(name):
     # A year (alone or in a period such as 2026Q3) or a month's name written in a cell is true
     # of one data set only: the cells compute the periods they speak of.
+    import nbformat
+
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     months = "|".join(pd.date_range("2026-01-01", periods=12, freq="MS").strftime("%B"))
     dated = re.compile(rf"(?<!\d)(19|20)\d\d(?!\d)|\b({months})\b")
