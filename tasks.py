@@ -107,6 +107,10 @@ def main(argv: list[str]) -> int:
         # notebook tests run nbclient themselves: loading the plugin imports nbformat, about 2 s
         # of CPU in the main process and in each worker.
         plugins = ["-p", "no:nbmake"]
+        # The package byte-compiled once: the tests start some thirty Python processes (workers
+        # of Dask clusters, notebook kernels, the command line), and where the environment sets
+        # PYTHONDONTWRITEBYTECODE each of them would compile every module of repkpi again.
+        run([PYTHON, "-m", "compileall", "-q", ROOT / "repkpi"])
         return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *plugins, *argv[1:]], cwd=ROOT)
     if job == "docs":
         run(docs_command())
